@@ -1,0 +1,78 @@
+//! Micro-benchmarks of the pipeline's stages, each on 4 MiB: chunk, hash, compress
+//! (text and random), seal and open. Run with `cargo bench --bench micro`.
+
+use cairn_chunker::{Chunker, ChunkerParams};
+use cairn_crypto::{keyed_hash, open_in_place, seal_into, Key};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+
+const LEN: usize = 4 << 20;
+
+fn random(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut ctr = 0u64;
+    while out.len() < len {
+        out.extend_from_slice(blake3::hash(&ctr.to_le_bytes()).as_bytes());
+        ctr += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+fn text(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 64);
+    let mut i = 0u64;
+    while out.len() < len {
+        out.extend_from_slice(
+            format!("{i}\tcustomer-{}\t{}.{:02}\t2026-11-{:02}\tpaid\n", i % 997, i * 37 % 10000, i % 100, i % 28 + 1)
+                .as_bytes(),
+        );
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+fn benches(c: &mut Criterion) {
+    let rnd = random(LEN);
+    let txt = text(LEN);
+    let key = Key::random();
+    let mut g = c.benchmark_group("stages");
+    g.throughput(Throughput::Bytes(LEN as u64));
+    g.sample_size(20);
+
+    let files = Chunker::new(ChunkerParams::FILES, &[7; 32]).unwrap();
+    let streams = Chunker::new(ChunkerParams::STREAMS, &[7; 32]).unwrap();
+    g.bench_function("chunk/files", |b| b.iter(|| files.cuts(black_box(&rnd)).count()));
+    g.bench_function("chunk/streams", |b| b.iter(|| streams.cuts(black_box(&rnd)).count()));
+    g.bench_function("hash/keyed-blake3", |b| b.iter(|| keyed_hash(&key, black_box(&rnd))));
+    let mut zc = zstd::bulk::Compressor::new(3).unwrap();
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(LEN));
+    g.bench_function("compress/zstd3-text", |b| {
+        b.iter(|| zc.compress_to_buffer(black_box(&txt), &mut out).unwrap())
+    });
+    g.bench_function("compress/zstd3-random", |b| {
+        b.iter(|| zc.compress_to_buffer(black_box(&rnd), &mut out).unwrap())
+    });
+    let mut sealed = Vec::with_capacity(LEN + 64);
+    g.bench_function("seal/xchacha20poly1305", |b| {
+        b.iter(|| {
+            sealed.clear();
+            seal_into(&key, b"ad", black_box(&rnd), &mut sealed);
+        })
+    });
+    sealed.clear();
+    seal_into(&key, b"ad", &rnd, &mut sealed);
+    let mut buf = Vec::with_capacity(LEN + 64);
+    g.bench_function("open/xchacha20poly1305", |b| {
+        b.iter(|| {
+            buf.clear();
+            buf.extend_from_slice(&sealed);
+            open_in_place(&key, b"ad", &mut buf).unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(micro, benches);
+criterion_main!(micro);

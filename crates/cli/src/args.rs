@@ -1,0 +1,197 @@
+//! The command line, as clap sees it. Nothing outside `main.rs` and `settings.rs` uses
+//! these types: commands take resolved settings.
+
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Environment:
+  CAIRN_REPOSITORY        repository location (default: ~/.local/share/cairn/repository)
+  CAIRN_PASSWORD          the password (prefer one of the two below)
+  CAIRN_PASSWORD_FILE     read the password from this file
+  CAIRN_PASSWORD_COMMAND  run this command (with sh -c) and use its output as password
+
+Exit codes: 0 success, 1 error, 2 wrong usage, 3 backup done but some files could not be
+read, 10 no repository at the location, 12 wrong password.";
+
+/// cairn: deduplicating, encrypted backups of files, streams and whole applications.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Repository location (a directory path).
+    #[arg(short = 'r', long = "repo", global = true, value_name = "REPO")]
+    pub repo: Option<String>,
+
+    /// Read the password from this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Get the password from this command's output.
+    #[arg(long, global = true, value_name = "COMMAND")]
+    pub password_command: Option<String>,
+
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print what is done even when not on a terminal.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new repository.
+    #[command(after_help = "Example:\n  CAIRN_PASSWORD_FILE=~/.cairn-pass cairn init -r /srv/backup")]
+    Init(InitArgs),
+    /// Back up paths and streams into a new snapshot.
+    #[command(after_help = "Examples:\n  cairn backup ~/Documents /etc --exclude '*.tmp'\n  pg_dump app | cairn backup --stdin-name db/app.sql\n  cairn backup /srv/app --stdin-from-command db/app.dump -- pg_dump -Fc app")]
+    Backup(BackupArgs),
+    /// List snapshots.
+    #[command(after_help = "Example:\n  cairn snapshots --json")]
+    Snapshots(SnapshotsArgs),
+    /// List files in a snapshot.
+    #[command(after_help = "Examples:\n  cairn ls latest\n  cairn ls 1a2b3c4d:/etc --long")]
+    Ls(LsArgs),
+    /// Write one file of a snapshot to standard output.
+    #[command(after_help = "Example:\n  cairn dump latest /etc/hosts > hosts")]
+    Dump(DumpArgs),
+    /// Restore a snapshot (or a path inside it) into a directory.
+    #[command(after_help = "Examples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/ann --target /home/ann --include '*.odt'")]
+    Restore(RestoreArgs),
+    /// Verify the repository's structure, and with --read-data every stored byte.
+    #[command(after_help = "Example:\n  cairn check --read-data")]
+    Check(CheckArgs),
+    /// Manage the keys (passwords) of the repository.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// zstd compression level for new data (0 = none).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
+    pub compression: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Files and directories to back up.
+    pub paths: Vec<PathBuf>,
+    /// Read a stream from standard input and store it under this name.
+    #[arg(long, value_name = "NAME")]
+    pub stdin_name: Option<String>,
+    /// Store the output of the command after `--` under this name; a failing command
+    /// commits no snapshot.
+    #[arg(long, value_name = "NAME", requires = "command")]
+    pub stdin_from_command: Option<String>,
+    /// The command for --stdin-from-command.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+    /// Exclude paths matching this pattern (repeatable).
+    #[arg(short = 'e', long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Read exclude patterns from a file (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Vec<PathBuf>,
+    /// Skip directories that contain a CACHEDIR.TAG file.
+    #[arg(long)]
+    pub exclude_caches: bool,
+    /// Stay on the file system of each path.
+    #[arg(short = 'x', long)]
+    pub one_file_system: bool,
+    /// Add a tag (repeatable, or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub tag: Vec<String>,
+    /// Host name to record.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Snapshot to compare against to skip unchanged files (default: latest of the same host and paths).
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub parent: Option<String>,
+    /// Read every file, even unchanged ones.
+    #[arg(long)]
+    pub force: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// `latest`, an id prefix, optionally followed by `:path`.
+    pub snapshot: String,
+    /// Show type, mode, owner, size and time.
+    #[arg(short, long)]
+    pub long: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// `latest` or an id prefix.
+    pub snapshot: String,
+    /// Path of a file in the snapshot.
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// `latest`, an id prefix, optionally followed by `:path`.
+    pub snapshot: String,
+    /// Directory to restore into.
+    #[arg(short, long)]
+    pub target: PathBuf,
+    /// Restore only paths matching this pattern (repeatable).
+    #[arg(short, long, value_name = "PATTERN")]
+    pub include: Vec<String>,
+    /// Do not restore paths matching this pattern (repeatable).
+    #[arg(short = 'e', long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Read and authenticate every pack.
+    #[arg(long)]
+    pub read_data: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add a password.
+    Add(NewPasswordArgs),
+    /// List keys.
+    List,
+    /// Remove a key by id prefix (not the one in use).
+    Remove {
+        /// Key id prefix.
+        id: String,
+    },
+    /// Change the password of the key in use.
+    Passwd(NewPasswordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewPasswordArgs {
+    /// Read the new password from this file (otherwise it is asked for twice).
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+}

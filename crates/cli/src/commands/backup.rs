@@ -1,0 +1,93 @@
+use crate::args::BackupArgs;
+use crate::output::{bytes, duration};
+use crate::progress::Bar;
+use crate::settings::Settings;
+use anyhow::{bail, Result};
+use cairn_core::{BackupOptions, Excludes, ParentChoice, StreamSource};
+
+pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
+    let mut excludes = a.exclude;
+    for f in &a.exclude_file {
+        excludes.extend(Excludes::read_file(f)?);
+    }
+    let mut streams = Vec::new();
+    if let Some(name) = a.stdin_name {
+        streams.push(StreamSource::Reader {
+            name,
+            reader: Box::new(std::io::stdin()),
+        });
+    }
+    if let Some(name) = a.stdin_from_command {
+        let mut cmd = a.command.into_iter();
+        let Some(program) = cmd.next() else {
+            bail!("--stdin-from-command needs a command after `--`");
+        };
+        streams.push(StreamSource::Command {
+            name,
+            program,
+            args: cmd.collect(),
+        });
+    } else if !a.command.is_empty() {
+        bail!("a command after `--` needs --stdin-from-command NAME");
+    }
+    if a.paths.is_empty() && streams.is_empty() {
+        bail!("nothing to back up: give paths, --stdin-name or --stdin-from-command");
+    }
+    let repo = super::open(s)?;
+    let opts = BackupOptions {
+        paths: a.paths,
+        streams,
+        excludes,
+        exclude_caches: a.exclude_caches,
+        one_file_system: a.one_file_system,
+        tags: a.tag.into_iter().filter(|t| !t.is_empty()).collect(),
+        hostname: a.host,
+        parent: match a.parent {
+            Some(p) => ParentChoice::Snapshot(p),
+            None if a.force => ParentChoice::Auto,
+            None => ParentChoice::Auto,
+        },
+        force: a.force,
+        threads: a.threads,
+    };
+    let bar = Bar::new(s.progress, None);
+    let result = cairn_core::backup(&repo, opts, &bar);
+    bar.finish();
+    let r = result?;
+    let sum = r.snapshot.summary.clone().unwrap_or_default();
+    if s.json {
+        super::print_json(&serde_json::json!({
+            "snapshot": r.id.to_hex(),
+            "summary": sum,
+            "warnings": r.warnings,
+        }))?;
+    } else if s.show_summary() {
+        println!(
+            "files: {} new, {} changed, {} unchanged; {} dirs, {} other",
+            sum.files_new, sum.files_changed, sum.files_unchanged, sum.dirs, sum.others
+        );
+        println!(
+            "read {} of {}; added {} ({} stored) in {} blobs, {} packs",
+            bytes(sum.bytes_read),
+            bytes(sum.bytes_total),
+            bytes(sum.added.bytes_raw),
+            bytes(sum.added.bytes_stored),
+            sum.added.data_blobs + sum.added.tree_blobs,
+            sum.added.packs
+        );
+        println!(
+            "snapshot {} saved in {}",
+            r.id.short(),
+            duration(sum.duration_secs)
+        );
+    }
+    if sum.unreadable > 0 {
+        eprintln!(
+            "cairn: snapshot {} saved, but {} file(s) could not be read",
+            r.id.short(),
+            sum.unreadable
+        );
+        return Ok(crate::exit::PARTIAL);
+    }
+    Ok(crate::exit::OK)
+}

@@ -1,0 +1,68 @@
+use crate::settings::{read_password, PasswordSource, Settings};
+use anyhow::Result;
+use cairn_core::{KdfParams, Password};
+use std::path::PathBuf;
+
+fn new_password(file: Option<PathBuf>) -> Result<Password> {
+    let src = match file {
+        Some(f) => PasswordSource::File(f),
+        None => PasswordSource::Prompt,
+    };
+    read_password(&src, true, "new password")
+}
+
+pub fn add(s: &Settings, file: Option<PathBuf>) -> Result<u8> {
+    let repo = super::open(s)?;
+    let pw = new_password(file)?;
+    let id = repo.add_key(&pw, KdfParams::DEFAULT)?;
+    if s.json {
+        super::print_json(&serde_json::json!({ "added": id }))?;
+    } else if !s.quiet {
+        println!("added key {}", &id[..8]);
+    }
+    Ok(crate::exit::OK)
+}
+
+pub fn list(s: &Settings) -> Result<u8> {
+    let repo = super::open(s)?;
+    let keys = repo.list_keys()?;
+    if s.json {
+        super::print_json(&keys)?;
+    } else {
+        println!(" {:<9} {:<12} {:<20} created", "id", "user", "host");
+        for k in keys {
+            println!(
+                "{}{:<9} {:<12} {:<20} {}",
+                if k.current { "*" } else { " " },
+                &k.id[..8],
+                k.username,
+                k.hostname,
+                k.created
+            );
+        }
+    }
+    Ok(crate::exit::OK)
+}
+
+pub fn remove(s: &Settings, id: &str) -> Result<u8> {
+    let repo = super::open(s)?;
+    let removed = repo.remove_key(id)?;
+    if s.json {
+        super::print_json(&serde_json::json!({ "removed": removed }))?;
+    } else if !s.quiet {
+        println!("removed key {}", &removed[..8]);
+    }
+    Ok(crate::exit::OK)
+}
+
+pub fn passwd(s: &Settings, file: Option<PathBuf>) -> Result<u8> {
+    let mut repo = super::open(s)?;
+    let pw = new_password(file)?;
+    let id = repo.change_password(&pw, KdfParams::DEFAULT)?;
+    if s.json {
+        super::print_json(&serde_json::json!({ "key": id }))?;
+    } else if !s.quiet {
+        println!("password changed (new key {})", &id[..8]);
+    }
+    Ok(crate::exit::OK)
+}

@@ -1,0 +1,80 @@
+//! Commands. Each takes resolved settings and its own options, never clap types.
+
+mod backup;
+mod init;
+mod key;
+mod read;
+mod restore;
+
+use crate::args::{Cli, Command, KeyCommand};
+use crate::settings::Settings;
+use anyhow::Result;
+use cairn_backend::LocalBackend;
+use cairn_core::{Backend, Repository};
+use std::sync::Arc;
+
+/// Runs the parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    let s = Settings::resolve(
+        cli.repo,
+        cli.password_file,
+        cli.password_command,
+        cli.json,
+        cli.verbose,
+        cli.quiet,
+    )?;
+    match cli.command {
+        Command::Init(a) => init::run(&s, a.compression),
+        Command::Backup(a) => backup::run(&s, a),
+        Command::Snapshots(a) => read::snapshots(&s, a.host, a.tag),
+        Command::Ls(a) => read::ls(&s, &a.snapshot, a.long),
+        Command::Dump(a) => read::dump(&s, &a.snapshot, &a.path),
+        Command::Restore(a) => restore::run(&s, a),
+        Command::Check(a) => read::check(&s, a.read_data),
+        Command::Key(k) => match k {
+            KeyCommand::Add(a) => key::add(&s, a.new_password_file),
+            KeyCommand::List => key::list(&s),
+            KeyCommand::Remove { id } => key::remove(&s, &id),
+            KeyCommand::Passwd(a) => key::passwd(&s, a.new_password_file),
+        },
+    }
+}
+
+/// The backend for a repository location.
+pub fn backend(s: &Settings) -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(LocalBackend::new(&s.repo)))
+}
+
+/// Opens the repository with the password.
+pub fn open(s: &Settings) -> Result<Repository> {
+    let backend = backend(s)?;
+    // Say "no repository" before asking for a password.
+    if !backend.exists_config()? {
+        return Err(cairn_core::Error::NotARepository(backend.location()).into());
+    }
+    let pw = s.password(false)?;
+    Ok(Repository::open(backend, &pw)?)
+}
+
+trait ExistsConfig {
+    fn exists_config(&self) -> Result<bool>;
+}
+
+impl ExistsConfig for Arc<dyn Backend> {
+    fn exists_config(&self) -> Result<bool> {
+        match self.read(cairn_core::FileKind::Config, "config") {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Prints a value as pretty JSON on standard output.
+pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}

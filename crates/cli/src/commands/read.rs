@@ -1,0 +1,169 @@
+//! Commands that read a repository: snapshots, ls, dump, check.
+
+use crate::output::{bytes, local_time};
+use crate::progress::Bar;
+use crate::settings::Settings;
+use anyhow::{bail, Result};
+use cairn_core::{browse, CheckOptions, Node, NodeKind};
+use std::io::Write;
+
+pub fn snapshots(s: &Settings, host: Option<String>, tag: Option<String>) -> Result<u8> {
+    let repo = super::open(s)?;
+    let snaps: Vec<_> = repo
+        .snapshots()?
+        .into_iter()
+        .filter(|(_, sn)| host.as_ref().is_none_or(|h| &sn.hostname == h))
+        .filter(|(_, sn)| tag.as_ref().is_none_or(|t| sn.has_tag(t)))
+        .collect();
+    if s.json {
+        let list: Vec<_> = snaps
+            .iter()
+            .map(|(id, sn)| {
+                let mut v = serde_json::to_value(sn).expect("snapshot serializes");
+                v["id"] = serde_json::Value::String(id.to_hex());
+                v["short_id"] = serde_json::Value::String(id.short());
+                v
+            })
+            .collect();
+        super::print_json(&list)?;
+        return Ok(crate::exit::OK);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<9} {:<19} {:<16} {:<16} paths", "id", "time", "host", "tags")?;
+    for (id, sn) in &snaps {
+        writeln!(
+            out,
+            "{:<9} {:<19} {:<16} {:<16} {}",
+            id.short(),
+            local_time(sn.time),
+            sn.hostname,
+            sn.tags.join(","),
+            sn.paths.join(" ")
+        )?;
+    }
+    writeln!(out, "{} snapshot(s)", snaps.len())?;
+    Ok(crate::exit::OK)
+}
+
+fn node_json(path: &str, n: &Node) -> serde_json::Value {
+    let kind = match n.kind {
+        NodeKind::File { .. } => "file",
+        NodeKind::Dir { .. } => "dir",
+        NodeKind::Symlink { .. } => "symlink",
+        NodeKind::Fifo => "fifo",
+        NodeKind::Socket => "socket",
+        NodeKind::CharDevice { .. } => "chardev",
+        NodeKind::BlockDevice { .. } => "blockdev",
+    };
+    let mut v = serde_json::json!({
+        "path": path,
+        "type": kind,
+        "size": n.size,
+        "mode": format!("{:o}", n.mode & 0o7777),
+        "uid": n.uid,
+        "gid": n.gid,
+        "user": n.user,
+        "group": n.group,
+        "mtime": jiff::Timestamp::new(n.mtime.secs, n.mtime.nanos as i32).ok().map(|t| t.to_string()),
+        "inode": n.inode,
+        "links": n.links,
+    });
+    if let NodeKind::Symlink { target } = &n.kind {
+        v["target"] = String::from_utf8_lossy(target).into_owned().into();
+    }
+    v
+}
+
+pub fn ls(s: &Settings, spec: &str, long: bool) -> Result<u8> {
+    let repo = super::open(s)?;
+    let (snap_spec, path) = browse::split_spec(spec);
+    let (id, snap) = repo.find_snapshot(snap_spec)?;
+    repo.load_index()?;
+    let path = path.unwrap_or("/");
+    let node = browse::resolve(&repo, &id, &snap, path)?;
+    let prefix = path.trim_end_matches('/').to_string();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let json = s.json;
+    let mut print = |p: &str, n: &Node| -> cairn_core::Result<()> {
+        let io = |e| cairn_core::Error::io("<stdout>", e);
+        if json {
+            serde_json::to_writer(&mut out, &node_json(p, n))
+                .map_err(|e| io(std::io::Error::other(e)))?;
+            writeln!(out).map_err(io)
+        } else if long {
+            let t = jiff::Timestamp::new(n.mtime.secs, n.mtime.nanos as i32)
+                .map(local_time)
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{}{:04o} {:>8} {:>8} {:>12} {} {}",
+                n.type_char(),
+                n.mode & 0o7777,
+                n.user.clone().unwrap_or_else(|| n.uid.to_string()),
+                n.group.clone().unwrap_or_else(|| n.gid.to_string()),
+                n.size,
+                t,
+                p
+            )
+            .map_err(io)
+        } else {
+            writeln!(out, "{p}").map_err(io)
+        }
+    };
+    match &node.kind {
+        NodeKind::Dir { subtree } => browse::walk(&repo, subtree, &prefix, &mut print)?,
+        _ => print(&prefix, &node)?,
+    }
+    out.flush()?;
+    Ok(crate::exit::OK)
+}
+
+pub fn dump(s: &Settings, spec: &str, path: &str) -> Result<u8> {
+    let repo = super::open(s)?;
+    let (id, snap) = repo.find_snapshot(spec)?;
+    repo.load_index()?;
+    let node = browse::resolve(&repo, &id, &snap, path)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    browse::dump_file(&repo, &node, &mut out)?;
+    out.flush()?;
+    Ok(crate::exit::OK)
+}
+
+pub fn check(s: &Settings, read_data: bool) -> Result<u8> {
+    let repo = super::open(s)?;
+    let bar = Bar::new(s.progress && read_data, Some(0));
+    let report = cairn_core::check(&repo, &CheckOptions { read_data }, &bar);
+    bar.finish();
+    let report = report?;
+    if s.json {
+        super::print_json(&report)?;
+    } else {
+        for e in &report.errors {
+            eprintln!("error: {e}");
+        }
+        if s.show_summary() {
+            for i in &report.info {
+                println!("info: {i}");
+            }
+            println!(
+                "checked {} snapshots, {} trees, {} blobs in {} packs{}",
+                report.snapshots,
+                report.trees,
+                report.blobs,
+                report.packs,
+                if read_data {
+                    format!("; read {}", bytes(report.bytes_read))
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    if !report.errors.is_empty() {
+        bail!("check found {} problem(s)", report.errors.len());
+    }
+    if !s.json && s.show_summary() {
+        println!("no errors found");
+    }
+    Ok(crate::exit::OK)
+}

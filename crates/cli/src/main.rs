@@ -1,0 +1,56 @@
+//! The `cairn` binary: clap arguments → resolved [`settings::Settings`] → commands.
+//!
+//! Error rules at this edge: commands return `anyhow::Result`; `main` prints one line
+//! per error (with its causes) and maps cairn-core's errors to documented exit codes.
+//! A closed standard output (e.g. `cairn ls | head`) ends quietly.
+
+mod args;
+mod commands;
+mod output;
+mod progress;
+mod settings;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Exit codes (documented in `--help` and the README).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Any error.
+    pub const ERROR: u8 = 1;
+    /// The backup was written but some files could not be read.
+    pub const PARTIAL: u8 = 3;
+    /// No repository at the location.
+    pub const NO_REPOSITORY: u8 = 10;
+    /// Wrong password.
+    pub const WRONG_PASSWORD: u8 = 12;
+}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(exit::OK);
+            }
+            let code = match e.downcast_ref::<cairn_core::Error>() {
+                Some(cairn_core::Error::WrongPassword) => exit::WRONG_PASSWORD,
+                Some(cairn_core::Error::NotARepository(_)) => exit::NO_REPOSITORY,
+                _ => exit::ERROR,
+            };
+            eprintln!("cairn: {}", output::error_chain(&e));
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || matches!(c.downcast_ref::<cairn_core::Error>(),
+                Some(cairn_core::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

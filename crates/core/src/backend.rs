@@ -1,0 +1,136 @@
+//! The `Backend` port: where a repository's files live.
+//!
+//! A repository is a flat set of named, immutable files grouped by [`FileKind`]. Every
+//! name except the config's is the lowercase hex of the BLAKE3 hash of the file's bytes,
+//! so a backend never has to decide between two versions of one name: a second write of
+//! a name is a write of the same bytes.
+
+use std::fmt;
+use std::io;
+
+/// The kinds of files in a repository; each kind is one directory (or key prefix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileKind {
+    /// The repository config, one file named `config`.
+    Config,
+    /// Key files: the master key wrapped by a password.
+    Key,
+    /// Pack files holding sealed blobs (file contents and trees).
+    Pack,
+    /// Index files: which blob lives in which pack, at which offset.
+    Index,
+    /// Snapshots: the commit points.
+    Snapshot,
+    /// Lock files (used by maintenance commands).
+    Lock,
+}
+
+impl FileKind {
+    /// All kinds, in the order a repository is created and listed.
+    pub const ALL: [FileKind; 6] = [
+        FileKind::Config,
+        FileKind::Key,
+        FileKind::Pack,
+        FileKind::Index,
+        FileKind::Snapshot,
+        FileKind::Lock,
+    ];
+
+    /// The directory (or object-key prefix) of this kind inside a repository.
+    pub fn dir(self) -> &'static str {
+        match self {
+            FileKind::Config => "",
+            FileKind::Key => "keys",
+            FileKind::Pack => "data",
+            FileKind::Index => "index",
+            FileKind::Snapshot => "snapshots",
+            FileKind::Lock => "locks",
+        }
+    }
+}
+
+/// What went wrong in a backend operation.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The named file does not exist.
+    #[error("{kind:?} file {name} does not exist")]
+    NotFound { kind: FileKind, name: String },
+    /// `create` found a repository already there.
+    #[error("a repository already exists at {0}")]
+    AlreadyExists(String),
+    /// A read asked for bytes past the end of the file.
+    #[error("{kind:?} file {name} is shorter than expected (wanted {wanted} bytes at offset {offset}, file has {size})")]
+    ShortRead {
+        kind: FileKind,
+        name: String,
+        offset: u64,
+        wanted: u64,
+        size: u64,
+    },
+    /// Any other I/O failure, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl BackendError {
+    /// Wraps an I/O error with a description of the operation.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        BackendError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// True when the error says the file is not there.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, BackendError::NotFound { .. })
+    }
+}
+
+/// Storage for a repository's files.
+///
+/// Contract, for every implementation:
+/// - **`write` is atomic and durable.** When it returns `Ok`, the whole file is stored
+///   and survives a crash (local: temp file, fsync, rename, fsync of the directory;
+///   object storage: one PUT). A reader never sees a partly written file under its final
+///   name. Writing a name that exists is allowed and leaves one whole copy (names are
+///   content hashes, so both writes carry the same bytes); it may be skipped.
+/// - **`read` and `read_range`** return exactly the bytes asked for or an error;
+///   `ShortRead` when the file is shorter than the range.
+/// - **`list`** returns every file of a kind with its size, in no particular order. A
+///   file whose `write` returned before `list` started is listed.
+/// - **`remove`** is idempotent: removing a missing file is `Ok`.
+/// - All methods may be called from many threads at once.
+pub trait Backend: Send + Sync + fmt::Debug {
+    /// A human-readable location (path or URL) for messages. Never contains secrets.
+    fn location(&self) -> String;
+
+    /// Prepares an empty repository (directories, bucket prefix). Fails with
+    /// `AlreadyExists` when a config file is already there.
+    fn create(&self) -> Result<(), BackendError>;
+
+    /// Stores a whole file atomically and durably (see the trait contract).
+    fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError>;
+
+    /// Reads a whole file.
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>, BackendError>;
+
+    /// Reads `len` bytes at `offset`.
+    fn read_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, BackendError>;
+
+    /// Lists the files of a kind with their sizes in bytes.
+    fn list(&self, kind: FileKind) -> Result<Vec<(String, u64)>, BackendError>;
+
+    /// Removes a file; removing a missing file is not an error.
+    fn remove(&self, kind: FileKind, name: &str) -> Result<(), BackendError>;
+}

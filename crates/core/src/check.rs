@@ -1,0 +1,201 @@
+//! Check: is the repository whole, and does every stored byte authenticate?
+//!
+//! Structure (always): every index file authenticates and matches its name; every
+//! pack an index names exists and is long enough; every snapshot authenticates; every
+//! tree of every snapshot decodes and every blob a tree names is indexed. With
+//! `read_data`, every pack is read whole: its name must be the hash of its bytes, its
+//! header must agree with the index, and every blob must open and hash to its id.
+//!
+//! Problems are collected, not fatal, so one run names all the damage. Packs that no
+//! index names (left by an interrupted backup) are reported as information only.
+
+use crate::backend::FileKind;
+use crate::error::Result;
+use crate::id::Id;
+use crate::pack::{open_blob, read_entries};
+use crate::repository::{kind_name, short, Repository};
+use crate::tree::{Extent, NodeKind};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Read and authenticate every pack.
+    pub read_data: bool,
+}
+
+/// What check found.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CheckReport {
+    /// Damage found, one line each, naming the object.
+    pub errors: Vec<String>,
+    /// Harmless findings (unused packs).
+    pub info: Vec<String>,
+    /// Snapshots checked.
+    pub snapshots: usize,
+    /// Distinct trees checked.
+    pub trees: usize,
+    /// Blobs in the index.
+    pub blobs: usize,
+    /// Packs in the index.
+    pub packs: usize,
+    /// Bytes read and authenticated with `read_data`.
+    pub bytes_read: u64,
+}
+
+/// Receives check progress.
+pub trait CheckProgress: Sync {
+    /// A pack was read (with `read_data`).
+    fn pack_read(&self, _bytes: u64) {}
+    /// Total packs to read.
+    fn packs_total(&self, _n: usize, _bytes: u64) {}
+}
+
+impl CheckProgress for crate::backup::NoProgress {}
+
+/// Checks the repository.
+pub fn check(repo: &Repository, opts: &CheckOptions, progress: &dyn CheckProgress) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    let errors = Mutex::new(Vec::new());
+    let err = |s: String| errors.lock().unwrap().push(s);
+
+    // Index files, one by one so a broken one does not hide the others.
+    let index_files = repo.backend().list(FileKind::Index)?;
+    let mut indexed: HashMap<Id, Vec<crate::pack::PackEntry>> = HashMap::new();
+    for (name, _) in &index_files {
+        match repo.read_index_file(name) {
+            Ok(packs) => {
+                for (info, entries) in packs {
+                    repo.index_packs(&[(info.clone(), entries.clone())]);
+                    indexed.entry(info.id).or_default().extend(entries);
+                }
+            }
+            Err(e) => err(format!("index {}: {e}", short(name))),
+        }
+    }
+    report.blobs = repo.index().len();
+    report.packs = indexed.len();
+
+    // Packs: present and long enough.
+    let stored: HashMap<String, u64> = repo.backend().list(FileKind::Pack)?.into_iter().collect();
+    for (id, entries) in &indexed {
+        let name = id.to_hex();
+        let need = entries
+            .iter()
+            .map(|e| e.offset as u64 + e.sealed_len as u64)
+            .max()
+            .unwrap_or(0);
+        match stored.get(&name) {
+            None => err(format!("pack {} is missing (named by the index)", id.short())),
+            Some(&size) if size < need => err(format!(
+                "pack {} is truncated: {size} bytes, the index needs at least {need}",
+                id.short()
+            )),
+            _ => {}
+        }
+    }
+    for name in stored.keys() {
+        if Id::from_hex(name).is_none_or(|id| !indexed.contains_key(&id)) {
+            report
+                .info
+                .push(format!("pack {} is not in any index (unused data)", short(name)));
+        }
+    }
+
+    // Snapshots and their trees.
+    let snap_names = repo.backend().list(FileKind::Snapshot)?;
+    let mut roots = Vec::new();
+    for (name, _) in &snap_names {
+        match repo.load_snapshot(name) {
+            Ok(s) => roots.push((short(name), s.tree)),
+            Err(e) => err(format!("snapshot {}: {e}", short(name))),
+        }
+    }
+    report.snapshots = roots.len();
+    let mut seen: HashSet<Id> = HashSet::new();
+    let mut stack: Vec<(Id, String)> = roots
+        .into_iter()
+        .map(|(s, t)| (t, format!("snapshot {s}:/")))
+        .collect();
+    while let Some((tree_id, path)) = stack.pop() {
+        if !seen.insert(tree_id) {
+            continue;
+        }
+        let tree = match repo.load_tree(&tree_id) {
+            Ok(t) => t,
+            Err(e) => {
+                err(format!("tree {} ({path}): {e}", tree_id.short()));
+                continue;
+            }
+        };
+        let index = repo.index();
+        for node in &tree.nodes {
+            let p = format!("{}{}", path.trim_end_matches('/').to_string() + "/", node.display_name());
+            match &node.kind {
+                NodeKind::Dir { subtree } => stack.push((*subtree, p)),
+                NodeKind::File { content } => {
+                    for e in content {
+                        if let Extent::Data(id) = e {
+                            if !index.contains(id) {
+                                err(format!("data blob {} of {p} is missing", id.short()));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    report.trees = seen.len();
+
+    if opts.read_data {
+        let packs: Vec<(&Id, &Vec<crate::pack::PackEntry>)> = indexed
+            .iter()
+            .filter(|(id, _)| stored.contains_key(&id.to_hex()))
+            .collect();
+        let total: u64 = packs.iter().map(|(id, _)| stored[&id.to_hex()]).sum();
+        progress.packs_total(packs.len(), total);
+        let bytes = std::sync::atomic::AtomicU64::new(0);
+        packs.par_iter().for_each(|(id, entries)| {
+            let what = format!("pack {}", id.short());
+            let data = match repo.backend().read(FileKind::Pack, &id.to_hex()) {
+                Ok(d) => d,
+                Err(e) => return err(format!("{what}: {e}")),
+            };
+            bytes.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            progress.pack_read(data.len() as u64);
+            if Id::of_file(&data) != **id {
+                err(format!("{what}: contents do not match its name (damaged)"));
+            }
+            let (fk, header) = match read_entries(&data, &repo.master().data_key, &what) {
+                Ok(x) => x,
+                Err(e) => return err(format!("{what}: {e}")),
+            };
+            let hset: HashSet<_> = header.iter().map(|e| (e.id, e.offset, e.sealed_len)).collect();
+            for e in entries.iter() {
+                if !hset.contains(&(e.id, e.offset, e.sealed_len)) {
+                    err(format!("{what}: blob {} is in the index but not in the pack header", e.id.short()));
+                }
+            }
+            for e in &header {
+                let start = e.offset as usize;
+                let mut buf = data[start..start + e.sealed_len as usize].to_vec();
+                let bwhat = || format!("{} blob {} in {what}", kind_name(e.kind), e.id.short());
+                if open_blob(&fk.key, e.kind, &e.id, &mut buf).is_err() {
+                    err(format!("{} is corrupt or has been tampered with", bwhat()));
+                    continue;
+                }
+                if let Err(x) = repo.decode_blob(&buf, e.raw_len, &e.id, &bwhat) {
+                    err(x.to_string());
+                }
+            }
+        });
+        report.bytes_read = bytes.into_inner();
+    }
+    report.errors = errors.into_inner().unwrap();
+    report.errors.sort();
+    Ok(report)
+}

@@ -1,0 +1,57 @@
+//! cairn-core: the repository format and everything done with a repository.
+//!
+//! Main types:
+//! - [`Repository`]: an opened repository (keys, config, index). Obtained only through
+//!   [`Repository::init`] or [`Repository::open`], so nothing runs on a repository whose
+//!   key is not known.
+//! - [`Backend`]: the port to storage (local directory, SFTP, object storage), with its
+//!   contract in prose; implementations live in `cairn-backend`.
+//! - [`backup()`] with [`BackupOptions`] and [`StreamSource`]: file trees and streams
+//!   into one snapshot. [`restore()`], [`check()`], and [`browse`] for reading back.
+//! - The formats: [`Snapshot`], [`Tree`]/[`Node`], packs and index files (see
+//!   `docs/format.md` for every byte).
+//!
+//! What it is not: it parses no command lines, opens no database and speaks no network
+//! protocol; those are the binary's, `cairn-catalog`'s and `cairn-backend`'s.
+
+mod backend;
+mod backup;
+pub mod browse;
+mod check;
+mod config;
+mod error;
+mod exclude;
+mod id;
+mod index;
+mod keys;
+mod pack;
+mod platform;
+mod repository;
+mod restore;
+mod sealed;
+mod snapshot;
+mod store;
+mod tree;
+
+pub use backend::{Backend, BackendError, FileKind};
+pub use backup::{
+    backup, BackupOptions, BackupResult, BackupSummary, NoProgress, ParentChoice, Progress,
+    StreamSource, Warning, WarningKind,
+};
+pub use check::{check, CheckOptions, CheckProgress, CheckReport};
+pub use config::{InitOptions, RepoConfig, REPO_VERSION};
+pub use error::{Error, Result};
+pub use exclude::Excludes;
+pub use id::{BlobKind, Id};
+pub use index::{BlobLocation, Index, PackInfo};
+pub use keys::{KeyFile, MasterKey};
+pub use platform::{hostname, is_root, username};
+pub use repository::{select_snapshot, KeyInfo, Repository};
+pub use restore::{restore, RestoreOptions, RestoreSummary};
+pub use sealed::FORMAT_VERSION;
+pub use snapshot::Snapshot;
+pub use store::WriteStats;
+pub use tree::{Extent, Node, NodeKind, Time, Tree, Xattr};
+
+pub use cairn_chunker::ChunkerParams;
+pub use cairn_crypto::{KdfParams, Password};

@@ -1,0 +1,179 @@
+//! Pack files: many sealed blobs in one file, with a sealed header at the end.
+//!
+//! ```text
+//! pack   = magic "CRNp" | version (1) | envelope | blob* | sealed header | header length (u32 LE)
+//! blob   = seal(file key, compression (1) | payload), AD = kind (1) | blob id (32)
+//! header = entry*, entry = kind (1) | id (32) | offset (u32 LE) | sealed length (u32 LE) | raw length (u32 LE)
+//! ```
+//!
+//! The header repeats what the index says about the pack, so an index can be rebuilt
+//! from packs alone. Offsets are from the start of the pack file.
+
+use crate::error::{Error, Result};
+use crate::id::{BlobKind, Id};
+use crate::sealed::{self, FileKey, Magic, HEADER_LEN};
+use cairn_crypto::{open_in_place, seal_into, Key};
+
+/// Bytes of one header entry.
+pub const ENTRY_LEN: usize = 1 + 32 + 4 + 4 + 4;
+
+/// Payload stored as is.
+pub const COMPRESSION_NONE: u8 = 0;
+/// Payload compressed with zstd.
+pub const COMPRESSION_ZSTD: u8 = 1;
+
+/// Where one blob sits in its pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackEntry {
+    /// Data or tree.
+    pub kind: BlobKind,
+    /// Keyed hash of the blob's plaintext.
+    pub id: Id,
+    /// Offset of the sealed blob from the start of the pack.
+    pub offset: u32,
+    /// Length of the sealed blob.
+    pub sealed_len: u32,
+    /// Length of the plaintext (uncompressed) blob.
+    pub raw_len: u32,
+}
+
+/// The associated data that binds a sealed blob to its kind and id.
+pub fn blob_ad(kind: BlobKind, id: &Id) -> [u8; 33] {
+    let mut ad = [0u8; 33];
+    ad[0] = kind.to_byte();
+    ad[1..].copy_from_slice(&id.0);
+    ad
+}
+
+/// Seals a blob's stored form (`compression` byte then `payload`) and appends it to `out`.
+pub fn seal_blob(
+    key: &Key,
+    kind: BlobKind,
+    id: &Id,
+    compression: u8,
+    payload: &[u8],
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) {
+    scratch.clear();
+    scratch.push(compression);
+    scratch.extend_from_slice(payload);
+    seal_into(key, &blob_ad(kind, id), scratch, out);
+}
+
+/// Opens a sealed blob in place; on success `buf` holds the compression byte and payload.
+pub fn open_blob(key: &Key, kind: BlobKind, id: &Id, buf: &mut Vec<u8>) -> Result<(), ()> {
+    open_in_place(key, &blob_ad(kind, id), buf).map_err(|_| ())
+}
+
+/// Encodes header entries.
+pub fn encode_entries(entries: &[PackEntry], out: &mut Vec<u8>) {
+    out.reserve(entries.len() * ENTRY_LEN);
+    for e in entries {
+        out.push(e.kind.to_byte());
+        out.extend_from_slice(&e.id.0);
+        out.extend_from_slice(&e.offset.to_le_bytes());
+        out.extend_from_slice(&e.sealed_len.to_le_bytes());
+        out.extend_from_slice(&e.raw_len.to_le_bytes());
+    }
+}
+
+/// Decodes header entries; `what` names the object for errors.
+pub fn decode_entries(bytes: &[u8], what: &str) -> Result<Vec<PackEntry>> {
+    if bytes.len() % ENTRY_LEN != 0 {
+        return Err(Error::format(what, "header length is not a multiple of an entry"));
+    }
+    bytes
+        .chunks_exact(ENTRY_LEN)
+        .map(|c| {
+            let kind = BlobKind::from_byte(c[0])
+                .ok_or_else(|| Error::format(what, format!("unknown blob kind {}", c[0])))?;
+            let u = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
+            Ok(PackEntry {
+                kind,
+                id: Id(c[1..33].try_into().unwrap()),
+                offset: u(33),
+                sealed_len: u(37),
+                raw_len: u(41),
+            })
+        })
+        .collect()
+}
+
+/// Builds one pack in memory.
+#[derive(Debug)]
+pub struct PackBuilder {
+    buf: Vec<u8>,
+    entries: Vec<PackEntry>,
+}
+
+impl PackBuilder {
+    /// Starts a pack whose blobs are sealed with `fk`.
+    pub fn new(fk: &FileKey, capacity: usize) -> PackBuilder {
+        let mut buf = Vec::with_capacity(capacity);
+        sealed::write_header(Magic::Pack, fk, &mut buf);
+        PackBuilder {
+            buf,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Bytes so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when no blob has been added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends an already sealed blob.
+    pub fn push(&mut self, kind: BlobKind, id: Id, raw_len: u32, sealed: &[u8]) {
+        let offset = self.buf.len() as u32;
+        self.buf.extend_from_slice(sealed);
+        self.entries.push(PackEntry {
+            kind,
+            id,
+            offset,
+            sealed_len: sealed.len() as u32,
+            raw_len,
+        });
+    }
+
+    /// Seals the header and returns the pack's name, bytes and entries.
+    pub fn finish(mut self, fk: &FileKey) -> (Id, Vec<u8>, Vec<PackEntry>) {
+        let mut header = Vec::new();
+        encode_entries(&self.entries, &mut header);
+        let before = self.buf.len();
+        seal_into(&fk.key, &sealed::pack_header_ad(), &header, &mut self.buf);
+        let header_len = (self.buf.len() - before) as u32;
+        self.buf.extend_from_slice(&header_len.to_le_bytes());
+        (Id::of_file(&self.buf), self.buf, self.entries)
+    }
+}
+
+/// Reads the entries of a whole pack (used by check and index repair).
+pub fn read_entries(pack: &[u8], wrap_key: &Key, what: &str) -> Result<(FileKey, Vec<PackEntry>)> {
+    let envelope = sealed::read_header(Magic::Pack, pack, what)?;
+    let fk = FileKey::open(Magic::Pack, wrap_key, envelope, what)?;
+    if pack.len() < HEADER_LEN + 4 {
+        return Err(Error::corrupt(what));
+    }
+    let hlen = u32::from_le_bytes(pack[pack.len() - 4..].try_into().unwrap()) as usize;
+    let end = pack.len() - 4;
+    if hlen > end - HEADER_LEN {
+        return Err(Error::corrupt(what));
+    }
+    let mut header = pack[end - hlen..end].to_vec();
+    open_in_place(&fk.key, &sealed::pack_header_ad(), &mut header)
+        .map_err(|_| Error::corrupt(format!("{what} (header)")))?;
+    let entries = decode_entries(&header, what)?;
+    for e in &entries {
+        let stop = e.offset as u64 + e.sealed_len as u64;
+        if (e.offset as usize) < HEADER_LEN || stop > (end - hlen) as u64 {
+            return Err(Error::format(what, "header entry points outside the pack"));
+        }
+    }
+    Ok((fk, entries))
+}

@@ -1,0 +1,471 @@
+//! An opened repository: keys, config, index, and reading what is stored.
+//!
+//! A [`Repository`] exists only once `init` or `open` has succeeded, so everything that
+//! needs keys (backup, restore, check) takes one and cannot run on an unopened repository.
+
+use crate::backend::{Backend, FileKind};
+use crate::config::{InitOptions, RepoConfig, REPO_VERSION};
+use crate::error::{Error, Result};
+use crate::id::{BlobKind, Id};
+use crate::index::{decode_index_file, encode_index_file, Index, IndexedPack};
+use crate::keys::{KeyFile, MasterKey};
+use crate::pack::{open_blob, COMPRESSION_NONE, COMPRESSION_ZSTD};
+use crate::sealed::{open_file, seal_file, FileKey, Magic, ENVELOPE_LEN};
+use crate::snapshot::Snapshot;
+use crate::tree::Tree;
+use cairn_chunker::Chunker;
+use cairn_crypto::{keyed_hash, KdfParams, Key, Password};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+/// A repository opened with a key.
+pub struct Repository {
+    backend: Arc<dyn Backend>,
+    master: MasterKey,
+    config: RepoConfig,
+    key_name: String,
+    index: RwLock<Index>,
+    files_chunker: Chunker,
+    streams_chunker: Chunker,
+    envelope_keys: Mutex<HashMap<[u8; ENVELOPE_LEN], Key>>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("location", &self.backend.location())
+            .field("id", &self.config.id.short())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key file as `key list` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KeyInfo {
+    /// The key file's name.
+    pub id: String,
+    /// True for the key this repository was opened with.
+    pub current: bool,
+    /// Creation time as stored.
+    pub created: String,
+    /// Host that created it.
+    pub hostname: String,
+    /// User that created it.
+    pub username: String,
+    /// Its Argon2id parameters.
+    pub params: KdfParams,
+}
+
+fn now_rfc3339() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+impl Repository {
+    /// Creates a new repository in an empty location, with a first key for `password`.
+    pub fn init(
+        backend: Arc<dyn Backend>,
+        password: &Password,
+        opts: &InitOptions,
+    ) -> Result<Repository> {
+        if password.is_empty() {
+            return Err(Error::Invalid("an empty password is not allowed".into()));
+        }
+        let master = MasterKey::random();
+        let mut id = [0u8; 32];
+        cairn_crypto::random_bytes(&mut id);
+        let config = RepoConfig {
+            version: REPO_VERSION,
+            id: Id(id),
+            created: now_rfc3339(),
+            chunker_files: opts.chunker_files,
+            chunker_streams: opts.chunker_streams,
+            compression_level: opts.compression_level,
+            pack_size: opts.pack_size,
+        };
+        config.validate()?;
+        // The key file before the config: a repository whose config exists always has a
+        // key, and `create` refuses to run where a config already exists.
+        backend.create()?;
+        let kf = KeyFile::create(
+            &master,
+            password,
+            opts.kdf,
+            &crate::platform::hostname(),
+            &crate::platform::username(),
+            now_rfc3339(),
+        )?;
+        let kbytes = kf.to_bytes();
+        let key_name = KeyFile::id(&kbytes).to_hex();
+        backend.write(FileKind::Key, &key_name, &kbytes)?;
+        let cjson = serde_json::to_vec(&config).expect("config serializes");
+        backend.write(
+            FileKind::Config,
+            "config",
+            &seal_file(Magic::Config, &master.meta_key, &cjson),
+        )?;
+        Repository::assemble(backend, master, config, key_name)
+    }
+
+    /// Opens a repository with a password. Tries every key file.
+    pub fn open(backend: Arc<dyn Backend>, password: &Password) -> Result<Repository> {
+        let config_bytes = match backend.read(FileKind::Config, "config") {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => return Err(Error::NotARepository(backend.location())),
+            Err(e) => return Err(e.into()),
+        };
+        let mut keys = backend.list(FileKind::Key)?;
+        keys.sort();
+        let mut refused = None;
+        for (name, _) in keys {
+            let bytes = backend.read(FileKind::Key, &name)?;
+            let kf = match KeyFile::parse(&bytes, &name) {
+                Ok(k) => k,
+                Err(e) => {
+                    refused.get_or_insert(e);
+                    continue;
+                }
+            };
+            match kf.unwrap(password, &name) {
+                Ok(Some(master)) => {
+                    let cjson = open_file(Magic::Config, &master.meta_key, &config_bytes, "config")?;
+                    let config: RepoConfig = serde_json::from_slice(&cjson)
+                        .map_err(|e| Error::format("config", e.to_string()))?;
+                    config.validate()?;
+                    return Repository::assemble(backend, master, config, name);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        // A key refused for weak parameters is reported as such: it is either tampered
+        // or made by something that must not be trusted.
+        Err(refused.unwrap_or(Error::WrongPassword))
+    }
+
+    fn assemble(
+        backend: Arc<dyn Backend>,
+        master: MasterKey,
+        config: RepoConfig,
+        key_name: String,
+    ) -> Result<Repository> {
+        let mk = |p| {
+            Chunker::new(p, master.chunker_seed.as_bytes())
+                .map_err(|e| Error::format("config", e.to_string()))
+        };
+        let files_chunker = mk(config.chunker_files)?;
+        let streams_chunker = mk(config.chunker_streams)?;
+        Ok(Repository {
+            backend,
+            master,
+            config,
+            key_name,
+            index: RwLock::new(Index::new()),
+            files_chunker,
+            streams_chunker,
+            envelope_keys: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The storage.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The config.
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    /// The secret keys (crate-internal users only).
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// The chunker for file contents.
+    pub fn files_chunker(&self) -> &Chunker {
+        &self.files_chunker
+    }
+
+    /// The chunker for streams.
+    pub fn streams_chunker(&self) -> &Chunker {
+        &self.streams_chunker
+    }
+
+    /// The keyed id of a blob's plaintext.
+    pub fn blob_id(&self, plaintext: &[u8]) -> Id {
+        Id(keyed_hash(&self.master.id_key, plaintext))
+    }
+
+    /// Reads every index file into memory. Returns the number of blobs indexed.
+    pub fn load_index(&self) -> Result<usize> {
+        let files = self.backend.list(FileKind::Index)?;
+        let decoded: Vec<Vec<IndexedPack>> = files
+            .par_iter()
+            .map(|(name, _)| self.read_index_file(name))
+            .collect::<Result<_>>()?;
+        let mut index = self.index.write().unwrap();
+        for packs in decoded {
+            for (info, entries) in packs {
+                index.add_pack(&info, &entries);
+            }
+        }
+        Ok(index.len())
+    }
+
+    /// Reads and decodes one index file.
+    pub fn read_index_file(&self, name: &str) -> Result<Vec<IndexedPack>> {
+        let what = format!("index {}", short(name));
+        let bytes = self.backend.read(FileKind::Index, name)?;
+        if Id::of_file(&bytes).to_hex() != name {
+            return Err(Error::corrupt(&what));
+        }
+        let plain = open_file(Magic::Index, &self.master.meta_key, &bytes, &what)?;
+        decode_index_file(&plain, &what)
+    }
+
+    /// Writes an index file for packs this process stored; returns its name.
+    pub fn write_index_file(&self, packs: &[IndexedPack]) -> Result<String> {
+        let plain = encode_index_file(packs);
+        let bytes = seal_file(Magic::Index, &self.master.meta_key, &plain);
+        let name = Id::of_file(&bytes).to_hex();
+        self.backend.write(FileKind::Index, &name, &bytes)?;
+        Ok(name)
+    }
+
+    /// The in-memory index.
+    pub fn index(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap()
+    }
+
+    /// Adds packs to the in-memory index (after they are stored).
+    pub(crate) fn index_packs(&self, packs: &[IndexedPack]) {
+        let mut index = self.index.write().unwrap();
+        for (info, entries) in packs {
+            index.add_pack(info, entries);
+        }
+    }
+
+    /// The file key of a pack, from its envelope (cached).
+    pub(crate) fn pack_key(&self, envelope: &[u8; ENVELOPE_LEN], what: &str) -> Result<Key> {
+        if let Some(k) = self.envelope_keys.lock().unwrap().get(envelope) {
+            return Ok(k.clone());
+        }
+        let fk = FileKey::open(Magic::Pack, &self.master.data_key, envelope, what)?;
+        self.envelope_keys
+            .lock()
+            .unwrap()
+            .insert(*envelope, fk.key.clone());
+        Ok(fk.key)
+    }
+
+    /// Reads, authenticates, decompresses and verifies a blob.
+    pub fn read_blob(&self, id: &Id) -> Result<Vec<u8>> {
+        let (loc, pack) = {
+            let index = self.index();
+            let loc = index.get(id).ok_or_else(|| Error::MissingBlob {
+                kind: "a",
+                id: id.short(),
+                context: String::new(),
+            })?;
+            (loc, index.pack(loc.pack).clone())
+        };
+        let what = || {
+            format!(
+                "{} blob {} in pack {}",
+                kind_name(loc.kind),
+                id.short(),
+                pack.id.short()
+            )
+        };
+        let key = self.pack_key(&pack.envelope, &format!("pack {}", pack.id.short()))?;
+        let mut buf = self.backend.read_range(
+            FileKind::Pack,
+            &pack.id.to_hex(),
+            loc.offset as u64,
+            loc.sealed_len as u64,
+        )?;
+        open_blob(&key, loc.kind, id, &mut buf).map_err(|_| Error::corrupt(what()))?;
+        self.decode_blob(&buf, loc.raw_len, id, &what)
+    }
+
+    /// Turns an opened blob (compression byte, payload) into its verified plaintext.
+    pub(crate) fn decode_blob(
+        &self,
+        stored: &[u8],
+        raw_len: u32,
+        id: &Id,
+        what: &dyn Fn() -> String,
+    ) -> Result<Vec<u8>> {
+        let plain = match stored.first() {
+            Some(&COMPRESSION_NONE) => stored[1..].to_vec(),
+            Some(&COMPRESSION_ZSTD) => zstd::bulk::decompress(&stored[1..], raw_len as usize)
+                .map_err(|e| Error::format(what(), format!("zstd: {e}")))?,
+            _ => return Err(Error::format(what(), "unknown compression")),
+        };
+        if plain.len() != raw_len as usize || self.blob_id(&plain) != *id {
+            return Err(Error::corrupt(what()));
+        }
+        Ok(plain)
+    }
+
+    /// Reads and decodes a tree.
+    pub fn load_tree(&self, id: &Id) -> Result<Tree> {
+        let bytes = self.read_blob(id)?;
+        Tree::decode(&bytes, &format!("tree {}", id.short()))
+    }
+
+    /// Stores a snapshot (the commit point of a backup) and returns its id.
+    pub fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
+        let json = serde_json::to_vec(snap).expect("snapshot serializes");
+        let bytes = seal_file(Magic::Snapshot, &self.master.data_key, &json);
+        let id = Id::of_file(&bytes);
+        self.backend.write(FileKind::Snapshot, &id.to_hex(), &bytes)?;
+        Ok(id)
+    }
+
+    /// Reads one snapshot by its full name.
+    pub fn load_snapshot(&self, name: &str) -> Result<Snapshot> {
+        let what = format!("snapshot {}", short(name));
+        let bytes = self.backend.read(FileKind::Snapshot, name)?;
+        if Id::of_file(&bytes).to_hex() != name {
+            return Err(Error::corrupt(&what));
+        }
+        let json = open_file(Magic::Snapshot, &self.master.data_key, &bytes, &what)?;
+        let snap: Snapshot =
+            serde_json::from_slice(&json).map_err(|e| Error::format(&what, e.to_string()))?;
+        if snap.version != crate::snapshot::SNAPSHOT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: snap.version,
+                supported: crate::snapshot::SNAPSHOT_VERSION,
+            });
+        }
+        Ok(snap)
+    }
+
+    /// All snapshots, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
+        let names = self.backend.list(FileKind::Snapshot)?;
+        let mut snaps: Vec<(Id, Snapshot)> = names
+            .par_iter()
+            .map(|(name, _)| {
+                let id = Id::from_hex(name)
+                    .ok_or_else(|| Error::format("snapshots", format!("bad name {name}")))?;
+                Ok((id, self.load_snapshot(name)?))
+            })
+            .collect::<Result<_>>()?;
+        snaps.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok(snaps)
+    }
+
+    /// Finds a snapshot by `latest` or a unique id prefix.
+    pub fn find_snapshot(&self, spec: &str) -> Result<(Id, Snapshot)> {
+        let snaps = self.snapshots()?;
+        select_snapshot(snaps, spec)
+    }
+
+    /// The key files.
+    pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
+        let mut out = Vec::new();
+        for (name, _) in self.backend.list(FileKind::Key)? {
+            let bytes = self.backend.read(FileKind::Key, &name)?;
+            let kf = KeyFile::parse(&bytes, &name)?;
+            out.push(KeyInfo {
+                current: name == self.key_name,
+                id: name,
+                created: kf.created,
+                hostname: kf.hostname,
+                username: kf.username,
+                params: kf.params,
+            });
+        }
+        out.sort_by(|a, b| a.created.cmp(&b.created));
+        Ok(out)
+    }
+
+    /// Adds a key file for another password; returns its name.
+    pub fn add_key(&self, password: &Password, params: KdfParams) -> Result<String> {
+        if password.is_empty() {
+            return Err(Error::Invalid("an empty password is not allowed".into()));
+        }
+        let kf = KeyFile::create(
+            &self.master,
+            password,
+            params,
+            &crate::platform::hostname(),
+            &crate::platform::username(),
+            now_rfc3339(),
+        )?;
+        let bytes = kf.to_bytes();
+        let name = KeyFile::id(&bytes).to_hex();
+        self.backend.write(FileKind::Key, &name, &bytes)?;
+        Ok(name)
+    }
+
+    /// Removes a key file by id prefix. Refuses the key in use and the last key.
+    pub fn remove_key(&self, prefix: &str) -> Result<String> {
+        let keys = self.backend.list(FileKind::Key)?;
+        let matches: Vec<_> = keys.iter().filter(|(n, _)| n.starts_with(prefix)).collect();
+        let name = match matches.as_slice() {
+            [one] => one.0.clone(),
+            [] => return Err(Error::Invalid(format!("no key matches {prefix:?}"))),
+            _ => return Err(Error::Invalid(format!("{prefix:?} matches several keys"))),
+        };
+        if name == self.key_name {
+            return Err(Error::Invalid(
+                "refusing to remove the key in use; open the repository with another key".into(),
+            ));
+        }
+        self.backend.remove(FileKind::Key, &name)?;
+        Ok(name)
+    }
+
+    /// Replaces the current key by one for a new password; returns the new key's name.
+    pub fn change_password(&mut self, password: &Password, params: KdfParams) -> Result<String> {
+        let name = self.add_key(password, params)?;
+        let old = std::mem::replace(&mut self.key_name, name.clone());
+        self.backend.remove(FileKind::Key, &old)?;
+        Ok(name)
+    }
+}
+
+/// Picks `latest` or the unique snapshot whose id starts with `spec`.
+pub fn select_snapshot(snaps: Vec<(Id, Snapshot)>, spec: &str) -> Result<(Id, Snapshot)> {
+    if spec == "latest" {
+        return snaps
+            .into_iter()
+            .last()
+            .ok_or_else(|| Error::SnapshotNotFound("the repository has no snapshots".into()));
+    }
+    if spec.is_empty() || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::SnapshotNotFound(format!(
+            "{spec:?} is neither `latest` nor a snapshot id"
+        )));
+    }
+    let spec = spec.to_ascii_lowercase();
+    let mut found: Vec<_> = snaps
+        .into_iter()
+        .filter(|(id, _)| id.to_hex().starts_with(&spec))
+        .collect();
+    match found.len() {
+        1 => Ok(found.pop().unwrap()),
+        0 => Err(Error::SnapshotNotFound(format!("no snapshot matches {spec}"))),
+        n => Err(Error::SnapshotNotFound(format!(
+            "{spec} matches {n} snapshots; give more characters"
+        ))),
+    }
+}
+
+/// "data" or "tree".
+pub(crate) fn kind_name(kind: BlobKind) -> &'static str {
+    match kind {
+        BlobKind::Data => "data",
+        BlobKind::Tree => "tree",
+    }
+}
+
+pub(crate) fn short(name: &str) -> String {
+    name.chars().take(8).collect()
+}

@@ -1,0 +1,50 @@
+//! Snapshots: the commit points of a repository.
+//!
+//! A snapshot file is a sealed file (magic `CRNs`) whose body is JSON. Writing it is
+//! the last step of a backup: every blob and index it needs is stored before it.
+
+use crate::id::Id;
+use serde::{Deserialize, Serialize};
+
+/// Snapshot JSON version.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// A snapshot as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// JSON version (1).
+    pub version: u32,
+    /// When the backup started (RFC 3339, UTC).
+    pub time: jiff::Timestamp,
+    /// The root tree.
+    pub tree: Id,
+    /// The paths given to the backup, absolute, plus stream names.
+    pub paths: Vec<String>,
+    /// Host name.
+    pub hostname: String,
+    /// User who ran the backup.
+    #[serde(default)]
+    pub username: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The snapshot used to skip unchanged files, if any.
+    #[serde(default)]
+    pub parent: Option<Id>,
+    /// Exclude patterns in effect.
+    #[serde(default)]
+    pub excludes: Vec<String>,
+    /// Version of cairn that wrote it.
+    #[serde(default)]
+    pub program_version: String,
+    /// What the backup did.
+    #[serde(default)]
+    pub summary: Option<crate::BackupSummary>,
+}
+
+impl Snapshot {
+    /// True if the snapshot has `tag`.
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+}

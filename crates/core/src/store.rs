@@ -1,0 +1,300 @@
+//! The write path: deduplicate, compress, seal and pack new blobs on all cores.
+//!
+//! The producer (the backup walk) hands blobs to [`BlobWriter::add`], which hashes them
+//! and drops those the repository or this session already has. New blobs go through a
+//! bounded channel to one worker per core; each worker compresses, seals and appends to
+//! its own pack, and stores the pack when it reaches the configured size. The bounded
+//! channel and the recycled buffers keep memory fixed whatever the size of the input:
+//! at most `QUEUE_PER_WORKER * workers` blobs in flight plus one pack per worker.
+//!
+//! Stored packs are added to the in-memory index at once and written to an index file
+//! every [`PACKS_PER_INDEX`] packs and at the end. A crash leaves packs that no index
+//! names: they are unused data, never a broken repository.
+
+use crate::error::{Error, Result};
+use crate::id::{BlobKind, Id};
+use crate::index::{IndexedPack, PackInfo};
+use crate::pack::{seal_blob, PackBuilder, COMPRESSION_NONE, COMPRESSION_ZSTD};
+use crate::repository::Repository;
+use crate::sealed::{FileKey, Magic};
+use crate::FileKind;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Blobs queued per worker before the producer waits.
+const QUEUE_PER_WORKER: usize = 4;
+/// Packs per index file (about 1 GiB of data with 16 MiB packs).
+pub const PACKS_PER_INDEX: usize = 64;
+
+/// What the writer stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WriteStats {
+    /// New data blobs stored.
+    pub data_blobs: u64,
+    /// New tree blobs stored.
+    pub tree_blobs: u64,
+    /// Plaintext bytes of the new blobs.
+    pub bytes_raw: u64,
+    /// Bytes of the new blobs as stored (compressed and sealed).
+    pub bytes_stored: u64,
+    /// Pack files written.
+    pub packs: u64,
+}
+
+struct Job {
+    kind: BlobKind,
+    id: Id,
+    data: Vec<u8>,
+}
+
+struct Shared<'r> {
+    repo: &'r Repository,
+    file_key: FileKey,
+    failed: AtomicBool,
+    error: Mutex<Option<Error>>,
+    unindexed: Mutex<Vec<IndexedPack>>,
+    data_blobs: AtomicU64,
+    tree_blobs: AtomicU64,
+    bytes_raw: AtomicU64,
+    bytes_stored: AtomicU64,
+    packs: AtomicU64,
+}
+
+impl Shared<'_> {
+    fn fail(&self, e: Error) {
+        let mut slot = self.error.lock().unwrap();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    /// Stores a finished pack and indexes it.
+    fn store_pack(&self, builder: PackBuilder) -> Result<()> {
+        let (id, bytes, entries) = builder.finish(&self.file_key);
+        self.repo
+            .backend()
+            .write(FileKind::Pack, &id.to_hex(), &bytes)?;
+        self.packs.fetch_add(1, Ordering::Relaxed);
+        let packed = (
+            PackInfo {
+                id,
+                envelope: self.file_key.envelope,
+            },
+            entries,
+        );
+        self.repo.index_packs(std::slice::from_ref(&packed));
+        let batch = {
+            let mut u = self.unindexed.lock().unwrap();
+            u.push(packed);
+            if u.len() >= PACKS_PER_INDEX {
+                std::mem::take(&mut *u)
+            } else {
+                Vec::new()
+            }
+        };
+        if !batch.is_empty() {
+            self.repo.write_index_file(&batch)?;
+        }
+        Ok(())
+    }
+}
+
+/// Accepts blobs from the producer; see the module documentation.
+pub struct BlobWriter<'r> {
+    shared: &'r Shared<'r>,
+    tx: Sender<Job>,
+    pool: Receiver<Vec<u8>>,
+    pending: Mutex<HashSet<Id>>,
+}
+
+impl std::fmt::Debug for BlobWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobWriter")
+    }
+}
+
+impl BlobWriter<'_> {
+    /// Stores a blob unless the repository has it; returns its id and whether it was new.
+    pub fn add(&self, kind: BlobKind, data: &[u8]) -> Result<(Id, bool)> {
+        let id = self.shared.repo.blob_id(data);
+        if !self.claim(&id)? {
+            return Ok((id, false));
+        }
+        let mut buf = self.pool.try_recv().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(data);
+        self.send(Job { kind, id, data: buf })?;
+        Ok((id, true))
+    }
+
+    /// Like [`BlobWriter::add`] for a blob the caller already owns.
+    pub fn add_owned(&self, kind: BlobKind, data: Vec<u8>) -> Result<(Id, bool)> {
+        let id = self.shared.repo.blob_id(&data);
+        if !self.claim(&id)? {
+            return Ok((id, false));
+        }
+        self.send(Job { kind, id, data })?;
+        Ok((id, true))
+    }
+
+    /// True if the blob is new and this call is the one to store it.
+    fn claim(&self, id: &Id) -> Result<bool> {
+        self.check()?;
+        if self.shared.repo.index().contains(id) {
+            return Ok(false);
+        }
+        Ok(self.pending.lock().unwrap().insert(*id))
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        if self.tx.send(job).is_err() {
+            self.check()?;
+            return Err(Error::Invalid("blob writer stopped".into()));
+        }
+        Ok(())
+    }
+
+    /// Returns the first error a worker hit, if any.
+    pub fn check(&self) -> Result<()> {
+        if self.shared.failed.load(Ordering::SeqCst) {
+            let e = self.shared.error.lock().unwrap().take();
+            return Err(e.unwrap_or_else(|| Error::Invalid("storing blobs failed".into())));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f` with a [`BlobWriter`], then stores the last packs and an index file.
+///
+/// When `f` or any worker fails, nothing more is stored and the error is returned;
+/// packs already stored stay (unreferenced until a later backup reuses them or prune
+/// removes them).
+pub fn with_writer<T>(
+    repo: &Repository,
+    workers: usize,
+    f: impl FnOnce(&BlobWriter<'_>) -> Result<T>,
+) -> Result<(T, WriteStats)> {
+    let workers = workers.max(1);
+    let shared = Shared {
+        repo,
+        file_key: FileKey::new(Magic::Pack, &repo.master().data_key),
+        failed: AtomicBool::new(false),
+        error: Mutex::new(None),
+        unindexed: Mutex::new(Vec::new()),
+        data_blobs: AtomicU64::new(0),
+        tree_blobs: AtomicU64::new(0),
+        bytes_raw: AtomicU64::new(0),
+        bytes_stored: AtomicU64::new(0),
+        packs: AtomicU64::new(0),
+    };
+    let (tx, rx) = bounded::<Job>(QUEUE_PER_WORKER * workers);
+    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(QUEUE_PER_WORKER * workers + workers);
+    let result = std::thread::scope(|s| {
+        for _ in 0..workers {
+            let rx = rx.clone();
+            let pool_tx = pool_tx.clone();
+            let shared = &shared;
+            s.spawn(move || worker(shared, rx, pool_tx));
+        }
+        drop(rx);
+        drop(pool_tx);
+        let writer = BlobWriter {
+            shared: &shared,
+            tx,
+            pool: pool_rx,
+            pending: Mutex::new(HashSet::new()),
+        };
+        let out = f(&writer);
+        if out.is_err() {
+            // Store nothing more: the producer gave up, so its blobs are not needed.
+            shared.failed.store(true, Ordering::SeqCst);
+        }
+        drop(writer);
+        out
+    });
+    if let Some(e) = shared.error.lock().unwrap().take() {
+        return Err(e);
+    }
+    let value = result?;
+    let rest = std::mem::take(&mut *shared.unindexed.lock().unwrap());
+    if !rest.is_empty() {
+        repo.write_index_file(&rest)?;
+    }
+    let stats = WriteStats {
+        data_blobs: shared.data_blobs.load(Ordering::Relaxed),
+        tree_blobs: shared.tree_blobs.load(Ordering::Relaxed),
+        bytes_raw: shared.bytes_raw.load(Ordering::Relaxed),
+        bytes_stored: shared.bytes_stored.load(Ordering::Relaxed),
+        packs: shared.packs.load(Ordering::Relaxed),
+    };
+    Ok((value, stats))
+}
+
+fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
+    let repo = shared.repo;
+    let pack_size = repo.config().pack_size as usize;
+    let level = repo.config().compression_level;
+    let mut compressor = if level > 0 {
+        zstd::bulk::Compressor::new(level).ok()
+    } else {
+        None
+    };
+    let mut compressed = Vec::new();
+    let mut scratch = Vec::new();
+    let mut sealed = Vec::new();
+    let mut pack: Option<PackBuilder> = None;
+    for job in rx.iter() {
+        if shared.failed.load(Ordering::Relaxed) {
+            continue; // drain so the producer never blocks
+        }
+        let raw_len = job.data.len();
+        // Trees always compress well; data is stored raw when zstd saves under 1/32.
+        let (flag, payload): (u8, &[u8]) = match compressor.as_mut() {
+            Some(c) => {
+                compressed.clear();
+                compressed.reserve(zstd::zstd_safe::compress_bound(raw_len));
+                match c.compress_to_buffer(&job.data, &mut compressed) {
+                    Ok(n) if n < raw_len - raw_len / 32 => (COMPRESSION_ZSTD, &compressed[..n]),
+                    _ => (COMPRESSION_NONE, &job.data),
+                }
+            }
+            None => (COMPRESSION_NONE, &job.data),
+        };
+        sealed.clear();
+        seal_blob(
+            &shared.file_key.key,
+            job.kind,
+            &job.id,
+            flag,
+            payload,
+            &mut scratch,
+            &mut sealed,
+        );
+        let p = pack.get_or_insert_with(|| PackBuilder::new(&shared.file_key, pack_size + (1 << 20)));
+        p.push(job.kind, job.id, raw_len as u32, &sealed);
+        match job.kind {
+            BlobKind::Data => shared.data_blobs.fetch_add(1, Ordering::Relaxed),
+            BlobKind::Tree => shared.tree_blobs.fetch_add(1, Ordering::Relaxed),
+        };
+        shared.bytes_raw.fetch_add(raw_len as u64, Ordering::Relaxed);
+        shared
+            .bytes_stored
+            .fetch_add(sealed.len() as u64, Ordering::Relaxed);
+        let _ = pool.try_send(job.data);
+        if p.len() >= pack_size {
+            if let Err(e) = shared.store_pack(pack.take().unwrap()) {
+                shared.fail(e);
+            }
+        }
+    }
+    if let Some(p) = pack.take() {
+        if !p.is_empty() && !shared.failed.load(Ordering::Relaxed) {
+            if let Err(e) = shared.store_pack(p) {
+                shared.fail(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Fakes and fixtures for cairn's tests. A dev-dependency only; nothing here is fit for
+//! real repositories.
+//!
+//! Main items:
+//! - [`MemBackend`]: a [`Backend`](cairn_core::Backend) in memory, with helpers to
+//!   inspect and damage what is stored ([`MemBackend::corrupt`], [`MemBackend::names`],
+//!   [`MemBackend::total_bytes`]).
+//! - [`conformance`]: the backend contract as executable properties, run against any
+//!   backend with [`conformance::run_all`] or, one `#[test]` per property, with
+//!   [`backend_conformance_tests!`].
+//!
+//! What it is not: no test data generators for file trees, no durability (a
+//! `MemBackend` forgets everything when dropped), and no fault injection beyond
+//! `corrupt`.
+
+pub mod conformance;
+mod mem;
+
+pub use mem::{validate_name, MemBackend};

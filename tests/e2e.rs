@@ -1,0 +1,18 @@
+//! End-to-end tests: they drive the built `cairn` binary on real files in temporary
+//! directories. One test binary (faster to build than one per file).
+
+#[path = "e2e/common/mod.rs"]
+mod common;
+
+#[path = "e2e/roundtrip.rs"]
+mod roundtrip;
+#[path = "e2e/streams.rs"]
+mod streams;
+#[path = "e2e/damage.rs"]
+mod damage;
+#[path = "e2e/keys.rs"]
+mod keys;
+#[path = "e2e/kill.rs"]
+mod kill;
+#[path = "e2e/fixture.rs"]
+mod fixture;

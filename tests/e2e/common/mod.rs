@@ -1,0 +1,209 @@
+//! Shared helpers for the end-to-end tests: run the built `cairn` binary against a
+//! throwaway repository, build file trees, compare trees.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A temporary directory with a repository path and a password file.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub repo: PathBuf,
+    pub password_file: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::Builder::new().prefix("cairn-e2e-").tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+        Env {
+            dir,
+            repo,
+            password_file,
+        }
+    }
+
+    /// A path inside the temporary directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// A `cairn` command with repository and password set through the environment.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("CAIRN_REPOSITORY", &self.repo)
+            .env("CAIRN_PASSWORD_FILE", &self.password_file)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs cairn with arguments; returns the output whatever the exit status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs cairn and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "cairn {args:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs cairn with --json and parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let s = self.ok(&a);
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{s}"))
+    }
+
+    pub fn init(&self) {
+        self.ok(&["init"]);
+    }
+
+    /// Backs up paths; returns the snapshot id.
+    pub fn backup(&self, paths: &[&Path]) -> String {
+        let mut args = vec!["backup".to_string()];
+        args.extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let v = self.json(&a);
+        v["snapshot"].as_str().unwrap().to_string()
+    }
+}
+
+/// What a tree looks like, for comparison: path → description of the entry.
+pub fn describe(root: &Path) -> BTreeMap<Vec<u8>, String> {
+    let mut out = BTreeMap::new();
+    let mut inodes: BTreeMap<(u64, u64), Vec<u8>> = BTreeMap::new();
+    walk(root, root, &mut out, &mut inodes);
+    out
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut BTreeMap<Vec<u8>, String>,
+    inodes: &mut BTreeMap<(u64, u64), Vec<u8>>,
+) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let rel = p.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let ft = m.file_type();
+        let mut xattrs: Vec<String> = xattr_list(&p);
+        xattrs.sort();
+        let common = format!(
+            "mode={:o} mtime={}.{} xattrs={:?}",
+            m.mode() & 0o7777,
+            m.mtime(),
+            m.mtime_nsec(),
+            xattrs
+        );
+        let d = if ft.is_dir() {
+            walk(root, &p, out, inodes);
+            format!("dir {common}")
+        } else if ft.is_symlink() {
+            format!(
+                "symlink -> {:?}",
+                std::fs::read_link(&p).unwrap().as_os_str().as_bytes()
+            )
+        } else if ft.is_file() {
+            let data = std::fs::read(&p).unwrap();
+            let link = if m.nlink() > 1 {
+                let first = inodes.entry((m.dev(), m.ino())).or_insert_with(|| rel.clone());
+                format!(" hardlink-group={:?}", String::from_utf8_lossy(first))
+            } else {
+                String::new()
+            };
+            format!(
+                "file size={} blake3={} {common}{link}",
+                data.len(),
+                blake3::hash(&data).to_hex()
+            )
+        } else if ft.is_fifo() {
+            format!("fifo {common}")
+        } else {
+            format!("other {common}")
+        };
+        out.insert(rel, d);
+    }
+}
+
+fn xattr_list(p: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Ok(names) = xattr::list(p) {
+        for n in names {
+            let val = xattr::get(p, &n).ok().flatten().unwrap_or_default();
+            v.push(format!("{}={}", n.to_string_lossy(), String::from_utf8_lossy(&val)));
+        }
+    }
+    v
+}
+
+/// Asserts two trees are equal, printing the first differences.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let da = describe(a);
+    let db = describe(b);
+    if da != db {
+        let mut diffs = Vec::new();
+        for (k, v) in &da {
+            match db.get(k) {
+                Some(w) if w == v => {}
+                Some(w) => diffs.push(format!("{}: {v}\n   vs {w}", String::from_utf8_lossy(k))),
+                None => diffs.push(format!("{}: missing in restore", String::from_utf8_lossy(k))),
+            }
+        }
+        for k in db.keys() {
+            if !da.contains_key(k) {
+                diffs.push(format!("{}: extra in restore", String::from_utf8_lossy(k)));
+            }
+        }
+        panic!("trees differ:\n{}", diffs[..diffs.len().min(20)].join("\n"));
+    }
+}
+
+/// The directory a restore of the absolute path `src` ends up in.
+pub fn restored(target: &Path, src: &Path) -> PathBuf {
+    target.join(src.strip_prefix("/").unwrap())
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut ctr = 0u64;
+    while out.len() < len {
+        let mut h = blake3::Hasher::new();
+        h.update(&seed.to_le_bytes());
+        h.update(&ctr.to_le_bytes());
+        out.extend_from_slice(h.finalize().as_bytes());
+        ctr += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// File name bytes as an OsStr.
+pub fn os(b: &[u8]) -> &OsStr {
+    OsStr::from_bytes(b)
+}

@@ -1,0 +1,292 @@
+//! Backup and restore of every kind of file, incremental backups, partial restores and
+//! resumed restores.
+
+use crate::common::*;
+use std::fs;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::Path;
+
+/// Builds a tree with every kind of entry the backup must keep.
+pub fn make_tree(root: &Path) {
+    fs::create_dir_all(root.join("docs/empty-dir")).unwrap();
+    fs::create_dir_all(root.join("deep/a/b/c/d")).unwrap();
+    fs::write(root.join("docs/hello.txt"), b"hello world\n").unwrap();
+    fs::write(root.join("docs/empty"), b"").unwrap();
+    fs::write(root.join("deep/a/b/c/d/leaf"), b"leaf").unwrap();
+    // Large enough for several chunks (chunks average 1 MiB).
+    fs::write(root.join("big.bin"), pseudo_random(1, 5 << 20)).unwrap();
+    let text: Vec<u8> = (0..200_000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+    fs::write(root.join("text.log"), &text).unwrap();
+    // Non-UTF-8 name.
+    fs::write(root.join(os(b"caf\xe9-\xff.txt")), b"latin1 name").unwrap();
+    // Symlinks: relative, absolute, dangling.
+    symlink("docs/hello.txt", root.join("link-rel")).unwrap();
+    symlink("/nonexistent/target", root.join("link-dangling")).unwrap();
+    // Hard links.
+    fs::write(root.join("hard1"), b"same inode").unwrap();
+    fs::hard_link(root.join("hard1"), root.join("docs/hard2")).unwrap();
+    // FIFO.
+    rustix_mkfifo(&root.join("fifo"));
+    // Sparse file: 64 MiB with data at the start, middle and end.
+    let f = fs::File::create(root.join("sparse.img")).unwrap();
+    f.set_len(64 << 20).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(b"start", 0).unwrap();
+    f.write_all_at(&pseudo_random(2, 100_000), 32 << 20).unwrap();
+    f.write_all_at(b"end", (64 << 20) - 3).unwrap();
+    drop(f);
+    // Modes and an xattr.
+    fs::set_permissions(root.join("docs/hello.txt"), fs::Permissions::from_mode(0o640)).unwrap();
+    fs::set_permissions(root.join("deep/a"), fs::Permissions::from_mode(0o750)).unwrap();
+    let _ = xattr::set(root.join("docs/hello.txt"), "user.cairn.test", b"value");
+}
+
+fn rustix_mkfifo(p: &Path) {
+    let st = std::process::Command::new("mkfifo").arg(p).status().unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn every_file_kind_round_trips_byte_exact_with_metadata() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    make_tree(&src);
+    let snap = env.backup(&[&src]);
+    let target = env.path("restore");
+    env.ok(&["restore", &snap, "--target", target.to_str().unwrap()]);
+    let out = restored(&target, &src);
+    assert_same_tree(&src, &out);
+    // Holes stay holes: the restored sparse file uses about as many blocks as the original.
+    let a = fs::metadata(src.join("sparse.img")).unwrap();
+    let b = fs::metadata(out.join("sparse.img")).unwrap();
+    assert_eq!(b.len(), 64 << 20);
+    assert!(b.blocks() * 512 < 4 << 20, "restored sparse file allocates {} blocks", b.blocks());
+    assert!(b.blocks() <= a.blocks() + 64);
+    // Hard links restored as hard links.
+    let h1 = fs::metadata(out.join("hard1")).unwrap();
+    let h2 = fs::metadata(out.join("docs/hard2")).unwrap();
+    assert_eq!(h1.ino(), h2.ino());
+    // A second restore into the same place writes nothing.
+    let v = env.json(&["restore", &snap, "--target", target.to_str().unwrap()]);
+    assert_eq!(v["summary"]["bytes_written"], 0, "{v}");
+    assert_same_tree(&src, &out);
+}
+
+#[test]
+fn second_backup_reads_nothing_and_third_sees_one_change() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    make_tree(&src);
+    let first = env.json(&["backup", src.to_str().unwrap()]);
+    let files = first["summary"]["files_new"].as_u64().unwrap();
+    assert!(files >= 9, "{first}");
+    let second = env.json(&["backup", src.to_str().unwrap()]);
+    let s = &second["summary"];
+    assert_eq!(s["files_unchanged"].as_u64().unwrap(), files, "{second}");
+    assert_eq!(s["bytes_read"], 0);
+    assert_eq!(s["added"]["data_blobs"], 0);
+    // Only the snapshot is new: the trees are identical.
+    assert_eq!(s["added"]["tree_blobs"], 0, "{second}");
+    fs::write(src.join("docs/hello.txt"), b"hello again\n").unwrap();
+    let third = env.json(&["backup", src.to_str().unwrap()]);
+    let s = &third["summary"];
+    assert_eq!(s["files_changed"], 1, "{third}");
+    assert_eq!(s["files_unchanged"].as_u64().unwrap(), files - 1);
+    assert_eq!(s["bytes_read"], 12);
+    // --force reads everything again but stores nothing new.
+    let forced = env.json(&["backup", "--force", src.to_str().unwrap()]);
+    assert_eq!(forced["summary"]["files_unchanged"], 0);
+    assert_eq!(forced["summary"]["added"]["data_blobs"], 0, "{forced}");
+    let snaps = env.json(&["snapshots"]);
+    assert_eq!(snaps.as_array().unwrap().len(), 4);
+    assert_eq!(snaps[3]["parent"], snaps[2]["id"]);
+}
+
+#[test]
+fn excludes_exclude_file_and_cache_dirs() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("keep")).unwrap();
+    fs::create_dir_all(src.join("cache")).unwrap();
+    fs::create_dir_all(src.join("node_modules/x")).unwrap();
+    fs::write(src.join("keep/a.txt"), b"a").unwrap();
+    fs::write(src.join("keep/b.tmp"), b"b").unwrap();
+    fs::write(src.join("keep/c.bak"), b"c").unwrap();
+    fs::write(src.join("node_modules/x/y"), b"y").unwrap();
+    fs::write(
+        src.join("cache/CACHEDIR.TAG"),
+        b"Signature: 8a477f597d28d172789f06886806bc55\n",
+    )
+    .unwrap();
+    fs::write(src.join("cache/blob"), b"cached").unwrap();
+    let exfile = env.path("excludes");
+    fs::write(&exfile, "# comment\n*.bak\n").unwrap();
+    let v = env.json(&[
+        "backup",
+        src.to_str().unwrap(),
+        "--exclude",
+        "*.tmp",
+        "--exclude",
+        "node_modules",
+        "--exclude-file",
+        exfile.to_str().unwrap(),
+        "--exclude-caches",
+    ]);
+    let id = v["snapshot"].as_str().unwrap();
+    let ls = env.ok(&["ls", id]);
+    assert!(ls.contains("keep/a.txt"), "{ls}");
+    for gone in ["b.tmp", "c.bak", "node_modules", "cache/blob"] {
+        assert!(!ls.contains(gone), "{gone} should be excluded:\n{ls}");
+    }
+}
+
+#[test]
+fn partial_restore_by_subpath_include_and_exclude() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    make_tree(&src);
+    let snap = env.backup(&[&src]);
+    let sub = format!("{snap}:{}/docs", src.display());
+    let t1 = env.path("t1");
+    env.ok(&["restore", &sub, "--target", t1.to_str().unwrap()]);
+    assert_eq!(fs::read(t1.join("hello.txt")).unwrap(), b"hello world\n");
+    assert!(!t1.join("big.bin").exists());
+    let t2 = env.path("t2");
+    env.ok(&[
+        "restore",
+        &snap,
+        "--target",
+        t2.to_str().unwrap(),
+        "--include",
+        "*.txt",
+        "--exclude",
+        "docs",
+    ]);
+    let out = restored(&t2, &src);
+    assert!(out.join(os(b"caf\xe9-\xff.txt")).exists());
+    assert!(!out.join("docs").exists());
+    assert!(!out.join("big.bin").exists());
+}
+
+#[test]
+fn interrupted_restore_resumes_writing_only_what_differs() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    make_tree(&src);
+    let snap = env.backup(&[&src]);
+    let target = env.path("restore");
+    env.ok(&["restore", &snap, "--target", target.to_str().unwrap()]);
+    let out = restored(&target, &src);
+    // Damage the restore as an interruption would: a truncated file, a missing file,
+    // and a file with one changed byte.
+    let big = out.join("big.bin");
+    let f = fs::OpenOptions::new().write(true).open(&big).unwrap();
+    f.set_len(1 << 20).unwrap();
+    drop(f);
+    fs::remove_file(out.join("docs/hello.txt")).unwrap();
+    let mut t = fs::read(out.join("text.log")).unwrap();
+    t[1000] ^= 1;
+    fs::write(out.join("text.log"), &t).unwrap();
+    let v = env.json(&["restore", &snap, "--target", target.to_str().unwrap()]);
+    let written = v["summary"]["bytes_written"].as_u64().unwrap();
+    let skipped = v["summary"]["bytes_skipped"].as_u64().unwrap();
+    assert!(written < 6 << 20, "rewrote too much: {v}");
+    assert!(skipped >= 1 << 20, "verified nothing in place: {v}");
+    assert_same_tree(&src, &out);
+}
+
+#[test]
+fn ls_dump_and_snapshots_json() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    make_tree(&src);
+    let snap = env.backup(&[&src]);
+    let dump = env
+        .cmd()
+        .args(["dump", &snap[..10], &format!("{}/big.bin", src.display())])
+        .output()
+        .unwrap();
+    assert!(dump.status.success());
+    assert_eq!(dump.stdout, fs::read(src.join("big.bin")).unwrap());
+    let sparse = env
+        .cmd()
+        .args(["dump", "latest", &format!("{}/sparse.img", src.display())])
+        .output()
+        .unwrap();
+    assert_eq!(sparse.stdout, fs::read(src.join("sparse.img")).unwrap());
+    let ls = env.ok(&["ls", "latest", "--json"]);
+    let lines: Vec<serde_json::Value> = ls.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let link = lines
+        .iter()
+        .find(|v| v["path"].as_str().unwrap().ends_with("/link-rel"))
+        .unwrap();
+    assert_eq!(link["type"], "symlink");
+    assert_eq!(link["target"], "docs/hello.txt");
+    let snaps = env.json(&["snapshots"]);
+    assert_eq!(snaps[0]["id"], snap);
+    assert_eq!(snaps[0]["paths"][0], src.to_str().unwrap());
+    // Unknown snapshot: one clear line.
+    let bad = env.run(&["ls", "ffffffff"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no snapshot matches"));
+}
+
+#[test]
+fn unreadable_files_are_reported_skipped_and_exit_3() {
+    // Root reads everything, so the backup runs as an unprivileged user when we are root.
+    let env = Env::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    fs::write(src.join("ok.txt"), b"fine").unwrap();
+    fs::write(src.join("secret.txt"), b"no").unwrap();
+    fs::set_permissions(src.join("secret.txt"), fs::Permissions::from_mode(0o000)).unwrap();
+    let as_root = rustix_is_root();
+    let mut c = env.cmd();
+    if as_root {
+        // Let the unprivileged user reach the temporary directory and password.
+        for p in [env.dir.path(), src.as_path(), src.join("d").as_path()] {
+            fs::set_permissions(p, fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        fs::set_permissions(&env.password_file, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(src.join("ok.txt"), fs::Permissions::from_mode(0o644)).unwrap();
+        let mut w = std::process::Command::new("setpriv");
+        w.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_cairn")]);
+        w.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", env.dir.path())
+            .env("CAIRN_REPOSITORY", &env.repo)
+            .env("CAIRN_PASSWORD_FILE", &env.password_file);
+        c = w;
+    }
+    let init = c.arg("init").output().unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let mut c2 = if as_root {
+        let mut w = std::process::Command::new("setpriv");
+        w.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_cairn")]);
+        w.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", env.dir.path())
+            .env("CAIRN_REPOSITORY", &env.repo)
+            .env("CAIRN_PASSWORD_FILE", &env.password_file);
+        w
+    } else {
+        env.cmd()
+    };
+    let out = c2.args(["backup", src.to_str().unwrap(), "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("secret.txt"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["unreadable"], 1);
+    assert_eq!(v["summary"]["files_new"], 1);
+}
+
+fn rustix_is_root() -> bool {
+    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
