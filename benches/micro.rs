@@ -24,8 +24,14 @@ fn text(len: usize) -> Vec<u8> {
     let mut i = 0u64;
     while out.len() < len {
         out.extend_from_slice(
-            format!("{i}\tcustomer-{}\t{}.{:02}\t2026-11-{:02}\tpaid\n", i % 997, i * 37 % 10000, i % 100, i % 28 + 1)
-                .as_bytes(),
+            format!(
+                "{i}\tcustomer-{}\t{}.{:02}\t2026-11-{:02}\tpaid\n",
+                i % 997,
+                i * 37 % 10000,
+                i % 100,
+                i % 28 + 1
+            )
+            .as_bytes(),
         );
         i += 1;
     }
@@ -43,9 +49,15 @@ fn benches(c: &mut Criterion) {
 
     let files = Chunker::new(ChunkerParams::FILES, &[7; 32]).unwrap();
     let streams = Chunker::new(ChunkerParams::STREAMS, &[7; 32]).unwrap();
-    g.bench_function("chunk/files", |b| b.iter(|| files.cuts(black_box(&rnd)).count()));
-    g.bench_function("chunk/streams", |b| b.iter(|| streams.cuts(black_box(&rnd)).count()));
-    g.bench_function("hash/keyed-blake3", |b| b.iter(|| keyed_hash(&key, black_box(&rnd))));
+    g.bench_function("chunk/files", |b| {
+        b.iter(|| files.cuts(black_box(&rnd)).count())
+    });
+    g.bench_function("chunk/streams", |b| {
+        b.iter(|| streams.cuts(black_box(&rnd)).count())
+    });
+    g.bench_function("hash/keyed-blake3", |b| {
+        b.iter(|| keyed_hash(&key, black_box(&rnd)))
+    });
     let mut zc = zstd::bulk::Compressor::new(3).unwrap();
     let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(LEN));
     g.bench_function("compress/zstd3-text", |b| {

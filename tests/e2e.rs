@@ -4,15 +4,15 @@
 #[path = "e2e/common/mod.rs"]
 mod common;
 
-#[path = "e2e/roundtrip.rs"]
-mod roundtrip;
-#[path = "e2e/streams.rs"]
-mod streams;
 #[path = "e2e/damage.rs"]
 mod damage;
+#[path = "e2e/fixture.rs"]
+mod fixture;
 #[path = "e2e/keys.rs"]
 mod keys;
 #[path = "e2e/kill.rs"]
 mod kill;
-#[path = "e2e/fixture.rs"]
-mod fixture;
+#[path = "e2e/roundtrip.rs"]
+mod roundtrip;
+#[path = "e2e/streams.rs"]
+mod streams;

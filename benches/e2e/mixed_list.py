@@ -2,6 +2,8 @@
 """List system files for the "mixed" dataset, up to a byte budget.
 
 Usage: mixed_list.py BUDGET_BYTES MAX_FILE_BYTES ROOT... > list (NUL-separated paths)
+       mixed_list.py --fix-dirs DEST
+
 
 Walks each ROOT in sorted order and takes files from the roots in turn, always from
 the root that has contributed the fewest bytes so far, so the result is a balanced mix
@@ -9,6 +11,10 @@ of libraries, executables, documentation, compressed files and text.  Only regul
 files readable by the current user (and not larger than MAX_FILE_BYTES) and symbolic
 links are listed; sockets, FIFOs, devices and unreadable files are skipped.  Stops when the budget is reached.
 The list is deterministic for a given system.
+
+`cp -a --parents` (coreutils 9.1) creates the parent directories with mode 700;
+--fix-dirs gives every directory under DEST (a copy of /) the mode, owner and times of
+the directory it copies.
 """
 import os
 import stat
@@ -31,7 +37,24 @@ def walk(root, max_size):
                 yield path, st.st_size
 
 
+def fix_dirs(dest):
+    for dirpath, _, _ in os.walk(dest, topdown=False):
+        rel = os.path.relpath(dirpath, dest)
+        if rel == ".":
+            continue
+        try:
+            st = os.lstat("/" + rel)
+        except OSError:
+            continue
+        os.chown(dirpath, st.st_uid, st.st_gid)
+        os.chmod(dirpath, stat.S_IMODE(st.st_mode))
+        os.utime(dirpath, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 def main():
+    if sys.argv[1] == "--fix-dirs":
+        fix_dirs(sys.argv[2])
+        return
     budget = int(float(sys.argv[1]))
     max_size = int(float(sys.argv[2]))
     roots = [r for r in sys.argv[3:] if os.path.isdir(r)]

@@ -49,17 +49,18 @@ def main():
             out.append("- %s: %s" % (s["tool"], s.get("note", "missing")))
     out.append("")
 
-    # Notes from checks and verifications, by (tool, scenario).
+    # Restore checks become notes on the tool's last row of the scenario.
     notes = {}
     for s in steps:
-        if s["step"] in ("init", "check", "verify"):
-            if s["step"] == "verify" or s["status"] != "ok":
-                label = s["step"] + (" " + s["status"] if s["status"] != "ok" else " ok")
-                if s["step"] == "verify" and s["status"] == "ok" and "metadata differs" in s.get("note", ""):
-                    label = "verify: contents ok, metadata differs"
-                notes.setdefault((s["tool"], s["scenario"]), []).append(label)
+        if s["step"] == "verify":
+            label = "verify " + s["status"]
+            if s["status"] == "ok" and "metadata differs" in s.get("note", ""):
+                label = "verify: contents ok, metadata differs"
+            notes.setdefault((s["tool"], s["scenario"]), []).append(label)
 
-    timed = [s for s in steps if s["step"] not in ("init", "check", "verify", "all")]
+    # init and check rows only when they failed.
+    timed = [s for s in steps if s["step"] not in ("verify", "all")
+             and (s["step"] not in ("init", "check") or s["status"] != "ok")]
     keys = []
     by_key = {}
     for s in timed:

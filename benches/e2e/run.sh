@@ -179,10 +179,12 @@ prepare_dataset() { # NAME
             max=$((MIXED_MAX_FILE_MB * 1024 * 1024))
             # shellcheck disable=SC2086 # MIXED_SOURCES is a list of directories
             python3 "$HERE/mixed_list.py" "$budget" "$max" $MIXED_SOURCES >"$DATA/$name.list"
-            # cp -a --parents keeps the absolute layout (usr/lib/...) and the metadata;
+            # cp -a --parents keeps the absolute layout (usr/lib/...) and the metadata
+            # (run inside the target: it sets the parents' attributes by relative path);
             # files that vanished or cannot be copied are skipped.
-            xargs -0 -n 2000 cp -a --parents -t "$tmp" <"$DATA/$name.list" 2>"$DATA/$name.cp-errors" ||
+            (cd "$tmp" && xargs -0 -n 2000 cp -a --parents -t . <"$DATA/$name.list") 2>"$DATA/$name.cp-errors" ||
                 log "dataset $name: some files were skipped ($(wc -l <"$DATA/$name.cp-errors") errors)"
+            python3 "$HERE/mixed_list.py" --fix-dirs "$tmp"
             rm -f "$DATA/$name.list"
             ;;
         small-*) python3 "$HERE/gen_small.py" "$tmp" "$SMALL_FILES" 42 ;;
@@ -198,7 +200,7 @@ prepare_dataset() { # NAME
 # Tools
 
 export CAIRN_PASSWORD=$PASSWORD RESTIC_PASSWORD=$PASSWORD BORG_PASSPHRASE=$PASSWORD
-export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes BORG_CHECK_I_KNOW_WHAT_I_AM_DOING=YES
+export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 
 tool_bin() {
     case $1 in
@@ -210,7 +212,11 @@ tool_bin() {
 
 tool_version() {
     case $1 in
-        cairn) "$CAIRN" --version 2>/dev/null | head -n1 || echo "cairn (unknown version)" ;;
+        cairn)
+            local v
+            v=$("$CAIRN" --version 2>/dev/null | head -n1) || true
+            echo "${v:-cairn (unknown version)}"
+            ;;
         restic) restic version | head -n1 ;;
         borg) borg --version | head -n1 ;;
     esac
@@ -260,7 +266,12 @@ is_warning() { # TOOL RC
     case $1:$2 in cairn:3 | restic:3 | borg:1) return 0 ;; *) return 1 ;; esac
 }
 
-json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "${s//$'\t'/ }"; }
+json_str() { # STRING -> JSON string (control characters become spaces)
+    local s
+    s=$(printf '%s' "$1" | tr '\000-\037' ' ')
+    s=${s//\\/\\\\}
+    printf '"%s"' "${s//\"/\\\"}"
+}
 
 # measure TOOL SCENARIO STEP OP [ARG...]
 #   Runs the operation under GNU time, with $STEP_STDIN as standard input and

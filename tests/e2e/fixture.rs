@@ -21,7 +21,9 @@ fn fixture_files() -> Vec<(&'static str, Vec<u8>)> {
         ("dir/random.bin", pseudo_random(42, 300_000)),
         (
             "dir/text.txt",
-            (0..5000).flat_map(|i| format!("row {i}\n").into_bytes()).collect(),
+            (0..5000)
+                .flat_map(|i| format!("row {i}\n").into_bytes())
+                .collect(),
         ),
     ]
 }
@@ -30,7 +32,11 @@ fn fixture_files() -> Vec<(&'static str, Vec<u8>)> {
 #[ignore = "writes the checked-in fixture; run by hand for a new format version"]
 fn make_fixture_repository() {
     let dir = fixture_dir();
-    assert!(!dir.exists(), "{} exists; a fixture is never rewritten", dir.display());
+    assert!(
+        !dir.exists(),
+        "{} exists; a fixture is never rewritten",
+        dir.display()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("fixture-src");
     for (p, data) in fixture_files() {
@@ -49,7 +55,11 @@ fn make_fixture_repository() {
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     run(&["init"]);
     run(&["backup", "fixture-src", "--host", "fixture", "--tag", "v1"]);
@@ -97,8 +107,18 @@ fn format_v1_fixture_still_reads_and_verifies() {
     for (p, data) in fixture_files() {
         assert_eq!(fs::read(out.join(p)).unwrap(), data, "{p}");
     }
-    assert_eq!(fs::read_link(out.join("link")).unwrap(), Path::new("hello.txt"));
+    assert_eq!(
+        fs::read_link(out.join("link")).unwrap(),
+        Path::new("hello.txt")
+    );
     let second = snaps[1]["id"].as_str().unwrap();
-    let dump = env.cmd().args(["dump", second, "/db/dump.sql"]).output().unwrap();
-    assert_eq!(dump.stdout, b"CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n");
+    let dump = env
+        .cmd()
+        .args(["dump", second, "/db/dump.sql"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        dump.stdout,
+        b"CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n"
+    );
 }

@@ -47,11 +47,18 @@ fn password_from_env_and_command() {
     let out = env
         .cmd()
         .env_remove("CAIRN_PASSWORD_FILE")
-        .env("CAIRN_PASSWORD_COMMAND", format!("printf '%s\\n' '{PASSWORD}'"))
+        .env(
+            "CAIRN_PASSWORD_COMMAND",
+            format!("printf '%s\\n' '{PASSWORD}'"),
+        )
         .args(["snapshots"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -60,7 +67,12 @@ fn add_list_remove_and_change_keys() {
     env.init();
     let second = env.path("second");
     std::fs::write(&second, "second password").unwrap();
-    env.ok(&["key", "add", "--new-password-file", second.to_str().unwrap()]);
+    env.ok(&[
+        "key",
+        "add",
+        "--new-password-file",
+        second.to_str().unwrap(),
+    ]);
     let keys = env.json(&["key", "list"]);
     assert_eq!(keys.as_array().unwrap().len(), 2);
     let other = keys
@@ -90,7 +102,10 @@ fn add_list_remove_and_change_keys() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(env.run(&["key", "remove", &current[..8]]).status.code(), Some(1));
+    assert_eq!(
+        env.run(&["key", "remove", &current[..8]]).status.code(),
+        Some(1)
+    );
     env.ok(&["key", "remove", &other[..8]]);
     let out = env
         .cmd()
@@ -102,7 +117,12 @@ fn add_list_remove_and_change_keys() {
     // passwd: the old password stops working, the new one works.
     let third = env.path("third");
     std::fs::write(&third, "third password").unwrap();
-    env.ok(&["key", "passwd", "--new-password-file", third.to_str().unwrap()]);
+    env.ok(&[
+        "key",
+        "passwd",
+        "--new-password-file",
+        third.to_str().unwrap(),
+    ]);
     assert_eq!(env.run(&["snapshots"]).status.code(), Some(12));
     let out = env
         .cmd()
@@ -118,7 +138,12 @@ fn downgraded_key_file_is_refused() {
     let env = Env::new();
     env.init();
     let kdir = env.repo.join("keys");
-    let name = std::fs::read_dir(&kdir).unwrap().next().unwrap().unwrap().path();
+    let name = std::fs::read_dir(&kdir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let text = std::fs::read_to_string(&name).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["params"]["memory_kib"] = 8.into();

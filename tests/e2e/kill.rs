@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 
 fn mutate(src: &Path, round: u64) {
     // Change a few files and add one, so every backup has new data to write.
-    fs::write(src.join(format!("new-{round}.bin")), pseudo_random(1000 + round, 2 << 20)).unwrap();
+    fs::write(
+        src.join(format!("new-{round}.bin")),
+        pseudo_random(1000 + round, 2 << 20),
+    )
+    .unwrap();
     let f = src.join(format!("f{}", round % 8));
     let mut d = fs::read(&f).unwrap();
     let at = (round as usize * 7919) % d.len();
@@ -78,13 +82,19 @@ fn sigkill_during_backup_leaves_a_valid_repository() {
                 let target = env.path(&format!("r-{round}-{}", &id[..8]));
                 env.ok(&["restore", id, "--target", target.to_str().unwrap()]);
                 let got = describe(&restored(&target, &src));
-                assert!(&got == want, "snapshot {id} does not restore byte-exact after round {round}");
+                assert!(
+                    &got == want,
+                    "snapshot {id} does not restore byte-exact after round {round}"
+                );
                 fs::remove_dir_all(&target).unwrap();
             }
             let id = env.backup(&[&src]);
             expected.insert(id, describe(&src));
         }
     }
-    assert!(killed_mid_run >= rounds / 3, "only {killed_mid_run} of {rounds} kills landed mid-backup");
+    assert!(
+        killed_mid_run >= rounds / 3,
+        "only {killed_mid_run} of {rounds} kills landed mid-backup"
+    );
     env.ok(&["check", "--read-data"]);
 }

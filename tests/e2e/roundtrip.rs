@@ -15,7 +15,9 @@ pub fn make_tree(root: &Path) {
     fs::write(root.join("deep/a/b/c/d/leaf"), b"leaf").unwrap();
     // Large enough for several chunks (chunks average 1 MiB).
     fs::write(root.join("big.bin"), pseudo_random(1, 5 << 20)).unwrap();
-    let text: Vec<u8> = (0..200_000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+    let text: Vec<u8> = (0..200_000)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
     fs::write(root.join("text.log"), &text).unwrap();
     // Non-UTF-8 name.
     fs::write(root.join(os(b"caf\xe9-\xff.txt")), b"latin1 name").unwrap();
@@ -32,17 +34,25 @@ pub fn make_tree(root: &Path) {
     f.set_len(64 << 20).unwrap();
     use std::os::unix::fs::FileExt;
     f.write_all_at(b"start", 0).unwrap();
-    f.write_all_at(&pseudo_random(2, 100_000), 32 << 20).unwrap();
+    f.write_all_at(&pseudo_random(2, 100_000), 32 << 20)
+        .unwrap();
     f.write_all_at(b"end", (64 << 20) - 3).unwrap();
     drop(f);
     // Modes and an xattr.
-    fs::set_permissions(root.join("docs/hello.txt"), fs::Permissions::from_mode(0o640)).unwrap();
+    fs::set_permissions(
+        root.join("docs/hello.txt"),
+        fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
     fs::set_permissions(root.join("deep/a"), fs::Permissions::from_mode(0o750)).unwrap();
     let _ = xattr::set(root.join("docs/hello.txt"), "user.cairn.test", b"value");
 }
 
 fn rustix_mkfifo(p: &Path) {
-    let st = std::process::Command::new("mkfifo").arg(p).status().unwrap();
+    let st = std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
@@ -61,7 +71,11 @@ fn every_file_kind_round_trips_byte_exact_with_metadata() {
     let a = fs::metadata(src.join("sparse.img")).unwrap();
     let b = fs::metadata(out.join("sparse.img")).unwrap();
     assert_eq!(b.len(), 64 << 20);
-    assert!(b.blocks() * 512 < 4 << 20, "restored sparse file allocates {} blocks", b.blocks());
+    assert!(
+        b.blocks() * 512 < 4 << 20,
+        "restored sparse file allocates {} blocks",
+        b.blocks()
+    );
     assert!(b.blocks() <= a.blocks() + 64);
     // Hard links restored as hard links.
     let h1 = fs::metadata(out.join("hard1")).unwrap();
@@ -87,8 +101,13 @@ fn second_backup_reads_nothing_and_third_sees_one_change() {
     assert_eq!(s["files_unchanged"].as_u64().unwrap(), files, "{second}");
     assert_eq!(s["bytes_read"], 0);
     assert_eq!(s["added"]["data_blobs"], 0);
-    // Only the snapshot is new: the trees are identical.
-    assert_eq!(s["added"]["tree_blobs"], 0, "{second}");
+    // Only the snapshot and the trees of the ancestors of `src` (whose mtimes change as
+    // other tests use the temporary directory) may be new: src's own trees are identical.
+    let ancestors = src.components().count() as u64 - 1;
+    assert!(
+        s["added"]["tree_blobs"].as_u64().unwrap() <= ancestors,
+        "{second}"
+    );
     fs::write(src.join("docs/hello.txt"), b"hello again\n").unwrap();
     let third = env.json(&["backup", src.to_str().unwrap()]);
     let s = &third["summary"];
@@ -195,8 +214,19 @@ fn interrupted_restore_resumes_writing_only_what_differs() {
     let v = env.json(&["restore", &snap, "--target", target.to_str().unwrap()]);
     let written = v["summary"]["bytes_written"].as_u64().unwrap();
     let skipped = v["summary"]["bytes_skipped"].as_u64().unwrap();
-    assert!(written < 6 << 20, "rewrote too much: {v}");
-    assert!(skipped >= 1 << 20, "verified nothing in place: {v}");
+    // At most the three damaged files are written again; every other file is verified
+    // in place chunk by chunk and not written.
+    let damaged: u64 = ["big.bin", "docs/hello.txt", "text.log"]
+        .iter()
+        .map(|f| fs::metadata(src.join(f)).unwrap().len())
+        .sum();
+    assert!(
+        written <= damaged,
+        "rewrote {written} bytes, damaged {damaged}: {v}"
+    );
+    assert!(skipped > 0, "verified nothing in place: {v}");
+    assert_eq!(v["summary"]["files_restored"], 3, "{v}");
+    assert_eq!(v["summary"]["files_unchanged"], 5, "{v}");
     assert_same_tree(&src, &out);
 }
 
@@ -221,7 +251,10 @@ fn ls_dump_and_snapshots_json() {
         .unwrap();
     assert_eq!(sparse.stdout, fs::read(src.join("sparse.img")).unwrap());
     let ls = env.ok(&["ls", "latest", "--json"]);
-    let lines: Vec<serde_json::Value> = ls.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = ls
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let link = lines
         .iter()
         .find(|v| v["path"].as_str().unwrap().ends_with("/link-rel"))
@@ -256,7 +289,12 @@ fn unreadable_files_are_reported_skipped_and_exit_3() {
         fs::set_permissions(&env.password_file, fs::Permissions::from_mode(0o644)).unwrap();
         fs::set_permissions(src.join("ok.txt"), fs::Permissions::from_mode(0o644)).unwrap();
         let mut w = std::process::Command::new("setpriv");
-        w.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_cairn")]);
+        w.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_cairn"),
+        ]);
         w.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", env.dir.path())
@@ -265,10 +303,19 @@ fn unreadable_files_are_reported_skipped_and_exit_3() {
         c = w;
     }
     let init = c.arg("init").output().unwrap();
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     let mut c2 = if as_root {
         let mut w = std::process::Command::new("setpriv");
-        w.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_cairn")]);
+        w.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_cairn"),
+        ]);
         w.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", env.dir.path())
@@ -278,8 +325,16 @@ fn unreadable_files_are_reported_skipped_and_exit_3() {
     } else {
         env.cmd()
     };
-    let out = c2.args(["backup", src.to_str().unwrap(), "--json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = c2
+        .args(["backup", src.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("secret.txt"), "{stderr}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -288,5 +343,7 @@ fn unreadable_files_are_reported_skipped_and_exit_3() {
 }
 
 fn rustix_is_root() -> bool {
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }

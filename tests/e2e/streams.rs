@@ -34,14 +34,21 @@ fn stdin_command_and_paths_land_in_one_snapshot() {
         .unwrap();
     child.stdin.take().unwrap().write_all(&data).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let snap = v["snapshot"].as_str().unwrap();
     let dump = |p: &str| env.cmd().args(["dump", snap, p]).output().unwrap().stdout;
     assert_eq!(dump("/db/stdin.sql"), data);
     let seq: String = (1..=100000).map(|i| format!("{i}\n")).collect();
     assert_eq!(dump("/db/cmd.out"), seq.as_bytes());
-    assert_eq!(dump(&format!("{}/file.txt", src.display())), b"file contents");
+    assert_eq!(
+        dump(&format!("{}/file.txt", src.display())),
+        b"file contents"
+    );
     let snaps = env.json(&["snapshots"]);
     assert_eq!(snaps.as_array().unwrap().len(), 1);
 }
@@ -61,12 +68,21 @@ fn failing_command_commits_no_snapshot() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("dump.sql") && err.contains("connection refused"), "{err}");
+    assert!(
+        err.contains("dump.sql") && err.contains("connection refused"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert_eq!(env.json(&["snapshots"]).as_array().unwrap().len(), 0);
     env.ok(&["check"]);
     // A command that does not exist fails the same way.
-    let out = env.run(&["backup", "--stdin-from-command", "x", "--", "/nonexistent/cmd"]);
+    let out = env.run(&[
+        "backup",
+        "--stdin-from-command",
+        "x",
+        "--",
+        "/nonexistent/cmd",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(env.json(&["snapshots"]).as_array().unwrap().len(), 0);
 }
@@ -97,5 +113,8 @@ fn repeated_stream_deduplicates() {
     changed.extend_from_slice(&data[4 << 20..]);
     let b = run(&changed);
     let added = b["summary"]["added"]["bytes_raw"].as_u64().unwrap();
-    assert!(added < 2 << 20, "added {added} bytes for an 8-byte insertion");
+    assert!(
+        added < 2 << 20,
+        "added {added} bytes for an 8-byte insertion"
+    );
 }

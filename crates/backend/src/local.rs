@@ -96,7 +96,10 @@ impl LocalBackend {
                     Ok(meta) => meta,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                     Err(e) => {
-                        return Err(BackendError::io(format!("inspecting {}", path.display()), e))
+                        return Err(BackendError::io(
+                            format!("inspecting {}", path.display()),
+                            e,
+                        ))
                     }
                 };
                 if !meta.is_file() {
@@ -172,7 +175,12 @@ impl Backend for LocalBackend {
         match fs::symlink_metadata(&config) {
             Ok(_) => return Err(BackendError::AlreadyExists(self.location())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(BackendError::io(format!("inspecting {}", config.display()), e)),
+            Err(e) => {
+                return Err(BackendError::io(
+                    format!("inspecting {}", config.display()),
+                    e,
+                ))
+            }
         }
         DirBuilder::new()
             .recursive(true)
@@ -269,7 +277,10 @@ impl Backend for LocalBackend {
         let len_usize = usize::try_from(len).map_err(|_| {
             BackendError::io(
                 format!("reading {}", path.display()),
-                io::Error::new(io::ErrorKind::OutOfMemory, "range larger than address space"),
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "range larger than address space",
+                ),
             )
         })?;
         let mut buf = vec![0; len_usize];
@@ -285,6 +296,15 @@ impl Backend for LocalBackend {
     }
 
     fn list(&self, kind: FileKind) -> Result<Vec<(String, u64)>, BackendError> {
+        // A kind's directory that is missing while the repository exists holds nothing:
+        // copies made with tools that drop empty directories (git, some sync tools)
+        // stay readable.
+        if kind != FileKind::Config {
+            let dir = self.root.join(kind.dir());
+            if !dir.exists() && self.root.join("config").is_file() {
+                return Ok(Vec::new());
+            }
+        }
         match kind {
             FileKind::Config => {
                 let path = self.root.join("config");
@@ -297,7 +317,10 @@ impl Backend for LocalBackend {
                             .map_err(|e| BackendError::io(reading_dir(&self.root), e))?;
                         Ok(Vec::new())
                     }
-                    Err(e) => Err(BackendError::io(format!("inspecting {}", path.display()), e)),
+                    Err(e) => Err(BackendError::io(
+                        format!("inspecting {}", path.display()),
+                        e,
+                    )),
                 }
             }
             FileKind::Pack => {

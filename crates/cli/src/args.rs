@@ -50,10 +50,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new repository.
-    #[command(after_help = "Example:\n  CAIRN_PASSWORD_FILE=~/.cairn-pass cairn init -r /srv/backup")]
+    #[command(
+        after_help = "Example:\n  CAIRN_PASSWORD_FILE=~/.cairn-pass cairn init -r /srv/backup"
+    )]
     Init(InitArgs),
     /// Back up paths and streams into a new snapshot.
-    #[command(after_help = "Examples:\n  cairn backup ~/Documents /etc --exclude '*.tmp'\n  pg_dump app | cairn backup --stdin-name db/app.sql\n  cairn backup /srv/app --stdin-from-command db/app.dump -- pg_dump -Fc app")]
+    #[command(
+        after_help = "Examples:\n  cairn backup ~/Documents /etc --exclude '*.tmp'\n  pg_dump app | cairn backup --stdin-name db/app.sql\n  cairn backup /srv/app --stdin-from-command db/app.dump -- pg_dump -Fc app"
+    )]
     Backup(BackupArgs),
     /// List snapshots.
     #[command(after_help = "Example:\n  cairn snapshots --json")]
@@ -65,7 +69,9 @@ pub enum Command {
     #[command(after_help = "Example:\n  cairn dump latest /etc/hosts > hosts")]
     Dump(DumpArgs),
     /// Restore a snapshot (or a path inside it) into a directory.
-    #[command(after_help = "Examples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/ann --target /home/ann --include '*.odt'")]
+    #[command(
+        after_help = "Examples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/ann --target /home/ann --include '*.odt'"
+    )]
     Restore(RestoreArgs),
     /// Verify the repository's structure, and with --read-data every stored byte.
     #[command(after_help = "Example:\n  cairn check --read-data")]

@@ -132,7 +132,9 @@ impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {
             WarningKind::Unreadable => write!(f, "{}: cannot read: {}", self.path, self.message),
-            WarningKind::Changed => write!(f, "{}: changed while read: {}", self.path, self.message),
+            WarningKind::Changed => {
+                write!(f, "{}: changed while read: {}", self.path, self.message)
+            }
         }
     }
 }
@@ -207,10 +209,15 @@ pub fn backup(
     let start = Instant::now();
     let time = jiff::Timestamp::now();
     if opts.paths.is_empty() && opts.streams.is_empty() {
-        return Err(Error::Invalid("nothing to back up: give paths or a stream".into()));
+        return Err(Error::Invalid(
+            "nothing to back up: give paths or a stream".into(),
+        ));
     }
     repo.load_index()?;
-    let hostname = opts.hostname.clone().unwrap_or_else(crate::platform::hostname);
+    let hostname = opts
+        .hostname
+        .clone()
+        .unwrap_or_else(crate::platform::hostname);
 
     // Targets as absolute, normalized paths; streams by name.
     let mut root = Trie::default();
@@ -682,7 +689,11 @@ impl Walk<'_, '_> {
                 self.warn(
                     WarningKind::Changed,
                     path,
-                    format!("size {} → {} bytes during the read", before.size(), a.size()),
+                    format!(
+                        "size {} → {} bytes during the read",
+                        before.size(),
+                        a.size()
+                    ),
                 );
             }
         }
@@ -721,14 +732,22 @@ impl Walk<'_, '_> {
     }
 
     /// Reads a stream to its end into chunks.
-    fn read_all(&mut self, r: &mut dyn Read, chunker: &Chunker) -> Result<(Vec<Extent>, u64), ReadError> {
+    fn read_all(
+        &mut self,
+        r: &mut dyn Read,
+        chunker: &Chunker,
+    ) -> Result<(Vec<Extent>, u64), ReadError> {
         let mut content = Vec::new();
         let n = self.chunk_reader(r, chunker, &mut content)?;
         Ok((content, n))
     }
 
     /// Reads a sparse file's data regions; holes become [`Extent::Hole`].
-    fn read_sparse(&mut self, file: &File, chunker: &Chunker) -> Result<(Vec<Extent>, u64), ReadError> {
+    fn read_sparse(
+        &mut self,
+        file: &File,
+        chunker: &Chunker,
+    ) -> Result<(Vec<Extent>, u64), ReadError> {
         use rustix::fs::{seek, SeekFrom};
         let size = file.metadata().map_err(ReadError::Io)?.size();
         let mut content = Vec::new();
@@ -780,40 +799,38 @@ impl Walk<'_, '_> {
         let mut filled = 0usize;
         let mut total = 0u64;
         let mut eof = false;
-        let result = (|| {
-            loop {
-                while !eof && filled < seg {
-                    match r.read(&mut buf[filled..]) {
-                        Ok(0) => eof = true,
-                        Ok(n) => {
-                            filled += n;
-                            total += n as u64;
-                            self.summary.bytes_read += n as u64;
-                            self.progress.bytes(n as u64);
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(ReadError::Io(e)),
+        let result = (|| loop {
+            while !eof && filled < seg {
+                match r.read(&mut buf[filled..]) {
+                    Ok(0) => eof = true,
+                    Ok(n) => {
+                        filled += n;
+                        total += n as u64;
+                        self.summary.bytes_read += n as u64;
+                        self.progress.bytes(n as u64);
                     }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(ReadError::Io(e)),
                 }
-                let mut start = 0;
-                while start < filled {
-                    match chunker.next_cut(&buf[start..filled], eof) {
-                        Some(n) => {
-                            let (id, _) = self
-                                .writer
-                                .add(BlobKind::Data, &buf[start..start + n])
-                                .map_err(ReadError::Store)?;
-                            content.push(Extent::Data(id));
-                            start += n;
-                        }
-                        None => break,
+            }
+            let mut start = 0;
+            while start < filled {
+                match chunker.next_cut(&buf[start..filled], eof) {
+                    Some(n) => {
+                        let (id, _) = self
+                            .writer
+                            .add(BlobKind::Data, &buf[start..start + n])
+                            .map_err(ReadError::Store)?;
+                        content.push(Extent::Data(id));
+                        start += n;
                     }
+                    None => break,
                 }
-                buf.copy_within(start..filled, 0);
-                filled -= start;
-                if eof && filled == 0 {
-                    return Ok(total);
-                }
+            }
+            buf.copy_within(start..filled, 0);
+            filled -= start;
+            if eof && filled == 0 {
+                return Ok(total);
             }
         })();
         self.buf = buf;

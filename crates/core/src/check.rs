@@ -57,7 +57,11 @@ pub trait CheckProgress: Sync {
 impl CheckProgress for crate::backup::NoProgress {}
 
 /// Checks the repository.
-pub fn check(repo: &Repository, opts: &CheckOptions, progress: &dyn CheckProgress) -> Result<CheckReport> {
+pub fn check(
+    repo: &Repository,
+    opts: &CheckOptions,
+    progress: &dyn CheckProgress,
+) -> Result<CheckReport> {
     let mut report = CheckReport::default();
     let errors = Mutex::new(Vec::new());
     let err = |s: String| errors.lock().unwrap().push(s);
@@ -89,7 +93,10 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &dyn CheckProgres
             .max()
             .unwrap_or(0);
         match stored.get(&name) {
-            None => err(format!("pack {} is missing (named by the index)", id.short())),
+            None => err(format!(
+                "pack {} is missing (named by the index)",
+                id.short()
+            )),
             Some(&size) if size < need => err(format!(
                 "pack {} is truncated: {size} bytes, the index needs at least {need}",
                 id.short()
@@ -99,9 +106,10 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &dyn CheckProgres
     }
     for name in stored.keys() {
         if Id::from_hex(name).is_none_or(|id| !indexed.contains_key(&id)) {
-            report
-                .info
-                .push(format!("pack {} is not in any index (unused data)", short(name)));
+            report.info.push(format!(
+                "pack {} is not in any index (unused data)",
+                short(name)
+            ));
         }
     }
 
@@ -133,7 +141,11 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &dyn CheckProgres
         };
         let index = repo.index();
         for node in &tree.nodes {
-            let p = format!("{}{}", path.trim_end_matches('/').to_string() + "/", node.display_name());
+            let p = format!(
+                "{}{}",
+                path.trim_end_matches('/').to_string() + "/",
+                node.display_name()
+            );
             match &node.kind {
                 NodeKind::Dir { subtree } => stack.push((*subtree, p)),
                 NodeKind::File { content } => {
@@ -174,10 +186,16 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &dyn CheckProgres
                 Ok(x) => x,
                 Err(e) => return err(format!("{what}: {e}")),
             };
-            let hset: HashSet<_> = header.iter().map(|e| (e.id, e.offset, e.sealed_len)).collect();
+            let hset: HashSet<_> = header
+                .iter()
+                .map(|e| (e.id, e.offset, e.sealed_len))
+                .collect();
             for e in entries.iter() {
                 if !hset.contains(&(e.id, e.offset, e.sealed_len)) {
-                    err(format!("{what}: blob {} is in the index but not in the pack header", e.id.short()));
+                    err(format!(
+                        "{what}: blob {} is in the index but not in the pack header",
+                        e.id.short()
+                    ));
                 }
             }
             for e in &header {

@@ -143,7 +143,11 @@ mod tests {
         assert_eq!(Id::from_hex(&id.to_hex()), Some(id));
         assert_eq!(id.short().len(), 8);
         let bytes = postcard::to_allocvec(&id).unwrap();
-        assert_eq!(bytes.len(), 33, "postcard stores a length byte and 32 bytes");
+        assert_eq!(
+            bytes.len(),
+            33,
+            "postcard stores a length byte and 32 bytes"
+        );
         let back: Id = postcard::from_bytes(&bytes).unwrap();
         assert_eq!(back, id);
         let json = serde_json::to_string(&id).unwrap();

@@ -134,7 +134,10 @@ pub fn decode_index_file(bytes: &[u8], what: &str) -> Result<Vec<IndexedPack>> {
     let bad = |d: &str| Error::format(what, d.to_string());
     let mut pos = 0usize;
     let take = |pos: &mut usize, n: usize| -> Result<&[u8]> {
-        let end = pos.checked_add(n).filter(|&e| e <= bytes.len()).ok_or_else(|| bad("truncated"))?;
+        let end = pos
+            .checked_add(n)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| bad("truncated"))?;
         let s = &bytes[*pos..end];
         *pos = end;
         Ok(s)
@@ -150,7 +153,9 @@ pub fn decode_index_file(bytes: &[u8], what: &str) -> Result<Vec<IndexedPack>> {
         let id = Id(take(&mut pos, 32)?.try_into().unwrap());
         let envelope: [u8; ENVELOPE_LEN] = take(&mut pos, ENVELOPE_LEN)?.try_into().unwrap();
         let n = u32::from_le_bytes(take(&mut pos, 4)?.try_into().unwrap()) as usize;
-        let len = n.checked_mul(ENTRY_LEN).ok_or_else(|| bad("entry count overflows"))?;
+        let len = n
+            .checked_mul(ENTRY_LEN)
+            .ok_or_else(|| bad("entry count overflows"))?;
         let entries = decode_entries(take(&mut pos, len)?, what)?;
         packs.push((PackInfo { id, envelope }, entries));
     }

@@ -169,7 +169,8 @@ fn short(name: &str) -> String {
 
 fn zeroizing_json(master: &MasterKey) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     serde_json::to_vec(master)
-        .map(zeroize::Zeroizing::new).map_err(|e| Error::format("master key", e.to_string()))
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| Error::format("master key", e.to_string()))
 }
 
 #[cfg(test)]
@@ -192,7 +193,10 @@ mod tests {
             .is_none());
         let mut weak = parsed.clone();
         weak.params.memory_kib = 1024;
-        assert!(matches!(weak.unwrap(&pw, "abc"), Err(Error::WeakKey { .. })));
+        assert!(matches!(
+            weak.unwrap(&pw, "abc"),
+            Err(Error::WeakKey { .. })
+        ));
         let dbg = format!("{m:?}");
         assert!(!dbg.contains(&hex::encode(m.id_key.as_bytes())));
     }

@@ -81,7 +81,10 @@ pub fn encode_entries(entries: &[PackEntry], out: &mut Vec<u8>) {
 /// Decodes header entries; `what` names the object for errors.
 pub fn decode_entries(bytes: &[u8], what: &str) -> Result<Vec<PackEntry>> {
     if bytes.len() % ENTRY_LEN != 0 {
-        return Err(Error::format(what, "header length is not a multiple of an entry"));
+        return Err(Error::format(
+            what,
+            "header length is not a multiple of an entry",
+        ));
     }
     bytes
         .chunks_exact(ENTRY_LEN)

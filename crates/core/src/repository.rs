@@ -128,7 +128,8 @@ impl Repository {
             };
             match kf.unwrap(password, &name) {
                 Ok(Some(master)) => {
-                    let cjson = open_file(Magic::Config, &master.meta_key, &config_bytes, "config")?;
+                    let cjson =
+                        open_file(Magic::Config, &master.meta_key, &config_bytes, "config")?;
                     let config: RepoConfig = serde_json::from_slice(&cjson)
                         .map_err(|e| Error::format("config", e.to_string()))?;
                     config.validate()?;
@@ -322,7 +323,8 @@ impl Repository {
         let json = serde_json::to_vec(snap).expect("snapshot serializes");
         let bytes = seal_file(Magic::Snapshot, &self.master.data_key, &json);
         let id = Id::of_file(&bytes);
-        self.backend.write(FileKind::Snapshot, &id.to_hex(), &bytes)?;
+        self.backend
+            .write(FileKind::Snapshot, &id.to_hex(), &bytes)?;
         Ok(id)
     }
 
@@ -451,7 +453,9 @@ pub fn select_snapshot(snaps: Vec<(Id, Snapshot)>, spec: &str) -> Result<(Id, Sn
         .collect();
     match found.len() {
         1 => Ok(found.pop().unwrap()),
-        0 => Err(Error::SnapshotNotFound(format!("no snapshot matches {spec}"))),
+        0 => Err(Error::SnapshotNotFound(format!(
+            "no snapshot matches {spec}"
+        ))),
         n => Err(Error::SnapshotNotFound(format!(
             "{spec} matches {n} snapshots; give more characters"
         ))),

@@ -115,7 +115,8 @@ pub fn restore(
     // carries the content, the others become links to it.
     let mut firsts: HashMap<(u64, u64), PathBuf> = HashMap::new();
     for it in items.iter_mut() {
-        if matches!(it.node.kind, NodeKind::File { .. }) && it.node.links > 1 && it.node.inode != 0 {
+        if matches!(it.node.kind, NodeKind::File { .. }) && it.node.links > 1 && it.node.inode != 0
+        {
             match firsts.get(&(it.node.device, it.node.inode)) {
                 Some(first) => it.link_to = Some(first.clone()),
                 None => {
@@ -139,7 +140,10 @@ pub fn restore(
     };
 
     // Directories first (so parallel file writes find their parents).
-    for it in items.iter().filter(|i| matches!(i.node.kind, NodeKind::Dir { .. })) {
+    for it in items
+        .iter()
+        .filter(|i| matches!(i.node.kind, NodeKind::Dir { .. }))
+    {
         match ensure_dir(&it.path) {
             Ok(()) => summary.lock().unwrap().dirs += 1,
             Err(e) => warn(&it.path, e.to_string()),
@@ -154,18 +158,25 @@ pub fn restore(
         .for_each(|it| {
             progress.file(&it.path, Some(it.node.size));
             let r = match &it.node.kind {
-                NodeKind::File { content } => {
-                    restore_file(repo, &it.path, content, it.node.size, progress, &written, &skipped)
-                        .map(|changed| {
-                            let mut s = summary.lock().unwrap();
-                            if changed {
-                                s.files_restored += 1
-                            } else {
-                                s.files_unchanged += 1
-                            }
-                        })
-                }
-                _ => restore_special(&it.path, &it.node).map(|()| summary.lock().unwrap().others += 1),
+                NodeKind::File { content } => restore_file(
+                    repo,
+                    &it.path,
+                    content,
+                    it.node.size,
+                    progress,
+                    &written,
+                    &skipped,
+                )
+                .map(|changed| {
+                    let mut s = summary.lock().unwrap();
+                    if changed {
+                        s.files_restored += 1
+                    } else {
+                        s.files_unchanged += 1
+                    }
+                }),
+                _ => restore_special(&it.path, &it.node)
+                    .map(|()| summary.lock().unwrap().others += 1),
             };
             match r {
                 Ok(()) => {
@@ -307,14 +318,16 @@ fn restore_file(
     let mut off = 0u64;
     for e in content {
         let len = match e {
-            Extent::Data(id) => index
-                .get(id)
-                .ok_or_else(|| Error::MissingBlob {
-                    kind: "data",
-                    id: id.short(),
-                    context: format!(" (needed by {})", path.display()),
-                })?
-                .raw_len as u64,
+            Extent::Data(id) => {
+                index
+                    .get(id)
+                    .ok_or_else(|| Error::MissingBlob {
+                        kind: "data",
+                        id: id.short(),
+                        context: format!(" (needed by {})", path.display()),
+                    })?
+                    .raw_len as u64
+            }
             Extent::Hole(n) => *n,
         };
         pieces.push((off, len, *e));
@@ -328,33 +341,35 @@ fn restore_file(
         ));
     }
     let changed = AtomicU64::new(0);
-    let result = pieces.par_iter().try_for_each(|&(off, len, e)| -> Result<()> {
-        let io_err = |e| Error::io(path, e);
-        match e {
-            Extent::Data(id) => {
-                if existing && off + len <= old_len {
-                    let mut cur = vec![0u8; len as usize];
-                    if file.read_exact_at(&mut cur, off).is_ok() && repo.blob_id(&cur) == id {
-                        skipped.fetch_add(len, Ordering::Relaxed);
-                        progress.bytes(len);
-                        return Ok(());
+    let result = pieces
+        .par_iter()
+        .try_for_each(|&(off, len, e)| -> Result<()> {
+            let io_err = |e| Error::io(path, e);
+            match e {
+                Extent::Data(id) => {
+                    if existing && off + len <= old_len {
+                        let mut cur = vec![0u8; len as usize];
+                        if file.read_exact_at(&mut cur, off).is_ok() && repo.blob_id(&cur) == id {
+                            skipped.fetch_add(len, Ordering::Relaxed);
+                            progress.bytes(len);
+                            return Ok(());
+                        }
                     }
-                }
-                let data = repo.read_blob(&id)?;
-                file.write_all_at(&data, off).map_err(io_err)?;
-                written.fetch_add(len, Ordering::Relaxed);
-                changed.fetch_add(1, Ordering::Relaxed);
-            }
-            Extent::Hole(n) => {
-                if existing && off < old_len {
-                    punch_hole(&file, off, n).map_err(io_err)?;
+                    let data = repo.read_blob(&id)?;
+                    file.write_all_at(&data, off).map_err(io_err)?;
+                    written.fetch_add(len, Ordering::Relaxed);
                     changed.fetch_add(1, Ordering::Relaxed);
                 }
+                Extent::Hole(n) => {
+                    if existing && off < old_len && !is_hole(&file, off, n) {
+                        punch_hole(&file, off, n).map_err(io_err)?;
+                        changed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
-        }
-        progress.bytes(len);
-        Ok(())
-    });
+            progress.bytes(len);
+            Ok(())
+        });
     if let Err(e) = result {
         if !existing {
             // Never leave a file that looks restored but holds zeros where data failed.
@@ -366,10 +381,27 @@ fn restore_file(
     Ok(!existing || old_len != size || changed.into_inner() > 0)
 }
 
+/// True when `off..off + len` of `file` holds no data (is already a hole).
+fn is_hole(file: &File, off: u64, len: u64) -> bool {
+    use rustix::fs::{seek, SeekFrom};
+    match seek(file, SeekFrom::Data(off)) {
+        Ok(next) => next >= off + len,
+        Err(rustix::io::Errno::NXIO) => true,
+        Err(_) => false,
+    }
+}
+
 /// Makes a range read as zeros, as a hole where the file system allows.
 fn punch_hole(file: &File, off: u64, len: u64) -> io::Result<()> {
     use rustix::fs::{fallocate, FallocateFlags};
-    if fallocate(file, FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE, off, len).is_ok() {
+    if fallocate(
+        file,
+        FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+        off,
+        len,
+    )
+    .is_ok()
+    {
         return Ok(());
     }
     let zeros = vec![0u8; 1 << 16];
@@ -388,8 +420,7 @@ fn restore_special(path: &Path, node: &Node) -> Result<()> {
     if let Ok(m) = std::fs::symlink_metadata(path) {
         // Keep an identical symlink; replace anything else.
         if let (NodeKind::Symlink { target }, true) = (&node.kind, m.file_type().is_symlink()) {
-            if std::fs::read_link(path).map(|t| t.as_os_str().as_bytes() == target.as_slice())
-                == Ok(true)
+            if std::fs::read_link(path).is_ok_and(|t| t.as_os_str().as_bytes() == target.as_slice())
             {
                 return Ok(());
             }
@@ -405,12 +436,9 @@ fn restore_special(path: &Path, node: &Node) -> Result<()> {
         NodeKind::Symlink { target } => {
             std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), path).map_err(io_err)
         }
-        NodeKind::Fifo => {
-            mknodat(CWD, path, FileType::Fifo, mode, 0).map_err(|e| io_err(e.into()))
-        }
+        NodeKind::Fifo => mknodat(CWD, path, FileType::Fifo, mode, 0).map_err(|e| io_err(e.into())),
         NodeKind::CharDevice { rdev } => {
-            mknodat(CWD, path, FileType::CharacterDevice, mode, *rdev)
-                .map_err(|e| io_err(e.into()))
+            mknodat(CWD, path, FileType::CharacterDevice, mode, *rdev).map_err(|e| io_err(e.into()))
         }
         NodeKind::BlockDevice { rdev } => {
             mknodat(CWD, path, FileType::BlockDevice, mode, *rdev).map_err(|e| io_err(e.into()))
@@ -421,7 +449,10 @@ fn restore_special(path: &Path, node: &Node) -> Result<()> {
 }
 
 fn hard_link(first: &Path, path: &Path) -> io::Result<()> {
-    if let (Ok(a), Ok(b)) = (std::fs::symlink_metadata(first), std::fs::symlink_metadata(path)) {
+    if let (Ok(a), Ok(b)) = (
+        std::fs::symlink_metadata(first),
+        std::fs::symlink_metadata(path),
+    ) {
         if a.ino() == b.ino() && a.dev() == b.dev() {
             return Ok(());
         }

@@ -83,7 +83,11 @@ impl FileKey {
         let mut envelope = [0u8; ENVELOPE_LEN];
         envelope[0] = WRAP_SYMMETRIC;
         envelope[1..5].copy_from_slice(&0u32.to_le_bytes());
-        let sealed = seal(wrap_key, &magic.ad(b"envelope"), key.as_bytes());
+        let sealed = seal(
+            wrap_key,
+            &envelope_ad(magic, &envelope[..5]),
+            key.as_bytes(),
+        );
         envelope[5..].copy_from_slice(&sealed);
         FileKey { key, envelope }
     }
@@ -99,8 +103,12 @@ impl FileKey {
                 format!("unknown key wrap kind {}", envelope[0]),
             ));
         }
-        let plain = open(wrap_key, &magic.ad(b"envelope"), &envelope[5..])
-            .map_err(|_| Error::corrupt(what))?;
+        let plain = open(
+            wrap_key,
+            &envelope_ad(magic, &envelope[..5]),
+            &envelope[5..],
+        )
+        .map_err(|_| Error::corrupt(what))?;
         let bytes: [u8; 32] = plain
             .as_slice()
             .try_into()
@@ -112,6 +120,14 @@ impl FileKey {
             envelope: arr,
         })
     }
+}
+
+/// The envelope's associated data: `magic | version | "envelope" | wrap kind | epoch`,
+/// so neither the kind nor the epoch can be changed without detection.
+fn envelope_ad(magic: Magic, kind_and_epoch: &[u8]) -> Vec<u8> {
+    let mut ad = magic.ad(b"envelope");
+    ad.extend_from_slice(kind_and_epoch);
+    ad
 }
 
 /// Length of the header before the body: magic, version, envelope.
@@ -176,7 +192,10 @@ mod tests {
         for i in 0..file.len() {
             let mut bad = file.clone();
             bad[i] ^= 0x10;
-            assert!(open_file(Magic::Snapshot, &k, &bad, "x").is_err(), "byte {i}");
+            assert!(
+                open_file(Magic::Snapshot, &k, &bad, "x").is_err(),
+                "byte {i}"
+            );
         }
         assert!(open_file(Magic::Index, &k, &file, "x").is_err());
         assert!(open_file(Magic::Snapshot, &Key::random(), &file, "x").is_err());

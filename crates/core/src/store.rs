@@ -126,7 +126,11 @@ impl BlobWriter<'_> {
         let mut buf = self.pool.try_recv().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(data);
-        self.send(Job { kind, id, data: buf })?;
+        self.send(Job {
+            kind,
+            id,
+            data: buf,
+        })?;
         Ok((id, true))
     }
 
@@ -273,13 +277,16 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
             &mut scratch,
             &mut sealed,
         );
-        let p = pack.get_or_insert_with(|| PackBuilder::new(&shared.file_key, pack_size + (1 << 20)));
+        let p =
+            pack.get_or_insert_with(|| PackBuilder::new(&shared.file_key, pack_size + (1 << 20)));
         p.push(job.kind, job.id, raw_len as u32, &sealed);
         match job.kind {
             BlobKind::Data => shared.data_blobs.fetch_add(1, Ordering::Relaxed),
             BlobKind::Tree => shared.tree_blobs.fetch_add(1, Ordering::Relaxed),
         };
-        shared.bytes_raw.fetch_add(raw_len as u64, Ordering::Relaxed);
+        shared
+            .bytes_raw
+            .fetch_add(raw_len as u64, Ordering::Relaxed);
         shared
             .bytes_stored
             .fetch_add(sealed.len() as u64, Ordering::Relaxed);

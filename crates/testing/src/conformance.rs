@@ -32,7 +32,10 @@ pub type Property = fn(MakeBackend<'_>);
 
 /// Every property with its name (the name of its function in this module).
 pub const PROPERTIES: &[(&str, Property)] = &[
-    ("create_fails_once_config_exists", create_fails_once_config_exists),
+    (
+        "create_fails_once_config_exists",
+        create_fails_once_config_exists,
+    ),
     ("write_read_round_trip", write_read_round_trip),
     ("write_same_name_twice", write_same_name_twice),
     ("read_missing_is_not_found", read_missing_is_not_found),
@@ -57,7 +60,9 @@ pub fn run_all(make: MakeBackend<'_>) {
 /// (BLAKE3 hex); different seeds give names spread over all pack fan-out directories.
 pub fn hex_name(seed: u64) -> String {
     let mut state = seed;
-    (0..4).map(|_| format!("{:016x}", splitmix64(&mut state))).collect()
+    (0..4)
+        .map(|_| format!("{:016x}", splitmix64(&mut state)))
+        .collect()
 }
 
 /// `len` deterministic pseudo-random bytes derived from `seed`.
@@ -190,7 +195,11 @@ pub fn write_same_name_twice(make: MakeBackend<'_>) {
         let data = content(11, 4096);
         write(&*backend, kind, &name, &data);
         write(&*backend, kind, &name, &data);
-        assert_eq!(list(&*backend, kind), vec![(name.clone(), 4096)], "{kind:?}");
+        assert_eq!(
+            list(&*backend, kind),
+            vec![(name.clone(), 4096)],
+            "{kind:?}"
+        );
         assert!(read(&*backend, kind, &name) == data, "{kind:?} {name}");
     }
 }
@@ -278,7 +287,11 @@ pub fn read_range_bounds(make: MakeBackend<'_>) {
 pub fn list_returns_written_files(make: MakeBackend<'_>) {
     let backend = created(make);
     for kind in FileKind::ALL {
-        assert_eq!(list(&*backend, kind), vec![], "{kind:?} of a new repository");
+        assert_eq!(
+            list(&*backend, kind),
+            vec![],
+            "{kind:?} of a new repository"
+        );
     }
     let mut expected: Vec<(FileKind, Vec<(String, u64)>)> = Vec::new();
     for (k, kind) in FileKind::ALL.into_iter().enumerate() {
@@ -399,7 +412,11 @@ pub fn invalid_names_are_rejected(make: MakeBackend<'_>) {
         }
     }
     for kind in FileKind::ALL {
-        assert_eq!(list(&*backend, kind), vec![], "{kind:?} after invalid names");
+        assert_eq!(
+            list(&*backend, kind),
+            vec![],
+            "{kind:?} after invalid names"
+        );
     }
 }
 
@@ -412,8 +429,21 @@ pub fn edge_names_are_accepted(make: MakeBackend<'_>) {
     for kind in FileKind::ALL {
         let names: Vec<&str> = match kind {
             FileKind::Config => vec!["config"],
-            FileKind::Pack => vec!["00", "ff", "zz", "zz0", "0123456789abcdefghijklmnopqrstuvwxyz", &longest],
-            _ => vec!["0", "z", "config", "0123456789abcdefghijklmnopqrstuvwxyz", &longest],
+            FileKind::Pack => vec![
+                "00",
+                "ff",
+                "zz",
+                "zz0",
+                "0123456789abcdefghijklmnopqrstuvwxyz",
+                &longest,
+            ],
+            _ => vec![
+                "0",
+                "z",
+                "config",
+                "0123456789abcdefghijklmnopqrstuvwxyz",
+                &longest,
+            ],
         };
         for name in &names {
             write(&*backend, kind, name, format!("{kind:?}/{name}").as_bytes());
@@ -447,7 +477,12 @@ pub fn concurrent_writers(make: MakeBackend<'_>) {
             scope.spawn(move || {
                 for i in 0..FILES {
                     let s = seed(t, i);
-                    write(backend, FileKind::Pack, &hex_name(s), &content(s, (s % 2000) as usize));
+                    write(
+                        backend,
+                        FileKind::Pack,
+                        &hex_name(s),
+                        &content(s, (s % 2000) as usize),
+                    );
                     if i == FILES / 2 {
                         write(backend, FileKind::Pack, shared, shared_data);
                     }
@@ -501,21 +536,21 @@ pub fn concurrent_range_reads(make: MakeBackend<'_>) {
 /// Generates one `#[test]` per conformance property (plus one checking that no property
 /// is missing), each calling the factory expression once for a fresh factory.
 ///
-/// The expression must evaluate to something that derefs-coerces to
-/// [`MakeBackend`], typically a closure that owns a temporary directory:
+/// The expression must evaluate to something that coerces to [`MakeBackend`]: a
+/// closure returning `Box<dyn Backend>` (annotate the return type). For a backend that
+/// needs a directory, let the closure own a temporary directory and hand out a new
+/// subdirectory per call (see `crates/backend/tests/conformance.rs`).
 ///
-/// ```ignore
+/// ```
 /// mod conformance {
 ///     use cairn_core::Backend;
-///     cairn_testing::backend_conformance_tests!({
-///         let dir = tempfile::tempdir().unwrap();
-///         let n = std::sync::atomic::AtomicUsize::new(0);
-///         move || -> Box<dyn Backend> {
-///             let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-///             Box::new(cairn_backend::LocalBackend::new(dir.path().join(i.to_string())))
-///         }
+///     use cairn_testing::MemBackend;
+///
+///     cairn_testing::backend_conformance_tests!(|| -> Box<dyn Backend> {
+///         Box::new(MemBackend::new())
 ///     });
 /// }
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! backend_conformance_tests {

@@ -20,7 +20,10 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::Builder::new().prefix("cairn-e2e-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("cairn-e2e-")
+            .tempdir()
+            .unwrap();
         let repo = dir.path().join("repo");
         let password_file = dir.path().join("password");
         std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
@@ -108,7 +111,12 @@ fn walk(
         .collect();
     entries.sort();
     for p in entries {
-        let rel = p.strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+        let rel = p
+            .strip_prefix(root)
+            .unwrap()
+            .as_os_str()
+            .as_bytes()
+            .to_vec();
         let m = std::fs::symlink_metadata(&p).unwrap();
         let ft = m.file_type();
         let mut xattrs: Vec<String> = xattr_list(&p);
@@ -131,7 +139,9 @@ fn walk(
         } else if ft.is_file() {
             let data = std::fs::read(&p).unwrap();
             let link = if m.nlink() > 1 {
-                let first = inodes.entry((m.dev(), m.ino())).or_insert_with(|| rel.clone());
+                let first = inodes
+                    .entry((m.dev(), m.ino()))
+                    .or_insert_with(|| rel.clone());
                 format!(" hardlink-group={:?}", String::from_utf8_lossy(first))
             } else {
                 String::new()
@@ -155,7 +165,11 @@ fn xattr_list(p: &Path) -> Vec<String> {
     if let Ok(names) = xattr::list(p) {
         for n in names {
             let val = xattr::get(p, &n).ok().flatten().unwrap_or_default();
-            v.push(format!("{}={}", n.to_string_lossy(), String::from_utf8_lossy(&val)));
+            v.push(format!(
+                "{}={}",
+                n.to_string_lossy(),
+                String::from_utf8_lossy(&val)
+            ));
         }
     }
     v
@@ -171,7 +185,10 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
             match db.get(k) {
                 Some(w) if w == v => {}
                 Some(w) => diffs.push(format!("{}: {v}\n   vs {w}", String::from_utf8_lossy(k))),
-                None => diffs.push(format!("{}: missing in restore", String::from_utf8_lossy(k))),
+                None => diffs.push(format!(
+                    "{}: missing in restore",
+                    String::from_utf8_lossy(k)
+                )),
             }
         }
         for k in db.keys() {

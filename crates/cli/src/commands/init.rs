@@ -16,7 +16,11 @@ pub fn run(s: &Settings, compression: i32) -> Result<u8> {
             "id": repo.config().id.to_hex(),
         }))?;
     } else if !s.quiet {
-        println!("created cairn repository {} at {}", repo.config().id.short(), s.repo);
+        println!(
+            "created cairn repository {} at {}",
+            repo.config().id.short(),
+            s.repo
+        );
         println!("Keep the password safe: without it the data cannot be restored.");
     }
     Ok(crate::exit::OK)

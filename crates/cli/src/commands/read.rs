@@ -29,7 +29,11 @@ pub fn snapshots(s: &Settings, host: Option<String>, tag: Option<String>) -> Res
         return Ok(crate::exit::OK);
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<9} {:<19} {:<16} {:<16} paths", "id", "time", "host", "tags")?;
+    writeln!(
+        out,
+        "{:<9} {:<19} {:<16} {:<16} paths",
+        "id", "time", "host", "tags"
+    )?;
     for (id, sn) in &snaps {
         writeln!(
             out,
