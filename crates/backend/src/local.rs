@@ -1,10 +1,12 @@
 //! [`LocalBackend`]: a repository in a directory of the local file system.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use cairn_core::{Backend, BackendError, FileKind};
@@ -46,16 +48,50 @@ pub const MAX_NAME_LEN: usize = 128;
 /// never listed or read, and [`LocalBackend::remove_stale_temp_files`] deletes them.
 ///
 /// Directories are created mode `0700` and files mode `0400` (see [`FILE_MODE`]).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LocalBackend {
     root: PathBuf,
+    /// Open pack files for ranged reads. Restoring many small files reads many blobs
+    /// from few packs; opening the pack for each blob cost one `openat` per blob.
+    /// Packs are immutable, so a cached descriptor never reads stale bytes (a pack
+    /// removed meanwhile still reads as it was, which is what its index promised).
+    open_packs: Mutex<HashMap<PathBuf, Arc<File>>>,
 }
 
+/// Open pack files kept for ranged reads; the cache is emptied when it fills.
+const OPEN_PACKS: usize = 64;
+
 impl LocalBackend {
+    fn open_for_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        path: &Path,
+    ) -> Result<Arc<File>, BackendError> {
+        if kind != FileKind::Pack {
+            return File::open(path)
+                .map(Arc::new)
+                .map_err(|e| read_error(kind, name, path, e));
+        }
+        if let Some(f) = self.open_packs.lock().unwrap().get(path) {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(File::open(path).map_err(|e| read_error(kind, name, path, e))?);
+        let mut cache = self.open_packs.lock().unwrap();
+        if cache.len() >= OPEN_PACKS {
+            cache.clear();
+        }
+        cache.insert(path.to_path_buf(), f.clone());
+        Ok(f)
+    }
+
     /// A backend for the repository at `path`. Does no I/O; [`Backend::create`] makes
     /// the directories.
     pub fn new(path: impl Into<PathBuf>) -> LocalBackend {
-        LocalBackend { root: path.into() }
+        LocalBackend {
+            root: path.into(),
+            open_packs: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The repository's root directory.
@@ -257,7 +293,7 @@ impl Backend for LocalBackend {
         len: u64,
     ) -> Result<Vec<u8>, BackendError> {
         let path = self.file_path(kind, name)?;
-        let file = File::open(&path).map_err(|e| read_error(kind, name, &path, e))?;
+        let file = self.open_for_range(kind, name, &path)?;
         let size = file
             .metadata()
             .map_err(|e| read_error(kind, name, &path, e))?

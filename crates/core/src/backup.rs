@@ -20,6 +20,7 @@ use crate::snapshot::{Snapshot, SNAPSHOT_VERSION};
 use crate::store::{with_writer, BlobWriter, WriteStats};
 use crate::tree::{Extent, Node, NodeKind, Time, Tree, Xattr};
 use cairn_chunker::Chunker;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -262,12 +263,16 @@ pub fn backup(
             repo,
             writer,
             progress,
+            files: Files {
+                repo,
+                writer,
+                progress,
+                force: opts.force,
+            },
             excludes: &excludes,
             exclude_caches: opts.exclude_caches,
             one_file_system: opts.one_file_system,
-            force: opts.force,
             names: NameCache::default(),
-            buf: Vec::new(),
             summary: BackupSummary::default(),
             warnings: Vec::new(),
             streams: &mut streams,
@@ -404,12 +409,11 @@ struct Walk<'a, 'w> {
     repo: &'a Repository,
     writer: &'a BlobWriter<'w>,
     progress: &'a dyn Progress,
+    files: Files<'a, 'w>,
     excludes: &'a Excludes,
     exclude_caches: bool,
     one_file_system: bool,
-    force: bool,
     names: NameCache,
-    buf: Vec<u8>,
     summary: BackupSummary,
     warnings: Vec<Warning>,
     streams: &'a mut Vec<Option<StreamSource>>,
@@ -445,7 +449,7 @@ impl Walk<'_, '_> {
                 Some(Target::Path(p)) => {
                     let meta = std::fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
                     self.root_dev = meta.dev();
-                    self.entry(p, name.clone(), meta, pnode)?
+                    self.entry(p, name.clone(), meta, pnode, None)?
                 }
                 Some(Target::Stream(i)) => {
                     let src = self.streams[*i].take().expect("each stream is used once");
@@ -526,6 +530,7 @@ impl Walk<'_, '_> {
         name: Vec<u8>,
         meta: Metadata,
         pnode: Option<&Node>,
+        read: Option<Result<FileOutcome>>,
     ) -> Result<Option<Node>> {
         let ft = meta.file_type();
         let mut node = self.node_from_meta(name, &meta, path);
@@ -535,8 +540,21 @@ impl Walk<'_, '_> {
             node.size = 0;
             NodeKind::Dir { subtree }
         } else if ft.is_file() {
-            match self.file(path, &meta, pnode)? {
+            let out = match read {
+                Some(r) => r?,
+                None => self.files.file(path, &meta, pnode)?,
+            };
+            match out.status {
+                FileStatus::New => self.summary.files_new += 1,
+                FileStatus::Changed => self.summary.files_changed += 1,
+                FileStatus::Unchanged => self.summary.files_unchanged += 1,
+                FileStatus::Skipped => {}
+            }
+            self.summary.bytes_read += out.bytes_read;
+            self.warnings.extend(out.warnings);
+            match out.read {
                 Some((content, size, m)) => {
+                    self.summary.bytes_total += size;
                     if let Some(m) = m {
                         node = self.node_from_meta(node.name, &m, path);
                     }
@@ -601,20 +619,33 @@ impl Walk<'_, '_> {
                 }
             };
             names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            let mut entries = Vec::with_capacity(names.len());
             for name in names {
                 let child = path.join(&name);
-                let meta = match std::fs::symlink_metadata(&child) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        self.warn(WarningKind::Unreadable, &child, e.to_string());
-                        continue;
-                    }
-                };
-                if self.excludes.is_excluded(&child, meta.is_dir()) {
-                    continue;
+                match std::fs::symlink_metadata(&child) {
+                    Ok(m) if self.excludes.is_excluded(&child, m.is_dir()) => {}
+                    Ok(m) => entries.push((name, child, m)),
+                    Err(e) => self.warn(WarningKind::Unreadable, &child, e.to_string()),
                 }
-                let pchild = ptree.as_ref().and_then(|t| t.find(name.as_bytes()));
-                if let Some(n) = self.entry(&child, name.as_bytes().to_vec(), meta, pchild)? {
+            }
+            let pchildren: Vec<Option<&Node>> = entries
+                .iter()
+                .map(|(name, _, _)| ptree.as_ref().and_then(|t| t.find(name.as_bytes())))
+                .collect();
+            // Regular files are read in parallel (small files are bound by system calls,
+            // not by bandwidth); everything else, and the recursion, stays in order.
+            let files = &self.files;
+            let mut reads: Vec<Option<Result<FileOutcome>>> = entries
+                .par_iter()
+                .zip(pchildren.par_iter())
+                .map(|((_, child, meta), pchild)| {
+                    meta.is_file().then(|| files.file(child, meta, *pchild))
+                })
+                .collect();
+            for (((name, child, meta), pchild), read) in
+                entries.into_iter().zip(pchildren).zip(reads.drain(..))
+            {
+                if let Some(n) = self.entry(&child, name.as_bytes().to_vec(), meta, pchild, read)? {
                     nodes.push(n);
                 }
             }
@@ -623,218 +654,6 @@ impl Walk<'_, '_> {
             .writer
             .add_owned(BlobKind::Tree, Tree { nodes }.encode())?;
         Ok(id)
-    }
-
-    /// A regular file: its content, size, and fresher metadata if it changed since lstat.
-    #[allow(clippy::type_complexity)]
-    fn file(
-        &mut self,
-        path: &Path,
-        meta: &Metadata,
-        pnode: Option<&Node>,
-    ) -> Result<Option<(Vec<Extent>, u64, Option<Metadata>)>> {
-        self.progress.file(path, Some(meta.size()));
-        if let Some(content) = self.unchanged(meta, pnode) {
-            self.summary.files_unchanged += 1;
-            self.summary.bytes_total += meta.size();
-            self.progress.bytes(meta.size());
-            self.progress.file_done();
-            return Ok(Some((content, meta.size(), None)));
-        }
-        let file = match open_for_backup(path) {
-            Ok(f) => f,
-            Err(e) => {
-                self.warn(WarningKind::Unreadable, path, e.to_string());
-                return Ok(None);
-            }
-        };
-        let before = match file.metadata() {
-            Ok(m) => m,
-            Err(e) => {
-                self.warn(WarningKind::Unreadable, path, e.to_string());
-                return Ok(None);
-            }
-        };
-        let repo = self.repo;
-        let chunker = repo.files_chunker();
-        let sparse = before.blocks().saturating_mul(512) < before.size();
-        let read = if sparse {
-            self.read_sparse(&file, chunker)
-        } else {
-            self.read_all(&mut &file, chunker)
-        };
-        let (content, size) = match read {
-            Ok(r) => r,
-            Err(ReadError::Store(e)) => return Err(e),
-            Err(ReadError::Io(e)) => {
-                self.warn(WarningKind::Unreadable, path, e.to_string());
-                return Ok(None);
-            }
-        };
-        if pnode.is_some() {
-            self.summary.files_changed += 1;
-        } else {
-            self.summary.files_new += 1;
-        }
-        self.summary.bytes_total += size;
-        self.progress.file_done();
-        let after = file.metadata().ok();
-        if let Some(a) = &after {
-            if a.size() != before.size()
-                || a.mtime() != before.mtime()
-                || a.mtime_nsec() != before.mtime_nsec()
-                || a.ctime() != before.ctime()
-                || a.ctime_nsec() != before.ctime_nsec()
-            {
-                self.warn(
-                    WarningKind::Changed,
-                    path,
-                    format!(
-                        "size {} → {} bytes during the read",
-                        before.size(),
-                        a.size()
-                    ),
-                );
-            }
-        }
-        let fresh = if before.ino() != meta.ino() || before.mtime() != meta.mtime() {
-            Some(before)
-        } else {
-            None
-        };
-        Ok(Some((content, size, fresh)))
-    }
-
-    /// The parent's content when the file is unchanged and all its blobs are indexed.
-    fn unchanged(&self, meta: &Metadata, pnode: Option<&Node>) -> Option<Vec<Extent>> {
-        if self.force {
-            return None;
-        }
-        let p = pnode?;
-        let NodeKind::File { content } = &p.kind else {
-            return None;
-        };
-        let same = p.size == meta.size()
-            && p.mtime == time_of(meta.mtime(), meta.mtime_nsec())
-            && p.ctime == time_of(meta.ctime(), meta.ctime_nsec())
-            && p.inode == meta.ino();
-        if !same {
-            return None;
-        }
-        let index = self.repo.index();
-        content
-            .iter()
-            .all(|e| match e {
-                Extent::Data(id) => index.contains(id),
-                Extent::Hole(_) => true,
-            })
-            .then(|| content.clone())
-    }
-
-    /// Reads a stream to its end into chunks.
-    fn read_all(
-        &mut self,
-        r: &mut dyn Read,
-        chunker: &Chunker,
-    ) -> Result<(Vec<Extent>, u64), ReadError> {
-        let mut content = Vec::new();
-        let n = self.chunk_reader(r, chunker, &mut content)?;
-        Ok((content, n))
-    }
-
-    /// Reads a sparse file's data regions; holes become [`Extent::Hole`].
-    fn read_sparse(
-        &mut self,
-        file: &File,
-        chunker: &Chunker,
-    ) -> Result<(Vec<Extent>, u64), ReadError> {
-        use rustix::fs::{seek, SeekFrom};
-        let size = file.metadata().map_err(ReadError::Io)?.size();
-        let mut content = Vec::new();
-        let mut pos = 0u64;
-        while pos < size {
-            let data = match seek(file, SeekFrom::Data(pos)) {
-                Ok(d) => d,
-                Err(rustix::io::Errno::NXIO) => size, // no data after pos
-                Err(rustix::io::Errno::INVAL) if pos == 0 => {
-                    // The file system cannot report holes: read it all.
-                    seek(file, SeekFrom::Start(0)).map_err(|e| ReadError::Io(e.into()))?;
-                    return self.read_all(&mut &*file, chunker);
-                }
-                Err(e) => return Err(ReadError::Io(e.into())),
-            };
-            let data = data.min(size);
-            if data > pos {
-                content.push(Extent::Hole(data - pos));
-                self.progress.bytes(data - pos);
-            }
-            if data >= size {
-                break;
-            }
-            let hole = seek(file, SeekFrom::Hole(data))
-                .map_err(|e| ReadError::Io(e.into()))?
-                .min(size);
-            seek(file, SeekFrom::Start(data)).map_err(|e| ReadError::Io(e.into()))?;
-            let mut region = Read::take(file, hole - data);
-            let n = self.chunk_reader(&mut region, chunker, &mut content)?;
-            if n < hole - data {
-                // Shrunk while read: the end is recorded as read.
-                return Ok((content, data + n));
-            }
-            pos = hole;
-        }
-        Ok((content, size))
-    }
-
-    /// Chunks everything `r` yields; returns the byte count.
-    fn chunk_reader(
-        &mut self,
-        r: &mut dyn Read,
-        chunker: &Chunker,
-        content: &mut Vec<Extent>,
-    ) -> Result<u64, ReadError> {
-        let seg = segment_len(chunker);
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.resize(seg, 0);
-        let mut filled = 0usize;
-        let mut total = 0u64;
-        let mut eof = false;
-        let result = (|| loop {
-            while !eof && filled < seg {
-                match r.read(&mut buf[filled..]) {
-                    Ok(0) => eof = true,
-                    Ok(n) => {
-                        filled += n;
-                        total += n as u64;
-                        self.summary.bytes_read += n as u64;
-                        self.progress.bytes(n as u64);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(ReadError::Io(e)),
-                }
-            }
-            let mut start = 0;
-            while start < filled {
-                match chunker.next_cut(&buf[start..filled], eof) {
-                    Some(n) => {
-                        let (id, _) = self
-                            .writer
-                            .add(BlobKind::Data, &buf[start..start + n])
-                            .map_err(ReadError::Store)?;
-                        content.push(Extent::Data(id));
-                        start += n;
-                    }
-                    None => break,
-                }
-            }
-            buf.copy_within(start..filled, 0);
-            filled -= start;
-            if eof && filled == 0 {
-                return Ok(total);
-            }
-        })();
-        self.buf = buf;
-        result
     }
 
     /// A stream source, stored as a file node.
@@ -846,7 +665,10 @@ impl Walk<'_, '_> {
         let mut content = Vec::new();
         let size = match src {
             StreamSource::Reader { mut reader, .. } => {
-                match self.chunk_reader(&mut reader, chunker, &mut content) {
+                match self
+                    .files
+                    .chunk_reader(&mut reader, chunker, &mut content, u64::MAX)
+                {
                     Ok(n) => n,
                     Err(ReadError::Store(e)) => return Err(e),
                     Err(ReadError::Io(e)) => {
@@ -862,6 +684,7 @@ impl Walk<'_, '_> {
             }
         };
         self.summary.files_new += 1;
+        self.summary.bytes_read += size;
         self.summary.bytes_total += size;
         self.progress.file_done();
         let t = time_of(self.time.as_second(), self.time.subsec_nanosecond() as i64);
@@ -921,7 +744,9 @@ impl Walk<'_, '_> {
             tail
         });
         let mut stdout = child.stdout.take().expect("piped");
-        let read = self.chunk_reader(&mut stdout, chunker, content);
+        let read = self
+            .files
+            .chunk_reader(&mut stdout, chunker, content, u64::MAX);
         drop(stdout);
         if read.is_err() {
             let _ = child.kill();
@@ -943,6 +768,296 @@ impl Walk<'_, '_> {
             }));
         }
         Ok(n)
+    }
+}
+
+/// Reads regular files. Shared by the threads that read the files of a directory in
+/// parallel, so it holds only shared references.
+struct Files<'a, 'w> {
+    repo: &'a Repository,
+    writer: &'a BlobWriter<'w>,
+    progress: &'a dyn Progress,
+    force: bool,
+}
+
+/// How a file compared with the parent snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FileStatus {
+    New,
+    Changed,
+    Unchanged,
+    Skipped,
+}
+
+/// What reading one regular file gave.
+struct FileOutcome {
+    /// Content, size, and fresher metadata when the file changed since it was listed;
+    /// `None` when the file could not be read.
+    read: Option<(Vec<Extent>, u64, Option<Metadata>)>,
+    status: FileStatus,
+    bytes_read: u64,
+    warnings: Vec<Warning>,
+}
+
+thread_local! {
+    /// Each reading thread's segment buffer, reused from file to file. It grows to the
+    /// segment length (twice the largest chunk) only when a file needs it.
+    static SEGMENT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Files<'_, '_> {
+    fn warn(&self, out: &mut Vec<Warning>, kind: WarningKind, path: &Path, message: String) {
+        let w = Warning {
+            kind,
+            path: path.to_string_lossy().into_owned(),
+            message,
+        };
+        self.progress.warning(&w);
+        out.push(w);
+    }
+
+    /// Reads one regular file (or takes it from the parent when unchanged).
+    fn file(&self, path: &Path, meta: &Metadata, pnode: Option<&Node>) -> Result<FileOutcome> {
+        let mut out = FileOutcome {
+            read: None,
+            status: FileStatus::Skipped,
+            bytes_read: 0,
+            warnings: Vec::new(),
+        };
+        self.progress.file(path, Some(meta.size()));
+        if let Some(content) = self.unchanged(meta, pnode) {
+            self.progress.bytes(meta.size());
+            self.progress.file_done();
+            out.status = FileStatus::Unchanged;
+            out.read = Some((content, meta.size(), None));
+            return Ok(out);
+        }
+        let file = match open_for_backup(path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.warn(
+                    &mut out.warnings,
+                    WarningKind::Unreadable,
+                    path,
+                    e.to_string(),
+                );
+                return Ok(out);
+            }
+        };
+        let before = match file.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                self.warn(
+                    &mut out.warnings,
+                    WarningKind::Unreadable,
+                    path,
+                    e.to_string(),
+                );
+                return Ok(out);
+            }
+        };
+        let chunker = self.repo.files_chunker();
+        let sparse = before.blocks().saturating_mul(512) < before.size();
+        let read = if sparse {
+            self.read_sparse(&file, chunker)
+        } else {
+            let mut content = Vec::new();
+            self.chunk_reader(&mut &file, chunker, &mut content, before.size())
+                .map(|n| (content, n, n))
+        };
+        let (content, size, bytes_read) = match read {
+            Ok(r) => r,
+            Err(ReadError::Store(e)) => return Err(e),
+            Err(ReadError::Io(e)) => {
+                self.warn(
+                    &mut out.warnings,
+                    WarningKind::Unreadable,
+                    path,
+                    e.to_string(),
+                );
+                return Ok(out);
+            }
+        };
+        out.status = if pnode.is_some() {
+            FileStatus::Changed
+        } else {
+            FileStatus::New
+        };
+        out.bytes_read = bytes_read;
+        self.progress.file_done();
+        if let Ok(a) = file.metadata() {
+            if a.size() != before.size()
+                || a.mtime() != before.mtime()
+                || a.mtime_nsec() != before.mtime_nsec()
+                || a.ctime() != before.ctime()
+                || a.ctime_nsec() != before.ctime_nsec()
+            {
+                self.warn(
+                    &mut out.warnings,
+                    WarningKind::Changed,
+                    path,
+                    format!(
+                        "size {} → {} bytes during the read",
+                        before.size(),
+                        a.size()
+                    ),
+                );
+            }
+        }
+        let fresh = if before.ino() != meta.ino() || before.mtime() != meta.mtime() {
+            Some(before)
+        } else {
+            None
+        };
+        out.read = Some((content, size, fresh));
+        Ok(out)
+    }
+
+    /// The parent's content when the file is unchanged and all its blobs are indexed.
+    fn unchanged(&self, meta: &Metadata, pnode: Option<&Node>) -> Option<Vec<Extent>> {
+        if self.force {
+            return None;
+        }
+        let p = pnode?;
+        let NodeKind::File { content } = &p.kind else {
+            return None;
+        };
+        let same = p.size == meta.size()
+            && p.mtime == time_of(meta.mtime(), meta.mtime_nsec())
+            && p.ctime == time_of(meta.ctime(), meta.ctime_nsec())
+            && p.inode == meta.ino();
+        if !same {
+            return None;
+        }
+        let index = self.repo.index();
+        content
+            .iter()
+            .all(|e| match e {
+                Extent::Data(id) => index.contains(id),
+                Extent::Hole(_) => true,
+            })
+            .then(|| content.clone())
+    }
+
+    /// Reads a sparse file's data regions; holes become [`Extent::Hole`]. Returns the
+    /// content, the size and the bytes actually read.
+    fn read_sparse(
+        &self,
+        file: &File,
+        chunker: &Chunker,
+    ) -> Result<(Vec<Extent>, u64, u64), ReadError> {
+        use rustix::fs::{seek, SeekFrom};
+        let size = file.metadata().map_err(ReadError::Io)?.size();
+        let mut content = Vec::new();
+        let mut pos = 0u64;
+        let mut read = 0u64;
+        while pos < size {
+            let data = match seek(file, SeekFrom::Data(pos)) {
+                Ok(d) => d,
+                Err(rustix::io::Errno::NXIO) => size, // no data after pos
+                Err(rustix::io::Errno::INVAL) if pos == 0 => {
+                    // The file system cannot report holes: read it all.
+                    seek(file, SeekFrom::Start(0)).map_err(|e| ReadError::Io(e.into()))?;
+                    let n = self.chunk_reader(&mut &*file, chunker, &mut content, size)?;
+                    return Ok((content, n, n));
+                }
+                Err(e) => return Err(ReadError::Io(e.into())),
+            };
+            let data = data.min(size);
+            if data > pos {
+                content.push(Extent::Hole(data - pos));
+                self.progress.bytes(data - pos);
+            }
+            if data >= size {
+                break;
+            }
+            let hole = seek(file, SeekFrom::Hole(data))
+                .map_err(|e| ReadError::Io(e.into()))?
+                .min(size);
+            seek(file, SeekFrom::Start(data)).map_err(|e| ReadError::Io(e.into()))?;
+            let mut region = Read::take(file, hole - data);
+            let n = self.chunk_reader(&mut region, chunker, &mut content, hole - data)?;
+            read += n;
+            if n < hole - data {
+                // Shrunk while read: the end is recorded as read.
+                return Ok((content, data + n, read));
+            }
+            pos = hole;
+        }
+        Ok((content, size, read))
+    }
+
+    /// Chunks everything `r` yields into `content`; returns the byte count. `hint` is
+    /// the expected length (the buffer is sized to it, up to the segment length).
+    fn chunk_reader(
+        &self,
+        r: &mut dyn Read,
+        chunker: &Chunker,
+        content: &mut Vec<Extent>,
+        hint: u64,
+    ) -> Result<u64, ReadError> {
+        SEGMENT.with_borrow_mut(|buf| self.chunk_into(r, chunker, content, hint, buf))
+    }
+
+    fn chunk_into(
+        &self,
+        r: &mut dyn Read,
+        chunker: &Chunker,
+        content: &mut Vec<Extent>,
+        hint: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<u64, ReadError> {
+        let seg = segment_len(chunker);
+        // One byte more than expected, so that end of file is seen in the first pass.
+        let mut limit = usize::try_from(hint.saturating_add(1))
+            .unwrap_or(seg)
+            .clamp(64 << 10, seg);
+        if buf.len() < limit {
+            buf.resize(limit, 0);
+        }
+        let mut filled = 0usize;
+        let mut total = 0u64;
+        let mut eof = false;
+        loop {
+            while !eof && filled < limit {
+                match r.read(&mut buf[filled..limit]) {
+                    Ok(0) => eof = true,
+                    Ok(n) => {
+                        filled += n;
+                        total += n as u64;
+                        self.progress.bytes(n as u64);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(ReadError::Io(e)),
+                }
+            }
+            let mut start = 0;
+            while start < filled {
+                match chunker.next_cut(&buf[start..filled], eof) {
+                    Some(n) => {
+                        let (id, _) = self
+                            .writer
+                            .add(BlobKind::Data, &buf[start..start + n])
+                            .map_err(ReadError::Store)?;
+                        content.push(Extent::Data(id));
+                        start += n;
+                    }
+                    None => break,
+                }
+            }
+            if start == 0 && filled == limit && limit < seg {
+                // A full small buffer without a cut: the file is larger than expected.
+                limit = seg;
+                if buf.len() < limit {
+                    buf.resize(limit, 0);
+                }
+            }
+            buf.copy_within(start..filled, 0);
+            filled -= start;
+            if eof && filled == 0 {
+                return Ok(total);
+            }
+        }
     }
 }
 

@@ -21,6 +21,8 @@ mod check;
 mod config;
 mod error;
 mod exclude;
+#[doc(hidden)]
+pub mod fuzzing;
 mod id;
 mod index;
 mod keys;

@@ -34,6 +34,8 @@ pub fn is_root() -> bool {
 pub struct NameCache {
     users: Mutex<HashMap<u32, Option<String>>>,
     groups: Mutex<HashMap<u32, Option<String>>>,
+    uids: Mutex<HashMap<String, Option<u32>>>,
+    gids: Mutex<HashMap<String, Option<u32>>>,
 }
 
 impl NameCache {
@@ -62,16 +64,27 @@ impl NameCache {
     }
 }
 
-/// Resolves names back to ids on restore, falling back to the stored ids.
-pub fn uid_for(name: Option<&str>, uid: u32) -> u32 {
-    name.and_then(uzers::get_user_by_name)
-        .map(|u| u.uid())
-        .unwrap_or(uid)
-}
+impl NameCache {
+    /// The uid of user `name` on this machine, else the stored `uid` (restore maps
+    /// owners by name, like tar, so a restore on another machine gets owners right).
+    pub fn uid_for(&self, name: Option<&str>, uid: u32) -> u32 {
+        let Some(name) = name else { return uid };
+        self.uids
+            .lock()
+            .unwrap()
+            .entry(name.to_string())
+            .or_insert_with(|| uzers::get_user_by_name(name).map(|u| u.uid()))
+            .unwrap_or(uid)
+    }
 
-/// Like [`uid_for`] for groups.
-pub fn gid_for(name: Option<&str>, gid: u32) -> u32 {
-    name.and_then(uzers::get_group_by_name)
-        .map(|g| g.gid())
-        .unwrap_or(gid)
+    /// Like [`NameCache::uid_for`] for groups.
+    pub fn gid_for(&self, name: Option<&str>, gid: u32) -> u32 {
+        let Some(name) = name else { return gid };
+        self.gids
+            .lock()
+            .unwrap()
+            .entry(name.to_string())
+            .or_insert_with(|| uzers::get_group_by_name(name).map(|g| g.gid()))
+            .unwrap_or(gid)
+    }
 }

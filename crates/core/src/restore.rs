@@ -126,6 +126,7 @@ pub fn restore(
         }
     }
 
+    let names = crate::platform::NameCache::default();
     let summary = Mutex::new(RestoreSummary::default());
     let warnings = Mutex::new(Vec::new());
     let warn = |path: &Path, msg: String| {
@@ -180,7 +181,7 @@ pub fn restore(
             };
             match r {
                 Ok(()) => {
-                    if let Err(e) = set_metadata(&it.path, &it.node, owners) {
+                    if let Err(e) = set_metadata(&it.path, &it.node, owners, &names) {
                         warn(&it.path, format!("metadata: {e}"));
                     }
                 }
@@ -203,7 +204,7 @@ pub fn restore(
         .rev()
         .filter(|i| matches!(i.node.kind, NodeKind::Dir { .. }))
     {
-        if let Err(e) = set_metadata(&it.path, &it.node, owners) {
+        if let Err(e) = set_metadata(&it.path, &it.node, owners, &names) {
             warn(&it.path, format!("metadata: {e}"));
         }
     }
@@ -465,15 +466,20 @@ fn hard_link(first: &Path, path: &Path) -> io::Result<()> {
     std::fs::hard_link(first, path)
 }
 
-fn set_metadata(path: &Path, node: &Node, owners: bool) -> io::Result<()> {
+fn set_metadata(
+    path: &Path,
+    node: &Node,
+    owners: bool,
+    names: &crate::platform::NameCache,
+) -> io::Result<()> {
     use rustix::fs::{utimensat, AtFlags, Timestamps, CWD};
     let symlink = matches!(node.kind, NodeKind::Symlink { .. });
     if matches!(node.kind, NodeKind::Socket) {
         return Ok(());
     }
     if owners {
-        let uid = crate::platform::uid_for(node.user.as_deref(), node.uid);
-        let gid = crate::platform::gid_for(node.group.as_deref(), node.gid);
+        let uid = names.uid_for(node.user.as_deref(), node.uid);
+        let gid = names.gid_for(node.group.as_deref(), node.gid);
         std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
     }
     for x in &node.xattrs {

@@ -1,0 +1,62 @@
+//! Entry points for the fuzz targets in `fuzz/`: every decoder of bytes that come from
+//! storage. Not part of the supported API.
+
+use crate::error::Result;
+use crate::{
+    config::RepoConfig, index, keys::KeyFile, pack, sealed, snapshot::Snapshot, tree::Tree,
+};
+use cairn_crypto::Key;
+
+/// Decodes an index file's plaintext.
+pub fn index_file(bytes: &[u8]) -> Result<usize> {
+    index::decode_index_file(bytes, "fuzz").map(|p| p.len())
+}
+
+/// Decodes a pack header's plaintext entries.
+pub fn pack_entries(bytes: &[u8]) -> Result<usize> {
+    pack::decode_entries(bytes, "fuzz").map(|e| e.len())
+}
+
+/// Parses a whole pack with a fixed key (header, envelope, entries, bounds).
+pub fn pack_file(bytes: &[u8], key: &Key) -> Result<usize> {
+    pack::read_entries(bytes, key, "fuzz").map(|(_, e)| e.len())
+}
+
+/// Opens a sealed file of any kind with a fixed key.
+pub fn sealed_file(bytes: &[u8], key: &Key) -> Result<Vec<u8>> {
+    let magic = match bytes.get(3) {
+        Some(b'c') => sealed::Magic::Config,
+        Some(b'i') => sealed::Magic::Index,
+        Some(b'p') => sealed::Magic::Pack,
+        _ => sealed::Magic::Snapshot,
+    };
+    sealed::open_file(magic, key, bytes, "fuzz")
+}
+
+/// Decodes a tree blob's plaintext.
+pub fn tree(bytes: &[u8]) -> Result<Tree> {
+    Tree::decode(bytes, "fuzz")
+}
+
+/// Parses a snapshot's JSON.
+pub fn snapshot(bytes: &[u8]) -> Option<Snapshot> {
+    serde_json::from_slice(bytes).ok()
+}
+
+/// Parses and validates a config's JSON.
+pub fn config(bytes: &[u8]) -> Result<()> {
+    let c: RepoConfig =
+        serde_json::from_slice(bytes).map_err(|e| crate::Error::format("fuzz", e.to_string()))?;
+    c.validate()
+}
+
+/// Parses a key file and tries to open it (a wrong password must be `Ok(None)` or a
+/// clear error, never a panic). Parameters below the floor are refused before Argon2
+/// runs, so the fuzzer cannot make this slow except with valid parameters.
+pub fn key_file(bytes: &[u8]) -> Result<()> {
+    let kf = KeyFile::parse(bytes, "fuzz")?;
+    kf.params
+        .check()
+        .map_err(|e| crate::Error::format("fuzz", e.to_string()))?;
+    Ok(())
+}
