@@ -114,9 +114,16 @@ fn second_backup_reads_nothing_and_third_sees_one_change() {
     assert_eq!(s["files_changed"], 1, "{third}");
     assert_eq!(s["files_unchanged"].as_u64().unwrap(), files - 1);
     assert_eq!(s["bytes_read"], 12);
-    // --force reads everything again but stores nothing new.
+    // --force reads everything again (and finds the same contents) but stores nothing new.
     let forced = env.json(&["backup", "--force", src.to_str().unwrap()]);
-    assert_eq!(forced["summary"]["files_unchanged"], 0);
+    assert_eq!(
+        forced["summary"]["files_unchanged"].as_u64().unwrap(),
+        files
+    );
+    assert!(
+        forced["summary"]["bytes_read"].as_u64().unwrap() > 5 << 20,
+        "{forced}"
+    );
     assert_eq!(forced["summary"]["added"]["data_blobs"], 0, "{forced}");
     let snaps = env.json(&["snapshots"]);
     assert_eq!(snaps.as_array().unwrap().len(), 4);
@@ -346,4 +353,104 @@ fn rustix_is_root() -> bool {
     fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
+}
+
+#[test]
+fn one_file_system_keeps_the_mount_point_but_not_its_contents() {
+    // Needs a second file system below the backed-up path: a tmpfs mounted by the test
+    // (root only; skipped with a message otherwise).
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    let mnt = src.join("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    fs::write(src.join("here.txt"), b"same fs").unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "cairn-test"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    fs::write(mnt.join("other-fs.txt"), b"other fs").unwrap();
+    let with = env.json(&["backup", src.to_str().unwrap()]);
+    let without = env.json(&["backup", "-x", src.to_str().unwrap()]);
+    let umount = std::process::Command::new("umount")
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(umount.success());
+    let ls = |v: &serde_json::Value| env.ok(&["ls", v["snapshot"].as_str().unwrap()]);
+    assert!(ls(&with).contains("mnt/other-fs.txt"));
+    let x = ls(&without);
+    assert!(x.contains("/mnt\n") && x.contains("here.txt"), "{x}");
+    assert!(!x.contains("other-fs.txt"), "{x}");
+}
+
+#[test]
+fn a_file_changing_while_read_is_reported() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    let path = src.join("growing.log");
+    fs::write(&path, pseudo_random(5, 64 << 20)).unwrap();
+    // A writer appends without pause for as long as the backup runs, so the file
+    // changes between the start and the end of its read whatever the timing.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let path = path.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                f.write_all(b"x").unwrap();
+            }
+        })
+    };
+    let out = env.run(&["backup", src.to_str().unwrap(), "--json"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["changed_while_read"], 1, "{v}");
+    assert_eq!(v["warnings"][0]["kind"], "changed");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("growing.log"));
+}
+
+#[test]
+fn device_nodes_are_kept_as_metadata() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    let made = std::process::Command::new("mknod")
+        .arg(src.join("null-copy"))
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("skipped: mknod needs privileges");
+        return;
+    }
+    let snap = env.backup(&[&src]);
+    let ls = env.ok(&["ls", &snap, "--json"]);
+    assert!(ls.contains("\"chardev\""), "{ls}");
+    let target = env.path("t");
+    env.ok(&["restore", &snap, "--target", target.to_str().unwrap()]);
+    let m = fs::symlink_metadata(restored(&target, &src).join("null-copy")).unwrap();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(m.file_type().is_char_device());
+    assert_eq!(
+        m.rdev(),
+        fs::symlink_metadata(src.join("null-copy")).unwrap().rdev()
+    );
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 pub struct Bar {
     bar: Option<ProgressBar>,
     files: AtomicU64,
+    total_files: AtomicU64,
     warnings_to_stderr: bool,
 }
 
@@ -22,18 +23,21 @@ impl Bar {
                 None => ProgressBar::no_length(),
             };
             b.set_draw_target(ProgressDrawTarget::stderr_with_hz(5));
-            let style = if total_bytes.is_some() {
-                "{spinner} {elapsed_precise} {msg} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_bar}"
+            b.set_style(if total_bytes.is_some() {
+                with_total()
             } else {
-                "{spinner} {elapsed_precise} {msg} {bytes} {bytes_per_sec}"
-            };
-            b.set_style(ProgressStyle::with_template(style).expect("valid template"));
+                ProgressStyle::with_template(
+                    "{spinner} {elapsed_precise} {msg} {bytes} {bytes_per_sec}",
+                )
+                .expect("valid template")
+            });
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
         Bar {
             bar,
             files: AtomicU64::new(0),
+            total_files: AtomicU64::new(0),
             warnings_to_stderr: true,
         }
     }
@@ -46,7 +50,21 @@ impl Bar {
     }
 }
 
+fn with_total() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner} {elapsed_precise} {msg} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_bar}",
+    )
+    .expect("valid template")
+}
+
 impl Progress for Bar {
+    fn total(&self, files: u64, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(bytes.max(b.position()));
+            b.set_style(with_total());
+            self.total_files.store(files, Ordering::Relaxed);
+        }
+    }
     fn bytes(&self, n: u64) {
         if let Some(b) = &self.bar {
             b.inc(n);
@@ -55,7 +73,10 @@ impl Progress for Bar {
     fn file_done(&self) {
         let n = self.files.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(b) = &self.bar {
-            b.set_message(format!("{n} files"));
+            match self.total_files.load(Ordering::Relaxed) {
+                0 => b.set_message(format!("{n} files")),
+                t => b.set_message(format!("{n}/{t} files")),
+            }
         }
     }
     fn file(&self, _path: &Path, _size: Option<u64>) {}

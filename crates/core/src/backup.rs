@@ -180,6 +180,9 @@ pub struct BackupResult {
 
 /// Receives progress while a backup runs. All methods have no-op defaults.
 pub trait Progress: Sync {
+    /// The sources hold about this many files and bytes (sent once, from a scan that
+    /// runs beside the backup, so it may arrive late or never).
+    fn total(&self, _files: u64, _bytes: u64) {}
     /// A file (or stream) is about to be read; `size` if known.
     fn file(&self, _path: &Path, _size: Option<u64>) {}
     /// Bytes were read or skipped as unchanged.
@@ -194,6 +197,44 @@ pub trait Progress: Sync {
 #[derive(Debug, Default)]
 pub struct NoProgress;
 impl Progress for NoProgress {}
+
+/// Counts the files and bytes below `paths` (not following symlinks, honouring
+/// excludes) so that progress can show an ETA. Unreadable entries are skipped silently:
+/// the backup reports them.
+pub fn scan(paths: &[PathBuf], excludes: &[String], one_file_system: bool) -> (u64, u64) {
+    let Ok(ex) = Excludes::new(excludes) else {
+        return (0, 0);
+    };
+    let mut files = 0u64;
+    let mut bytes = 0u64;
+    for p in paths {
+        let Ok(abs) = absolute(p) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(&abs) else {
+            continue;
+        };
+        let root_dev = meta.dev();
+        let mut stack = vec![(abs, meta)];
+        while let Some((path, meta)) = stack.pop() {
+            if meta.is_file() {
+                files += 1;
+                bytes += meta.size();
+            } else if meta.is_dir() && (!one_file_system || meta.dev() == root_dev) {
+                let Ok(rd) = std::fs::read_dir(&path) else {
+                    continue;
+                };
+                for e in rd.flatten() {
+                    let child = e.path();
+                    if let Ok(m) = std::fs::symlink_metadata(&child) {
+                        if !ex.is_excluded(&child, m.is_dir()) {
+                            stack.push((child, m));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (files, bytes)
+}
 
 /// Reads files and streams in segments of this many bytes (at least twice the largest
 /// chunk, so a cut is always found within a full buffer).
@@ -878,10 +919,11 @@ impl Files<'_, '_> {
                 return Ok(out);
             }
         };
-        out.status = if pnode.is_some() {
-            FileStatus::Changed
-        } else {
-            FileStatus::New
+        out.status = match pnode.map(|p| &p.kind) {
+            None => FileStatus::New,
+            // Read again (--force, or metadata changed) but the same contents.
+            Some(NodeKind::File { content: old }) if *old == content => FileStatus::Unchanged,
+            Some(_) => FileStatus::Changed,
         };
         out.bytes_read = bytes_read;
         self.progress.file_done();

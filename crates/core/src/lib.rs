@@ -37,7 +37,7 @@ mod tree;
 
 pub use backend::{Backend, BackendError, FileKind};
 pub use backup::{
-    backup, BackupOptions, BackupResult, BackupSummary, NoProgress, ParentChoice, Progress,
+    backup, scan, BackupOptions, BackupResult, BackupSummary, NoProgress, ParentChoice, Progress,
     StreamSource, Warning, WarningKind,
 };
 pub use check::{check, CheckOptions, CheckProgress, CheckReport};

@@ -144,6 +144,15 @@ impl PackBuilder {
         });
     }
 
+    /// Moves every blob of `other` (sealed with the same file key) into this pack.
+    pub fn absorb(&mut self, other: PackBuilder) {
+        for e in &other.entries {
+            let start = e.offset as usize;
+            let sealed = &other.buf[start..start + e.sealed_len as usize];
+            self.push(e.kind, e.id, e.raw_len, sealed);
+        }
+    }
+
     /// Seals the header and returns the pack's name, bytes and entries.
     pub fn finish(mut self, fk: &FileKey) -> (Id, Vec<u8>, Vec<PackEntry>) {
         let mut header = Vec::new();

@@ -55,6 +55,8 @@ struct Shared<'r> {
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
     unindexed: Mutex<Vec<IndexedPack>>,
+    /// The workers' last, partly filled packs, merged into as few packs as fit.
+    partial: Mutex<Vec<PackBuilder>>,
     data_blobs: AtomicU64,
     tree_blobs: AtomicU64,
     bytes_raw: AtomicU64,
@@ -188,6 +190,7 @@ pub fn with_writer<T>(
         failed: AtomicBool::new(false),
         error: Mutex::new(None),
         unindexed: Mutex::new(Vec::new()),
+        partial: Mutex::new(Vec::new()),
         data_blobs: AtomicU64::new(0),
         tree_blobs: AtomicU64::new(0),
         bytes_raw: AtomicU64::new(0),
@@ -223,6 +226,21 @@ pub fn with_writer<T>(
         return Err(e);
     }
     let value = result?;
+    // Without merging, every backup would leave one small pack per worker.
+    let mut merged: Option<PackBuilder> = None;
+    for p in std::mem::take(&mut *shared.partial.lock().unwrap()) {
+        match merged.as_mut() {
+            Some(m) if m.len() + p.len() <= repo.config().pack_size as usize => m.absorb(p),
+            _ => {
+                if let Some(full) = merged.replace(p) {
+                    shared.store_pack(full)?;
+                }
+            }
+        }
+    }
+    if let Some(m) = merged {
+        shared.store_pack(m)?;
+    }
     let rest = std::mem::take(&mut *shared.unindexed.lock().unwrap());
     if !rest.is_empty() {
         repo.write_index_file(&rest)?;
@@ -298,10 +316,8 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
         }
     }
     if let Some(p) = pack.take() {
-        if !p.is_empty() && !shared.failed.load(Ordering::Relaxed) {
-            if let Err(e) = shared.store_pack(p) {
-                shared.fail(e);
-            }
+        if !p.is_empty() {
+            shared.partial.lock().unwrap().push(p);
         }
     }
 }

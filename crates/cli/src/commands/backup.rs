@@ -3,7 +3,7 @@ use crate::output::{bytes, duration};
 use crate::progress::Bar;
 use crate::settings::Settings;
 use anyhow::{bail, Result};
-use cairn_core::{BackupOptions, Excludes, ParentChoice, StreamSource};
+use cairn_core::{BackupOptions, Excludes, ParentChoice, Progress, StreamSource};
 
 pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
     let mut excludes = a.exclude;
@@ -51,7 +51,22 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
         threads: a.threads,
     };
     let bar = Bar::new(s.progress, None);
-    let result = cairn_core::backup(&repo, opts, &bar);
+    let (scan_paths, scan_excludes, one_fs) = (
+        opts.paths.clone(),
+        opts.excludes.clone(),
+        opts.one_file_system,
+    );
+    let result = std::thread::scope(|sc| {
+        if s.progress && !scan_paths.is_empty() {
+            // Count what is to be read beside the backup, for the ETA.
+            let bar = &bar;
+            sc.spawn(move || {
+                let (files, bytes) = cairn_core::scan(&scan_paths, &scan_excludes, one_fs);
+                bar.total(files, bytes);
+            });
+        }
+        cairn_core::backup(&repo, opts, &bar)
+    });
     bar.finish();
     let r = result?;
     let sum = r.snapshot.summary.clone().unwrap_or_default();
