@@ -1,0 +1,359 @@
+//! Reading regular files: unchanged detection, sparse regions, chunking into the store.
+
+use super::walk::time_of;
+use super::{segment_len, Progress, Warning, WarningKind};
+use crate::error::{Error, Result};
+use crate::id::BlobKind;
+use crate::repository::Repository;
+use crate::store::BlobWriter;
+use crate::tree::{Extent, Node, NodeKind, Xattr};
+use cairn_chunker::Chunker;
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Reads regular files. Shared by the threads that read the files of a directory in
+/// parallel, so it holds only shared references.
+pub(super) struct Files<'a, 'w> {
+    pub(super) repo: &'a Repository,
+    pub(super) writer: &'a BlobWriter<'w>,
+    pub(super) progress: &'a dyn Progress,
+    pub(super) force: bool,
+}
+
+/// How a file compared with the parent snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FileStatus {
+    New,
+    Changed,
+    Unchanged,
+    Skipped,
+}
+
+/// What reading one regular file gave.
+pub(super) struct FileOutcome {
+    /// Content, size, and fresher metadata when the file changed since it was listed;
+    /// `None` when the file could not be read.
+    pub(super) read: Option<(Vec<Extent>, u64, Option<Metadata>)>,
+    pub(super) status: FileStatus,
+    pub(super) bytes_read: u64,
+    pub(super) warnings: Vec<Warning>,
+}
+
+thread_local! {
+    /// Each reading thread's segment buffer, reused from file to file. It grows to the
+    /// segment length (twice the largest chunk) only when a file needs it.
+    static SEGMENT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Files<'_, '_> {
+    fn warn(&self, out: &mut Vec<Warning>, kind: WarningKind, path: &Path, message: String) {
+        let w = Warning {
+            kind,
+            path: path.to_string_lossy().into_owned(),
+            message,
+        };
+        self.progress.warning(&w);
+        out.push(w);
+    }
+
+    /// Reads one regular file (or takes it from the parent when unchanged).
+    pub(super) fn file(
+        &self,
+        path: &Path,
+        meta: &Metadata,
+        pnode: Option<&Node>,
+    ) -> Result<FileOutcome> {
+        let mut out = FileOutcome {
+            read: None,
+            status: FileStatus::Skipped,
+            bytes_read: 0,
+            warnings: Vec::new(),
+        };
+        self.progress.file(path, Some(meta.size()));
+        if let Some(content) = self.unchanged(meta, pnode) {
+            self.progress.bytes(meta.size());
+            self.progress.file_done();
+            out.status = FileStatus::Unchanged;
+            out.read = Some((content, meta.size(), None));
+            return Ok(out);
+        }
+        let file = match open_for_backup(path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.warn(
+                    &mut out.warnings,
+                    WarningKind::Unreadable,
+                    path,
+                    e.to_string(),
+                );
+                return Ok(out);
+            }
+        };
+        let before = match file.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                self.warn(
+                    &mut out.warnings,
+                    WarningKind::Unreadable,
+                    path,
+                    e.to_string(),
+                );
+                return Ok(out);
+            }
+        };
+        let chunker = self.repo.files_chunker();
+        let sparse = before.blocks().saturating_mul(512) < before.size();
+        let read = if sparse {
+            self.read_sparse(&file, chunker)
+        } else {
+            let mut content = Vec::new();
+            self.chunk_reader(&mut &file, chunker, &mut content, before.size())
+                .map(|n| (content, n, n))
+        };
+        let (content, size, bytes_read) = match read {
+            Ok(r) => r,
+            Err(ReadError::Store(e)) => return Err(e),
+            Err(ReadError::Io(e)) => {
+                self.warn(
+                    &mut out.warnings,
+                    WarningKind::Unreadable,
+                    path,
+                    e.to_string(),
+                );
+                return Ok(out);
+            }
+        };
+        out.status = match pnode.map(|p| &p.kind) {
+            None => FileStatus::New,
+            // Read again (--force, or metadata changed) but the same contents.
+            Some(NodeKind::File { content: old }) if *old == content => FileStatus::Unchanged,
+            Some(_) => FileStatus::Changed,
+        };
+        out.bytes_read = bytes_read;
+        self.progress.file_done();
+        if let Ok(a) = file.metadata() {
+            if a.size() != before.size()
+                || a.mtime() != before.mtime()
+                || a.mtime_nsec() != before.mtime_nsec()
+                || a.ctime() != before.ctime()
+                || a.ctime_nsec() != before.ctime_nsec()
+            {
+                self.warn(
+                    &mut out.warnings,
+                    WarningKind::Changed,
+                    path,
+                    format!(
+                        "size {} → {} bytes during the read",
+                        before.size(),
+                        a.size()
+                    ),
+                );
+            }
+        }
+        let fresh = if before.ino() != meta.ino() || before.mtime() != meta.mtime() {
+            Some(before)
+        } else {
+            None
+        };
+        out.read = Some((content, size, fresh));
+        Ok(out)
+    }
+
+    /// The parent's content when the file is unchanged and all its blobs are indexed.
+    fn unchanged(&self, meta: &Metadata, pnode: Option<&Node>) -> Option<Vec<Extent>> {
+        if self.force {
+            return None;
+        }
+        let p = pnode?;
+        let NodeKind::File { content } = &p.kind else {
+            return None;
+        };
+        let same = p.size == meta.size()
+            && p.mtime == time_of(meta.mtime(), meta.mtime_nsec())
+            && p.ctime == time_of(meta.ctime(), meta.ctime_nsec())
+            && p.inode == meta.ino();
+        if !same {
+            return None;
+        }
+        let index = self.repo.index();
+        content
+            .iter()
+            .all(|e| match e {
+                Extent::Data(id) => index.contains(id),
+                Extent::Hole(_) => true,
+            })
+            .then(|| content.clone())
+    }
+
+    /// Reads a sparse file's data regions; holes become [`Extent::Hole`]. Returns the
+    /// content, the size and the bytes actually read.
+    fn read_sparse(
+        &self,
+        file: &File,
+        chunker: &Chunker,
+    ) -> Result<(Vec<Extent>, u64, u64), ReadError> {
+        use rustix::fs::{seek, SeekFrom};
+        let size = file.metadata().map_err(ReadError::Io)?.size();
+        let mut content = Vec::new();
+        let mut pos = 0u64;
+        let mut read = 0u64;
+        while pos < size {
+            let data = match seek(file, SeekFrom::Data(pos)) {
+                Ok(d) => d,
+                Err(rustix::io::Errno::NXIO) => size, // no data after pos
+                Err(rustix::io::Errno::INVAL) if pos == 0 => {
+                    // The file system cannot report holes: read it all.
+                    seek(file, SeekFrom::Start(0)).map_err(|e| ReadError::Io(e.into()))?;
+                    let n = self.chunk_reader(&mut &*file, chunker, &mut content, size)?;
+                    return Ok((content, n, n));
+                }
+                Err(e) => return Err(ReadError::Io(e.into())),
+            };
+            let data = data.min(size);
+            if data > pos {
+                content.push(Extent::Hole(data - pos));
+                self.progress.bytes(data - pos);
+            }
+            if data >= size {
+                break;
+            }
+            let hole = seek(file, SeekFrom::Hole(data))
+                .map_err(|e| ReadError::Io(e.into()))?
+                .min(size);
+            seek(file, SeekFrom::Start(data)).map_err(|e| ReadError::Io(e.into()))?;
+            let mut region = Read::take(file, hole - data);
+            let n = self.chunk_reader(&mut region, chunker, &mut content, hole - data)?;
+            read += n;
+            if n < hole - data {
+                // Shrunk while read: the end is recorded as read.
+                return Ok((content, data + n, read));
+            }
+            pos = hole;
+        }
+        Ok((content, size, read))
+    }
+
+    /// Chunks everything `r` yields into `content`; returns the byte count. `hint` is
+    /// the expected length (the buffer is sized to it, up to the segment length).
+    pub(super) fn chunk_reader(
+        &self,
+        r: &mut dyn Read,
+        chunker: &Chunker,
+        content: &mut Vec<Extent>,
+        hint: u64,
+    ) -> Result<u64, ReadError> {
+        SEGMENT.with_borrow_mut(|buf| self.chunk_into(r, chunker, content, hint, buf))
+    }
+
+    fn chunk_into(
+        &self,
+        r: &mut dyn Read,
+        chunker: &Chunker,
+        content: &mut Vec<Extent>,
+        hint: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<u64, ReadError> {
+        let seg = segment_len(chunker);
+        // One byte more than expected, so that end of file is seen in the first pass.
+        let mut limit = usize::try_from(hint.saturating_add(1))
+            .unwrap_or(seg)
+            .clamp(64 << 10, seg);
+        if buf.len() < limit {
+            buf.resize(limit, 0);
+        }
+        let mut filled = 0usize;
+        let mut total = 0u64;
+        let mut eof = false;
+        loop {
+            while !eof && filled < limit {
+                match r.read(&mut buf[filled..limit]) {
+                    Ok(0) => eof = true,
+                    Ok(n) => {
+                        filled += n;
+                        total += n as u64;
+                        self.progress.bytes(n as u64);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(ReadError::Io(e)),
+                }
+            }
+            let mut start = 0;
+            while start < filled {
+                match chunker.next_cut(&buf[start..filled], eof) {
+                    Some(n) => {
+                        let (id, _) = self
+                            .writer
+                            .add(BlobKind::Data, &buf[start..start + n])
+                            .map_err(ReadError::Store)?;
+                        content.push(Extent::Data(id));
+                        start += n;
+                    }
+                    None => break,
+                }
+            }
+            if start == 0 && filled == limit && limit < seg {
+                // A full small buffer without a cut: the file is larger than expected.
+                limit = seg;
+                if buf.len() < limit {
+                    buf.resize(limit, 0);
+                }
+            }
+            buf.copy_within(start..filled, 0);
+            filled -= start;
+            if eof && filled == 0 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+pub(super) enum ReadError {
+    /// Reading the source failed: a per-file warning (or a failed stream).
+    Io(io::Error),
+    /// Storing failed: the backup fails.
+    Store(Error),
+}
+
+/// Opens a file for reading without following a symlink swapped in after lstat, and
+/// without updating its access time where the kernel allows that.
+pub(super) fn open_for_backup(path: &Path) -> io::Result<File> {
+    let open = |flags| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path)
+    };
+    match open(libc::O_NOFOLLOW | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(libc::O_NOFOLLOW),
+        r => r,
+    }
+}
+
+pub(super) fn read_xattrs(path: &Path) -> Vec<Xattr> {
+    let mut out = Vec::new();
+    if let Ok(names) = xattr::list(path) {
+        for name in names {
+            if let Ok(Some(value)) = xattr::get(path, &name) {
+                out.push(Xattr {
+                    name: name.as_bytes().to_vec(),
+                    value,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// A directory with a `CACHEDIR.TAG` that starts with the standard signature.
+pub(super) fn is_cache_dir(dir: &Path) -> bool {
+    const SIG: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
+    let mut buf = [0u8; 43];
+    File::open(dir.join("CACHEDIR.TAG"))
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map(|_| buf == SIG)
+        .unwrap_or(false)
+}

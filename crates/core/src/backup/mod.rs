@@ -1,0 +1,397 @@
+//! Backup: file trees and streams into one snapshot.
+//!
+//! One thread walks the sources in a fixed order ([`walk`]); the regular files of each
+//! directory are read in parallel ([`files`]), each through its thread's reused
+//! segment buffer, cut into chunks and hashed; blobs the repository lacks go to the
+//! [`crate::store`] workers, which compress, seal and pack them on every core.
+//! Because ids are known as soon as a chunk is hashed, trees are built during the walk
+//! and never wait for the workers. The snapshot is written after every pack and index
+//! is stored: it is the commit point.
+//!
+//! Unchanged files (same size, mtime, ctime and inode as in the parent snapshot) are
+//! taken from the parent without being read. Per-file problems become [`Warning`]s and
+//! the backup goes on; a failing stream source fails the backup and nothing is committed.
+
+use crate::error::{Error, Result};
+use crate::exclude::Excludes;
+use crate::id::{BlobKind, Id};
+use crate::platform::NameCache;
+use crate::repository::Repository;
+use crate::snapshot::{Snapshot, SNAPSHOT_VERSION};
+use crate::store::{with_writer, WriteStats};
+use cairn_chunker::Chunker;
+use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
+
+mod files;
+mod walk;
+
+use files::Files;
+use walk::{Target, Trie, Walk};
+
+/// A stream to store as a file of the snapshot.
+pub enum StreamSource {
+    /// Any reader, e.g. stdin.
+    Reader {
+        /// Path of the file in the snapshot, e.g. `db/kimai.sql`.
+        name: String,
+        /// The bytes.
+        reader: Box<dyn Read + Send>,
+    },
+    /// A command's standard output. A non-zero exit fails the backup.
+    Command {
+        /// Path of the file in the snapshot.
+        name: String,
+        /// The program.
+        program: OsString,
+        /// Its arguments.
+        args: Vec<OsString>,
+    },
+}
+
+impl std::fmt::Debug for StreamSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamSource::Reader { name, .. } => write!(f, "Reader({name})"),
+            StreamSource::Command { name, program, .. } => {
+                write!(f, "Command({name}: {})", program.to_string_lossy())
+            }
+        }
+    }
+}
+
+impl StreamSource {
+    fn name(&self) -> &str {
+        match self {
+            StreamSource::Reader { name, .. } | StreamSource::Command { name, .. } => name,
+        }
+    }
+}
+
+/// Which snapshot to compare against to skip unchanged files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ParentChoice {
+    /// The latest snapshot of the same host and paths.
+    #[default]
+    Auto,
+    /// No parent: read every file.
+    None,
+    /// This snapshot (`latest` or an id prefix).
+    Snapshot(String),
+}
+
+/// What to back up and how.
+#[derive(Debug, Default)]
+pub struct BackupOptions {
+    /// File system paths (files or directories).
+    pub paths: Vec<PathBuf>,
+    /// Streams, each stored as a file in the snapshot.
+    pub streams: Vec<StreamSource>,
+    /// Exclude patterns (see [`Excludes`]).
+    pub excludes: Vec<String>,
+    /// Skip directories holding a valid `CACHEDIR.TAG`.
+    pub exclude_caches: bool,
+    /// Do not cross file system boundaries below each path.
+    pub one_file_system: bool,
+    /// Tags of the snapshot.
+    pub tags: Vec<String>,
+    /// Host name to record (default: this host).
+    pub hostname: Option<String>,
+    /// Parent selection.
+    pub parent: ParentChoice,
+    /// Read every file even when the parent says it is unchanged.
+    pub force: bool,
+    /// Worker threads for compression and sealing (0: one per core).
+    pub threads: usize,
+}
+
+/// Kinds of per-file problems.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// The file or directory could not be read; it is missing from the snapshot.
+    Unreadable,
+    /// The file changed while it was read; the snapshot holds what was read.
+    Changed,
+}
+
+/// A per-file problem found during a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// What happened.
+    pub kind: WarningKind,
+    /// The path concerned.
+    pub path: String,
+    /// Details.
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            WarningKind::Unreadable => write!(f, "{}: cannot read: {}", self.path, self.message),
+            WarningKind::Changed => {
+                write!(f, "{}: changed while read: {}", self.path, self.message)
+            }
+        }
+    }
+}
+
+/// What a backup did; stored in the snapshot and printed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackupSummary {
+    /// Files not in the parent.
+    pub files_new: u64,
+    /// Files in the parent that changed.
+    pub files_changed: u64,
+    /// Files taken from the parent without reading.
+    pub files_unchanged: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Symlinks, devices, FIFOs, sockets.
+    pub others: u64,
+    /// Bytes read from files and streams.
+    pub bytes_read: u64,
+    /// Total size of all files and streams in the snapshot.
+    pub bytes_total: u64,
+    /// New blobs and bytes stored.
+    pub added: WriteStats,
+    /// Files and directories that could not be read.
+    pub unreadable: u64,
+    /// Files that changed while read.
+    pub changed_while_read: u64,
+    /// Seconds from start to commit.
+    pub duration_secs: f64,
+}
+
+/// The outcome of a backup.
+#[derive(Debug)]
+pub struct BackupResult {
+    /// The new snapshot's id.
+    pub id: Id,
+    /// The snapshot.
+    pub snapshot: Snapshot,
+    /// Per-file problems (the snapshot was still written).
+    pub warnings: Vec<Warning>,
+}
+
+/// Receives progress while a backup runs. All methods have no-op defaults.
+pub trait Progress: Sync {
+    /// The sources hold about this many files and bytes (sent once, from a scan that
+    /// runs beside the backup, so it may arrive late or never).
+    fn total(&self, _files: u64, _bytes: u64) {}
+    /// A file (or stream) is about to be read; `size` if known.
+    fn file(&self, _path: &Path, _size: Option<u64>) {}
+    /// Bytes were read or skipped as unchanged.
+    fn bytes(&self, _n: u64) {}
+    /// A file was finished (read or unchanged).
+    fn file_done(&self) {}
+    /// A per-file problem.
+    fn warning(&self, _w: &Warning) {}
+}
+
+/// A [`Progress`] that reports nothing.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Counts the files and bytes below `paths` (not following symlinks, honouring
+/// excludes) so that progress can show an ETA. Unreadable entries are skipped silently:
+/// the backup reports them.
+pub fn scan(paths: &[PathBuf], excludes: &[String], one_file_system: bool) -> (u64, u64) {
+    let Ok(ex) = Excludes::new(excludes) else {
+        return (0, 0);
+    };
+    let mut files = 0u64;
+    let mut bytes = 0u64;
+    for p in paths {
+        let Ok(abs) = absolute(p) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(&abs) else {
+            continue;
+        };
+        let root_dev = meta.dev();
+        let mut stack = vec![(abs, meta)];
+        while let Some((path, meta)) = stack.pop() {
+            if meta.is_file() {
+                files += 1;
+                bytes += meta.size();
+            } else if meta.is_dir() && (!one_file_system || meta.dev() == root_dev) {
+                let Ok(rd) = std::fs::read_dir(&path) else {
+                    continue;
+                };
+                for e in rd.flatten() {
+                    let child = e.path();
+                    if let Ok(m) = std::fs::symlink_metadata(&child) {
+                        if !ex.is_excluded(&child, m.is_dir()) {
+                            stack.push((child, m));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (files, bytes)
+}
+
+/// Reads files and streams in segments of this many bytes (at least twice the largest
+/// chunk, so a cut is always found within a full buffer).
+fn segment_len(chunker: &Chunker) -> usize {
+    (2 * chunker.params().max_size as usize).max(4 << 20)
+}
+
+/// Backs up into `repo` and writes a snapshot.
+pub fn backup(
+    repo: &Repository,
+    opts: BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupResult> {
+    let start = Instant::now();
+    let time = jiff::Timestamp::now();
+    if opts.paths.is_empty() && opts.streams.is_empty() {
+        return Err(Error::Invalid(
+            "nothing to back up: give paths or a stream".into(),
+        ));
+    }
+    repo.load_index()?;
+    let hostname = opts
+        .hostname
+        .clone()
+        .unwrap_or_else(crate::platform::hostname);
+
+    // Targets as absolute, normalized paths; streams by name.
+    let mut root = Trie::default();
+    let mut snap_paths = Vec::new();
+    for p in &opts.paths {
+        let abs = absolute(p)?;
+        std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
+        snap_paths.push(abs.to_string_lossy().into_owned());
+        root.insert(&components(&abs), Target::Path(abs.clone()))?;
+    }
+    for (i, s) in opts.streams.iter().enumerate() {
+        let comps = stream_components(s.name())?;
+        snap_paths.push(format!("/{}", s.name().trim_start_matches('/')));
+        root.insert(&comps, Target::Stream(i))?;
+    }
+    snap_paths.sort();
+    snap_paths.dedup();
+
+    let excludes = Excludes::new(&opts.excludes)?;
+    let parent = match &opts.parent {
+        ParentChoice::None => None,
+        ParentChoice::Snapshot(spec) => Some(repo.find_snapshot(spec)?),
+        ParentChoice::Auto => repo
+            .snapshots()?
+            .into_iter()
+            .rev()
+            .find(|(_, s)| s.hostname == hostname && s.paths == snap_paths),
+    };
+    let parent_tree = match &parent {
+        Some((_, s)) => Some(repo.load_tree(&s.tree)?),
+        None => None,
+    };
+
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        opts.threads
+    };
+    let mut streams: Vec<Option<StreamSource>> = opts.streams.into_iter().map(Some).collect();
+    let ((tree_id, summary, warnings), added) = with_writer(repo, threads, |writer| {
+        let mut walk = Walk {
+            repo,
+            writer,
+            progress,
+            files: Files {
+                repo,
+                writer,
+                progress,
+                force: opts.force,
+            },
+            excludes: &excludes,
+            exclude_caches: opts.exclude_caches,
+            one_file_system: opts.one_file_system,
+            names: NameCache::default(),
+            summary: BackupSummary::default(),
+            warnings: Vec::new(),
+            streams: &mut streams,
+            time,
+            root_dev: 0,
+        };
+        let tree = walk.build(&root, PathBuf::from("/"), parent_tree.as_ref())?;
+        let (id, _) = writer.add_owned(BlobKind::Tree, tree.encode())?;
+        Ok((id, walk.summary, walk.warnings))
+    })?;
+    let mut summary = summary;
+    summary.added = added;
+    summary.unreadable = warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::Unreadable)
+        .count() as u64;
+    summary.changed_while_read = warnings.len() as u64 - summary.unreadable;
+    summary.duration_secs = start.elapsed().as_secs_f64();
+    let snapshot = Snapshot {
+        version: SNAPSHOT_VERSION,
+        time,
+        tree: tree_id,
+        paths: snap_paths,
+        hostname,
+        username: crate::platform::username(),
+        tags: opts.tags,
+        parent: parent.map(|(id, _)| id),
+        excludes: opts.excludes,
+        program_version: env!("CARGO_PKG_VERSION").to_string(),
+        summary: Some(summary),
+    };
+    let id = repo.save_snapshot(&snapshot)?;
+    Ok(BackupResult {
+        id,
+        snapshot,
+        warnings,
+    })
+}
+
+/// Makes a path absolute and removes `.` and `..` lexically (symlinks are not followed).
+fn absolute(p: &Path) -> Result<PathBuf> {
+    let base = if p.is_absolute() {
+        PathBuf::new()
+    } else {
+        std::env::current_dir().map_err(|e| Error::io(".", e))?
+    };
+    let mut out = PathBuf::from("/");
+    for c in base.join(p).components() {
+        match c {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+        }
+    }
+    Ok(out)
+}
+
+fn components(abs: &Path) -> Vec<Vec<u8>> {
+    abs.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.as_bytes().to_vec()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stream_components(name: &str) -> Result<Vec<Vec<u8>>> {
+    let comps: Vec<Vec<u8>> = name
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(|c| c.as_bytes().to_vec())
+        .collect();
+    if comps.is_empty() || comps.iter().any(|c| !crate::tree::valid_name(c)) {
+        return Err(Error::Invalid(format!("invalid stream name {name:?}")));
+    }
+    Ok(comps)
+}

@@ -1,0 +1,444 @@
+//! The walk: sources in a fixed order, directories depth first, one tree per directory.
+
+use super::files::{is_cache_dir, read_xattrs, FileOutcome, FileStatus, Files, ReadError};
+use super::{BackupSummary, Progress, StreamSource, Warning, WarningKind};
+use crate::error::{Error, Result};
+use crate::exclude::Excludes;
+use crate::id::{BlobKind, Id};
+use crate::platform::NameCache;
+use crate::repository::Repository;
+use crate::store::BlobWriter;
+use crate::tree::{Extent, Node, NodeKind, Time, Tree};
+use cairn_chunker::Chunker;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::Metadata;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Debug)]
+pub(super) enum Target {
+    Path(PathBuf),
+    Stream(usize),
+}
+
+/// The snapshot's root: targets placed at their absolute paths.
+#[derive(Debug, Default)]
+pub(super) struct Trie {
+    children: BTreeMap<Vec<u8>, Trie>,
+    target: Option<Target>,
+}
+
+impl Trie {
+    pub(super) fn insert(&mut self, comps: &[Vec<u8>], target: Target) -> Result<()> {
+        let mut node = self;
+        for (i, c) in comps.iter().enumerate() {
+            if matches!(node.target, Some(Target::Path(_))) {
+                // An ancestor is backed up whole: a nested path adds nothing, a stream collides.
+                return match target {
+                    Target::Path(_) => Ok(()),
+                    Target::Stream(_) => Err(Error::Invalid(format!(
+                        "stream {} lies inside a backed-up path",
+                        String::from_utf8_lossy(&comps[..=i].join(&b'/'))
+                    ))),
+                };
+            }
+            node = node.children.entry(c.clone()).or_default();
+        }
+        match (&node.target, &target) {
+            (Some(Target::Stream(_)), _) | (Some(Target::Path(_)), Target::Stream(_)) => {
+                return Err(Error::Invalid(format!(
+                    "two sources for /{}",
+                    String::from_utf8_lossy(&comps.join(&b'/'))
+                )))
+            }
+            (None, Target::Stream(_)) if !node.children.is_empty() => {
+                return Err(Error::Invalid(format!(
+                    "stream /{} collides with a directory",
+                    String::from_utf8_lossy(&comps.join(&b'/'))
+                )))
+            }
+            _ => {}
+        }
+        if matches!(target, Target::Path(_)) {
+            node.children.clear();
+        }
+        node.target = Some(target);
+        Ok(())
+    }
+}
+
+pub(super) struct Walk<'a, 'w> {
+    pub(super) repo: &'a Repository,
+    pub(super) writer: &'a BlobWriter<'w>,
+    pub(super) progress: &'a dyn Progress,
+    pub(super) files: Files<'a, 'w>,
+    pub(super) excludes: &'a Excludes,
+    pub(super) exclude_caches: bool,
+    pub(super) one_file_system: bool,
+    pub(super) names: NameCache,
+    pub(super) summary: BackupSummary,
+    pub(super) warnings: Vec<Warning>,
+    pub(super) streams: &'a mut Vec<Option<StreamSource>>,
+    pub(super) time: jiff::Timestamp,
+    pub(super) root_dev: u64,
+}
+
+pub(super) fn time_of(secs: i64, nanos: i64) -> Time {
+    Time {
+        secs,
+        nanos: nanos.clamp(0, 999_999_999) as u32,
+    }
+}
+
+impl Walk<'_, '_> {
+    fn warn(&mut self, kind: WarningKind, path: &Path, message: String) {
+        let w = Warning {
+            kind,
+            path: path.to_string_lossy().into_owned(),
+            message,
+        };
+        self.progress.warning(&w);
+        self.warnings.push(w);
+    }
+
+    /// Builds the tree of one trie level (the root, or an ancestor of a target).
+    pub(super) fn build(
+        &mut self,
+        trie: &Trie,
+        dir: PathBuf,
+        parent: Option<&Tree>,
+    ) -> Result<Tree> {
+        let mut nodes = Vec::new();
+        for (name, child) in &trie.children {
+            let pnode = parent.and_then(|t| t.find(name));
+            let path = dir.join(OsStr::from_bytes(name));
+            let node = match &child.target {
+                Some(Target::Path(p)) => {
+                    let meta = std::fs::symlink_metadata(p).map_err(|e| Error::io(p, e))?;
+                    self.root_dev = meta.dev();
+                    self.entry(p, name.clone(), meta, pnode, None)?
+                }
+                Some(Target::Stream(i)) => {
+                    let src = self.streams[*i].take().expect("each stream is used once");
+                    Some(self.stream(name.clone(), src)?)
+                }
+                None => {
+                    let ptree = self.parent_subtree(pnode);
+                    let tree = self.build(child, path.clone(), ptree.as_ref())?;
+                    let (subtree, _) = self.writer.add_owned(BlobKind::Tree, tree.encode())?;
+                    let mut node = match std::fs::symlink_metadata(&path) {
+                        Ok(m) if m.is_dir() => self.node_from_meta(name.clone(), &m, &path),
+                        _ => self.synthetic_dir(name.clone()),
+                    };
+                    node.kind = NodeKind::Dir { subtree };
+                    node.size = 0;
+                    Some(node)
+                }
+            };
+            if let Some(n) = node {
+                nodes.push(n);
+            }
+        }
+        Ok(Tree { nodes })
+    }
+
+    fn parent_subtree(&mut self, pnode: Option<&Node>) -> Option<Tree> {
+        match pnode.map(|n| &n.kind) {
+            Some(NodeKind::Dir { subtree }) => self.repo.load_tree(subtree).ok(),
+            _ => None,
+        }
+    }
+
+    fn synthetic_dir(&self, name: Vec<u8>) -> Node {
+        let t = time_of(self.time.as_second(), self.time.subsec_nanosecond() as i64);
+        Node {
+            name,
+            kind: NodeKind::Dir {
+                subtree: Id::default(),
+            },
+            mode: 0o040755,
+            uid: 0,
+            gid: 0,
+            user: None,
+            group: None,
+            size: 0,
+            mtime: t,
+            ctime: t,
+            inode: 0,
+            device: 0,
+            links: 1,
+            xattrs: Vec::new(),
+        }
+    }
+
+    fn node_from_meta(&self, name: Vec<u8>, m: &Metadata, path: &Path) -> Node {
+        Node {
+            name,
+            kind: NodeKind::Fifo, // replaced by the caller
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            user: self.names.user(m.uid()),
+            group: self.names.group(m.gid()),
+            size: m.size(),
+            mtime: time_of(m.mtime(), m.mtime_nsec()),
+            ctime: time_of(m.ctime(), m.ctime_nsec()),
+            inode: m.ino(),
+            device: m.dev(),
+            links: m.nlink(),
+            xattrs: read_xattrs(path),
+        }
+    }
+
+    /// One directory entry of any kind; `None` when it was skipped.
+    fn entry(
+        &mut self,
+        path: &Path,
+        name: Vec<u8>,
+        meta: Metadata,
+        pnode: Option<&Node>,
+        read: Option<Result<FileOutcome>>,
+    ) -> Result<Option<Node>> {
+        let ft = meta.file_type();
+        let mut node = self.node_from_meta(name, &meta, path);
+        node.kind = if ft.is_dir() {
+            self.summary.dirs += 1;
+            let subtree = self.dir(path, &meta, pnode)?;
+            node.size = 0;
+            NodeKind::Dir { subtree }
+        } else if ft.is_file() {
+            let out = match read {
+                Some(r) => r?,
+                None => self.files.file(path, &meta, pnode)?,
+            };
+            match out.status {
+                FileStatus::New => self.summary.files_new += 1,
+                FileStatus::Changed => self.summary.files_changed += 1,
+                FileStatus::Unchanged => self.summary.files_unchanged += 1,
+                FileStatus::Skipped => {}
+            }
+            self.summary.bytes_read += out.bytes_read;
+            self.warnings.extend(out.warnings);
+            match out.read {
+                Some((content, size, m)) => {
+                    self.summary.bytes_total += size;
+                    if let Some(m) = m {
+                        node = self.node_from_meta(node.name, &m, path);
+                    }
+                    node.size = size;
+                    NodeKind::File { content }
+                }
+                None => return Ok(None),
+            }
+        } else {
+            self.summary.others += 1;
+            node.size = 0;
+            if ft.is_symlink() {
+                match std::fs::read_link(path) {
+                    Ok(t) => NodeKind::Symlink {
+                        target: t.as_os_str().as_bytes().to_vec(),
+                    },
+                    Err(e) => {
+                        self.warn(WarningKind::Unreadable, path, e.to_string());
+                        return Ok(None);
+                    }
+                }
+            } else if ft.is_fifo() {
+                NodeKind::Fifo
+            } else if ft.is_socket() {
+                NodeKind::Socket
+            } else if ft.is_char_device() {
+                NodeKind::CharDevice { rdev: meta.rdev() }
+            } else if ft.is_block_device() {
+                NodeKind::BlockDevice { rdev: meta.rdev() }
+            } else {
+                self.warn(WarningKind::Unreadable, path, "unknown file type".into());
+                return Ok(None);
+            }
+        };
+        Ok(Some(node))
+    }
+
+    /// A directory's tree; returns its blob id.
+    fn dir(&mut self, path: &Path, meta: &Metadata, pnode: Option<&Node>) -> Result<Id> {
+        let ptree = self.parent_subtree(pnode);
+        let mut nodes = Vec::new();
+        let crosses = self.one_file_system && meta.dev() != self.root_dev;
+        let cache_dir = self.exclude_caches && is_cache_dir(path);
+        if !crosses && !cache_dir {
+            let mut names: Vec<OsString> = match std::fs::read_dir(path) {
+                Ok(rd) => {
+                    let mut v = Vec::new();
+                    for e in rd {
+                        match e {
+                            Ok(e) => v.push(e.file_name()),
+                            Err(e) => {
+                                self.warn(WarningKind::Unreadable, path, e.to_string());
+                                break;
+                            }
+                        }
+                    }
+                    v
+                }
+                Err(e) => {
+                    self.warn(WarningKind::Unreadable, path, e.to_string());
+                    Vec::new()
+                }
+            };
+            names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            let mut entries = Vec::with_capacity(names.len());
+            for name in names {
+                let child = path.join(&name);
+                match std::fs::symlink_metadata(&child) {
+                    Ok(m) if self.excludes.is_excluded(&child, m.is_dir()) => {}
+                    Ok(m) => entries.push((name, child, m)),
+                    Err(e) => self.warn(WarningKind::Unreadable, &child, e.to_string()),
+                }
+            }
+            let pchildren: Vec<Option<&Node>> = entries
+                .iter()
+                .map(|(name, _, _)| ptree.as_ref().and_then(|t| t.find(name.as_bytes())))
+                .collect();
+            // Regular files are read in parallel (small files are bound by system calls,
+            // not by bandwidth); everything else, and the recursion, stays in order.
+            let files = &self.files;
+            let mut reads: Vec<Option<Result<FileOutcome>>> = entries
+                .par_iter()
+                .zip(pchildren.par_iter())
+                .map(|((_, child, meta), pchild)| {
+                    meta.is_file().then(|| files.file(child, meta, *pchild))
+                })
+                .collect();
+            for (((name, child, meta), pchild), read) in
+                entries.into_iter().zip(pchildren).zip(reads.drain(..))
+            {
+                if let Some(n) = self.entry(&child, name.as_bytes().to_vec(), meta, pchild, read)? {
+                    nodes.push(n);
+                }
+            }
+        }
+        let (id, _) = self
+            .writer
+            .add_owned(BlobKind::Tree, Tree { nodes }.encode())?;
+        Ok(id)
+    }
+
+    /// A stream source, stored as a file node.
+    fn stream(&mut self, name: Vec<u8>, src: StreamSource) -> Result<Node> {
+        let label = src.name().to_string();
+        self.progress.file(Path::new(&label), None);
+        let repo = self.repo;
+        let chunker = repo.streams_chunker();
+        let mut content = Vec::new();
+        let size = match src {
+            StreamSource::Reader { mut reader, .. } => {
+                match self
+                    .files
+                    .chunk_reader(&mut reader, chunker, &mut content, u64::MAX)
+                {
+                    Ok(n) => n,
+                    Err(ReadError::Store(e)) => return Err(e),
+                    Err(ReadError::Io(e)) => {
+                        return Err(Error::SourceFailed {
+                            name: label,
+                            detail: e.to_string(),
+                        })
+                    }
+                }
+            }
+            StreamSource::Command { program, args, .. } => {
+                self.command(&label, &program, &args, chunker, &mut content)?
+            }
+        };
+        self.summary.files_new += 1;
+        self.summary.bytes_read += size;
+        self.summary.bytes_total += size;
+        self.progress.file_done();
+        let t = time_of(self.time.as_second(), self.time.subsec_nanosecond() as i64);
+        let uid = rustix::process::geteuid().as_raw();
+        let gid = rustix::process::getegid().as_raw();
+        Ok(Node {
+            name,
+            kind: NodeKind::File { content },
+            mode: 0o100600,
+            uid,
+            gid,
+            user: self.names.user(uid),
+            group: self.names.group(gid),
+            size,
+            mtime: t,
+            ctime: t,
+            inode: 0,
+            device: 0,
+            links: 1,
+            xattrs: Vec::new(),
+        })
+    }
+
+    fn command(
+        &mut self,
+        label: &str,
+        program: &OsStr,
+        args: &[OsString],
+        chunker: &Chunker,
+        content: &mut Vec<Extent>,
+    ) -> Result<u64> {
+        let fail = |detail: String| Error::SourceFailed {
+            name: label.to_string(),
+            detail,
+        };
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(format!("cannot start {}: {e}", program.to_string_lossy())))?;
+        let mut stderr = child.stderr.take().expect("piped");
+        // Keep the tail of stderr for the error message; pass it through as it comes.
+        let err_thread = std::thread::spawn(move || {
+            let mut tail = Vec::new();
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&buf[..n]);
+                if tail.len() > 4096 {
+                    tail.drain(..tail.len() - 4096);
+                }
+            }
+            tail
+        });
+        let mut stdout = child.stdout.take().expect("piped");
+        let read = self
+            .files
+            .chunk_reader(&mut stdout, chunker, content, u64::MAX);
+        drop(stdout);
+        if read.is_err() {
+            let _ = child.kill();
+        }
+        let status = child.wait().map_err(|e| fail(e.to_string()))?;
+        let tail = err_thread.join().unwrap_or_default();
+        let n = match read {
+            Ok(n) => n,
+            Err(ReadError::Store(e)) => return Err(e),
+            Err(ReadError::Io(e)) => return Err(fail(format!("reading its output: {e}"))),
+        };
+        if !status.success() {
+            let tail = String::from_utf8_lossy(&tail);
+            let tail = tail.trim();
+            return Err(fail(if tail.is_empty() {
+                format!("command exited with {status}")
+            } else {
+                format!("command exited with {status}: {tail}")
+            }));
+        }
+        Ok(n)
+    }
+}
