@@ -56,6 +56,7 @@ MEM_DIR=$(cd "$MEM_DIR" && pwd)
 # Run a copy, so a rebuild during the run does not change the binary under test.
 cp "$CAIRN" "$MEM_DIR/cairn.bin"
 CAIRN=$MEM_DIR/cairn.bin
+trap 'rm -f "$MEM_DIR/cairn.bin" "$MEM_DIR/time.txt"' EXIT
 log "cairn $("$CAIRN" --version 2>/dev/null || true), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (modified tree)')"
 export CAIRN_PASSWORD=cairn-memory-bench
 unset CAIRN_PASSWORD_FILE CAIRN_PASSWORD_COMMAND

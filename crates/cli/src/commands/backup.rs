@@ -82,7 +82,7 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
             sum.files_new, sum.files_changed, sum.files_unchanged, sum.dirs, sum.others
         );
         println!(
-            "read {} of {}; added {} ({} stored) in {} blobs, {} packs",
+            "read {} of {}; added {} ({} stored) in {} blob(s), {} pack(s)",
             bytes(sum.bytes_read),
             bytes(sum.bytes_total),
             bytes(sum.added.bytes_raw),
