@@ -16,5 +16,5 @@
 
 mod local;
 
-pub use cairn_core::{Backend, BackendError, FileKind};
-pub use local::{validate_name, LocalBackend, DIR_MODE, FILE_MODE, MAX_NAME_LEN, TEMP_PREFIX};
+pub use cairn_core::{validate_name, Backend, BackendError, FileKind, MAX_NAME_LEN};
+pub use local::{LocalBackend, DIR_MODE, FILE_MODE, TEMP_PREFIX};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use cairn_core::{Backend, BackendError, FileKind};
+use cairn_core::{validate_name, Backend, BackendError, FileKind};
 
 /// Permission bits of every directory the backend creates: owner only.
 pub const DIR_MODE: u32 = 0o700;
@@ -25,9 +25,6 @@ pub const FILE_MODE: u32 = 0o400;
 
 /// Names of temporary files start with this; they are never listed or read.
 pub const TEMP_PREFIX: &str = ".tmp-";
-
-/// The longest accepted file name, in bytes.
-pub const MAX_NAME_LEN: usize = 128;
 
 /// A repository stored in a local directory.
 ///
@@ -384,37 +381,6 @@ impl Backend for LocalBackend {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(BackendError::io(format!("removing {}", path.display()), e)),
         }
-    }
-}
-
-/// Checks that `name` may be stored as a file of `kind`.
-///
-/// The rule: the config's only name is `config`; every other name is 1 to
-/// [`MAX_NAME_LEN`] characters from `[0-9a-z]`, and a pack name has at least two (they
-/// pick its fan-out directory). So no name contains a path separator, is `.` or `..`,
-/// or can collide with a temporary file (`.tmp-*`). Violations are
-/// [`BackendError::Io`] with [`io::ErrorKind::InvalidInput`].
-pub fn validate_name(kind: FileKind, name: &str) -> Result<(), BackendError> {
-    let ok = match kind {
-        FileKind::Config => name == "config",
-        _ => {
-            let min = if kind == FileKind::Pack { 2 } else { 1 };
-            (min..=MAX_NAME_LEN).contains(&name.len())
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
-        }
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(BackendError::io(
-            format!("invalid {kind:?} file name {name:?}"),
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "names are 1 to 128 characters of [0-9a-z] (packs at least 2), the config's is \"config\"",
-            ),
-        ))
     }
 }
 

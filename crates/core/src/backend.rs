@@ -58,6 +58,9 @@ pub enum BackendError {
     /// `create` found a repository already there.
     #[error("a repository already exists at {0}")]
     AlreadyExists(String),
+    /// A name that no repository file can have (see [`validate_name`]).
+    #[error("invalid {kind:?} file name {name:?}: names are 1 to 128 characters of [0-9a-z] (packs at least 2), the config's is \"config\"")]
+    InvalidName { kind: FileKind, name: String },
     /// A read asked for bytes past the end of the file.
     #[error("{kind:?} file {name} is shorter than expected (wanted {wanted} bytes at offset {offset}, file has {size})")]
     ShortRead {
@@ -88,6 +91,36 @@ impl BackendError {
     /// True when the error says the file is not there.
     pub fn is_not_found(&self) -> bool {
         matches!(self, BackendError::NotFound { .. })
+    }
+}
+
+/// Longest file name a backend accepts.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Checks that `name` may be stored as a file of `kind`; every backend applies it before
+/// touching storage, so no name can reach outside its directory or prefix.
+///
+/// The config's only name is `config`; every other name is 1 to [`MAX_NAME_LEN`]
+/// characters from `[0-9a-z]`, and a pack name has at least two (its first two pick the
+/// fan-out directory). This excludes `/`, `.`, `..`, empty names, and temporary names.
+pub fn validate_name(kind: FileKind, name: &str) -> Result<(), BackendError> {
+    let ok = match kind {
+        FileKind::Config => name == "config",
+        _ => {
+            let min = if kind == FileKind::Pack { 2 } else { 1 };
+            (min..=MAX_NAME_LEN).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(BackendError::InvalidName {
+            kind,
+            name: name.to_string(),
+        })
     }
 }
 

@@ -35,7 +35,7 @@ mod snapshot;
 mod store;
 mod tree;
 
-pub use backend::{Backend, BackendError, FileKind};
+pub use backend::{validate_name, Backend, BackendError, FileKind, MAX_NAME_LEN};
 pub use backup::{
     backup, scan, BackupOptions, BackupResult, BackupSummary, NoProgress, ParentChoice, Progress,
     StreamSource, Warning, WarningKind,

@@ -19,7 +19,6 @@
 //! [`backend_conformance_tests!`]: crate::backend_conformance_tests
 
 use std::collections::BTreeSet;
-use std::io;
 use std::thread;
 
 use cairn_core::{Backend, BackendError, FileKind};
@@ -78,7 +77,7 @@ pub fn content(seed: u64, len: usize) -> Vec<u8> {
 
 /// True when `err` is the error every backend gives for an invalid file name.
 pub fn is_invalid_name(err: &BackendError) -> bool {
-    matches!(err, BackendError::Io { source, .. } if source.kind() == io::ErrorKind::InvalidInput)
+    matches!(err, BackendError::InvalidName { .. })
 }
 
 fn splitmix64(state: &mut u64) -> u64 {

@@ -16,4 +16,4 @@
 pub mod conformance;
 mod mem;
 
-pub use mem::{validate_name, MemBackend};
+pub use mem::MemBackend;

@@ -2,16 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use cairn_core::{Backend, BackendError, FileKind};
+use cairn_core::{validate_name, Backend, BackendError, FileKind};
 
 type Files = BTreeMap<(FileKind, String), Vec<u8>>;
 
 /// A [`Backend`] that keeps every file in memory, for tests.
 ///
-/// It validates names exactly like `cairn_backend::LocalBackend` (see [`validate_name`]),
+/// It validates names with the rule every backend applies ([`validate_name`]),
 /// so a test that passes against it does not rely on names a real backend refuses.
 #[derive(Default)]
 pub struct MemBackend {
@@ -145,35 +144,5 @@ fn not_found(kind: FileKind, name: &str) -> BackendError {
     BackendError::NotFound {
         kind,
         name: name.to_owned(),
-    }
-}
-
-/// Checks that `name` may be stored as a file of `kind`; the same rule as
-/// `cairn_backend::validate_name` (kept in step by the conformance suite).
-///
-/// The config's only name is `config`; every other name is 1 to 128 characters from
-/// `[0-9a-z]`, and a pack name has at least two. Violations are [`BackendError::Io`] with
-/// [`io::ErrorKind::InvalidInput`].
-pub fn validate_name(kind: FileKind, name: &str) -> Result<(), BackendError> {
-    let ok = match kind {
-        FileKind::Config => name == "config",
-        _ => {
-            let min = if kind == FileKind::Pack { 2 } else { 1 };
-            (min..=128).contains(&name.len())
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
-        }
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(BackendError::io(
-            format!("invalid {kind:?} file name {name:?}"),
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "names are 1 to 128 characters of [0-9a-z] (packs at least 2), the config's is \"config\"",
-            ),
-        ))
     }
 }

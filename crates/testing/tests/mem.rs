@@ -61,7 +61,7 @@ fn debug_shows_counts_not_contents() {
 
 #[test]
 fn validate_name_rule() {
-    use cairn_testing::validate_name;
+    use cairn_core::validate_name;
     assert!(validate_name(FileKind::Config, "config").is_ok());
     assert!(validate_name(FileKind::Config, "other").is_err());
     assert!(validate_name(FileKind::Key, "config").is_ok());
