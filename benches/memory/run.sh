@@ -11,10 +11,13 @@
 #                   holes) backed up as a path
 #   sparse restore  `cairn restore latest --target DIR` of that file
 # Each step runs under GNU time (`/usr/bin/time -v`), which gives the peak resident set
-# size (max RSS) of cairn's process. The stream is checked (the CRC and length of a
-# second dump, from `cksum`, against those of the stream); the restored sparse file is
-# compared with the original (`cmp`) and its allocated size (`du`) is shown next to the
-# original's, to show that holes stay holes.
+# size (max RSS) of cairn's process. The stream is checked (the CRC and length, from
+# `cksum`, of a second dump and of the restored file against those of the stream); the
+# restored sparse file is compared with the original (`cmp`) and its allocated size
+# (`du`) is shown next to the original's, to show that holes stay holes.
+#
+# Exit status 1 if a check fails or if a step's max RSS grows with size (by more than
+# 25% and 16 MiB from the smallest to the largest size).
 #
 # Environment:
 #   SIZES     sizes in GiB (default "1 5 20")
@@ -23,7 +26,8 @@
 #   CAIRN     the binary (default target/release/cairn, built if missing)
 #   GEN       random stream generator: openssl, urandom or python (default: the fastest
 #             of those available, measured on 256 MiB)
-#   VERIFY    1 (default) to check the dumped stream and the restored sparse file, 0 not to
+#   VERIFY    1 (default) to check the dumped and restored stream and the restored
+#             sparse file, 0 not to
 #
 # Random data neither compresses nor deduplicates: a repository holds about the size of
 # the data, and the restored stream is kept until the file backup is done, so the run

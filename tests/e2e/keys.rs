@@ -150,7 +150,10 @@ fn downgraded_key_file_is_refused() {
     let mut perm = std::fs::metadata(&name).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o600);
     std::fs::set_permissions(&name, perm).unwrap();
-    std::fs::write(&name, serde_json::to_string(&v).unwrap()).unwrap();
+    // Written under the name of its new hash, as an attacker with write access can.
+    let bytes = serde_json::to_vec(&v).unwrap();
+    std::fs::remove_file(&name).unwrap();
+    std::fs::write(kdir.join(blake3::hash(&bytes).to_hex().as_str()), &bytes).unwrap();
     let out = env.run(&["snapshots"]);
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -66,6 +66,27 @@ pub fn check(
     let errors = Mutex::new(Vec::new());
     let err = |s: String| errors.lock().unwrap().push(s);
 
+    // Key files: a damaged spare key would otherwise go unnoticed until it is needed.
+    for (name, _) in repo.backend().list(FileKind::Key)? {
+        match repo.backend().read(FileKind::Key, &name) {
+            Ok(bytes) if Id::of_file(&bytes).to_hex() != name => err(format!(
+                "key file {} is corrupt or has been tampered with",
+                short(&name)
+            )),
+            Ok(bytes) => {
+                if let Err(e) = crate::keys::KeyFile::parse(&bytes, &name).and_then(|k| {
+                    k.params.check().map_err(|e| crate::Error::WeakKey {
+                        key: short(&name),
+                        detail: e.to_string(),
+                    })
+                }) {
+                    err(e.to_string());
+                }
+            }
+            Err(e) => err(format!("key file {}: {e}", short(&name))),
+        }
+    }
+
     // Index files, one by one so a broken one does not hide the others.
     let index_files = repo.backend().list(FileKind::Index)?;
     let mut indexed: HashMap<Id, Vec<crate::pack::PackEntry>> = HashMap::new();

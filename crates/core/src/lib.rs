@@ -48,7 +48,7 @@ pub use id::{BlobKind, Id};
 pub use index::{BlobLocation, Index, PackInfo};
 pub use keys::{KeyFile, MasterKey};
 pub use platform::{hostname, is_root, username};
-pub use repository::{select_snapshot, KeyInfo, Repository};
+pub use repository::{select_snapshot, KeyInfo, Repository, SnapshotsAndDamage};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use sealed::FORMAT_VERSION;
 pub use snapshot::Snapshot;

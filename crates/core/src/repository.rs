@@ -40,6 +40,9 @@ impl std::fmt::Debug for Repository {
     }
 }
 
+/// Readable snapshots (oldest first) and the errors of damaged ones.
+pub type SnapshotsAndDamage = (Vec<(Id, Snapshot)>, Vec<Error>);
+
 /// A key file as `key list` shows it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct KeyInfo {
@@ -116,9 +119,17 @@ impl Repository {
         };
         let mut keys = backend.list(FileKind::Key)?;
         keys.sort();
+        // Key files that cannot be used (damaged, unparsable, weakened) are skipped: another
+        // key may still open the repository. If none does, a wrong password is reported
+        // when some usable key file was tried, else the first reason a key was refused.
         let mut refused = None;
+        let mut tried = false;
         for (name, _) in keys {
             let bytes = backend.read(FileKind::Key, &name)?;
+            if KeyFile::id(&bytes).to_hex() != name {
+                refused.get_or_insert(Error::corrupt(format!("key file {}", short(&name))));
+                continue;
+            }
             let kf = match KeyFile::parse(&bytes, &name) {
                 Ok(k) => k,
                 Err(e) => {
@@ -135,15 +146,16 @@ impl Repository {
                     config.validate()?;
                     return Repository::assemble(backend, master, config, name);
                 }
-                Ok(None) => {}
+                Ok(None) => tried = true,
                 Err(e) => {
                     refused.get_or_insert(e);
                 }
             }
         }
-        // A key refused for weak parameters is reported as such: it is either tampered
-        // or made by something that must not be trusted.
-        Err(refused.unwrap_or(Error::WrongPassword))
+        match refused {
+            Some(e) if !tried => Err(e),
+            _ => Err(Error::WrongPassword),
+        }
     }
 
     fn assemble(
@@ -347,19 +359,35 @@ impl Repository {
         Ok(snap)
     }
 
-    /// All snapshots, oldest first.
+    /// All readable snapshots, oldest first. Damaged ones are left out (see
+    /// [`Repository::snapshots_and_damage`]): one bad file must not hide the others.
     pub fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
+        Ok(self.snapshots_and_damage()?.0)
+    }
+
+    /// All readable snapshots, oldest first, and the errors of those that could not be
+    /// read (each naming its snapshot).
+    pub fn snapshots_and_damage(&self) -> Result<SnapshotsAndDamage> {
         let names = self.backend.list(FileKind::Snapshot)?;
-        let mut snaps: Vec<(Id, Snapshot)> = names
+        let loaded: Vec<Result<(Id, Snapshot)>> = names
             .par_iter()
             .map(|(name, _)| {
                 let id = Id::from_hex(name)
                     .ok_or_else(|| Error::format("snapshots", format!("bad name {name}")))?;
                 Ok((id, self.load_snapshot(name)?))
             })
-            .collect::<Result<_>>()?;
+            .collect();
+        let mut snaps = Vec::new();
+        let mut damage = Vec::new();
+        for r in loaded {
+            match r {
+                Ok(s) => snaps.push(s),
+                Err(Error::Backend(e)) => return Err(Error::Backend(e)),
+                Err(e) => damage.push(e),
+            }
+        }
         snaps.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-        Ok(snaps)
+        Ok((snaps, damage))
     }
 
     /// Finds a snapshot by `latest` or a unique id prefix.

@@ -55,6 +55,11 @@ struct Shared<'r> {
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
     unindexed: Mutex<Vec<IndexedPack>>,
+    /// Ids sent to the workers whose pack is not stored and indexed yet. An id leaves
+    /// this set when its pack enters the index, so the set stays as small as the
+    /// blobs in flight instead of growing with the backup. Lock order: `pending`, then
+    /// the repository's index.
+    pending: Mutex<HashSet<Id>>,
     /// The workers' last, partly filled packs, merged into as few packs as fit.
     partial: Mutex<Vec<PackBuilder>>,
     data_blobs: AtomicU64,
@@ -87,7 +92,13 @@ impl Shared<'_> {
             },
             entries,
         );
-        self.repo.index_packs(std::slice::from_ref(&packed));
+        {
+            let mut pending = self.pending.lock().unwrap();
+            self.repo.index_packs(std::slice::from_ref(&packed));
+            for e in &packed.1 {
+                pending.remove(&e.id);
+            }
+        }
         let batch = {
             let mut u = self.unindexed.lock().unwrap();
             u.push(packed);
@@ -109,7 +120,6 @@ pub struct BlobWriter<'r> {
     shared: &'r Shared<'r>,
     tx: Sender<Job>,
     pool: Receiver<Vec<u8>>,
-    pending: Mutex<HashSet<Id>>,
 }
 
 impl std::fmt::Debug for BlobWriter<'_> {
@@ -149,10 +159,11 @@ impl BlobWriter<'_> {
     /// True if the blob is new and this call is the one to store it.
     fn claim(&self, id: &Id) -> Result<bool> {
         self.check()?;
+        let mut pending = self.shared.pending.lock().unwrap();
         if self.shared.repo.index().contains(id) {
             return Ok(false);
         }
-        Ok(self.pending.lock().unwrap().insert(*id))
+        Ok(pending.insert(*id))
     }
 
     fn send(&self, job: Job) -> Result<()> {
@@ -190,6 +201,7 @@ pub fn with_writer<T>(
         failed: AtomicBool::new(false),
         error: Mutex::new(None),
         unindexed: Mutex::new(Vec::new()),
+        pending: Mutex::new(HashSet::new()),
         partial: Mutex::new(Vec::new()),
         data_blobs: AtomicU64::new(0),
         tree_blobs: AtomicU64::new(0),
@@ -212,7 +224,6 @@ pub fn with_writer<T>(
             shared: &shared,
             tx,
             pool: pool_rx,
-            pending: Mutex::new(HashSet::new()),
         };
         let out = f(&writer);
         if out.is_err() {
@@ -222,7 +233,17 @@ pub fn with_writer<T>(
         drop(writer);
         out
     });
-    if let Some(e) = shared.error.lock().unwrap().take() {
+    // Packs already stored are in the in-memory index; an index file must name them
+    // whatever happens next, or a later backup with this `Repository` would reuse blobs
+    // that no index file lists (a snapshot with missing blobs for everyone else).
+    let failure = shared.error.lock().unwrap().take();
+    if failure.is_some() || result.is_err() {
+        let stored = std::mem::take(&mut *shared.unindexed.lock().unwrap());
+        if !stored.is_empty() {
+            repo.write_index_file(&stored)?;
+        }
+    }
+    if let Some(e) = failure {
         return Err(e);
     }
     let value = result?;

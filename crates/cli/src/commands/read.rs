@@ -9,8 +9,16 @@ use std::io::Write;
 
 pub fn snapshots(s: &Settings, host: Option<String>, tag: Option<String>) -> Result<u8> {
     let repo = super::open(s)?;
-    let snaps: Vec<_> = repo
-        .snapshots()?
+    let (all, damage) = repo.snapshots_and_damage()?;
+    for e in &damage {
+        eprintln!("cairn: {e}");
+    }
+    let code = if damage.is_empty() {
+        crate::exit::OK
+    } else {
+        crate::exit::ERROR
+    };
+    let snaps: Vec<_> = all
         .into_iter()
         .filter(|(_, sn)| host.as_ref().is_none_or(|h| &sn.hostname == h))
         .filter(|(_, sn)| tag.as_ref().is_none_or(|t| sn.has_tag(t)))
@@ -26,7 +34,7 @@ pub fn snapshots(s: &Settings, host: Option<String>, tag: Option<String>) -> Res
             })
             .collect();
         super::print_json(&list)?;
-        return Ok(crate::exit::OK);
+        return Ok(code);
     }
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -46,7 +54,7 @@ pub fn snapshots(s: &Settings, host: Option<String>, tag: Option<String>) -> Res
         )?;
     }
     writeln!(out, "{} snapshot(s)", snaps.len())?;
-    Ok(crate::exit::OK)
+    Ok(code)
 }
 
 fn node_json(path: &str, n: &Node) -> serde_json::Value {

@@ -37,6 +37,13 @@ impl Trie {
     pub(super) fn insert(&mut self, comps: &[Vec<u8>], target: Target) -> Result<()> {
         let mut node = self;
         for (i, c) in comps.iter().enumerate() {
+            if matches!(node.target, Some(Target::Stream(_))) {
+                return Err(Error::Invalid(format!(
+                    "/{} lies inside stream /{}",
+                    String::from_utf8_lossy(&comps.join(&b'/')),
+                    String::from_utf8_lossy(&comps[..i].join(&b'/'))
+                )));
+            }
             if matches!(node.target, Some(Target::Path(_))) {
                 // An ancestor is backed up whole: a nested path adds nothing, a stream collides.
                 return match target {
