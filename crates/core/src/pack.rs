@@ -12,7 +12,7 @@
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::sealed::{self, FileKey, Magic, HEADER_LEN};
-use cairn_crypto::{open_in_place, seal_into, Key};
+use cairn_crypto::{open_in_place, seal_into, seal_parts_into, Key};
 
 /// Bytes of one header entry.
 pub const ENTRY_LEN: usize = 1 + 32 + 4 + 4 + 4;
@@ -52,13 +52,9 @@ pub fn seal_blob(
     id: &Id,
     compression: u8,
     payload: &[u8],
-    scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) {
-    scratch.clear();
-    scratch.push(compression);
-    scratch.extend_from_slice(payload);
-    seal_into(key, &blob_ad(kind, id), scratch, out);
+    seal_parts_into(key, &blob_ad(kind, id), &[&[compression], payload], out);
 }
 
 /// Opens a sealed blob in place; on success `buf` holds the compression byte and payload.
@@ -129,6 +125,29 @@ impl PackBuilder {
     /// True when no blob has been added.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Seals a blob straight into the pack (no intermediate buffer).
+    pub fn push_new(
+        &mut self,
+        key: &Key,
+        kind: BlobKind,
+        id: Id,
+        raw_len: u32,
+        compression: u8,
+        payload: &[u8],
+    ) -> usize {
+        let offset = self.buf.len();
+        seal_blob(key, kind, &id, compression, payload, &mut self.buf);
+        let sealed_len = self.buf.len() - offset;
+        self.entries.push(PackEntry {
+            kind,
+            id,
+            offset: offset as u32,
+            sealed_len: sealed_len as u32,
+            raw_len,
+        });
+        sealed_len
     }
 
     /// Appends an already sealed blob.

@@ -14,7 +14,7 @@
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::index::{IndexedPack, PackInfo};
-use crate::pack::{seal_blob, PackBuilder, COMPRESSION_NONE, COMPRESSION_ZSTD};
+use crate::pack::{PackBuilder, COMPRESSION_NONE, COMPRESSION_ZSTD};
 use crate::repository::Repository;
 use crate::sealed::{FileKey, Magic};
 use crate::FileKind;
@@ -25,6 +25,8 @@ use std::sync::Mutex;
 
 /// Blobs queued per worker before the producer waits.
 const QUEUE_PER_WORKER: usize = 4;
+/// Largest buffer capacity worth recycling (twice the average file chunk).
+const RECYCLE_MAX: usize = 2 << 20;
 /// Packs per index file (about 1 GiB of data with 16 MiB packs).
 pub const PACKS_PER_INDEX: usize = 64;
 
@@ -286,8 +288,6 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
         None
     };
     let mut compressed = Vec::new();
-    let mut scratch = Vec::new();
-    let mut sealed = Vec::new();
     let mut pack: Option<PackBuilder> = None;
     for job in rx.iter() {
         if shared.failed.load(Ordering::Relaxed) {
@@ -306,19 +306,16 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
             }
             None => (COMPRESSION_NONE, &job.data),
         };
-        sealed.clear();
-        seal_blob(
-            &shared.file_key.key,
-            job.kind,
-            &job.id,
-            flag,
-            payload,
-            &mut scratch,
-            &mut sealed,
-        );
         let p =
             pack.get_or_insert_with(|| PackBuilder::new(&shared.file_key, pack_size + (1 << 20)));
-        p.push(job.kind, job.id, raw_len as u32, &sealed);
+        let sealed_len = p.push_new(
+            &shared.file_key.key,
+            job.kind,
+            job.id,
+            raw_len as u32,
+            flag,
+            payload,
+        );
         match job.kind {
             BlobKind::Data => shared.data_blobs.fetch_add(1, Ordering::Relaxed),
             BlobKind::Tree => shared.tree_blobs.fetch_add(1, Ordering::Relaxed),
@@ -328,8 +325,12 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
             .fetch_add(raw_len as u64, Ordering::Relaxed);
         shared
             .bytes_stored
-            .fetch_add(sealed.len() as u64, Ordering::Relaxed);
-        let _ = pool.try_send(job.data);
+            .fetch_add(sealed_len as u64, Ordering::Relaxed);
+        // Recycle ordinary buffers only: a buffer that once held one of the rare large
+        // chunks would keep its capacity (up to the largest chunk) for good.
+        if job.data.capacity() <= RECYCLE_MAX {
+            let _ = pool.try_send(job.data);
+        }
         if p.len() >= pack_size {
             if let Err(e) = shared.store_pack(pack.take().unwrap()) {
                 shared.fail(e);

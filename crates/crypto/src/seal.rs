@@ -42,22 +42,31 @@ fn fill_nonce(nonce: &mut [u8]) {
 /// # Panics
 /// As [`seal`].
 pub fn seal_into(key: &Key, ad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) {
-    out.reserve(plaintext.len() + SEAL_OVERHEAD);
+    seal_parts_into(key, ad, &[plaintext], out);
+}
+
+/// Seals the concatenation of `parts` and appends the sealed bytes to `out`, without
+/// first copying the parts into one buffer (a blob is a compression byte and a payload).
+///
+/// # Panics
+/// As [`seal`].
+pub fn seal_parts_into(key: &Key, ad: &[u8], parts: &[&[u8]], out: &mut Vec<u8>) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    out.reserve(len + SEAL_OVERHEAD);
     let start = out.len();
     let mut nonce = XNonce::default();
     fill_nonce(&mut nonce);
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(plaintext);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
     let region: InOutBuf<'_, '_, u8> = (&mut out[start + NONCE_LEN..]).into();
     match cipher(key).encrypt_inout_detached(&nonce, ad, region) {
         Ok(tag) => out.extend_from_slice(&tag),
         Err(_) => {
             // Never leave (partially) unencrypted bytes behind.
             out.truncate(start);
-            panic!(
-                "cannot seal {} bytes: over the XChaCha20-Poly1305 limit",
-                plaintext.len()
-            );
+            panic!("cannot seal {len} bytes: over the XChaCha20-Poly1305 limit");
         }
     }
 }

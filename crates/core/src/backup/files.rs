@@ -44,7 +44,7 @@ pub(super) struct FileOutcome {
 
 thread_local! {
     /// Each reading thread's segment buffer, reused from file to file. It grows to the
-    /// segment length (twice the largest chunk) only when a file needs it.
+    /// segment length (the largest chunk plus 2 MiB) only when a file needs it.
     static SEGMENT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 

@@ -298,10 +298,18 @@ impl Walk<'_, '_> {
                 }
             };
             names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            let mut entries = Vec::with_capacity(names.len());
-            for name in names {
-                let child = path.join(&name);
-                match std::fs::symlink_metadata(&child) {
+            // lstat in parallel too: with a cold cache each one may wait for the disk.
+            let stats: Vec<_> = names
+                .into_par_iter()
+                .map(|name| {
+                    let child = path.join(&name);
+                    let meta = std::fs::symlink_metadata(&child);
+                    (name, child, meta)
+                })
+                .collect();
+            let mut entries = Vec::with_capacity(stats.len());
+            for (name, child, meta) in stats {
+                match meta {
                     Ok(m) if self.excludes.is_excluded(&child, m.is_dir()) => {}
                     Ok(m) => entries.push((name, child, m)),
                     Err(e) => self.warn(WarningKind::Unreadable, &child, e.to_string()),
