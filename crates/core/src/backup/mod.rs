@@ -317,9 +317,9 @@ pub fn backup(
             exclude_caches: opts.exclude_caches,
             one_file_system: opts.one_file_system,
             names: NameCache::default(),
-            summary: BackupSummary::default(),
-            warnings: Vec::new(),
-            streams: &mut streams,
+            summary: std::sync::Mutex::new(BackupSummary::default()),
+            warnings: std::sync::Mutex::new(Vec::new()),
+            streams: std::sync::Mutex::new(&mut streams),
             time,
             root_dev: 0,
         };
@@ -329,11 +329,17 @@ pub fn backup(
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2 * threads)
             .thread_name(|i| format!("cairn-read-{i}"))
+            // Directories are walked recursively on these threads: room for deep trees.
+            .stack_size(16 << 20)
             .build()
             .map_err(|e| Error::Invalid(format!("cannot start reading threads: {e}")))?;
         let tree = pool.install(|| walk.build(&root, PathBuf::from("/"), parent_tree.as_ref()))?;
         let (id, _) = writer.add_owned(BlobKind::Tree, tree.encode())?;
-        Ok((id, walk.summary, walk.warnings))
+        Ok((
+            id,
+            walk.summary.into_inner().unwrap(),
+            walk.warnings.into_inner().unwrap(),
+        ))
     })?;
     let mut summary = summary;
     summary.added = added;

@@ -88,9 +88,11 @@ pub(super) struct Walk<'a, 'w> {
     pub(super) exclude_caches: bool,
     pub(super) one_file_system: bool,
     pub(super) names: NameCache,
-    pub(super) summary: BackupSummary,
-    pub(super) warnings: Vec<Warning>,
-    pub(super) streams: &'a mut Vec<Option<StreamSource>>,
+    pub(super) summary: std::sync::Mutex<BackupSummary>,
+    pub(super) warnings: std::sync::Mutex<Vec<Warning>>,
+    /// Behind a mutex only so that `&Walk` can be shared by the reading threads (a reader
+    /// need not be `Sync`); streams are taken at the root level, by `build` alone.
+    pub(super) streams: std::sync::Mutex<&'a mut Vec<Option<StreamSource>>>,
     pub(super) time: jiff::Timestamp,
     pub(super) root_dev: u64,
 }
@@ -103,14 +105,14 @@ pub(super) fn time_of(secs: i64, nanos: i64) -> Time {
 }
 
 impl Walk<'_, '_> {
-    fn warn(&mut self, kind: WarningKind, path: &Path, message: String) {
+    fn warn(&self, kind: WarningKind, path: &Path, message: String) {
         let w = Warning {
             kind,
             path: path.to_string_lossy().into_owned(),
             message,
         };
         self.progress.warning(&w);
-        self.warnings.push(w);
+        self.warnings.lock().unwrap().push(w);
     }
 
     /// Builds the tree of one trie level (the root, or an ancestor of a target).
@@ -131,7 +133,9 @@ impl Walk<'_, '_> {
                     self.entry(p, name.clone(), meta, pnode, None)?
                 }
                 Some(Target::Stream(i)) => {
-                    let src = self.streams[*i].take().expect("each stream is used once");
+                    let src = self.streams.get_mut().unwrap()[*i]
+                        .take()
+                        .expect("each stream is used once");
                     Some(self.stream(name.clone(), src)?)
                 }
                 None => {
@@ -154,7 +158,7 @@ impl Walk<'_, '_> {
         Ok(Tree { nodes })
     }
 
-    fn parent_subtree(&mut self, pnode: Option<&Node>) -> Option<Tree> {
+    fn parent_subtree(&self, pnode: Option<&Node>) -> Option<Tree> {
         match pnode.map(|n| &n.kind) {
             Some(NodeKind::Dir { subtree }) => self.repo.load_tree(subtree).ok(),
             _ => None,
@@ -204,7 +208,7 @@ impl Walk<'_, '_> {
 
     /// One directory entry of any kind; `None` when it was skipped.
     fn entry(
-        &mut self,
+        &self,
         path: &Path,
         name: Vec<u8>,
         meta: Metadata,
@@ -214,7 +218,7 @@ impl Walk<'_, '_> {
         let ft = meta.file_type();
         let mut node = self.node_from_meta(name, &meta, path);
         node.kind = if ft.is_dir() {
-            self.summary.dirs += 1;
+            self.summary.lock().unwrap().dirs += 1;
             let subtree = self.dir(path, &meta, pnode)?;
             node.size = 0;
             NodeKind::Dir { subtree }
@@ -223,17 +227,22 @@ impl Walk<'_, '_> {
                 Some(r) => r?,
                 None => self.files.file(path, &meta, pnode)?,
             };
-            match out.status {
-                FileStatus::New => self.summary.files_new += 1,
-                FileStatus::Changed => self.summary.files_changed += 1,
-                FileStatus::Unchanged => self.summary.files_unchanged += 1,
-                FileStatus::Skipped => {}
+            {
+                let mut sum = self.summary.lock().unwrap();
+                match out.status {
+                    FileStatus::New => sum.files_new += 1,
+                    FileStatus::Changed => sum.files_changed += 1,
+                    FileStatus::Unchanged => sum.files_unchanged += 1,
+                    FileStatus::Skipped => {}
+                }
+                sum.bytes_read += out.bytes_read;
+                if let Some((_, size, _)) = &out.read {
+                    sum.bytes_total += size;
+                }
             }
-            self.summary.bytes_read += out.bytes_read;
-            self.warnings.extend(out.warnings);
+            self.warnings.lock().unwrap().extend(out.warnings);
             match out.read {
                 Some((content, size, m)) => {
-                    self.summary.bytes_total += size;
                     if let Some(m) = m {
                         node = self.node_from_meta(node.name, &m, path);
                     }
@@ -243,7 +252,7 @@ impl Walk<'_, '_> {
                 None => return Ok(None),
             }
         } else {
-            self.summary.others += 1;
+            self.summary.lock().unwrap().others += 1;
             node.size = 0;
             if ft.is_symlink() {
                 match std::fs::read_link(path) {
@@ -272,7 +281,7 @@ impl Walk<'_, '_> {
     }
 
     /// A directory's tree; returns its blob id.
-    fn dir(&mut self, path: &Path, meta: &Metadata, pnode: Option<&Node>) -> Result<Id> {
+    fn dir(&self, path: &Path, meta: &Metadata, pnode: Option<&Node>) -> Result<Id> {
         let ptree = self.parent_subtree(pnode);
         let mut nodes = Vec::new();
         let crosses = self.one_file_system && meta.dev() != self.root_dev;
@@ -319,23 +328,16 @@ impl Walk<'_, '_> {
                 .iter()
                 .map(|(name, _, _)| ptree.as_ref().and_then(|t| t.find(name.as_bytes())))
                 .collect();
-            // Regular files are read in parallel (small files are bound by system calls,
-            // not by bandwidth); everything else, and the recursion, stays in order.
-            let files = &self.files;
-            let mut reads: Vec<Option<Result<FileOutcome>>> = entries
-                .par_iter()
-                .zip(pchildren.par_iter())
-                .map(|((_, child, meta), pchild)| {
-                    meta.is_file().then(|| files.file(child, meta, *pchild))
+            // Every entry in parallel, subdirectories included (work stealing keeps the
+            // reading threads busy however the tree is shaped); results keep their order.
+            let built: Vec<Option<Node>> = entries
+                .into_par_iter()
+                .zip(pchildren.into_par_iter())
+                .map(|((name, child, meta), pchild)| {
+                    self.entry(&child, name.as_bytes().to_vec(), meta, pchild, None)
                 })
-                .collect();
-            for (((name, child, meta), pchild), read) in
-                entries.into_iter().zip(pchildren).zip(reads.drain(..))
-            {
-                if let Some(n) = self.entry(&child, name.as_bytes().to_vec(), meta, pchild, read)? {
-                    nodes.push(n);
-                }
-            }
+                .collect::<Result<_>>()?;
+            nodes.extend(built.into_iter().flatten());
         }
         let (id, _) = self
             .writer
@@ -370,9 +372,12 @@ impl Walk<'_, '_> {
                 self.command(&label, &program, &args, chunker, &mut content)?
             }
         };
-        self.summary.files_new += 1;
-        self.summary.bytes_read += size;
-        self.summary.bytes_total += size;
+        {
+            let mut sum = self.summary.lock().unwrap();
+            sum.files_new += 1;
+            sum.bytes_read += size;
+            sum.bytes_total += size;
+        }
         self.progress.file_done();
         let t = time_of(self.time.as_second(), self.time.subsec_nanosecond() as i64);
         let uid = rustix::process::geteuid().as_raw();
