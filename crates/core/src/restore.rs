@@ -153,42 +153,52 @@ pub fn restore(
 
     let written = AtomicU64::new(0);
     let skipped = AtomicU64::new(0);
-    items
-        .par_iter()
-        .filter(|i| i.link_to.is_none() && !matches!(i.node.kind, NodeKind::Dir { .. }))
-        .for_each(|it| {
-            progress.file(&it.path, Some(it.node.size));
-            let r = match &it.node.kind {
-                NodeKind::File { content } => restore_file(
-                    repo,
-                    &it.path,
-                    content,
-                    it.node.size,
-                    progress,
-                    &written,
-                    &skipped,
-                )
-                .map(|changed| {
-                    let mut s = summary.lock().unwrap();
-                    if changed {
-                        s.files_restored += 1
-                    } else {
-                        s.files_unchanged += 1
+    // Restoring waits on reads of packs and on file creation more than on the CPU: two
+    // threads per core keep the disk busy (as the backup's reading pool does).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2 * cores)
+        .thread_name(|i| format!("cairn-restore-{i}"))
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start restore threads: {e}")))?;
+    pool.install(|| {
+        items
+            .par_iter()
+            .filter(|i| i.link_to.is_none() && !matches!(i.node.kind, NodeKind::Dir { .. }))
+            .for_each(|it| {
+                progress.file(&it.path, Some(it.node.size));
+                let r = match &it.node.kind {
+                    NodeKind::File { content } => restore_file(
+                        repo,
+                        &it.path,
+                        content,
+                        it.node.size,
+                        progress,
+                        &written,
+                        &skipped,
+                    )
+                    .map(|changed| {
+                        let mut s = summary.lock().unwrap();
+                        if changed {
+                            s.files_restored += 1
+                        } else {
+                            s.files_unchanged += 1
+                        }
+                    }),
+                    _ => restore_special(&it.path, &it.node)
+                        .map(|()| summary.lock().unwrap().others += 1),
+                };
+                match r {
+                    Ok(()) => {
+                        if let Err(e) = set_metadata(&it.path, &it.node, owners, &names) {
+                            warn(&it.path, format!("metadata: {e}"));
+                        }
                     }
-                }),
-                _ => restore_special(&it.path, &it.node)
-                    .map(|()| summary.lock().unwrap().others += 1),
-            };
-            match r {
-                Ok(()) => {
-                    if let Err(e) = set_metadata(&it.path, &it.node, owners, &names) {
-                        warn(&it.path, format!("metadata: {e}"));
-                    }
+                    Err(e) => warn(&it.path, e.to_string()),
                 }
-                Err(e) => warn(&it.path, e.to_string()),
-            }
-            progress.file_done();
-        });
+                progress.file_done();
+            })
+    });
 
     for it in items.iter().filter(|i| i.link_to.is_some()) {
         let first = it.link_to.as_ref().unwrap();
