@@ -18,25 +18,14 @@ pub fn split_spec(spec: &str) -> (&str, Option<&str>) {
 
 /// A directory node standing for a snapshot's root tree.
 pub fn root_node(snap: &Snapshot) -> Node {
-    Node {
-        name: Vec::new(),
-        kind: NodeKind::Dir { subtree: snap.tree },
-        mode: 0o040755,
-        uid: 0,
-        gid: 0,
-        user: None,
-        group: None,
-        size: 0,
-        mtime: Time {
-            secs: snap.time.as_second(),
-            nanos: snap.time.subsec_nanosecond() as u32,
-        },
-        ctime: Time::default(),
-        inode: 0,
-        device: 0,
-        links: 1,
-        xattrs: Vec::new(),
-    }
+    let mut node = Node::synthetic(
+        Vec::new(),
+        NodeKind::Dir { subtree: snap.tree },
+        0o040755,
+        snap.time,
+    );
+    node.ctime = Time::default();
+    node
 }
 
 /// Finds the node at `path` (absolute or relative to the root) in a snapshot.

@@ -113,6 +113,32 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node that exists only in the repository (the root, a stream, a directory that
+    /// holds streams): given kind, mode and time; owner root unless set afterwards; no
+    /// inode, device or extended attributes.
+    pub fn synthetic(name: Vec<u8>, kind: NodeKind, mode: u32, time: jiff::Timestamp) -> Node {
+        let t = Time {
+            secs: time.as_second(),
+            nanos: time.subsec_nanosecond().clamp(0, 999_999_999) as u32,
+        };
+        Node {
+            name,
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            user: None,
+            group: None,
+            size: 0,
+            mtime: t,
+            ctime: t,
+            inode: 0,
+            device: 0,
+            links: 1,
+            xattrs: Vec::new(),
+        }
+    }
+
     /// The name as a lossy string, for display.
     pub fn display_name(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()

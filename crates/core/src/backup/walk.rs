@@ -166,25 +166,10 @@ impl Walk<'_, '_> {
     }
 
     fn synthetic_dir(&self, name: Vec<u8>) -> Node {
-        let t = time_of(self.time.as_second(), self.time.subsec_nanosecond() as i64);
-        Node {
-            name,
-            kind: NodeKind::Dir {
-                subtree: Id::default(),
-            },
-            mode: 0o040755,
-            uid: 0,
-            gid: 0,
-            user: None,
-            group: None,
-            size: 0,
-            mtime: t,
-            ctime: t,
-            inode: 0,
-            device: 0,
-            links: 1,
-            xattrs: Vec::new(),
-        }
+        let kind = NodeKind::Dir {
+            subtree: Id::default(),
+        };
+        Node::synthetic(name, kind, 0o040755, self.time)
     }
 
     fn node_from_meta(&self, name: Vec<u8>, m: &Metadata, path: &Path) -> Node {
@@ -379,25 +364,15 @@ impl Walk<'_, '_> {
             sum.bytes_total += size;
         }
         self.progress.file_done();
-        let t = time_of(self.time.as_second(), self.time.subsec_nanosecond() as i64);
         let uid = rustix::process::geteuid().as_raw();
         let gid = rustix::process::getegid().as_raw();
-        Ok(Node {
-            name,
-            kind: NodeKind::File { content },
-            mode: 0o100600,
-            uid,
-            gid,
-            user: self.names.user(uid),
-            group: self.names.group(gid),
-            size,
-            mtime: t,
-            ctime: t,
-            inode: 0,
-            device: 0,
-            links: 1,
-            xattrs: Vec::new(),
-        })
+        let mut node = Node::synthetic(name, NodeKind::File { content }, 0o100600, self.time);
+        node.size = size;
+        node.uid = uid;
+        node.gid = gid;
+        node.user = self.names.user(uid);
+        node.group = self.names.group(gid);
+        Ok(node)
     }
 
     fn command(
