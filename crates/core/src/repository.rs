@@ -26,6 +26,7 @@ pub struct Repository {
     config: RepoConfig,
     key_name: String,
     index: RwLock<Index>,
+    index_loaded: std::sync::atomic::AtomicBool,
     files_chunker: Chunker,
     streams_chunker: Chunker,
     envelope_keys: Mutex<HashMap<[u8; ENVELOPE_LEN], Key>>,
@@ -176,6 +177,7 @@ impl Repository {
             config,
             key_name,
             index: RwLock::new(Index::new()),
+            index_loaded: std::sync::atomic::AtomicBool::new(false),
             files_chunker,
             streams_chunker,
             envelope_keys: Mutex::new(HashMap::new()),
@@ -214,6 +216,11 @@ impl Repository {
 
     /// Reads every index file into memory. Returns the number of blobs indexed.
     pub fn load_index(&self) -> Result<usize> {
+        // Read the index files once per opened repository: commands and the library
+        // functions they call both ask for it.
+        if self.index_loaded.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(self.index().len());
+        }
         let files = self.backend.list(FileKind::Index)?;
         let decoded: Vec<Vec<IndexedPack>> = files
             .par_iter()
@@ -225,6 +232,8 @@ impl Repository {
                 index.add_pack(&info, &entries);
             }
         }
+        self.index_loaded
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(index.len())
     }
 
