@@ -80,20 +80,9 @@ impl Files<'_, '_> {
             out.read = Some((content, meta.size(), None));
             return Ok(out);
         }
-        let file = match open_for_backup(path) {
-            Ok(f) => f,
-            Err(e) => {
-                self.warn(
-                    &mut out.warnings,
-                    WarningKind::Unreadable,
-                    path,
-                    e.to_string(),
-                );
-                return Ok(out);
-            }
-        };
-        let before = match file.metadata() {
-            Ok(m) => m,
+        let opened = open_for_backup(path).and_then(|f| f.metadata().map(|m| (f, m)));
+        let (file, before) = match opened {
+            Ok(x) => x,
             Err(e) => {
                 self.warn(
                     &mut out.warnings,
