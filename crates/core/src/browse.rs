@@ -1,5 +1,6 @@
 //! Reading snapshots without restoring them: resolve paths, walk trees, stream files.
 
+use crate::content::ContentWalk;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repository::Repository;
@@ -80,15 +81,15 @@ pub fn dump_file(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<
     let mut n = 0u64;
     let zeros = vec![0u8; 1 << 16];
     let stdout_err = |e: std::io::Error| Error::io("<output>", e);
-    for e in content {
-        match e {
-            Extent::Data(id) => {
-                let data = repo.read_blob(id)?;
+    for item in ContentWalk::new(repo, content) {
+        match item? {
+            (Extent::Data(id), _) => {
+                let data = repo.read_blob(&id)?;
                 out.write_all(&data).map_err(stdout_err)?;
                 n += data.len() as u64;
             }
-            Extent::Hole(len) => {
-                let mut left = *len;
+            (Extent::Hole(len), _) => {
+                let mut left = len;
                 while left > 0 {
                     let k = left.min(zeros.len() as u64) as usize;
                     out.write_all(&zeros[..k]).map_err(stdout_err)?;
@@ -96,6 +97,7 @@ pub fn dump_file(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<
                 }
                 n += len;
             }
+            (Extent::List { .. }, _) => unreachable!("the walk expands lists"),
         }
     }
     Ok(n)

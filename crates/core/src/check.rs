@@ -10,6 +10,7 @@
 //! index names (left by an interrupted backup) are reported as information only.
 
 use crate::backend::FileKind;
+use crate::content::decode_list;
 use crate::error::Result;
 use crate::id::Id;
 use crate::pack::{open_blob, read_entries};
@@ -19,6 +20,51 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+
+/// The file contents met while checking trees, and the list blobs still to read.
+#[derive(Default)]
+struct Contents {
+    /// List blobs to read, with a path that names them.
+    todo: Vec<(Id, String)>,
+    /// Every reference to a list blob: the list, the length claimed, where.
+    claims: Vec<(Id, u64, String)>,
+    /// The length each list read covers.
+    lengths: HashMap<Id, u64>,
+}
+
+impl Contents {
+    /// Checks that the data blobs of `extents` are indexed and queues its lists; returns
+    /// the bytes the extents cover, or `None` when a data blob is missing.
+    fn extents(
+        &mut self,
+        repo: &Repository,
+        extents: &[Extent],
+        path: &str,
+        err: &dyn Fn(String),
+    ) -> Option<u64> {
+        let index = repo.index();
+        let mut sum = Some(0u64);
+        for e in extents {
+            let len = match e {
+                Extent::Data(id) => match index.get(id) {
+                    Some(l) => Some(l.raw_len as u64),
+                    None => {
+                        err(format!("data blob {} of {path} is missing", id.short()));
+                        None
+                    }
+                },
+                Extent::Hole(n) => Some(*n),
+                Extent::List { id, len } => {
+                    self.todo.push((*id, path.to_string()));
+                    self.claims.push((*id, *len, path.to_string()));
+                    Some(*len)
+                }
+            };
+            sum = sum.zip(len).and_then(|(a, b)| a.checked_add(b));
+        }
+        sum
+    }
+}
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
@@ -145,6 +191,7 @@ pub fn check(
     }
     report.snapshots = roots.len();
     let mut seen: HashSet<Id> = HashSet::new();
+    let mut contents = Contents::default();
     let mut stack: Vec<(Id, String)> = roots
         .into_iter()
         .map(|(s, t)| (t, format!("snapshot {s}:/")))
@@ -160,7 +207,6 @@ pub fn check(
                 continue;
             }
         };
-        let index = repo.index();
         for node in &tree.nodes {
             let p = format!(
                 "{}{}",
@@ -170,15 +216,44 @@ pub fn check(
             match &node.kind {
                 NodeKind::Dir { subtree } => stack.push((*subtree, p)),
                 NodeKind::File { content } => {
-                    for e in content {
-                        if let Extent::Data(id) = e {
-                            if !index.contains(id) {
-                                err(format!("data blob {} of {p} is missing", id.short()));
-                            }
-                        }
+                    let sum = contents.extents(repo, content, &p, &err);
+                    if sum.is_some_and(|n| n != node.size) {
+                        err(format!(
+                            "{p}: its contents add up to {} bytes, its size is {}",
+                            sum.unwrap_or_default(),
+                            node.size
+                        ));
                     }
                 }
                 _ => {}
+            }
+        }
+    }
+    // The list blobs of long contents: each is read once, however many files share it.
+    while let Some((list_id, path)) = contents.todo.pop() {
+        if !seen.insert(list_id) {
+            continue;
+        }
+        let what = format!("list {} (in {path})", list_id.short());
+        match repo
+            .read_blob(&list_id)
+            .and_then(|b| decode_list(&b, &what))
+        {
+            Ok(extents) => {
+                if let Some(n) = contents.extents(repo, &extents, &path, &err) {
+                    contents.lengths.insert(list_id, n);
+                }
+            }
+            Err(e) => err(format!("{what}: {e}")),
+        }
+    }
+    for (id, claimed, path) in &contents.claims {
+        if let Some(&n) = contents.lengths.get(id) {
+            if n != *claimed {
+                err(format!(
+                    "list {} (in {path}) covers {n} bytes, {claimed} are expected",
+                    id.short()
+                ));
             }
         }
     }

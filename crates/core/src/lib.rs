@@ -19,6 +19,7 @@ mod backup;
 pub mod browse;
 mod check;
 mod config;
+pub mod content;
 mod error;
 mod exclude;
 #[doc(hidden)]

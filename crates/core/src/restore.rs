@@ -11,6 +11,7 @@
 //! whose contents differ, so an interrupted restore resumes cheaply.
 
 use crate::backup::{Progress, Warning, WarningKind};
+use crate::content::ContentWalk;
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
 use crate::id::Id;
@@ -26,6 +27,9 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+
+/// Extents of a file written in parallel at a time.
+const RESTORE_BATCH: usize = 1024;
 
 /// How to restore.
 #[derive(Debug, Clone, Default)]
@@ -323,64 +327,74 @@ fn restore_file(
     if old_len != size {
         file.set_len(size).map_err(|e| Error::io(path, e))?;
     }
-    // Offsets of each extent.
-    let index = repo.index();
-    let mut pieces = Vec::with_capacity(content.len());
-    let mut off = 0u64;
-    for e in content {
-        let len = match e {
-            Extent::Data(id) => {
-                index
-                    .get(id)
-                    .ok_or_else(|| Error::MissingBlob {
-                        kind: "data",
-                        id: id.short(),
-                        context: format!(" (needed by {})", path.display()),
-                    })?
-                    .raw_len as u64
-            }
-            Extent::Hole(n) => *n,
-        };
-        pieces.push((off, len, *e));
-        off += len;
-    }
-    drop(index);
-    if off != size {
-        return Err(Error::format(
-            format!("file {}", path.display()),
-            format!("contents add up to {off} bytes, the tree says {size}"),
-        ));
-    }
+    // The extents are walked in batches (list blobs are loaded as the walk reaches
+    // them), each batch written in parallel: memory stays the same for any file size.
     let changed = AtomicU64::new(0);
-    let result = pieces
-        .par_iter()
-        .try_for_each(|&(off, len, e)| -> Result<()> {
-            let io_err = |e| Error::io(path, e);
-            match e {
-                Extent::Data(id) => {
-                    if existing && off + len <= old_len {
-                        let mut cur = vec![0u8; len as usize];
-                        if file.read_exact_at(&mut cur, off).is_ok() && repo.blob_id(&cur) == id {
-                            skipped.fetch_add(len, Ordering::Relaxed);
-                            progress.bytes(len);
-                            return Ok(());
-                        }
+    let write_piece = |&(off, len, e): &(u64, u64, Extent)| -> Result<()> {
+        let io_err = |e| Error::io(path, e);
+        match e {
+            Extent::Data(id) => {
+                if existing && off + len <= old_len {
+                    let mut cur = vec![0u8; len as usize];
+                    if file.read_exact_at(&mut cur, off).is_ok() && repo.blob_id(&cur) == id {
+                        skipped.fetch_add(len, Ordering::Relaxed);
+                        progress.bytes(len);
+                        return Ok(());
                     }
-                    let data = repo.read_blob(&id)?;
-                    file.write_all_at(&data, off).map_err(io_err)?;
-                    written.fetch_add(len, Ordering::Relaxed);
+                }
+                let data = repo.read_blob(&id)?;
+                file.write_all_at(&data, off).map_err(io_err)?;
+                written.fetch_add(len, Ordering::Relaxed);
+                changed.fetch_add(1, Ordering::Relaxed);
+            }
+            Extent::Hole(n) => {
+                if existing && off < old_len && !is_hole(&file, off, n) {
+                    punch_hole(&file, off, n).map_err(io_err)?;
                     changed.fetch_add(1, Ordering::Relaxed);
                 }
-                Extent::Hole(n) => {
-                    if existing && off < old_len && !is_hole(&file, off, n) {
-                        punch_hole(&file, off, n).map_err(io_err)?;
-                        changed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
             }
-            progress.bytes(len);
-            Ok(())
-        });
+            Extent::List { .. } => unreachable!("the walk expands lists"),
+        }
+        progress.bytes(len);
+        Ok(())
+    };
+    let mismatch = || {
+        Error::format(
+            format!("file {}", path.display()),
+            format!("its contents do not add up to the {size} bytes the tree says"),
+        )
+    };
+    let result = (|| -> Result<()> {
+        let mut walk = ContentWalk::new(repo, content);
+        let mut batch = Vec::with_capacity(RESTORE_BATCH);
+        let mut off = 0u64;
+        loop {
+            batch.clear();
+            for item in walk.by_ref().take(RESTORE_BATCH) {
+                let (e, len) = item.map_err(|e| match e {
+                    Error::MissingBlob { kind, id, .. } => Error::MissingBlob {
+                        kind,
+                        id,
+                        context: format!(" (needed by {})", path.display()),
+                    },
+                    e => e,
+                })?;
+                if off.saturating_add(len) > size {
+                    return Err(mismatch());
+                }
+                batch.push((off, len, e));
+                off += len;
+            }
+            if batch.is_empty() {
+                break;
+            }
+            batch.par_iter().try_for_each(write_piece)?;
+        }
+        if off != size {
+            return Err(mismatch());
+        }
+        Ok(())
+    })();
     if let Err(e) = result {
         if !existing {
             // Never leave a file that looks restored but holds zeros where data failed.

@@ -43,6 +43,14 @@ pub enum Extent {
     Data(Id),
     /// A hole of this many bytes (reads as zeros, stored as nothing).
     Hole(u64),
+    /// A run of extents stored as a list blob (see [`crate::content`]), covering `len`
+    /// bytes. Long contents are made of these so that no tree holds a huge list.
+    List {
+        /// The list blob's id (a metadata blob, kind tree).
+        id: Id,
+        /// Bytes the run covers, holes included.
+        len: u64,
+    },
 }
 
 /// What a node is, with what only that kind has.

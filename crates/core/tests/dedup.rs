@@ -260,10 +260,10 @@ fn repositories_cut_and_name_differently_and_a_reopened_one_identically() {
     // Through backups: no data blob id in common.
     let b1 = run_backup(&r1, opts(vec![], vec![reader_stream("x", data.clone())]));
     let b2 = run_backup(&r2, opts(vec![], vec![reader_stream("x", data.clone())]));
-    let ids1: HashSet<Id> = data_ids(&node_at(&r1, &b1.id, &b1.snapshot, "x"))
+    let ids1: HashSet<Id> = data_ids(&r1, &node_at(&r1, &b1.id, &b1.snapshot, "x"))
         .into_iter()
         .collect();
-    let ids2: HashSet<Id> = data_ids(&node_at(&r2, &b2.id, &b2.snapshot, "x"))
+    let ids2: HashSet<Id> = data_ids(&r2, &node_at(&r2, &b2.id, &b2.snapshot, "x"))
         .into_iter()
         .collect();
     assert!(ids1.is_disjoint(&ids2));

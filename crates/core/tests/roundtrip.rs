@@ -680,7 +680,7 @@ fn a_file_larger_than_a_segment_cuts_like_the_whole_buffer() {
     let r = backup_path(&repo, tmp.path(), ParentChoice::None);
     let node = resolve(&repo, &r.id, &r.snapshot, path.to_str().unwrap()).unwrap();
     assert_eq!(
-        data_ids(&node),
+        data_ids(&repo, &node),
         whole_buffer_ids(&repo, repo.files_chunker(), &data)
     );
     assert!(dump(&repo, &node) == data);

@@ -89,7 +89,7 @@ fn stream_round_trip(
         back.len(),
         data.len()
     );
-    let ids = data_ids(&node);
+    let ids = data_ids(repo, &node);
     let expected = whole_buffer_ids(repo, repo.streams_chunker(), data);
     prop_assert_eq!(
         ids,
@@ -197,7 +197,7 @@ fn several_streams_and_a_directory_make_one_snapshot() {
         let node = node_at(&repo, &r.id, &r.snapshot, path);
         assert!(dump(&repo, &node) == *want, "{path} differs");
         assert_eq!(
-            data_ids(&node),
+            data_ids(&repo, &node),
             whole_buffer_ids(&repo, repo.streams_chunker(), want),
             "{path}: stream cuts"
         );
@@ -206,7 +206,7 @@ fn several_streams_and_a_directory_make_one_snapshot() {
     assert!(dump(&repo, &node) == file_data);
     // Files are cut with the files chunker, not the streams chunker.
     assert_eq!(
-        data_ids(&node),
+        data_ids(&repo, &node),
         whole_buffer_ids(&repo, repo.files_chunker(), &file_data)
     );
     let node = node_at(

@@ -43,7 +43,7 @@ fn refs(repo: &Repository, snap: &cairn_core::Snapshot) -> HashSet<Id> {
             NodeKind::Dir { subtree } => {
                 out.insert(*subtree);
             }
-            NodeKind::File { .. } => out.extend(data_ids(node)),
+            NodeKind::File { .. } => out.extend(data_ids(repo, node)),
             _ => {}
         }
         Ok(())

@@ -2,6 +2,7 @@
 
 use super::walk::time_of;
 use super::{segment_len, Progress, Warning, WarningKind};
+use crate::content::ContentBuilder;
 use crate::error::{Error, Result};
 use crate::id::BlobKind;
 use crate::repository::Repository;
@@ -98,9 +99,9 @@ impl Files<'_, '_> {
         let read = if sparse {
             self.read_sparse(&file, chunker)
         } else {
-            let mut content = Vec::new();
+            let mut content = ContentBuilder::new();
             self.chunk_reader(&mut &file, chunker, &mut content, before.size())
-                .map(|n| (content, n, n))
+                .map(|n| (content.finish(), n, n))
         };
         let (content, size, bytes_read) = match read {
             Ok(r) => r,
@@ -171,7 +172,9 @@ impl Files<'_, '_> {
         content
             .iter()
             .all(|e| match e {
-                Extent::Data(id) => index.contains(id),
+                // A list's data blobs are kept as long as the list is (prune keeps
+                // what a kept list names): the list's own entry is enough.
+                Extent::Data(id) | Extent::List { id, .. } => index.contains(id),
                 Extent::Hole(_) => true,
             })
             .then(|| content.clone())
@@ -186,7 +189,7 @@ impl Files<'_, '_> {
     ) -> Result<(Vec<Extent>, u64, u64), ReadError> {
         use rustix::fs::{seek, SeekFrom};
         let size = file.metadata().map_err(ReadError::Io)?.size();
-        let mut content = Vec::new();
+        let mut content = ContentBuilder::new();
         let mut pos = 0u64;
         let mut read = 0u64;
         while pos < size {
@@ -197,13 +200,13 @@ impl Files<'_, '_> {
                     // The file system cannot report holes: read it all.
                     seek(file, SeekFrom::Start(0)).map_err(|e| ReadError::Io(e.into()))?;
                     let n = self.chunk_reader(&mut &*file, chunker, &mut content, size)?;
-                    return Ok((content, n, n));
+                    return Ok((content.finish(), n, n));
                 }
                 Err(e) => return Err(ReadError::Io(e.into())),
             };
             let data = data.min(size);
             if data > pos {
-                content.push(Extent::Hole(data - pos));
+                self.push(&mut content, Extent::Hole(data - pos), data - pos)?;
                 self.progress.bytes(data - pos);
             }
             if data >= size {
@@ -218,11 +221,25 @@ impl Files<'_, '_> {
             read += n;
             if n < hole - data {
                 // Shrunk while read: the end is recorded as read.
-                return Ok((content, data + n, read));
+                return Ok((content.finish(), data + n, read));
             }
             pos = hole;
         }
-        Ok((content, size, read))
+        Ok((content.finish(), size, read))
+    }
+
+    /// Appends an extent to a content, storing the list blobs it completes.
+    pub(super) fn push(
+        &self,
+        content: &mut ContentBuilder,
+        extent: Extent,
+        len: u64,
+    ) -> Result<(), ReadError> {
+        content
+            .push(extent, len, &mut |list| {
+                self.writer.add(BlobKind::Tree, list).map(|(id, _)| id)
+            })
+            .map_err(ReadError::Store)
     }
 
     /// Chunks everything `r` yields into `content`; returns the byte count. `hint` is
@@ -231,7 +248,7 @@ impl Files<'_, '_> {
         &self,
         r: &mut dyn Read,
         chunker: &Chunker,
-        content: &mut Vec<Extent>,
+        content: &mut ContentBuilder,
         hint: u64,
     ) -> Result<u64, ReadError> {
         SEGMENT.with_borrow_mut(|buf| self.chunk_into(r, chunker, content, hint, buf))
@@ -241,7 +258,7 @@ impl Files<'_, '_> {
         &self,
         r: &mut dyn Read,
         chunker: &Chunker,
-        content: &mut Vec<Extent>,
+        content: &mut ContentBuilder,
         hint: u64,
         buf: &mut Vec<u8>,
     ) -> Result<u64, ReadError> {
@@ -277,7 +294,7 @@ impl Files<'_, '_> {
                             .writer
                             .add(BlobKind::Data, &buf[start..start + n])
                             .map_err(ReadError::Store)?;
-                        content.push(Extent::Data(id));
+                        self.push(content, Extent::Data(id), n as u64)?;
                         start += n;
                     }
                     None => break,

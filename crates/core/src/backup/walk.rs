@@ -2,13 +2,14 @@
 
 use super::files::{is_cache_dir, read_xattrs, FileOutcome, FileStatus, Files, ReadError};
 use super::{BackupSummary, Progress, StreamSource, Warning, WarningKind};
+use crate::content::ContentBuilder;
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
 use crate::id::{BlobKind, Id};
 use crate::platform::NameCache;
 use crate::repository::Repository;
 use crate::store::BlobWriter;
-use crate::tree::{Extent, Node, NodeKind, Time, Tree};
+use crate::tree::{Node, NodeKind, Time, Tree};
 use cairn_chunker::Chunker;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -336,7 +337,7 @@ impl Walk<'_, '_> {
         self.progress.file(Path::new(&label), None);
         let repo = self.repo;
         let chunker = repo.streams_chunker();
-        let mut content = Vec::new();
+        let mut content = ContentBuilder::new();
         let size = match src {
             StreamSource::Reader { mut reader, .. } => {
                 match self
@@ -366,6 +367,7 @@ impl Walk<'_, '_> {
         self.progress.file_done();
         let uid = rustix::process::geteuid().as_raw();
         let gid = rustix::process::getegid().as_raw();
+        let content = content.finish();
         let mut node = Node::synthetic(name, NodeKind::File { content }, 0o100600, self.time);
         node.size = size;
         node.uid = uid;
@@ -381,7 +383,7 @@ impl Walk<'_, '_> {
         program: &OsStr,
         args: &[OsString],
         chunker: &Chunker,
-        content: &mut Vec<Extent>,
+        content: &mut ContentBuilder,
     ) -> Result<u64> {
         let fail = |detail: String| Error::SourceFailed {
             name: label.to_string(),

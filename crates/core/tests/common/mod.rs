@@ -68,14 +68,13 @@ pub fn node_at(repo: &Repository, id: &Id, snap: &Snapshot, path: &str) -> Node 
     resolve(repo, id, snap, path).unwrap()
 }
 
-/// A file node's data blob ids (panics on holes or non-files).
-pub fn data_ids(node: &Node) -> Vec<Id> {
+/// A file node's data blob ids, through its list blobs (panics on holes or non-files).
+pub fn data_ids(repo: &Repository, node: &Node) -> Vec<Id> {
     match &node.kind {
-        NodeKind::File { content } => content
-            .iter()
-            .map(|e| match e {
-                Extent::Data(id) => *id,
-                Extent::Hole(n) => panic!("unexpected hole of {n} bytes"),
+        NodeKind::File { content } => cairn_core::content::ContentWalk::new(repo, content)
+            .map(|e| match e.unwrap().0 {
+                Extent::Data(id) => id,
+                e => panic!("unexpected extent {e:?}"),
             })
             .collect(),
         k => panic!("not a file: {k:?}"),
