@@ -10,6 +10,8 @@
 //!   into one snapshot. [`restore()`], [`check()`], and [`browse`] for reading back.
 //! - The formats: [`Snapshot`], [`Tree`]/[`Node`], packs and index files (see
 //!   `docs/format.md` for every byte).
+//! - [`Policy`]: retention, a pure function of (snapshots, policy, now, time zone) that
+//!   says which snapshots `forget` keeps and why ([`Group`], [`Decision`], [`Reason`]).
 //!
 //! What it is not: it parses no command lines, opens no database and speaks no network
 //! protocol; those are the binary's, `cairn-catalog`'s and `cairn-backend`'s.
@@ -31,6 +33,7 @@ mod pack;
 mod platform;
 mod repository;
 mod restore;
+mod retention;
 mod sealed;
 mod snapshot;
 mod store;
@@ -51,6 +54,7 @@ pub use keys::{KeyFile, MasterKey};
 pub use platform::{hostname, is_root, username};
 pub use repository::{select_snapshot, KeyInfo, Repository, SnapshotsAndDamage};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
+pub use retention::{Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG};
 pub use sealed::FORMAT_VERSION;
 pub use snapshot::Snapshot;
 pub use store::WriteStats;

@@ -40,11 +40,31 @@ pub struct Snapshot {
     /// What the backup did.
     #[serde(default)]
     pub summary: Option<crate::BackupSummary>,
+    /// The application front-end that made the snapshot (e.g. "kimai"), if any. Absent in
+    /// snapshots of plain file trees and streams, and in snapshots written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 impl Snapshot {
     /// True if the snapshot has `tag`.
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| t == tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_is_optional_in_json() {
+        let json = r#"{"version":1,"time":"2024-01-01T00:00:00Z","tree":"0000000000000000000000000000000000000000000000000000000000000000","paths":["/srv"],"hostname":"web"}"#;
+        let mut snap: Snapshot = serde_json::from_str(json).unwrap();
+        assert_eq!(snap.app, None);
+        assert!(!serde_json::to_string(&snap).unwrap().contains("\"app\""));
+        snap.app = Some("kimai".into());
+        let again: Snapshot = serde_json::from_str(&serde_json::to_string(&snap).unwrap()).unwrap();
+        assert_eq!(again.app.as_deref(), Some("kimai"));
     }
 }

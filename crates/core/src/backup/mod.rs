@@ -361,6 +361,7 @@ pub fn backup(
         excludes: opts.excludes,
         program_version: env!("CARGO_PKG_VERSION").to_string(),
         summary: Some(summary),
+        app: None,
     };
     let id = repo.save_snapshot(&snapshot)?;
     Ok(BackupResult {
