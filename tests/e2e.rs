@@ -12,6 +12,8 @@ mod fixture;
 mod keys;
 #[path = "e2e/kill.rs"]
 mod kill;
+#[path = "e2e/maintain.rs"]
+mod maintain;
 #[path = "e2e/roundtrip.rs"]
 mod roundtrip;
 #[path = "e2e/streams.rs"]

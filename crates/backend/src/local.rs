@@ -260,10 +260,16 @@ impl Backend for LocalBackend {
         }
 
         let tmp = match self.write_temp(&dir, data) {
-            Err(e) if kind == FileKind::Pack && e.kind() == io::ErrorKind::NotFound => {
-                // A missing fan-out directory (removed by hand, or a name outside 00..ff).
+            Err(e) if kind != FileKind::Config && e.kind() == io::ErrorKind::NotFound => {
+                // A missing kind or fan-out directory: removed by hand, a name outside
+                // 00..ff, or a repository copied by a tool that drops empty directories.
+                let parent = dir.parent().expect("a kind directory has a parent");
+                if kind == FileKind::Pack && !parent.exists() {
+                    make_dir(parent)?;
+                    sync_dir(parent.parent().expect("data/ has a parent"))?;
+                }
                 make_dir(&dir)?;
-                sync_dir(dir.parent().expect("a fan-out directory has a parent"))?;
+                sync_dir(parent)?;
                 self.write_temp(&dir, data)
             }
             other => other,

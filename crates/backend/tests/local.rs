@@ -266,6 +266,24 @@ fn missing_fanout_directory_is_recreated() {
 }
 
 #[test]
+fn missing_kind_directories_are_recreated() {
+    // As after copying a repository with a tool that drops empty directories.
+    let (_dir, backend) = repo();
+    fs::remove_dir(backend.path().join("locks")).unwrap();
+    fs::remove_dir_all(backend.path().join("data")).unwrap();
+    backend
+        .write(FileKind::Lock, &hex_name(1), b"lock")
+        .unwrap();
+    backend
+        .write(FileKind::Pack, &hex_name(2), b"pack")
+        .unwrap();
+    assert_eq!(mode(&backend.path().join("locks")), DIR_MODE);
+    assert_eq!(mode(&backend.path().join("data")), DIR_MODE);
+    assert_eq!(backend.list(FileKind::Lock).unwrap().len(), 1);
+    assert_eq!(backend.list(FileKind::Pack).unwrap().len(), 1);
+}
+
+#[test]
 fn uncreated_repository_errors_name_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let backend = LocalBackend::new(dir.path().join("missing"));

@@ -13,7 +13,29 @@ Environment:
   CAIRN_PASSWORD_COMMAND  run this command (with sh -c) and use its output as password
 
 Exit codes: 0 success, 1 error, 2 wrong usage, 3 backup done but some files could not be
-read, 10 no repository at the location, 12 wrong password.";
+read, 10 no repository at the location, 11 repository locked by another process (after
+waiting --retry-lock), 12 wrong password.";
+
+/// Parses a duration such as `90s`, `30m`, `1h`, `2h30m` or `0`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let d: jiff::SignedDuration = t
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (examples: 90s, 30m, 1h, 2h30m)"))?;
+    std::time::Duration::try_from(d).map_err(|_| format!("{text:?} is negative"))
+}
+
+/// Parses a percentage such as `10%` or `10` into a fraction.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let t = text.trim().trim_end_matches('%');
+    match t.parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v / 100.0),
+        _ => Err(format!("{text:?} is not a percentage from 0% to 100%")),
+    }
+}
 
 /// cairn: deduplicating, encrypted backups of files, streams and whole applications.
 #[derive(Debug, Parser)]
@@ -42,6 +64,11 @@ pub struct Cli {
     /// Print only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// How long to wait when another process holds a conflicting lock (a backup waits
+    /// for a running prune, a prune for running backups), e.g. 0, 10m, 2h.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub retry_lock: std::time::Duration,
 
     #[command(subcommand)]
     pub command: Command,
@@ -76,9 +103,97 @@ pub enum Command {
     /// Verify the repository's structure, and with --read-data every stored byte.
     #[command(after_help = "Example:\n  cairn check --read-data")]
     Check(CheckArgs),
+    /// Remove snapshots by retention rules (or by id), optionally pruning afterwards.
+    #[command(
+        after_help = "Examples:\n  cairn forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --dry-run\n  cairn forget --keep-last 30 --keep-tag release --prune\n  cairn forget 1a2b3c4d\n\nA snapshot tagged `protected` is always kept. Times are grouped into hours, days,\nweeks (ISO), months and years in the local time zone."
+    )]
+    Forget(ForgetArgs),
+    /// Delete data no snapshot uses and repack packs that are mostly unused.
+    #[command(after_help = "Examples:\n  cairn prune --dry-run\n  cairn prune --max-unused 5%")]
+    Prune(PruneArgs),
+    /// Change the tags of snapshots (`--set protected` keeps a snapshot from forget).
+    #[command(
+        after_help = "Examples:\n  cairn tag latest --add release\n  cairn tag 1a2b3c4d --set protected"
+    )]
+    Tag(TagArgs),
     /// Manage the keys (passwords) of the repository.
     #[command(subcommand)]
     Key(KeyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Snapshots to remove by id prefix (instead of, or besides, the rules).
+    pub snapshots: Vec<String>,
+    /// Keep the N newest snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the N latest hours that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the N latest days that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the N latest weeks that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the N latest months that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the N latest years that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Keep every snapshot newer than this, e.g. 14d, 1y6m, 2w.
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within: Option<String>,
+    /// Keep snapshots with this tag (repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub keep_tag: Vec<String>,
+    /// Apply the rules per group: any of host, paths, tags, app, comma-separated, or none.
+    #[arg(long, default_value = "host,paths", value_name = "FIELDS")]
+    pub group_by: String,
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Show what would be removed; remove nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Run prune afterwards.
+    #[arg(long)]
+    pub prune: bool,
+    /// With --prune: see `cairn prune --help`.
+    #[arg(long, default_value = "10%", value_name = "PERCENT", value_parser = parse_percent)]
+    pub max_unused: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Repack a pack when more than this share of it is unused (lower: more space
+    /// reclaimed, more data rewritten).
+    #[arg(long, default_value = "10%", value_name = "PERCENT", value_parser = parse_percent)]
+    pub max_unused: f64,
+    /// Show what would be deleted and repacked; change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// Snapshots (`latest` or id prefixes).
+    #[arg(required = true)]
+    pub snapshots: Vec<String>,
+    /// Add this tag (repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub add: Vec<String>,
+    /// Remove this tag (repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub remove: Vec<String>,
+    /// Replace all tags by these (repeatable).
+    #[arg(long, value_name = "TAG", conflicts_with_all = ["add", "remove"])]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Args)]

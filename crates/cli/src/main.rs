@@ -21,6 +21,8 @@ pub mod exit {
     pub const ERROR: u8 = 1;
     /// The backup was written but some files could not be read.
     pub const PARTIAL: u8 = 3;
+    /// Another process holds a conflicting lock (after waiting `--retry-lock`).
+    pub const LOCKED: u8 = 11;
     /// No repository at the location.
     pub const NO_REPOSITORY: u8 = 10;
     /// Wrong password.
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
             let code = match e.downcast_ref::<cairn_core::Error>() {
                 Some(cairn_core::Error::WrongPassword) => exit::WRONG_PASSWORD,
                 Some(cairn_core::Error::NotARepository(_)) => exit::NO_REPOSITORY,
+                Some(cairn_core::Error::Locked(_)) => exit::LOCKED,
                 _ => exit::ERROR,
             };
             eprintln!("cairn: {}", output::error_chain(&e));

@@ -39,6 +39,8 @@ pub struct Settings {
     pub quiet: bool,
     /// Standard error is a terminal (progress bars).
     pub progress: bool,
+    /// How long to wait for a conflicting lock.
+    pub retry_lock: std::time::Duration,
 }
 
 /// The documented default repository: `$XDG_DATA_HOME/cairn/repository`, else
@@ -62,6 +64,7 @@ impl Settings {
         json: bool,
         verbose: bool,
         quiet: bool,
+        retry_lock: std::time::Duration,
     ) -> Result<Settings> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let repo = match repo.or_else(|| env("CAIRN_REPOSITORY")) {
@@ -88,6 +91,7 @@ impl Settings {
             verbose,
             quiet,
             progress: !quiet && !json && std::io::stderr().is_terminal(),
+            retry_lock,
         })
     }
 

@@ -109,6 +109,10 @@ pub enum Error {
         detail: String,
     },
 
+    /// Another process holds a conflicting lock and did not let go in time.
+    #[error("{0}")]
+    Locked(String),
+
     /// Invalid arguments or settings.
     #[error("{0}")]
     Invalid(String),

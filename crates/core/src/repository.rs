@@ -339,6 +339,12 @@ impl Repository {
         Tree::decode(&bytes, &format!("tree {}", id.short()))
     }
 
+    /// Removes a snapshot file (forget). The data it used stays until prune.
+    pub fn remove_snapshot(&self, id: &Id) -> Result<()> {
+        self.backend.remove(FileKind::Snapshot, &id.to_hex())?;
+        Ok(())
+    }
+
     /// Stores a snapshot (the commit point of a backup) and returns its id.
     pub fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
         let json = serde_json::to_vec(snap).expect("snapshot serializes");

@@ -40,6 +40,8 @@ pub enum Magic {
     Snapshot,
     /// A pack.
     Pack,
+    /// A lock.
+    Lock,
 }
 
 impl Magic {
@@ -50,6 +52,7 @@ impl Magic {
             Magic::Index => b"CRNi",
             Magic::Snapshot => b"CRNs",
             Magic::Pack => b"CRNp",
+            Magic::Lock => b"CRNl",
         }
     }
 

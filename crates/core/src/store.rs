@@ -158,6 +158,17 @@ impl BlobWriter<'_> {
         Ok((id, true))
     }
 
+    /// Stores a copy of a blob the index already has (prune moves blobs out of packs it
+    /// deletes); `id` must be the blob's id. Returns false if this session already took it.
+    pub(crate) fn add_copy(&self, kind: BlobKind, id: Id, data: Vec<u8>) -> Result<bool> {
+        self.check()?;
+        if !self.shared.pending.lock().unwrap().insert(id) {
+            return Ok(false);
+        }
+        self.send(Job { kind, id, data })?;
+        Ok(true)
+    }
+
     /// True if the blob is new and this call is the one to store it.
     fn claim(&self, id: &Id) -> Result<bool> {
         self.check()?;

@@ -9,11 +9,15 @@
 //!   backend with [`conformance::run_all`] or, one `#[test]` per property, with
 //!   [`backend_conformance_tests!`].
 //!
+//! - [`StopAfter`]: a wrapper that fails every change after the next *n*, to reach each
+//!   state a process killed between two changes leaves behind.
+//!
 //! What it is not: no test data generators for file trees, no durability (a
-//! `MemBackend` forgets everything when dropped), and no fault injection beyond
-//! `corrupt`.
+//! `MemBackend` forgets everything when dropped), and no random fault injection.
 
 pub mod conformance;
 mod mem;
+mod stop;
 
 pub use mem::MemBackend;
+pub use stop::StopAfter;

@@ -3,6 +3,7 @@
 mod backup;
 mod init;
 mod key;
+mod maintain;
 mod read;
 mod restore;
 
@@ -10,7 +11,7 @@ use crate::args::{Cli, Command, KeyCommand};
 use crate::settings::Settings;
 use anyhow::Result;
 use cairn_backend::LocalBackend;
-use cairn_core::{Backend, Repository};
+use cairn_core::{Backend, Lock, Repository};
 use std::sync::Arc;
 
 /// Runs the parsed command line; returns the exit code.
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         cli.json,
         cli.verbose,
         cli.quiet,
+        cli.retry_lock,
     )?;
     match cli.command {
         Command::Init(a) => init::run(&s, a.compression),
@@ -31,6 +33,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Dump(a) => read::dump(&s, &a.snapshot, &a.path),
         Command::Restore(a) => restore::run(&s, a),
         Command::Check(a) => read::check(&s, a.read_data),
+        Command::Forget(a) => maintain::forget(&s, a),
+        Command::Prune(a) => maintain::prune(&s, a.max_unused, a.dry_run),
+        Command::Tag(a) => maintain::tag(&s, a),
         Command::Key(k) => match k {
             KeyCommand::Add(a) => key::add(&s, a.new_password_file),
             KeyCommand::List => key::list(&s),
@@ -67,6 +72,23 @@ impl ExistsConfig for Arc<dyn Backend> {
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Takes a shared (or, for prune, exclusive) lock on the repository, waiting up to the
+/// `--retry-lock` time for a conflicting one to go, and saying so when it waits.
+pub fn lock(s: &Settings, repo: &Repository, exclusive: bool, command: &str) -> Result<Lock> {
+    match repo.lock(exclusive, command, std::time::Duration::ZERO) {
+        Err(cairn_core::Error::Locked(why)) if !s.retry_lock.is_zero() => {
+            if !s.quiet {
+                eprintln!(
+                    "cairn: {why}; waiting up to {}",
+                    crate::output::duration(s.retry_lock.as_secs_f64())
+                );
+            }
+            Ok(repo.lock(exclusive, command, s.retry_lock)?)
+        }
+        r => Ok(r?),
     }
 }
 

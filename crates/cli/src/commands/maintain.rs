@@ -1,0 +1,283 @@
+//! Commands that change what the repository keeps: forget, prune, tag.
+
+use crate::args::{ForgetArgs, TagArgs};
+use crate::output::{bytes, local_time};
+use crate::settings::Settings;
+use anyhow::{bail, Result};
+use cairn_core::{select_snapshot, Id, Policy, PruneOptions, PruneReport, Repository, Snapshot};
+use std::io::Write;
+
+pub fn forget(s: &Settings, a: ForgetArgs) -> Result<u8> {
+    let policy = Policy {
+        keep_last: a.keep_last,
+        keep_hourly: a.keep_hourly,
+        keep_daily: a.keep_daily,
+        keep_weekly: a.keep_weekly,
+        keep_monthly: a.keep_monthly,
+        keep_yearly: a.keep_yearly,
+        keep_within: a
+            .keep_within
+            .as_deref()
+            .map(Policy::parse_duration)
+            .transpose()?,
+        keep_tags: a.keep_tag.clone(),
+        group_by: a.group_by.parse()?,
+    };
+    match (policy.is_empty(), a.snapshots.is_empty()) {
+        (true, true) => bail!(
+            "no rule (--keep-*) and no snapshot given: forget removes nothing without one \
+             (see cairn forget --help)"
+        ),
+        (false, false) => bail!("give either snapshot ids or --keep-* rules, not both"),
+        _ => {}
+    }
+    let repo = super::open(s)?;
+    let lock = super::lock(s, &repo, false, "forget")?;
+    let (all, damage) = repo.snapshots_and_damage()?;
+    if !damage.is_empty() {
+        // The rules count snapshots: without all of them they could remove too much.
+        for e in &damage {
+            eprintln!("cairn: {e}");
+        }
+        bail!(
+            "{} snapshot(s) cannot be read; forget changes nothing (run `cairn check`)",
+            damage.len()
+        );
+    }
+    let chosen: Vec<(Id, Snapshot)> = all
+        .into_iter()
+        .filter(|(_, sn)| a.host.as_ref().is_none_or(|h| &sn.hostname == h))
+        .filter(|(_, sn)| a.tag.as_ref().is_none_or(|t| sn.has_tag(t)))
+        .collect();
+
+    let mut out = std::io::stdout().lock();
+    let show = !s.quiet && !s.json;
+    let mut remove: Vec<Id> = Vec::new();
+    let mut json_groups = Vec::new();
+    if a.snapshots.is_empty() {
+        let now = jiff::Timestamp::now();
+        let groups = policy.apply(&chosen, now, &jiff::tz::TimeZone::system());
+        let by_id: std::collections::HashMap<Id, &Snapshot> =
+            chosen.iter().map(|(id, sn)| (*id, sn)).collect();
+        for g in &groups {
+            let kept = g.kept().count();
+            if show {
+                writeln!(
+                    out,
+                    "{}: {} snapshot(s), {} kept, {} to remove",
+                    if g.key.to_string().is_empty() {
+                        "all snapshots".to_string()
+                    } else {
+                        g.key.to_string()
+                    },
+                    g.decisions.len(),
+                    kept,
+                    g.decisions.len() - kept
+                )?;
+            }
+            for d in &g.decisions {
+                let sn = by_id[&d.id];
+                if show {
+                    let why: Vec<String> = d.reasons.iter().map(|r| r.to_string()).collect();
+                    writeln!(
+                        out,
+                        "  {:<6} {:<9} {:<19} {:<16} {}",
+                        if d.is_kept() { "keep" } else { "remove" },
+                        d.id.short(),
+                        local_time(sn.time),
+                        sn.tags.join(","),
+                        if d.is_kept() {
+                            why.join(", ")
+                        } else {
+                            "no rule keeps it".into()
+                        }
+                    )?;
+                }
+                if !d.is_kept() {
+                    remove.push(d.id);
+                }
+            }
+        }
+        json_groups = groups;
+    } else {
+        for spec in &a.snapshots {
+            let (id, sn) = select_snapshot(chosen.clone(), spec)?;
+            if sn.has_tag(cairn_core::PROTECTED_TAG) {
+                bail!(
+                    "snapshot {} is protected; remove the tag first (cairn tag {} --remove {})",
+                    id.short(),
+                    id.short(),
+                    cairn_core::PROTECTED_TAG
+                );
+            }
+            if !remove.contains(&id) {
+                remove.push(id);
+            }
+        }
+        if show {
+            for id in &remove {
+                writeln!(out, "  remove {}", id.short())?;
+            }
+        }
+    }
+    if !a.dry_run {
+        for id in &remove {
+            repo.remove_snapshot(id)?;
+        }
+    }
+    if show {
+        writeln!(
+            out,
+            "{} {} snapshot(s)",
+            if a.dry_run { "would remove" } else { "removed" },
+            remove.len()
+        )?;
+    }
+    drop(out);
+    let mut pruned = None;
+    if a.prune && !a.dry_run {
+        drop(lock);
+        pruned = Some(run_prune(s, &repo, a.max_unused, false)?);
+    }
+    if s.json {
+        super::print_json(&serde_json::json!({
+            "dry_run": a.dry_run,
+            "groups": json_groups,
+            "removed": remove.iter().map(|id| id.to_hex()).collect::<Vec<_>>(),
+            "prune": pruned,
+        }))?;
+    }
+    Ok(crate::exit::OK)
+}
+
+pub fn prune(s: &Settings, max_unused: f64, dry_run: bool) -> Result<u8> {
+    let repo = super::open(s)?;
+    let r = run_prune(s, &repo, max_unused, dry_run)?;
+    if s.json {
+        super::print_json(&r)?;
+    }
+    Ok(crate::exit::OK)
+}
+
+fn run_prune(
+    s: &Settings,
+    repo: &Repository,
+    max_unused: f64,
+    dry_run: bool,
+) -> Result<PruneReport> {
+    let lock = super::lock(s, repo, true, "prune")?;
+    let r = cairn_core::prune(
+        repo,
+        &lock,
+        &PruneOptions {
+            max_unused,
+            dry_run,
+        },
+    )?;
+    // Temporary files of writes that a crash interrupted; none is in progress while
+    // the exclusive lock is held, the hour is a margin for processes that do not lock.
+    let temp_removed = if dry_run {
+        0
+    } else {
+        cairn_backend::LocalBackend::new(&s.repo)
+            .remove_stale_temp_files(std::time::Duration::from_secs(3600))?
+    };
+    drop(lock);
+    if !s.quiet && !s.json {
+        if temp_removed > 0 {
+            println!("removed {temp_removed} temporary file(s) left by interrupted writes");
+        }
+        let would = |done: &str, not: &str| {
+            if dry_run {
+                not.to_string()
+            } else {
+                done.to_string()
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{} snapshot(s) use {} blob(s); {} blob(s) are unused",
+            r.snapshots, r.blobs_used, r.blobs_unused
+        )?;
+        writeln!(
+            out,
+            "{} {} unused pack(s), {}",
+            would("deleted", "would delete"),
+            r.packs_deleted,
+            bytes(r.bytes_deleted)
+        )?;
+        writeln!(
+            out,
+            "{} {} pack(s), {} ({} blob(s), {} kept)",
+            would("repacked", "would repack"),
+            r.packs_repacked,
+            bytes(r.bytes_repacked),
+            r.blobs_moved,
+            bytes(r.bytes_moved)
+        )?;
+        if r.packs_unindexed > 0 {
+            writeln!(
+                out,
+                "{} {} pack(s) no index names (left by interrupted backups), {}",
+                would("deleted", "would delete"),
+                r.packs_unindexed,
+                bytes(r.bytes_unindexed)
+            )?;
+        }
+        writeln!(
+            out,
+            "{} unused in packs that stay (below --max-unused {}%)",
+            bytes(r.bytes_unused_kept),
+            max_unused * 100.0
+        )?;
+    }
+    Ok(r)
+}
+
+pub fn tag(s: &Settings, a: TagArgs) -> Result<u8> {
+    if a.add.is_empty() && a.remove.is_empty() && a.set.is_empty() {
+        bail!("nothing to change: give --add, --remove or --set");
+    }
+    let repo = super::open(s)?;
+    let _lock = super::lock(s, &repo, false, "tag")?;
+    let all = repo.snapshots()?;
+    let mut changed = Vec::new();
+    for spec in &a.snapshots {
+        let (old_id, mut sn) = select_snapshot(all.clone(), spec)?;
+        let before = sn.tags.clone();
+        if !a.set.is_empty() {
+            sn.tags = a.set.clone();
+        }
+        sn.tags.retain(|t| !a.remove.contains(t));
+        for t in &a.add {
+            if !sn.tags.contains(t) {
+                sn.tags.push(t.clone());
+            }
+        }
+        sn.tags.sort();
+        sn.tags.dedup();
+        if sn.tags == before {
+            continue;
+        }
+        // Snapshots are named by their bytes: the changed one is a new file, written
+        // before the old one goes, so a crash in between leaves both, never neither.
+        let new_id = repo.save_snapshot(&sn)?;
+        repo.remove_snapshot(&old_id)?;
+        changed.push((old_id, new_id, sn.tags.clone()));
+    }
+    if s.json {
+        let v: Vec<_> = changed
+            .iter()
+            .map(|(o, n, t)| serde_json::json!({"old": o.to_hex(), "id": n.to_hex(), "tags": t}))
+            .collect();
+        super::print_json(&v)?;
+    } else if !s.quiet {
+        let mut out = std::io::stdout().lock();
+        for (o, n, t) in &changed {
+            writeln!(out, "{} → {}  tags: {}", o.short(), n.short(), t.join(","))?;
+        }
+        writeln!(out, "{} snapshot(s) changed", changed.len())?;
+    }
+    Ok(crate::exit::OK)
+}
