@@ -23,8 +23,7 @@ pub struct PackInfo {
     pub envelope: [u8; ENVELOPE_LEN],
 }
 
-/// Where a blob is. 20 bytes; with its 32-byte key and the hash table's overhead an
-/// indexed blob costs about 60 bytes of memory.
+/// Where a blob is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlobLocation {
     /// Position of the pack in [`Index::pack`].
@@ -39,16 +38,93 @@ pub struct BlobLocation {
     pub kind: BlobKind,
 }
 
+/// An indexed blob as held in memory: 48 bytes, the kind folded into the pack position.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    id: Id,
+    /// Pack position, with [`TREE_BIT`] set for tree blobs.
+    pack: u32,
+    offset: u32,
+    sealed_len: u32,
+    raw_len: u32,
+}
+
+const TREE_BIT: u32 = 1 << 31;
+
+impl Entry {
+    fn new(id: Id, loc: BlobLocation) -> Entry {
+        debug_assert!(loc.pack < TREE_BIT);
+        Entry {
+            id,
+            pack: loc.pack
+                | if loc.kind == BlobKind::Tree {
+                    TREE_BIT
+                } else {
+                    0
+                },
+            offset: loc.offset,
+            sealed_len: loc.sealed_len,
+            raw_len: loc.raw_len,
+        }
+    }
+
+    fn location(&self) -> BlobLocation {
+        BlobLocation {
+            pack: self.pack & !TREE_BIT,
+            offset: self.offset,
+            sealed_len: self.sealed_len,
+            raw_len: self.raw_len,
+            kind: if self.pack & TREE_BIT != 0 {
+                BlobKind::Tree
+            } else {
+                BlobKind::Data
+            },
+        }
+    }
+}
+
+/// Entries in `sorted` share their first two id bytes with this many others on average
+/// before `recent` is merged; see [`Index`].
+const MERGE_MIN: usize = 1 << 16;
+
 /// The in-memory index of a repository.
-#[derive(Debug, Default)]
+///
+/// Memory is what a deduplicating backup of a large repository spends most on, so the
+/// blobs are kept compactly: a vector of 48-byte entries sorted by id, found by binary
+/// search within the range of their first two bytes (a 65,537-entry directory of
+/// offsets; ids are keyed hashes, so the ranges are even). Blobs added during a backup
+/// go to a small hash map first, merged into the vector in place (from the back, after
+/// one reallocation that the allocator serves by remapping pages) when it holds
+/// 1/16 of the vector's size or [`MERGE_MIN`] entries. About 50 bytes per blob, with no
+/// growth spikes.
+#[derive(Debug)]
 pub struct Index {
     packs: Vec<PackInfo>,
     pack_pos: HashMap<Id, u32>,
-    blobs: HashMap<Id, BlobLocation>,
+    sorted: Vec<Entry>,
+    /// `sorted[dir[p]..dir[p + 1]]` are the entries whose id starts with `p` (big endian).
+    dir: Vec<u32>,
+    recent: HashMap<Id, Entry>,
+}
+
+impl Default for Index {
+    fn default() -> Index {
+        Index {
+            packs: Vec::new(),
+            pack_pos: HashMap::new(),
+            sorted: Vec::new(),
+            dir: vec![0; (1 << 16) + 1],
+            recent: HashMap::new(),
+        }
+    }
 }
 
 /// One pack's entries as stored in an index file.
 pub type IndexedPack = (PackInfo, Vec<PackEntry>);
+
+fn prefix(id: &Id) -> usize {
+    u16::from_be_bytes([id.0[0], id.0[1]]) as usize
+}
 
 impl Index {
     /// An empty index.
@@ -56,37 +132,134 @@ impl Index {
         Index::default()
     }
 
-    /// Adds a pack and its blobs. A blob already indexed keeps its first location.
-    pub fn add_pack(&mut self, info: &PackInfo, entries: &[PackEntry]) {
-        let pos = match self.pack_pos.get(&info.id) {
+    fn pack_position(&mut self, info: &PackInfo) -> u32 {
+        match self.pack_pos.get(&info.id) {
             Some(&p) => p,
             None => {
                 let p = self.packs.len() as u32;
+                assert!(p < TREE_BIT, "more than 2^31 packs");
                 self.packs.push(info.clone());
                 self.pack_pos.insert(info.id, p);
                 p
             }
-        };
-        self.blobs.reserve(entries.len());
-        for e in entries {
-            self.blobs.entry(e.id).or_insert(BlobLocation {
-                pack: pos,
-                offset: e.offset,
-                sealed_len: e.sealed_len,
-                raw_len: e.raw_len,
-                kind: e.kind,
-            });
         }
+    }
+
+    fn location(pos: u32, e: &PackEntry) -> BlobLocation {
+        BlobLocation {
+            pack: pos,
+            offset: e.offset,
+            sealed_len: e.sealed_len,
+            raw_len: e.raw_len,
+            kind: e.kind,
+        }
+    }
+
+    /// Adds a pack and its blobs. A blob already indexed keeps its first location.
+    pub fn add_pack(&mut self, info: &PackInfo, entries: &[PackEntry]) {
+        let pos = self.pack_position(info);
+        for e in entries {
+            if self.find_sorted(&e.id).is_none() {
+                self.recent
+                    .entry(e.id)
+                    .or_insert_with(|| Entry::new(e.id, Self::location(pos, e)));
+            }
+        }
+        if self.recent.len() >= MERGE_MIN.max(self.sorted.len() / 16) {
+            self.merge_recent();
+        }
+    }
+
+    /// Adds many packs at once (loading the index files): one sort instead of merges.
+    pub fn add_packs(&mut self, packs: impl IntoIterator<Item = IndexedPack>) {
+        self.extend_unsorted(packs);
+        self.finish_load();
+    }
+
+    /// Appends packs without sorting: lookups are wrong until [`Index::finish_load`].
+    /// Loading calls this per batch of index files so that the decoded files and the
+    /// index are not both whole in memory at once.
+    pub(crate) fn extend_unsorted(&mut self, packs: impl IntoIterator<Item = IndexedPack>) {
+        self.merge_recent();
+        for (info, entries) in packs {
+            let pos = self.pack_position(&info);
+            self.sorted.extend(
+                entries
+                    .iter()
+                    .map(|e| Entry::new(e.id, Self::location(pos, e))),
+            );
+        }
+    }
+
+    /// Makes room for `n` more blobs.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.sorted.reserve_exact(n);
+    }
+
+    /// Sorts what [`Index::extend_unsorted`] appended.
+    pub(crate) fn finish_load(&mut self) {
+        // Stable: of equal ids the one indexed first comes first and stays.
+        self.sorted.sort_by_key(|e| e.id);
+        self.sorted.dedup_by(|later, first| later.id == first.id);
+        self.sorted.shrink_to_fit();
+        self.rebuild_dir();
+    }
+
+    fn merge_recent(&mut self) {
+        if self.recent.is_empty() {
+            return;
+        }
+        let mut new: Vec<Entry> = self.recent.drain().map(|(_, e)| e).collect();
+        self.recent.shrink_to_fit();
+        new.sort_unstable_by_key(|e| e.id);
+        let (n, m) = (self.sorted.len(), new.len());
+        self.sorted.reserve_exact(m);
+        self.sorted.extend_from_slice(&new); // placeholders, overwritten below
+                                             // Merge from the back: the largest remaining entry of either goes last.
+        let (mut i, mut j, mut k) = (n, m, n + m);
+        while j > 0 {
+            k -= 1;
+            if i > 0 && self.sorted[i - 1].id > new[j - 1].id {
+                self.sorted[k] = self.sorted[i - 1];
+                i -= 1;
+            } else {
+                self.sorted[k] = new[j - 1];
+                j -= 1;
+            }
+        }
+        self.rebuild_dir();
+    }
+
+    fn rebuild_dir(&mut self) {
+        let mut at = 0usize;
+        for p in 0..(1usize << 16) {
+            self.dir[p] = at as u32;
+            while at < self.sorted.len() && prefix(&self.sorted[at].id) == p {
+                at += 1;
+            }
+        }
+        self.dir[1 << 16] = at as u32;
+    }
+
+    fn find_sorted(&self, id: &Id) -> Option<&Entry> {
+        let p = prefix(id);
+        let range = &self.sorted[self.dir[p] as usize..self.dir[p + 1] as usize];
+        range
+            .binary_search_by(|e| e.id.cmp(id))
+            .ok()
+            .map(|i| &range[i])
     }
 
     /// Looks a blob up.
     pub fn get(&self, id: &Id) -> Option<BlobLocation> {
-        self.blobs.get(id).copied()
+        self.find_sorted(id)
+            .or_else(|| self.recent.get(id))
+            .map(Entry::location)
     }
 
     /// True when the blob is indexed.
     pub fn contains(&self, id: &Id) -> bool {
-        self.blobs.contains_key(id)
+        self.find_sorted(id).is_some() || self.recent.contains_key(id)
     }
 
     /// The pack at a position.
@@ -101,17 +274,27 @@ impl Index {
 
     /// Number of blobs.
     pub fn len(&self) -> usize {
-        self.blobs.len()
+        self.sorted.len() + self.recent.len()
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.blobs.is_empty()
+        self.len() == 0
     }
 
-    /// All blobs with their locations.
-    pub fn blobs(&self) -> impl Iterator<Item = (&Id, &BlobLocation)> {
-        self.blobs.iter()
+    /// All blobs with their locations, in no particular order.
+    pub fn blobs(&self) -> impl Iterator<Item = (&Id, BlobLocation)> {
+        self.sorted
+            .iter()
+            .chain(self.recent.values())
+            .map(|e| (&e.id, e.location()))
+    }
+
+    /// Bytes of memory the blob entries take (for measurements).
+    pub fn memory_bytes(&self) -> usize {
+        self.sorted.capacity() * std::mem::size_of::<Entry>()
+            + self.dir.capacity() * 4
+            + self.recent.capacity() * (std::mem::size_of::<(Id, Entry)>() + 1)
     }
 }
 
@@ -192,5 +375,59 @@ mod tests {
         let mut idx = Index::new();
         idx.add_pack(&dec[0].0, &dec[0].1);
         assert_eq!(idx.get(&entries[0].id).unwrap().raw_len, 60);
+    }
+
+    fn pack(n: u8, ids: impl Iterator<Item = u32>) -> IndexedPack {
+        let info = PackInfo {
+            id: Id::of_file(&[n]),
+            envelope: [0u8; ENVELOPE_LEN],
+        };
+        let entries = ids
+            .map(|i| PackEntry {
+                kind: if i % 3 == 0 {
+                    BlobKind::Tree
+                } else {
+                    BlobKind::Data
+                },
+                id: Id::of_file(&i.to_le_bytes()),
+                offset: i,
+                sealed_len: i + 1,
+                raw_len: n as u32,
+            })
+            .collect();
+        (info, entries)
+    }
+
+    #[test]
+    fn sorted_and_recent_agree_with_a_hash_map() {
+        let mut idx = Index::new();
+        let mut model: HashMap<Id, BlobLocation> = HashMap::new();
+        let mut add_model = |idx: &Index, p: &IndexedPack| {
+            let pos = idx.packs().iter().position(|i| i.id == p.0.id).unwrap() as u32;
+            for e in &p.1 {
+                model.entry(e.id).or_insert(Index::location(pos, e));
+            }
+        };
+        // Bulk load, then many packs one by one (several merges), with overlaps.
+        let bulk = vec![pack(1, 0..50_000), pack(2, 40_000..90_000)];
+        idx.add_packs(bulk.clone());
+        for p in &bulk {
+            add_model(&idx, p);
+        }
+        for n in 3..40u8 {
+            let start = n as u32 * 7_000;
+            let p = pack(n, start..start + 9_000);
+            idx.add_pack(&p.0, &p.1);
+            add_model(&idx, &p);
+        }
+        assert!(idx.sorted.len() > 90_000 && idx.len() == model.len());
+        for (id, loc) in &model {
+            assert_eq!(idx.get(id), Some(*loc), "{}", id.short());
+        }
+        assert!(idx.sorted.windows(2).all(|w| w[0].id < w[1].id));
+        assert!(!idx.contains(&Id::of_file(b"absent")));
+        let listed: HashMap<Id, BlobLocation> = idx.blobs().map(|(i, l)| (*i, l)).collect();
+        assert_eq!(listed, model);
+        assert_eq!(std::mem::size_of::<Entry>(), 48);
     }
 }

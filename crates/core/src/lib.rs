@@ -54,6 +54,7 @@ pub use id::{BlobKind, Id};
 pub use index::{BlobLocation, Index, PackInfo};
 pub use keys::{KeyFile, MasterKey};
 pub use lock::{FoundLock, Lock, LockInfo, REFRESH_EVERY, STALE_AFTER};
+pub use pack::PackEntry;
 pub use platform::{hostname, is_root, username};
 pub use prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
 pub use repository::{select_snapshot, KeyInfo, Repository, SnapshotsAndDamage};

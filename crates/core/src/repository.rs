@@ -222,16 +222,26 @@ impl Repository {
             return Ok(self.index().len());
         }
         let files = self.backend.list(FileKind::Index)?;
-        let decoded: Vec<Vec<IndexedPack>> = files
-            .par_iter()
-            .map(|(name, _)| self.read_index_file(name))
-            .collect::<Result<_>>()?;
         let mut index = self.index.write().unwrap();
-        for packs in decoded {
-            for (info, entries) in packs {
-                index.add_pack(&info, &entries);
+        // Room for every entry the files can hold (each takes ENTRY_LEN bytes there).
+        let bytes: u64 = files.iter().map(|(_, n)| n).sum();
+        index.reserve((bytes / crate::pack::ENTRY_LEN as u64) as usize);
+        // Decode in parallel, a batch of files at a time, appending as they come.
+        let batch = 4 * rayon::current_num_threads();
+        for names in files.chunks(batch) {
+            let decoded: Result<Vec<Vec<IndexedPack>>> = names
+                .par_iter()
+                .map(|(name, _)| self.read_index_file(name))
+                .collect();
+            match decoded {
+                Ok(d) => index.extend_unsorted(d.into_iter().flatten()),
+                Err(e) => {
+                    *index = Index::new(); // never leave a half-built index behind
+                    return Err(e);
+                }
             }
         }
+        index.finish_load();
         self.index_loaded
             .store(true, std::sync::atomic::Ordering::Release);
         Ok(index.len())

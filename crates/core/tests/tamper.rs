@@ -244,7 +244,7 @@ fn a_flipped_byte_in_any_pack_is_detected_and_never_restored() {
             let mut blobs: Vec<_> = index
                 .blobs()
                 .filter(|(_, loc)| index.pack(loc.pack).id.to_hex() == name)
-                .map(|(id, loc)| (*id, *loc))
+                .map(|(id, loc)| (*id, loc))
                 .collect();
             blobs.sort_by_key(|(_, loc)| loc.offset);
             // The first blob, the last, and one of each kind.
