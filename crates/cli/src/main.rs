@@ -29,7 +29,26 @@ pub mod exit {
     pub const WRONG_PASSWORD: u8 = 12;
 }
 
+/// Limits the C library's allocator to one arena (heap), before any thread starts.
+///
+/// Backup moves chunk buffers of 0.5 to 8 MiB between reading threads and sealing
+/// workers. With glibc's default of up to eight arenas per core, each thread's arena
+/// kept tens of MiB of freed buffers resident: the median max RSS of five backups of a
+/// 1.5 GB tree was 151 MiB (127 to 175); with two arenas 127 MiB, with one 121 MiB (111
+/// to 128), at the same speed: threads allocate once per chunk, so they rarely contend
+/// for the one arena. mimalloc, tried instead, kept 300 MiB.
+fn limit_allocator_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a malloc parameter; it is called first thing in
+    // main, before any other thread exists, with a documented option and value.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 fn main() -> ExitCode {
+    limit_allocator_arenas();
     let cli = args::Cli::parse();
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -22,6 +22,45 @@ pub(super) struct Files<'a, 'w> {
     pub(super) writer: &'a BlobWriter<'w>,
     pub(super) progress: &'a dyn Progress,
     pub(super) force: bool,
+    /// Large files read at once. Small files are many and wait on the disk, so two
+    /// threads per core read them; large files wait on the workers that compress and
+    /// seal, and each holds a segment of up to the largest chunk plus 2 MiB, so as
+    /// many large files are read at once as there are workers.
+    pub(super) large: &'a Slots,
+}
+
+/// A counting semaphore: at most `n` holders at once.
+pub(super) struct Slots {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Slots {
+    pub(super) fn new(n: usize) -> Slots {
+        Slots {
+            free: std::sync::Mutex::new(n.max(1)),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot; it is given back when the guard drops.
+    fn take(&self) -> SlotGuard<'_> {
+        let mut free = self.free.lock().unwrap();
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap();
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+struct SlotGuard<'s>(&'s Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap() += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// How a file compared with the parent snapshot.
@@ -42,6 +81,9 @@ pub(super) struct FileOutcome {
     pub(super) bytes_read: u64,
     pub(super) warnings: Vec<Warning>,
 }
+
+/// Largest segment buffer a reading thread keeps from one file to the next.
+const KEEP_SEGMENT: usize = 1 << 20;
 
 thread_local! {
     /// Each reading thread's segment buffer, reused from file to file. It grows to the
@@ -251,7 +293,17 @@ impl Files<'_, '_> {
         content: &mut ContentBuilder,
         hint: u64,
     ) -> Result<u64, ReadError> {
-        SEGMENT.with_borrow_mut(|buf| self.chunk_into(r, chunker, content, hint, buf))
+        let _slot = (hint > KEEP_SEGMENT as u64).then(|| self.large.take());
+        SEGMENT.with_borrow_mut(|buf| {
+            let r = self.chunk_into(r, chunker, content, hint, buf);
+            if buf.capacity() > KEEP_SEGMENT {
+                // A large file's segment (up to the largest chunk plus 2 MiB) is not kept
+                // for the next file: with two reading threads per core they would add up
+                // to tens of MiB held for the rare large file.
+                *buf = Vec::new();
+            }
+            r
+        })
     }
 
     fn chunk_into(

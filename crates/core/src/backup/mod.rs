@@ -302,6 +302,7 @@ pub fn backup(
         opts.threads
     };
     let mut streams: Vec<Option<StreamSource>> = opts.streams.into_iter().map(Some).collect();
+    let large = files::Slots::new(threads);
     let ((tree_id, summary, warnings), added) = with_writer(repo, threads, |writer| {
         let mut walk = Walk {
             repo,
@@ -312,6 +313,7 @@ pub fn backup(
                 writer,
                 progress,
                 force: opts.force,
+                large: &large,
             },
             excludes: &excludes,
             exclude_caches: opts.exclude_caches,
