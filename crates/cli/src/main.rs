@@ -29,26 +29,29 @@ pub mod exit {
     pub const WRONG_PASSWORD: u8 = 12;
 }
 
-/// Limits the C library's allocator to one arena (heap), before any thread starts.
+/// Serves buffers of 4 MiB and more (packs, large-file segments, the largest chunks)
+/// from their own memory maps, returned to the system when freed.
 ///
-/// Backup moves chunk buffers of 0.5 to 8 MiB between reading threads and sealing
-/// workers. With glibc's default of up to eight arenas per core, each thread's arena
-/// kept tens of MiB of freed buffers resident: the median max RSS of five backups of a
-/// 1.5 GB tree was 151 MiB (127 to 175); with two arenas 127 MiB, with one 121 MiB (111
-/// to 128), at the same speed: threads allocate once per chunk, so they rarely contend
-/// for the one arena. mimalloc, tried instead, kept 300 MiB.
-fn limit_allocator_arenas() {
+/// By default glibc raises this threshold to the size of the last such buffer freed,
+/// up to 32 MiB; backup frees 16 MiB packs and up to 8 MiB chunks from several threads,
+/// so afterwards every buffer came from the per-thread heaps, which kept tens of MiB of
+/// freed buffers resident. Median max RSS of backups of a 1.5 GB tree: 147 MiB by
+/// default, 100 MiB with this setting; backing up the same tree again (no chunk read)
+/// is as fast. Limiting the heaps to one instead (M_ARENA_MAX) gave 121 MiB but made
+/// that second backup 50% slower (threads contending for one heap); mimalloc kept
+/// 300 MiB. Measured with `/usr/bin/time -v`; see docs/benchmarks.md.
+fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes a malloc parameter; it is called first thing in
     // main, before any other thread exists, with a documented option and value.
     #[allow(unsafe_code)]
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }
 
 fn main() -> ExitCode {
-    limit_allocator_arenas();
+    tune_allocator();
     let cli = args::Cli::parse();
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),

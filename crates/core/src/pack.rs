@@ -109,7 +109,13 @@ pub struct PackBuilder {
 impl PackBuilder {
     /// Starts a pack whose blobs are sealed with `fk`.
     pub fn new(fk: &FileKey, capacity: usize) -> PackBuilder {
-        let mut buf = Vec::with_capacity(capacity);
+        PackBuilder::with_buffer(fk, Vec::with_capacity(capacity))
+    }
+
+    /// Starts a pack in a buffer of an earlier one (its pages stay mapped: a fresh
+    /// 16 MiB buffer for every pack costs thousands of page faults).
+    pub fn with_buffer(fk: &FileKey, mut buf: Vec<u8>) -> PackBuilder {
+        buf.clear();
         sealed::write_header(Magic::Pack, fk, &mut buf);
         PackBuilder {
             buf,

@@ -80,8 +80,8 @@ impl Shared<'_> {
         self.failed.store(true, Ordering::SeqCst);
     }
 
-    /// Stores a finished pack and indexes it.
-    fn store_pack(&self, builder: PackBuilder) -> Result<()> {
+    /// Stores a finished pack and indexes it; returns its buffer for the next pack.
+    fn store_pack(&self, builder: PackBuilder) -> Result<Vec<u8>> {
         let (id, bytes, entries) = builder.finish(&self.file_key);
         self.repo
             .backend()
@@ -113,7 +113,7 @@ impl Shared<'_> {
         if !batch.is_empty() {
             self.repo.write_index_file(&batch)?;
         }
-        Ok(())
+        Ok(bytes)
     }
 }
 
@@ -300,6 +300,7 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
     };
     let mut compressed = Vec::new();
     let mut pack: Option<PackBuilder> = None;
+    let mut spare: Option<Vec<u8>> = None;
     for job in rx.iter() {
         if shared.failed.load(Ordering::Relaxed) {
             continue; // drain so the producer never blocks
@@ -317,8 +318,10 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
             }
             None => (COMPRESSION_NONE, &job.data),
         };
-        let p =
-            pack.get_or_insert_with(|| PackBuilder::new(&shared.file_key, pack_size + (1 << 20)));
+        let p = pack.get_or_insert_with(|| match spare.take() {
+            Some(buf) => PackBuilder::with_buffer(&shared.file_key, buf),
+            None => PackBuilder::new(&shared.file_key, pack_size + (1 << 20)),
+        });
         let sealed_len = p.push_new(
             &shared.file_key.key,
             job.kind,
@@ -343,8 +346,9 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
             let _ = pool.try_send(job.data);
         }
         if p.len() >= pack_size {
-            if let Err(e) = shared.store_pack(pack.take().unwrap()) {
-                shared.fail(e);
+            match shared.store_pack(pack.take().unwrap()) {
+                Ok(buf) => spare = Some(buf),
+                Err(e) => shared.fail(e),
             }
         }
     }

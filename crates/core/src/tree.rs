@@ -27,6 +27,16 @@ pub struct Time {
     pub nanos: u32,
 }
 
+impl Time {
+    /// A time as `stat` gives it: seconds and nanoseconds (clamped to 0..1e9).
+    pub fn from_stat(secs: i64, nanos: i64) -> Time {
+        Time {
+            secs,
+            nanos: nanos.clamp(0, 999_999_999) as u32,
+        }
+    }
+}
+
 /// An extended attribute.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Xattr {

@@ -1,13 +1,12 @@
 //! Reading regular files: unchanged detection, sparse regions, chunking into the store.
 
-use super::walk::time_of;
 use super::{segment_len, Progress, Warning, WarningKind};
 use crate::content::ContentBuilder;
 use crate::error::{Error, Result};
 use crate::id::BlobKind;
 use crate::repository::Repository;
 use crate::store::BlobWriter;
-use crate::tree::{Extent, Node, NodeKind, Xattr};
+use crate::tree::{Extent, Node, NodeKind, Time, Xattr};
 use cairn_chunker::Chunker;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
@@ -204,8 +203,8 @@ impl Files<'_, '_> {
             return None;
         };
         let same = p.size == meta.size()
-            && p.mtime == time_of(meta.mtime(), meta.mtime_nsec())
-            && p.ctime == time_of(meta.ctime(), meta.ctime_nsec())
+            && p.mtime == Time::from_stat(meta.mtime(), meta.mtime_nsec())
+            && p.ctime == Time::from_stat(meta.ctime(), meta.ctime_nsec())
             && p.inode == meta.ino();
         if !same {
             return None;

@@ -98,13 +98,6 @@ pub(super) struct Walk<'a, 'w> {
     pub(super) root_dev: u64,
 }
 
-pub(super) fn time_of(secs: i64, nanos: i64) -> Time {
-    Time {
-        secs,
-        nanos: nanos.clamp(0, 999_999_999) as u32,
-    }
-}
-
 impl Walk<'_, '_> {
     fn warn(&self, kind: WarningKind, path: &Path, message: String) {
         let w = Warning {
@@ -183,8 +176,8 @@ impl Walk<'_, '_> {
             user: self.names.user(m.uid()),
             group: self.names.group(m.gid()),
             size: m.size(),
-            mtime: time_of(m.mtime(), m.mtime_nsec()),
-            ctime: time_of(m.ctime(), m.ctime_nsec()),
+            mtime: Time::from_stat(m.mtime(), m.mtime_nsec()),
+            ctime: Time::from_stat(m.ctime(), m.ctime_nsec()),
             inode: m.ino(),
             device: m.dev(),
             links: m.nlink(),
