@@ -293,6 +293,10 @@ pub struct CheckArgs {
     /// Read and authenticate every pack.
     #[arg(long)]
     pub read_data: bool,
+    /// Read and authenticate only part of the packs: `n/t` (group n of t, e.g. 1/7 to
+    /// 7/7 on successive days) or `x%` (a random share).
+    #[arg(long, value_name = "n/t|x%", conflicts_with = "read_data")]
+    pub read_data_subset: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

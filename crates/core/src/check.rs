@@ -71,6 +71,79 @@ impl Contents {
 pub struct CheckOptions {
     /// Read and authenticate every pack.
     pub read_data: bool,
+    /// Read only these packs (implies reading data).
+    pub subset: Option<DataSubset>,
+}
+
+/// Which packs `check` reads, to spread `--read-data` over several runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DataSubset {
+    /// Group `n` of `of` (1-based): the packs whose id, as a number, is `n - 1` modulo
+    /// `of`. Running 1/7 to 7/7 on successive days reads every pack once a week.
+    Part {
+        /// Which group, 1 to `of`.
+        n: u32,
+        /// How many groups.
+        of: u32,
+    },
+    /// This share of the packs (0 to 1), chosen at random at every run.
+    Fraction(f64),
+}
+
+impl std::str::FromStr for DataSubset {
+    type Err = crate::Error;
+
+    /// Parses `n/t` (e.g. `2/7`) or `x%` (e.g. `10%`).
+    fn from_str(text: &str) -> crate::Result<DataSubset> {
+        let bad = || {
+            crate::Error::Invalid(format!(
+                "read-data subset {text:?}: give n/t (e.g. 2/7, 1 <= n <= t) or a percentage (e.g. 10%)"
+            ))
+        };
+        let t = text.trim();
+        if let Some(p) = t.strip_suffix('%') {
+            let v: f64 = p.trim().parse().map_err(|_| bad())?;
+            if !(v > 0.0 && v <= 100.0) {
+                return Err(bad());
+            }
+            return Ok(DataSubset::Fraction(v / 100.0));
+        }
+        let (n, of) = t.split_once('/').ok_or_else(bad)?;
+        let (n, of): (u32, u32) = (
+            n.trim().parse().map_err(|_| bad())?,
+            of.trim().parse().map_err(|_| bad())?,
+        );
+        if n == 0 || of == 0 || n > of {
+            return Err(bad());
+        }
+        Ok(DataSubset::Part { n, of })
+    }
+}
+
+impl DataSubset {
+    /// The packs of `ids` this subset selects.
+    pub fn select<'a>(&self, ids: Vec<&'a Id>) -> Vec<&'a Id> {
+        match *self {
+            DataSubset::Part { n, of } => ids
+                .into_iter()
+                .filter(|id| {
+                    let v = u64::from_be_bytes(id.0[..8].try_into().expect("8 bytes"));
+                    v % of as u64 == (n - 1) as u64
+                })
+                .collect(),
+            DataSubset::Fraction(f) => {
+                let mut seed = [0u8; 32];
+                cairn_crypto::random_bytes(&mut seed);
+                let k = ((ids.len() as f64 * f).ceil() as usize).min(ids.len());
+                let mut keyed: Vec<([u8; 32], &Id)> = ids
+                    .into_iter()
+                    .map(|id| (*blake3::keyed_hash(&seed, &id.0).as_bytes(), id))
+                    .collect();
+                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                keyed.into_iter().take(k).map(|(_, id)| id).collect()
+            }
+        }
+    }
 }
 
 /// What check found.
@@ -88,6 +161,8 @@ pub struct CheckReport {
     pub blobs: usize,
     /// Packs in the index.
     pub packs: usize,
+    /// Packs read and authenticated (all with `read_data`, some with a subset).
+    pub packs_read: usize,
     /// Bytes read and authenticated with `read_data`.
     pub bytes_read: u64,
 }
@@ -259,11 +334,18 @@ pub fn check(
     }
     report.trees = seen.len();
 
-    if opts.read_data {
-        let packs: Vec<(&Id, &Vec<crate::pack::PackEntry>)> = indexed
-            .iter()
-            .filter(|(id, _)| stored.contains_key(&id.to_hex()))
+    if opts.read_data || opts.subset.is_some() {
+        let present: Vec<&Id> = indexed
+            .keys()
+            .filter(|id| stored.contains_key(&id.to_hex()))
             .collect();
+        let chosen = match &opts.subset {
+            Some(subset) => subset.select(present),
+            None => present,
+        };
+        let packs: Vec<(&Id, &Vec<crate::pack::PackEntry>)> =
+            chosen.into_iter().map(|id| (id, &indexed[id])).collect();
+        report.packs_read = packs.len();
         let total: u64 = packs.iter().map(|(id, _)| stored[&id.to_hex()]).sum();
         progress.packs_total(packs.len(), total);
         let bytes = std::sync::atomic::AtomicU64::new(0);

@@ -46,7 +46,7 @@ pub use backup::{
     backup, scan, BackupOptions, BackupResult, BackupSummary, NoProgress, ParentChoice, Progress,
     StreamSource, Warning, WarningKind,
 };
-pub use check::{check, CheckOptions, CheckProgress, CheckReport};
+pub use check::{check, CheckOptions, CheckProgress, CheckReport, DataSubset};
 pub use config::{InitOptions, RepoConfig, REPO_VERSION};
 pub use error::{Error, Result};
 pub use exclude::Excludes;

@@ -89,7 +89,7 @@ fn template() -> &'static Template {
             be.names(FileKind::Pack)
         );
         assert_eq!(be.names(FileKind::Snapshot).len(), 2);
-        let report = check(&repo, &CheckOptions { read_data: true }, &NoProgress).unwrap();
+        let report = check(&repo, &CheckOptions { read_data: true, ..CheckOptions::default() }, &NoProgress).unwrap();
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         Template {
             be,
@@ -113,7 +113,7 @@ fn fresh() -> (Arc<MemBackend>, Repository) {
 }
 
 fn check_all(repo: &Repository) -> CheckReport {
-    check(repo, &CheckOptions { read_data: true }, &NoProgress).unwrap()
+    check(repo, &CheckOptions { read_data: true, ..CheckOptions::default() }, &NoProgress).unwrap()
 }
 
 fn flip(be: &MemBackend, kind: FileKind, name: &str, at: usize) {
@@ -358,7 +358,7 @@ fn missing_and_truncated_packs_are_found_without_reading_data() {
     let packs = be.names(FileKind::Pack);
     be.corrupt(FileKind::Pack, &packs[0], |d| d.truncate(d.len() / 2));
     be.remove(FileKind::Pack, &packs[1]).unwrap();
-    let report = check(&repo, &CheckOptions { read_data: false }, &NoProgress).unwrap();
+    let report = check(&repo, &CheckOptions::default(), &NoProgress).unwrap();
     assert_reported(&report, &format!("pack {} is truncated", &packs[0][..8]));
     assert_reported(&report, &format!("pack {} is missing", &packs[1][..8]));
     let (r, target) = restore_s1(&repo);
@@ -560,5 +560,42 @@ fn other_hex_digit(b: u8) -> u8 {
         b'1'
     } else {
         b'0'
+    }
+}
+
+#[test]
+fn read_data_subsets_cover_every_pack_once_and_find_the_damage_in_one_part() {
+    let (be, repo) = fresh();
+    let packs = be.names(FileKind::Pack);
+    assert!(packs.len() >= 3, "the template has {} packs", packs.len());
+    flip(&be, FileKind::Pack, &packs[0], 100);
+    let run = |subset: &str| {
+        let opts = CheckOptions {
+            read_data: false,
+            subset: Some(subset.parse().unwrap()),
+        };
+        check(&repo, &opts, &NoProgress).unwrap()
+    };
+    let mut read = 0;
+    let mut damaged_in = Vec::new();
+    for n in 1..=3 {
+        let r = run(&format!("{n}/3"));
+        read += r.packs_read;
+        // Reading the pack names it first; the structural part of every run may also
+        // meet the damage if it hit a tree blob.
+        let read_pack = format!("pack {}", &packs[0][..8]);
+        if r.errors.iter().any(|e| e.starts_with(&read_pack)) {
+            damaged_in.push(n);
+        }
+    }
+    assert_eq!(read, packs.len(), "the three parts read every pack once");
+    assert_eq!(damaged_in.len(), 1, "the damaged pack is in exactly one part");
+    let all = run("100%");
+    assert_eq!(all.packs_read, packs.len());
+    assert!(!all.errors.is_empty());
+    let some = run("1%");
+    assert_eq!(some.packs_read, 1, "1% of a few packs rounds up to one");
+    for bad in ["0/3", "4/3", "3", "0%", "101%", "x/y"] {
+        assert!(bad.parse::<cairn_core::DataSubset>().is_err(), "{bad}");
     }
 }

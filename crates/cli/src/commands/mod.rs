@@ -32,7 +32,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Ls(a) => read::ls(&s, &a.snapshot, a.long),
         Command::Dump(a) => read::dump(&s, &a.snapshot, &a.path),
         Command::Restore(a) => restore::run(&s, a),
-        Command::Check(a) => read::check(&s, a.read_data),
+        Command::Check(a) => read::check(&s, a.read_data, a.read_data_subset.as_deref()),
         Command::Forget(a) => maintain::forget(&s, a),
         Command::Prune(a) => maintain::prune(&s, a.max_unused, a.dry_run),
         Command::Tag(a) => maintain::tag(&s, a),

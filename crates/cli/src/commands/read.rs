@@ -143,11 +143,13 @@ pub fn dump(s: &Settings, spec: &str, path: &str) -> Result<u8> {
     Ok(crate::exit::OK)
 }
 
-pub fn check(s: &Settings, read_data: bool) -> Result<u8> {
+pub fn check(s: &Settings, read_data: bool, subset: Option<&str>) -> Result<u8> {
+    let subset: Option<cairn_core::DataSubset> = subset.map(str::parse).transpose()?;
+    let read_data = read_data || subset.is_some();
     let repo = super::open(s)?;
     let _lock = super::lock(s, &repo, false, "check")?;
     let bar = Bar::new(s.progress && read_data, Some(0));
-    let report = cairn_core::check(&repo, &CheckOptions { read_data }, &bar);
+    let report = cairn_core::check(&repo, &CheckOptions { read_data, subset }, &bar);
     bar.finish();
     let report = report?;
     if s.json {
@@ -167,7 +169,12 @@ pub fn check(s: &Settings, read_data: bool) -> Result<u8> {
                 report.blobs,
                 report.packs,
                 if read_data {
-                    format!("; read {}", bytes(report.bytes_read))
+                    format!(
+                        "; read {} of {} packs, {}",
+                        report.packs_read,
+                        report.packs,
+                        bytes(report.bytes_read)
+                    )
                 } else {
                     String::new()
                 }
