@@ -105,3 +105,75 @@ fn sigkill_during_backup_leaves_a_valid_repository() {
     );
     env.ok(&["check", "--read-data"]);
 }
+
+/// `cairn prune` killed with SIGKILL at random moments: after every kill `check
+/// --read-data` passes, the kept snapshots restore byte-exact, and the next prune
+/// finishes the job. `CAIRN_PRUNE_KILLS` sets the number of kills that must land while
+/// prune runs (default 10).
+#[test]
+fn sigkill_during_prune_leaves_a_valid_repository() {
+    let kills: u64 = std::env::var("CAIRN_PRUNE_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    for i in 0..8 {
+        fs::write(src.join(format!("f{i}")), pseudo_random(i, 2 << 20)).unwrap();
+    }
+    let mut kept = env.backup(&[&src]);
+    let mut want = describe(&src);
+    // Each round: new data, a backup, forget the previous snapshot, prune (killed).
+    let mut full = Duration::from_millis(200);
+    let mut x: u64 = 0x2545f4914f6cdd1d;
+    let (mut landed, mut round) = (0, 0u64);
+    while landed < kills && round < kills * 6 {
+        mutate(&src, 100 + round);
+        let id = env.backup(&[&src]);
+        env.ok(&["forget", &kept]);
+        kept = id;
+        want = describe(&src);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let delay = full.mul_f64((x % 1000) as f64 / 1000.0);
+        let t = Instant::now();
+        let mut child = env
+            .cmd()
+            .args(["prune", "--max-unused", "0%"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_some() {
+            // Finished first: aim the next kills within its duration.
+            full = t.elapsed().max(Duration::from_millis(20));
+        } else {
+            child.kill().unwrap();
+            landed += 1;
+        }
+        child.wait().unwrap();
+        env.ok(&["check", "--read-data"]);
+        let target = env.path(&format!("r-{round}"));
+        env.ok(&["restore", &kept, "--target", target.to_str().unwrap()]);
+        assert!(
+            describe(&restored(&target, &src)) == want,
+            "the kept snapshot does not restore byte-exact after kill {landed}"
+        );
+        fs::remove_dir_all(&target).unwrap();
+        round += 1;
+    }
+    assert!(
+        landed >= kills,
+        "only {landed} of {round} kills landed mid-prune"
+    );
+    // The next prune (its killed predecessor's lock is stale) cleans up the rest.
+    env.ok(&["prune", "--max-unused", "0%", "--retry-lock", "0"]);
+    let left = env.json(&["prune", "--dry-run", "--max-unused", "0%"]);
+    assert_eq!(left["packs_deleted"], 0, "{left}");
+    assert_eq!(left["packs_unindexed"], 0, "{left}");
+    env.ok(&["check", "--read-data"]);
+}
