@@ -69,7 +69,15 @@ fn same_data_twice_adds_no_data_blobs() {
     let r6 = run_backup(&fresh, opts(vec![], vec![reader_stream("t", big.clone())]));
     assert_eq!(summary(&r6).added.data_blobs, 0);
 
-    let report = check(&fresh, &CheckOptions { read_data: true, ..CheckOptions::default() }, &NoProgress).unwrap();
+    let report = check(
+        &fresh,
+        &CheckOptions {
+            read_data: true,
+            ..CheckOptions::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 }
 

@@ -94,7 +94,15 @@ fn restores_exactly(
 
 fn check_clean(be: &Arc<MemBackend>) {
     let repo = open(be).unwrap();
-    let r = check(&repo, &CheckOptions { read_data: true, ..CheckOptions::default() }, &NoProgress).unwrap();
+    let r = check(
+        &repo,
+        &CheckOptions {
+            read_data: true,
+            ..CheckOptions::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
     assert!(r.errors.is_empty(), "{:#?}", r.errors);
 }
 

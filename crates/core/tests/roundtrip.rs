@@ -383,7 +383,15 @@ fn random_trees_restore_exactly() {
     runner
         .run(&tree(), |specs| round_trip(&repo, &specs))
         .unwrap();
-    let report = check(&repo, &CheckOptions { read_data: true, ..CheckOptions::default() }, &NoProgress).unwrap();
+    let report = check(
+        &repo,
+        &CheckOptions {
+            read_data: true,
+            ..CheckOptions::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 }
 

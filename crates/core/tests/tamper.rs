@@ -89,7 +89,15 @@ fn template() -> &'static Template {
             be.names(FileKind::Pack)
         );
         assert_eq!(be.names(FileKind::Snapshot).len(), 2);
-        let report = check(&repo, &CheckOptions { read_data: true, ..CheckOptions::default() }, &NoProgress).unwrap();
+        let report = check(
+            &repo,
+            &CheckOptions {
+                read_data: true,
+                ..CheckOptions::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         Template {
             be,
@@ -113,7 +121,15 @@ fn fresh() -> (Arc<MemBackend>, Repository) {
 }
 
 fn check_all(repo: &Repository) -> CheckReport {
-    check(repo, &CheckOptions { read_data: true, ..CheckOptions::default() }, &NoProgress).unwrap()
+    check(
+        repo,
+        &CheckOptions {
+            read_data: true,
+            ..CheckOptions::default()
+        },
+        &NoProgress,
+    )
+    .unwrap()
 }
 
 fn flip(be: &MemBackend, kind: FileKind, name: &str, at: usize) {
@@ -589,7 +605,11 @@ fn read_data_subsets_cover_every_pack_once_and_find_the_damage_in_one_part() {
         }
     }
     assert_eq!(read, packs.len(), "the three parts read every pack once");
-    assert_eq!(damaged_in.len(), 1, "the damaged pack is in exactly one part");
+    assert_eq!(
+        damaged_in.len(),
+        1,
+        "the damaged pack is in exactly one part"
+    );
     let all = run("100%");
     assert_eq!(all.packs_read, packs.len());
     assert!(!all.errors.is_empty());
