@@ -8,6 +8,8 @@ mod common;
 mod damage;
 #[path = "e2e/fixture.rs"]
 mod fixture;
+#[path = "e2e/inspect.rs"]
+mod inspect;
 #[path = "e2e/keys.rs"]
 mod keys;
 #[path = "e2e/kill.rs"]

@@ -124,7 +124,6 @@ fn sigkill_during_prune_leaves_a_valid_repository() {
         fs::write(src.join(format!("f{i}")), pseudo_random(i, 2 << 20)).unwrap();
     }
     let mut kept = env.backup(&[&src]);
-    let mut want = describe(&src);
     // Each round: new data, a backup, forget the previous snapshot, prune (killed).
     let mut full = Duration::from_millis(200);
     let mut x: u64 = 0x2545f4914f6cdd1d;
@@ -134,7 +133,7 @@ fn sigkill_during_prune_leaves_a_valid_repository() {
         let id = env.backup(&[&src]);
         env.ok(&["forget", &kept]);
         kept = id;
-        want = describe(&src);
+        let want = describe(&src);
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;

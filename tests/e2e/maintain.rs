@@ -4,6 +4,7 @@
 use crate::common::*;
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -270,4 +271,43 @@ fn a_running_backup_makes_prune_wait_or_give_up_with_exit_11() {
     assert_eq!(out.status.code(), Some(11), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("shared lock of `backup`"), "{err}");
+}
+
+#[test]
+fn repair_index_rebuilds_lost_and_damaged_index_files_from_the_packs() {
+    let env = Env::new();
+    env.init();
+    let a = make_src(&env, "a", 1);
+    let b = make_src(&env, "b", 2);
+    env.backup(&[&a]);
+    let second = env.backup(&[&b]);
+    let index_dir = env.repo.join("index");
+    let index_files = || -> Vec<PathBuf> {
+        fs::read_dir(&index_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    // A damaged index file: the repository no longer opens its index.
+    let first_index = index_files()[0].clone();
+    let mut bytes = fs::read(&first_index).unwrap();
+    bytes[120] ^= 1;
+    fs::set_permissions(&first_index, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(&first_index, &bytes).unwrap();
+    assert!(!env.run(&["check"]).status.success());
+    let out = env.ok(&["repair", "index"]);
+    assert!(out.contains("index file(s) written"), "{out}");
+    env.ok(&["check", "--read-data"]);
+
+    // Every index file lost: the packs still hold everything.
+    for f in index_files() {
+        fs::remove_file(f).unwrap();
+    }
+    let v = env.json(&["repair", "index"]);
+    assert!(v["blobs"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["bad_packs"].as_array().unwrap().len(), 0);
+    env.ok(&["check", "--read-data"]);
+    let target = env.path("restore");
+    env.ok(&["restore", &second, "--target", target.to_str().unwrap()]);
+    assert_same_tree(&b, &restored(&target, &b));
 }

@@ -70,6 +70,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     pub retry_lock: std::time::Duration,
 
+    /// Take no lock for commands that read or add (to read a repository on read-only
+    /// storage). Prune and repair always lock.
+    #[arg(long, global = true)]
+    pub no_lock: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -103,6 +108,16 @@ pub enum Command {
     /// Verify the repository's structure, and with --read-data every stored byte.
     #[command(after_help = "Example:\n  cairn check --read-data")]
     Check(CheckArgs),
+    /// Show what changed between two snapshots: added, removed, changed, metadata only.
+    #[command(
+        after_help = "Examples:\n  cairn diff 1a2b3c4d latest\n  cairn diff 1a2b3c4d 5e6f7a8b --json\n\nMarks: + added, - removed, M contents changed, U metadata only (mode, owner,\nmodification time, extended attributes, link target), T type changed. An added or\nremoved directory is one line ending in `/`."
+    )]
+    Diff(DiffArgs),
+    /// Show restore size, deduplicated size and compression, per snapshot and in total.
+    #[command(
+        after_help = "Examples:\n  cairn stats\n  cairn stats latest 1a2b3c4d --json\n\nWithout snapshots, all snapshots are measured. The total counts each blob once,\nhowever many snapshots use it: the space they take together."
+    )]
+    Stats(StatsArgs),
     /// Remove snapshots by retention rules (or by id), optionally pruning afterwards.
     #[command(
         after_help = "Examples:\n  cairn forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --dry-run\n  cairn forget --keep-last 30 --keep-tag release --prune\n  cairn forget 1a2b3c4d\n\nA snapshot tagged `protected` is always kept. Times are grouped into hours, days,\nweeks (ISO), months and years in the local time zone."
@@ -111,6 +126,9 @@ pub enum Command {
     /// Delete data no snapshot uses and repack packs that are mostly unused.
     #[command(after_help = "Examples:\n  cairn prune --dry-run\n  cairn prune --max-unused 5%")]
     Prune(PruneArgs),
+    /// Rebuild what can be rebuilt from what is stored.
+    #[command(subcommand)]
+    Repair(RepairCommand),
     /// Change the tags of snapshots (`--set protected` keeps a snapshot from forget).
     #[command(
         after_help = "Examples:\n  cairn tag latest --add release\n  cairn tag 1a2b3c4d --set protected"
@@ -319,4 +337,25 @@ pub struct NewPasswordArgs {
     /// Read the new password from this file (otherwise it is asked for twice).
     #[arg(long, value_name = "FILE")]
     pub new_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The first snapshot: `latest` or an id prefix.
+    pub from: String,
+    /// The second snapshot: `latest` or an id prefix.
+    pub to: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Snapshots to measure (`latest` or id prefixes); all when none is given.
+    pub snapshots: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepairCommand {
+    /// Rebuild the index files from the headers of the packs (after an index file was
+    /// lost or damaged, or `check` reports blobs missing from the index).
+    Index,
 }

@@ -39,8 +39,17 @@ pub struct Settings {
     pub quiet: bool,
     /// Standard error is a terminal (progress bars).
     pub progress: bool,
+    /// How locks are taken.
+    pub locking: Locking,
+}
+
+/// How commands lock the repository.
+#[derive(Clone, Copy, Debug)]
+pub struct Locking {
     /// How long to wait for a conflicting lock.
-    pub retry_lock: std::time::Duration,
+    pub retry: std::time::Duration,
+    /// Take no shared lock (read-only storage).
+    pub no_shared: bool,
 }
 
 /// The documented default repository: `$XDG_DATA_HOME/cairn/repository`, else
@@ -64,7 +73,7 @@ impl Settings {
         json: bool,
         verbose: bool,
         quiet: bool,
-        retry_lock: std::time::Duration,
+        locking: Locking,
     ) -> Result<Settings> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let repo = match repo.or_else(|| env("CAIRN_REPOSITORY")) {
@@ -91,7 +100,7 @@ impl Settings {
             verbose,
             quiet,
             progress: !quiet && !json && std::io::stderr().is_terminal(),
-            retry_lock,
+            locking,
         })
     }
 

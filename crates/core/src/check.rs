@@ -139,7 +139,7 @@ impl DataSubset {
                     .into_iter()
                     .map(|id| (*blake3::keyed_hash(&seed, &id.0).as_bytes(), id))
                     .collect();
-                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                keyed.sort_unstable_by_key(|k| k.0);
                 keyed.into_iter().take(k).map(|(_, id)| id).collect()
             }
         }

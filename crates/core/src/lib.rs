@@ -22,6 +22,7 @@ pub mod browse;
 mod check;
 mod config;
 pub mod content;
+mod diff;
 mod error;
 mod exclude;
 #[doc(hidden)]
@@ -33,11 +34,13 @@ mod lock;
 mod pack;
 mod platform;
 mod prune;
+mod repair;
 mod repository;
 mod restore;
 mod retention;
 mod sealed;
 mod snapshot;
+mod stats;
 mod store;
 mod tree;
 
@@ -48,6 +51,7 @@ pub use backup::{
 };
 pub use check::{check, CheckOptions, CheckProgress, CheckReport, DataSubset};
 pub use config::{InitOptions, RepoConfig, REPO_VERSION};
+pub use diff::{diff, diff_trees, diff_trees_with, Change, ChangeKind, DiffSummary};
 pub use error::{Error, Result};
 pub use exclude::Excludes;
 pub use id::{BlobKind, Id};
@@ -57,11 +61,13 @@ pub use lock::{FoundLock, Lock, LockInfo, REFRESH_EVERY, STALE_AFTER};
 pub use pack::PackEntry;
 pub use platform::{hostname, is_root, username};
 pub use prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
+pub use repair::{repair_index, RepairIndexReport};
 pub use repository::{select_snapshot, KeyInfo, Repository, SnapshotsAndDamage};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use retention::{Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG};
 pub use sealed::FORMAT_VERSION;
 pub use snapshot::Snapshot;
+pub use stats::{stats, SnapshotStats, Stats, Usage};
 pub use store::WriteStats;
 pub use tree::{Extent, Node, NodeKind, Time, Tree, Xattr};
 

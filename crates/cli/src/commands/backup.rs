@@ -34,7 +34,7 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
         bail!("nothing to back up: give paths, --stdin-name or --stdin-from-command");
     }
     let repo = super::open(s)?;
-    let _lock = super::lock(s, &repo, false, "backup")?;
+    let _lock = super::lock_shared(s, &repo, "backup")?;
     let opts = BackupOptions {
         paths: a.paths,
         streams,

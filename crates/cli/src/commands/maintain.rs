@@ -32,7 +32,7 @@ pub fn forget(s: &Settings, a: ForgetArgs) -> Result<u8> {
         _ => {}
     }
     let repo = super::open(s)?;
-    let lock = super::lock(s, &repo, false, "forget")?;
+    let lock = super::lock_shared(s, &repo, "forget")?;
     let (all, damage) = repo.snapshots_and_damage()?;
     if !damage.is_empty() {
         // The rules count snapshots: without all of them they could remove too much.
@@ -165,7 +165,7 @@ fn run_prune(
     max_unused: f64,
     dry_run: bool,
 ) -> Result<PruneReport> {
-    let lock = super::lock(s, repo, true, "prune")?;
+    let lock = super::lock_exclusive(s, repo, "prune")?;
     let r = cairn_core::prune(
         repo,
         &lock,
@@ -240,7 +240,7 @@ pub fn tag(s: &Settings, a: TagArgs) -> Result<u8> {
         bail!("nothing to change: give --add, --remove or --set");
     }
     let repo = super::open(s)?;
-    let _lock = super::lock(s, &repo, false, "tag")?;
+    let _lock = super::lock_shared(s, &repo, "tag")?;
     let all = repo.snapshots()?;
     let mut changed = Vec::new();
     for spec in &a.snapshots {
@@ -280,4 +280,31 @@ pub fn tag(s: &Settings, a: TagArgs) -> Result<u8> {
         writeln!(out, "{} snapshot(s) changed", changed.len())?;
     }
     Ok(crate::exit::OK)
+}
+
+pub fn repair_index(s: &Settings) -> Result<u8> {
+    let repo = super::open(s)?;
+    let lock = super::lock_exclusive(s, &repo, "repair index")?;
+    let r = cairn_core::repair_index(&repo, &lock)?;
+    drop(lock);
+    for b in &r.bad_packs {
+        eprintln!("cairn: left out {b}");
+    }
+    if s.json {
+        super::print_json(&r)?;
+    } else if !s.quiet {
+        println!(
+            "indexed {} blobs in {} of {} packs: {} index file(s) written, {} removed",
+            r.blobs,
+            r.packs - r.bad_packs.len(),
+            r.packs,
+            r.index_files_written,
+            r.index_files_removed
+        );
+    }
+    Ok(if r.bad_packs.is_empty() {
+        crate::exit::OK
+    } else {
+        crate::exit::ERROR
+    })
 }

@@ -2,12 +2,13 @@
 
 mod backup;
 mod init;
+mod inspect;
 mod key;
 mod maintain;
 mod read;
 mod restore;
 
-use crate::args::{Cli, Command, KeyCommand};
+use crate::args::{Cli, Command, KeyCommand, RepairCommand};
 use crate::settings::Settings;
 use anyhow::Result;
 use cairn_backend::LocalBackend;
@@ -23,7 +24,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         cli.json,
         cli.verbose,
         cli.quiet,
-        cli.retry_lock,
+        crate::settings::Locking {
+            retry: cli.retry_lock,
+            no_shared: cli.no_lock,
+        },
     )?;
     match cli.command {
         Command::Init(a) => init::run(&s, a.compression),
@@ -33,8 +37,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Dump(a) => read::dump(&s, &a.snapshot, &a.path),
         Command::Restore(a) => restore::run(&s, a),
         Command::Check(a) => read::check(&s, a.read_data, a.read_data_subset.as_deref()),
+        Command::Diff(a) => inspect::diff(&s, &a.from, &a.to),
+        Command::Stats(a) => inspect::stats(&s, &a.snapshots),
         Command::Forget(a) => maintain::forget(&s, a),
         Command::Prune(a) => maintain::prune(&s, a.max_unused, a.dry_run),
+        Command::Repair(RepairCommand::Index) => maintain::repair_index(&s),
         Command::Tag(a) => maintain::tag(&s, a),
         Command::Key(k) => match k {
             KeyCommand::Add(a) => key::add(&s, a.new_password_file),
@@ -75,18 +82,32 @@ impl ExistsConfig for Arc<dyn Backend> {
     }
 }
 
-/// Takes a shared (or, for prune, exclusive) lock on the repository, waiting up to the
-/// `--retry-lock` time for a conflicting one to go, and saying so when it waits.
-pub fn lock(s: &Settings, repo: &Repository, exclusive: bool, command: &str) -> Result<Lock> {
+/// Takes a shared lock (backup, restore, check, ...) unless `--no-lock` is given: a
+/// repository on read-only storage can then still be read.
+pub fn lock_shared(s: &Settings, repo: &Repository, command: &str) -> Result<Option<Lock>> {
+    if s.locking.no_shared {
+        return Ok(None);
+    }
+    take_lock(s, repo, false, command).map(Some)
+}
+
+/// Takes the exclusive lock (prune, repair); `--no-lock` does not apply.
+pub fn lock_exclusive(s: &Settings, repo: &Repository, command: &str) -> Result<Lock> {
+    take_lock(s, repo, true, command)
+}
+
+/// Takes a lock, waiting up to the `--retry-lock` time for a conflicting one to go, and
+/// saying so when it waits.
+fn take_lock(s: &Settings, repo: &Repository, exclusive: bool, command: &str) -> Result<Lock> {
     match repo.lock(exclusive, command, std::time::Duration::ZERO) {
-        Err(cairn_core::Error::Locked(why)) if !s.retry_lock.is_zero() => {
+        Err(cairn_core::Error::Locked(why)) if !s.locking.retry.is_zero() => {
             if !s.quiet {
                 eprintln!(
                     "cairn: {why}; waiting up to {}",
-                    crate::output::duration(s.retry_lock.as_secs_f64())
+                    crate::output::duration(s.locking.retry.as_secs_f64())
                 );
             }
-            Ok(repo.lock(exclusive, command, s.retry_lock)?)
+            Ok(repo.lock(exclusive, command, s.locking.retry)?)
         }
         r => Ok(r?),
     }

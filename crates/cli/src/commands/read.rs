@@ -88,7 +88,7 @@ fn node_json(path: &str, n: &Node) -> serde_json::Value {
 
 pub fn ls(s: &Settings, spec: &str, long: bool) -> Result<u8> {
     let repo = super::open(s)?;
-    let _lock = super::lock(s, &repo, false, "ls")?;
+    let _lock = super::lock_shared(s, &repo, "ls")?;
     let (snap_spec, path) = browse::split_spec(spec);
     let (id, snap) = repo.find_snapshot(snap_spec)?;
     repo.load_index()?;
@@ -133,7 +133,7 @@ pub fn ls(s: &Settings, spec: &str, long: bool) -> Result<u8> {
 
 pub fn dump(s: &Settings, spec: &str, path: &str) -> Result<u8> {
     let repo = super::open(s)?;
-    let _lock = super::lock(s, &repo, false, "dump")?;
+    let _lock = super::lock_shared(s, &repo, "dump")?;
     let (id, snap) = repo.find_snapshot(spec)?;
     repo.load_index()?;
     let node = browse::resolve(&repo, &id, &snap, path)?;
@@ -147,7 +147,7 @@ pub fn check(s: &Settings, read_data: bool, subset: Option<&str>) -> Result<u8> 
     let subset: Option<cairn_core::DataSubset> = subset.map(str::parse).transpose()?;
     let read_data = read_data || subset.is_some();
     let repo = super::open(s)?;
-    let _lock = super::lock(s, &repo, false, "check")?;
+    let _lock = super::lock_shared(s, &repo, "check")?;
     let bar = Bar::new(s.progress && read_data, Some(0));
     let report = cairn_core::check(&repo, &CheckOptions { read_data, subset }, &bar);
     bar.finish();

@@ -7,7 +7,7 @@ use cairn_core::{browse, RestoreOptions};
 
 pub fn run(s: &Settings, a: RestoreArgs) -> Result<u8> {
     let repo = super::open(s)?;
-    let _lock = super::lock(s, &repo, false, "restore")?;
+    let _lock = super::lock_shared(s, &repo, "restore")?;
     let (spec, path) = browse::split_spec(&a.snapshot);
     let (id, snap) = repo.find_snapshot(spec)?;
     repo.load_index()?;

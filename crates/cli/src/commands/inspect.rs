@@ -1,0 +1,115 @@
+//! Commands that compare and measure snapshots: diff, stats.
+
+use crate::output::{bytes, local_time};
+use crate::settings::Settings;
+use anyhow::Result;
+use cairn_core::{Change, DiffSummary, Id, Snapshot, Usage};
+use std::io::Write;
+
+pub fn diff(s: &Settings, a: &str, b: &str) -> Result<u8> {
+    let repo = super::open(s)?;
+    let _lock = super::lock_shared(s, &repo, "diff")?;
+    repo.load_index()?;
+    let (ida, sa) = repo.find_snapshot(a)?;
+    let (idb, sb) = repo.find_snapshot(b)?;
+    if s.json {
+        let changes = cairn_core::diff(&repo, &sa, &sb)?;
+        let summary = DiffSummary::of(&changes);
+        super::print_json(&serde_json::json!({
+            "from": ida.to_hex(),
+            "to": idb.to_hex(),
+            "changes": changes,
+            "summary": summary,
+        }))?;
+        return Ok(crate::exit::OK);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut summary = DiffSummary::default();
+    if !s.quiet {
+        writeln!(
+            out,
+            "comparing snapshot {} ({}) to {} ({})",
+            ida.short(),
+            local_time(sa.time),
+            idb.short(),
+            local_time(sb.time)
+        )?;
+    }
+    cairn_core::diff_trees_with(&repo, &sa.tree, &sb.tree, &mut |c: Change| {
+        summary.add(c.kind);
+        writeln!(out, "{}  {}", c.kind.mark(), c.path)
+            .map_err(|e| cairn_core::Error::io("<stdout>", e))
+    })?;
+    writeln!(
+        out,
+        "{} added, {} removed, {} changed, {} metadata only, {} type changed",
+        summary.added,
+        summary.removed,
+        summary.changed,
+        summary.metadata_only,
+        summary.type_changed
+    )?;
+    out.flush()?;
+    Ok(crate::exit::OK)
+}
+
+pub fn stats(s: &Settings, specs: &[String]) -> Result<u8> {
+    let repo = super::open(s)?;
+    let _lock = super::lock_shared(s, &repo, "stats")?;
+    repo.load_index()?;
+    let mut code = crate::exit::OK;
+    let snaps: Vec<(Id, Snapshot)> = if specs.is_empty() {
+        let (all, damage) = repo.snapshots_and_damage()?;
+        for e in &damage {
+            eprintln!("cairn: {e}");
+            code = crate::exit::ERROR;
+        }
+        all
+    } else {
+        specs
+            .iter()
+            .map(|spec| repo.find_snapshot(spec))
+            .collect::<cairn_core::Result<_>>()?
+    };
+    let st = cairn_core::stats(&repo, &snaps)?;
+    if s.json {
+        super::print_json(&st)?;
+        return Ok(code);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<9} {:<19} {:>9} {:>7} {:>11} {:>11} {:>11} {:>6} {:>6}",
+        "id", "time", "files", "dirs", "restore", "dedup", "stored", "compr", "dedup"
+    )?;
+    let row = |out: &mut dyn Write, id: &str, time: &str, u: &Usage| -> std::io::Result<()> {
+        writeln!(
+            out,
+            "{:<9} {:<19} {:>9} {:>7} {:>11} {:>11} {:>11} {:>5.2}x {:>5.2}x",
+            id,
+            time,
+            u.files,
+            u.dirs,
+            bytes(u.restore_size),
+            bytes(u.dedup_size),
+            bytes(u.stored_size),
+            u.compression_ratio,
+            u.dedup_ratio
+        )
+    };
+    for sn in &st.snapshots {
+        row(&mut out, &sn.id.short(), &local_time(sn.time), &sn.usage)?;
+    }
+    row(
+        &mut out,
+        "total",
+        &format!("{} snapshot(s)", st.snapshots.len()),
+        &st.total,
+    )?;
+    writeln!(
+        out,
+        "restore: sum of file sizes; dedup: unique blobs before compression; stored: \
+         their bytes in packs; compr = dedup/stored; dedup = restore/dedup"
+    )?;
+    Ok(code)
+}
