@@ -106,3 +106,48 @@ fn diff_of_an_unknown_snapshot_fails() {
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
 }
+
+#[test]
+fn find_lists_every_snapshot_and_path_where_a_name_matches() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("etc/app")).unwrap();
+    std::fs::write(src.join("etc/app/main.conf"), "a = 1\n").unwrap();
+    std::fs::write(src.join("etc/other.txt"), "x").unwrap();
+    let first = env.backup(&[&src]);
+    std::fs::write(src.join("site.conf"), "b = 2\n").unwrap();
+    let second = env.backup(&[&src]);
+    let v = env.json(&["find", "*.conf"]);
+    let mut got: Vec<(String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["snapshot"].as_str().unwrap().to_string(),
+                f["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let p = |rel: &str| format!("{}/{rel}", src.display());
+    let mut want = vec![
+        (first.clone(), p("etc/app/main.conf")),
+        (second.clone(), p("etc/app/main.conf")),
+        (second.clone(), p("site.conf")),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    // One snapshot only; names, not paths: `app` matches the directory.
+    let v = env.json(&["find", "app", "--snapshot", &first]);
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["kind"], "d");
+    assert_eq!(
+        env.json(&["find", "*.nothing"]).as_array().unwrap().len(),
+        0
+    );
+    let out = env.run(&["find", "[unclosed"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid pattern"));
+}

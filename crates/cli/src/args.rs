@@ -126,6 +126,11 @@ pub enum Command {
     /// Delete data no snapshot uses and repack packs that are mostly unused.
     #[command(after_help = "Examples:\n  cairn prune --dry-run\n  cairn prune --max-unused 5%")]
     Prune(PruneArgs),
+    /// Find entries by name in all snapshots (or some).
+    #[command(
+        after_help = "Examples:\n  cairn find '*.conf'\n  cairn find 'id_rsa*' --host web1 --json\n\nThe pattern is a glob matched against entry names (not paths)."
+    )]
+    Find(FindArgs),
     /// Rebuild what can be rebuilt from what is stored.
     #[command(subcommand)]
     Repair(RepairCommand),
@@ -358,4 +363,16 @@ pub enum RepairCommand {
     /// Rebuild the index files from the headers of the packs (after an index file was
     /// lost or damaged, or `check` reports blobs missing from the index).
     Index,
+}
+
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// Glob matched against entry names, e.g. '*.conf'.
+    pub pattern: String,
+    /// Only these snapshots (`latest` or id prefixes; repeatable).
+    #[arg(short, long = "snapshot", value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
 }

@@ -25,6 +25,7 @@ pub mod content;
 mod diff;
 mod error;
 mod exclude;
+mod find;
 #[doc(hidden)]
 pub mod fuzzing;
 mod id;
@@ -54,6 +55,7 @@ pub use config::{InitOptions, RepoConfig, REPO_VERSION};
 pub use diff::{diff, diff_trees, diff_trees_with, Change, ChangeKind, DiffSummary};
 pub use error::{Error, Result};
 pub use exclude::Excludes;
+pub use find::{find, name_pattern, Found};
 pub use id::{BlobKind, Id};
 pub use index::{BlobLocation, Index, PackInfo};
 pub use keys::{KeyFile, MasterKey};

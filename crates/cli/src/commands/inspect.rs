@@ -1,4 +1,4 @@
-//! Commands that compare and measure snapshots: diff, stats.
+//! Commands that compare, search and measure snapshots: diff, find, stats.
 
 use crate::output::{bytes, local_time};
 use crate::settings::Settings;
@@ -112,4 +112,48 @@ pub fn stats(s: &Settings, specs: &[String]) -> Result<u8> {
          their bytes in packs; compr = dedup/stored; dedup = restore/dedup"
     )?;
     Ok(code)
+}
+
+pub fn find(s: &Settings, a: crate::args::FindArgs) -> Result<u8> {
+    let pattern = cairn_core::name_pattern(&a.pattern)?;
+    let repo = super::open(s)?;
+    let _lock = super::lock_shared(s, &repo, "find")?;
+    repo.load_index()?;
+    let all = repo.snapshots()?;
+    let chosen: Vec<(Id, Snapshot)> = if a.snapshots.is_empty() {
+        all.into_iter()
+            .filter(|(_, sn)| a.host.as_ref().is_none_or(|h| &sn.hostname == h))
+            .collect()
+    } else {
+        a.snapshots
+            .iter()
+            .map(|spec| cairn_core::select_snapshot(all.clone(), spec))
+            .collect::<cairn_core::Result<_>>()?
+    };
+    let mut found = Vec::new();
+    let mut out = std::io::stdout().lock();
+    let n = cairn_core::find(&repo, &chosen, &pattern, &mut |f| {
+        if s.json {
+            found.push(f);
+        } else {
+            writeln!(
+                out,
+                "{:<9} {:<19} {} {:>10}  {}",
+                f.snapshot.short(),
+                local_time(f.time),
+                f.kind,
+                f.size,
+                f.path
+            )
+            .map_err(|e| cairn_core::Error::io("<output>", e))?;
+        }
+        Ok(())
+    })?;
+    drop(out);
+    if s.json {
+        super::print_json(&found)?;
+    } else if !s.quiet {
+        eprintln!("{n} match(es) in {} snapshot(s)", chosen.len());
+    }
+    Ok(crate::exit::OK)
 }

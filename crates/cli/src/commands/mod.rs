@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Check(a) => read::check(&s, a.read_data, a.read_data_subset.as_deref()),
         Command::Diff(a) => inspect::diff(&s, &a.from, &a.to),
         Command::Stats(a) => inspect::stats(&s, &a.snapshots),
+        Command::Find(a) => inspect::find(&s, a),
         Command::Forget(a) => maintain::forget(&s, a),
         Command::Prune(a) => maintain::prune(&s, a.max_unused, a.dry_run),
         Command::Repair(RepairCommand::Index) => maintain::repair_index(&s),
