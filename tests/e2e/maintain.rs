@@ -210,12 +210,10 @@ fn prune_while_backups_run_loses_nothing() {
     env.ok(&["check"]);
 }
 
-#[test]
-fn a_lock_left_by_a_killed_backup_does_not_block_prune() {
-    let env = Env::new();
-    env.init();
-    // A backup that hangs reading a command's output, killed while it holds its lock.
-    let mut child = env
+/// Starts a backup that hangs reading a command's output (`sleep 60`) and returns once
+/// it holds its lock.
+fn start_hanging_backup(env: &Env) -> std::process::Child {
+    let child = env
         .cmd()
         .args([
             "backup",
@@ -230,10 +228,19 @@ fn a_lock_left_by_a_killed_backup_does_not_block_prune() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while lock_files(&env) == 0 {
+    while lock_files(env) == 0 {
         assert!(std::time::Instant::now() < deadline, "no lock appeared");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    child
+}
+
+#[test]
+fn a_lock_left_by_a_killed_backup_does_not_block_prune() {
+    let env = Env::new();
+    env.init();
+    // Killed while it holds its lock.
+    let mut child = start_hanging_backup(&env);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(lock_files(&env), 1, "the dead backup's lock");
@@ -246,25 +253,7 @@ fn a_lock_left_by_a_killed_backup_does_not_block_prune() {
 fn a_running_backup_makes_prune_wait_or_give_up_with_exit_11() {
     let env = Env::new();
     env.init();
-    let mut child = env
-        .cmd()
-        .args([
-            "backup",
-            "--stdin-from-command",
-            "slow",
-            "--",
-            "sleep",
-            "60",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while lock_files(&env) == 0 {
-        assert!(std::time::Instant::now() < deadline, "no lock appeared");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut child = start_hanging_backup(&env);
     let out = env.run(&["prune", "--retry-lock", "1s"]);
     child.kill().unwrap();
     child.wait().unwrap();

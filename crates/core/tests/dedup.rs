@@ -2,10 +2,7 @@
 
 mod common;
 
-use cairn_core::{
-    backup, check, BackupSummary, CheckOptions, Id, InitOptions, NoProgress, ParentChoice,
-    Repository,
-};
+use cairn_core::{backup, BackupSummary, Id, InitOptions, NoProgress, ParentChoice, Repository};
 use common::*;
 use std::collections::HashSet;
 use std::ops::Range;
@@ -79,15 +76,7 @@ fn same_data_twice_adds_no_data_blobs() {
     let r6 = run_backup(&fresh, opts(vec![], vec![reader_stream("t", big.clone())]));
     assert_eq!(summary(&r6).added.data_blobs, 0);
 
-    let report = check(
-        &fresh,
-        &CheckOptions {
-            read_data: true,
-            ..CheckOptions::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = check_read_data(&fresh);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 }
 

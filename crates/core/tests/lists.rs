@@ -77,15 +77,7 @@ fn a_long_stream_is_stored_as_lists_and_reads_back_exactly() {
     let (s, _) = restore(&repo, &node, "big", &o, &NoProgress).unwrap();
     assert_eq!(s.bytes_written, 0);
 
-    let report = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            ..CheckOptions::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = check_read_data(&repo);
     assert!(report.errors.is_empty(), "{:#?}", report.errors);
 }
 

@@ -4,8 +4,8 @@
 mod common;
 
 use cairn_core::{
-    backup, check, prune, restore, Backend, CheckOptions, Error, FileKind, InitOptions, NoProgress,
-    PruneOptions, Repository, RestoreOptions,
+    backup, prune, restore, Backend, Error, FileKind, InitOptions, NoProgress, PruneOptions,
+    Repository, RestoreOptions,
 };
 use cairn_testing::{MemBackend, StopAfter};
 use common::*;
@@ -94,15 +94,7 @@ fn restores_exactly(
 
 fn check_clean(be: &Arc<MemBackend>) {
     let repo = open(be).unwrap();
-    let r = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            ..CheckOptions::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let r = check_read_data(&repo);
     assert!(r.errors.is_empty(), "{:#?}", r.errors);
 }
 

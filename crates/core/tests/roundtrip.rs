@@ -6,8 +6,8 @@ mod common;
 
 use cairn_core::browse::resolve;
 use cairn_core::{
-    backup, check, restore, BackupSummary, CheckOptions, Extent, Id, InitOptions, NoProgress,
-    NodeKind, ParentChoice, Repository, RestoreOptions, RestoreSummary,
+    backup, restore, BackupSummary, Extent, Id, InitOptions, NoProgress, NodeKind, ParentChoice,
+    Repository, RestoreOptions, RestoreSummary,
 };
 use common::*;
 use proptest::prelude::*;
@@ -383,15 +383,7 @@ fn random_trees_restore_exactly() {
     runner
         .run(&tree(), |specs| round_trip(&repo, &specs))
         .unwrap();
-    let report = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            ..CheckOptions::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = check_read_data(&repo);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 }
 

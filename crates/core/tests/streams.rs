@@ -6,9 +6,7 @@
 
 mod common;
 
-use cairn_core::{
-    backup, check, BackupOptions, CheckOptions, Error, InitOptions, NoProgress, StreamSource,
-};
+use cairn_core::{backup, BackupOptions, Error, InitOptions, NoProgress, StreamSource};
 use common::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -234,15 +232,7 @@ fn several_streams_and_a_directory_make_one_snapshot() {
     assert_eq!(s.bytes_total, total);
     assert_eq!(s.bytes_read, total);
 
-    let report = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            ..CheckOptions::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = check_read_data(&repo);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 }
 
@@ -313,26 +303,10 @@ fn failing_command_fails_the_backup_and_commits_nothing() {
         "{err:?}"
     );
 
-    let report = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            ..CheckOptions::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = check_read_data(&repo);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let fresh = open(&_be).unwrap();
-    let report = check(
-        &fresh,
-        &CheckOptions {
-            read_data: true,
-            ..CheckOptions::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = check_read_data(&fresh);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(fresh.snapshots().unwrap().len(), before.len());
 }
@@ -377,15 +351,7 @@ fn failing_reader_fails_the_backup_and_commits_nothing() {
         e => panic!("expected SourceFailed, got {e:?}"),
     }
     assert!(repo.snapshots().unwrap().is_empty());
-    let report = check(
-        &repo,
-        &CheckOptions {
-            read_data: true,
-            ..CheckOptions::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = check_read_data(&repo);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 }
 
@@ -463,15 +429,7 @@ fn failed_backup_does_not_poison_later_backups_of_the_same_repository() {
     );
 
     let fresh = open(&be).unwrap();
-    let report = check(
-        &fresh,
-        &CheckOptions {
-            read_data: true,
-            ..CheckOptions::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = check_read_data(&fresh);
     assert!(report.errors.is_empty(), "{:#?}", report.errors);
     fresh.load_index().unwrap();
     let node = node_at(&fresh, &r.id, &r.snapshot, "cmd/dump.sql");

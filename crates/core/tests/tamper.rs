@@ -89,15 +89,7 @@ fn template() -> &'static Template {
             be.names(FileKind::Pack)
         );
         assert_eq!(be.names(FileKind::Snapshot).len(), 2);
-        let report = check(
-            &repo,
-            &CheckOptions {
-                read_data: true,
-                ..CheckOptions::default()
-            },
-            &NoProgress,
-        )
-        .unwrap();
+        let report = check_read_data(&repo);
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         Template {
             be,
@@ -121,15 +113,7 @@ fn fresh() -> (Arc<MemBackend>, Repository) {
 }
 
 fn check_all(repo: &Repository) -> CheckReport {
-    check(
-        repo,
-        &CheckOptions {
-            read_data: true,
-            ..CheckOptions::default()
-        },
-        &NoProgress,
-    )
-    .unwrap()
+    check_read_data(repo)
 }
 
 fn flip(be: &MemBackend, kind: FileKind, name: &str, at: usize) {

@@ -189,3 +189,12 @@ impl Read for ChoppyReader {
         Ok(n)
     }
 }
+
+/// `check` with every pack read.
+pub fn check_read_data(repo: &Repository) -> cairn_core::CheckReport {
+    let opts = cairn_core::CheckOptions {
+        read_data: true,
+        ..cairn_core::CheckOptions::default()
+    };
+    cairn_core::check(repo, &opts, &cairn_core::NoProgress).unwrap()
+}
