@@ -363,6 +363,12 @@ pub enum RepairCommand {
     /// Rebuild the index files from the headers of the packs (after an index file was
     /// lost or damaged, or `check` reports blobs missing from the index).
     Index,
+    /// Write copies (tagged `repaired`) of snapshots that lost data, without the files
+    /// and directories that cannot be read; run `repair index` first.
+    Snapshots {
+        /// Snapshots to repair (`latest` or id prefixes); all by default.
+        snapshots: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

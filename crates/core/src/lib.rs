@@ -63,7 +63,7 @@ pub use lock::{FoundLock, Lock, LockInfo, REFRESH_EVERY, STALE_AFTER};
 pub use pack::PackEntry;
 pub use platform::{hostname, is_root, username};
 pub use prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
-pub use repair::{repair_index, RepairIndexReport};
+pub use repair::{repair_index, repair_snapshot, RepairIndexReport, RepairSnapshotReport};
 pub use repository::{select_snapshot, KeyInfo, Repository, SnapshotsAndDamage};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use retention::{Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG};

@@ -100,3 +100,92 @@ pub fn repair_index(repo: &Repository, lock: &Lock) -> Result<RepairIndexReport>
     }
     Ok(report)
 }
+
+/// What `repair_snapshot` did to one snapshot.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RepairSnapshotReport {
+    /// The snapshot repaired.
+    pub snapshot: String,
+    /// The repaired copy, if anything was lost (`None`: the snapshot is whole).
+    pub repaired: Option<String>,
+    /// Paths left out because their contents or their directory cannot be read.
+    pub lost: Vec<String>,
+}
+
+/// Writes a copy of a snapshot without what cannot be read: files whose data or list
+/// blobs are missing from the index or do not decode, directories whose tree blob is
+/// missing or damaged. The copy is tagged `repaired` and says what was lost in its
+/// report; the original stays (forget removes it). Run `repair index` first, so that
+/// the index names exactly the blobs the packs hold.
+pub fn repair_snapshot(repo: &Repository, id: &Id) -> Result<RepairSnapshotReport> {
+    repo.load_index()?;
+    let snap = repo.load_snapshot(&id.to_hex())?;
+    let mut report = RepairSnapshotReport {
+        snapshot: id.to_hex(),
+        ..RepairSnapshotReport::default()
+    };
+    let (root, _) = crate::store::with_writer(repo, 1, |w| {
+        rebuild(repo, w, &snap.tree, "", &mut report.lost)
+    })?;
+    if report.lost.is_empty() {
+        return Ok(report);
+    }
+    let Some(root) = root else {
+        return Err(Error::Invalid(format!(
+            "snapshot {}: its root tree cannot be read; nothing to keep",
+            id.short()
+        )));
+    };
+    let mut fixed = snap.clone();
+    fixed.tree = root;
+    if !fixed.has_tag("repaired") {
+        fixed.tags.push("repaired".into());
+    }
+    fixed.summary = None;
+    let new = repo.save_snapshot(&fixed)?;
+    report.repaired = Some(new.to_hex());
+    Ok(report)
+}
+
+/// The id of a copy of tree `id` without what cannot be read, or `None` if the tree
+/// itself cannot be read. Trees with nothing lost keep their id (no new blob).
+fn rebuild(
+    repo: &Repository,
+    w: &crate::store::BlobWriter<'_>,
+    id: &Id,
+    path: &str,
+    lost: &mut Vec<String>,
+) -> Result<Option<Id>> {
+    let Ok(mut tree) = repo.load_tree(id) else {
+        return Ok(None);
+    };
+    let before = lost.len();
+    let mut keep = Vec::with_capacity(tree.nodes.len());
+    for mut node in std::mem::take(&mut tree.nodes) {
+        let p = format!("{path}/{}", node.display_name());
+        match &node.kind {
+            crate::tree::NodeKind::Dir { subtree } => match rebuild(repo, w, subtree, &p, lost)? {
+                Some(new) => {
+                    node.kind = crate::tree::NodeKind::Dir { subtree: new };
+                    keep.push(node);
+                }
+                None => lost.push(format!("{p}/")),
+            },
+            crate::tree::NodeKind::File { content } => {
+                let whole = crate::content::ContentWalk::new(repo, content).all(|e| e.is_ok());
+                if whole {
+                    keep.push(node);
+                } else {
+                    lost.push(p);
+                }
+            }
+            _ => keep.push(node),
+        }
+    }
+    if lost.len() == before {
+        return Ok(Some(*id));
+    }
+    tree.nodes = keep;
+    let (new, _) = w.add(crate::id::BlobKind::Tree, &tree.encode())?;
+    Ok(Some(new))
+}

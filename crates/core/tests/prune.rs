@@ -302,3 +302,71 @@ fn a_backup_after_prune_deduplicates_against_what_is_left() {
     assert_eq!(sum.added.data_blobs, 0, "everything is still there");
     check_clean(&s.be);
 }
+
+#[test]
+fn repair_snapshot_keeps_what_can_be_read_and_names_what_was_lost() {
+    // Small packs: the large file's chunks fill packs of their own.
+    let (be, repo) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("small"), b"small file\n").unwrap();
+    std::fs::write(src.join("sub/doomed.bin"), random_bytes(7, 8 << 20)).unwrap();
+    let r = run_backup(&repo, opts(vec![src.clone()], vec![]));
+    let node = cairn_core::browse::resolve(
+        &repo,
+        &r.id,
+        &r.snapshot,
+        src.join("sub/doomed.bin").to_str().unwrap(),
+    )
+    .unwrap();
+    let doomed: std::collections::HashSet<cairn_core::Id> =
+        data_ids(&repo, &node).into_iter().collect();
+    // A pack that holds nothing but chunks of that file.
+    let pack = {
+        let index = repo.index();
+        let mut by_pack: BTreeMap<u32, Vec<cairn_core::Id>> = BTreeMap::new();
+        for (id, loc) in index.blobs() {
+            by_pack.entry(loc.pack).or_default().push(*id);
+        }
+        let (pos, _) = by_pack
+            .iter()
+            .find(|(_, ids)| ids.iter().all(|id| doomed.contains(id)))
+            .expect("a pack of the large file's chunks only");
+        index.pack(*pos).id.to_hex()
+    };
+    // The pack is lost; the index is rebuilt from what is left.
+    be.remove(FileKind::Pack, &pack).unwrap();
+    let repo = open(&be).unwrap();
+    let l = lock(&repo, true);
+    cairn_core::repair_index(&repo, &l).unwrap();
+    drop(l);
+    let repo = open(&be).unwrap();
+    let report = cairn_core::repair_snapshot(&repo, &r.id).unwrap();
+    let lost = format!("{}/sub/doomed.bin", src.display());
+    assert_eq!(report.lost, vec![lost]);
+    let repaired = report.repaired.expect("a repaired copy");
+    // The original still names the lost blob; without it the repository checks clean.
+    be.remove(FileKind::Snapshot, &r.id.to_hex()).unwrap();
+    check_clean(&be);
+    let repo = open(&be).unwrap();
+    repo.load_index().unwrap();
+    let (id, snap) = repo.find_snapshot(&repaired).unwrap();
+    assert!(snap.has_tag("repaired"));
+    let node = cairn_core::browse::resolve(&repo, &id, &snap, src.to_str().unwrap()).unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let o = RestoreOptions {
+        target: target.path().join("out"),
+        ..RestoreOptions::default()
+    };
+    restore(&repo, &node, src.to_str().unwrap(), &o, &NoProgress).unwrap();
+    let out = target.path().join("out");
+    assert_eq!(std::fs::read(out.join("small")).unwrap(), b"small file\n");
+    assert!(out.join("sub").is_dir() && !out.join("sub/doomed.bin").exists());
+    // A whole snapshot needs no repair.
+    let again = cairn_core::repair_snapshot(&repo, &id).unwrap();
+    assert!(again.lost.is_empty() && again.repaired.is_none());
+}

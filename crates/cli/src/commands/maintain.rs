@@ -308,3 +308,42 @@ pub fn repair_index(s: &Settings) -> Result<u8> {
         crate::exit::ERROR
     })
 }
+
+pub fn repair_snapshots(s: &Settings, specs: &[String]) -> Result<u8> {
+    let repo = super::open(s)?;
+    let _lock = super::lock_shared(s, &repo, "repair snapshots")?;
+    let all = repo.snapshots()?;
+    let chosen: Vec<Id> = if specs.is_empty() {
+        all.iter().map(|(id, _)| *id).collect()
+    } else {
+        specs
+            .iter()
+            .map(|spec| select_snapshot(all.clone(), spec).map(|(id, _)| id))
+            .collect::<cairn_core::Result<_>>()?
+    };
+    let mut reports = Vec::new();
+    for id in &chosen {
+        let r = cairn_core::repair_snapshot(&repo, id)?;
+        if !s.json && !s.quiet {
+            match &r.repaired {
+                None => println!("{}: whole", id.short()),
+                Some(new) => {
+                    println!(
+                        "{}: {} path(s) lost, repaired copy {}",
+                        id.short(),
+                        r.lost.len(),
+                        &new[..8]
+                    );
+                    for p in &r.lost {
+                        println!("  lost {p}");
+                    }
+                }
+            }
+        }
+        reports.push(r);
+    }
+    if s.json {
+        super::print_json(&reports)?;
+    }
+    Ok(crate::exit::OK)
+}

@@ -43,6 +43,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Forget(a) => maintain::forget(&s, a),
         Command::Prune(a) => maintain::prune(&s, a.max_unused, a.dry_run),
         Command::Repair(RepairCommand::Index) => maintain::repair_index(&s),
+        Command::Repair(RepairCommand::Snapshots { snapshots }) => {
+            maintain::repair_snapshots(&s, &snapshots)
+        }
         Command::Tag(a) => maintain::tag(&s, a),
         Command::Key(k) => match k {
             KeyCommand::Add(a) => key::add(&s, a.new_password_file),
