@@ -10,7 +10,7 @@
 //! index names (left by an interrupted backup) are reported as information only.
 
 use crate::backend::FileKind;
-use crate::content::decode_list;
+use crate::content::ContentSource;
 use crate::error::Result;
 use crate::id::Id;
 use crate::pack::{open_blob, read_entries};
@@ -310,10 +310,7 @@ pub fn check(
             continue;
         }
         let what = format!("list {} (in {path})", list_id.short());
-        match repo
-            .read_blob(&list_id)
-            .and_then(|b| decode_list(&b, &what))
-        {
+        match repo.list(&list_id) {
             Ok(extents) => {
                 if let Some(n) = contents.extents(repo, &extents, &path, &err) {
                     contents.lengths.insert(list_id, n);

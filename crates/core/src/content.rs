@@ -276,6 +276,36 @@ impl<S: ContentSource + ?Sized> Iterator for ContentWalk<'_, S> {
     }
 }
 
+/// Adds to `blobs` every blob `content` uses: its data blobs and its list blobs, and
+/// those of the lists it names (a list already in `blobs` is not read again).
+pub fn add_blobs<S: ContentSource + ?Sized>(
+    source: &S,
+    content: &[Extent],
+    blobs: &mut std::collections::HashSet<Id>,
+) -> Result<()> {
+    fn add(extents: &[Extent], blobs: &mut std::collections::HashSet<Id>, lists: &mut Vec<Id>) {
+        for e in extents {
+            match e {
+                Extent::Data(id) => {
+                    blobs.insert(*id);
+                }
+                Extent::List { id, .. } => {
+                    if blobs.insert(*id) {
+                        lists.push(*id);
+                    }
+                }
+                Extent::Hole(_) => {}
+            }
+        }
+    }
+    let mut lists: Vec<Id> = Vec::new();
+    add(content, blobs, &mut lists);
+    while let Some(list) = lists.pop() {
+        add(&source.list(&list)?, blobs, &mut lists);
+    }
+    Ok(())
+}
+
 /// The ids of the list blobs named directly by `extents`.
 pub fn lists_in(extents: &[Extent]) -> impl Iterator<Item = Id> + '_ {
     extents.iter().filter_map(|e| match e {

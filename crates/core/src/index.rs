@@ -170,7 +170,7 @@ impl Index {
     }
 
     /// Adds many packs at once (loading the index files): one sort instead of merges.
-    pub fn add_packs(&mut self, packs: impl IntoIterator<Item = IndexedPack>) {
+    pub fn add_packs<'p>(&mut self, packs: impl IntoIterator<Item = &'p IndexedPack>) {
         self.extend_unsorted(packs);
         self.finish_load();
     }
@@ -178,10 +178,10 @@ impl Index {
     /// Appends packs without sorting: lookups are wrong until [`Index::finish_load`].
     /// Loading calls this per batch of index files so that the decoded files and the
     /// index are not both whole in memory at once.
-    pub(crate) fn extend_unsorted(&mut self, packs: impl IntoIterator<Item = IndexedPack>) {
+    pub(crate) fn extend_unsorted<'p>(&mut self, packs: impl IntoIterator<Item = &'p IndexedPack>) {
         self.merge_recent();
         for (info, entries) in packs {
-            let pos = self.pack_position(&info);
+            let pos = self.pack_position(info);
             self.sorted.extend(
                 entries
                     .iter()
@@ -288,13 +288,6 @@ impl Index {
             .iter()
             .chain(self.recent.values())
             .map(|e| (&e.id, e.location()))
-    }
-
-    /// Bytes of memory the blob entries take (for measurements).
-    pub fn memory_bytes(&self) -> usize {
-        self.sorted.capacity() * std::mem::size_of::<Entry>()
-            + self.dir.capacity() * 4
-            + self.recent.capacity() * (std::mem::size_of::<(Id, Entry)>() + 1)
     }
 }
 
@@ -411,7 +404,7 @@ mod tests {
         // Bulk load, then many packs one by one (several merges), overlapping each
         // other and the bulk-loaded ones: a blob keeps the location it was indexed at.
         let bulk = vec![pack(1, 0..50_000), pack(2, 50_000..90_000)];
-        idx.add_packs(bulk.clone());
+        idx.add_packs(&bulk);
         for p in &bulk {
             add_model(&idx, p);
         }

@@ -209,20 +209,6 @@ impl Repository {
         Ok(out)
     }
 
-    /// Removes the stale locks; returns how many.
-    pub fn remove_stale_locks(&self) -> Result<usize> {
-        let now = jiff::Timestamp::now();
-        let host = crate::platform::hostname();
-        let mut n = 0;
-        for l in self.list_locks()? {
-            if !l.info.is_live(now, &host) {
-                self.backend().remove(FileKind::Lock, &l.name)?;
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
     /// Takes a shared or exclusive lock for `command`, waiting up to `wait` for
     /// conflicting locks to go (see the module documentation).
     pub fn lock(&self, exclusive: bool, command: &str, wait: Duration) -> Result<Lock> {

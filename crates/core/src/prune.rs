@@ -18,7 +18,7 @@
 //!    index any more; a pack not yet removed is an unindexed pack the next prune deletes.
 
 use crate::backend::FileKind;
-use crate::content::decode_list;
+use crate::content::add_blobs;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::index::IndexedPack;
@@ -26,7 +26,7 @@ use crate::lock::Lock;
 use crate::pack::PackEntry;
 use crate::repository::Repository;
 use crate::store::{with_writer, PACKS_PER_INDEX};
-use crate::tree::{Extent, NodeKind};
+use crate::tree::NodeKind;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -102,7 +102,8 @@ pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<Prun
             opts.max_unused * 100.0
         )));
     }
-    repo.load_index()?;
+    // Read once: the in-memory index (for reading trees) and each pack's entries.
+    let index_files = repo.read_index_files()?;
     let mut report = PruneReport {
         dry_run: opts.dry_run,
         ..PruneReport::default()
@@ -122,19 +123,17 @@ pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<Prun
     report.blobs_used = used.len();
 
     // 2. The plan.
-    let index_files: Vec<String> = repo
-        .backend()
-        .list(FileKind::Index)?
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
     report.index_files = index_files.len();
     let mut packs: BTreeMap<Id, IndexedPack> = BTreeMap::new();
-    for name in &index_files {
-        for (info, entries) in repo.read_index_file(name)? {
-            packs.entry(info.id).or_insert((info, entries));
-        }
-    }
+    let index_files: Vec<String> = index_files
+        .into_iter()
+        .map(|(name, file_packs)| {
+            for (info, entries) in file_packs {
+                packs.entry(info.id).or_insert((info, entries));
+            }
+            name
+        })
+        .collect();
     let stored: HashMap<String, u64> = repo.backend().list(FileKind::Pack)?.into_iter().collect();
     report.packs = packs.len();
 
@@ -246,38 +245,16 @@ pub(crate) fn used_blobs(
 ) -> Result<HashSet<Id>> {
     let mut used: HashSet<Id> = HashSet::new();
     let mut trees: Vec<Id> = roots.collect();
-    let mut lists: Vec<Id> = Vec::new();
-    let add = |used: &mut HashSet<Id>, lists: &mut Vec<Id>, content: &[Extent]| {
-        for e in content {
-            match e {
-                Extent::Data(id) => {
-                    used.insert(*id);
-                }
-                Extent::List { id, .. } => {
-                    if used.insert(*id) {
-                        lists.push(*id);
-                    }
-                }
-                Extent::Hole(_) => {}
-            }
-        }
-    };
     while let Some(id) = trees.pop() {
         if !used.insert(id) {
             continue;
         }
-        let tree = repo.load_tree(&id)?;
-        for node in &tree.nodes {
+        for node in &repo.load_tree(&id)?.nodes {
             match &node.kind {
                 NodeKind::Dir { subtree } => trees.push(*subtree),
-                NodeKind::File { content } => add(&mut used, &mut lists, content),
+                NodeKind::File { content } => add_blobs(repo, content, &mut used)?,
                 _ => {}
             }
-        }
-        while let Some(list) = lists.pop() {
-            let bytes = repo.read_blob(&list)?;
-            let extents = decode_list(&bytes, &format!("list {}", list.short()))?;
-            add(&mut used, &mut lists, &extents);
         }
     }
     Ok(used)

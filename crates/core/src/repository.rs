@@ -234,7 +234,7 @@ impl Repository {
                 .map(|(name, _)| self.read_index_file(name))
                 .collect();
             match decoded {
-                Ok(d) => index.extend_unsorted(d.into_iter().flatten()),
+                Ok(d) => index.extend_unsorted(d.iter().flatten()),
                 Err(e) => {
                     *index = Index::new(); // never leave a half-built index behind
                     return Err(e);
@@ -245,6 +245,24 @@ impl Repository {
         self.index_loaded
             .store(true, std::sync::atomic::Ordering::Release);
         Ok(index.len())
+    }
+
+    /// Reads every index file whole and returns them by name; fills the in-memory index
+    /// from them too if it is not loaded yet. For prune, which needs each pack's entries
+    /// (second copies of blobs included) and the index, from one read.
+    pub(crate) fn read_index_files(&self) -> Result<Vec<(String, Vec<IndexedPack>)>> {
+        let names = self.backend.list(FileKind::Index)?;
+        let files: Vec<(String, Vec<IndexedPack>)> = names
+            .par_iter()
+            .map(|(name, _)| Ok((name.clone(), self.read_index_file(name)?)))
+            .collect::<Result<_>>()?;
+        let mut index = self.index.write().unwrap();
+        if !self.index_loaded.load(std::sync::atomic::Ordering::Acquire) {
+            index.add_packs(files.iter().flat_map(|(_, packs)| packs));
+            self.index_loaded
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        Ok(files)
     }
 
     /// Reads and decodes one index file.

@@ -14,12 +14,12 @@
 //! Entry counts are a function of a tree id, so they are computed once per subtree;
 //! blobs are collected per snapshot.
 
-use crate::content::decode_list;
+use crate::content::add_blobs;
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::repository::Repository;
 use crate::snapshot::Snapshot;
-use crate::tree::{Extent, NodeKind};
+use crate::tree::NodeKind;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -164,7 +164,6 @@ fn walk(
     }
     let tree = repo.load_tree(id)?;
     let mut c = Counts::default();
-    let mut lists: Vec<Id> = Vec::new();
     for node in &tree.nodes {
         match &node.kind {
             NodeKind::Dir { subtree } => {
@@ -174,32 +173,11 @@ fn walk(
             NodeKind::File { content } => {
                 c.files += 1;
                 c.restore_size += node.size;
-                add_extents(content, blobs, &mut lists);
+                add_blobs(repo, content, blobs)?;
             }
             _ => c.others += 1,
         }
     }
-    while let Some(list) = lists.pop() {
-        let bytes = repo.read_blob(&list)?;
-        let extents = decode_list(&bytes, &format!("list {}", list.short()))?;
-        add_extents(&extents, blobs, &mut lists);
-    }
     memo.insert(*id, c);
     Ok(c)
-}
-
-fn add_extents(content: &[Extent], blobs: &mut HashSet<Id>, lists: &mut Vec<Id>) {
-    for e in content {
-        match e {
-            Extent::Data(id) => {
-                blobs.insert(*id);
-            }
-            Extent::List { id, .. } => {
-                if blobs.insert(*id) {
-                    lists.push(*id);
-                }
-            }
-            Extent::Hole(_) => {}
-        }
-    }
 }
