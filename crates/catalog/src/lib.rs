@@ -1,6 +1,409 @@
-//! cairn-catalog: the local SQLite index of a repository (snapshots, per-file metadata,
-//! index cache), implementing the core's catalog port.
+//! cairn-catalog: the core's [`Catalog`] port on SQLite.
 //!
-//! Not built yet: the core loop reads everything it needs from the repository itself
-//! (the repository is the truth, and the catalog is only ever a cache of it). This
-//! crate fills in with the maintenance commands (forget, prune, find).
+//! Main items:
+//! - [`SqliteCatalog`]: one database file per repository, opened with [`SqliteCatalog::open`]
+//!   at the path [`catalog_path`] gives (`<cache dir>/<repository id>/catalog.sqlite`, the
+//!   cache dir from [`default_cache_dir`] unless the user names another).
+//! - [`delete`]: removes a catalog and its journal files (`cairn catalog rebuild`).
+//!
+//! The ceremony, and why:
+//! - **Schema version** in `PRAGMA user_version`, raised by **forward-only migrations**
+//!   (`MIGRATIONS`), each applied in its own `BEGIN IMMEDIATE` transaction that re-reads
+//!   the version first, so two processes opening a new catalog at once migrate it once. A
+//!   catalog from a newer cairn is refused with a clear error (the caller goes on without
+//!   it) rather than migrated backwards.
+//! - **WAL** with `synchronous = NORMAL`: readers never wait for a writer, and a crash
+//!   loses at most the last transactions, never consistency. That is enough for a cache:
+//!   the repository is the truth and anything lost is read again.
+//! - **`BEGIN IMMEDIATE`** for every write, and a **busy timeout**: concurrent cairn
+//!   processes (a nightly backup while a `find` runs) queue for the write lock instead of
+//!   failing half-way through a transaction.
+//! - **Mode 0600** for the database (and so its journal files, which SQLite creates with
+//!   the database's mode) in a 0700 directory: the catalog holds file names and snapshot
+//!   details in plaintext, as the user's own files do.
+//!
+//! What it is not: not the truth about anything. Every row can be deleted at any time;
+//! `cairn-core` reads the repository for whatever is missing and checks what it uses.
+
+use cairn_core::{Catalog, CatalogInfo, Error, Id, Result, Snapshot};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long a write waits for another process's write to finish before failing. A
+/// backup's catalog writes are short batches; a minute covers a rebuild elsewhere.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The migrations: `MIGRATIONS[i]` takes a catalog from schema version `i` to `i + 1`.
+/// Append only; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: snapshots and trees.
+    "CREATE TABLE meta (
+         key   TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     );
+     -- One row per snapshot file read from the repository. `json` is the snapshot as
+     -- stored and the source of every other column; the columns are there to be queried.
+     CREATE TABLE snapshots (
+         id          BLOB PRIMARY KEY,  -- 32 bytes, the file's name
+         time        TEXT NOT NULL,     -- RFC 3339, UTC
+         unix_time   INTEGER NOT NULL,
+         hostname    TEXT NOT NULL,
+         username    TEXT NOT NULL,
+         paths       TEXT NOT NULL,     -- JSON array
+         tags        TEXT NOT NULL,     -- JSON array
+         app         TEXT,
+         parent      BLOB,
+         tree        BLOB NOT NULL,
+         files       INTEGER,           -- files in the snapshot
+         dirs        INTEGER,
+         bytes_total INTEGER,           -- size of its files and streams
+         bytes_added INTEGER,           -- bytes it added to the repository, as stored
+         json        TEXT NOT NULL
+     );
+     CREATE INDEX snapshots_by_time ON snapshots (unix_time);
+     CREATE INDEX snapshots_by_host ON snapshots (hostname, unix_time);
+     -- Tree blobs' plaintext: the per-file metadata of each distinct directory.
+     CREATE TABLE trees (
+         id   BLOB PRIMARY KEY,         -- 32 bytes, the blob id (keyed hash of body)
+         body BLOB NOT NULL
+     );",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The user's cache directory for cairn: `$XDG_CACHE_HOME/cairn`, else `~/.cache/cairn`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let base = xdg.or_else(|| {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .map(|h| h.join(".cache"))
+    })?;
+    Some(base.join("cairn"))
+}
+
+/// Where the catalog of repository `repo_id` lives under `cache_dir`.
+pub fn catalog_path(cache_dir: &Path, repo_id: &Id) -> PathBuf {
+    cache_dir.join(repo_id.to_hex()).join("catalog.sqlite")
+}
+
+/// Removes a catalog and its journal files; a catalog that does not exist is no error.
+pub fn delete(path: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(PathBuf::from(p), e)),
+        }
+    }
+    Ok(())
+}
+
+/// A catalog in a SQLite database; see the crate documentation.
+#[derive(Debug)]
+pub struct SqliteCatalog {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl SqliteCatalog {
+    /// Opens (creating if needed) the catalog at `path` for repository `repo_id`, and
+    /// brings its schema up to date. Refuses a catalog of another repository and one
+    /// written by a newer cairn.
+    pub fn open(path: &Path, repo_id: &Id) -> Result<SqliteCatalog> {
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir)?;
+            if let Some(cache_root) = dir.parent() {
+                tag_cache_dir(cache_root);
+            }
+        }
+        // Create the file with mode 0600 before SQLite does (it would use the umask).
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(path, e))?;
+        let e = |err| sql_error(path, err);
+        let mut conn = Connection::open(path).map_err(e)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(e)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(e)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(e)?;
+        migrate(&mut conn, path)?;
+        check_repository(&mut conn, path, repo_id)?;
+        Ok(SqliteCatalog {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        sql_error(&self.path, e)
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed if `f` succeeds.
+    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let v = f(&tx).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+}
+
+fn sql_error(path: &Path, e: rusqlite::Error) -> Error {
+    Error::Catalog(format!("{}: {e}", path.display()))
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Marks the cache root with a `CACHEDIR.TAG` (bford.info/cachedir), so that backups of a
+/// home directory with `--exclude-caches` leave the catalog out. Best effort.
+fn tag_cache_dir(root: &Path) {
+    let tag = root.join("CACHEDIR.TAG");
+    if tag.exists() {
+        return;
+    }
+    if let Ok(mut f) = OpenOptions::new().write(true).create_new(true).open(&tag) {
+        let _ = f.write_all(
+            b"Signature: 8a477f597d28d172789f06886806bc55\n\
+              # This file is a cache directory tag created by cairn.\n\
+              # For information about cache directory tags see https://bford.info/cachedir/\n",
+        );
+    }
+}
+
+/// Applies the migrations the catalog lacks, one transaction each.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let e = |err| sql_error(path, err);
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let version: u32 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(e)?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::Catalog(format!(
+                "{}: written by a newer cairn (schema {version}; this cairn knows up to \
+                 {SCHEMA_VERSION})",
+                path.display()
+            )));
+        }
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[version as usize]).map_err(e)?;
+        tx.pragma_update(None, "user_version", version + 1)
+            .map_err(e)?;
+        tx.commit().map_err(e)?;
+    }
+}
+
+/// Records the repository id in a new catalog; refuses a catalog of another repository.
+fn check_repository(conn: &mut Connection, path: &Path, repo_id: &Id) -> Result<()> {
+    let e = |err| sql_error(path, err);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(e)?;
+    let held: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'repository'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(e)?;
+    match held {
+        Some(id) if id != repo_id.to_hex() => {
+            return Err(Error::Catalog(format!(
+                "{}: belongs to repository {}, not {}",
+                path.display(),
+                &id[..8.min(id.len())],
+                repo_id.short()
+            )))
+        }
+        Some(_) => {}
+        None => {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('repository', ?1)",
+                [repo_id.to_hex()],
+            )
+            .map_err(e)?;
+        }
+    }
+    tx.commit().map_err(e)
+}
+
+fn id_from(bytes: Vec<u8>, col: usize) -> rusqlite::Result<Id> {
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map(Id)
+        .map_err(|_| rusqlite::Error::InvalidColumnType(col, "id".into(), rusqlite::types::Type::Blob))
+}
+
+impl Catalog for SqliteCatalog {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn
+            .prepare_cached("SELECT id, json FROM snapshots")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((id_from(r.get(0)?, 0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row.map_err(|e| self.err(e))?;
+            let snap: Snapshot = serde_json::from_str(&json).map_err(|e| {
+                Error::Catalog(format!(
+                    "{}: snapshot {}: {e}",
+                    self.path.display(),
+                    id.short()
+                ))
+            })?;
+            out.push((id, snap));
+        }
+        Ok(out)
+    }
+
+    fn update_snapshots(&self, add: &[(Id, Snapshot)], remove: &[Id]) -> Result<()> {
+        self.write(|tx| {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR REPLACE INTO snapshots (id, time, unix_time, hostname, username,
+                     paths, tags, app, parent, tree, files, dirs, bytes_total, bytes_added, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            for (id, s) in add {
+                let json = serde_json::to_string(s).expect("snapshot serializes");
+                let sum = s.summary.as_ref();
+                ins.execute(params![
+                    id.0.as_slice(),
+                    s.time.to_string(),
+                    s.time.as_second(),
+                    s.hostname,
+                    s.username,
+                    serde_json::to_string(&s.paths).expect("strings serialize"),
+                    serde_json::to_string(&s.tags).expect("strings serialize"),
+                    s.app,
+                    s.parent.map(|p| p.0.to_vec()),
+                    s.tree.0.as_slice(),
+                    sum.map(|m| (m.files_new + m.files_changed + m.files_unchanged) as i64),
+                    sum.map(|m| m.dirs as i64),
+                    sum.map(|m| m.bytes_total as i64),
+                    sum.map(|m| m.added.bytes_stored as i64),
+                    json,
+                ])?;
+            }
+            let mut del = tx.prepare_cached("DELETE FROM snapshots WHERE id = ?1")?;
+            for id in remove {
+                del.execute([id.0.as_slice()])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn tree(&self, id: &Id) -> Result<Option<Vec<u8>>> {
+        let conn = self.conn.lock().unwrap();
+        let mut stmt = conn
+            .prepare_cached("SELECT body FROM trees WHERE id = ?1")
+            .map_err(|e| self.err(e))?;
+        stmt.query_row([id.0.as_slice()], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn put_trees(&self, trees: &[(Id, Vec<u8>)]) -> Result<()> {
+        self.write(|tx| {
+            let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO trees (id, body) VALUES (?1, ?2)")?;
+            for (id, body) in trees {
+                ins.execute(params![id.0.as_slice(), body])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn retain_trees(&self, keep: &mut dyn FnMut(&Id) -> bool) -> Result<u64> {
+        let ids: Vec<Id> = {
+            let conn = self.conn.lock().unwrap();
+            let mut stmt = conn
+                .prepare_cached("SELECT id FROM trees")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |r| id_from(r.get(0)?, 0))
+                .map_err(|e| self.err(e))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| self.err(e))?
+        };
+        let gone: Vec<Id> = ids.into_iter().filter(|id| !keep(id)).collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        self.write(|tx| {
+            let mut del = tx.prepare_cached("DELETE FROM trees WHERE id = ?1")?;
+            for id in &gone {
+                del.execute([id.0.as_slice()])?;
+            }
+            Ok(gone.len() as u64)
+        })
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.write(|tx| tx.execute_batch("DELETE FROM snapshots; DELETE FROM trees;"))
+    }
+
+    fn info(&self) -> Result<CatalogInfo> {
+        let (snapshots, trees, tree_bytes) = {
+            let conn = self.conn.lock().unwrap();
+            let count = |sql: &str| -> Result<u64> {
+                conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+                    .map(|n| n as u64)
+                    .map_err(|e| self.err(e))
+            };
+            (
+                count("SELECT count(*) FROM snapshots")?,
+                count("SELECT count(*) FROM trees")?,
+                count("SELECT coalesce(sum(length(body)), 0) FROM trees")?,
+            )
+        };
+        let size = |suffix: &str| {
+            let mut p = self.path.as_os_str().to_owned();
+            p.push(suffix);
+            std::fs::metadata(p).map_or(0, |m| m.len())
+        };
+        Ok(CatalogInfo {
+            location: self.location(),
+            schema_version: SCHEMA_VERSION,
+            snapshots,
+            trees,
+            tree_bytes,
+            file_bytes: size("") + size("-wal"),
+        })
+    }
+}

@@ -275,7 +275,7 @@ pub fn check(
         if !seen.insert(tree_id) {
             continue;
         }
-        let tree = match repo.load_tree(&tree_id) {
+        let tree = match repo.load_tree_from_repository(&tree_id) {
             Ok(t) => t,
             Err(e) => {
                 err(format!("tree {} ({path}): {e}", tree_id.short()));

@@ -117,6 +117,10 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// The local catalog failed (it can be deleted: the repository is the truth).
+    #[error("catalog {0}")]
+    Catalog(String),
+
     /// A consistency check found problems (the details were reported as they were found).
     #[error("check found {0} problem(s)")]
     CheckFailed(usize),

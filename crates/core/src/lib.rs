@@ -10,6 +10,8 @@
 //!   into one snapshot. [`restore()`], [`check()`], and [`browse`] for reading back.
 //! - The formats: [`Snapshot`], [`Tree`]/[`Node`], packs and index files (see
 //!   `docs/format.md` for every byte).
+//! - [`Catalog`]: the port to the local, disposable index of a repository (snapshots and
+//!   trees already read); implemented on SQLite in `cairn-catalog`.
 //! - [`Policy`]: retention, a pure function of (snapshots, policy, now, time zone) that
 //!   says which snapshots `forget` keeps and why ([`Group`], [`Decision`], [`Reason`]).
 //!
@@ -19,6 +21,7 @@
 mod backend;
 mod backup;
 pub mod browse;
+mod catalog;
 mod check;
 mod config;
 pub mod content;
@@ -50,6 +53,7 @@ pub use backup::{
     backup, scan, BackupOptions, BackupResult, BackupSummary, NoProgress, ParentChoice, Progress,
     StreamSource, Warning, WarningKind,
 };
+pub use catalog::{Catalog, CatalogInfo};
 pub use check::{check, CheckOptions, CheckProgress, CheckReport, DataSubset};
 pub use config::{InitOptions, RepoConfig, REPO_VERSION};
 pub use diff::{diff, diff_trees, diff_trees_with, Change, ChangeKind, DiffSummary};
@@ -64,7 +68,9 @@ pub use pack::PackEntry;
 pub use platform::{hostname, is_root, username};
 pub use prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
 pub use repair::{repair_index, repair_snapshot, RepairIndexReport, RepairSnapshotReport};
-pub use repository::{select_snapshot, KeyInfo, Repository, SnapshotsAndDamage};
+pub use repository::{
+    select_snapshot, CatalogTrouble, KeyInfo, Repository, SnapshotsAndDamage,
+};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use retention::{Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG};
 pub use sealed::FORMAT_VERSION;

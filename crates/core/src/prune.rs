@@ -110,7 +110,7 @@ pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<Prun
     };
 
     // 1. Used blobs.
-    let (snapshots, damaged) = repo.snapshots_and_damage()?;
+    let (snapshots, damaged) = repo.snapshots_from_repository()?;
     if let Some(e) = damaged.first() {
         return Err(Error::Invalid(format!(
             "{} snapshot(s) cannot be read ({e}); prune cannot know what they need and \
@@ -187,6 +187,8 @@ pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<Prun
     if opts.dry_run {
         return Ok(report);
     }
+    // Trees no snapshot uses are of no more use in the catalog either.
+    repo.retain_cached_trees(&mut |id| used.contains(id));
     let changes = !delete.is_empty() || !repack.is_empty() || !unindexed.is_empty();
     let index_changes = changes || packs.len() != keep.len();
     if !index_changes {

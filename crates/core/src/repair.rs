@@ -156,7 +156,7 @@ fn rebuild(
     path: &str,
     lost: &mut Vec<String>,
 ) -> Result<Option<Id>> {
-    let Ok(mut tree) = repo.load_tree(id) else {
+    let Ok(mut tree) = repo.load_tree_from_repository(id) else {
         return Ok(None);
     };
     let before = lost.len();
@@ -186,6 +186,6 @@ fn rebuild(
         return Ok(Some(*id));
     }
     tree.nodes = keep;
-    let (new, _) = w.add(crate::id::BlobKind::Tree, &tree.encode())?;
+    let new = w.add_tree(&tree)?;
     Ok(Some(new))
 }

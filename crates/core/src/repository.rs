@@ -4,6 +4,7 @@
 //! needs keys (backup, restore, check) takes one and cannot run on an unopened repository.
 
 use crate::backend::{Backend, FileKind};
+use crate::catalog::Catalog;
 use crate::config::{InitOptions, RepoConfig, REPO_VERSION};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
@@ -16,8 +17,24 @@ use crate::tree::Tree;
 use cairn_chunker::Chunker;
 use cairn_crypto::{keyed_hash, KdfParams, Key, Password};
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+/// Trees read from the repository are written to the catalog in batches of this many:
+/// one transaction per tree would cost more than reading it.
+const TREE_BATCH: usize = 256;
+
+/// Called once, with the first error, when the catalog fails; the repository then goes
+/// on without it.
+pub type CatalogTrouble = Box<dyn Fn(&Error) + Send + Sync>;
+
+/// A catalog attached to an opened repository, and what is waiting to be written to it.
+struct Attached {
+    catalog: Arc<dyn Catalog>,
+    pending_trees: Mutex<HashMap<Id, Vec<u8>>>,
+    failed: std::sync::atomic::AtomicBool,
+    trouble: CatalogTrouble,
+}
 
 /// A repository opened with a key.
 pub struct Repository {
@@ -30,6 +47,7 @@ pub struct Repository {
     files_chunker: Chunker,
     streams_chunker: Chunker,
     envelope_keys: Mutex<HashMap<[u8; ENVELOPE_LEN], Key>>,
+    catalog: Option<Attached>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -38,6 +56,12 @@ impl std::fmt::Debug for Repository {
             .field("location", &self.backend.location())
             .field("id", &self.config.id.short())
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Repository {
+    fn drop(&mut self) {
+        self.flush_catalog();
     }
 }
 
@@ -181,7 +205,78 @@ impl Repository {
             files_chunker,
             streams_chunker,
             envelope_keys: Mutex::new(HashMap::new()),
+            catalog: None,
         })
+    }
+
+    /// Attaches a catalog: from now on snapshots and trees already read are served from
+    /// it, and what is read or written is remembered in it (see the `catalog` module).
+    /// If the catalog fails, `trouble` is called once and the repository goes on without
+    /// it: a cache never fails an operation.
+    pub fn attach_catalog(&mut self, catalog: Arc<dyn Catalog>, trouble: CatalogTrouble) {
+        self.catalog = Some(Attached {
+            catalog,
+            pending_trees: Mutex::new(HashMap::new()),
+            failed: std::sync::atomic::AtomicBool::new(false),
+            trouble,
+        });
+    }
+
+    /// The attached catalog, unless none is or it has failed.
+    pub fn catalog(&self) -> Option<&Arc<dyn Catalog>> {
+        self.live_catalog().map(|a| &a.catalog)
+    }
+
+    fn live_catalog(&self) -> Option<&Attached> {
+        self.catalog
+            .as_ref()
+            .filter(|a| !a.failed.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// Runs `f` on the catalog if one is attached and working; on an error, reports it
+    /// (once) and stops using the catalog.
+    fn with_catalog<T>(&self, f: impl FnOnce(&dyn Catalog) -> Result<T>) -> Option<T> {
+        let a = self.live_catalog()?;
+        match f(a.catalog.as_ref()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if !a.failed.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                    (a.trouble)(&e);
+                }
+                None
+            }
+        }
+    }
+
+    /// Writes the trees waiting for the catalog. Done on drop too; call it to see the
+    /// catalog complete while the repository is still open.
+    pub fn flush_catalog(&self) {
+        let Some(a) = self.live_catalog() else { return };
+        let trees: Vec<(Id, Vec<u8>)> = a.pending_trees.lock().unwrap().drain().collect();
+        if !trees.is_empty() {
+            self.with_catalog(|c| c.put_trees(&trees));
+        }
+    }
+
+    /// Drops from the catalog every tree for which `keep` is false (after prune).
+    pub(crate) fn retain_cached_trees(&self, keep: &mut dyn FnMut(&Id) -> bool) {
+        if let Some(a) = self.live_catalog() {
+            a.pending_trees.lock().unwrap().retain(|id, _| keep(id));
+        }
+        self.with_catalog(|c| c.retain_trees(keep));
+    }
+
+    /// Remembers a tree's plaintext for the catalog (stored or read by this process).
+    pub(crate) fn remember_tree(&self, id: Id, plain: Vec<u8>) {
+        let Some(a) = self.live_catalog() else { return };
+        let full = {
+            let mut p = a.pending_trees.lock().unwrap();
+            p.insert(id, plain);
+            p.len() >= TREE_BATCH
+        };
+        if full {
+            self.flush_catalog();
+        }
     }
 
     /// The storage.
@@ -361,8 +456,34 @@ impl Repository {
         Ok(plain)
     }
 
-    /// Reads and decodes a tree.
+    /// Reads and decodes a tree: from the catalog when it holds it (and the index lists
+    /// it, and its hash matches), else from the repository, remembering it in the catalog.
     pub fn load_tree(&self, id: &Id) -> Result<Tree> {
+        let what = || format!("tree {}", id.short());
+        let Some(a) = self.live_catalog() else {
+            return self.load_tree_from_repository(id);
+        };
+        if self.index().get(id).is_some() {
+            let pending = a.pending_trees.lock().unwrap().get(id).cloned();
+            let cached = match pending {
+                Some(p) => Some(p),
+                None => self.with_catalog(|c| c.tree(id)).flatten(),
+            };
+            if let Some(bytes) = cached {
+                if self.blob_id(&bytes) == *id {
+                    return Tree::decode(&bytes, &what());
+                }
+            }
+        }
+        let bytes = self.read_blob(id)?;
+        let tree = Tree::decode(&bytes, &what())?;
+        self.remember_tree(*id, bytes);
+        Ok(tree)
+    }
+
+    /// Reads and decodes a tree from the repository itself, never from the catalog (for
+    /// check and repair, which judge what the repository holds).
+    pub fn load_tree_from_repository(&self, id: &Id) -> Result<Tree> {
         let bytes = self.read_blob(id)?;
         Tree::decode(&bytes, &format!("tree {}", id.short()))
     }
@@ -370,6 +491,7 @@ impl Repository {
     /// Removes a snapshot file (forget). The data it used stays until prune.
     pub fn remove_snapshot(&self, id: &Id) -> Result<()> {
         self.backend.remove(FileKind::Snapshot, &id.to_hex())?;
+        self.with_catalog(|c| c.update_snapshots(&[], &[*id]));
         Ok(())
     }
 
@@ -380,6 +502,7 @@ impl Repository {
         let id = Id::of_file(&bytes);
         self.backend
             .write(FileKind::Snapshot, &id.to_hex(), &bytes)?;
+        self.with_catalog(|c| c.update_snapshots(&[(id, snap.clone())], &[]));
         Ok(id)
     }
 
@@ -410,8 +533,50 @@ impl Repository {
 
     /// All readable snapshots, oldest first, and the errors of those that could not be
     /// read (each naming its snapshot).
+    ///
+    /// The names are always listed from the repository. With a catalog, only the names
+    /// it does not hold are read, and the catalog is brought in line: new snapshots are
+    /// added to it, those whose names are gone (forgotten elsewhere) are removed.
     pub fn snapshots_and_damage(&self) -> Result<SnapshotsAndDamage> {
         let names = self.backend.list(FileKind::Snapshot)?;
+        let Some(cached) = self.with_catalog(|c| c.snapshots()) else {
+            return self.read_snapshots(&names);
+        };
+        let listed: HashSet<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+        let mut held = HashSet::new();
+        let mut gone = Vec::new();
+        let mut snaps = Vec::new();
+        for (id, snap) in cached {
+            let hex = id.to_hex();
+            if listed.contains(hex.as_str()) {
+                held.insert(hex);
+                snaps.push((id, snap));
+            } else {
+                gone.push(id);
+            }
+        }
+        let new: Vec<(String, u64)> = names
+            .into_iter()
+            .filter(|(n, _)| !held.contains(n))
+            .collect();
+        let (added, damage) = self.read_snapshots(&new)?;
+        if !added.is_empty() || !gone.is_empty() {
+            self.with_catalog(|c| c.update_snapshots(&added, &gone));
+        }
+        snaps.extend(added);
+        snaps.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok((snaps, damage))
+    }
+
+    /// Every snapshot read from the repository itself, never from the catalog (for check,
+    /// prune and repair, which judge what the repository holds).
+    pub fn snapshots_from_repository(&self) -> Result<SnapshotsAndDamage> {
+        let names = self.backend.list(FileKind::Snapshot)?;
+        self.read_snapshots(&names)
+    }
+
+    /// Reads the named snapshot files: the readable ones, oldest first, and the errors.
+    fn read_snapshots(&self, names: &[(String, u64)]) -> Result<SnapshotsAndDamage> {
         let loaded: Vec<Result<(Id, Snapshot)>> = names
             .par_iter()
             .map(|(name, _)| {

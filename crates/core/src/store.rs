@@ -148,14 +148,13 @@ impl BlobWriter<'_> {
         Ok((id, true))
     }
 
-    /// Like [`BlobWriter::add`] for a blob the caller already owns.
-    pub fn add_owned(&self, kind: BlobKind, data: Vec<u8>) -> Result<(Id, bool)> {
-        let id = self.shared.repo.blob_id(&data);
-        if !self.claim(&id)? {
-            return Ok((id, false));
-        }
-        self.send(Job { kind, id, data })?;
-        Ok((id, true))
+    /// Stores a tree unless the repository has it, and remembers it for the catalog (the
+    /// next backup finds its files' metadata there); returns its id.
+    pub(crate) fn add_tree(&self, tree: &crate::tree::Tree) -> Result<Id> {
+        let bytes = tree.encode();
+        let (id, _) = self.add(BlobKind::Tree, &bytes)?;
+        self.shared.repo.remember_tree(id, bytes);
+        Ok(id)
     }
 
     /// Stores a copy of a blob the index already has (prune moves blobs out of packs it

@@ -9,15 +9,19 @@
 //!   backend with [`conformance::run_all`] or, one `#[test]` per property, with
 //!   [`backend_conformance_tests!`].
 //!
+//! - [`MemCatalog`]: a [`Catalog`](cairn_core::Catalog) in memory, and
+//!   [`catalog_contract`], the catalog contract every implementation is tested against.
 //! - [`StopAfter`]: a wrapper that fails every change after the next *n*, to reach each
 //!   state a process killed between two changes leaves behind.
 //!
 //! What it is not: no test data generators for file trees, no durability (a
 //! `MemBackend` forgets everything when dropped), and no random fault injection.
 
+mod catalog;
 pub mod conformance;
 mod mem;
 mod stop;
 
+pub use catalog::{catalog_contract, sample_snapshot, MemCatalog};
 pub use mem::MemBackend;
 pub use stop::StopAfter;

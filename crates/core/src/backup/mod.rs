@@ -14,7 +14,7 @@
 
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
-use crate::id::{BlobKind, Id};
+use crate::id::Id;
 use crate::platform::NameCache;
 use crate::repository::Repository;
 use crate::snapshot::{Snapshot, SNAPSHOT_VERSION};
@@ -336,7 +336,7 @@ pub fn backup(
             .build()
             .map_err(|e| Error::Invalid(format!("cannot start reading threads: {e}")))?;
         let tree = pool.install(|| walk.build(&root, PathBuf::from("/"), parent_tree.as_ref()))?;
-        let (id, _) = writer.add_owned(BlobKind::Tree, tree.encode())?;
+        let id = writer.add_tree(&tree)?;
         Ok((
             id,
             walk.summary.into_inner().unwrap(),

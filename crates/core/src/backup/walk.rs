@@ -5,7 +5,7 @@ use super::{BackupSummary, Progress, StreamSource, Warning, WarningKind};
 use crate::content::ContentBuilder;
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
-use crate::id::{BlobKind, Id};
+use crate::id::Id;
 use crate::platform::NameCache;
 use crate::repository::Repository;
 use crate::store::BlobWriter;
@@ -135,7 +135,7 @@ impl Walk<'_, '_> {
                 None => {
                     let ptree = self.parent_subtree(pnode);
                     let tree = self.build(child, path.clone(), ptree.as_ref())?;
-                    let (subtree, _) = self.writer.add_owned(BlobKind::Tree, tree.encode())?;
+                    let subtree = self.writer.add_tree(&tree)?;
                     let mut node = match std::fs::symlink_metadata(&path) {
                         Ok(m) if m.is_dir() => self.node_from_meta(name.clone(), &m, &path),
                         _ => self.synthetic_dir(name.clone()),
@@ -318,10 +318,7 @@ impl Walk<'_, '_> {
                 .collect::<Result<_>>()?;
             nodes.extend(built.into_iter().flatten());
         }
-        let (id, _) = self
-            .writer
-            .add_owned(BlobKind::Tree, Tree { nodes }.encode())?;
-        Ok(id)
+        self.writer.add_tree(&Tree { nodes })
     }
 
     /// A stream source, stored as a file node.
