@@ -4,6 +4,8 @@
 #[path = "e2e/common/mod.rs"]
 mod common;
 
+#[path = "e2e/catalog.rs"]
+mod catalog;
 #[path = "e2e/damage.rs"]
 mod damage;
 #[path = "e2e/fixture.rs"]

@@ -115,13 +115,68 @@ pub fn delete(path: &Path) -> Result<()> {
 pub struct SqliteCatalog {
     path: PathBuf,
     conn: Mutex<Connection>,
+    replaced: Option<String>,
+}
+
+/// True for the errors of a file that is not a SQLite database or is a damaged one.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Why opening failed: SQLite's error (kept to tell damage from the rest), or a refusal.
+enum OpenError {
+    Sql(rusqlite::Error),
+    Refused(Error),
+}
+
+impl From<rusqlite::Error> for OpenError {
+    fn from(e: rusqlite::Error) -> OpenError {
+        OpenError::Sql(e)
+    }
+}
+
+impl From<Error> for OpenError {
+    fn from(e: Error) -> OpenError {
+        OpenError::Refused(e)
+    }
+}
+
+impl OpenError {
+    fn into_error(self, path: &Path) -> Error {
+        match self {
+            OpenError::Sql(e) => sql_error(path, e),
+            OpenError::Refused(e) => e,
+        }
+    }
 }
 
 impl SqliteCatalog {
     /// Opens (creating if needed) the catalog at `path` for repository `repo_id`, and
-    /// brings its schema up to date. Refuses a catalog of another repository and one
-    /// written by a newer cairn.
+    /// brings its schema up to date. A file that is not a database or a damaged one is
+    /// replaced by a new, empty catalog (see [`SqliteCatalog::replaced`]). Refuses a
+    /// catalog of another repository and one written by a newer cairn.
     pub fn open(path: &Path, repo_id: &Id) -> Result<SqliteCatalog> {
+        match Self::open_once(path, repo_id) {
+            Ok(c) => Ok(c),
+            Err(OpenError::Sql(e)) if is_damage(&e) => {
+                delete(path)?;
+                let mut c = Self::open_once(path, repo_id).map_err(|e| e.into_error(path))?;
+                c.replaced = Some(e.to_string());
+                Ok(c)
+            }
+            Err(e) => Err(e.into_error(path)),
+        }
+    }
+
+    /// Why the catalog found at the path was replaced by an empty one, if it was.
+    pub fn replaced(&self) -> Option<&str> {
+        self.replaced.as_deref()
+    }
+
+    fn open_once(path: &Path, repo_id: &Id) -> std::result::Result<SqliteCatalog, OpenError> {
         if let Some(dir) = path.parent() {
             create_private_dir(dir)?;
             if let Some(cache_root) = dir.parent() {
@@ -137,16 +192,16 @@ impl SqliteCatalog {
             .map_err(|e| Error::io(path, e))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::io(path, e))?;
-        let e = |err| sql_error(path, err);
-        let mut conn = Connection::open(path).map_err(e)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(e)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(e)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(e)?;
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         migrate(&mut conn, path)?;
         check_repository(&mut conn, path, repo_id)?;
         Ok(SqliteCatalog {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            replaced: None,
         })
     }
 
@@ -160,7 +215,10 @@ impl SqliteCatalog {
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed if `f` succeeds.
-    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let mut conn = self.conn.lock().unwrap();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -200,69 +258,62 @@ fn tag_cache_dir(root: &Path) {
 }
 
 /// Applies the migrations the catalog lacks, one transaction each.
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-    let e = |err| sql_error(path, err);
+fn migrate(conn: &mut Connection, path: &Path) -> std::result::Result<(), OpenError> {
     loop {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(e)?;
-        let version: u32 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(e)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
-            return Err(Error::Catalog(format!(
+            return Err(OpenError::Refused(Error::Catalog(format!(
                 "{}: written by a newer cairn (schema {version}; this cairn knows up to \
                  {SCHEMA_VERSION})",
                 path.display()
-            )));
+            ))));
         }
         if version == SCHEMA_VERSION {
             return Ok(());
         }
-        tx.execute_batch(MIGRATIONS[version as usize]).map_err(e)?;
-        tx.pragma_update(None, "user_version", version + 1)
-            .map_err(e)?;
-        tx.commit().map_err(e)?;
+        tx.execute_batch(MIGRATIONS[version as usize])?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
     }
 }
 
 /// Records the repository id in a new catalog; refuses a catalog of another repository.
-fn check_repository(conn: &mut Connection, path: &Path, repo_id: &Id) -> Result<()> {
-    let e = |err| sql_error(path, err);
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(e)?;
+fn check_repository(
+    conn: &mut Connection,
+    path: &Path,
+    repo_id: &Id,
+) -> std::result::Result<(), OpenError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let held: Option<String> = tx
         .query_row("SELECT value FROM meta WHERE key = 'repository'", [], |r| {
             r.get(0)
         })
-        .optional()
-        .map_err(e)?;
+        .optional()?;
     match held {
         Some(id) if id != repo_id.to_hex() => {
-            return Err(Error::Catalog(format!(
+            return Err(OpenError::Refused(Error::Catalog(format!(
                 "{}: belongs to repository {}, not {}",
                 path.display(),
                 &id[..8.min(id.len())],
                 repo_id.short()
-            )))
+            ))))
         }
         Some(_) => {}
         None => {
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('repository', ?1)",
                 [repo_id.to_hex()],
-            )
-            .map_err(e)?;
+            )?;
         }
     }
-    tx.commit().map_err(e)
+    Ok(tx.commit()?)
 }
 
 fn id_from(bytes: Vec<u8>, col: usize) -> rusqlite::Result<Id> {
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map(Id)
-        .map_err(|_| rusqlite::Error::InvalidColumnType(col, "id".into(), rusqlite::types::Type::Blob))
+    <[u8; 32]>::try_from(bytes.as_slice()).map(Id).map_err(|_| {
+        rusqlite::Error::InvalidColumnType(col, "id".into(), rusqlite::types::Type::Blob)
+    })
 }
 
 impl Catalog for SqliteCatalog {
@@ -341,7 +392,8 @@ impl Catalog for SqliteCatalog {
 
     fn put_trees(&self, trees: &[(Id, Vec<u8>)]) -> Result<()> {
         self.write(|tx| {
-            let mut ins = tx.prepare_cached("INSERT OR IGNORE INTO trees (id, body) VALUES (?1, ?2)")?;
+            let mut ins =
+                tx.prepare_cached("INSERT OR IGNORE INTO trees (id, body) VALUES (?1, ?2)")?;
             for (id, body) in trees {
                 ins.execute(params![id.0.as_slice(), body])?;
             }

@@ -11,6 +11,7 @@ Environment:
   CAIRN_PASSWORD          the password (prefer one of the two below)
   CAIRN_PASSWORD_FILE     read the password from this file
   CAIRN_PASSWORD_COMMAND  run this command (with sh -c) and use its output as password
+  CAIRN_CACHE_DIR         where the local catalogs are (default: ~/.cache/cairn)
 
 Exit codes: 0 success, 1 error, 2 wrong usage, 3 backup done but some files could not be
 read, 10 no repository at the location, 11 repository locked by another process (after
@@ -74,6 +75,14 @@ pub struct Cli {
     /// storage). Prune and repair always lock.
     #[arg(long, global = true)]
     pub no_lock: bool,
+
+    /// Directory of the local catalogs (one per repository; default ~/.cache/cairn).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Use no local catalog: read everything from the repository.
+    #[arg(long, global = true, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -142,6 +151,18 @@ pub enum Command {
     /// Manage the keys (passwords) of the repository.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The local catalog: a cache of the repository's snapshots and trees.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Delete the local catalog and fill a new one from the repository: every snapshot
+    /// and every tree of every snapshot.
+    Rebuild,
+    /// Show where the catalog is and what it holds.
+    Info,
 }
 
 #[derive(Debug, Args)]

@@ -2,8 +2,8 @@
 //!
 //! Precedence, written down once: command-line flags, then environment variables
 //! (`CAIRN_REPOSITORY`, `CAIRN_PASSWORD_FILE`, `CAIRN_PASSWORD_COMMAND`,
-//! `CAIRN_PASSWORD`), then defaults (the local default repository; a prompt on a
-//! terminal).
+//! `CAIRN_PASSWORD`, `CAIRN_CACHE_DIR`), then defaults (the local default repository; a
+//! prompt on a terminal; the catalog under `~/.cache/cairn`).
 
 use anyhow::{bail, Context, Result};
 use cairn_core::Password;
@@ -41,6 +41,8 @@ pub struct Settings {
     pub progress: bool,
     /// How locks are taken.
     pub locking: Locking,
+    /// Directory of the local catalogs; `None` to use none.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// How commands lock the repository.
@@ -74,6 +76,8 @@ impl Settings {
         verbose: bool,
         quiet: bool,
         locking: Locking,
+        cache_dir: Option<PathBuf>,
+        no_cache: bool,
     ) -> Result<Settings> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let repo = match repo.or_else(|| env("CAIRN_REPOSITORY")) {
@@ -101,6 +105,13 @@ impl Settings {
             quiet,
             progress: !quiet && !json && std::io::stderr().is_terminal(),
             locking,
+            cache_dir: if no_cache {
+                None
+            } else {
+                cache_dir
+                    .or_else(|| env("CAIRN_CACHE_DIR").map(PathBuf::from))
+                    .or_else(cairn_catalog::default_cache_dir)
+            },
         })
     }
 

@@ -53,7 +53,7 @@ pub use backup::{
     backup, scan, BackupOptions, BackupResult, BackupSummary, NoProgress, ParentChoice, Progress,
     StreamSource, Warning, WarningKind,
 };
-pub use catalog::{Catalog, CatalogInfo};
+pub use catalog::{cache_trees, Catalog, CatalogInfo};
 pub use check::{check, CheckOptions, CheckProgress, CheckReport, DataSubset};
 pub use config::{InitOptions, RepoConfig, REPO_VERSION};
 pub use diff::{diff, diff_trees, diff_trees_with, Change, ChangeKind, DiffSummary};
@@ -68,9 +68,7 @@ pub use pack::PackEntry;
 pub use platform::{hostname, is_root, username};
 pub use prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
 pub use repair::{repair_index, repair_snapshot, RepairIndexReport, RepairSnapshotReport};
-pub use repository::{
-    select_snapshot, CatalogTrouble, KeyInfo, Repository, SnapshotsAndDamage,
-};
+pub use repository::{select_snapshot, CatalogTrouble, KeyInfo, Repository, SnapshotsAndDamage};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use retention::{Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG};
 pub use sealed::FORMAT_VERSION;

@@ -55,7 +55,9 @@ impl MemCatalog {
 
     fn ok(&self) -> Result<()> {
         if self.fail {
-            return Err(cairn_core::Error::Catalog("in memory: failing on purpose".into()));
+            return Err(cairn_core::Error::Catalog(
+                "in memory: failing on purpose".into(),
+            ));
         }
         Ok(())
     }
@@ -195,7 +197,9 @@ pub fn catalog_contract(make: &dyn Fn() -> Box<dyn Catalog>) {
 
     // Trees: put, get, a second put of an id keeps the first body, retain, clear.
     let c = make();
-    let trees: Vec<(Id, Vec<u8>)> = (0..10).map(|n| (id(n), vec![n as u8; 100 + n as usize])).collect();
+    let trees: Vec<(Id, Vec<u8>)> = (0..10)
+        .map(|n| (id(n), vec![n as u8; 100 + n as usize]))
+        .collect();
     c.put_trees(&trees).unwrap();
     c.put_trees(&trees[..3]).unwrap();
     for (i, body) in &trees {
@@ -203,7 +207,10 @@ pub fn catalog_contract(make: &dyn Fn() -> Box<dyn Catalog>) {
     }
     let info = c.info().unwrap();
     assert_eq!(info.trees, 10);
-    assert_eq!(info.tree_bytes, trees.iter().map(|(_, b)| b.len() as u64).sum::<u64>());
+    assert_eq!(
+        info.tree_bytes,
+        trees.iter().map(|(_, b)| b.len() as u64).sum::<u64>()
+    );
     let gone = c.retain_trees(&mut |i| i.0[0] % 2 == 0).unwrap();
     assert_eq!(gone, 5);
     for (i, body) in &trees {
@@ -223,7 +230,8 @@ pub fn catalog_contract(make: &dyn Fn() -> Box<dyn Catalog>) {
             s.spawn(move || {
                 for k in 0..25u32 {
                     let n = t * 100 + k;
-                    c.update_snapshots(&[(id(n), sample_snapshot(n))], &[]).unwrap();
+                    c.update_snapshots(&[(id(n), sample_snapshot(n))], &[])
+                        .unwrap();
                     c.put_trees(&[(id(n), vec![1, 2, 3])]).unwrap();
                 }
             });

@@ -12,7 +12,7 @@ fn new_password(file: Option<PathBuf>) -> Result<Password> {
 }
 
 pub fn add(s: &Settings, file: Option<PathBuf>) -> Result<u8> {
-    let repo = super::open(s)?;
+    let repo = super::open_without_catalog(s)?;
     let pw = new_password(file)?;
     let id = repo.add_key(&pw, KdfParams::DEFAULT)?;
     if s.json {
@@ -24,7 +24,7 @@ pub fn add(s: &Settings, file: Option<PathBuf>) -> Result<u8> {
 }
 
 pub fn list(s: &Settings) -> Result<u8> {
-    let repo = super::open(s)?;
+    let repo = super::open_without_catalog(s)?;
     let keys = repo.list_keys()?;
     if s.json {
         super::print_json(&keys)?;
@@ -45,7 +45,7 @@ pub fn list(s: &Settings) -> Result<u8> {
 }
 
 pub fn remove(s: &Settings, id: &str) -> Result<u8> {
-    let repo = super::open(s)?;
+    let repo = super::open_without_catalog(s)?;
     let removed = repo.remove_key(id)?;
     if s.json {
         super::print_json(&serde_json::json!({ "removed": removed }))?;
@@ -56,7 +56,7 @@ pub fn remove(s: &Settings, id: &str) -> Result<u8> {
 }
 
 pub fn passwd(s: &Settings, file: Option<PathBuf>) -> Result<u8> {
-    let mut repo = super::open(s)?;
+    let mut repo = super::open_without_catalog(s)?;
     let pw = new_password(file)?;
     let id = repo.change_password(&pw, KdfParams::DEFAULT)?;
     if s.json {

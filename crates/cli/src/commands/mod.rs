@@ -1,6 +1,7 @@
 //! Commands. Each takes resolved settings and its own options, never clap types.
 
 mod backup;
+mod catalog;
 mod init;
 mod inspect;
 mod key;
@@ -8,7 +9,7 @@ mod maintain;
 mod read;
 mod restore;
 
-use crate::args::{Cli, Command, KeyCommand, RepairCommand};
+use crate::args::{CatalogCommand, Cli, Command, KeyCommand, RepairCommand};
 use crate::settings::Settings;
 use anyhow::Result;
 use cairn_backend::LocalBackend;
@@ -28,6 +29,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             retry: cli.retry_lock,
             no_shared: cli.no_lock,
         },
+        cli.cache_dir,
+        cli.no_cache,
     )?;
     match cli.command {
         Command::Init(a) => init::run(&s, a.compression),
@@ -53,6 +56,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             KeyCommand::Remove { id } => key::remove(&s, &id),
             KeyCommand::Passwd(a) => key::passwd(&s, a.new_password_file),
         },
+        Command::Catalog(CatalogCommand::Rebuild) => catalog::rebuild(&s),
+        Command::Catalog(CatalogCommand::Info) => catalog::info(&s),
     }
 }
 
@@ -61,8 +66,29 @@ pub fn backend(s: &Settings) -> Result<Arc<dyn Backend>> {
     Ok(Arc::new(LocalBackend::new(&s.repo)))
 }
 
-/// Opens the repository with the password.
+/// Opens the repository with the password, with its local catalog attached (unless
+/// `--no-cache`).
 pub fn open(s: &Settings) -> Result<Repository> {
+    let mut repo = open_without_catalog(s)?;
+    if let Some(path) = catalog::path(s, &repo) {
+        match cairn_catalog::SqliteCatalog::open(&path, &repo.config().id) {
+            Ok(c) => {
+                if let (Some(why), false) = (c.replaced(), s.quiet) {
+                    eprintln!(
+                        "cairn: the catalog at {} was damaged ({why}); replaced it by a new one",
+                        path.display()
+                    );
+                }
+                repo.attach_catalog(Arc::new(c), catalog::trouble(s))
+            }
+            Err(e) => catalog::warn(s, &e),
+        }
+    }
+    Ok(repo)
+}
+
+/// Opens the repository with the password, reading everything from it.
+pub fn open_without_catalog(s: &Settings) -> Result<Repository> {
     let backend = backend(s)?;
     // Say "no repository" before asking for a password.
     if !backend.exists_config()? {
