@@ -5,7 +5,11 @@
 # `benches/e2e/run.sh --datasets-only` first), backs it up SNAPSHOTS times (default 100),
 # changing a file in a different directory before each backup, then times under
 # /usr/bin/time -v (wall time, max RSS):
-#   find      a name that occurs once per snapshot, and one matching 1% of the files
+#   find      a name that occurs once per snapshot, and one matching 1% of the files,
+#             served from the catalog (which the backups filled) and with --no-cache
+#             (every tree read from the repository)
+#   snapshots from the catalog and with --no-cache
+#   catalog rebuild (and the catalog's size)
 #   check     --read-data (with the bytes read: throughput)
 #   forget    --keep-last half of the snapshots
 #   prune     --max-unused 0% (deletes and repacks what the forgotten ones alone used)
@@ -21,6 +25,7 @@ CAIRN=${CAIRN:-$ROOT/target/release/cairn}
 DATA=$BENCH_DIR/data/small-100000
 [ -d "$DATA" ] || { echo "no $DATA: run benches/e2e/run.sh --datasets-only" >&2; exit 1; }
 export CAIRN_PASSWORD=cairn-maintenance-bench CAIRN_REPOSITORY=$FIND_DIR/repo
+export CAIRN_CACHE_DIR=$FIND_DIR/cache
 unset CAIRN_PASSWORD_FILE CAIRN_PASSWORD_COMMAND
 rm -rf "$FIND_DIR"; mkdir -p "$FIND_DIR"
 cp -a "$DATA" "$FIND_DIR/tree"
@@ -45,8 +50,14 @@ measure() {
 echo "repository: $(du -sh "$CAIRN_REPOSITORY" | cut -f1)"
 for pattern in 'changed-1.log' '*77.txt'; do
     measure "find '$pattern'" "$CAIRN" find "$pattern"
-    echo "    $(wc -l < "$FIND_DIR/out.txt") matches"
+    echo "    $(wc -l < "$FIND_DIR/out.txt") matches (from the catalog)"
+    measure "find '$pattern' --no-cache" "$CAIRN" --no-cache find "$pattern"
+    echo "    $(wc -l < "$FIND_DIR/out.txt") matches (from the repository)"
 done
+measure "snapshots" "$CAIRN" snapshots
+measure "snapshots --no-cache" "$CAIRN" --no-cache snapshots
+measure "catalog rebuild" "$CAIRN" catalog rebuild
+sed 's/^/    /' "$FIND_DIR/out.txt"
 measure "check --read-data" "$CAIRN" check --read-data --verbose
 echo "    $(tail -2 "$FIND_DIR/out.txt" | head -1)"
 measure "forget --keep-last $((SNAPSHOTS / 2))" "$CAIRN" forget --keep-last $((SNAPSHOTS / 2)) --group-by none
