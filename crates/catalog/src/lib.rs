@@ -126,6 +126,14 @@ fn is_damage(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// True for "another connection holds the lock".
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// Why opening failed: SQLite's error (kept to tell damage from the rest), or a refusal.
 enum OpenError {
     Sql(rusqlite::Error),
@@ -159,7 +167,18 @@ impl SqliteCatalog {
     /// replaced by a new, empty catalog (see [`SqliteCatalog::replaced`]). Refuses a
     /// catalog of another repository and one written by a newer cairn.
     pub fn open(path: &Path, repo_id: &Id) -> Result<SqliteCatalog> {
-        match Self::open_once(path, repo_id) {
+        let started = std::time::Instant::now();
+        let mut opened = Self::open_once(path, repo_id);
+        // Switching a new database to WAL takes a lock that SQLite does not wait for
+        // (it returns "busy" at once when another process opens the same new file), so
+        // opening waits for that itself, as long as writes wait.
+        while matches!(&opened, Err(OpenError::Sql(e)) if is_busy(e))
+            && started.elapsed() < BUSY_TIMEOUT
+        {
+            std::thread::sleep(Duration::from_millis(20));
+            opened = Self::open_once(path, repo_id);
+        }
+        match opened {
             Ok(c) => Ok(c),
             Err(OpenError::Sql(e)) if is_damage(&e) => {
                 delete(path)?;
@@ -397,6 +416,14 @@ impl Catalog for SqliteCatalog {
             for (id, body) in trees {
                 ins.execute(params![id.0.as_slice(), body])?;
             }
+            Ok(())
+        })
+    }
+
+    fn replace_tree(&self, id: &Id, body: &[u8]) -> Result<()> {
+        self.write(|tx| {
+            tx.prepare_cached("INSERT OR REPLACE INTO trees (id, body) VALUES (?1, ?2)")?
+                .execute(params![id.0.as_slice(), body])?;
             Ok(())
         })
     }

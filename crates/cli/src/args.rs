@@ -42,6 +42,16 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
     /// Repository location (a directory path).
     #[arg(short = 'r', long = "repo", global = true, value_name = "REPO")]
     pub repo: Option<String>,
@@ -83,9 +93,6 @@ pub struct Cli {
     /// Use no local catalog: read everything from the repository.
     #[arg(long, global = true, conflicts_with = "cache_dir")]
     pub no_cache: bool,
-
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]

@@ -67,18 +67,24 @@ pub fn default_repository() -> Result<PathBuf> {
 }
 
 impl Settings {
-    /// Resolves flags against the environment.
-    pub fn resolve(
-        repo: Option<String>,
-        password_file: Option<PathBuf>,
-        password_command: Option<String>,
-        json: bool,
-        verbose: bool,
-        quiet: bool,
-        locking: Locking,
-        cache_dir: Option<PathBuf>,
-        no_cache: bool,
-    ) -> Result<Settings> {
+    /// Resolves the global flags against the environment.
+    pub fn resolve(flags: crate::args::GlobalArgs) -> Result<Settings> {
+        let crate::args::GlobalArgs {
+            repo,
+            password_file,
+            password_command,
+            json,
+            verbose,
+            quiet,
+            retry_lock,
+            no_lock,
+            cache_dir,
+            no_cache,
+        } = flags;
+        let locking = Locking {
+            retry: retry_lock,
+            no_shared: no_lock,
+        };
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let repo = match repo.or_else(|| env("CAIRN_REPOSITORY")) {
             Some(r) => r,

@@ -48,8 +48,12 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     /// The plaintext of a cached tree blob, if held. The caller verifies it.
     fn tree(&self, id: &Id) -> Result<Option<Vec<u8>>>;
 
-    /// Caches tree blobs; ids already held are left as they are.
+    /// Caches tree blobs; ids already held are left as they are (the same id is the
+    /// same bytes, and a backup offers every tree it meets).
     fn put_trees(&self, trees: &[(Id, Vec<u8>)]) -> Result<()>;
+
+    /// Replaces a held tree's bytes (a row found damaged) or adds it.
+    fn replace_tree(&self, id: &Id, body: &[u8]) -> Result<()>;
 
     /// Drops every cached tree for which `keep` is false; returns how many went.
     fn retain_trees(&self, keep: &mut dyn FnMut(&Id) -> bool) -> Result<u64>;

@@ -251,7 +251,7 @@ pub(crate) fn used_blobs(
         if !used.insert(id) {
             continue;
         }
-        for node in &repo.load_tree(&id)?.nodes {
+        for node in &repo.load_tree_from_repository(&id)?.nodes {
             match &node.kind {
                 NodeKind::Dir { subtree } => trees.push(*subtree),
                 NodeKind::File { content } => add_blobs(repo, content, &mut used)?,

@@ -473,6 +473,10 @@ impl Repository {
                 if self.blob_id(&bytes) == *id {
                     return Tree::decode(&bytes, &what());
                 }
+                // A damaged row: replace it by the repository's copy.
+                let bytes = self.read_blob(id)?;
+                self.with_catalog(|c| c.replace_tree(id, &bytes));
+                return Tree::decode(&bytes, &what());
             }
         }
         let bytes = self.read_blob(id)?;

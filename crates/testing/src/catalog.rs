@@ -109,6 +109,12 @@ impl Catalog for MemCatalog {
         Ok(())
     }
 
+    fn replace_tree(&self, id: &Id, body: &[u8]) -> Result<()> {
+        self.ok()?;
+        self.inner.lock().unwrap().trees.insert(*id, body.to_vec());
+        Ok(())
+    }
+
     fn retain_trees(&self, keep: &mut dyn FnMut(&Id) -> bool) -> Result<u64> {
         self.ok()?;
         let mut inner = self.inner.lock().unwrap();
@@ -151,7 +157,7 @@ pub fn sample_snapshot(n: u32) -> Snapshot {
         hostname: format!("host{}", n % 3),
         username: "backup".into(),
         tags: vec![format!("t{n}"), "nightly".into()],
-        parent: (n > 0).then(|| Id([n as u8; 32])),
+        parent: (n > 0).then_some(Id([n as u8; 32])),
         excludes: vec!["*.tmp".into()],
         program_version: "cairn test".into(),
         summary: Some(cairn_core::BackupSummary {
@@ -211,6 +217,9 @@ pub fn catalog_contract(make: &dyn Fn() -> Box<dyn Catalog>) {
         info.tree_bytes,
         trees.iter().map(|(_, b)| b.len() as u64).sum::<u64>()
     );
+    c.replace_tree(&id(9), b"new body").unwrap();
+    assert_eq!(c.tree(&id(9)).unwrap().as_deref(), Some(&b"new body"[..]));
+    c.replace_tree(&id(9), &trees[9].1).unwrap();
     let gone = c.retain_trees(&mut |i| i.0[0] % 2 == 0).unwrap();
     assert_eq!(gone, 5);
     for (i, body) in &trees {

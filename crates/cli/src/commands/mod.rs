@@ -18,20 +18,7 @@ use std::sync::Arc;
 
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<u8> {
-    let s = Settings::resolve(
-        cli.repo,
-        cli.password_file,
-        cli.password_command,
-        cli.json,
-        cli.verbose,
-        cli.quiet,
-        crate::settings::Locking {
-            retry: cli.retry_lock,
-            no_shared: cli.no_lock,
-        },
-        cli.cache_dir,
-        cli.no_cache,
-    )?;
+    let s = Settings::resolve(cli.global)?;
     match cli.command {
         Command::Init(a) => init::run(&s, a.compression),
         Command::Backup(a) => backup::run(&s, a),
