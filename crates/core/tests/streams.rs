@@ -167,6 +167,7 @@ fn several_streams_and_a_directory_make_one_snapshot() {
             name: "cmd/out.txt".into(),
             program: "sh".into(),
             args: vec!["-c".into(), "printf 'one\\ntwo\\n'; echo err >&2".into()],
+            env: Vec::new(),
         },
     ];
     let before = repo.snapshots().unwrap().len();
@@ -241,6 +242,7 @@ fn failing_command(script: &str) -> StreamSource {
         name: "cmd/dump.sql".into(),
         program: "sh".into(),
         args: vec![OsString::from("-c"), OsString::from(script)],
+        env: Vec::new(),
     }
 }
 
@@ -293,6 +295,7 @@ fn failing_command_fails_the_backup_and_commits_nothing() {
                 name: "x".into(),
                 program: "/nonexistent/program".into(),
                 args: vec![],
+                env: Vec::new(),
             }],
         ),
         &NoProgress,
@@ -458,4 +461,34 @@ fn stream_below_another_stream_is_not_silently_dropped() {
         }
         Err(e) => panic!("unexpected error {e:?}"),
     }
+}
+
+#[test]
+fn streams_are_read_before_files_and_commands_get_their_environment() {
+    // The "dump" writes a file into the directory being backed up and prints a variable
+    // given to it: the file is in the snapshot only if the stream ran before the walk.
+    // The stream's name sorts after the directory's, so tree order alone would read the
+    // directory first.
+    let (_be, repo) = mem_repo(&InitOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("written-by-dump");
+    let stream = StreamSource::Command {
+        name: "zz/dump.sql".into(),
+        program: "sh".into(),
+        args: vec![
+            "-c".into(),
+            format!(
+                "echo made > '{}'; printf '%s' \"$CAIRN_TEST_SECRET\"",
+                marker.display()
+            )
+            .into(),
+        ],
+        env: vec![("CAIRN_TEST_SECRET".into(), "s3cret".into())],
+    };
+    let r = run_backup(&repo, opts(vec![dir.path().to_path_buf()], vec![stream]));
+    let node = node_at(&repo, &r.id, &r.snapshot, "zz/dump.sql");
+    assert_eq!(dump(&repo, &node), b"s3cret");
+    let path = format!("{}/written-by-dump", dir.path().display());
+    let node = node_at(&repo, &r.id, &r.snapshot, &path);
+    assert_eq!(dump(&repo, &node), b"made\n");
 }

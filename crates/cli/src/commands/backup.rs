@@ -26,6 +26,7 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
             name,
             program,
             args: cmd.collect(),
+            env: Vec::new(),
         });
     } else if !a.command.is_empty() {
         bail!("a command after `--` needs --stdin-from-command NAME");

@@ -1,5 +1,7 @@
 //! Backup: file trees and streams into one snapshot.
 //!
+//! Streams (stdin, dump commands) are read first, in the order given, then the file
+//! trees: a database dump is then never newer than the files backed up with it.
 //! One thread walks the sources in a fixed order ([`walk`]); the regular files of each
 //! directory are read in parallel ([`files`]), each through its thread's reused
 //! segment buffer, cut into chunks and hashed; blobs the repository lacks go to the
@@ -51,6 +53,9 @@ pub enum StreamSource {
         program: OsString,
         /// Its arguments.
         args: Vec<OsString>,
+        /// Variables added to its environment (credentials go here or in files, never
+        /// in `args`, which other users can see). Never printed.
+        env: Vec<(OsString, OsString)>,
     },
 }
 
@@ -301,7 +306,6 @@ pub fn backup(
     } else {
         opts.threads
     };
-    let mut streams: Vec<Option<StreamSource>> = opts.streams.into_iter().map(Some).collect();
     let large = files::Slots::new(threads);
     let ((tree_id, summary, warnings), added) = with_writer(repo, threads, |writer| {
         let mut walk = Walk {
@@ -321,7 +325,7 @@ pub fn backup(
             names: NameCache::default(),
             summary: std::sync::Mutex::new(BackupSummary::default()),
             warnings: std::sync::Mutex::new(Vec::new()),
-            streams: std::sync::Mutex::new(&mut streams),
+            streams: Vec::new(),
             time,
             root_dev: 0,
         };
@@ -335,6 +339,7 @@ pub fn backup(
             .stack_size(16 << 20)
             .build()
             .map_err(|e| Error::Invalid(format!("cannot start reading threads: {e}")))?;
+        walk.read_streams(opts.streams)?;
         let tree = pool.install(|| walk.build(&root, PathBuf::from("/"), parent_tree.as_ref()))?;
         let id = writer.add_tree(&tree)?;
         Ok((

@@ -91,9 +91,9 @@ pub(super) struct Walk<'a, 'w> {
     pub(super) names: NameCache,
     pub(super) summary: std::sync::Mutex<BackupSummary>,
     pub(super) warnings: std::sync::Mutex<Vec<Warning>>,
-    /// Behind a mutex only so that `&Walk` can be shared by the reading threads (a reader
-    /// need not be `Sync`); streams are taken at the root level, by `build` alone.
-    pub(super) streams: std::sync::Mutex<&'a mut Vec<Option<StreamSource>>>,
+    /// The streams' nodes, read before any file (see [`Walk::read_streams`]) and taken
+    /// by `build` where each belongs in the tree.
+    pub(super) streams: Vec<Option<Node>>,
     pub(super) time: jiff::Timestamp,
     pub(super) root_dev: u64,
 }
@@ -127,10 +127,9 @@ impl Walk<'_, '_> {
                     self.entry(p, name.clone(), meta, pnode, None)?
                 }
                 Some(Target::Stream(i)) => {
-                    let src = self.streams.get_mut().unwrap()[*i]
-                        .take()
-                        .expect("each stream is used once");
-                    Some(self.stream(name.clone(), src)?)
+                    let mut node = self.streams[*i].take().expect("each stream is used once");
+                    node.name = name.clone();
+                    Some(node)
                 }
                 None => {
                     let ptree = self.parent_subtree(pnode);
@@ -321,6 +320,17 @@ impl Walk<'_, '_> {
         self.writer.add_tree(&Tree { nodes })
     }
 
+    /// Reads every stream, in the order given, before any file is read: a database dump
+    /// then describes a state no newer than the files backed up after it (files an
+    /// application wrote after the dump are extra, never missing).
+    pub(super) fn read_streams(&mut self, sources: Vec<StreamSource>) -> Result<()> {
+        for src in sources {
+            let node = self.stream(Vec::new(), src)?;
+            self.streams.push(Some(node));
+        }
+        Ok(())
+    }
+
     /// A stream source, stored as a file node.
     fn stream(&mut self, name: Vec<u8>, src: StreamSource) -> Result<Node> {
         let label = src.name().to_string();
@@ -344,9 +354,9 @@ impl Walk<'_, '_> {
                     }
                 }
             }
-            StreamSource::Command { program, args, .. } => {
-                self.command(&label, &program, &args, chunker, &mut content)?
-            }
+            StreamSource::Command {
+                program, args, env, ..
+            } => self.command(&label, &program, &args, &env, chunker, &mut content)?,
         };
         {
             let mut sum = self.summary.lock().unwrap();
@@ -372,6 +382,7 @@ impl Walk<'_, '_> {
         label: &str,
         program: &OsStr,
         args: &[OsString],
+        env: &[(OsString, OsString)],
         chunker: &Chunker,
         content: &mut ContentBuilder,
     ) -> Result<u64> {
@@ -381,6 +392,7 @@ impl Walk<'_, '_> {
         };
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
