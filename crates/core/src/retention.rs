@@ -621,6 +621,7 @@ mod tests {
                 program_version: String::new(),
                 summary: None,
                 app: None,
+                manifest: None,
             },
         }
     }

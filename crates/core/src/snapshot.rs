@@ -44,6 +44,11 @@ pub struct Snapshot {
     /// snapshots of plain file trees and streams, and in snapshots written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// What an application front-end recorded about the run (app and database versions,
+    /// dump tools and formats, what was included and in which order). Its shape is the
+    /// front-end's; absent in other snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<serde_json::Value>,
 }
 
 impl Snapshot {

@@ -166,6 +166,9 @@ pub fn sample_snapshot(n: u32) -> Snapshot {
             ..Default::default()
         }),
         app: (n % 2 == 0).then(|| "kimai".to_string()),
+        manifest: (n % 2 == 0).then(
+            || serde_json::json!({"app": "kimai", "databases": [{"engine": "mariadb", "n": n}]}),
+        ),
     }
 }
 

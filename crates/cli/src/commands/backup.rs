@@ -51,6 +51,8 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
         },
         force: a.force,
         threads: a.threads,
+        app: None,
+        manifest: None,
     };
     let bar = Bar::new(s.progress, None);
     let (scan_paths, scan_excludes, one_fs) = (

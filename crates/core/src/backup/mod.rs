@@ -113,6 +113,10 @@ pub struct BackupOptions {
     pub force: bool,
     /// Worker threads for compression and sealing (0: one per core).
     pub threads: usize,
+    /// The application front-end making the snapshot (recorded in it).
+    pub app: Option<String>,
+    /// What the front-end records about the run (see [`Snapshot::manifest`]).
+    pub manifest: Option<serde_json::Value>,
 }
 
 /// Kinds of per-file problems.
@@ -171,6 +175,22 @@ pub struct BackupSummary {
     /// Files that changed while read.
     pub changed_while_read: u64,
     /// Seconds from start to commit.
+    pub duration_secs: f64,
+    /// Each stream, in the order read (streams are read before any file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamSummary>,
+}
+
+/// What reading one stream took.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamSummary {
+    /// Its path in the snapshot.
+    pub name: String,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Seconds from the backup's start to the stream's start.
+    pub started_secs: f64,
+    /// Seconds it took.
     pub duration_secs: f64,
 }
 
@@ -339,14 +359,12 @@ pub fn backup(
             .stack_size(16 << 20)
             .build()
             .map_err(|e| Error::Invalid(format!("cannot start reading threads: {e}")))?;
-        walk.read_streams(opts.streams)?;
+        let streams = walk.read_streams(opts.streams, start)?;
         let tree = pool.install(|| walk.build(&root, PathBuf::from("/"), parent_tree.as_ref()))?;
         let id = writer.add_tree(&tree)?;
-        Ok((
-            id,
-            walk.summary.into_inner().unwrap(),
-            walk.warnings.into_inner().unwrap(),
-        ))
+        let mut summary = walk.summary.into_inner().unwrap();
+        summary.streams = streams;
+        Ok((id, summary, walk.warnings.into_inner().unwrap()))
     })?;
     let mut summary = summary;
     summary.added = added;
@@ -368,7 +386,8 @@ pub fn backup(
         excludes: opts.excludes,
         program_version: env!("CARGO_PKG_VERSION").to_string(),
         summary: Some(summary),
-        app: None,
+        app: opts.app,
+        manifest: opts.manifest,
     };
     let id = repo.save_snapshot(&snapshot)?;
     Ok(BackupResult {

@@ -323,12 +323,25 @@ impl Walk<'_, '_> {
     /// Reads every stream, in the order given, before any file is read: a database dump
     /// then describes a state no newer than the files backed up after it (files an
     /// application wrote after the dump are extra, never missing).
-    pub(super) fn read_streams(&mut self, sources: Vec<StreamSource>) -> Result<()> {
+    pub(super) fn read_streams(
+        &mut self,
+        sources: Vec<StreamSource>,
+        start: std::time::Instant,
+    ) -> Result<Vec<super::StreamSummary>> {
+        let mut out = Vec::with_capacity(sources.len());
         for src in sources {
+            let name = src.name().to_string();
+            let began = std::time::Instant::now();
             let node = self.stream(Vec::new(), src)?;
+            out.push(super::StreamSummary {
+                name,
+                bytes: node.size,
+                started_secs: began.duration_since(start).as_secs_f64(),
+                duration_secs: began.elapsed().as_secs_f64(),
+            });
             self.streams.push(Some(node));
         }
-        Ok(())
+        Ok(out)
     }
 
     /// A stream source, stored as a file node.
