@@ -268,6 +268,25 @@ pub struct BackupArgs {
     /// The command for --stdin-from-command.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+    /// Dump a PostgreSQL database (pg_dump) or, without a database in the URL, a whole
+    /// server (pg_dumpall) into the snapshot: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB
+    /// (repeatable; prefer no password in the URL: PGPASSWORD or ~/.pgpass work too).
+    #[arg(long, value_name = "URL")]
+    pub postgres: Vec<String>,
+    /// Format of --postgres dumps of one database: custom (pg_restore) or plain (SQL).
+    #[arg(long, value_name = "FORMAT", default_value = "custom", value_parser = ["custom", "plain"])]
+    pub postgres_format: String,
+    /// Dump a MariaDB/MySQL database (mariadb-dump --single-transaction) or, without a
+    /// database, all of them: mariadb://USER[:PASSWORD]@HOST[:PORT]/DB (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub mariadb: Vec<String>,
+    /// Copy a SQLite database consistently (online backup API), even while it is written
+    /// (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub sqlite: Vec<PathBuf>,
+    /// Run the dump tools through this command, e.g. 'docker exec db' (split at spaces).
+    #[arg(long, value_name = "COMMAND")]
+    pub db_wrapper: Option<String>,
     /// Exclude paths matching this pattern (repeatable).
     #[arg(short = 'e', long, value_name = "PATTERN")]
     pub exclude: Vec<String>,

@@ -3,6 +3,7 @@ use crate::output::{bytes, duration};
 use crate::progress::Bar;
 use crate::settings::Settings;
 use anyhow::{bail, Result};
+use cairn_apps::db::{Database, MariaDb, PgFormat, Postgres, Sqlite};
 use cairn_core::{BackupOptions, Excludes, ParentChoice, Progress, StreamSource};
 
 pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
@@ -31,8 +32,39 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
     } else if !a.command.is_empty() {
         bail!("a command after `--` needs --stdin-from-command NAME");
     }
+    // Databases: each reached (and its versions asked) before anything is stored.
+    let wrapper = a
+        .db_wrapper
+        .as_deref()
+        .map(cairn_apps::db::Wrapper::parse)
+        .unwrap_or_default();
+    let pg_format = match a.postgres_format.as_str() {
+        "plain" => PgFormat::Plain,
+        _ => PgFormat::Custom,
+    };
+    let mut databases = Vec::new();
+    for url in &a.postgres {
+        let pg = Postgres::from_url(url)?.with_format(pg_format);
+        databases.push(Database::Postgres(pg).with_wrapper(wrapper.clone()));
+    }
+    for url in &a.mariadb {
+        databases.push(Database::MariaDb(MariaDb::from_url(url)?).with_wrapper(wrapper.clone()));
+    }
+    for path in &a.sqlite {
+        databases.push(Database::Sqlite(Sqlite::new(path)));
+    }
+    let mut dumps = Vec::new();
+    for db in &databases {
+        let (stream, info) = db.dump()?;
+        streams.push(stream);
+        dumps.push(info);
+    }
+    let manifest = (!dumps.is_empty()).then(|| serde_json::json!({ "databases": dumps }));
     if a.paths.is_empty() && streams.is_empty() {
-        bail!("nothing to back up: give paths, --stdin-name or --stdin-from-command");
+        bail!(
+            "nothing to back up: give paths, --stdin-name, --stdin-from-command, --postgres, \
+             --mariadb or --sqlite"
+        );
     }
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "backup")?;
@@ -52,7 +84,7 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
         force: a.force,
         threads: a.threads,
         app: None,
-        manifest: None,
+        manifest,
     };
     let bar = Bar::new(s.progress, None);
     let (scan_paths, scan_excludes, one_fs) = (
@@ -94,6 +126,14 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
             sum.added.data_blobs + sum.added.tree_blobs,
             sum.added.packs
         );
+        for st in &sum.streams {
+            println!(
+                "stream {}: {} in {}",
+                st.name,
+                bytes(st.bytes),
+                duration(st.duration_secs)
+            );
+        }
         println!(
             "snapshot {} saved in {}",
             r.id.short(),

@@ -1,0 +1,352 @@
+//! Database dump sources: what to run to dump a database into a snapshot, and what to
+//! record about it.
+//!
+//! A [`Database`] is parsed from a URL (`postgresql://`, `mariadb://`/`mysql://`) or a
+//! SQLite file path. [`Database::dump`] gives a [`StreamSource`] for the core: the dump
+//! tool's standard output goes straight into the chunker, never through a temporary
+//! file, and a tool that exits non-zero fails the backup (nothing is committed).
+//!
+//! Credentials never go into a command's arguments, which every user of the machine can
+//! read in `/proc`: PostgreSQL tools get `PGPASSWORD`, MariaDB tools `MYSQL_PWD`, both in
+//! the environment of the child alone (readable by its owner and root only). A
+//! [`Wrapper`] (e.g. `docker exec db`) runs the tools elsewhere and passes those
+//! variables on by name.
+
+mod mariadb;
+mod postgres;
+mod sqlite;
+
+pub use mariadb::MariaDb;
+pub use postgres::{PgFormat, Postgres};
+pub use sqlite::Sqlite;
+
+use cairn_core::{Error, Result, StreamSource};
+use serde::Serialize;
+use std::ffi::OsString;
+use std::process::{Command, Stdio};
+
+/// A database to dump.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// A PostgreSQL database, or a whole server.
+    Postgres(Postgres),
+    /// A MariaDB/MySQL database, or every database of a server.
+    MariaDb(MariaDb),
+    /// A SQLite database file.
+    Sqlite(Sqlite),
+}
+
+/// What a snapshot records about one dump (part of the manifest).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DumpInfo {
+    /// `postgresql`, `mariadb` or `sqlite`.
+    pub engine: String,
+    /// The database dumped, or `*` for a whole server.
+    pub database: String,
+    /// Where it was (host and port, socket, or file), without credentials.
+    pub location: String,
+    /// The server's version, as it reports it.
+    pub server_version: String,
+    /// The dump tool and its version, e.g. `pg_dump (PostgreSQL) 15.20`.
+    pub tool: String,
+    /// `custom`, `plain` (SQL) or `file` (a SQLite database file).
+    pub format: String,
+    /// The dump's path in the snapshot.
+    pub path: String,
+    /// How to restore it, as a command a user can run.
+    pub restore_hint: String,
+}
+
+impl Database {
+    /// Parses `postgresql://…`, `postgres://…`, `mariadb://…`, `mysql://…`, or takes
+    /// anything else as a SQLite file path.
+    pub fn parse(spec: &str) -> Result<Database> {
+        let scheme = spec.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("postgresql" | "postgres") => Ok(Database::Postgres(Postgres::from_url(spec)?)),
+            Some("mariadb" | "mysql") => Ok(Database::MariaDb(MariaDb::from_url(spec)?)),
+            Some(other) => Err(Error::Invalid(format!(
+                "unknown database URL scheme {other}:// (postgresql, mariadb, mysql)"
+            ))),
+            None => Ok(Database::Sqlite(Sqlite::new(spec))),
+        }
+    }
+
+    /// Runs the dump tool through `wrapper` from now on.
+    pub fn with_wrapper(self, wrapper: Wrapper) -> Database {
+        match self {
+            Database::Postgres(p) => Database::Postgres(p.with_wrapper(wrapper)),
+            Database::MariaDb(m) => Database::MariaDb(m.with_wrapper(wrapper)),
+            s @ Database::Sqlite(_) => s,
+        }
+    }
+
+    /// Connects, asks the versions, and returns the stream to back up with what the
+    /// manifest records of it. Fails with a clear message when the database cannot be
+    /// reached, before anything is stored.
+    pub fn dump(&self) -> Result<(StreamSource, DumpInfo)> {
+        match self {
+            Database::Postgres(p) => p.dump(),
+            Database::MariaDb(m) => m.dump(),
+            Database::Sqlite(s) => s.dump(),
+        }
+    }
+}
+
+/// A command prefix that runs the database tools elsewhere, e.g. `docker exec db` or
+/// `ssh dbhost`. Environment variables are handed on by name where the wrapper allows
+/// (`docker exec`/`podman exec` get `--env NAME`); other wrappers must pass them on
+/// themselves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Wrapper {
+    argv: Vec<String>,
+}
+
+impl Wrapper {
+    /// A wrapper from its words (empty: run the tools directly).
+    pub fn new(argv: Vec<String>) -> Wrapper {
+        Wrapper { argv }
+    }
+
+    /// A wrapper from a line split at white space (no quoting).
+    pub fn parse(line: &str) -> Wrapper {
+        Wrapper::new(line.split_whitespace().map(String::from).collect())
+    }
+
+    /// The command that runs `program args` with `env`, through the wrapper.
+    pub fn command(&self, program: &str, args: &[String], env: &[(String, String)]) -> Planned {
+        let env: Vec<(OsString, OsString)> =
+            env.iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let Some((first, rest)) = self.argv.split_first() else {
+            return Planned {
+                program: program.into(),
+                args: args.iter().map(OsString::from).collect(),
+                env,
+            };
+        };
+        let mut out: Vec<OsString> = Vec::new();
+        let container = matches!(
+            std::path::Path::new(first)
+                .file_name()
+                .and_then(|n| n.to_str()),
+            Some("docker" | "podman")
+        );
+        for w in rest {
+            out.push(w.into());
+            if container && w == "exec" {
+                for (k, _) in &env {
+                    out.push("--env".into());
+                    out.push(k.clone());
+                }
+            }
+        }
+        out.push(program.into());
+        out.extend(args.iter().map(OsString::from));
+        Planned {
+            program: first.into(),
+            args: out,
+            env,
+        }
+    }
+}
+
+/// A command ready to run: program, arguments (no secrets) and environment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// The program.
+    pub program: OsString,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// Added to its environment (may hold a password; never printed).
+    pub env: Vec<(OsString, OsString)>,
+}
+
+impl std::fmt::Debug for Planned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planned")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Planned {
+    /// The stream source that stores this command's output under `name`.
+    pub fn into_stream(self, name: String) -> StreamSource {
+        StreamSource::Command {
+            name,
+            program: self.program,
+            args: self.args,
+            env: self.env,
+        }
+    }
+
+    /// Runs it to the end and returns its standard output, trimmed; a failure names
+    /// `what` and carries the tool's own message.
+    pub fn output(&self, what: &str) -> Result<String> {
+        let out = Command::new(&self.program)
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                Error::Invalid(format!(
+                    "{what}: cannot run {}: {e}",
+                    self.program.to_string_lossy()
+                ))
+            })?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::Invalid(format!(
+                "{what}: {} exited with {}: {}",
+                self.program.to_string_lossy(),
+                out.status,
+                err.trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+/// Host, port, user, password and database of a database URL, percent-decoded.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct UrlParts {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub database: Option<String>,
+    /// Query parameters (e.g. `host=/run/postgresql` for a socket directory).
+    pub query: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for UrlParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UrlParts")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+impl UrlParts {
+    pub(crate) fn parse(spec: &str) -> Result<UrlParts> {
+        // Never echo the URL itself in errors: it may hold a password.
+        let bad = |why: &str| Error::Invalid(format!("invalid database URL: {why}"));
+        let url = url::Url::parse(spec).map_err(|e| bad(&e.to_string()))?;
+        let decode = |s: &str| -> Result<String> {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .ok_or_else(|| bad("bad percent-encoding"))
+        };
+        let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let database = url.path().trim_start_matches('/');
+        if database.contains('/') {
+            return Err(bad("the path must be one database name"));
+        }
+        Ok(UrlParts {
+            host: url.host_str().and_then(nonempty),
+            port: url.port(),
+            user: nonempty(url.username()).map(|u| decode(&u)).transpose()?,
+            password: url.password().map(decode).transpose()?,
+            database: nonempty(database).map(|d| decode(&d)).transpose()?,
+            query: url
+                .query_pairs()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        })
+    }
+
+    pub(crate) fn query(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A file name for a database name: anything but letters, digits, `-`, `_` and `.`
+/// becomes `_`.
+pub(crate) fn file_name(db: &str) -> String {
+    let s: String = db
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_decoding_and_no_password_in_debug() {
+        let p =
+            UrlParts::parse("postgresql://ann:p%40ss%2Fw@db.example:6543/app%20db?sslmode=require")
+                .unwrap();
+        assert_eq!(p.host.as_deref(), Some("db.example"));
+        assert_eq!(p.port, Some(6543));
+        assert_eq!(p.user.as_deref(), Some("ann"));
+        assert_eq!(p.password.as_deref(), Some("p@ss/w"));
+        assert_eq!(p.database.as_deref(), Some("app db"));
+        assert_eq!(p.query("sslmode"), Some("require"));
+        assert!(!format!("{p:?}").contains("p@ss"));
+        let p = UrlParts::parse("mariadb://root@127.0.0.1").unwrap();
+        assert_eq!((p.database, p.password), (None, None));
+        assert!(UrlParts::parse("postgresql://h/a/b").is_err());
+        let e = UrlParts::parse("postgresql://u:secret@[bad").unwrap_err();
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn wrapper_passes_environment_by_name_to_containers() {
+        let env = vec![("PGPASSWORD".to_string(), "pw".to_string())];
+        let args = vec!["--version".to_string()];
+        let direct = Wrapper::default().command("pg_dump", &args, &env);
+        assert_eq!(direct.program, "pg_dump");
+        assert_eq!(direct.args, vec![OsString::from("--version")]);
+        let docker = Wrapper::parse("docker exec immich_postgres").command("pg_dump", &args, &env);
+        assert_eq!(docker.program, "docker");
+        let words: Vec<_> = docker.args.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            words,
+            [
+                "exec",
+                "--env",
+                "PGPASSWORD",
+                "immich_postgres",
+                "pg_dump",
+                "--version"
+            ]
+        );
+        // The password is in the environment, never in the arguments or the Debug text.
+        assert!(!words.contains(&"pw"));
+        assert!(!format!("{docker:?}").contains("\"pw\""));
+        let ssh = Wrapper::parse("ssh db1").command("pg_dump", &args, &env);
+        assert_eq!(ssh.program, "ssh");
+        assert_eq!(ssh.args.len(), 3);
+    }
+
+    #[test]
+    fn file_names_are_safe() {
+        assert_eq!(file_name("kimai"), "kimai");
+        assert_eq!(file_name("a/b c"), "a_b_c");
+        assert_eq!(file_name(".."), "_..");
+        assert_eq!(file_name(""), "_");
+    }
+}

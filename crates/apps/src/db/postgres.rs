@@ -1,0 +1,219 @@
+//! PostgreSQL: `pg_dump` of one database (custom format by default, plain SQL on
+//! request), or `pg_dumpall --clean --if-exists` of a whole server.
+
+use super::{file_name, DumpInfo, Planned, UrlParts, Wrapper};
+use cairn_core::{Result, StreamSource};
+
+/// The format of a `pg_dump`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PgFormat {
+    /// `--format=custom --compress=0`: restored with `pg_restore`, which can pick tables
+    /// and run in parallel. Left uncompressed so that nights deduplicate (cairn
+    /// compresses the chunks).
+    #[default]
+    Custom,
+    /// `--format=plain`: SQL, restored with `psql`.
+    Plain,
+}
+
+/// A PostgreSQL database (or server) to dump.
+#[derive(Clone, Debug)]
+pub struct Postgres {
+    conn: UrlParts,
+    format: PgFormat,
+    wrapper: Wrapper,
+}
+
+impl Postgres {
+    /// From `postgresql://[user[:password]@][host][:port][/database][?host=/socket/dir]`.
+    /// Without a database, the whole server is dumped with `pg_dumpall`.
+    pub fn from_url(url: &str) -> Result<Postgres> {
+        Ok(Postgres {
+            conn: UrlParts::parse(url)?,
+            format: PgFormat::Custom,
+            wrapper: Wrapper::default(),
+        })
+    }
+
+    /// Dumps in this format (one database only; a whole server is always plain SQL).
+    pub fn with_format(mut self, format: PgFormat) -> Postgres {
+        self.format = format;
+        self
+    }
+
+    /// Runs the tools through `wrapper`.
+    pub fn with_wrapper(mut self, wrapper: Wrapper) -> Postgres {
+        self.wrapper = wrapper;
+        self
+    }
+
+    /// The database, or `None` for the whole server.
+    pub fn database(&self) -> Option<&str> {
+        self.conn.database.as_deref()
+    }
+
+    /// Where the server is, without credentials.
+    pub fn location(&self) -> String {
+        let host = self
+            .conn
+            .query("host")
+            .or(self.conn.host.as_deref())
+            .unwrap_or("local socket");
+        match self.conn.port {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        }
+    }
+
+    /// Connection options for every libpq tool (no password: that is `PGPASSWORD`).
+    fn conn_args(&self) -> Vec<String> {
+        let mut a = vec!["--no-password".to_string()];
+        if let Some(h) = self.conn.query("host").or(self.conn.host.as_deref()) {
+            a.push(format!("--host={h}"));
+        }
+        if let Some(p) = self.conn.port {
+            a.push(format!("--port={p}"));
+        }
+        if let Some(u) = &self.conn.user {
+            a.push(format!("--username={u}"));
+        }
+        a
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if let Some(p) = &self.conn.password {
+            env.push(("PGPASSWORD".to_string(), p.clone()));
+        }
+        if let Some(m) = self.conn.query("sslmode") {
+            env.push(("PGSSLMODE".to_string(), m.to_string()));
+        }
+        env
+    }
+
+    /// A libpq tool with the connection options and `args`.
+    pub(crate) fn tool(&self, program: &str, args: &[&str]) -> Planned {
+        let mut a = self.conn_args();
+        a.extend(args.iter().map(|s| s.to_string()));
+        self.wrapper.command(program, &a, &self.env())
+    }
+
+    /// `psql` running one query, unaligned and without headers, in `database` (or the
+    /// URL's, or `postgres`).
+    pub(crate) fn query(&self, database: Option<&str>, sql: &str) -> Planned {
+        let db = database.or(self.database()).unwrap_or("postgres");
+        self.tool(
+            "psql",
+            &[
+                &format!("--dbname={db}"),
+                "--no-psqlrc",
+                "--tuples-only",
+                "--no-align",
+                "--quiet",
+                "--set=ON_ERROR_STOP=1",
+                "--command",
+                sql,
+            ],
+        )
+    }
+
+    /// The server's version (`SHOW server_version`).
+    pub fn server_version(&self) -> Result<String> {
+        self.query(None, "SHOW server_version")
+            .output(&format!("PostgreSQL at {}", self.location()))
+    }
+
+    /// The dump command: `pg_dump` of the database or `pg_dumpall` of the server.
+    pub fn dump_command(&self) -> Planned {
+        match self.database() {
+            Some(db) => {
+                let mut args = vec![format!("--dbname={db}")];
+                match self.format {
+                    // Uncompressed: pg_dump's own compression would change every byte
+                    // after a changed row and defeat deduplication between nights;
+                    // cairn compresses each chunk instead.
+                    PgFormat::Custom => {
+                        args.extend(["--format=custom", "--compress=0"].map(String::from))
+                    }
+                    PgFormat::Plain => args.push("--format=plain".into()),
+                }
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                self.tool("pg_dump", &args)
+            }
+            None => self.tool("pg_dumpall", &["--clean", "--if-exists"]),
+        }
+    }
+
+    /// See [`super::Database::dump`].
+    pub fn dump(&self) -> Result<(StreamSource, DumpInfo)> {
+        let server_version = self.server_version()?;
+        let (program, format, path) = match (self.database(), self.format) {
+            (Some(db), PgFormat::Custom) => (
+                "pg_dump",
+                "custom",
+                format!("db/postgres/{}.dump", file_name(db)),
+            ),
+            (Some(db), PgFormat::Plain) => (
+                "pg_dump",
+                "plain",
+                format!("db/postgres/{}.sql", file_name(db)),
+            ),
+            (None, _) => ("pg_dumpall", "plain", "db/postgres/all.sql".to_string()),
+        };
+        let tool = self
+            .wrapper
+            .command(program, &["--version".to_string()], &[])
+            .output(&format!("{program} --version"))?;
+        let restore_hint = match (self.database(), format) {
+            (Some(db), "custom") => {
+                format!("cairn dump SNAPSHOT /{path} | pg_restore --dbname={db} --no-owner")
+            }
+            (Some(db), _) => format!("cairn dump SNAPSHOT /{path} | psql --dbname={db}"),
+            (None, _) => format!("cairn dump SNAPSHOT /{path} | psql --dbname=postgres"),
+        };
+        let info = DumpInfo {
+            engine: "postgresql".into(),
+            database: self.database().unwrap_or("*").to_string(),
+            location: self.location(),
+            server_version,
+            tool,
+            format: format.into(),
+            path: format!("/{path}"),
+            restore_hint,
+        };
+        Ok((self.dump_command().into_stream(path), info))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_hold_no_password() {
+        let pg = Postgres::from_url("postgresql://app:s%3Acret@127.0.0.1:5433/kimai").unwrap();
+        let c = pg.dump_command();
+        assert_eq!(c.program, "pg_dump");
+        let args: Vec<_> = c.args.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            args,
+            [
+                "--no-password",
+                "--host=127.0.0.1",
+                "--port=5433",
+                "--username=app",
+                "--dbname=kimai",
+                "--format=custom",
+                "--compress=0"
+            ]
+        );
+        assert_eq!(c.env, vec![("PGPASSWORD".into(), "s:cret".into())]);
+        let all = Postgres::from_url("postgres://postgres@localhost").unwrap();
+        let c = all.dump_command();
+        assert_eq!(c.program, "pg_dumpall");
+        assert!(c.args.iter().any(|a| a == "--if-exists"));
+        assert!(c.env.is_empty());
+        let sock = Postgres::from_url("postgresql:///app?host=/run/postgresql").unwrap();
+        assert_eq!(sock.location(), "/run/postgresql");
+    }
+}

@@ -1,0 +1,14 @@
+//! cairn-apps: application front-ends and database dump sources.
+//!
+//! Main items:
+//! - [`db::Database`]: a PostgreSQL, MariaDB/MySQL or SQLite database to back up, parsed
+//!   from a URL or a path; [`db::Database::dump`] gives the core a stream (the dump
+//!   tool's output, or SQLite's online-backup copy) and the [`db::DumpInfo`] that the
+//!   snapshot's manifest records.
+//! - [`db::Wrapper`]: runs the dump tools elsewhere (`docker exec CONTAINER`).
+//!
+//! What it is not: it stores nothing itself (the core does), and it holds no password
+//! longer than the command that needs it: credentials go to the tools through their
+//! environment, never their arguments.
+
+pub mod db;
