@@ -6,9 +6,13 @@
 //!   tool's output, or SQLite's online-backup copy) and the [`db::DumpInfo`] that the
 //!   snapshot's manifest records.
 //! - [`db::Wrapper`]: runs the dump tools elsewhere (`docker exec CONTAINER`).
+//! - [`app::plan`]: a front-end (Kimai, ...) reads an installation's configuration and
+//!   says what to back up; [`app::backup`] does it: hooks, dumps first, then files, one
+//!   snapshot with an [`app::Manifest`].
 //!
 //! What it is not: it stores nothing itself (the core does), and it holds no password
 //! longer than the command that needs it: credentials go to the tools through their
 //! environment, never their arguments.
 
+pub mod app;
 pub mod db;

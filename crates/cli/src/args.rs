@@ -161,6 +161,52 @@ pub enum Command {
     /// The local catalog: a cache of the repository's snapshots and trees.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Applications (Kimai, ...): their files and databases in one snapshot.
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// The known front-ends, and for each NAME=DIR given what would be backed up and
+    /// whether its databases answer.
+    #[command(after_help = "Example:\n  cairn app list kimai=/var/www/kimai")]
+    List {
+        /// Installations to look at, as NAME=DIR.
+        installs: Vec<String>,
+    },
+    /// Back up an installation: its databases first, then its files, one snapshot.
+    #[command(
+        after_help = "Examples:\n  cairn app backup kimai --path /var/www/kimai\n  cairn app backup kimai --path /var/www/kimai --before 'systemctl stop php-fpm' --after 'systemctl start php-fpm'\n\nAfter-hooks run whatever happens, each even if an earlier one failed. A dump that\nfails commits no snapshot."
+    )]
+    Backup(AppBackupArgs),
+    /// Show the manifest of an application snapshot.
+    #[command(after_help = "Example:\n  cairn app show latest")]
+    Show {
+        /// `latest` (the newest application snapshot) or an id prefix.
+        snapshot: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AppBackupArgs {
+    /// The front-end: kimai.
+    pub app: String,
+    /// The installation directory.
+    #[arg(long, value_name = "DIR")]
+    pub path: PathBuf,
+    /// Run this shell command before the backup (repeatable), e.g. to stop the app.
+    #[arg(long, value_name = "COMMAND")]
+    pub before: Vec<String>,
+    /// Run this shell command after the backup, whatever happened (repeatable).
+    #[arg(long, value_name = "COMMAND")]
+    pub after: Vec<String>,
+    /// Add a tag (repeatable; the app's name is always one).
+    #[arg(long, value_delimiter = ',')]
+    pub tag: Vec<String>,
+    /// Run the dump tools through this command, e.g. 'docker exec db' (split at spaces).
+    #[arg(long, value_name = "COMMAND")]
+    pub db_wrapper: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

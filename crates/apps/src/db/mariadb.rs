@@ -111,6 +111,38 @@ impl MariaDb {
             .output(&format!("MariaDB at {}", self.location()))
     }
 
+    /// Every base table of the database with its exact row count (none for a whole
+    /// server).
+    pub fn tables(&self) -> Result<Vec<crate::app::TableCount>> {
+        if self.database().is_none() {
+            return Ok(Vec::new());
+        }
+        let what = format!("MariaDB at {}", self.location());
+        let names = self
+            .query(
+                None,
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = \
+                 DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1",
+            )
+            .output(&what)?;
+        let names: Vec<&str> = names.lines().filter(|l| !l.is_empty()).collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = names
+            .iter()
+            .map(|n| {
+                format!(
+                    "SELECT '{}', COUNT(*) FROM `{}`",
+                    n.replace('\\', "\\\\").replace('\'', "\\'"),
+                    n.replace('`', "``")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        super::parse_counts(&self.query(None, &sql).output(&what)?, &what)
+    }
+
     /// The dump command.
     pub fn dump_command(&self) -> Planned {
         let mut a = self.conn_args();

@@ -81,6 +81,16 @@ impl Database {
         }
     }
 
+    /// Every table with its row count (exact counts, taken now). Empty for a whole
+    /// server.
+    pub fn tables(&self) -> Result<Vec<crate::app::TableCount>> {
+        match self {
+            Database::Postgres(p) => p.tables(),
+            Database::MariaDb(m) => m.tables(),
+            Database::Sqlite(s) => s.tables(),
+        }
+    }
+
     /// Connects, asks the versions, and returns the stream to back up with what the
     /// manifest records of it. Fails with a clear message when the database cannot be
     /// reached, before anything is stored.
@@ -268,6 +278,26 @@ impl UrlParts {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// Parses `name<TAB>count` lines.
+pub(crate) fn parse_counts(text: &str, what: &str) -> Result<Vec<crate::app::TableCount>> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (t, n) = l
+                .rsplit_once('\t')
+                .ok_or_else(|| Error::Invalid(format!("{what}: unexpected output {l:?}")))?;
+            let rows = n
+                .trim()
+                .parse()
+                .map_err(|_| Error::Invalid(format!("{what}: unexpected count {n:?}")))?;
+            Ok(crate::app::TableCount {
+                table: t.to_string(),
+                rows,
+            })
+        })
+        .collect()
 }
 
 /// A file name for a database name: anything but letters, digits, `-`, `_` and `.`

@@ -98,7 +98,7 @@ impl Postgres {
         self.wrapper.command(program, &a, &self.env())
     }
 
-    /// `psql` running one query, unaligned and without headers, in `database` (or the
+    /// `psql` running one query, unaligned (tab-separated) and without headers, in `database` (or the
     /// URL's, or `postgres`).
     pub(crate) fn query(&self, database: Option<&str>, sql: &str) -> Planned {
         let db = database.or(self.database()).unwrap_or("postgres");
@@ -110,6 +110,7 @@ impl Postgres {
                 "--tuples-only",
                 "--no-align",
                 "--quiet",
+                "--field-separator=\t",
                 "--set=ON_ERROR_STOP=1",
                 "--command",
                 sql,
@@ -121,6 +122,32 @@ impl Postgres {
     pub fn server_version(&self) -> Result<String> {
         self.query(None, "SHOW server_version")
             .output(&format!("PostgreSQL at {}", self.location()))
+    }
+
+    /// Every table of the database with its exact row count (none for a whole server).
+    pub fn tables(&self) -> Result<Vec<crate::app::TableCount>> {
+        if self.database().is_none() {
+            return Ok(Vec::new());
+        }
+        let what = format!("PostgreSQL at {}", self.location());
+        let names = self
+            .query(
+                None,
+                "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables \
+                 WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+            )
+            .output(&what)?;
+        let names: Vec<&str> = names.lines().filter(|l| !l.is_empty()).collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The names come quoted by format('%I'); as literals they are quoted again.
+        let sql = names
+            .iter()
+            .map(|n| format!("SELECT {}, count(*) FROM {n}", quote_literal(n)))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        super::parse_counts(&self.query(None, &sql).output(&what)?, &what)
     }
 
     /// The dump command: `pg_dump` of the database or `pg_dumpall` of the server.
@@ -183,6 +210,11 @@ impl Postgres {
         };
         Ok((self.dump_command().into_stream(path), info))
     }
+}
+
+/// A SQL string literal.
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 #[cfg(test)]

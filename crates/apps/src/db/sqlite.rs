@@ -53,6 +53,36 @@ impl Sqlite {
         Ok(conn)
     }
 
+    /// Every table with its row count, read in one transaction.
+    pub fn tables(&self) -> Result<Vec<crate::app::TableCount>> {
+        let mut conn = self.open()?;
+        let what = |e: rusqlite::Error| {
+            Error::Invalid(format!("SQLite database {}: {e}", self.path.display()))
+        };
+        let tx = conn.transaction().map_err(what)?;
+        let names: Vec<String> = {
+            let mut st = tx
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' \
+                     AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                )
+                .map_err(what)?;
+            let rows = st.query_map([], |r| r.get(0)).map_err(what)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(what)?
+        };
+        names
+            .into_iter()
+            .map(|table| {
+                let sql = format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\""));
+                let rows: i64 = tx.query_row(&sql, [], |r| r.get(0)).map_err(what)?;
+                Ok(crate::app::TableCount {
+                    table,
+                    rows: rows as u64,
+                })
+            })
+            .collect()
+    }
+
     /// Copies the database, consistently, into `dst` (a new file).
     pub fn copy_to(&self, dst: &Path) -> Result<()> {
         let src = self.open()?;

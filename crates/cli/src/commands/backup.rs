@@ -104,7 +104,11 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
         cairn_core::backup(&repo, opts, &bar)
     });
     bar.finish();
-    let r = result?;
+    report(s, &result?)
+}
+
+/// Prints what a backup did (a summary, or JSON) and returns its exit code.
+pub fn report(s: &Settings, r: &cairn_core::BackupResult) -> Result<u8> {
     let sum = r.snapshot.summary.clone().unwrap_or_default();
     if s.json {
         super::print_json(&serde_json::json!({

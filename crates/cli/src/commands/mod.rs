@@ -1,5 +1,6 @@
 //! Commands. Each takes resolved settings and its own options, never clap types.
 
+mod app;
 mod backup;
 mod catalog;
 mod init;
@@ -9,7 +10,7 @@ mod maintain;
 mod read;
 mod restore;
 
-use crate::args::{CatalogCommand, Cli, Command, KeyCommand, RepairCommand};
+use crate::args::{AppCommand, CatalogCommand, Cli, Command, KeyCommand, RepairCommand};
 use crate::settings::Settings;
 use anyhow::Result;
 use cairn_backend::LocalBackend;
@@ -45,6 +46,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         },
         Command::Catalog(CatalogCommand::Rebuild) => catalog::rebuild(&s),
         Command::Catalog(CatalogCommand::Info) => catalog::info(&s),
+        Command::App(AppCommand::List { installs }) => app::list(&s, &installs),
+        Command::App(AppCommand::Backup(a)) => app::backup(&s, a),
+        Command::App(AppCommand::Show { snapshot }) => app::show(&s, &snapshot),
     }
 }
 

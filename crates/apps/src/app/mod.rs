@@ -1,0 +1,253 @@
+//! Application front-ends: from an installation directory to one consistent snapshot.
+//!
+//! A front-end reads the application's own configuration and makes a [`Plan`]: the
+//! files to back up, the databases to dump, the hooks to run around the backup, and the
+//! steps a restore needs afterwards. [`backup`] carries a plan out: before-hooks, the
+//! dumps (streamed, before any file is read), the files, all in one snapshot tagged with
+//! the application and holding a [`Manifest`]; the after-hooks run whatever happened.
+
+mod kimai;
+
+pub use kimai::Kimai;
+
+use crate::db::{Database, DumpInfo};
+use cairn_core::{BackupOptions, BackupResult, Error, ParentChoice, Progress, Repository, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The front-ends this build knows, by name.
+pub const APPS: &[&str] = &["kimai"];
+
+/// What to back up of one installation, and how.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The front-end's name, e.g. `kimai`.
+    pub app: String,
+    /// The installation directory.
+    pub install: PathBuf,
+    /// The application's version, when it can tell.
+    pub version: Option<String>,
+    /// The source revision (`git rev-parse HEAD`), when the install is a git checkout.
+    pub revision: Option<String>,
+    /// Files and directories to back up (those that exist).
+    pub paths: Vec<PathBuf>,
+    /// Exclude patterns for the file walk (e.g. the live SQLite file, copied apart).
+    pub excludes: Vec<String>,
+    /// Databases to dump.
+    pub databases: Vec<Database>,
+    /// Shell commands run before the backup (stop the web server, maintenance mode).
+    pub before: Vec<String>,
+    /// Shell commands run after it, whatever happened (start again).
+    pub after: Vec<String>,
+    /// What to do after a restore, in order.
+    pub post_restore: Vec<String>,
+}
+
+/// What a snapshot of an application records (its `manifest`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The front-end, e.g. `kimai`.
+    pub app: String,
+    /// The application's version, if known.
+    pub app_version: Option<String>,
+    /// Its source revision, if known.
+    pub revision: Option<String>,
+    /// The installation directory.
+    pub install: String,
+    /// The databases, in the order dumped, each with its tables and row counts.
+    pub databases: Vec<DatabaseManifest>,
+    /// The files and directories included.
+    pub files: Vec<String>,
+    /// Exclude patterns.
+    pub excludes: Vec<String>,
+    /// The order the run used.
+    pub order: Vec<String>,
+    /// What to do after a restore.
+    pub post_restore: Vec<String>,
+}
+
+/// One database of a manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseManifest {
+    /// Engine, versions, tool, format, path in the snapshot.
+    #[serde(flatten)]
+    pub dump: DumpInfo,
+    /// Every table with its row count, counted just before the dump.
+    pub tables: Vec<TableCount>,
+}
+
+/// A table and its number of rows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableCount {
+    /// The table's name (`schema.table` for PostgreSQL).
+    pub table: String,
+    /// Its rows.
+    pub rows: u64,
+}
+
+/// Finds the front-end `app` for the installation at `install`.
+pub fn plan(app: &str, install: &Path) -> Result<Plan> {
+    match app {
+        "kimai" => Kimai::discover(install),
+        other => Err(Error::Invalid(format!(
+            "unknown application {other:?} (known: {})",
+            APPS.join(", ")
+        ))),
+    }
+}
+
+/// Runs a shell command of a hook; an error names it.
+fn run_hook(what: &str, cmd: &str) -> Result<()> {
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .map_err(|e| Error::Invalid(format!("{what} hook {cmd:?}: {e}")))?;
+    if !status.success() {
+        return Err(Error::Invalid(format!(
+            "{what} hook {cmd:?} failed ({status})"
+        )));
+    }
+    Ok(())
+}
+
+/// How an application backup ended.
+#[derive(Debug)]
+pub struct AppBackup {
+    /// The backup, or why it failed (nothing was committed then).
+    pub result: Result<BackupResult>,
+    /// Errors of after-hooks (the application may not have been started again).
+    pub after_errors: Vec<Error>,
+}
+
+/// Backs up an installation: before-hooks, dumps, files, one snapshot; the after-hooks
+/// run whatever happened, each even if an earlier one failed.
+pub fn backup(
+    repo: &Repository,
+    plan: &Plan,
+    tags: Vec<String>,
+    progress: &dyn Progress,
+) -> AppBackup {
+    let result = plan
+        .before
+        .iter()
+        .try_for_each(|h| run_hook("before", h))
+        .and_then(|()| backup_between_hooks(repo, plan, tags, progress));
+    let after_errors = plan
+        .after
+        .iter()
+        .filter_map(|h| run_hook("after", h).err())
+        .collect();
+    AppBackup {
+        result,
+        after_errors,
+    }
+}
+
+fn backup_between_hooks(
+    repo: &Repository,
+    plan: &Plan,
+    mut tags: Vec<String>,
+    progress: &dyn Progress,
+) -> Result<BackupResult> {
+    let mut streams = Vec::new();
+    let mut databases = Vec::new();
+    for db in &plan.databases {
+        let tables = db.tables()?;
+        let (stream, dump) = db.dump()?;
+        streams.push(stream);
+        databases.push(DatabaseManifest { dump, tables });
+    }
+    let paths: Vec<PathBuf> = plan.paths.iter().filter(|p| p.exists()).cloned().collect();
+    let manifest = Manifest {
+        app: plan.app.clone(),
+        app_version: plan.version.clone(),
+        revision: plan.revision.clone(),
+        install: plan.install.display().to_string(),
+        databases,
+        files: paths.iter().map(|p| p.display().to_string()).collect(),
+        excludes: plan.excludes.clone(),
+        order: vec![
+            "before hooks".into(),
+            "database dumps".into(),
+            "files".into(),
+            "after hooks".into(),
+        ],
+        post_restore: plan.post_restore.clone(),
+    };
+    if !tags.iter().any(|t| t == &plan.app) {
+        tags.insert(0, plan.app.clone());
+    }
+    let opts = BackupOptions {
+        paths,
+        streams,
+        excludes: plan.excludes.clone(),
+        tags,
+        parent: ParentChoice::Auto,
+        app: Some(plan.app.clone()),
+        manifest: Some(serde_json::to_value(&manifest).expect("manifest serializes")),
+        ..BackupOptions::default()
+    };
+    cairn_core::backup(repo, opts, progress)
+}
+
+/// Reads the `KEY=value` lines of a dotenv file (`#` comments, optional quotes,
+/// `export` prefixes); later lines win, as in the applications that read them.
+pub fn read_dotenv(path: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = v.trim();
+        let v = if v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\'')))
+        {
+            v[1..v.len() - 1].to_string()
+        } else {
+            // An unquoted value ends at a comment.
+            v.split(" #").next().unwrap_or("").trim().to_string()
+        };
+        out.retain(|(key, _)| key != k.trim());
+        out.push((k.trim().to_string(), v));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotenv_values_quotes_comments_and_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(".env");
+        std::fs::write(
+            &p,
+            "# comment\nAPP_ENV=prod\nDATABASE_URL=\"mysql://u:p#w@127.0.0.1:3306/kimai?charset=utf8mb4\"\n\
+             export MAILER_URL=null://null # trailing\nAPP_ENV='dev'\nbroken line\n",
+        )
+        .unwrap();
+        let env = read_dotenv(&p).unwrap();
+        let get = |k: &str| {
+            env.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            get("DATABASE_URL"),
+            Some("mysql://u:p#w@127.0.0.1:3306/kimai?charset=utf8mb4")
+        );
+        assert_eq!(get("MAILER_URL"), Some("null://null"));
+        assert_eq!(get("APP_ENV"), Some("dev"));
+        assert_eq!(env.len(), 3);
+    }
+}

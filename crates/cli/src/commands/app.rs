@@ -1,0 +1,205 @@
+//! `cairn app`: application front-ends.
+
+use crate::args::AppBackupArgs;
+use crate::output::{bytes, local_time};
+use crate::progress::Bar;
+use crate::settings::Settings;
+use anyhow::{bail, Context, Result};
+use cairn_apps::app::{self, Manifest};
+use cairn_apps::db::Wrapper;
+use std::path::PathBuf;
+
+/// `cairn app list [NAME=DIR...]`.
+pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
+    let mut rows = Vec::new();
+    let mut code = crate::exit::OK;
+    for spec in installs {
+        let (name, dir) = spec
+            .split_once('=')
+            .with_context(|| format!("{spec:?}: give NAME=DIR, e.g. kimai=/var/www/kimai"))?;
+        let plan = match app::plan(name, &PathBuf::from(dir)) {
+            Ok(p) => p,
+            Err(e) => {
+                code = crate::exit::ERROR;
+                rows.push(serde_json::json!({"app": name, "install": dir, "error": e.to_string()}));
+                continue;
+            }
+        };
+        let dbs: Vec<_> = plan
+            .databases
+            .iter()
+            .map(|db| {
+                let (what, reachable) = match db.dump() {
+                    Ok((_, info)) => (
+                        serde_json::json!({
+                            "engine": info.engine,
+                            "database": info.database,
+                            "location": info.location,
+                            "server_version": info.server_version,
+                        }),
+                        Ok(()),
+                    ),
+                    Err(e) => (serde_json::json!({}), Err(e.to_string())),
+                };
+                if reachable.is_err() {
+                    code = crate::exit::ERROR;
+                }
+                let mut v = what;
+                v["reachable"] = reachable.is_ok().into();
+                if let Err(e) = reachable {
+                    v["error"] = e.into();
+                }
+                v
+            })
+            .collect();
+        rows.push(serde_json::json!({
+            "app": plan.app,
+            "install": plan.install,
+            "version": plan.version,
+            "revision": plan.revision,
+            "files": plan.paths.iter().filter(|p| p.exists()).collect::<Vec<_>>(),
+            "databases": dbs,
+        }));
+    }
+    if s.json {
+        super::print_json(&serde_json::json!({"known": app::APPS, "installs": rows}))?;
+        return Ok(code);
+    }
+    println!("front-ends: {}", app::APPS.join(", "));
+    for r in &rows {
+        println!();
+        println!("{} at {}", r["app"].as_str().unwrap_or("?"), r["install"]);
+        if let Some(e) = r["error"].as_str() {
+            println!("  error: {e}");
+            continue;
+        }
+        if let Some(v) = r["version"].as_str() {
+            println!("  version {v}");
+        }
+        for f in r["files"].as_array().into_iter().flatten() {
+            println!("  file  {}", f.as_str().unwrap_or("?"));
+        }
+        for d in r["databases"].as_array().into_iter().flatten() {
+            match d["error"].as_str() {
+                None => println!(
+                    "  db    {} {} at {} (server {}): reachable",
+                    d["engine"].as_str().unwrap_or("?"),
+                    d["database"].as_str().unwrap_or("?"),
+                    d["location"].as_str().unwrap_or("?"),
+                    d["server_version"].as_str().unwrap_or("?")
+                ),
+                Some(e) => println!("  db    not reachable: {e}"),
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `cairn app backup NAME --path DIR`.
+pub fn backup(s: &Settings, a: AppBackupArgs) -> Result<u8> {
+    let mut plan = app::plan(&a.app, &a.path)?;
+    plan.before.extend(a.before);
+    plan.after.extend(a.after);
+    if let Some(w) = &a.db_wrapper {
+        let w = Wrapper::parse(w);
+        plan.databases = plan
+            .databases
+            .into_iter()
+            .map(|d| d.with_wrapper(w.clone()))
+            .collect();
+    }
+    let repo = super::open(s)?;
+    let _lock = super::lock_shared(s, &repo, "app backup")?;
+    let bar = Bar::new(s.progress, None);
+    let done = app::backup(
+        &repo,
+        &plan,
+        a.tag.into_iter().filter(|t| !t.is_empty()).collect(),
+        &bar,
+    );
+    bar.finish();
+    for e in &done.after_errors {
+        eprintln!("cairn: {e}; the application may not have been started again");
+    }
+    let code = super::backup::report(s, &done.result?)?;
+    if !done.after_errors.is_empty() {
+        return Ok(crate::exit::ERROR);
+    }
+    Ok(code)
+}
+
+/// `cairn app show SNAPSHOT`.
+pub fn show(s: &Settings, spec: &str) -> Result<u8> {
+    let repo = super::open(s)?;
+    let snaps: Vec<_> = repo
+        .snapshots()?
+        .into_iter()
+        .filter(|(_, sn)| sn.app.is_some())
+        .collect();
+    let (id, snap) = cairn_core::select_snapshot(snaps, spec)?;
+    let Some(value) = snap.manifest.clone() else {
+        bail!("snapshot {} has no manifest", id.short());
+    };
+    if s.json {
+        let mut v = value;
+        v["snapshot"] = id.to_hex().into();
+        v["time"] = snap.time.to_string().into();
+        v["streams"] = serde_json::to_value(
+            snap.summary
+                .as_ref()
+                .map(|m| m.streams.clone())
+                .unwrap_or_default(),
+        )?;
+        super::print_json(&v)?;
+        return Ok(crate::exit::OK);
+    }
+    let m: Manifest = serde_json::from_value(value)
+        .with_context(|| format!("snapshot {}: manifest", id.short()))?;
+    println!("snapshot  {} ({})", id.short(), local_time(snap.time));
+    println!("app       {} at {}", m.app, m.install);
+    println!(
+        "version   {}{}",
+        m.app_version.as_deref().unwrap_or("unknown"),
+        m.revision
+            .as_deref()
+            .map(|r| format!(" (revision {r})"))
+            .unwrap_or_default()
+    );
+    println!("order     {}", m.order.join(", then "));
+    let streams = snap.summary.map(|m| m.streams).unwrap_or_default();
+    for d in &m.databases {
+        let timing = streams
+            .iter()
+            .find(|st| format!("/{}", st.name) == d.dump.path)
+            .map(|st| format!(", {} in {:.1} s", bytes(st.bytes), st.duration_secs))
+            .unwrap_or_default();
+        println!(
+            "database  {} {} at {} (server {}), {} by {}{timing}",
+            d.dump.engine,
+            d.dump.database,
+            d.dump.location,
+            d.dump.server_version,
+            d.dump.format,
+            d.dump.tool
+        );
+        println!(
+            "          stored as {}; {} table(s)",
+            d.dump.path,
+            d.tables.len()
+        );
+        for t in &d.tables {
+            println!("            {:<40} {:>10} rows", t.table, t.rows);
+        }
+    }
+    for f in &m.files {
+        println!("files     {f}");
+    }
+    if !m.excludes.is_empty() {
+        println!("excluded  {}", m.excludes.join(" "));
+    }
+    println!("after a restore:");
+    for (i, step) in m.post_restore.iter().enumerate() {
+        println!("  {}. {step}", i + 1);
+    }
+    Ok(crate::exit::OK)
+}
