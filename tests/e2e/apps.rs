@@ -1,0 +1,323 @@
+//! Application front-ends through the binary, against a real MariaDB: back up an
+//! installation, destroy it, restore it, and compare every file and every table.
+
+use crate::common::*;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const MARIADB: &[&str] = &["-h", "127.0.0.1", "-P", "3306", "-u", "root"];
+
+/// Runs SQL with the mariadb client; panics with its message on failure.
+fn mariadb(db: Option<&str>, sql: &str) -> String {
+    let mut c = Command::new("mariadb");
+    c.args(MARIADB).args(["--batch", "--skip-column-names"]);
+    if let Some(db) = db {
+        c.arg(format!("--database={db}"));
+    }
+    // The SQL goes on standard input: an argument is limited to 128 KiB.
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mariadb client");
+    let mut stdin = child.stdin.take().unwrap();
+    let sql = sql.to_string();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(sql.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert!(
+        out.status.success(),
+        "mariadb failed (is MariaDB running on 127.0.0.1:3306?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A throwaway database, dropped at the end whatever happens.
+struct TempDb(String);
+
+impl TempDb {
+    fn new(tag: &str) -> TempDb {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "cairn_e2e_{}_{}_{tag}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        mariadb(
+            None,
+            &format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"),
+        );
+        TempDb(name)
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = Command::new("mariadb")
+            .args(MARIADB)
+            .arg("--execute")
+            .arg(format!("DROP DATABASE IF EXISTS {}", self.0))
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Every table's rows, as one checksum per table.
+fn checksums(db: &str) -> Vec<String> {
+    let tables = mariadb(
+        Some(db),
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() \
+         ORDER BY 1",
+    );
+    tables
+        .lines()
+        .map(|t| {
+            let sum = mariadb(Some(db), &format!("CHECKSUM TABLE `{t}` EXTENDED"));
+            let rows = mariadb(Some(db), &format!("SELECT COUNT(*) FROM `{t}`"));
+            format!(
+                "{t} {} rows {}",
+                sum.split('\t').nth(1).unwrap_or("?").trim(),
+                rows.trim()
+            )
+        })
+        .collect()
+}
+
+/// A Kimai installation as the real one lays it out, with its database in MariaDB.
+fn kimai_install(root: &Path, db: &str) {
+    for d in [
+        "config/packages",
+        "var/data",
+        "var/plugins/DemoBundle",
+        "var/invoices",
+        "bin",
+    ] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::write(
+        root.join(".env"),
+        format!(
+            "APP_ENV=prod\nAPP_SECRET=change_this\n\
+             DATABASE_URL=mysql://root@127.0.0.1:3306/{db}?charset=utf8mb4&serverVersion=10.11\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        root.join("config/packages/local.yaml"),
+        "kimai:\n  timesheet:\n    rounding:\n      default: {begin: 15}\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("var/plugins/DemoBundle/DemoBundle.php"),
+        "<?php // demo\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("var/invoices/company.html.twig"),
+        "<h1>{{ model.invoiceNumber }}</h1>\n",
+    )
+    .unwrap();
+    fs::write(root.join("var/data/export.pdf"), pseudo_random(3, 200_000)).unwrap();
+    let console = root.join("bin/console");
+    fs::write(
+        &console,
+        "#!/bin/sh\n[ \"$1\" = kimai:version ] && echo 'Kimai 2.13.0' && exit 0\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&console, fs::Permissions::from_mode(0o755)).unwrap();
+    mariadb(
+        Some(db),
+        "CREATE TABLE kimai2_users (id INT AUTO_INCREMENT PRIMARY KEY, username VARCHAR(180) \
+             NOT NULL UNIQUE, alias VARCHAR(60) NULL, avatar BLOB NULL) ENGINE=InnoDB;
+         CREATE TABLE kimai2_customers (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(150) \
+             NOT NULL, comment TEXT NULL) ENGINE=InnoDB;
+         CREATE TABLE kimai2_projects (id INT AUTO_INCREMENT PRIMARY KEY, customer_id INT NOT \
+             NULL, name VARCHAR(150) NOT NULL, FOREIGN KEY (customer_id) REFERENCES \
+             kimai2_customers (id) ON DELETE CASCADE) ENGINE=InnoDB;
+         CREATE TABLE kimai2_timesheet (id INT AUTO_INCREMENT PRIMARY KEY, user INT NOT NULL, \
+             project_id INT NOT NULL, start_time DATETIME NOT NULL, duration INT NULL, \
+             description TEXT NULL, FOREIGN KEY (user) REFERENCES kimai2_users (id), \
+             FOREIGN KEY (project_id) REFERENCES kimai2_projects (id)) ENGINE=InnoDB;
+         CREATE TABLE migration_versions (version VARCHAR(191) PRIMARY KEY, executed_at \
+             DATETIME NULL, execution_time INT NULL) ENGINE=InnoDB;
+         INSERT INTO migration_versions VALUES ('DoctrineMigrations\\\\Version20230126002049', \
+             '2024-01-01 00:00:00', 12), ('DoctrineMigrations\\\\Version20240214061246', NULL, NULL);
+         INSERT INTO kimai2_users (username, alias, avatar) VALUES ('anna', 'Änna \"A\" O''Neil', \
+             x'00ff10'), ('bob', NULL, NULL);
+         INSERT INTO kimai2_customers (name, comment) VALUES ('Acme', 'line1\\nline2\\ttab'), \
+             ('Globex', NULL);
+         INSERT INTO kimai2_projects (customer_id, name) VALUES (1, 'Website'), (2, 'App');",
+    );
+    let mut rows = Vec::new();
+    for i in 0..3000 {
+        rows.push(format!(
+            "({}, {}, '2024-03-{:02} 09:00:00', {}, 'task {i} – ünïcödé')",
+            1 + i % 2,
+            1 + i % 2,
+            1 + i % 28,
+            i * 60
+        ));
+    }
+    mariadb(
+        Some(db),
+        &format!(
+            "INSERT INTO kimai2_timesheet (user, project_id, start_time, duration, description) \
+             VALUES {}",
+            rows.join(",")
+        ),
+    );
+}
+
+#[test]
+fn kimai_with_mariadb_backs_up_and_restores_exactly() {
+    let env = Env::new();
+    env.init();
+    let db = TempDb::new("kimai");
+    let install = env.path("kimai");
+    kimai_install(&install, &db.0);
+    // What the front-end keeps: everything but the application's code (bin/), which a
+    // restore takes from a fresh install of the same version.
+    let kept = |root: &Path| {
+        let mut d = describe(root);
+        d.retain(|k, _| !k.starts_with(b"bin"));
+        d
+    };
+    let before_files = kept(&install);
+    let before_tables = checksums(&db.0);
+    assert!(before_tables.len() == 5, "{before_tables:?}");
+
+    let listed = env.json(&["app", "list", &format!("kimai={}", install.display())]);
+    assert_eq!(
+        listed["installs"][0]["databases"][0]["reachable"], true,
+        "{listed}"
+    );
+
+    let out = env.json(&[
+        "app",
+        "backup",
+        "kimai",
+        "--path",
+        install.to_str().unwrap(),
+    ]);
+    let snap = out["snapshot"].as_str().unwrap().to_string();
+    let m = env.json(&["app", "show", "latest"]);
+    assert_eq!(m["snapshot"], snap.as_str());
+    assert_eq!(m["app"], "kimai");
+    assert_eq!(m["app_version"], "Kimai 2.13.0");
+    let dbm = &m["databases"][0];
+    assert_eq!(dbm["engine"], "mariadb");
+    assert_eq!(dbm["database"], db.0.as_str());
+    let tables: Vec<(String, u64)> = dbm["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["table"].as_str().unwrap().to_string(),
+                t["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        tables.contains(&("kimai2_timesheet".into(), 3000)),
+        "{tables:?}"
+    );
+    assert!(
+        tables.contains(&("migration_versions".into(), 2)),
+        "{tables:?}"
+    );
+    let snaps = env.json(&["snapshots"]);
+    let last = snaps.as_array().unwrap().last().unwrap();
+    assert_eq!(last["app"], "kimai");
+    assert!(last["tags"].as_array().unwrap().contains(&"kimai".into()));
+
+    // Disaster: the installation and the database are gone.
+    fs::remove_dir_all(&install).unwrap();
+    mariadb(None, &format!("DROP DATABASE {}", db.0));
+
+    // Restore: the files to where they were, the dump into the server.
+    env.ok(&[
+        "restore",
+        &format!("{snap}:{}", install.display()),
+        "--target",
+        install.to_str().unwrap(),
+    ]);
+    let dump = env
+        .cmd()
+        .args(["dump", &snap, &format!("/db/mariadb/{}.sql", db.0)])
+        .output()
+        .unwrap();
+    assert!(dump.status.success());
+    let mut load = Command::new("mariadb")
+        .args(MARIADB)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    load.stdin.take().unwrap().write_all(&dump.stdout).unwrap();
+    assert!(load.wait().unwrap().success());
+
+    assert_eq!(kept(&install), before_files, "files differ after restore");
+    assert_eq!(
+        checksums(&db.0),
+        before_tables,
+        "tables differ after restore"
+    );
+}
+
+#[test]
+fn a_failing_app_backup_commits_nothing_and_still_runs_the_after_hooks() {
+    let env = Env::new();
+    env.init();
+    let db = TempDb::new("kimai_fail");
+    let install = env.path("kimai");
+    kimai_install(&install, &db.0);
+    let wrapper = env.path("wrapper.sh");
+    fs::write(
+        &wrapper,
+        "#!/bin/sh\ncase \"$1 $2\" in\n  *dump\\ --version) ;;\n  mariadb-dump*|mysqldump*) echo partial; exit 2 ;;\nesac\nexec \"$@\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let stopped = env.path("stopped");
+    let started = env.path("started");
+    let out = env.run(&[
+        "app",
+        "backup",
+        "kimai",
+        "--path",
+        install.to_str().unwrap(),
+        "--db-wrapper",
+        wrapper.to_str().unwrap(),
+        "--before",
+        &format!("touch {}", stopped.display()),
+        "--after",
+        &format!("touch {}", started.display()),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("db/mariadb/{}.sql", db.0)),
+        "{stderr}"
+    );
+    assert!(stopped.exists(), "the before hook did not run");
+    assert!(
+        started.exists(),
+        "the after hook did not run after a failure"
+    );
+    let snaps = env.json(&["snapshots"]);
+    assert!(
+        snaps.as_array().unwrap().is_empty(),
+        "a snapshot was committed: {snaps}"
+    );
+    env.ok(&["check"]);
+}
