@@ -4,10 +4,14 @@
 #[path = "e2e/common/mod.rs"]
 mod common;
 
+#[path = "e2e/apps.rs"]
+mod apps;
 #[path = "e2e/catalog.rs"]
 mod catalog;
 #[path = "e2e/damage.rs"]
 mod damage;
+#[path = "e2e/databases.rs"]
+mod databases;
 #[path = "e2e/fixture.rs"]
 mod fixture;
 #[path = "e2e/inspect.rs"]

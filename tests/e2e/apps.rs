@@ -243,33 +243,139 @@ fn kimai_with_mariadb_backs_up_and_restores_exactly() {
     fs::remove_dir_all(&install).unwrap();
     mariadb(None, &format!("DROP DATABASE {}", db.0));
 
-    // Restore: the files to where they were, the dump into the server.
-    env.ok(&[
-        "restore",
-        &format!("{snap}:{}", install.display()),
-        "--target",
-        install.to_str().unwrap(),
-    ]);
-    let dump = env
-        .cmd()
-        .args(["dump", &snap, &format!("/db/mariadb/{}.sql", db.0)])
-        .output()
-        .unwrap();
-    assert!(dump.status.success());
-    let mut load = Command::new("mariadb")
-        .args(MARIADB)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    load.stdin.take().unwrap().write_all(&dump.stdout).unwrap();
-    assert!(load.wait().unwrap().success());
+    // Restore: the files to where they were (the .env with them), then the database
+    // where the .env says, created since it is missing.
+    let out = env.run(&["app", "restore", "kimai"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("creating it"), "{stderr}");
+    assert!(stderr.contains("health check passed"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("bin/console cache:clear"), "{stdout}");
 
     assert_eq!(kept(&install), before_files, "files differ after restore");
     assert_eq!(
         checksums(&db.0),
         before_tables,
         "tables differ after restore"
+    );
+
+    // Verify loads the dump into a scratch database and finds every table and count.
+    let v = env.json(&["app", "verify", "kimai"]);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["databases"][0]["tables"], 5);
+    let left = mariadb(None, "SHOW DATABASES LIKE 'cairn_verify_%'");
+    assert!(
+        left.trim().is_empty(),
+        "scratch database left behind: {left}"
+    );
+}
+
+#[test]
+fn restore_protects_a_database_that_holds_data() {
+    let env = Env::new();
+    env.init();
+    let db = TempDb::new("kimai_protect");
+    let install = env.path("kimai");
+    kimai_install(&install, &db.0);
+    let snap = env.json(&[
+        "app",
+        "backup",
+        "kimai",
+        "--path",
+        install.to_str().unwrap(),
+    ])["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Life goes on after the backup.
+    mariadb(
+        Some(&db.0),
+        "DELETE FROM kimai2_timesheet WHERE id > 2500; \
+         INSERT INTO kimai2_customers (name) VALUES ('Initech')",
+    );
+    let now = checksums(&db.0);
+
+    // Without consent, a database with tables is not touched.
+    let out = env.run(&["app", "restore", "kimai", &snap]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--database") && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert_eq!(checksums(&db.0), now);
+
+    // With consent, but the load fails half-way (a client that dies after reading a
+    // little, once): the restore point is loaded back.
+    let fake = env.path("fakebin");
+    fs::create_dir_all(&fake).unwrap();
+    let marker = env.path("failed-once");
+    let real = Command::new("sh")
+        .args(["-c", "command -v mariadb"])
+        .output()
+        .unwrap()
+        .stdout;
+    let real = String::from_utf8(real).unwrap();
+    fs::write(
+        fake.join("mariadb"),
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *--execute*) exec {real} \"$@\";; esac\n\
+             if [ ! -e {m} ]; then touch {m}; head -c 20000 >/dev/null; \
+             echo 'ERROR 1064: broken' >&2; exit 1; fi\nexec {real} \"$@\"\n",
+            real = real.trim(),
+            m = marker.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(fake.join("mariadb"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
+    let out = env
+        .cmd()
+        .env("PATH", &path)
+        .args([
+            "app",
+            "restore",
+            "kimai",
+            &snap,
+            "--replace-existing",
+            "--databases-only",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(marker.exists(), "the failing client was not used");
+    assert!(stderr.contains("restore point"), "{stderr}");
+    assert!(
+        stderr.contains("previous database was put back"),
+        "{stderr}"
+    );
+    assert_eq!(
+        checksums(&db.0),
+        now,
+        "the database is not as it was before"
+    );
+    let points = env.json(&["snapshots", "--tag", "restore-point"]);
+    assert_eq!(points.as_array().unwrap().len(), 1, "{points}");
+
+    // With consent and a working client, the snapshot's state comes back.
+    env.ok(&[
+        "app",
+        "restore",
+        "kimai",
+        &snap,
+        "--replace-existing",
+        "--databases-only",
+    ]);
+    let restored = checksums(&db.0);
+    assert_ne!(restored, now);
+    assert!(
+        restored
+            .iter()
+            .any(|t| t.starts_with("kimai2_timesheet ") && t.ends_with(" rows 3000")),
+        "{restored:?}"
     );
 }
 

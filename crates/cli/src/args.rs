@@ -180,12 +180,60 @@ pub enum AppCommand {
         after_help = "Examples:\n  cairn app backup kimai --path /var/www/kimai\n  cairn app backup kimai --path /var/www/kimai --before 'systemctl stop php-fpm' --after 'systemctl start php-fpm'\n\nAfter-hooks run whatever happens, each even if an earlier one failed. A dump that\nfails commits no snapshot."
     )]
     Backup(AppBackupArgs),
+    /// Restore an application snapshot: files, then each database into an empty
+    /// database (a restore point first if it must replace one), then a health check.
+    #[command(
+        after_help = "Examples:\n  cairn app restore kimai\n  cairn app restore kimai 1a2b3c4d --target /var/www/kimai --database kimai_restored\n  cairn app restore kimai --replace-existing\n\nWhat will happen, and any difference between the snapshot's version and the installed\none, is shown before anything is changed. A database that holds tables is replaced only\nwith --replace-existing, after a restore point (a snapshot tagged restore-point) was\ntaken; if loading or the health check fails, the restore point is loaded back."
+    )]
+    Restore(AppRestoreArgs),
+    /// Load the dumps of an application snapshot into scratch databases and compare
+    /// their tables and row counts with the manifest; nothing else is touched.
+    #[command(after_help = "Example:\n  cairn app verify kimai latest --path /var/www/kimai")]
+    Verify {
+        /// The front-end.
+        app: String,
+        /// `latest` (default: the newest snapshot of the app) or an id prefix.
+        snapshot: Option<String>,
+        /// The installation whose configuration names the database server (default:
+        /// where the snapshot was taken).
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// The server to load into, as a URL (instead of the installation's).
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+    },
     /// Show the manifest of an application snapshot.
     #[command(after_help = "Example:\n  cairn app show latest")]
     Show {
         /// `latest` (the newest application snapshot) or an id prefix.
         snapshot: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct AppRestoreArgs {
+    /// The front-end.
+    pub app: String,
+    /// `latest` (default: the newest snapshot of the app) or an id prefix.
+    pub snapshot: Option<String>,
+    /// Where the installation goes (default: where it was).
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
+    /// Restore the database into this one: a name on the same server, or a URL.
+    #[arg(long, value_name = "NAME_OR_URL")]
+    pub database: Option<String>,
+    /// Replace a database that holds tables (a restore point is taken first).
+    #[arg(long)]
+    pub replace_existing: bool,
+    /// Go on although the installed version differs from the snapshot's.
+    #[arg(long)]
+    pub ignore_version: bool,
+    /// Restore the files only.
+    #[arg(long, conflicts_with = "databases_only")]
+    pub files_only: bool,
+    /// Restore the databases only.
+    #[arg(long)]
+    pub databases_only: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,8 +7,12 @@
 //! the application and holding a [`Manifest`]; the after-hooks run whatever happened.
 
 mod kimai;
+mod restore;
 
 pub use kimai::Kimai;
+pub use restore::{
+    compare_version, restore, verify, DatabaseVerify, RestoreOptions, RestoreReport, VersionMatch,
+};
 
 use crate::db::{Database, DumpInfo};
 use cairn_core::{BackupOptions, BackupResult, Error, ParentChoice, Progress, Repository, Result};

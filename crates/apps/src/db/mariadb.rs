@@ -36,6 +36,85 @@ impl MariaDb {
         self
     }
 
+    /// The same server, another database.
+    pub fn with_database(&self, name: &str) -> MariaDb {
+        let mut m = self.clone();
+        m.conn.database = Some(name.to_string());
+        m
+    }
+
+    fn what(&self) -> String {
+        format!("MariaDB at {}", self.location())
+    }
+
+    /// Whether the database exists and holds tables.
+    pub fn state(&self) -> Result<super::TargetState> {
+        let Some(db) = self.database() else {
+            return Ok(super::TargetState::Tables(usize::MAX));
+        };
+        let lit = quote_literal(db);
+        let out = self
+            .server_query(&format!(
+                "SELECT COUNT(*), (SELECT COUNT(*) FROM information_schema.tables WHERE \
+                 table_schema = {lit}) FROM information_schema.schemata WHERE schema_name = {lit}"
+            ))
+            .output(&self.what())?;
+        let mut it = out
+            .split('\t')
+            .map(|n| n.trim().parse::<usize>().unwrap_or(0));
+        let (exists, tables) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+        Ok(match (exists, tables) {
+            (0, _) => super::TargetState::Missing,
+            (_, 0) => super::TargetState::Empty,
+            (_, n) => super::TargetState::Tables(n),
+        })
+    }
+
+    /// A statement run without selecting a database.
+    fn server_query(&self, sql: &str) -> Planned {
+        let mut a = self.conn_args();
+        a.extend(["--batch".into(), "--skip-column-names".into()]);
+        a.extend(["--execute".into(), sql.to_string()]);
+        self.wrapper.command(self.client_program(), &a, &self.env())
+    }
+
+    /// `CREATE DATABASE` (utf8mb4).
+    pub fn create(&self) -> Result<()> {
+        let db = self.database().unwrap_or_default();
+        self.server_query(&format!(
+            "CREATE DATABASE {} CHARACTER SET utf8mb4",
+            quote_ident(db)
+        ))
+        .output(&self.what())
+        .map(drop)
+    }
+
+    /// `DROP DATABASE`: also the vendors' advice before loading a dump into a database
+    /// with foreign keys (i-doit).
+    pub fn drop_database(&self) -> Result<()> {
+        let Some(db) = self.database() else {
+            return Err(cairn_core::Error::Invalid(
+                "refusing to drop every database of a MariaDB server".into(),
+            ));
+        };
+        self.server_query(&format!("DROP DATABASE IF EXISTS {}", quote_ident(db)))
+            .output(&self.what())
+            .map(drop)
+    }
+
+    /// Loads a dump with the client, into the database (or, for a dump of all
+    /// databases, wherever it says).
+    pub fn load(&self, feed: &mut dyn FnMut(&mut dyn std::io::Write) -> Result<()>) -> Result<()> {
+        let mut a = self.conn_args();
+        if let Some(db) = self.database() {
+            a.push(format!("--database={db}"));
+        }
+        a.push("--default-character-set=utf8mb4".into());
+        self.wrapper
+            .command(self.client_program(), &a, &self.env())
+            .run_with_input(&format!("restoring into {}", self.what()), feed)
+    }
+
     /// The database, or `None` for all of them.
     pub fn database(&self) -> Option<&str> {
         self.conn.database.as_deref()
@@ -160,8 +239,9 @@ impl MariaDb {
             .map(String::from),
         );
         match self.database() {
-            // `--databases` adds CREATE DATABASE and USE: restore recreates it by name.
-            Some(db) => a.extend(["--databases".to_string(), db.to_string()]),
+            // Without `--databases`: no CREATE DATABASE or USE in the dump, so it loads
+            // into whichever database a restore names.
+            Some(db) => a.push(db.to_string()),
             None => a.push("--all-databases".into()),
         }
         self.wrapper.command(self.dump_program(), &a, &self.env())
@@ -186,11 +266,27 @@ impl MariaDb {
             server_version,
             tool,
             format: "plain".into(),
-            restore_hint: format!("cairn dump SNAPSHOT /{path} | {}", self.client_program()),
+            restore_hint: match self.database() {
+                Some(db) => format!(
+                    "cairn dump SNAPSHOT /{path} | {} --database={db}",
+                    self.client_program()
+                ),
+                None => format!("cairn dump SNAPSHOT /{path} | {}", self.client_program()),
+            },
             path: format!("/{path}"),
         };
         Ok((self.dump_command().into_stream(path), info))
     }
+}
+
+/// A SQL identifier, quoted with backticks.
+fn quote_ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// A SQL string literal.
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 #[cfg(test)]
@@ -208,7 +304,7 @@ mod tests {
             "--protocol=TCP",
             "--user=kimai"
         ]));
-        assert!(args.ends_with(&["--databases", "kimai"]));
+        assert!(args.ends_with(&["--default-character-set=utf8mb4", "kimai"]));
         assert!(args.contains(&"--single-transaction"));
         assert!(!args.iter().any(|a| a.contains("pa ss")));
         assert_eq!(c.env, vec![("MYSQL_PWD".into(), "pa ss".into())]);

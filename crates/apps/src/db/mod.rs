@@ -91,6 +91,74 @@ impl Database {
         }
     }
 
+    /// The same server with another database (a name, or a path for SQLite).
+    pub fn with_database(&self, name: &str) -> Database {
+        match self {
+            Database::Postgres(p) => Database::Postgres(p.with_database(name)),
+            Database::MariaDb(m) => Database::MariaDb(m.with_database(name)),
+            Database::Sqlite(_) => Database::Sqlite(Sqlite::new(name)),
+        }
+    }
+
+    /// The engine's name, as [`DumpInfo::engine`] gives it.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Database::Postgres(_) => "postgresql",
+            Database::MariaDb(_) => "mariadb",
+            Database::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// The database's name (file path for SQLite; `*` for a whole server).
+    pub fn name(&self) -> String {
+        match self {
+            Database::Postgres(p) => p.database().unwrap_or("*").to_string(),
+            Database::MariaDb(m) => m.database().unwrap_or("*").to_string(),
+            Database::Sqlite(s) => s.path().display().to_string(),
+        }
+    }
+
+    /// Whether it exists and holds tables.
+    pub fn state(&self) -> Result<TargetState> {
+        match self {
+            Database::Postgres(p) => p.state(),
+            Database::MariaDb(m) => m.state(),
+            Database::Sqlite(s) => s.state(),
+        }
+    }
+
+    /// Creates it, empty.
+    pub fn create(&self) -> Result<()> {
+        match self {
+            Database::Postgres(p) => p.create(),
+            Database::MariaDb(m) => m.create(),
+            Database::Sqlite(_) => Ok(()),
+        }
+    }
+
+    /// Drops it with everything in it.
+    pub fn drop_database(&self) -> Result<()> {
+        match self {
+            Database::Postgres(p) => p.drop_database(),
+            Database::MariaDb(m) => m.drop_database(),
+            Database::Sqlite(s) => s.remove(),
+        }
+    }
+
+    /// Loads a dump of `format` (see [`DumpInfo::format`]) into it; `feed` writes the
+    /// dump. PostgreSQL loads in one transaction: a failure leaves nothing behind.
+    pub fn load(
+        &self,
+        format: &str,
+        feed: &mut dyn FnMut(&mut dyn std::io::Write) -> Result<()>,
+    ) -> Result<()> {
+        match self {
+            Database::Postgres(p) => p.load(format, feed),
+            Database::MariaDb(m) => m.load(feed),
+            Database::Sqlite(s) => s.load(feed),
+        }
+    }
+
     /// Connects, asks the versions, and returns the stream to back up with what the
     /// manifest records of it. Fails with a clear message when the database cannot be
     /// reached, before anything is stored.
@@ -181,7 +249,63 @@ impl std::fmt::Debug for Planned {
     }
 }
 
+/// What a restore finds where it is to put a database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetState {
+    /// No such database (or file).
+    Missing,
+    /// It exists and holds no table.
+    Empty,
+    /// It exists and holds this many tables.
+    Tables(usize),
+}
+
 impl Planned {
+    /// Runs it with `feed` writing its standard input; its standard output is dropped,
+    /// the tail of its standard error is kept for the error message.
+    pub fn run_with_input(
+        &self,
+        what: &str,
+        feed: &mut dyn FnMut(&mut dyn std::io::Write) -> Result<()>,
+    ) -> Result<()> {
+        use std::io::Read;
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Error::Invalid(format!(
+                    "{what}: cannot run {}: {e}",
+                    self.program.to_string_lossy()
+                ))
+            })?;
+        let mut stderr = child.stderr.take().expect("piped");
+        let tail = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = stderr.read_to_end(&mut all);
+            let start = all.len().saturating_sub(4096);
+            String::from_utf8_lossy(&all[start..]).trim().to_string()
+        });
+        let mut stdin = child.stdin.take().expect("piped");
+        let fed = feed(&mut stdin);
+        drop(stdin);
+        let status = child
+            .wait()
+            .map_err(|e| Error::Invalid(format!("{what}: {e}")))?;
+        let tail = tail.join().unwrap_or_default();
+        if !status.success() {
+            return Err(Error::Invalid(format!(
+                "{what}: {} exited with {status}: {tail}",
+                self.program.to_string_lossy()
+            )));
+        }
+        // A client that stopped reading early (and still exited 0) did not load it all.
+        fed
+    }
+
     /// The stream source that stores this command's output under `name`.
     pub fn into_stream(self, name: String) -> StreamSource {
         StreamSource::Command {
@@ -248,11 +372,12 @@ impl UrlParts {
         // Never echo the URL itself in errors: it may hold a password.
         let bad = |why: &str| Error::Invalid(format!("invalid database URL: {why}"));
         let url = url::Url::parse(spec).map_err(|e| bad(&e.to_string()))?;
+        // Percent-decoding as URLs define it (not form decoding: `+` stays `+`).
         let decode = |s: &str| -> Result<String> {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .ok_or_else(|| bad("bad percent-encoding"))
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|v| v.into_owned())
+                .map_err(|_| bad("a percent-encoded part is not UTF-8"))
         };
         let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
         let database = url.path().trim_start_matches('/');
@@ -336,6 +461,11 @@ mod tests {
         assert_eq!(p.database.as_deref(), Some("app db"));
         assert_eq!(p.query("sslmode"), Some("require"));
         assert!(!format!("{p:?}").contains("p@ss"));
+        // `+` is a plus and `&` a plain character in these parts (regression: they were
+        // form-decoded into a space and a cut).
+        let p = UrlParts::parse("postgresql://u:a+b%2Bc&d@h/x&y").unwrap();
+        assert_eq!(p.password.as_deref(), Some("a+b+c&d"));
+        assert_eq!(p.database.as_deref(), Some("x&y"));
         let p = UrlParts::parse("mariadb://root@127.0.0.1").unwrap();
         assert_eq!((p.database, p.password), (None, None));
         assert!(UrlParts::parse("postgresql://h/a/b").is_err());

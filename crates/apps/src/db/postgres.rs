@@ -47,6 +47,117 @@ impl Postgres {
         self
     }
 
+    /// The same server, another database.
+    pub fn with_database(&self, name: &str) -> Postgres {
+        let mut p = self.clone();
+        p.conn.database = Some(name.to_string());
+        p
+    }
+
+    fn what(&self) -> String {
+        format!("PostgreSQL at {}", self.location())
+    }
+
+    /// Whether the database exists and holds tables.
+    pub fn state(&self) -> Result<super::TargetState> {
+        let Some(db) = self.database() else {
+            return Ok(super::TargetState::Tables(usize::MAX));
+        };
+        let exists = self
+            .query(
+                Some("postgres"),
+                &format!(
+                    "SELECT 1 FROM pg_database WHERE datname = {}",
+                    quote_literal(db)
+                ),
+            )
+            .output(&self.what())?;
+        if exists.is_empty() {
+            return Ok(super::TargetState::Missing);
+        }
+        let n: usize = self
+            .query(
+                None,
+                "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', \
+                 'information_schema')",
+            )
+            .output(&self.what())?
+            .parse()
+            .unwrap_or(0);
+        Ok(if n == 0 {
+            super::TargetState::Empty
+        } else {
+            super::TargetState::Tables(n)
+        })
+    }
+
+    /// `CREATE DATABASE`.
+    pub fn create(&self) -> Result<()> {
+        let db = self.database().unwrap_or("postgres");
+        self.query(
+            Some("postgres"),
+            &format!("CREATE DATABASE {}", quote_ident(db)),
+        )
+        .output(&self.what())
+        .map(drop)
+    }
+
+    /// `DROP DATABASE … WITH (FORCE)` (closes its connections first).
+    pub fn drop_database(&self) -> Result<()> {
+        let Some(db) = self.database() else {
+            return Err(cairn_core::Error::Invalid(
+                "refusing to drop a whole PostgreSQL server".into(),
+            ));
+        };
+        self.query(
+            Some("postgres"),
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(db)),
+        )
+        .output(&self.what())
+        .map(drop)
+    }
+
+    /// Loads a dump: `pg_restore` (custom) or `psql` (plain), in one transaction for one
+    /// database; a whole-server dump goes to `psql` on `postgres` (it creates databases,
+    /// which no transaction can).
+    pub fn load(
+        &self,
+        format: &str,
+        feed: &mut dyn FnMut(&mut dyn std::io::Write) -> Result<()>,
+    ) -> Result<()> {
+        let planned = match (self.database(), format) {
+            (Some(db), "custom") => self.tool(
+                "pg_restore",
+                &[
+                    &format!("--dbname={db}"),
+                    "--no-owner",
+                    "--exit-on-error",
+                    "--single-transaction",
+                ],
+            ),
+            (Some(db), _) => self.tool(
+                "psql",
+                &[
+                    &format!("--dbname={db}"),
+                    "--no-psqlrc",
+                    "--quiet",
+                    "--set=ON_ERROR_STOP=1",
+                    "--single-transaction",
+                ],
+            ),
+            (None, _) => self.tool(
+                "psql",
+                &[
+                    "--dbname=postgres",
+                    "--no-psqlrc",
+                    "--quiet",
+                    "--set=ON_ERROR_STOP=1",
+                ],
+            ),
+        };
+        planned.run_with_input(&format!("restoring into {}", self.what()), feed)
+    }
+
     /// The database, or `None` for the whole server.
     pub fn database(&self) -> Option<&str> {
         self.conn.database.as_deref()
@@ -210,6 +321,11 @@ impl Postgres {
         };
         Ok((self.dump_command().into_stream(path), info))
     }
+}
+
+/// A SQL identifier, quoted.
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// A SQL string literal.

@@ -53,6 +53,71 @@ impl Sqlite {
         Ok(conn)
     }
 
+    /// Whether the file exists and holds tables.
+    pub fn state(&self) -> Result<super::TargetState> {
+        if !self.path.exists() {
+            return Ok(super::TargetState::Missing);
+        }
+        let n = self.tables()?.len();
+        Ok(if n == 0 {
+            super::TargetState::Empty
+        } else {
+            super::TargetState::Tables(n)
+        })
+    }
+
+    /// Removes the file and its journals.
+    pub fn remove(&self) -> Result<()> {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.path.as_os_str().to_owned();
+            p.push(suffix);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(PathBuf::from(p), e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a database file in place: written beside it, checked, then renamed over it
+    /// (journals of the old file removed first, or SQLite would apply them to the new).
+    pub fn load(&self, feed: &mut dyn FnMut(&mut dyn std::io::Write) -> Result<()>) -> Result<()> {
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".cairn-restore-")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        feed(tmp.as_file_mut())?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(tmp.path(), e))?;
+        let check = Sqlite::new(tmp.path());
+        let conn = check.open()?;
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| Error::Invalid(format!("restored SQLite database: {e}")))?;
+        if ok != "ok" {
+            return Err(Error::Invalid(format!(
+                "restored SQLite database fails its integrity check: {ok}"
+            )));
+        }
+        drop(conn);
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut p = self.path.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::remove_file(&p);
+        }
+        tmp.persist(&self.path)
+            .map_err(|e| Error::io(&self.path, e.error))?;
+        Ok(())
+    }
+
     /// Every table with its row count, read in one transaction.
     pub fn tables(&self) -> Result<Vec<crate::app::TableCount>> {
         let mut conn = self.open()?;

@@ -1,6 +1,6 @@
 //! `cairn app`: application front-ends.
 
-use crate::args::AppBackupArgs;
+use crate::args::{AppBackupArgs, AppRestoreArgs};
 use crate::output::{bytes, local_time};
 use crate::progress::Bar;
 use crate::settings::Settings;
@@ -202,4 +202,122 @@ pub fn show(s: &Settings, spec: &str) -> Result<u8> {
         println!("  {}. {step}", i + 1);
     }
     Ok(crate::exit::OK)
+}
+
+/// The snapshot of `app` that `spec` names (`latest`: the newest of that app).
+fn app_snapshot(
+    repo: &cairn_core::Repository,
+    app: &str,
+    spec: Option<&str>,
+) -> Result<(cairn_core::Id, cairn_core::Snapshot)> {
+    let snaps: Vec<_> = repo
+        .snapshots()?
+        .into_iter()
+        .filter(|(_, sn)| sn.app.as_deref() == Some(app))
+        .collect();
+    Ok(cairn_core::select_snapshot(
+        snaps,
+        spec.unwrap_or("latest"),
+    )?)
+}
+
+/// `cairn app restore`.
+pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
+    let repo = super::open(s)?;
+    let _lock = super::lock_shared(s, &repo, "app restore")?;
+    let (id, snap) = app_snapshot(&repo, &a.app, a.snapshot.as_deref())?;
+    let opts = app::RestoreOptions {
+        target: a.target,
+        database: a.database,
+        replace_existing: a.replace_existing,
+        ignore_version: a.ignore_version,
+        skip_databases: a.files_only,
+        skip_files: a.databases_only,
+    };
+    let quiet = s.quiet || s.json;
+    let mut say = |line: &str| {
+        if !quiet {
+            eprintln!("cairn: {line}");
+        }
+    };
+    let report = app::restore(&repo, &id, &snap, &opts, &mut say)?;
+    if s.json {
+        super::print_json(&report)?;
+    } else if !s.quiet {
+        println!(
+            "restored {} file(s) and {} database(s) of snapshot {}",
+            report.files,
+            report.databases.len(),
+            id.short()
+        );
+        println!("now:");
+        for (i, step) in report.post_restore.iter().enumerate() {
+            println!("  {}. {step}", i + 1);
+        }
+    }
+    Ok(crate::exit::OK)
+}
+
+/// `cairn app verify`.
+pub fn verify(
+    s: &Settings,
+    app_name: &str,
+    spec: Option<&str>,
+    path: Option<PathBuf>,
+    database: Option<String>,
+) -> Result<u8> {
+    let repo = super::open(s)?;
+    let _lock = super::lock_shared(s, &repo, "app verify")?;
+    let (id, snap) = app_snapshot(&repo, app_name, spec)?;
+    let quiet = s.quiet || s.json;
+    let mut say = |line: &str| {
+        if !quiet {
+            eprintln!("cairn: {line}");
+        }
+    };
+    let found = app::verify(
+        &repo,
+        &id,
+        &snap,
+        path.as_deref(),
+        database.as_deref(),
+        &mut say,
+    )?;
+    let ok = found
+        .iter()
+        .all(|d| d.missing.is_empty() && d.count_differences.is_empty());
+    if s.json {
+        super::print_json(&serde_json::json!({
+            "snapshot": id.to_hex(),
+            "ok": ok,
+            "databases": found,
+        }))?;
+    } else {
+        for d in &found {
+            println!(
+                "{} {}: {} table(s); {} missing, {} with other row counts",
+                d.engine,
+                d.path,
+                d.tables,
+                d.missing.len(),
+                d.count_differences.len()
+            );
+            for t in &d.missing {
+                println!("  missing: {t}");
+            }
+            for (t, want, got) in &d.count_differences {
+                println!("  {t}: {got} rows, the manifest says {want}");
+            }
+        }
+        println!(
+            "snapshot {}: {}",
+            id.short(),
+            if ok { "verified" } else { "differences found" }
+        );
+    }
+    Ok(if ok {
+        crate::exit::OK
+    } else {
+        crate::exit::ERROR
+    })
 }

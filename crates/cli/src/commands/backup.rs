@@ -78,7 +78,6 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
         hostname: a.host,
         parent: match a.parent {
             Some(p) => ParentChoice::Snapshot(p),
-            None if a.force => ParentChoice::Auto,
             None => ParentChoice::Auto,
         },
         force: a.force,

@@ -49,6 +49,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::App(AppCommand::List { installs }) => app::list(&s, &installs),
         Command::App(AppCommand::Backup(a)) => app::backup(&s, a),
         Command::App(AppCommand::Show { snapshot }) => app::show(&s, &snapshot),
+        Command::App(AppCommand::Restore(a)) => app::restore(&s, a),
+        Command::App(AppCommand::Verify {
+            app,
+            snapshot,
+            path,
+            database,
+        }) => app::verify(&s, &app, snapshot.as_deref(), path, database),
     }
 }
 
