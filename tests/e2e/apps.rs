@@ -427,3 +427,232 @@ fn a_failing_app_backup_commits_nothing_and_still_runs_the_after_hooks() {
     );
     env.ok(&["check"]);
 }
+
+/// Runs SQL with psql on the local PostgreSQL; panics with its message on failure.
+fn psql(db: &str, sql: &str) -> String {
+    let mut child = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", db])
+        .args(["--no-psqlrc", "-qAt", "-v", "ON_ERROR_STOP=1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql");
+    let mut stdin = child.stdin.take().unwrap();
+    let sql = sql.to_string();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(sql.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert!(
+        out.status.success(),
+        "psql failed (is PostgreSQL running on 127.0.0.1:5432?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A throwaway PostgreSQL database, dropped at the end whatever happens.
+struct TempPg(String);
+
+impl TempPg {
+    fn new(tag: &str) -> TempPg {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "cairn_e2e_{}_{}_{tag}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        psql(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        psql("postgres", &format!("CREATE DATABASE {name}"));
+        TempPg(name)
+    }
+}
+
+impl Drop for TempPg {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0))
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+/// Every table's rows as `table count md5`.
+fn pg_checksums(db: &str) -> Vec<String> {
+    let tables = psql(
+        db,
+        "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables \
+         WHERE schemaname = 'public' ORDER BY 1",
+    );
+    tables
+        .lines()
+        .map(|t| {
+            let v = psql(
+                db,
+                &format!(
+                    "SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, '|' ORDER BY \
+                     x::text)), '-') FROM {t} x"
+                ),
+            );
+            format!("{t} {}", v.trim())
+        })
+        .collect()
+}
+
+#[test]
+fn immich_with_postgres_backs_up_originals_and_restores_exactly() {
+    let env = Env::new();
+    env.init();
+    let db = TempPg::new("immich");
+    let install = env.path("immich");
+    let upload = install.join("library");
+    let user = "6c3e2a4e-5a0b-4b8e-9d1c-1f2e3d4c5b6a";
+    for d in [
+        "upload",
+        "profile",
+        "library",
+        "thumbs",
+        "encoded-video",
+        "backups",
+    ] {
+        fs::create_dir_all(upload.join(d).join(user)).unwrap();
+    }
+    fs::write(
+        install.join(".env"),
+        format!(
+            "UPLOAD_LOCATION=./library\nDB_DATA_LOCATION=./postgres\nIMMICH_VERSION=v1.120.0\n\
+             DB_PASSWORD=postgres\nDB_USERNAME=postgres\nDB_DATABASE_NAME={}\n\
+             DB_HOSTNAME=127.0.0.1\nDB_PORT=5432\n",
+            db.0
+        ),
+    )
+    .unwrap();
+    fs::write(
+        install.join("docker-compose.yml"),
+        "name: immich\nservices: {}\n",
+    )
+    .unwrap();
+    psql(
+        &db.0,
+        "CREATE TABLE users (id uuid PRIMARY KEY, email text NOT NULL UNIQUE, \
+             \"profileImagePath\" text NOT NULL DEFAULT '');
+         CREATE TABLE assets (id uuid PRIMARY KEY, \"ownerId\" uuid NOT NULL REFERENCES users(id) \
+             ON DELETE CASCADE, \"originalPath\" text NOT NULL, \"fileCreatedAt\" timestamptz, \
+             \"exifInfo\" jsonb, checksum bytea NOT NULL);
+         CREATE TABLE version_history (id serial PRIMARY KEY, \"createdAt\" timestamptz NOT NULL \
+             DEFAULT now(), version text NOT NULL);
+         INSERT INTO version_history (version) VALUES ('1.119.1'), ('1.120.0');",
+    );
+    psql(
+        &db.0,
+        &format!(
+            "INSERT INTO users VALUES ('{user}', 'ann@example.org', \
+             'library/profile/{user}/avatar.jpg')"
+        ),
+    );
+    let mut inserts = Vec::new();
+    for i in 0..40u64 {
+        let rel = format!("library/upload/{user}/{:02}/IMG_{i:04}.jpg", i % 4);
+        let path = install.join(&rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, pseudo_random(100 + i, 20_000 + (i as usize) * 997)).unwrap();
+        fs::write(
+            upload.join(format!("thumbs/{user}/IMG_{i:04}.webp")),
+            pseudo_random(500 + i, 3000),
+        )
+        .unwrap();
+        inserts.push(format!(
+            "(gen_random_uuid(), '{user}', '{}', '2024-05-{:02} 10:00:00+00', \
+             '{{\"make\": \"Fuji\", \"iso\": {}}}', decode(md5('{i}'), 'hex'))",
+            path.display(),
+            1 + i % 28,
+            100 * (i + 1)
+        ));
+    }
+    psql(
+        &db.0,
+        &format!("INSERT INTO assets VALUES {}", inserts.join(",")),
+    );
+    fs::write(
+        upload.join(format!("profile/{user}/avatar.jpg")),
+        pseudo_random(9, 5000),
+    )
+    .unwrap();
+    fs::write(
+        upload.join("backups/immich-db-backup-1.sql.gz"),
+        pseudo_random(7, 9000),
+    )
+    .unwrap();
+
+    let before_tables = pg_checksums(&db.0);
+    let originals = |root: &Path| {
+        let mut d = describe(root);
+        d.retain(|k, _| {
+            let k = String::from_utf8_lossy(k);
+            !k.starts_with("library/thumbs")
+                && !k.starts_with("library/encoded-video")
+                && !k.starts_with("library/backups")
+        });
+        d
+    };
+    let before_files = originals(&install);
+
+    let snap = env.json(&[
+        "app",
+        "backup",
+        "immich",
+        "--path",
+        install.to_str().unwrap(),
+    ])["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = env.json(&["app", "show", &snap]);
+    assert_eq!(m["app"], "immich");
+    assert_eq!(m["app_version"], "v1.120.0");
+    assert_eq!(m["databases"][0]["format"], "plain");
+    let ls = env.ok(&["ls", &snap]);
+    assert!(ls.contains("/library/upload/"), "{ls}");
+    assert!(
+        !ls.contains("/library/thumbs"),
+        "generated files were backed up:\n{ls}"
+    );
+
+    // Disaster, then restore: files, a fresh database, the health check.
+    fs::remove_dir_all(&install).unwrap();
+    psql("postgres", &format!("DROP DATABASE {} WITH (FORCE)", db.0));
+    let out = env.run(&[
+        "app",
+        "restore",
+        "immich",
+        "--target",
+        install.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("health check passed"), "{stderr}");
+
+    assert_eq!(originals(&install), before_files, "originals differ");
+    assert_eq!(pg_checksums(&db.0), before_tables, "tables differ");
+    // Every asset the database knows is on disk again.
+    for p in psql(&db.0, "SELECT \"originalPath\" FROM assets").lines() {
+        assert!(Path::new(p).is_file(), "{p} missing after restore");
+    }
+    let v = env.json(&[
+        "app",
+        "verify",
+        "immich",
+        "--path",
+        install.to_str().unwrap(),
+    ]);
+    assert_eq!(v["ok"], true, "{v}");
+}

@@ -6,9 +6,11 @@
 //! dumps (streamed, before any file is read), the files, all in one snapshot tagged with
 //! the application and holding a [`Manifest`]; the after-hooks run whatever happened.
 
+mod immich;
 mod kimai;
 mod restore;
 
+pub use immich::Immich;
 pub use kimai::Kimai;
 pub use restore::{
     compare_version, restore, verify, DatabaseVerify, RestoreOptions, RestoreReport, VersionMatch,
@@ -21,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The front-ends this build knows, by name.
-pub const APPS: &[&str] = &["kimai"];
+pub const APPS: &[&str] = &["immich", "kimai"];
 
 /// What to back up of one installation, and how.
 #[derive(Clone, Debug)]
@@ -93,6 +95,7 @@ pub struct TableCount {
 /// Finds the front-end `app` for the installation at `install`.
 pub fn plan(app: &str, install: &Path) -> Result<Plan> {
     match app {
+        "immich" => Immich::discover(install),
         "kimai" => Kimai::discover(install),
         other => Err(Error::Invalid(format!(
             "unknown application {other:?} (known: {})",
