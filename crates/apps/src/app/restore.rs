@@ -174,29 +174,15 @@ pub fn restore(
 
     let mut databases = Vec::new();
     if !opts.skip_databases && !manifest.databases.is_empty() {
-        let current = plan(&app, &target).map(|p| p.databases);
-        for (i, m) in manifest.databases.iter().enumerate() {
-            let configured = current.as_ref().ok().and_then(|dbs| dbs.get(i)).cloned();
-            let db = match (&opts.database, configured) {
-                (Some(spec), _) if spec.contains("://") => Database::parse(spec)?,
-                (Some(name), Some(c)) => c.with_database(name),
-                (None, Some(c)) => c,
-                (_, None) => {
-                    return Err(Error::Invalid(format!(
-                        "no configuration at {} says where the {} database goes; give \
-                         --database URL",
-                        target.display(),
-                        m.dump.engine
-                    )))
-                }
-            };
-            if db.engine() != m.dump.engine {
-                return Err(Error::Invalid(format!(
-                    "the snapshot holds a {} dump, the target is {}",
-                    m.dump.engine,
-                    db.engine()
-                )));
-            }
+        let current = plan(&app, &target).map(|p| p.databases).unwrap_or_default();
+        if opts.database.is_some() && manifest.databases.len() > 1 {
+            return Err(Error::Invalid(format!(
+                "the snapshot holds {} databases; --database names one",
+                manifest.databases.len()
+            )));
+        }
+        for m in &manifest.databases {
+            let db = target_database(m, &current, opts.database.as_deref(), &target)?;
             databases.push(restore_database(repo, id, snap, &app, m, &db, opts, say)?);
         }
     }
@@ -313,6 +299,55 @@ fn restore_database(
             )))
         }
     }
+}
+
+/// Where a database of the manifest goes: `--database` (a URL, or a name on the
+/// configured server); else the configured database of that name; else the database of
+/// that name on the server the installation's configuration names (an application with
+/// several databases, such as i-doit's tenants, keeps their names).
+fn target_database(
+    m: &super::DatabaseManifest,
+    configured: &[Database],
+    database: Option<&str>,
+    install: &std::path::Path,
+) -> Result<Database> {
+    let same_engine: Vec<&Database> = configured
+        .iter()
+        .filter(|d| d.engine() == m.dump.engine)
+        .collect();
+    let db = match database {
+        Some(spec) if spec.contains("://") => Database::parse(spec)?,
+        Some(name) => same_engine
+            .first()
+            .map(|d| d.with_database(name))
+            .ok_or_else(|| no_server(m, install))?,
+        None => match same_engine.iter().find(|d| d.name() == m.dump.database) {
+            Some(d) => (*d).clone(),
+            None => match same_engine.first() {
+                Some(d) if m.dump.database != "*" && m.dump.engine != "sqlite" => {
+                    d.with_database(&m.dump.database)
+                }
+                Some(d) => (*d).clone(),
+                None => return Err(no_server(m, install)),
+            },
+        },
+    };
+    if db.engine() != m.dump.engine {
+        return Err(Error::Invalid(format!(
+            "the snapshot holds a {} dump, the target is {}",
+            m.dump.engine,
+            db.engine()
+        )));
+    }
+    Ok(db)
+}
+
+fn no_server(m: &super::DatabaseManifest, install: &std::path::Path) -> Error {
+    Error::Invalid(format!(
+        "no configuration at {} says where the {} database goes; give --database URL",
+        install.display(),
+        m.dump.engine
+    ))
 }
 
 /// Streams a dump stored in a snapshot into the database, with the fixes the vendors'
@@ -495,20 +530,15 @@ pub fn verify(
     let install = install
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(&manifest.install));
-    let configured = plan(&manifest.app, &install).map(|p| p.databases);
+    let configured = plan(&manifest.app, &install)
+        .map(|p| p.databases)
+        .unwrap_or_default();
     let scratch_dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let mut out = Vec::new();
     for (i, m) in manifest.databases.iter().enumerate() {
-        let base = match (database, configured.as_ref().ok().and_then(|d| d.get(i))) {
-            (Some(url), _) => Database::parse(url)?,
-            (None, Some(db)) => db.clone(),
-            (None, None) => {
-                return Err(Error::Invalid(format!(
-                    "no installation at {} says which {} server to use; give --database URL",
-                    install.display(),
-                    m.dump.engine
-                )))
-            }
+        let base = match database {
+            Some(url) => Database::parse(url)?,
+            None => target_database(m, &configured, None, &install)?,
         };
         let scratch_name = format!("cairn_verify_{}_{i}", &id.to_hex()[..12]);
         let scratch = match &base {
