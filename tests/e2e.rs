@@ -6,6 +6,8 @@ mod common;
 
 #[path = "e2e/apps.rs"]
 mod apps;
+#[path = "e2e/apps_kestra.rs"]
+mod apps_kestra;
 #[path = "e2e/catalog.rs"]
 mod catalog;
 #[path = "e2e/damage.rs"]

@@ -656,3 +656,240 @@ fn immich_with_postgres_backs_up_originals_and_restores_exactly() {
     ]);
     assert_eq!(v["ok"], true, "{v}");
 }
+
+/// An i-doit installation: the directory, `src/config.inc.php` naming the system
+/// database, whose `isys_mandator` names one tenant database with foreign keys.
+fn idoit_install(root: &Path, system: &str, tenant: &str) {
+    for d in ["src", "upload/files", "imports", "temp/cache"] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::write(
+        root.join("src/config.inc.php"),
+        format!(
+            "<?php\n$g_db_system = [\n    \"type\" => \"mysql\",\n    \"host\" => \"127.0.0.1\",\n    \
+             \"port\" => 3306,\n    \"user\" => \"root\",\n    \"pass\" => \"\",\n    \
+             \"name\" => \"{system}\",\n];\n$g_crypto_hash = \"0123abcd\";\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        root.join("src/version.inc.php"),
+        "<?php\n$g_product_info = ['version' => '25', 'step' => '', 'type' => 'OPEN'];\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("index.php"),
+        "<?php require 'src/bootstrap.inc.php';\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("upload/files/manual.pdf"),
+        pseudo_random(21, 150_000),
+    )
+    .unwrap();
+    fs::write(root.join("imports/servers.csv"), "name;ip\nweb1;10.0.0.1\n").unwrap();
+    fs::write(root.join("temp/cache/x.cache"), "regenerated\n").unwrap();
+    mariadb(
+        Some(system),
+        &format!(
+            "CREATE TABLE isys_mandator (isys_mandator__id INT AUTO_INCREMENT PRIMARY KEY, \
+                 isys_mandator__title VARCHAR(255), isys_mandator__db_name VARCHAR(255), \
+                 isys_mandator__db_host VARCHAR(255), isys_mandator__db_port INT, \
+                 isys_mandator__db_user VARCHAR(255), isys_mandator__db_pass VARCHAR(255), \
+                 isys_mandator__active INT) ENGINE=InnoDB;
+             INSERT INTO isys_mandator VALUES (1, 'Tenant', '{tenant}', '', NULL, '', '', 1);
+             CREATE TABLE isys_settings (isys_settings__key VARCHAR(255) PRIMARY KEY, \
+                 isys_settings__value TEXT) ENGINE=InnoDB;
+             INSERT INTO isys_settings VALUES ('system.timezone', 'Europe/Berlin');"
+        ),
+    );
+    let mut objs = Vec::new();
+    let mut globals = Vec::new();
+    for i in 1..=500 {
+        objs.push(format!("({i}, {}, 'Object {i} – Ω')", 1 + i % 3));
+        globals.push(format!("({i}, {i}, 'described \\'{i}\\'')"));
+    }
+    mariadb(
+        Some(tenant),
+        &format!(
+            "CREATE TABLE isys_obj_type (isys_obj_type__id INT PRIMARY KEY, \
+                 isys_obj_type__const VARCHAR(255)) ENGINE=InnoDB;
+             INSERT INTO isys_obj_type VALUES (1, 'C__OBJTYPE__SERVER'), \
+                 (2, 'C__OBJTYPE__CLIENT'), (3, 'C__OBJTYPE__SWITCH');
+             CREATE TABLE isys_obj (isys_obj__id INT PRIMARY KEY, isys_obj__isys_obj_type__id \
+                 INT NOT NULL, isys_obj__title VARCHAR(255), FOREIGN KEY \
+                 (isys_obj__isys_obj_type__id) REFERENCES isys_obj_type (isys_obj_type__id)) \
+                 ENGINE=InnoDB;
+             CREATE TABLE isys_catg_global_list (isys_catg_global_list__id INT PRIMARY KEY, \
+                 isys_catg_global_list__isys_obj__id INT NOT NULL, \
+                 isys_catg_global_list__description TEXT, FOREIGN KEY \
+                 (isys_catg_global_list__isys_obj__id) REFERENCES isys_obj (isys_obj__id) \
+                 ON DELETE CASCADE) ENGINE=InnoDB;
+             INSERT INTO isys_obj VALUES {};
+             INSERT INTO isys_catg_global_list VALUES {};",
+            objs.join(","),
+            globals.join(",")
+        ),
+    );
+}
+
+#[test]
+fn idoit_with_tenants_backs_up_and_restores_over_foreign_keys() {
+    let env = Env::new();
+    env.init();
+    let system = TempDb::new("idsys");
+    let tenant = TempDb::new("idten");
+    let install = env.path("i-doit");
+    idoit_install(&install, &system.0, &tenant.0);
+    let kept = |root: &Path| {
+        let mut d = describe(root);
+        d.retain(|k, _| !k.starts_with(b"temp"));
+        d
+    };
+    let before_files = kept(&install);
+    let before = (checksums(&system.0), checksums(&tenant.0));
+    let stopped = env.path("apache-stopped");
+    let out = env.json(&[
+        "app",
+        "backup",
+        "idoit",
+        "--path",
+        install.to_str().unwrap(),
+        "--before",
+        &format!("touch {}", stopped.display()),
+        "--after",
+        &format!("rm {}", stopped.display()),
+    ]);
+    let snap = out["snapshot"].as_str().unwrap().to_string();
+    assert!(!stopped.exists(), "the after hook did not run");
+    let m = env.json(&["app", "show", &snap]);
+    assert_eq!(m["app_version"], "25");
+    let names: Vec<_> = m["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["database"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec![system.0.clone(), tenant.0.clone()]);
+
+    // The tenant changed since; restore over it: a restore point, drop, load.
+    mariadb(
+        Some(&tenant.0),
+        "DELETE FROM isys_obj WHERE isys_obj__id > 400; \
+         UPDATE isys_obj_type SET isys_obj_type__const = 'changed'",
+    );
+    let out = env.run(&[
+        "app",
+        "restore",
+        "idoit",
+        &snap,
+        "--replace-existing",
+        "--databases-only",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!((checksums(&system.0), checksums(&tenant.0)), before);
+
+    // Disaster: directory and both databases gone; everything comes back.
+    fs::remove_dir_all(&install).unwrap();
+    mariadb(
+        None,
+        &format!("DROP DATABASE {}; DROP DATABASE {}", system.0, tenant.0),
+    );
+    let out = env.run(&["app", "restore", "idoit", &snap]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(kept(&install), before_files, "files differ");
+    assert!(
+        !install.join("temp/cache/x.cache").exists(),
+        "temp/ was backed up"
+    );
+    assert_eq!((checksums(&system.0), checksums(&tenant.0)), before);
+    let v = env.json(&["app", "verify", "idoit", &snap]);
+    assert_eq!(v["ok"], true, "{v}");
+}
+
+#[test]
+fn kimai_with_sqlite_restores_the_file_consistently() {
+    let env = Env::new();
+    env.init();
+    let install = env.path("kimai");
+    for d in ["config/packages", "var/data", "var/plugins"] {
+        fs::create_dir_all(install.join(d)).unwrap();
+    }
+    fs::write(
+        install.join(".env"),
+        "DATABASE_URL=sqlite:///%kernel.project_dir%/var/data/kimai.sqlite\n",
+    )
+    .unwrap();
+    fs::write(install.join("var/data/export.csv"), "a;b\n1;2\n").unwrap();
+    let db = install.join("var/data/kimai.sqlite");
+    let py = |code: &str| {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(code)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    py(&format!(
+        "import sqlite3; c = sqlite3.connect('{}'); c.execute('pragma journal_mode=wal'); \
+         c.execute('create table kimai2_users (id integer primary key, name text)'); \
+         c.execute('create table migration_versions (version text primary key)'); \
+         c.executemany('insert into kimai2_users (name) values (?)', \
+         [('user %d' % i,) for i in range(300)]); \
+         c.execute(\"insert into migration_versions values ('Version20240101')\"); c.commit()",
+        db.display()
+    ));
+    let dump_rows = |p: &Path| {
+        py(&format!(
+            "import sqlite3; c = sqlite3.connect('{}'); \
+             print(c.execute('select count(*), group_concat(name) from kimai2_users').fetchone())",
+            p.display()
+        ))
+    };
+    let before = dump_rows(&db);
+    let snap = env.json(&[
+        "app",
+        "backup",
+        "kimai",
+        "--path",
+        install.to_str().unwrap(),
+    ])["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ls = env.ok(&["ls", &snap]);
+    assert!(ls.contains("/db/sqlite/kimai.sqlite"), "{ls}");
+    assert!(
+        !ls.contains("/var/data/kimai.sqlite"),
+        "the live file was copied raw:\n{ls}"
+    );
+    let m = env.json(&["app", "show", &snap]);
+    assert_eq!(m["databases"][0]["engine"], "sqlite");
+    assert_eq!(m["databases"][0]["tables"][0]["rows"], 300);
+
+    // The file is damaged; the restore replaces it (with consent), keeping a restore point.
+    fs::write(&db, b"garbage").unwrap();
+    let out = env.run(&["app", "restore", "kimai", &snap, "--databases-only"]);
+    assert!(
+        !out.status.success(),
+        "a garbage file counts as data to protect"
+    );
+    fs::remove_file(&db).unwrap();
+    let out = env.run(&["app", "restore", "kimai", &snap]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(dump_rows(&db), before);
+    assert_eq!(
+        fs::read_to_string(install.join("var/data/export.csv")).unwrap(),
+        "a;b\n1;2\n"
+    );
+    let v = env.json(&["app", "verify", "kimai"]);
+    assert_eq!(v["ok"], true, "{v}");
+}

@@ -32,9 +32,7 @@ const DB_CONTAINER: &str = "immich_postgres";
 impl Immich {
     /// Reads the installation at `install`.
     pub fn discover(install: &Path) -> Result<Plan> {
-        let install = install
-            .canonicalize()
-            .map_err(|e| Error::io(install, e))?;
+        let install = install.canonicalize().map_err(|e| Error::io(install, e))?;
         let env_file = install.join(".env");
         if !env_file.is_file() {
             return Err(Error::Invalid(format!(
@@ -49,17 +47,17 @@ impl Immich {
                 .map(|(_, v)| v.as_str())
                 .filter(|v| !v.is_empty())
         };
-        let upload = get("UPLOAD_LOCATION").ok_or_else(|| {
-            Error::Invalid(format!("{}: no UPLOAD_LOCATION", env_file.display()))
-        })?;
+        let upload = get("UPLOAD_LOCATION")
+            .ok_or_else(|| Error::Invalid(format!("{}: no UPLOAD_LOCATION", env_file.display())))?;
         let upload = install.join(upload);
         let enc = |s: &str| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
-                .to_string()
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
         let user = get("DB_USERNAME").unwrap_or("postgres");
         let name = get("DB_DATABASE_NAME").unwrap_or("immich");
-        let password = get("DB_PASSWORD").map(|p| format!(":{}", enc(p))).unwrap_or_default();
+        let password = get("DB_PASSWORD")
+            .map(|p| format!(":{}", enc(p)))
+            .unwrap_or_default();
         let host = get("DB_HOSTNAME").filter(|h| *h != "database" && *h != DB_CONTAINER);
         let pg = match host {
             Some(h) => {
@@ -110,6 +108,7 @@ impl Immich {
                  encoded-video are not in the snapshot)"
                     .into(),
             ],
+            problems: Vec::new(),
             install,
         })
     }
@@ -156,7 +155,9 @@ mod tests {
         );
         let plan = Immich::discover(dir.path()).unwrap();
         assert_eq!(plan.version, None);
-        assert!(plan.paths.contains(&std::path::PathBuf::from("/srv/photos/profile")));
+        assert!(plan
+            .paths
+            .contains(&std::path::PathBuf::from("/srv/photos/profile")));
         let Database::Postgres(pg) = &plan.databases[0] else {
             panic!("postgres expected")
         };

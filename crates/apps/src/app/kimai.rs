@@ -75,6 +75,7 @@ impl Kimai {
                  config/packages/local.yaml"
                     .into(),
             ],
+            problems: Vec::new(),
             install,
         })
     }

@@ -6,11 +6,15 @@
 //! dumps (streamed, before any file is read), the files, all in one snapshot tagged with
 //! the application and holding a [`Manifest`]; the after-hooks run whatever happened.
 
+mod idoit;
 mod immich;
+mod kestra;
 mod kimai;
 mod restore;
 
+pub use idoit::Idoit;
 pub use immich::Immich;
+pub use kestra::Kestra;
 pub use kimai::Kimai;
 pub use restore::{
     compare_version, restore, verify, DatabaseVerify, RestoreOptions, RestoreReport, VersionMatch,
@@ -23,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The front-ends this build knows, by name.
-pub const APPS: &[&str] = &["immich", "kimai"];
+pub const APPS: &[&str] = &["idoit", "immich", "kestra", "kimai"];
 
 /// What to back up of one installation, and how.
 #[derive(Clone, Debug)]
@@ -48,6 +52,9 @@ pub struct Plan {
     pub after: Vec<String>,
     /// What to do after a restore, in order.
     pub post_restore: Vec<String>,
+    /// What discovery could not find out; a backup refuses to run with any (a restore,
+    /// which needs less, goes on).
+    pub problems: Vec<String>,
 }
 
 /// What a snapshot of an application records (its `manifest`).
@@ -95,7 +102,9 @@ pub struct TableCount {
 /// Finds the front-end `app` for the installation at `install`.
 pub fn plan(app: &str, install: &Path) -> Result<Plan> {
     match app {
+        "idoit" | "i-doit" => Idoit::discover(install),
         "immich" => Immich::discover(install),
+        "kestra" => Kestra::discover(install),
         "kimai" => Kimai::discover(install),
         other => Err(Error::Invalid(format!(
             "unknown application {other:?} (known: {})",
@@ -158,6 +167,13 @@ fn backup_between_hooks(
     mut tags: Vec<String>,
     progress: &dyn Progress,
 ) -> Result<BackupResult> {
+    if let Some(p) = plan.problems.first() {
+        return Err(Error::Invalid(format!(
+            "{} at {}: {p}; nothing was backed up",
+            plan.app,
+            plan.install.display()
+        )));
+    }
     let mut streams = Vec::new();
     let mut databases = Vec::new();
     for db in &plan.databases {

@@ -150,26 +150,53 @@ pub fn restore(
         ));
         // The snapshot holds the installation's kept files below its directory, and
         // nothing else there: restoring that directory's contents restores exactly them.
-        let node = browse::resolve(repo, id, snap, &manifest.install)?;
-        let ro = CoreRestore {
-            target: target.clone(),
-            ..CoreRestore::default()
+        // Files kept elsewhere (storage on another disk) go back where they were, except
+        // system configuration under /etc, which the post-restore steps name.
+        let install = PathBuf::from(&manifest.install);
+        let restore_one = |path: &str, into: &std::path::Path| -> Result<u64> {
+            let node = browse::resolve(repo, id, snap, path)?;
+            let into = match node.kind {
+                cairn_core::NodeKind::Dir { .. } => into.to_path_buf(),
+                _ => into.parent().unwrap_or(into).to_path_buf(),
+            };
+            let ro = CoreRestore {
+                target: into.clone(),
+                ..CoreRestore::default()
+            };
+            let (sum, warnings) = cairn_core::restore(repo, &node, path, &ro, &NoProgress)?;
+            if sum.errors > 0 {
+                return Err(Error::Invalid(format!(
+                    "restoring {path} into {} failed: {} error(s): {}",
+                    into.display(),
+                    sum.errors,
+                    warnings
+                        .iter()
+                        .map(|w| w.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )));
+            }
+            Ok(sum.files_restored + sum.files_unchanged)
         };
-        let (sum, warnings) =
-            cairn_core::restore(repo, &node, &manifest.install, &ro, &NoProgress)?;
-        if sum.errors > 0 {
-            return Err(Error::Invalid(format!(
-                "restoring the files into {} failed: {} error(s): {}",
-                target.display(),
-                sum.errors,
-                warnings
-                    .iter()
-                    .map(|w| w.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )));
+        let (inside, outside): (Vec<&String>, Vec<&String>) = manifest
+            .files
+            .iter()
+            .partition(|f| std::path::Path::new(f).starts_with(&install));
+        if !inside.is_empty() {
+            files += restore_one(&manifest.install, &target)?;
         }
-        files = sum.files_restored + sum.files_unchanged;
+        for f in outside {
+            if std::path::Path::new(f).starts_with("/etc") {
+                say(&format!(
+                    "{f}: system configuration, not restored (see below)"
+                ));
+                continue;
+            }
+            say(&format!(
+                "files: {f} (outside the installation) to where it was"
+            ));
+            files += restore_one(f, std::path::Path::new(f))?;
+        }
     }
 
     let mut databases = Vec::new();

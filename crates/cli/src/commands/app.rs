@@ -98,7 +98,11 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
 /// `cairn app backup NAME --path DIR`.
 pub fn backup(s: &Settings, a: AppBackupArgs) -> Result<u8> {
     let mut plan = app::plan(&a.app, &a.path)?;
-    plan.before.extend(a.before);
+    // The user's before-hooks (stop the application) run before the front-end's own
+    // (an export that wants the application quiet), its after-hooks last.
+    let own = std::mem::take(&mut plan.before);
+    plan.before = a.before;
+    plan.before.extend(own);
     plan.after.extend(a.after);
     if let Some(w) = &a.db_wrapper {
         let w = Wrapper::parse(w);
