@@ -348,7 +348,7 @@ fn debug_does_not_print_the_gear_table() {
         cuts_dbg,
         stream_dbg,
     ] {
-        assert!(text.contains("min_size: 16384"), "{text}");
+        assert!(text.contains("min_size: 4096"), "{text}");
         assert!(text.contains("[redacted]"), "{text}");
         for g in &gear[..8] {
             assert!(!text.contains(&g.to_string()), "{text}");
