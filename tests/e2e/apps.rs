@@ -4,70 +4,7 @@
 use crate::common::*;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-const MARIADB: &[&str] = &["-h", "127.0.0.1", "-P", "3306", "-u", "root"];
-
-/// Runs SQL with the mariadb client; panics with its message on failure.
-fn mariadb(db: Option<&str>, sql: &str) -> String {
-    let mut c = Command::new("mariadb");
-    c.args(MARIADB).args(["--batch", "--skip-column-names"]);
-    if let Some(db) = db {
-        c.arg(format!("--database={db}"));
-    }
-    // The SQL goes on standard input: an argument is limited to 128 KiB.
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mariadb client");
-    let mut stdin = child.stdin.take().unwrap();
-    let sql = sql.to_string();
-    let feeder = std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = stdin.write_all(sql.as_bytes());
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    assert!(
-        out.status.success(),
-        "mariadb failed (is MariaDB running on 127.0.0.1:3306?): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A throwaway database, dropped at the end whatever happens.
-struct TempDb(String);
-
-impl TempDb {
-    fn new(tag: &str) -> TempDb {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "cairn_e2e_{}_{}_{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        mariadb(
-            None,
-            &format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"),
-        );
-        TempDb(name)
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        let _ = Command::new("mariadb")
-            .args(MARIADB)
-            .arg("--execute")
-            .arg(format!("DROP DATABASE IF EXISTS {}", self.0))
-            .stderr(Stdio::null())
-            .status();
-    }
-}
+use std::process::Command;
 
 /// Every table's rows, as one checksum per table.
 fn checksums(db: &str) -> Vec<String> {
@@ -180,7 +117,7 @@ fn kimai_install(root: &Path, db: &str) {
 fn kimai_with_mariadb_backs_up_and_restores_exactly() {
     let env = Env::new();
     env.init();
-    let db = TempDb::new("kimai");
+    let db = TempMaria::new("kimai");
     let install = env.path("kimai");
     kimai_install(&install, &db.0);
     // What the front-end keeps: everything but the application's code (bin/), which a
@@ -275,7 +212,7 @@ fn kimai_with_mariadb_backs_up_and_restores_exactly() {
 fn restore_protects_a_database_that_holds_data() {
     let env = Env::new();
     env.init();
-    let db = TempDb::new("kimai_protect");
+    let db = TempMaria::new("kimai_protect");
     let install = env.path("kimai");
     kimai_install(&install, &db.0);
     let snap = env.json(&[
@@ -383,7 +320,7 @@ fn restore_protects_a_database_that_holds_data() {
 fn a_failing_app_backup_commits_nothing_and_still_runs_the_after_hooks() {
     let env = Env::new();
     env.init();
-    let db = TempDb::new("kimai_fail");
+    let db = TempMaria::new("kimai_fail");
     let install = env.path("kimai");
     kimai_install(&install, &db.0);
     let wrapper = env.path("wrapper.sh");
@@ -426,64 +363,6 @@ fn a_failing_app_backup_commits_nothing_and_still_runs_the_after_hooks() {
         "a snapshot was committed: {snaps}"
     );
     env.ok(&["check"]);
-}
-
-/// Runs SQL with psql on the local PostgreSQL; panics with its message on failure.
-fn psql(db: &str, sql: &str) -> String {
-    let mut child = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", db])
-        .args(["--no-psqlrc", "-qAt", "-v", "ON_ERROR_STOP=1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("psql");
-    let mut stdin = child.stdin.take().unwrap();
-    let sql = sql.to_string();
-    let feeder = std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = stdin.write_all(sql.as_bytes());
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    assert!(
-        out.status.success(),
-        "psql failed (is PostgreSQL running on 127.0.0.1:5432?): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A throwaway PostgreSQL database, dropped at the end whatever happens.
-struct TempPg(String);
-
-impl TempPg {
-    fn new(tag: &str) -> TempPg {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "cairn_e2e_{}_{}_{tag}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        psql(
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        );
-        psql("postgres", &format!("CREATE DATABASE {name}"));
-        TempPg(name)
-    }
-}
-
-impl Drop for TempPg {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0))
-            .stderr(Stdio::null())
-            .stdout(Stdio::null())
-            .status();
-    }
 }
 
 /// Every table's rows as `table count md5`.
@@ -737,8 +616,8 @@ fn idoit_install(root: &Path, system: &str, tenant: &str) {
 fn idoit_with_tenants_backs_up_and_restores_over_foreign_keys() {
     let env = Env::new();
     env.init();
-    let system = TempDb::new("idsys");
-    let tenant = TempDb::new("idten");
+    let system = TempMaria::new("idsys");
+    let tenant = TempMaria::new("idten");
     let install = env.path("i-doit");
     idoit_install(&install, &system.0, &tenant.0);
     let kept = |root: &Path| {

@@ -2,6 +2,9 @@
 //! throwaway repository, build file trees, compare trees.
 #![allow(dead_code)]
 
+pub mod db;
+pub use db::*;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
