@@ -1185,3 +1185,201 @@ fn unreachable_database_fails_before_storing() {
     assert!(!env.path("none.sqlite").exists());
     env.ok(&["check"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// A whole PostgreSQL server: pg_dumpall, on throwaway clusters of our own
+
+/// A PostgreSQL cluster of its own in a temporary directory, on a free loopback port,
+/// run as `nobody` (the server refuses to run as root); stopped and removed on drop.
+struct Cluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+/// A PostgreSQL server program: on PATH, else in Debian's versioned directory.
+fn pg_bin(name: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(p) = std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+    {
+        return p;
+    }
+    let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|v| v.path().join("bin").join(name))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .unwrap_or_else(|| panic!("{name} not found: install Debian's postgresql package"))
+}
+
+fn as_nobody(program: &str) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(pg_bin(program));
+    c
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::Builder::new()
+            .prefix("cairn-pg-")
+            .tempdir()
+            .unwrap();
+        let st = Command::new("chown")
+            .args(["nobody:nogroup"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let data = dir.path().join("data");
+        let out = as_nobody("initdb")
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
+            .arg(&data)
+            .output()
+            .expect("initdb (PostgreSQL server binaries) must be installed");
+        assert!(out.status.success(), "initdb: {}", text(&out.stderr));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = as_nobody("pg_ctl")
+            .args(["-w", "-D"])
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.path().join("log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                dir.path().display()
+            ))
+            .arg("start")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_ctl start: {}", text(&out.stderr));
+        Cluster { dir, port }
+    }
+
+    fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-qAt",
+                "-v",
+                "ON_ERROR_STOP=1",
+            ])
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--dbname={db}"))
+            .arg("--command")
+            .arg(sql)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "psql: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    fn url(&self) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = as_nobody("pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(self.dir.path().join("data"))
+            .arg("stop")
+            .output();
+    }
+}
+
+#[test]
+fn whole_postgres_server_round_trip_with_pg_dumpall() {
+    let env = Env::new();
+    env.init();
+    let a = Cluster::start();
+    a.psql("postgres", "CREATE ROLE app LOGIN PASSWORD 'x'");
+    a.psql("postgres", "CREATE DATABASE shop OWNER app");
+    a.psql("postgres", "CREATE DATABASE wiki");
+    a.psql(
+        "shop",
+        "CREATE TABLE items (id serial PRIMARY KEY, name text, price numeric(10,2)); \
+         INSERT INTO items (name, price) SELECT 'item ' || g, g * 1.25 FROM generate_series(1, 2000) g; \
+         ALTER TABLE items OWNER TO app",
+    );
+    a.psql(
+        "wiki",
+        "CREATE TABLE pages (title text PRIMARY KEY, body text); \
+         INSERT INTO pages SELECT 'p' || g, repeat('wiki text ', g % 50) FROM generate_series(1, 500) g",
+    );
+    let sum = |c: &Cluster, db: &str, table: &str| {
+        c.psql(
+            db,
+            &format!("SELECT count(*) || ' ' || md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"),
+        )
+    };
+    let before = (sum(&a, "shop", "items"), sum(&a, "wiki", "pages"));
+
+    let out = env.json(&["backup", "--postgres", &a.url()]);
+    let id = out["snapshot"].as_str().unwrap().to_string();
+    let snaps = env.json(&["snapshots"]);
+    let m = &snaps[0]["manifest"]["databases"][0];
+    assert_eq!(m["database"], "*", "{m}");
+    assert_eq!(m["path"], "/db/postgres/all.sql", "{m}");
+    assert!(
+        m["tool"].as_str().unwrap().contains("pg_dumpall")
+            || m["tool"].as_str().unwrap().contains("PostgreSQL"),
+        "{m}"
+    );
+    let dump = env.ok(&["dump", &id, "/db/postgres/all.sql"]);
+    assert!(
+        dump.contains("DROP DATABASE IF EXISTS shop;"),
+        "not a --clean --if-exists dump"
+    );
+    assert!(
+        dump.contains("CREATE ROLE app;"),
+        "roles are part of a whole-server dump"
+    );
+
+    // Into a fresh server, as the manifest's restore hint says: psql on `postgres`.
+    let b = Cluster::start();
+    let hint = m["restore_hint"].as_str().unwrap();
+    assert!(hint.contains("| psql --dbname=postgres"), "{hint}");
+    let mut load = Command::new("psql");
+    load.args([
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-q",
+        "--dbname=postgres",
+    ])
+    .arg(format!("--port={}", b.port));
+    pipe_dump(&env, &id, "/db/postgres/all.sql", load);
+    assert_eq!((sum(&b, "shop", "items"), sum(&b, "wiki", "pages")), before);
+    assert_eq!(
+        b.psql(
+            "shop",
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'items'"
+        )
+        .trim(),
+        "app"
+    );
+}

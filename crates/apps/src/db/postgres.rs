@@ -145,15 +145,10 @@ impl Postgres {
                     "--single-transaction",
                 ],
             ),
-            (None, _) => self.tool(
-                "psql",
-                &[
-                    "--dbname=postgres",
-                    "--no-psqlrc",
-                    "--quiet",
-                    "--set=ON_ERROR_STOP=1",
-                ],
-            ),
+            // Not stopping at errors: a whole-server dump also recreates the role it is
+            // loaded as, which exists already ("role … already exists" is expected, as
+            // PostgreSQL's documentation says of pg_dumpall).
+            (None, _) => self.tool("psql", &["--dbname=postgres", "--no-psqlrc", "--quiet"]),
         };
         planned.run_with_input(&format!("restoring into {}", self.what()), feed)
     }
