@@ -233,7 +233,32 @@ fn restore_protects_a_database_that_holds_data() {
     );
     let now = checksums(&db.0);
 
-    // Without consent, a database with tables is not touched.
+    let local = install.join("config/packages/local.yaml");
+    fs::write(&local, "kimai: {changed: true}\n").unwrap();
+
+    // A dry run says what would happen and changes nothing.
+    let out = env.run(&[
+        "app",
+        "restore",
+        "kimai",
+        &snap,
+        "--dry-run",
+        "--replace-existing",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("will be replaced after a restore point"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("installed version matches"), "{stderr}");
+    assert_eq!(checksums(&db.0), now);
+    assert_eq!(
+        fs::read_to_string(&local).unwrap(),
+        "kimai: {changed: true}\n"
+    );
+
+    // Without consent, a database with tables is not touched, and neither are the files.
     let out = env.run(&["app", "restore", "kimai", &snap]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -242,6 +267,10 @@ fn restore_protects_a_database_that_holds_data() {
         "{stderr}"
     );
     assert_eq!(checksums(&db.0), now);
+    assert_eq!(
+        fs::read_to_string(&local).unwrap(),
+        "kimai: {changed: true}\n"
+    );
 
     // With consent, but the load fails half-way (a client that dies after reading a
     // little, once): the restore point is loaded back.

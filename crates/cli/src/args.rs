@@ -234,6 +234,10 @@ pub struct AppRestoreArgs {
     /// Restore the databases only.
     #[arg(long)]
     pub databases_only: bool,
+    /// Say what would happen (versions, where each database goes and what is there
+    /// now); change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

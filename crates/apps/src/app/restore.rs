@@ -39,6 +39,8 @@ pub struct RestoreOptions {
     pub skip_databases: bool,
     /// Restore the databases only.
     pub skip_files: bool,
+    /// Say what would happen, change nothing.
+    pub dry_run: bool,
 }
 
 /// How the snapshot's version compares with the installed one.
@@ -139,8 +141,49 @@ pub fn restore(
     }
     repo.load_index()?;
 
-    // The databases' targets can only be known once the configuration is back; check
-    // what can be checked before touching anything.
+    // Before touching anything: where each database goes and what is there now. When
+    // there is no installation yet, that is known only once its configuration is back.
+    if !opts.skip_databases && !manifest.databases.is_empty() {
+        match plan(&app, &target) {
+            Ok(p) => {
+                for m in &manifest.databases {
+                    let db = target_database(m, &p.databases, opts.database.as_deref(), &target)?;
+                    let name = db.name();
+                    match db.state()? {
+                        TargetState::Missing => {
+                            say(&format!("database {name}: missing, will be created"))
+                        }
+                        TargetState::Empty => say(&format!("database {name}: empty, will be used")),
+                        TargetState::Tables(n) if opts.replace_existing => say(&format!(
+                            "database {name}: {n} table(s), will be replaced after a restore point"
+                        )),
+                        TargetState::Tables(n) => {
+                            return Err(Error::Invalid(format!(
+                                "database {name} holds {n} table(s); restore into an empty \
+                                 database (--database NAME), or allow replacing it (a restore \
+                                 point is taken first); nothing was changed"
+                            )))
+                        }
+                    }
+                }
+            }
+            Err(_) => say(
+                "databases: where they go is read from the configuration once the files are back",
+            ),
+        }
+    }
+    if opts.dry_run {
+        say("dry run: nothing was changed");
+        return Ok(RestoreReport {
+            snapshot: id.to_hex(),
+            target: target.display().to_string(),
+            version,
+            files: 0,
+            databases: Vec::new(),
+            post_restore: manifest.post_restore.clone(),
+        });
+    }
+
     let mut files = 0;
     if !opts.skip_files {
         say(&format!(

@@ -237,6 +237,7 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
         ignore_version: a.ignore_version,
         skip_databases: a.files_only,
         skip_files: a.databases_only,
+        dry_run: a.dry_run,
     };
     let quiet = s.quiet || s.json;
     let mut say = |line: &str| {
@@ -245,6 +246,12 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
         }
     };
     let report = app::restore(&repo, &id, &snap, &opts, &mut say)?;
+    if opts.dry_run {
+        if s.json {
+            super::print_json(&report)?;
+        }
+        return Ok(crate::exit::OK);
+    }
     if s.json {
         super::print_json(&report)?;
     } else if !s.quiet {
