@@ -20,6 +20,7 @@ pub use restore::{
     compare_version, restore, verify, DatabaseVerify, RestoreOptions, RestoreReport, VersionMatch,
 };
 
+pub use crate::db::TableCount;
 use crate::db::{Database, DumpInfo};
 use cairn_core::{BackupOptions, BackupResult, Error, ParentChoice, Progress, Repository, Result};
 use serde::{Deserialize, Serialize};
@@ -88,15 +89,6 @@ pub struct DatabaseManifest {
     pub dump: DumpInfo,
     /// Every table with its row count, counted just before the dump.
     pub tables: Vec<TableCount>,
-}
-
-/// A table and its number of rows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableCount {
-    /// The table's name (`schema.table` for PostgreSQL).
-    pub table: String,
-    /// Its rows.
-    pub rows: u64,
 }
 
 /// Finds the front-end `app` for the installation at `install`.

@@ -21,7 +21,7 @@ pub use postgres::{PgFormat, Postgres};
 pub use sqlite::Sqlite;
 
 use cairn_core::{Error, Result, StreamSource};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::process::{Command, Stdio};
 
@@ -36,8 +36,17 @@ pub enum Database {
     Sqlite(Sqlite),
 }
 
+/// A table and its number of rows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableCount {
+    /// The table's name (`schema.table` for PostgreSQL).
+    pub table: String,
+    /// Its rows.
+    pub rows: u64,
+}
+
 /// What a snapshot records about one dump (part of the manifest).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DumpInfo {
     /// `postgresql`, `mariadb` or `sqlite`.
     pub engine: String,
@@ -83,7 +92,7 @@ impl Database {
 
     /// Every table with its row count (exact counts, taken now). Empty for a whole
     /// server.
-    pub fn tables(&self) -> Result<Vec<crate::app::TableCount>> {
+    pub fn tables(&self) -> Result<Vec<TableCount>> {
         match self {
             Database::Postgres(p) => p.tables(),
             Database::MariaDb(m) => m.tables(),
@@ -406,7 +415,7 @@ impl UrlParts {
 }
 
 /// Parses `name<TAB>count` lines.
-pub(crate) fn parse_counts(text: &str, what: &str) -> Result<Vec<crate::app::TableCount>> {
+pub(crate) fn parse_counts(text: &str, what: &str) -> Result<Vec<TableCount>> {
     text.lines()
         .filter(|l| !l.is_empty())
         .map(|l| {
@@ -417,7 +426,7 @@ pub(crate) fn parse_counts(text: &str, what: &str) -> Result<Vec<crate::app::Tab
                 .trim()
                 .parse()
                 .map_err(|_| Error::Invalid(format!("{what}: unexpected count {n:?}")))?;
-            Ok(crate::app::TableCount {
+            Ok(TableCount {
                 table: t.to_string(),
                 rows,
             })

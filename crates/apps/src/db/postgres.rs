@@ -231,7 +231,7 @@ impl Postgres {
     }
 
     /// Every table of the database with its exact row count (none for a whole server).
-    pub fn tables(&self) -> Result<Vec<crate::app::TableCount>> {
+    pub fn tables(&self) -> Result<Vec<super::TableCount>> {
         if self.database().is_none() {
             return Ok(Vec::new());
         }

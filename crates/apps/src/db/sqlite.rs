@@ -119,7 +119,7 @@ impl Sqlite {
     }
 
     /// Every table with its row count, read in one transaction.
-    pub fn tables(&self) -> Result<Vec<crate::app::TableCount>> {
+    pub fn tables(&self) -> Result<Vec<super::TableCount>> {
         let mut conn = self.open()?;
         let what = |e: rusqlite::Error| {
             Error::Invalid(format!("SQLite database {}: {e}", self.path.display()))
@@ -140,7 +140,7 @@ impl Sqlite {
             .map(|table| {
                 let sql = format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\""));
                 let rows: i64 = tx.query_row(&sql, [], |r| r.get(0)).map_err(what)?;
-                Ok(crate::app::TableCount {
+                Ok(super::TableCount {
                     table,
                     rows: rows as u64,
                 })
