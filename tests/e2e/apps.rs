@@ -236,6 +236,25 @@ fn restore_protects_a_database_that_holds_data() {
     let local = install.join("config/packages/local.yaml");
     fs::write(&local, "kimai: {changed: true}\n").unwrap();
 
+    // Another Kimai version installed: said before anything changes, and refused.
+    let console = install.join("bin/console");
+    let original = fs::read_to_string(&console).unwrap();
+    fs::write(&console, original.replace("Kimai 2.13.0", "Kimai 2.14.1")).unwrap();
+    let out = env.run(&["app", "restore", "kimai", &snap, "--replace-existing"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("version mismatch: snapshot Kimai 2.13.0, installed Kimai 2.14.1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(checksums(&db.0), now);
+    assert_eq!(
+        fs::read_to_string(&local).unwrap(),
+        "kimai: {changed: true}\n"
+    );
+    fs::write(&console, original).unwrap();
+
     // A dry run says what would happen and changes nothing.
     let out = env.run(&[
         "app",
