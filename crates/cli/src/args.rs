@@ -168,8 +168,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
-    /// The known front-ends, and for each NAME=DIR given what would be backed up and
-    /// whether its databases answer.
+    /// The known front-ends, and for each NAME=DIR given (or, without any, each
+    /// installation found where they usually are) what would be backed up and whether
+    /// its databases answer.
     #[command(after_help = "Example:\n  cairn app list kimai=/var/www/kimai")]
     List {
         /// Installations to look at, as NAME=DIR.

@@ -91,6 +91,31 @@ pub struct DatabaseManifest {
     pub tables: Vec<TableCount>,
 }
 
+/// Where installations usually are, per front-end (the vendors' install guides and
+/// common packagings); `cairn app list` looks there when no installation is named.
+pub const USUAL_PLACES: &[(&str, &str)] = &[
+    ("idoit", "/var/www/html/i-doit"),
+    ("idoit", "/var/www/i-doit"),
+    ("immich", "/opt/immich"),
+    ("immich", "/srv/immich"),
+    ("kestra", "/opt/kestra"),
+    ("kestra", "/app"),
+    ("kimai", "/var/www/kimai"),
+    ("kimai", "/var/www/kimai2"),
+    ("kimai", "/opt/kimai"),
+];
+
+/// The installations found at [`USUAL_PLACES`]: (front-end, directory) where discovery
+/// succeeds.
+pub fn detect() -> Vec<(String, PathBuf)> {
+    USUAL_PLACES
+        .iter()
+        .filter(|(_, dir)| Path::new(dir).is_dir())
+        .filter(|(app, dir)| plan(app, Path::new(dir)).is_ok())
+        .map(|(app, dir)| (app.to_string(), PathBuf::from(dir)))
+        .collect()
+}
+
 /// Finds the front-end `app` for the installation at `install`.
 pub fn plan(app: &str, install: &Path) -> Result<Plan> {
     match app {

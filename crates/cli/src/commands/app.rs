@@ -13,7 +13,16 @@ use std::path::PathBuf;
 pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
     let mut rows = Vec::new();
     let mut code = crate::exit::OK;
-    for spec in installs {
+    // Without names: the installations found where they usually are.
+    let detected: Vec<String> = if installs.is_empty() {
+        app::detect()
+            .into_iter()
+            .map(|(a, d)| format!("{a}={}", d.display()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for spec in installs.iter().chain(&detected) {
         let (name, dir) = spec
             .split_once('=')
             .with_context(|| format!("{spec:?}: give NAME=DIR, e.g. kimai=/var/www/kimai"))?;
