@@ -820,3 +820,56 @@ fn kimai_with_sqlite_restores_the_file_consistently() {
     let v = env.json(&["app", "verify", "kimai"]);
     assert_eq!(v["ok"], true, "{v}");
 }
+
+#[test]
+fn postgres_row_counts_match_the_dump_while_the_application_writes() {
+    // Counts and dump read one exported snapshot: verify finds them equal even though a
+    // writer inserted rows all through the backup.
+    let env = Env::new();
+    env.init();
+    let db = TempPg::new("busy");
+    let install = env.path("kimai");
+    fs::create_dir_all(install.join("var/data")).unwrap();
+    fs::write(
+        install.join(".env"),
+        format!(
+            "DATABASE_URL=postgresql://postgres@127.0.0.1:5432/{}\n",
+            db.0
+        ),
+    )
+    .unwrap();
+    psql(
+        &db.0,
+        "CREATE TABLE kimai2_timesheet (id serial PRIMARY KEY, note text); \
+         INSERT INTO kimai2_timesheet (note) SELECT 'n' || g FROM generate_series(1, 20000) g",
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, name) = (stop.clone(), db.0.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                psql(&name, "INSERT INTO kimai2_timesheet (note) VALUES ('live')");
+                n += 1;
+            }
+            n
+        })
+    };
+    let snap = env.json(&[
+        "app",
+        "backup",
+        "kimai",
+        "--path",
+        install.to_str().unwrap(),
+    ])["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let inserted = writer.join().unwrap();
+    assert!(inserted > 0, "the writer never ran");
+    let m = env.json(&["app", "show", &snap]);
+    assert_eq!(m["databases"][0]["counts"], "in the dump's snapshot", "{m}");
+    let v = env.json(&["app", "verify", "kimai", &snap]);
+    assert_eq!(v["ok"], true, "{v}");
+}

@@ -87,8 +87,12 @@ pub struct DatabaseManifest {
     /// Engine, versions, tool, format, path in the snapshot.
     #[serde(flatten)]
     pub dump: DumpInfo,
-    /// Every table with its row count, counted just before the dump.
+    /// Every table with its row count.
     pub tables: Vec<TableCount>,
+    /// When the counts were taken: "in the dump's snapshot" (exact: PostgreSQL) or
+    /// "just before the dump" (exact when the application was stopped).
+    #[serde(default)]
+    pub counts: String,
 }
 
 /// Where installations usually are, per front-end (the vendors' install guides and
@@ -193,11 +197,23 @@ fn backup_between_hooks(
     }
     let mut streams = Vec::new();
     let mut databases = Vec::new();
+    // Held until the backup is done: PostgreSQL's exported snapshots, which the dumps
+    // read (they start during the backup).
+    let mut held = Vec::new();
     for db in &plan.databases {
-        let tables = db.tables()?;
-        let (stream, dump) = db.dump()?;
+        let (tables, consistent) = db.tables_consistent()?;
+        let (stream, dump) = db.dump_with(&consistent)?;
         streams.push(stream);
-        databases.push(DatabaseManifest { dump, tables });
+        databases.push(DatabaseManifest {
+            dump,
+            tables,
+            counts: if consistent.is_exact() {
+                "in the dump's snapshot".into()
+            } else {
+                "just before the dump".into()
+            },
+        });
+        held.push(consistent);
     }
     let paths: Vec<PathBuf> = plan.paths.iter().filter(|p| p.exists()).cloned().collect();
     let manifest = Manifest {
@@ -229,7 +245,9 @@ fn backup_between_hooks(
         manifest: Some(serde_json::to_value(&manifest).expect("manifest serializes")),
         ..BackupOptions::default()
     };
-    cairn_core::backup(repo, opts, progress)
+    let result = cairn_core::backup(repo, opts, progress);
+    drop(held);
+    result
 }
 
 /// Reads the `KEY=value` lines of a dotenv file (`#` comments, optional quotes,

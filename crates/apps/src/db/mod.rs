@@ -17,7 +17,7 @@ mod postgres;
 mod sqlite;
 
 pub use mariadb::MariaDb;
-pub use postgres::{PgFormat, Postgres};
+pub use postgres::{PgFormat, PgSnapshot, Postgres};
 pub use sqlite::Sqlite;
 
 use cairn_core::{Error, Result, StreamSource};
@@ -168,6 +168,29 @@ impl Database {
         }
     }
 
+    /// Row counts that the dump will match exactly: for one PostgreSQL database they are
+    /// counted inside an exported snapshot that [`Database::dump_with`] makes `pg_dump`
+    /// read, so they hold even while the application writes; elsewhere they are counted
+    /// just before the dump. Keep the returned [`Consistent`] until the backup is done.
+    pub fn tables_consistent(&self) -> Result<(Vec<TableCount>, Consistent)> {
+        match self {
+            Database::Postgres(p) if p.database().is_some() => {
+                let mut snap = p.export_snapshot()?;
+                let tables = p.tables_in(&mut snap)?;
+                Ok((tables, Consistent(Some(snap))))
+            }
+            _ => Ok((self.tables()?, Consistent(None))),
+        }
+    }
+
+    /// Like [`Database::dump`], reading the state `consistent` holds, if it holds one.
+    pub fn dump_with(&self, consistent: &Consistent) -> Result<(StreamSource, DumpInfo)> {
+        match (self, &consistent.0) {
+            (Database::Postgres(p), Some(snap)) => p.dump_at(Some(snap)),
+            _ => self.dump(),
+        }
+    }
+
     /// Connects, asks the versions, and returns the stream to back up with what the
     /// manifest records of it. Fails with a clear message when the database cannot be
     /// reached, before anything is stored.
@@ -255,6 +278,18 @@ impl std::fmt::Debug for Planned {
             .field("args", &self.args)
             .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
             .finish()
+    }
+}
+
+/// A state of a database held open for its dump (see [`Database::tables_consistent`]);
+/// dropping it lets go.
+#[derive(Debug)]
+pub struct Consistent(Option<PgSnapshot>);
+
+impl Consistent {
+    /// True when the counts and the dump read one exported snapshot.
+    pub fn is_exact(&self) -> bool {
+        self.0.is_some()
     }
 }
 

@@ -232,17 +232,22 @@ impl Postgres {
 
     /// Every table of the database with its exact row count (none for a whole server).
     pub fn tables(&self) -> Result<Vec<super::TableCount>> {
+        let what = self.what();
+        self.count_tables(&mut |sql| self.query(None, sql).output(&what))
+    }
+
+    /// Counts every table's rows with `run` (which runs one query).
+    fn count_tables(
+        &self,
+        run: &mut dyn FnMut(&str) -> Result<String>,
+    ) -> Result<Vec<super::TableCount>> {
         if self.database().is_none() {
             return Ok(Vec::new());
         }
-        let what = format!("PostgreSQL at {}", self.location());
-        let names = self
-            .query(
-                None,
-                "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables \
-                 WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-            )
-            .output(&what)?;
+        let names = run(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables \
+             WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+        )?;
         let names: Vec<&str> = names.lines().filter(|l| !l.is_empty()).collect();
         if names.is_empty() {
             return Ok(Vec::new());
@@ -253,14 +258,75 @@ impl Postgres {
             .map(|n| format!("SELECT {}, count(*) FROM {n}", quote_literal(n)))
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
-        super::parse_counts(&self.query(None, &sql).output(&what)?, &what)
+        super::parse_counts(&run(&sql)?, &self.what())
+    }
+
+    /// Opens a read-only repeatable-read transaction and exports its snapshot, so that
+    /// the row counts and the dump (`pg_dump --snapshot`) see one and the same state.
+    /// The snapshot lives as long as the returned session.
+    pub fn export_snapshot(&self) -> Result<PgSnapshot> {
+        let db = self.database().unwrap_or("postgres");
+        let planned = self.tool(
+            "psql",
+            &[
+                &format!("--dbname={db}"),
+                "--no-psqlrc",
+                "--tuples-only",
+                "--no-align",
+                "--quiet",
+                "--field-separator=\t",
+                "--set=ON_ERROR_STOP=1",
+            ],
+        );
+        let mut child = std::process::Command::new(&planned.program)
+            .args(&planned.args)
+            .envs(planned.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                cairn_core::Error::Invalid(format!("{}: cannot run psql: {e}", self.what()))
+            })?;
+        let mut session = PgSnapshot {
+            stdin: child.stdin.take(),
+            stdout: std::io::BufReader::new(child.stdout.take().expect("piped")),
+            child,
+            id: String::new(),
+            what: self.what(),
+        };
+        session.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        session.id = session
+            .run("SELECT pg_export_snapshot()")?
+            .trim()
+            .to_string();
+        if session.id.is_empty() {
+            return Err(cairn_core::Error::Invalid(format!(
+                "{}: no snapshot exported",
+                self.what()
+            )));
+        }
+        Ok(session)
+    }
+
+    /// Row counts taken inside an exported snapshot (see [`Postgres::export_snapshot`]).
+    pub fn tables_in(&self, snapshot: &mut PgSnapshot) -> Result<Vec<super::TableCount>> {
+        self.count_tables(&mut |sql| snapshot.run(sql))
     }
 
     /// The dump command: `pg_dump` of the database or `pg_dumpall` of the server.
     pub fn dump_command(&self) -> Planned {
+        self.dump_command_at(None)
+    }
+
+    /// The dump command, reading the exported snapshot `snapshot` if given.
+    fn dump_command_at(&self, snapshot: Option<&str>) -> Planned {
         match self.database() {
             Some(db) => {
                 let mut args = vec![format!("--dbname={db}")];
+                if let Some(id) = snapshot {
+                    args.push(format!("--snapshot={id}"));
+                }
                 match self.format {
                     // Uncompressed: pg_dump's own compression would change every byte
                     // after a changed row and defeat deduplication between nights;
@@ -279,6 +345,12 @@ impl Postgres {
 
     /// See [`super::Database::dump`].
     pub fn dump(&self) -> Result<(StreamSource, DumpInfo)> {
+        self.dump_at(None)
+    }
+
+    /// Like [`Postgres::dump`], the dump reading the exported snapshot if given (the
+    /// session must stay open until the dump has started).
+    pub fn dump_at(&self, snapshot: Option<&PgSnapshot>) -> Result<(StreamSource, DumpInfo)> {
         let server_version = self.server_version()?;
         let (program, format, path) = match (self.database(), self.format) {
             (Some(db), PgFormat::Custom) => (
@@ -314,7 +386,68 @@ impl Postgres {
             path: format!("/{path}"),
             restore_hint,
         };
-        Ok((self.dump_command().into_stream(path), info))
+        let planned = self.dump_command_at(snapshot.map(|s| s.id.as_str()));
+        Ok((planned.into_stream(path), info))
+    }
+}
+
+/// An open `psql` session holding a read-only repeatable-read transaction whose
+/// snapshot it exported; closing it (drop) ends the transaction.
+pub struct PgSnapshot {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    id: String,
+    what: String,
+}
+
+impl std::fmt::Debug for PgSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSnapshot").field("id", &self.id).finish()
+    }
+}
+
+/// Printed after each statement, to know where its output ends.
+const DONE: &str = "__cairn_statement_done__";
+
+impl PgSnapshot {
+    /// The exported snapshot's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs one statement in the session and returns its output.
+    fn run(&mut self, sql: &str) -> Result<String> {
+        use std::io::{BufRead, Read, Write};
+        let fail = |s: &mut PgSnapshot, why: String| {
+            let mut err = String::new();
+            drop(s.stdin.take());
+            if let Some(e) = s.child.stderr.as_mut() {
+                let _ = e.read_to_string(&mut err);
+            }
+            cairn_core::Error::Invalid(format!("{}: {why}: {}", s.what, err.trim()))
+        };
+        let stdin = self.stdin.as_mut().expect("open until drop");
+        if let Err(e) = write!(stdin, "{sql};\n\\echo {DONE}\n").and_then(|()| stdin.flush()) {
+            return Err(fail(self, format!("psql stopped ({e})")));
+        }
+        let mut out = String::new();
+        loop {
+            let mut line = String::new();
+            match self.stdout.read_line(&mut line) {
+                Ok(0) => return Err(fail(self, "psql stopped".into())),
+                Ok(_) if line.trim_end() == DONE => return Ok(out),
+                Ok(_) => out.push_str(&line),
+                Err(e) => return Err(fail(self, e.to_string())),
+            }
+        }
+    }
+}
+
+impl Drop for PgSnapshot {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
     }
 }
 
