@@ -547,6 +547,18 @@ fn immich_with_postgres_backs_up_originals_and_restores_exactly() {
     assert_eq!(m["app"], "immich");
     assert_eq!(m["app_version"], "v1.120.0");
     assert_eq!(m["databases"][0]["format"], "plain");
+    // Each snapshot's version against the installed one, as Immich's own page shows.
+    let list = env.json(&["app", "snapshots", "immich"]);
+    assert_eq!(list[0]["compatibility"], "match", "{list}");
+    let env_file = install.join(".env");
+    let text = fs::read_to_string(&env_file).unwrap();
+    fs::write(&env_file, text.replace("v1.120.0", "v1.121.0")).unwrap();
+    let list = env.json(&["app", "snapshots", "immich"]);
+    assert_eq!(
+        list[0]["compatibility"]["different"],
+        serde_json::json!(["v1.120.0", "v1.121.0"]),
+        "{list}"
+    );
     let ls = env.ok(&["ls", &snap]);
     assert!(ls.contains("/library/upload/"), "{ls}");
     assert!(

@@ -203,6 +203,17 @@ pub enum AppCommand {
         #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
+    /// List an application's snapshots, each with its version and whether it matches
+    /// the installed one (match / different / unknown).
+    #[command(after_help = "Example:\n  cairn app snapshots immich --path /opt/immich")]
+    Snapshots {
+        /// The front-end.
+        app: String,
+        /// The installation to compare versions with (default: where each snapshot
+        /// was taken).
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+    },
     /// Show the manifest of an application snapshot.
     #[command(after_help = "Example:\n  cairn app show latest")]
     Show {

@@ -341,3 +341,56 @@ pub fn verify(
         crate::exit::ERROR
     })
 }
+
+/// `cairn app snapshots NAME [--path DIR]`.
+pub fn snapshots(s: &Settings, app_name: &str, path: Option<PathBuf>) -> Result<u8> {
+    let repo = super::open(s)?;
+    let mut rows = Vec::new();
+    for (id, snap) in repo.snapshots()? {
+        if snap.app.as_deref() != Some(app_name) {
+            continue;
+        }
+        let Some(m) = snap
+            .manifest
+            .clone()
+            .and_then(|v| serde_json::from_value::<Manifest>(v).ok())
+        else {
+            continue;
+        };
+        let install = path.clone().unwrap_or_else(|| PathBuf::from(&m.install));
+        let compat = app::compare_version(app_name, &m, &install);
+        rows.push((id, snap, m, compat));
+    }
+    if s.json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(id, snap, m, compat)| {
+                serde_json::json!({
+                    "snapshot": id.to_hex(),
+                    "time": snap.time.to_string(),
+                    "app_version": m.app_version,
+                    "compatibility": compat,
+                    "tags": snap.tags,
+                })
+            })
+            .collect();
+        super::print_json(&list)?;
+        return Ok(crate::exit::OK);
+    }
+    println!("{:<9} {:<19} {:<24} installed", "id", "time", "version");
+    for (id, snap, m, compat) in &rows {
+        let c = match compat {
+            app::VersionMatch::Match => "match".to_string(),
+            app::VersionMatch::Different(_, installed) => format!("different ({installed})"),
+            app::VersionMatch::Unknown => "unknown".to_string(),
+        };
+        println!(
+            "{:<9} {:<19} {:<24} {c}",
+            id.short(),
+            local_time(snap.time),
+            m.app_version.as_deref().unwrap_or("?")
+        );
+    }
+    println!("{} snapshot(s) of {app_name}", rows.len());
+    Ok(crate::exit::OK)
+}

@@ -49,6 +49,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::App(AppCommand::List { installs }) => app::list(&s, &installs),
         Command::App(AppCommand::Backup(a)) => app::backup(&s, a),
         Command::App(AppCommand::Show { snapshot }) => app::show(&s, &snapshot),
+        Command::App(AppCommand::Snapshots { app, path }) => app::snapshots(&s, &app, path),
         Command::App(AppCommand::Restore(a)) => app::restore(&s, a),
         Command::App(AppCommand::Verify {
             app,
