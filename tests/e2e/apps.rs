@@ -688,7 +688,7 @@ fn idoit_with_tenants_backs_up_and_restores_over_foreign_keys() {
     let before_files = kept(&install);
     let before = (checksums(&system.0), checksums(&tenant.0));
     let stopped = env.path("apache-stopped");
-    let out = env.json(&[
+    let out = env.run(&[
         "app",
         "backup",
         "idoit",
@@ -698,7 +698,15 @@ fn idoit_with_tenants_backs_up_and_restores_over_foreign_keys() {
         &format!("touch {}", stopped.display()),
         "--after",
         &format!("rm {}", stopped.display()),
+        "--json",
     ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("is on the machine being backed up"),
+        "{stderr}"
+    );
+    let out: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let snap = out["snapshot"].as_str().unwrap().to_string();
     assert!(!stopped.exists(), "the after hook did not run");
     let m = env.json(&["app", "show", &snap]);

@@ -123,6 +123,15 @@ pub fn backup(s: &Settings, a: AppBackupArgs) -> Result<u8> {
     }
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "app backup")?;
+    // i-doit's page: "Backups should never stay on the system that is being secured."
+    // Every repository is a local directory for now: say it for i-doit, every run.
+    if plan.app == "idoit" && !s.quiet {
+        eprintln!(
+            "cairn: warning: the repository {} is on the machine being backed up; keep a \
+             copy elsewhere (another machine or offsite)",
+            s.repo
+        );
+    }
     let bar = Bar::new(s.progress, None);
     let done = app::backup(
         &repo,
