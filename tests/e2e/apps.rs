@@ -137,14 +137,7 @@ fn kimai_with_mariadb_backs_up_and_restores_exactly() {
         "{listed}"
     );
 
-    let out = env.json(&[
-        "app",
-        "backup",
-        "kimai",
-        "--path",
-        install.to_str().unwrap(),
-    ]);
-    let snap = out["snapshot"].as_str().unwrap().to_string();
+    let snap = env.app_backup("kimai", &install, &[]);
     let m = env.json(&["app", "show", "latest"]);
     assert_eq!(m["snapshot"], snap.as_str());
     assert_eq!(m["app"], "kimai");
@@ -215,16 +208,7 @@ fn restore_protects_a_database_that_holds_data() {
     let db = TempMaria::new("kimai_protect");
     let install = env.path("kimai");
     kimai_install(&install, &db.0);
-    let snap = env.json(&[
-        "app",
-        "backup",
-        "kimai",
-        "--path",
-        install.to_str().unwrap(),
-    ])["snapshot"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let snap = env.app_backup("kimai", &install, &[]);
     // Life goes on after the backup.
     mariadb(
         Some(&db.0),
@@ -533,16 +517,7 @@ fn immich_with_postgres_backs_up_originals_and_restores_exactly() {
     };
     let before_files = originals(&install);
 
-    let snap = env.json(&[
-        "app",
-        "backup",
-        "immich",
-        "--path",
-        install.to_str().unwrap(),
-    ])["snapshot"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let snap = env.app_backup("immich", &install, &[]);
     let m = env.json(&["app", "show", &snap]);
     assert_eq!(m["app"], "immich");
     assert_eq!(m["app_version"], "v1.120.0");
@@ -801,16 +776,7 @@ fn kimai_with_sqlite_restores_the_file_consistently() {
         ))
     };
     let before = dump_rows(&db);
-    let snap = env.json(&[
-        "app",
-        "backup",
-        "kimai",
-        "--path",
-        install.to_str().unwrap(),
-    ])["snapshot"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let snap = env.app_backup("kimai", &install, &[]);
     let ls = env.ok(&["ls", &snap]);
     assert!(ls.contains("/db/sqlite/kimai.sqlite"), "{ls}");
     assert!(
@@ -875,16 +841,7 @@ fn postgres_row_counts_match_the_dump_while_the_application_writes() {
             n
         })
     };
-    let snap = env.json(&[
-        "app",
-        "backup",
-        "kimai",
-        "--path",
-        install.to_str().unwrap(),
-    ])["snapshot"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let snap = env.app_backup("kimai", &install, &[]);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let inserted = writer.join().unwrap();
     assert!(inserted > 0, "the writer never ran");

@@ -165,14 +165,7 @@ fn kestra_with_postgres_backs_up_and_restores_exactly() {
     // Five tables and the queue's sequence.
     assert_eq!(before_tables.len(), 6, "{before_tables:?}");
 
-    let out = env.json(&[
-        "app",
-        "backup",
-        "kestra",
-        "--path",
-        install.to_str().unwrap(),
-    ]);
-    let snap = out["snapshot"].as_str().unwrap().to_string();
+    let snap = env.app_backup("kestra", &install, &[]);
     // What the front-end keeps: everything but the application's code (bin/), taken
     // after the backup since the metadata export writes into the storage.
     let kept = |root: &Path| {

@@ -84,6 +84,14 @@ impl Env {
         self.ok(&["init"]);
     }
 
+    /// Backs up an application installation (`cairn app backup APP --path DIR`, then
+    /// `extra`); returns the snapshot id.
+    pub fn app_backup(&self, app: &str, dir: &Path, extra: &[&str]) -> String {
+        let mut args = vec!["app", "backup", app, "--path", dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.json(&args)["snapshot"].as_str().unwrap().to_string()
+    }
+
     /// Backs up paths; returns the snapshot id.
     pub fn backup(&self, paths: &[&Path]) -> String {
         let mut args = vec!["backup".to_string()];
@@ -92,6 +100,23 @@ impl Env {
         let v = self.json(&a);
         v["snapshot"].as_str().unwrap().to_string()
     }
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// What a tree looks like, for comparison: path → description of the entry.

@@ -11,7 +11,7 @@
 //! `src/config.inc.php` names the system database (`$g_db_system`: host, port, user,
 //! pass, name); the system database's `isys_mandator` table names the tenant databases.
 
-use super::Plan;
+use super::{lookup, Plan};
 use crate::db::{Database, MariaDb};
 use cairn_core::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -39,13 +39,7 @@ impl Idoit {
         })?;
         let system = php_array(&text, "$g_db_system")
             .ok_or_else(|| Error::Invalid(format!("{}: no $g_db_system", config.display())))?;
-        let get = |k: &str| {
-            system
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("")
-        };
+        let get = |k: &str| lookup(&system, k).unwrap_or("");
         let server = Server {
             host: or(get("host"), "localhost"),
             port: or(get("port"), "3306"),
@@ -165,10 +159,9 @@ fn tenants(system: &MariaDb, server: &Server) -> Result<Vec<MariaDb>> {
 fn version(install: &Path) -> Option<String> {
     let text = std::fs::read_to_string(install.join("src/version.inc.php")).ok()?;
     let info = php_array(&text, "$g_product_info")?;
-    info.into_iter()
-        .find(|(k, _)| k == "version")
-        .map(|(_, v)| v)
+    lookup(&info, "version")
         .filter(|v| !v.is_empty())
+        .map(String::from)
 }
 
 /// The `'key' => 'value'` pairs of the PHP array assigned to `var` (`[ … ]` or
@@ -263,11 +256,7 @@ $g_db_system = [
 $g_product_info = array('version' => '25', 'type' => 'PRO');
 "#;
         let sys = php_array(text, "$g_db_system").unwrap();
-        let get = |k: &str| {
-            sys.iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| lookup(&sys, k);
         assert_eq!(get("host"), Some("127.0.0.1"));
         assert_eq!(get("port"), Some("3307"));
         assert_eq!(get("pass"), Some("p\"ss'w"));

@@ -14,7 +14,7 @@
 //! (or with the Compose service's, `database`), the dump runs inside the database
 //! container: `docker exec immich_postgres`.
 
-use super::{read_dotenv, Plan};
+use super::{lookup, read_dotenv, Plan};
 use crate::db::{Database, PgFormat, Postgres, Wrapper};
 use cairn_core::{Error, Result};
 use std::path::Path;
@@ -41,12 +41,7 @@ impl Immich {
             )));
         }
         let env = read_dotenv(&env_file)?;
-        let get = |k: &str| {
-            env.iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |k: &str| lookup(&env, k).filter(|v| !v.is_empty());
         let upload = get("UPLOAD_LOCATION")
             .ok_or_else(|| Error::Invalid(format!("{}: no UPLOAD_LOCATION", env_file.display())))?;
         let upload = install.join(upload);

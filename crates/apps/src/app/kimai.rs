@@ -10,7 +10,7 @@
 //! (`mysql://…`), or SQLite (`sqlite:///%kernel.project_dir%/var/data/kimai.sqlite`),
 //! which is copied with SQLite's online backup API and left out of the file walk.
 
-use super::{read_dotenv, Plan};
+use super::{lookup, read_dotenv, Plan};
 use crate::db::{Database, Sqlite};
 use cairn_core::{Error, Result};
 use std::path::Path;
@@ -45,17 +45,12 @@ impl Kimai {
         let mut env = read_dotenv(&env_file)?;
         let local = install.join(".env.local");
         if local.is_file() {
-            for (k, v) in read_dotenv(&local)? {
-                env.retain(|(key, _)| key != &k);
-                env.push((k, v));
-            }
+            // Later pairs win in `lookup`: .env.local overrides .env.
+            env.extend(read_dotenv(&local)?);
         }
-        let url = env
-            .iter()
-            .find(|(k, _)| k == "DATABASE_URL")
-            .map(|(_, v)| v.clone())
+        let url = lookup(&env, "DATABASE_URL")
             .ok_or_else(|| Error::Invalid(format!("{}: no DATABASE_URL", env_file.display())))?;
-        let (database, excludes) = database(&url, &install)?;
+        let (database, excludes) = database(url, &install)?;
         Ok(Plan {
             app: "kimai".into(),
             version: version(&install),

@@ -58,6 +58,16 @@ pub struct Plan {
     pub problems: Vec<String>,
 }
 
+impl Plan {
+    /// Adds the user's hooks: their before-hooks (stop the application) run before the
+    /// front-end's own (an export that wants it quiet), their after-hooks after its own.
+    pub fn add_hooks(&mut self, before: Vec<String>, after: Vec<String>) {
+        let own = std::mem::replace(&mut self.before, before);
+        self.before.extend(own);
+        self.after.extend(after);
+    }
+}
+
 /// What a snapshot of an application records (its `manifest`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -79,6 +89,18 @@ pub struct Manifest {
     pub order: Vec<String>,
     /// What to do after a restore.
     pub post_restore: Vec<String>,
+}
+
+impl Manifest {
+    /// The manifest of an application snapshot (snapshot `id`, for messages).
+    pub fn of(id: &cairn_core::Id, snap: &cairn_core::Snapshot) -> Result<Manifest> {
+        let value = snap
+            .manifest
+            .clone()
+            .ok_or_else(|| Error::Invalid(format!("snapshot {} has no manifest", id.short())))?;
+        serde_json::from_value(value)
+            .map_err(|e| Error::format(format!("snapshot {}: manifest", id.short()), e.to_string()))
+    }
 }
 
 /// One database of a manifest.
@@ -250,6 +272,16 @@ fn backup_between_hooks(
     result
 }
 
+/// The value of `key` among `KEY=value` pairs (a dotenv file's, a PHP array's); the last
+/// one wins, as where a later file overrides an earlier one.
+pub fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
 /// Reads the `KEY=value` lines of a dotenv file (`#` comments, optional quotes,
 /// `export` prefixes); later lines win, as in the applications that read them.
 pub fn read_dotenv(path: &Path) -> Result<Vec<(String, String)>> {
@@ -295,11 +327,7 @@ mod tests {
         )
         .unwrap();
         let env = read_dotenv(&p).unwrap();
-        let get = |k: &str| {
-            env.iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |k: &str| lookup(&env, k);
         assert_eq!(
             get("DATABASE_URL"),
             Some("mysql://u:p#w@127.0.0.1:3306/kimai?charset=utf8mb4")

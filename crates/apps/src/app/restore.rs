@@ -103,15 +103,7 @@ pub fn restore(
     opts: &RestoreOptions,
     say: &mut dyn FnMut(&str),
 ) -> Result<RestoreReport> {
-    let manifest: Manifest = snap
-        .manifest
-        .clone()
-        .ok_or_else(|| Error::Invalid(format!("snapshot {} has no manifest", id.short())))
-        .and_then(|v| {
-            serde_json::from_value(v).map_err(|e| {
-                Error::format(format!("snapshot {}: manifest", id.short()), e.to_string())
-            })
-        })?;
+    let manifest = Manifest::of(id, snap)?;
     let app = manifest.app.clone();
     let target = opts
         .target
@@ -591,11 +583,7 @@ pub fn verify(
     database: Option<&str>,
     say: &mut dyn FnMut(&str),
 ) -> Result<Vec<DatabaseVerify>> {
-    let manifest: Manifest = snap
-        .manifest
-        .clone()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .ok_or_else(|| Error::Invalid(format!("snapshot {} has no app manifest", id.short())))?;
+    let manifest = Manifest::of(id, snap)?;
     repo.load_index()?;
     let install = install
         .map(PathBuf::from)

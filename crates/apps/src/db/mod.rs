@@ -305,6 +305,15 @@ pub enum TargetState {
 }
 
 impl Planned {
+    /// The command with its arguments and environment, ready to be given its standard
+    /// streams and spawned.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
     /// Runs it with `feed` writing its standard input; its standard output is dropped,
     /// the tail of its standard error is kept for the error message.
     pub fn run_with_input(
@@ -313,9 +322,8 @@ impl Planned {
         feed: &mut dyn FnMut(&mut dyn std::io::Write) -> Result<()>,
     ) -> Result<()> {
         use std::io::Read;
-        let mut child = Command::new(&self.program)
-            .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+        let mut child = self
+            .command()
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -363,17 +371,12 @@ impl Planned {
     /// Runs it to the end and returns its standard output, trimmed; a failure names
     /// `what` and carries the tool's own message.
     pub fn output(&self, what: &str) -> Result<String> {
-        let out = Command::new(&self.program)
-            .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| {
-                Error::Invalid(format!(
-                    "{what}: cannot run {}: {e}",
-                    self.program.to_string_lossy()
-                ))
-            })?;
+        let out = self.command().stdin(Stdio::null()).output().map_err(|e| {
+            Error::Invalid(format!(
+                "{what}: cannot run {}: {e}",
+                self.program.to_string_lossy()
+            ))
+        })?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             return Err(Error::Invalid(format!(

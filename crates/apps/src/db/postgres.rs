@@ -204,24 +204,29 @@ impl Postgres {
         self.wrapper.command(program, &a, &self.env())
     }
 
-    /// `psql` running one query, unaligned (tab-separated) and without headers, in `database` (or the
-    /// URL's, or `postgres`).
+    /// `psql` in `database` (or the URL's, or `postgres`), unaligned (tab-separated),
+    /// without headers, stopping at the first error, then `extra`.
+    fn psql(&self, database: Option<&str>, extra: &[&str]) -> Planned {
+        let db = format!(
+            "--dbname={}",
+            database.or(self.database()).unwrap_or("postgres")
+        );
+        let mut args = vec![
+            db.as_str(),
+            "--no-psqlrc",
+            "--tuples-only",
+            "--no-align",
+            "--quiet",
+            "--field-separator=\t",
+            "--set=ON_ERROR_STOP=1",
+        ];
+        args.extend_from_slice(extra);
+        self.tool("psql", &args)
+    }
+
+    /// `psql` running one query (see [`Postgres::psql`]).
     pub(crate) fn query(&self, database: Option<&str>, sql: &str) -> Planned {
-        let db = database.or(self.database()).unwrap_or("postgres");
-        self.tool(
-            "psql",
-            &[
-                &format!("--dbname={db}"),
-                "--no-psqlrc",
-                "--tuples-only",
-                "--no-align",
-                "--quiet",
-                "--field-separator=\t",
-                "--set=ON_ERROR_STOP=1",
-                "--command",
-                sql,
-            ],
-        )
+        self.psql(database, &["--command", sql])
     }
 
     /// The server's version (`SHOW server_version`).
@@ -265,22 +270,9 @@ impl Postgres {
     /// the row counts and the dump (`pg_dump --snapshot`) see one and the same state.
     /// The snapshot lives as long as the returned session.
     pub fn export_snapshot(&self) -> Result<PgSnapshot> {
-        let db = self.database().unwrap_or("postgres");
-        let planned = self.tool(
-            "psql",
-            &[
-                &format!("--dbname={db}"),
-                "--no-psqlrc",
-                "--tuples-only",
-                "--no-align",
-                "--quiet",
-                "--field-separator=\t",
-                "--set=ON_ERROR_STOP=1",
-            ],
-        );
-        let mut child = std::process::Command::new(&planned.program)
-            .args(&planned.args)
-            .envs(planned.env.iter().map(|(k, v)| (k, v)))
+        let mut child = self
+            .psql(None, &[])
+            .command()
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

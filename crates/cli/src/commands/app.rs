@@ -107,12 +107,7 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
 /// `cairn app backup NAME --path DIR`.
 pub fn backup(s: &Settings, a: AppBackupArgs) -> Result<u8> {
     let mut plan = app::plan(&a.app, &a.path)?;
-    // The user's before-hooks (stop the application) run before the front-end's own
-    // (an export that wants the application quiet), its after-hooks last.
-    let own = std::mem::take(&mut plan.before);
-    plan.before = a.before;
-    plan.before.extend(own);
-    plan.after.extend(a.after);
+    plan.add_hooks(a.before, a.after);
     if let Some(w) = &a.db_wrapper {
         let w = Wrapper::parse(w);
         plan.databases = plan
@@ -175,8 +170,7 @@ pub fn show(s: &Settings, spec: &str) -> Result<u8> {
         super::print_json(&v)?;
         return Ok(crate::exit::OK);
     }
-    let m: Manifest = serde_json::from_value(value)
-        .with_context(|| format!("snapshot {}: manifest", id.short()))?;
+    let m = Manifest::of(&id, &snap)?;
     println!("snapshot  {} ({})", id.short(), local_time(snap.time));
     println!("app       {} at {}", m.app, m.install);
     println!(
@@ -243,6 +237,13 @@ fn app_snapshot(
     )?)
 }
 
+/// Says a step of a restore or verify on standard error.
+fn say_step(quiet: bool, line: &str) {
+    if !quiet {
+        eprintln!("cairn: {line}");
+    }
+}
+
 /// `cairn app restore`.
 pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
     let repo = super::open(s)?;
@@ -258,11 +259,7 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
         dry_run: a.dry_run,
     };
     let quiet = s.quiet || s.json;
-    let mut say = |line: &str| {
-        if !quiet {
-            eprintln!("cairn: {line}");
-        }
-    };
+    let mut say = |line: &str| say_step(quiet, line);
     let report = app::restore(&repo, &id, &snap, &opts, &mut say)?;
     if opts.dry_run {
         if s.json {
@@ -299,11 +296,7 @@ pub fn verify(
     let _lock = super::lock_shared(s, &repo, "app verify")?;
     let (id, snap) = app_snapshot(&repo, app_name, spec)?;
     let quiet = s.quiet || s.json;
-    let mut say = |line: &str| {
-        if !quiet {
-            eprintln!("cairn: {line}");
-        }
-    };
+    let mut say = |line: &str| say_step(quiet, line);
     let found = app::verify(
         &repo,
         &id,
@@ -359,11 +352,7 @@ pub fn snapshots(s: &Settings, app_name: &str, path: Option<PathBuf>) -> Result<
         if snap.app.as_deref() != Some(app_name) {
             continue;
         }
-        let Some(m) = snap
-            .manifest
-            .clone()
-            .and_then(|v| serde_json::from_value::<Manifest>(v).ok())
-        else {
+        let Ok(m) = Manifest::of(&id, &snap) else {
             continue;
         };
         let install = path.clone().unwrap_or_else(|| PathBuf::from(&m.install));
