@@ -454,3 +454,45 @@ fn device_nodes_are_kept_as_metadata() {
         fs::symlink_metadata(src.join("null-copy")).unwrap().rdev()
     );
 }
+
+#[test]
+fn a_backup_of_a_tree_holding_the_repository_leaves_it_out() {
+    // `cairn backup ~` with the default repository and catalog under ~: neither is
+    // stored into itself, so a second backup of an unchanged home adds nothing.
+    let env = Env::new();
+    let home = env.dir.path();
+    let repo = home.join(".local/share/cairn/repository");
+    let run = |args: &[&str]| {
+        let out = env
+            .cmd()
+            .env("CAIRN_REPOSITORY", &repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["init"]);
+    fs::create_dir_all(home.join("docs")).unwrap();
+    fs::write(home.join("docs/letter.txt"), pseudo_random(5, 100_000)).unwrap();
+    let home_str = home.to_str().unwrap();
+    run(&["backup", home_str, "--json"]);
+    let second: serde_json::Value =
+        serde_json::from_str(&run(&["backup", home_str, "--json"])).unwrap();
+    assert_eq!(second["summary"]["added"]["data_blobs"], 0, "{second}");
+    assert_eq!(second["summary"]["bytes_read"], 0, "{second}");
+    let ls = run(&["ls", "latest"]);
+    assert!(ls.contains("/docs/letter.txt"), "{ls}");
+    assert!(
+        !ls.contains("/repository/"),
+        "the repository was backed up:\n{ls}"
+    );
+    assert!(
+        !ls.contains("catalog.sqlite"),
+        "the catalog was backed up:\n{ls}"
+    );
+}

@@ -108,6 +108,7 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
 pub fn backup(s: &Settings, a: AppBackupArgs) -> Result<u8> {
     let mut plan = app::plan(&a.app, &a.path)?;
     plan.add_hooks(a.before, a.after);
+    plan.excludes.extend(super::own_directories(s));
     if let Some(w) = &a.db_wrapper {
         let w = Wrapper::parse(w);
         plan.databases = plan

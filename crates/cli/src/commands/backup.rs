@@ -11,6 +11,7 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
     for f in &a.exclude_file {
         excludes.extend(Excludes::read_file(f)?);
     }
+    excludes.extend(super::own_directories(s));
     let mut streams = Vec::new();
     if let Some(name) = a.stdin_name {
         streams.push(StreamSource::Reader {

@@ -111,6 +111,28 @@ impl ExistsConfig for Arc<dyn Backend> {
     }
 }
 
+/// Exclude patterns for cairn's own directories, the repository and the local catalogs:
+/// a backup of a tree that holds them (`cairn backup ~` with the default repository)
+/// must not store the repository into itself, night after night.
+pub fn own_directories(s: &Settings) -> Vec<String> {
+    let mut dirs = vec![std::path::PathBuf::from(&s.repo)];
+    dirs.extend(s.cache_dir.clone());
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(abs) = std::path::absolute(&d) else {
+            continue;
+        };
+        let canonical = abs.canonicalize().unwrap_or_else(|_| abs.clone());
+        for p in [abs, canonical] {
+            let pattern = format!("{}/", globset::escape(&p.to_string_lossy()));
+            if !out.contains(&pattern) {
+                out.push(pattern);
+            }
+        }
+    }
+    out
+}
+
 /// Takes a shared lock (backup, restore, check, ...) unless `--no-lock` is given: a
 /// repository on read-only storage can then still be read.
 pub fn lock_shared(s: &Settings, repo: &Repository, command: &str) -> Result<Option<Lock>> {
