@@ -50,6 +50,9 @@ struct Args {
     list_min: usize,
     list_cut_bits: u32,
     delta: bool,
+    delta_span: usize,
+    delta_back: Option<usize>,
+    delta_offset: bool,
     files: Vec<String>,
 }
 
@@ -71,6 +74,9 @@ fn parse_args() -> Args {
         list_min: 256,
         list_cut_bits: 10,
         delta: false,
+        delta_span: 1,
+        delta_back: None,
+        delta_offset: false,
         files: vec![],
     };
     let mut it = std::env::args().skip(1);
@@ -84,6 +90,9 @@ fn parse_args() -> Args {
             "--overhead" => a.overhead = it.next().unwrap().parse().unwrap(),
             "--lists" => a.lists = true,
             "--delta" => a.delta = true,
+            "--delta-back" => a.delta_back = Some(it.next().unwrap().parse().unwrap()),
+            "--delta-offset" => a.delta_offset = true,
+            "--delta-span" => a.delta_span = it.next().unwrap().parse().unwrap(),
             "--lists-only" => {
                 a.lists = true;
                 a.lists_only = true
@@ -181,6 +190,8 @@ fn main() {
             let mut refs: Vec<&[u8]> = Vec::new();
             let mut cur_chunks: Vec<(usize, usize)> = Vec::new();
             let mut ptr = 0usize;
+            // --delta-offset: ends of the last shared chunk in the old and the new night.
+            let (mut old_end, mut new_end) = (0usize, 0usize);
             let t0 = Instant::now();
             let mut all = 0usize;
             let mut new_chunks: Vec<&[u8]> = Vec::new();
@@ -194,6 +205,8 @@ fn main() {
                     cur_chunks.push((c.offset, c.length));
                     if let Some(&i) = prev_index.get(&id) {
                         ptr = i + 1;
+                        old_end = prev_chunks[i].0 + prev_chunks[i].1;
+                        new_end = c.offset + c.length;
                     }
                 }
                 if seen.insert(id) {
@@ -203,9 +216,13 @@ fn main() {
                         // replaces (the one after the last chunk both nights share, +-1).
                         let r = if prev_chunks.is_empty() {
                             &prev_data[0..0]
+                        } else if a.delta_offset {
+                            let target = old_end + (c.offset - new_end) + c.length / 2;
+                            let k = prev_chunks.partition_point(|&(o, _)| o <= target).saturating_sub(1);
+                            &prev_data[prev_chunks[k].0..prev_chunks[k].0 + prev_chunks[k].1]
                         } else {
-                            let lo = ptr.saturating_sub(1).min(prev_chunks.len() - 1);
-                            let hi = (ptr + 1).min(prev_chunks.len() - 1);
+                            let lo = ptr.saturating_sub(a.delta_back.unwrap_or(a.delta_span)).min(prev_chunks.len() - 1);
+                            let hi = (ptr + a.delta_span).min(prev_chunks.len() - 1);
                             &prev_data[prev_chunks[lo].0..prev_chunks[hi].0 + prev_chunks[hi].1]
                         };
                         refs.push(r);

@@ -1,8 +1,9 @@
 //! Check: is the repository whole, and does every stored byte authenticate?
 //!
 //! Structure (always): every index file authenticates and matches its name; every
-//! pack an index names exists and is long enough; every snapshot authenticates; every
-//! tree of every snapshot decodes and every blob a tree names is indexed. With
+//! pack an index names exists and is long enough; the base of every delta blob is
+//! indexed; every snapshot authenticates; every tree of every snapshot decodes and
+//! every blob a tree names is indexed. With
 //! `read_data`, every pack is read whole: its name must be the hash of its bytes, its
 //! header must agree with the index, and every blob must open and hash to its id.
 //!
@@ -13,7 +14,7 @@ use crate::backend::FileKind;
 use crate::content::ContentSource;
 use crate::error::Result;
 use crate::id::Id;
-use crate::pack::{open_blob, read_entries};
+use crate::pack::{delta_parts, open_blob, read_entries};
 use crate::repository::{kind_name, short, Repository};
 use crate::tree::{Extent, NodeKind};
 use rayon::prelude::*;
@@ -225,6 +226,22 @@ pub fn check(
     report.blobs = repo.index().len();
     report.packs = indexed.len();
 
+    // Delta blobs: each base must be indexed data (reading the delta needs it).
+    {
+        let index = repo.index();
+        for e in indexed.values().flatten() {
+            if let Some(b) = e.base {
+                if index.get(&b).map(|l| l.kind) != Some(crate::id::BlobKind::Data) {
+                    err(format!(
+                        "data blob {} is stored as a delta of {}, which is missing",
+                        e.id.short(),
+                        b.short()
+                    ));
+                }
+            }
+        }
+    }
+
     // Packs: present and long enough.
     let stored: HashMap<String, u64> = repo.backend().list(FileKind::Pack)?.into_iter().collect();
     for (id, entries) in &indexed {
@@ -363,10 +380,10 @@ pub fn check(
             };
             let hset: HashSet<_> = header
                 .iter()
-                .map(|e| (e.id, e.offset, e.sealed_len))
+                .map(|e| (e.id, e.offset, e.sealed_len, e.base))
                 .collect();
             for e in entries.iter() {
-                if !hset.contains(&(e.id, e.offset, e.sealed_len)) {
+                if !hset.contains(&(e.id, e.offset, e.sealed_len, e.base)) {
                     err(format!(
                         "{what}: blob {} is in the index but not in the pack header",
                         e.id.short()
@@ -379,6 +396,13 @@ pub fn check(
                 let bwhat = || format!("{} blob {} in {what}", kind_name(e.kind), e.id.short());
                 if open_blob(&fk.key, e.kind, &e.id, &mut buf).is_err() {
                     err(format!("{} is corrupt or has been tampered with", bwhat()));
+                    continue;
+                }
+                if delta_parts(&buf).map(|(_, b, _)| b) != e.base {
+                    err(format!(
+                        "{}: its base differs from the pack header's",
+                        bwhat()
+                    ));
                     continue;
                 }
                 if let Err(x) = repo.decode_blob(&buf, e.raw_len, &e.id, &bwhat) {

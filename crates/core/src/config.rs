@@ -5,8 +5,16 @@ use crate::id::Id;
 use cairn_chunker::ChunkerParams;
 use serde::{Deserialize, Serialize};
 
-/// The highest repository version this build reads and the one it writes.
-pub const REPO_VERSION: u32 = 1;
+/// The highest repository version this build reads and the one `init` writes.
+///
+/// - 1: the first format.
+/// - 2: adds delta blobs (see [`crate::delta`]): compression byte 2 in a blob's stored
+///   form, and a base id after pack and index entries flagged with it. A version 1
+///   repository stays readable and writable and never receives a delta blob, so an
+///   older cairn can go on using it.
+pub const REPO_VERSION: u32 = 2;
+/// The first repository version whose blobs may be delta blobs.
+pub const DELTA_VERSION: u32 = 2;
 
 /// Stored sealed (with the meta key) as the file `config`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,6 +38,9 @@ pub struct RepoConfig {
 /// Options of `init`.
 #[derive(Clone, Debug)]
 pub struct InitOptions {
+    /// Repository format version (default [`REPO_VERSION`]; 1 makes a repository that
+    /// older cairn versions can use).
+    pub version: u32,
     /// zstd level (default 3).
     pub compression_level: i32,
     /// Pack size target (default 16 MiB).
@@ -45,6 +56,7 @@ pub struct InitOptions {
 impl Default for InitOptions {
     fn default() -> Self {
         InitOptions {
+            version: REPO_VERSION,
             compression_level: 3,
             // 16 MiB: large enough that a repository of 1 TB holds ~65k packs (cheap to
             // list), small enough that repacking one costs little.

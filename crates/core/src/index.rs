@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! index file plaintext = pack count (u32 LE) | pack*
-//! pack = pack id (32) | envelope (77) | entry count (u32 LE) | entry* (see pack.rs)
+//! pack = pack id (32) | envelope (77) | entry count (u32 LE) | entry* (see pack.rs;
+//!        an entry is 45 bytes, 77 with the base of a delta blob)
 //! ```
 //!
 //! The index repeats each pack's envelope so that blobs can be read with one ranged
@@ -10,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
-use crate::pack::{decode_entries, encode_entries, PackEntry, ENTRY_LEN};
+use crate::pack::{decode_entry, encode_entries, PackEntry, ENTRY_LEN};
 use crate::sealed::ENVELOPE_LEN;
 use std::collections::HashMap;
 
@@ -329,10 +330,14 @@ pub fn decode_index_file(bytes: &[u8], what: &str) -> Result<Vec<IndexedPack>> {
         let id = Id(take(&mut pos, 32)?.try_into().unwrap());
         let envelope: [u8; ENVELOPE_LEN] = take(&mut pos, ENVELOPE_LEN)?.try_into().unwrap();
         let n = u32::from_le_bytes(take(&mut pos, 4)?.try_into().unwrap()) as usize;
-        let len = n
-            .checked_mul(ENTRY_LEN)
-            .ok_or_else(|| bad("entry count overflows"))?;
-        let entries = decode_entries(take(&mut pos, len)?, what)?;
+        // Each entry takes at least ENTRY_LEN bytes: refuse counts the rest cannot hold.
+        if n > (bytes.len() - pos) / ENTRY_LEN {
+            return Err(bad("entry count larger than the file"));
+        }
+        let mut entries = Vec::with_capacity(n);
+        for _ in 0..n {
+            entries.push(decode_entry(bytes, &mut pos, what)?);
+        }
         packs.push((PackInfo { id, envelope }, entries));
     }
     if pos != bytes.len() {
@@ -351,13 +356,24 @@ mod tests {
             id: Id::of_file(b"p"),
             envelope: [7u8; ENVELOPE_LEN],
         };
-        let entries = vec![PackEntry {
-            kind: BlobKind::Tree,
-            id: Id::of_file(b"b"),
-            offset: 82,
-            sealed_len: 100,
-            raw_len: 60,
-        }];
+        let entries = vec![
+            PackEntry {
+                kind: BlobKind::Tree,
+                id: Id::of_file(b"b"),
+                offset: 82,
+                sealed_len: 100,
+                raw_len: 60,
+                base: None,
+            },
+            PackEntry {
+                kind: BlobKind::Data,
+                id: Id::of_file(b"d"),
+                offset: 182,
+                sealed_len: 50,
+                raw_len: 900,
+                base: Some(Id::of_file(b"base")),
+            },
+        ];
         let enc = encode_index_file(&[(info.clone(), entries.clone())]);
         let dec = decode_index_file(&enc, "i").unwrap();
         assert_eq!(dec[0].0.id, info.id);
@@ -386,6 +402,7 @@ mod tests {
                 offset: i,
                 sealed_len: i + 1,
                 raw_len: n as u32,
+                base: None,
             })
             .collect();
         (info, entries)

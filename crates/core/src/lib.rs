@@ -25,6 +25,7 @@ mod catalog;
 mod check;
 mod config;
 pub mod content;
+mod delta;
 mod diff;
 mod error;
 mod exclude;
@@ -55,7 +56,7 @@ pub use backup::{
 };
 pub use catalog::{cache_trees, Catalog, CatalogInfo};
 pub use check::{check, CheckOptions, CheckProgress, CheckReport, DataSubset};
-pub use config::{InitOptions, RepoConfig, REPO_VERSION};
+pub use config::{InitOptions, RepoConfig, DELTA_VERSION, REPO_VERSION};
 pub use diff::{diff, diff_trees, diff_trees_with, Change, ChangeKind, DiffSummary};
 pub use error::{Error, Result};
 pub use exclude::Excludes;

@@ -3,24 +3,46 @@
 //! ```text
 //! pack   = magic "CRNp" | version (1) | envelope | blob* | sealed header | header length (u32 LE)
 //! blob   = seal(file key, compression (1) | payload), AD = kind (1) | blob id (32)
-//! header = entry*, entry = kind (1) | id (32) | offset (u32 LE) | sealed length (u32 LE) | raw length (u32 LE)
+//! header = entry*
+//! entry  = kind (1) | id (32) | offset (u32 LE) | sealed length (u32 LE) | raw length (u32 LE)
+//!          [| base id (32), when the kind byte has DELTA_FLAG set]
 //! ```
 //!
 //! The header repeats what the index says about the pack, so an index can be rebuilt
 //! from packs alone. Offsets are from the start of the pack file.
+//!
+//! A blob's stored form starts with its compression byte: [`COMPRESSION_NONE`],
+//! [`COMPRESSION_ZSTD`], or [`COMPRESSION_DELTA`] for a *delta blob* (repository
+//! version 2), compressed against the plaintext of another data blob, its base:
+//!
+//! ```text
+//! delta = 2 | depth (1, 1 to MAX_DELTA_DEPTH) | base id (32) | zstd frame, with the base's plaintext as prefix
+//! ```
+//!
+//! The depth is one more than the base's (a blob that is not a delta has depth 0), so
+//! a reader follows at most [`MAX_DELTA_DEPTH`] links. The header entry names the base
+//! too, so that prune and check know which blobs a delta needs without reading it.
 
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::sealed::{self, FileKey, Magic, HEADER_LEN};
 use cairn_crypto::{open_in_place, seal_into, seal_parts_into, Key};
 
-/// Bytes of one header entry.
+/// Bytes of one header entry without a base (the shortest entry).
 pub const ENTRY_LEN: usize = 1 + 32 + 4 + 4 + 4;
+/// Set in an entry's kind byte when a base id follows the entry.
+pub const DELTA_FLAG: u8 = 0x80;
 
 /// Payload stored as is.
 pub const COMPRESSION_NONE: u8 = 0;
 /// Payload compressed with zstd.
 pub const COMPRESSION_ZSTD: u8 = 1;
+/// Payload compressed with zstd against a base blob (see the module documentation).
+pub const COMPRESSION_DELTA: u8 = 2;
+/// The most links a chain of delta blobs may have.
+pub const MAX_DELTA_DEPTH: u8 = 8;
+/// Bytes before the zstd frame of a delta blob: compression, depth, base id.
+pub const DELTA_HEAD_LEN: usize = 1 + 1 + 32;
 
 /// Where one blob sits in its pack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +57,8 @@ pub struct PackEntry {
     pub sealed_len: u32,
     /// Length of the plaintext (uncompressed) blob.
     pub raw_len: u32,
+    /// For a delta blob, the blob it was compressed against.
+    pub base: Option<Id>,
 }
 
 /// The associated data that binds a sealed blob to its kind and id.
@@ -66,37 +90,62 @@ pub fn open_blob(key: &Key, kind: BlobKind, id: &Id, buf: &mut Vec<u8>) -> Resul
 pub fn encode_entries(entries: &[PackEntry], out: &mut Vec<u8>) {
     out.reserve(entries.len() * ENTRY_LEN);
     for e in entries {
-        out.push(e.kind.to_byte());
+        let flag = if e.base.is_some() { DELTA_FLAG } else { 0 };
+        out.push(e.kind.to_byte() | flag);
         out.extend_from_slice(&e.id.0);
         out.extend_from_slice(&e.offset.to_le_bytes());
         out.extend_from_slice(&e.sealed_len.to_le_bytes());
         out.extend_from_slice(&e.raw_len.to_le_bytes());
+        if let Some(base) = &e.base {
+            out.extend_from_slice(&base.0);
+        }
     }
 }
 
-/// Decodes header entries; `what` names the object for errors.
+/// Decodes header entries filling `bytes`; `what` names the object for errors.
 pub fn decode_entries(bytes: &[u8], what: &str) -> Result<Vec<PackEntry>> {
-    if bytes.len() % ENTRY_LEN != 0 {
-        return Err(Error::format(
-            what,
-            "header length is not a multiple of an entry",
-        ));
+    let mut pos = 0;
+    let mut out = Vec::with_capacity(bytes.len() / ENTRY_LEN);
+    while pos < bytes.len() {
+        out.push(decode_entry(bytes, &mut pos, what)?);
     }
-    bytes
-        .chunks_exact(ENTRY_LEN)
-        .map(|c| {
-            let kind = BlobKind::from_byte(c[0])
-                .ok_or_else(|| Error::format(what, format!("unknown blob kind {}", c[0])))?;
-            let u = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
-            Ok(PackEntry {
-                kind,
-                id: Id(c[1..33].try_into().unwrap()),
-                offset: u(33),
-                sealed_len: u(37),
-                raw_len: u(41),
-            })
-        })
-        .collect()
+    Ok(out)
+}
+
+/// Decodes the entry at `*pos` and moves `*pos` past it.
+pub fn decode_entry(bytes: &[u8], pos: &mut usize, what: &str) -> Result<PackEntry> {
+    let truncated = || Error::format(what, "truncated entry");
+    let c = bytes.get(*pos..*pos + ENTRY_LEN).ok_or_else(truncated)?;
+    let kind = BlobKind::from_byte(c[0] & !DELTA_FLAG)
+        .ok_or_else(|| Error::format(what, format!("unknown blob kind {}", c[0])))?;
+    let u = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().unwrap());
+    let mut e = PackEntry {
+        kind,
+        id: Id(c[1..33].try_into().unwrap()),
+        offset: u(33),
+        sealed_len: u(37),
+        raw_len: u(41),
+        base: None,
+    };
+    *pos += ENTRY_LEN;
+    if c[0] & DELTA_FLAG != 0 {
+        if kind != BlobKind::Data {
+            return Err(Error::format(what, "a tree blob with a base"));
+        }
+        let b = bytes.get(*pos..*pos + 32).ok_or_else(truncated)?;
+        e.base = Some(Id(b.try_into().unwrap()));
+        *pos += 32;
+    }
+    Ok(e)
+}
+
+/// The depth and base of a delta blob's stored form, and its zstd frame.
+pub fn delta_parts(stored: &[u8]) -> Option<(u8, Id, &[u8])> {
+    if stored.len() < DELTA_HEAD_LEN || stored[0] != COMPRESSION_DELTA {
+        return None;
+    }
+    let base = Id(stored[2..DELTA_HEAD_LEN].try_into().unwrap());
+    Some((stored[1], base, &stored[DELTA_HEAD_LEN..]))
 }
 
 /// Builds one pack in memory.
@@ -133,7 +182,9 @@ impl PackBuilder {
         self.entries.is_empty()
     }
 
-    /// Seals a blob straight into the pack (no intermediate buffer).
+    /// Seals a blob straight into the pack (no intermediate buffer). `base` names the
+    /// base of a delta blob (whose payload starts with its depth and base id).
+    #[allow(clippy::too_many_arguments)]
     pub fn push_new(
         &mut self,
         key: &Key,
@@ -142,6 +193,7 @@ impl PackBuilder {
         raw_len: u32,
         compression: u8,
         payload: &[u8],
+        base: Option<Id>,
     ) -> usize {
         let offset = self.buf.len();
         seal_blob(key, kind, &id, compression, payload, &mut self.buf);
@@ -152,29 +204,19 @@ impl PackBuilder {
             offset: offset as u32,
             sealed_len: sealed_len as u32,
             raw_len,
+            base,
         });
         sealed_len
-    }
-
-    /// Appends an already sealed blob.
-    pub fn push(&mut self, kind: BlobKind, id: Id, raw_len: u32, sealed: &[u8]) {
-        let offset = self.buf.len() as u32;
-        self.buf.extend_from_slice(sealed);
-        self.entries.push(PackEntry {
-            kind,
-            id,
-            offset,
-            sealed_len: sealed.len() as u32,
-            raw_len,
-        });
     }
 
     /// Moves every blob of `other` (sealed with the same file key) into this pack.
     pub fn absorb(&mut self, other: PackBuilder) {
         for e in &other.entries {
             let start = e.offset as usize;
-            let sealed = &other.buf[start..start + e.sealed_len as usize];
-            self.push(e.kind, e.id, e.raw_len, sealed);
+            let offset = self.buf.len() as u32;
+            self.buf
+                .extend_from_slice(&other.buf[start..start + e.sealed_len as usize]);
+            self.entries.push(PackEntry { offset, ..*e });
         }
     }
 

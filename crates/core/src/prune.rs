@@ -119,8 +119,7 @@ pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<Prun
         )));
     }
     report.snapshots = snapshots.len();
-    let used = used_blobs(repo, snapshots.iter().map(|(_, s)| s.tree))?;
-    report.blobs_used = used.len();
+    let mut used = used_blobs(repo, snapshots.iter().map(|(_, s)| s.tree))?;
 
     // 2. The plan.
     report.index_files = index_files.len();
@@ -134,6 +133,8 @@ pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<Prun
             name
         })
         .collect();
+    add_bases(&packs, &mut used);
+    report.blobs_used = used.len();
     let stored: HashMap<String, u64> = repo.backend().list(FileKind::Pack)?.into_iter().collect();
     report.packs = packs.len();
 
@@ -241,6 +242,32 @@ pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<Prun
 }
 
 /// Every blob the trees reachable from `roots` use: trees, lists and data.
+/// Adds to `used` the bases of the delta blobs in it, and theirs: a delta blob cannot be
+/// read without its base. Every indexed copy of a used blob counts (prune keeps one copy,
+/// whichever it is), so a base is kept when any copy needs it.
+fn add_bases(packs: &BTreeMap<Id, IndexedPack>, used: &mut HashSet<Id>) {
+    let mut bases: HashMap<Id, Vec<Id>> = HashMap::new();
+    for (_, entries) in packs.values() {
+        for e in entries {
+            if let Some(b) = e.base {
+                bases.entry(e.id).or_default().push(b);
+            }
+        }
+    }
+    let mut todo: Vec<Id> = used
+        .iter()
+        .filter(|id| bases.contains_key(id))
+        .copied()
+        .collect();
+    while let Some(id) = todo.pop() {
+        for b in bases.get(&id).into_iter().flatten() {
+            if used.insert(*b) {
+                todo.push(*b);
+            }
+        }
+    }
+}
+
 pub(crate) fn used_blobs(
     repo: &Repository,
     roots: impl Iterator<Item = Id>,

@@ -5,12 +5,14 @@
 
 use crate::backend::{Backend, FileKind};
 use crate::catalog::Catalog;
-use crate::config::{InitOptions, RepoConfig, REPO_VERSION};
+use crate::config::{InitOptions, RepoConfig};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::index::{decode_index_file, encode_index_file, Index, IndexedPack};
 use crate::keys::{KeyFile, MasterKey};
-use crate::pack::{open_blob, COMPRESSION_NONE, COMPRESSION_ZSTD};
+use crate::pack::{
+    delta_parts, open_blob, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_DELTA_DEPTH,
+};
 use crate::sealed::{open_file, seal_file, FileKey, Magic, ENVELOPE_LEN};
 use crate::snapshot::Snapshot;
 use crate::tree::Tree;
@@ -103,7 +105,7 @@ impl Repository {
         let mut id = [0u8; 32];
         cairn_crypto::random_bytes(&mut id);
         let config = RepoConfig {
-            version: REPO_VERSION,
+            version: opts.version,
             id: Id(id),
             created: now_rfc3339(),
             chunker_files: opts.chunker_files,
@@ -408,6 +410,14 @@ impl Repository {
 
     /// Reads, authenticates, decompresses and verifies a blob.
     pub fn read_blob(&self, id: &Id) -> Result<Vec<u8>> {
+        self.read_blob_depth(id, MAX_DELTA_DEPTH)
+            .map(|(plain, _)| plain)
+    }
+
+    /// Reads a blob as [`Repository::read_blob`] does, and returns its depth too (0 unless
+    /// it is a delta blob). A delta blob deeper than `limit` is refused: each link of a
+    /// chain must be shallower than the one before, so reads end.
+    pub(crate) fn read_blob_depth(&self, id: &Id, limit: u8) -> Result<(Vec<u8>, u8)> {
         let (loc, pack) = {
             let index = self.index();
             let loc = index.get(id).ok_or_else(|| Error::MissingBlob {
@@ -433,7 +443,7 @@ impl Repository {
             loc.sealed_len as u64,
         )?;
         open_blob(&key, loc.kind, id, &mut buf).map_err(|_| Error::corrupt(what()))?;
-        self.decode_blob(&buf, loc.raw_len, id, &what)
+        self.decode_stored(&buf, loc.raw_len, id, limit, &what)
     }
 
     /// Turns an opened blob (compression byte, payload) into its verified plaintext.
@@ -444,16 +454,52 @@ impl Repository {
         id: &Id,
         what: &dyn Fn() -> String,
     ) -> Result<Vec<u8>> {
-        let plain = match stored.first() {
-            Some(&COMPRESSION_NONE) => stored[1..].to_vec(),
-            Some(&COMPRESSION_ZSTD) => zstd::bulk::decompress(&stored[1..], raw_len as usize)
-                .map_err(|e| Error::format(what(), format!("zstd: {e}")))?,
+        self.decode_stored(stored, raw_len, id, MAX_DELTA_DEPTH, what)
+            .map(|(plain, _)| plain)
+    }
+
+    fn decode_stored(
+        &self,
+        stored: &[u8],
+        raw_len: u32,
+        id: &Id,
+        limit: u8,
+        what: &dyn Fn() -> String,
+    ) -> Result<(Vec<u8>, u8)> {
+        let (plain, depth) = match stored.first() {
+            Some(&COMPRESSION_NONE) => (stored[1..].to_vec(), 0),
+            Some(&COMPRESSION_ZSTD) => (
+                zstd::bulk::decompress(&stored[1..], raw_len as usize)
+                    .map_err(|e| Error::format(what(), format!("zstd: {e}")))?,
+                0,
+            ),
+            Some(&COMPRESSION_DELTA) => {
+                let (depth, base, frame) =
+                    delta_parts(stored).ok_or_else(|| Error::format(what(), "truncated delta"))?;
+                if depth == 0 || depth > limit {
+                    return Err(Error::format(
+                        what(),
+                        format!("delta depth {depth} (1 to {limit} allowed here)"),
+                    ));
+                }
+                if self.index().get(&base).map(|l| l.kind) != Some(BlobKind::Data) {
+                    return Err(Error::MissingBlob {
+                        kind: "data",
+                        id: base.short(),
+                        context: format!(" (the base of {})", what()),
+                    });
+                }
+                let (prefix, _) = self.read_blob_depth(&base, depth - 1)?;
+                let plain = crate::delta::decompress(&prefix, frame, raw_len as usize)
+                    .map_err(|e| Error::format(what(), format!("zstd: {e}")))?;
+                (plain, depth)
+            }
             _ => return Err(Error::format(what(), "unknown compression")),
         };
         if plain.len() != raw_len as usize || self.blob_id(&plain) != *id {
             return Err(Error::corrupt(what()));
         }
-        Ok(plain)
+        Ok((plain, depth))
     }
 
     /// Reads and decodes a tree: from the catalog when it holds it (and the index lists

@@ -11,10 +11,14 @@
 //! every [`PACKS_PER_INDEX`] packs and at the end. A crash leaves packs that no index
 //! names: they are unused data, never a broken repository.
 
+use crate::config::DELTA_VERSION;
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::index::{IndexedPack, PackInfo};
-use crate::pack::{PackBuilder, COMPRESSION_NONE, COMPRESSION_ZSTD};
+use crate::pack::{
+    PackBuilder, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, DELTA_HEAD_LEN,
+    MAX_DELTA_DEPTH,
+};
 use crate::repository::Repository;
 use crate::sealed::{FileKey, Magic};
 use crate::FileKind;
@@ -49,6 +53,8 @@ struct Job {
     kind: BlobKind,
     id: Id,
     data: Vec<u8>,
+    /// A blob to compress this one against (a delta blob), if it is worth it.
+    base: Option<Id>,
 }
 
 struct Shared<'r> {
@@ -133,8 +139,23 @@ impl std::fmt::Debug for BlobWriter<'_> {
 impl BlobWriter<'_> {
     /// Stores a blob unless the repository has it; returns its id and whether it was new.
     pub fn add(&self, kind: BlobKind, data: &[u8]) -> Result<(Id, bool)> {
+        self.add_with_base(kind, data, &mut |_, _| Ok(None))
+    }
+
+    /// Stores a blob as [`BlobWriter::add`] does; `pick_base` learns its id and whether
+    /// it is new, and may name a data blob to store it as a delta against (see
+    /// [`crate::delta`]). The worker stores it whole when the base is too deep in a
+    /// chain, cannot be read, or the repository predates delta blobs.
+    pub(crate) fn add_with_base(
+        &self,
+        kind: BlobKind,
+        data: &[u8],
+        pick_base: &mut dyn FnMut(&Id, bool) -> Result<Option<Id>>,
+    ) -> Result<(Id, bool)> {
         let id = self.shared.repo.blob_id(data);
-        if !self.claim(&id)? {
+        let new = self.claim(&id)?;
+        let base = pick_base(&id, new)?;
+        if !new {
             return Ok((id, false));
         }
         let mut buf = self.pool.try_recv().unwrap_or_default();
@@ -144,6 +165,7 @@ impl BlobWriter<'_> {
             kind,
             id,
             data: buf,
+            base: base.filter(|_| kind == BlobKind::Data),
         })?;
         Ok((id, true))
     }
@@ -164,7 +186,12 @@ impl BlobWriter<'_> {
         if !self.shared.pending.lock().unwrap().insert(id) {
             return Ok(false);
         }
-        self.send(Job { kind, id, data })?;
+        self.send(Job {
+            kind,
+            id,
+            data,
+            base: None,
+        })?;
         Ok(true)
     }
 
@@ -288,6 +315,32 @@ pub fn with_writer<T>(
     Ok((value, stats))
 }
 
+/// Compresses `data` against the blob `base` into `out` (the delta blob's payload after
+/// its compression byte: depth, base id, frame); `frame` is scratch space. Returns the
+/// base when that is worth storing: the base is readable, its chain has room for one
+/// more link, and the payload is smaller than the plaintext by 1/32 at least (the
+/// rule for plain zstd blobs too).
+fn delta_payload(
+    repo: &Repository,
+    level: i32,
+    base: Id,
+    data: &[u8],
+    frame: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Option<Id> {
+    // A damaged or missing base is check's to report; this blob is then stored whole.
+    let (prefix, depth) = repo.read_blob_depth(&base, MAX_DELTA_DEPTH - 1).ok()?;
+    crate::delta::compress(level, &prefix, data, frame).ok()?;
+    if DELTA_HEAD_LEN - 1 + frame.len() >= data.len() - data.len() / 32 {
+        return None;
+    }
+    out.clear();
+    out.push(depth + 1);
+    out.extend_from_slice(&base.0);
+    out.extend_from_slice(frame);
+    Some(base)
+}
+
 fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
     let repo = shared.repo;
     let pack_size = repo.config().pack_size as usize;
@@ -297,7 +350,9 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
     } else {
         None
     };
+    let deltas = level > 0 && repo.config().version >= DELTA_VERSION;
     let mut compressed = Vec::new();
+    let mut frame = Vec::new();
     let mut pack: Option<PackBuilder> = None;
     let mut spare: Option<Vec<u8>> = None;
     for job in rx.iter() {
@@ -305,9 +360,14 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
             continue; // drain so the producer never blocks
         }
         let raw_len = job.data.len();
+        let base = job
+            .base
+            .filter(|_| deltas)
+            .and_then(|b| delta_payload(repo, level, b, &job.data, &mut frame, &mut compressed));
         // Trees always compress well; data is stored raw when zstd saves under 1/32.
-        let (flag, payload): (u8, &[u8]) = match compressor.as_mut() {
-            Some(c) => {
+        let (flag, payload): (u8, &[u8]) = match (base, compressor.as_mut()) {
+            (Some(_), _) => (COMPRESSION_DELTA, &compressed),
+            (None, Some(c)) => {
                 compressed.clear();
                 compressed.reserve(zstd::zstd_safe::compress_bound(raw_len));
                 match c.compress_to_buffer(&job.data, &mut compressed) {
@@ -315,7 +375,7 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
                     _ => (COMPRESSION_NONE, &job.data),
                 }
             }
-            None => (COMPRESSION_NONE, &job.data),
+            (None, None) => (COMPRESSION_NONE, &job.data),
         };
         let p = pack.get_or_insert_with(|| match spare.take() {
             Some(buf) => PackBuilder::with_buffer(&shared.file_key, buf),
@@ -328,6 +388,7 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
             raw_len as u32,
             flag,
             payload,
+            base,
         );
         match job.kind {
             BlobKind::Data => shared.data_blobs.fetch_add(1, Ordering::Relaxed),

@@ -2,6 +2,7 @@
 
 use super::{segment_len, Progress, Warning, WarningKind};
 use crate::content::ContentBuilder;
+use crate::delta::BaseFinder;
 use crate::error::{Error, Result};
 use crate::id::BlobKind;
 use crate::repository::Repository;
@@ -292,9 +293,22 @@ impl Files<'_, '_> {
         content: &mut ContentBuilder,
         hint: u64,
     ) -> Result<u64, ReadError> {
+        self.chunk_reader_with_bases(r, chunker, content, hint, None)
+    }
+
+    /// [`Files::chunk_reader`] for a stream with an earlier version: each new chunk is
+    /// stored as a delta against the base `bases` finds for it.
+    pub(super) fn chunk_reader_with_bases(
+        &self,
+        r: &mut dyn Read,
+        chunker: &Chunker,
+        content: &mut ContentBuilder,
+        hint: u64,
+        bases: Option<&mut BaseFinder<'_, Repository>>,
+    ) -> Result<u64, ReadError> {
         let _slot = (hint > KEEP_SEGMENT as u64).then(|| self.large.take());
         SEGMENT.with_borrow_mut(|buf| {
-            let r = self.chunk_into(r, chunker, content, hint, buf);
+            let r = self.chunk_into(r, chunker, content, hint, buf, bases);
             if buf.capacity() > KEEP_SEGMENT {
                 // A large file's segment (up to the largest chunk plus 2 MiB) is not kept
                 // for the next file: with two reading threads per core they would add up
@@ -312,6 +326,7 @@ impl Files<'_, '_> {
         content: &mut ContentBuilder,
         hint: u64,
         buf: &mut Vec<u8>,
+        mut bases: Option<&mut BaseFinder<'_, Repository>>,
     ) -> Result<u64, ReadError> {
         let seg = segment_len(chunker);
         // One byte more than expected, so that end of file is seen in the first pass.
@@ -323,6 +338,7 @@ impl Files<'_, '_> {
         }
         let mut filled = 0usize;
         let mut total = 0u64;
+        let mut chunked = 0u64;
         let mut eof = false;
         loop {
             while !eof && filled < limit {
@@ -341,11 +357,19 @@ impl Files<'_, '_> {
             while start < filled {
                 match chunker.next_cut(&buf[start..filled], eof) {
                     Some(n) => {
-                        let (id, _) = self
-                            .writer
-                            .add(BlobKind::Data, &buf[start..start + n])
-                            .map_err(ReadError::Store)?;
+                        let chunk = &buf[start..start + n];
+                        let (id, _) = match bases.as_deref_mut() {
+                            None => self.writer.add(BlobKind::Data, chunk),
+                            Some(f) => {
+                                self.writer
+                                    .add_with_base(BlobKind::Data, chunk, &mut |id, new| {
+                                        f.next(id, chunked, n as u64, new)
+                                    })
+                            }
+                        }
+                        .map_err(ReadError::Store)?;
                         self.push(content, Extent::Data(id), n as u64)?;
+                        chunked += n as u64;
                         start += n;
                     }
                     None => break,

@@ -359,7 +359,7 @@ pub fn backup(
             .stack_size(16 << 20)
             .build()
             .map_err(|e| Error::Invalid(format!("cannot start reading threads: {e}")))?;
-        let streams = walk.read_streams(opts.streams, start)?;
+        let streams = walk.read_streams(opts.streams, parent_tree.as_ref(), start)?;
         let tree = pool.install(|| walk.build(&root, PathBuf::from("/"), parent_tree.as_ref()))?;
         let id = writer.add_tree(&tree)?;
         let mut summary = walk.summary.into_inner().unwrap();

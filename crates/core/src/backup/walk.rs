@@ -2,15 +2,16 @@
 
 use super::files::{is_cache_dir, read_xattrs, FileOutcome, FileStatus, Files, ReadError};
 use super::{BackupSummary, Progress, StreamSource, Warning, WarningKind};
+use crate::config::DELTA_VERSION;
 use crate::content::ContentBuilder;
+use crate::delta::BaseFinder;
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
 use crate::id::Id;
 use crate::platform::NameCache;
 use crate::repository::Repository;
 use crate::store::BlobWriter;
-use crate::tree::{Node, NodeKind, Time, Tree};
-use cairn_chunker::Chunker;
+use crate::tree::{Extent, Node, NodeKind, Time, Tree};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -323,16 +324,26 @@ impl Walk<'_, '_> {
     /// Reads every stream, in the order given, before any file is read: a database dump
     /// then describes a state no newer than the files backed up after it (files an
     /// application wrote after the dump are extra, never missing).
+    ///
+    /// A stream that the parent snapshot holds too is stored against it: each new chunk
+    /// as a delta against the old chunk at its place (see [`crate::delta`]).
     pub(super) fn read_streams(
         &mut self,
         sources: Vec<StreamSource>,
+        parent: Option<&Tree>,
         start: std::time::Instant,
     ) -> Result<Vec<super::StreamSummary>> {
         let mut out = Vec::with_capacity(sources.len());
         for src in sources {
             let name = src.name().to_string();
             let began = std::time::Instant::now();
-            let node = self.stream(Vec::new(), src)?;
+            let old = match parent {
+                Some(t) if self.repo.config().version >= DELTA_VERSION => {
+                    self.old_stream(t, &super::stream_components(&name)?)
+                }
+                _ => None,
+            };
+            let node = self.stream(Vec::new(), src, old)?;
             out.push(super::StreamSummary {
                 name,
                 bytes: node.size,
@@ -344,19 +355,46 @@ impl Walk<'_, '_> {
         Ok(out)
     }
 
-    /// A stream source, stored as a file node.
-    fn stream(&mut self, name: Vec<u8>, src: StreamSource) -> Result<Node> {
+    /// The content of the parent snapshot's file at `components`, if it has one there.
+    fn old_stream(&self, parent: &Tree, components: &[Vec<u8>]) -> Option<Vec<Extent>> {
+        let (last, dirs) = components.split_last()?;
+        let mut tree = std::borrow::Cow::Borrowed(parent);
+        for name in dirs {
+            let subtree = match &tree.find(name)?.kind {
+                NodeKind::Dir { subtree } => *subtree,
+                _ => return None,
+            };
+            tree = std::borrow::Cow::Owned(self.repo.load_tree(&subtree).ok()?);
+        }
+        match &tree.find(last)?.kind {
+            NodeKind::File { content } => Some(content.clone()),
+            _ => None,
+        }
+    }
+
+    /// A stream source, stored as a file node; `old` is the content of its previous
+    /// version, to store new chunks as deltas against.
+    fn stream(
+        &mut self,
+        name: Vec<u8>,
+        src: StreamSource,
+        old: Option<Vec<Extent>>,
+    ) -> Result<Node> {
         let label = src.name().to_string();
         self.progress.file(Path::new(&label), None);
         let repo = self.repo;
         let chunker = repo.streams_chunker();
         let mut content = ContentBuilder::new();
+        let mut finder = old.as_deref().map(|old| BaseFinder::new(repo, old));
         let size = match src {
             StreamSource::Reader { mut reader, .. } => {
-                match self
-                    .files
-                    .chunk_reader(&mut reader, chunker, &mut content, u64::MAX)
-                {
+                match self.files.chunk_reader_with_bases(
+                    &mut reader,
+                    chunker,
+                    &mut content,
+                    u64::MAX,
+                    finder.as_mut(),
+                ) {
                     Ok(n) => n,
                     Err(ReadError::Store(e)) => return Err(e),
                     Err(ReadError::Io(e)) => {
@@ -369,7 +407,7 @@ impl Walk<'_, '_> {
             }
             StreamSource::Command {
                 program, args, env, ..
-            } => self.command(&label, &program, &args, &env, chunker, &mut content)?,
+            } => self.command(&label, &program, &args, &env, &mut content, finder.as_mut())?,
         };
         {
             let mut sum = self.summary.lock().unwrap();
@@ -396,9 +434,10 @@ impl Walk<'_, '_> {
         program: &OsStr,
         args: &[OsString],
         env: &[(OsString, OsString)],
-        chunker: &Chunker,
         content: &mut ContentBuilder,
+        bases: Option<&mut BaseFinder<'_, Repository>>,
     ) -> Result<u64> {
+        let chunker = self.repo.streams_chunker();
         let fail = |detail: String| Error::SourceFailed {
             name: label.to_string(),
             detail,
@@ -428,9 +467,9 @@ impl Walk<'_, '_> {
             tail
         });
         let mut stdout = child.stdout.take().expect("piped");
-        let read = self
-            .files
-            .chunk_reader(&mut stdout, chunker, content, u64::MAX);
+        let read =
+            self.files
+                .chunk_reader_with_bases(&mut stdout, chunker, content, u64::MAX, bases);
         drop(stdout);
         if read.is_err() {
             let _ = child.kill();
