@@ -1,16 +1,40 @@
-//! A repository written by format version 1 is checked in under
-//! `tests/fixtures/repo-v1`; every later cairn must read it. Regenerate it only when
-//! adding a new fixture for a new format version, never to make this test pass:
+//! A repository written by each format version is checked in under
+//! `tests/fixtures/repo-vN`; every later cairn must read them all. The generator writes
+//! one for the current version; run it only when adding the fixture of a new format
+//! version, never to make these tests pass:
 //! `cargo test --test e2e -- --ignored make_fixture_repository`.
+//!
+//! Version 2 adds delta blobs: its fixture holds a dump backed up on two nights, the
+//! second stored as deltas against the first.
 
 use crate::common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const FIXTURE_PASSWORD: &str = "cairn fixture v1";
+fn fixture_password(version: u32) -> String {
+    format!("cairn fixture v{version}")
+}
 
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo-v1")
+fn fixture_dir(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/repo-v{version}"))
+}
+
+/// A table dump of night 1 or 2 of the version 2 fixture: 6,000 rows, of which night 2
+/// changes one in fifty and appends 100.
+fn fixture_dump(night: u32) -> Vec<u8> {
+    let rows = if night == 1 { 6000 } else { 6100 };
+    (0..rows)
+        .flat_map(|i| {
+            let v = if night == 2 && i % 50 == 7 { 2 } else { 1 };
+            format!(
+                "{i}\tcustomer {}\t{}.{:02}\tversion {v}\n",
+                i * 7919 % 10007,
+                i % 500,
+                i % 100
+            )
+            .into_bytes()
+        })
+        .collect()
 }
 
 /// The tree the fixture holds, relative to the backed-up directory `fixture-src`.
@@ -31,7 +55,7 @@ fn fixture_files() -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 #[ignore = "writes the checked-in fixture; run by hand for a new format version"]
 fn make_fixture_repository() {
-    let dir = fixture_dir();
+    let dir = fixture_dir(cairn_core::REPO_VERSION);
     assert!(
         !dir.exists(),
         "{} exists; a fixture is never rewritten",
@@ -46,7 +70,7 @@ fn make_fixture_repository() {
     }
     std::os::unix::fs::symlink("hello.txt", src.join("link")).unwrap();
     let pw = tmp.path().join("pw");
-    fs::write(&pw, FIXTURE_PASSWORD).unwrap();
+    fs::write(&pw, fixture_password(cairn_core::REPO_VERSION)).unwrap();
     let run = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
             .current_dir(tmp.path())
@@ -61,24 +85,27 @@ fn make_fixture_repository() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
+    let tag = format!("v{}", cairn_core::REPO_VERSION);
     run(&["init"]);
-    run(&["backup", "fixture-src", "--host", "fixture", "--tag", "v1"]);
-    let mut stream = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .current_dir(tmp.path())
-        .env("CAIRN_REPOSITORY", &dir)
-        .env("CAIRN_PASSWORD_FILE", &pw)
-        .args(["backup", "--stdin-name", "db/dump.sql", "--host", "fixture"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    stream
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n")
-        .unwrap();
-    assert!(stream.wait().unwrap().success());
+    run(&["backup", "fixture-src", "--host", "fixture", "--tag", &tag]);
+    for night in 1..=2 {
+        let mut stream = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .current_dir(tmp.path())
+            .env("CAIRN_REPOSITORY", &dir)
+            .env("CAIRN_PASSWORD_FILE", &pw)
+            .args(["backup", "--stdin-name", "db/dump.sql", "--host", "fixture"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        stream
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&fixture_dump(night))
+            .unwrap();
+        assert!(stream.wait().unwrap().success());
+    }
 }
 
 #[test]
@@ -87,12 +114,12 @@ fn format_v1_fixture_still_reads_and_verifies() {
     // Work on a copy: git does not keep file modes, and nothing may write into tests/.
     let st = std::process::Command::new("cp")
         .arg("-r")
-        .arg(fixture_dir())
+        .arg(fixture_dir(1))
         .arg(&env.repo)
         .status()
         .unwrap();
     assert!(st.success());
-    fs::write(&env.password_file, FIXTURE_PASSWORD).unwrap();
+    fs::write(&env.password_file, fixture_password(1)).unwrap();
     env.ok(&["check", "--read-data"]);
     let snaps = env.json(&["snapshots"]);
     let snaps = snaps.as_array().unwrap();
@@ -121,4 +148,57 @@ fn format_v1_fixture_still_reads_and_verifies() {
         dump.stdout,
         b"CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n"
     );
+}
+
+#[test]
+fn format_v2_fixture_reads_its_delta_blobs() {
+    let env = Env::new();
+    let st = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(fixture_dir(2))
+        .arg(&env.repo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    fs::write(&env.password_file, fixture_password(2)).unwrap();
+    env.ok(&["check", "--read-data"]);
+    let snaps = env.json(&["snapshots"]);
+    let snaps = snaps.as_array().unwrap();
+    assert_eq!(snaps.len(), 3);
+    assert_eq!(snaps[0]["tags"][0], "v2");
+    let target = env.path("out");
+    let first = snaps[0]["id"].as_str().unwrap();
+    env.ok(&["restore", first, "--target", target.to_str().unwrap()]);
+    let root = Path::new(snaps[0]["paths"][0].as_str().unwrap());
+    let out = restored(&target, root);
+    for (p, data) in fixture_files() {
+        assert_eq!(fs::read(out.join(p)).unwrap(), data, "{p}");
+    }
+    for night in 1..=2u32 {
+        let id = snaps[night as usize]["id"].as_str().unwrap();
+        let dump = env
+            .cmd()
+            .args(["dump", id, "/db/dump.sql"])
+            .output()
+            .unwrap();
+        assert!(dump.stdout == fixture_dump(night), "night {night} differs");
+    }
+    // The second night is stored as deltas: the index names their bases.
+    use cairn_core::Backend as _;
+    let backend = std::sync::Arc::new(cairn_backend::LocalBackend::new(&env.repo));
+    let repo = cairn_core::Repository::open(
+        backend.clone(),
+        &cairn_core::Password::new(fixture_password(2).into_bytes()),
+    )
+    .unwrap();
+    assert_eq!(repo.config().version, 2);
+    let deltas: usize = backend
+        .list(cairn_core::FileKind::Index)
+        .unwrap()
+        .iter()
+        .flat_map(|(name, _)| repo.read_index_file(name).unwrap())
+        .flat_map(|(_, entries)| entries)
+        .filter(|e| e.base.is_some())
+        .count();
+    assert!(deltas > 0, "no delta blob in the version 2 fixture");
 }
