@@ -43,6 +43,7 @@ fn main() -> anyhow::Result<()> {
                     offset,
                     sealed_len: 65_536 + 40,
                     raw_len: 65_536,
+                    base: None,
                 });
                 offset += 65_536 + 40;
                 blob += 1;

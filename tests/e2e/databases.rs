@@ -435,6 +435,59 @@ fn postgres_round_trip_custom_and_plain() {
     drop(restored_custom);
 }
 
+/// Two nights of a real database: the second night's dump is stored as deltas against
+/// the first (a small fraction of the first night's bytes) and restores exactly.
+#[test]
+fn postgres_second_night_stores_little_and_restores_exactly() {
+    require_postgres();
+    let env = Env::new();
+    env.init();
+    let name = unique("pgnight");
+    let db = PgDb::create(&name);
+    psql(
+        &name,
+        "CREATE TABLE orders (id serial PRIMARY KEY, customer int, amount numeric(10,2), \
+           note text);
+         INSERT INTO orders (customer, amount, note)
+           SELECT i % 997, (i * 37 % 10000) / 100.0, 'order ' || i || ' shipped to street ' || (i % 311)
+           FROM generate_series(1, 40000) i;",
+    );
+    let sum = "SELECT count(*) || ' ' || md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o";
+    let url = format!("postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}");
+    let path = format!("/db/postgres/{name}.sql");
+    let night = |env: &Env| {
+        let id = backup(env, &["--postgres", &url, "--postgres-format", "plain"]);
+        let stored = snapshot(env, &id)["summary"]["added"]["bytes_stored"]
+            .as_u64()
+            .unwrap();
+        (id, stored)
+    };
+    let (_, first) = night(&env);
+    // A night of an application's changes (updates to recent rows, a few deletes, new
+    // rows), then the next dump.
+    psql(
+        &name,
+        "UPDATE orders SET amount = amount + 1 WHERE id > 36000 AND id % 20 = 0;
+         DELETE FROM orders WHERE id % 4999 = 5;
+         INSERT INTO orders (customer, amount, note)
+           SELECT i % 997, 1.00, 'new order ' || i FROM generate_series(1, 500) i;
+         VACUUM orders;",
+    );
+    let want = psql(&name, sum);
+    let (second_id, second) = night(&env);
+    assert!(
+        second * 4 < first,
+        "the second night stored {second} bytes, the first {first}"
+    );
+    // Restore the second night into a fresh database.
+    db.drop_now();
+    let restored = PgDb::create(&name);
+    pipe_dump(&env, &second_id, &path, psql_cmd(&name));
+    assert_eq!(psql(&name, sum), want);
+    env.ok(&["check", "--read-data"]);
+    drop(restored);
+}
+
 // ---------------------------------------------------------------------------------------
 // MariaDB
 

@@ -87,6 +87,9 @@ pub(crate) struct BaseFinder<'s, S: ContentSource + ?Sized> {
     /// Where the last chunk both streams share ends, in the old and in the new stream.
     old_end: u64,
     new_end: u64,
+    /// The old chunk that follows, in order, the last shared one and the new chunks
+    /// since.
+    next_in_order: u64,
 }
 
 impl<S: ContentSource + ?Sized> std::fmt::Debug for BaseFinder<'_, S> {
@@ -111,6 +114,7 @@ impl<'s, S: ContentSource + ?Sized> BaseFinder<'s, S> {
             done: false,
             old_end: 0,
             new_end: 0,
+            next_in_order: 0,
         }
     }
 
@@ -144,15 +148,17 @@ impl<'s, S: ContentSource + ?Sized> BaseFinder<'s, S> {
         }
     }
 
-    /// Takes the next chunk of the new stream, `len` bytes at `offset`: returns the
-    /// base for it when it is new and the old stream has a chunk at its place.
+    /// Takes the next chunk of the new stream, `len` bytes at `offset`: returns, when it
+    /// is new, up to two candidate bases: the old chunk at its offset and the old chunk
+    /// at its place in order (they differ where many rows moved: offsets drift, while
+    /// content-defined cuts keep the order).
     pub(crate) fn next(
         &mut self,
         id: &Id,
         offset: u64,
         len: u64,
         is_new: bool,
-    ) -> Result<Option<Id>> {
+    ) -> Result<[Option<Id>; 2]> {
         self.fill()?;
         if !is_new {
             // Shared with the old stream (or stored elsewhere): when the old stream has
@@ -166,10 +172,11 @@ impl<'s, S: ContentSource + ?Sized> BaseFinder<'s, S> {
                     if o.seq == seq {
                         self.old_end = o.offset + o.len;
                         self.new_end = offset + len;
+                        self.next_in_order = seq + 1;
                     }
                 }
             }
-            return Ok(None);
+            return Ok([None, None]);
         }
         // The middle of this chunk, moved to the old stream by the last shared chunk.
         let target = (self.old_end + (offset + len / 2)).saturating_sub(self.new_end);
@@ -182,11 +189,17 @@ impl<'s, S: ContentSource + ?Sized> BaseFinder<'s, S> {
             self.fill()?;
         }
         let k = self.ahead.partition_point(|o| o.offset + o.len <= target);
-        Ok(self
+        let by_offset = self
             .ahead
             .get(k)
             .filter(|o| o.offset <= target)
-            .map(|o| o.id))
+            .map(|o| o.id);
+        let by_order = self.ahead.front().and_then(|f| {
+            let i = self.next_in_order.checked_sub(f.seq)?;
+            self.ahead.get(i as usize).map(|o| o.id)
+        });
+        self.next_in_order += 1;
+        Ok([by_offset, by_order.filter(|b| Some(*b) != by_offset)])
     }
 }
 

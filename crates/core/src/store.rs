@@ -53,8 +53,9 @@ struct Job {
     kind: BlobKind,
     id: Id,
     data: Vec<u8>,
-    /// A blob to compress this one against (a delta blob), if it is worth it.
-    base: Option<Id>,
+    /// Blobs to compress this one against (a delta blob); the one that gives the
+    /// smaller blob is taken, if any is worth it.
+    bases: [Option<Id>; 2],
 }
 
 struct Shared<'r> {
@@ -123,6 +124,9 @@ impl Shared<'_> {
     }
 }
 
+/// Chooses the candidate bases of a blob from its id and whether it is new.
+pub(crate) type PickBase<'a> = dyn FnMut(&Id, bool) -> Result<[Option<Id>; 2]> + 'a;
+
 /// Accepts blobs from the producer; see the module documentation.
 pub struct BlobWriter<'r> {
     shared: &'r Shared<'r>,
@@ -139,22 +143,23 @@ impl std::fmt::Debug for BlobWriter<'_> {
 impl BlobWriter<'_> {
     /// Stores a blob unless the repository has it; returns its id and whether it was new.
     pub fn add(&self, kind: BlobKind, data: &[u8]) -> Result<(Id, bool)> {
-        self.add_with_base(kind, data, &mut |_, _| Ok(None))
+        self.add_with_base(kind, data, &mut |_, _| Ok([None, None]))
     }
 
     /// Stores a blob as [`BlobWriter::add`] does; `pick_base` learns its id and whether
-    /// it is new, and may name a data blob to store it as a delta against (see
-    /// [`crate::delta`]). The worker stores it whole when the base is too deep in a
-    /// chain, cannot be read, or the repository predates delta blobs.
+    /// it is new, and may name up to two data blobs to store it as a delta against (see
+    /// [`crate::delta`]). The worker takes the one that gives the smaller blob, and
+    /// stores it whole when no base is worth it: too deep in a chain, unreadable, or
+    /// the repository predates delta blobs.
     pub(crate) fn add_with_base(
         &self,
         kind: BlobKind,
         data: &[u8],
-        pick_base: &mut dyn FnMut(&Id, bool) -> Result<Option<Id>>,
+        pick_base: &mut PickBase<'_>,
     ) -> Result<(Id, bool)> {
         let id = self.shared.repo.blob_id(data);
         let new = self.claim(&id)?;
-        let base = pick_base(&id, new)?;
+        let bases = pick_base(&id, new)?;
         if !new {
             return Ok((id, false));
         }
@@ -165,7 +170,11 @@ impl BlobWriter<'_> {
             kind,
             id,
             data: buf,
-            base: base.filter(|_| kind == BlobKind::Data),
+            bases: if kind == BlobKind::Data {
+                bases
+            } else {
+                [None, None]
+            },
         })?;
         Ok((id, true))
     }
@@ -190,7 +199,7 @@ impl BlobWriter<'_> {
             kind,
             id,
             data,
-            base: None,
+            bases: [None, None],
         })?;
         Ok(true)
     }
@@ -352,6 +361,7 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
     };
     let deltas = level > 0 && repo.config().version >= DELTA_VERSION;
     let mut compressed = Vec::new();
+    let mut other = Vec::new();
     let mut frame = Vec::new();
     let mut pack: Option<PackBuilder> = None;
     let mut spare: Option<Vec<u8>> = None;
@@ -360,10 +370,15 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
             continue; // drain so the producer never blocks
         }
         let raw_len = job.data.len();
-        let base = job
-            .base
-            .filter(|_| deltas)
-            .and_then(|b| delta_payload(repo, level, b, &job.data, &mut frame, &mut compressed));
+        let mut base = None;
+        for b in job.bases.into_iter().flatten().filter(|_| deltas) {
+            if let Some(b) = delta_payload(repo, level, b, &job.data, &mut frame, &mut other) {
+                if base.is_none() || other.len() < compressed.len() {
+                    std::mem::swap(&mut compressed, &mut other);
+                    base = Some(b);
+                }
+            }
+        }
         // Trees always compress well; data is stored raw when zstd saves under 1/32.
         let (flag, payload): (u8, &[u8]) = match (base, compressor.as_mut()) {
             (Some(_), _) => (COMPRESSION_DELTA, &compressed),
