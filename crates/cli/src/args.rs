@@ -7,11 +7,16 @@ use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Environment:
+  CAIRN_CONFIG            the config file (default: $XDG_CONFIG_HOME/cairn/config.toml,
+                          else ~/.config/cairn/config.toml, else /etc/cairn/config.toml)
   CAIRN_REPOSITORY        repository location (default: ~/.local/share/cairn/repository)
   CAIRN_PASSWORD          the password (prefer one of the two below)
   CAIRN_PASSWORD_FILE     read the password from this file
   CAIRN_PASSWORD_COMMAND  run this command (with sh -c) and use its output as password
   CAIRN_CACHE_DIR         where the local catalogs are (default: ~/.cache/cairn)
+
+Each setting comes from the first of: flags, environment, config file, default
+(see docs/config.md).
 
 Exit codes: 0 success, 1 error, 2 wrong usage, 3 backup done but some files could not be
 read, 10 no repository at the location, 11 repository locked by another process (after
@@ -52,6 +57,11 @@ pub struct Cli {
 /// The options every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
+    /// Read this config file (it must exist) instead of the first found of
+    /// $XDG_CONFIG_HOME/cairn/config.toml (or ~/.config/...) and /etc/cairn/config.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Repository location (a directory path).
     #[arg(short = 'r', long = "repo", global = true, value_name = "REPO")]
     pub repo: Option<String>,
@@ -164,21 +174,37 @@ pub enum Command {
     /// Applications (Kimai, ...): their files and databases in one snapshot.
     #[command(subcommand)]
     App(AppCommand),
+    /// The config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Read and check the config file: unknown keys, types, app kinds, absolute paths,
+    /// unique names, one password source per table, readable password files. Prints
+    /// what it found, or every error with file:line:column; exit code 0 or 1.
+    #[command(
+        after_help = "Examples:\n  cairn config check\n  cairn config check --config /etc/cairn/config.toml --json"
+    )]
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
-    /// The known front-ends, and for each NAME=DIR given (or, without any, each
-    /// installation found where they usually are) what would be backed up and whether
-    /// its databases answer.
-    #[command(after_help = "Example:\n  cairn app list kimai=/var/www/kimai")]
+    /// The known front-ends, and for each installation given (or, without any, each one
+    /// configured in the config file, then each found where they usually are) what
+    /// would be backed up and whether its databases answer.
+    #[command(
+        after_help = "Examples:\n  cairn app list\n  cairn app list kimai=/var/www/kimai\n  cairn app list kimai   # a configured installation"
+    )]
     List {
-        /// Installations to look at, as NAME=DIR.
+        /// Installations to look at, as KIND=DIR or a configured NAME.
         installs: Vec<String>,
     },
     /// Back up an installation: its databases first, then its files, one snapshot.
     #[command(
-        after_help = "Examples:\n  cairn app backup kimai --path /var/www/kimai\n  cairn app backup kimai --path /var/www/kimai --before 'systemctl stop php-fpm' --after 'systemctl start php-fpm'\n\nAfter-hooks run whatever happens, each even if an earlier one failed. A dump that\nfails commits no snapshot."
+        after_help = "Examples:\n  cairn app backup kimai           # configured in the config file ([[app]] name = \"kimai\")\n  cairn app backup kimai --path /var/www/kimai\n  cairn app backup kimai --path /var/www/kimai --before 'systemctl stop php-fpm' --after 'systemctl start php-fpm'\n\nA flag replaces the configured value of its key (lists too: --before replaces the\nconfigured before-hooks). After-hooks run whatever happens, each even if an earlier one\nfailed. A dump that fails commits no snapshot."
     )]
     Backup(AppBackupArgs),
     /// Restore an application snapshot: files, then each database into an empty
@@ -191,12 +217,12 @@ pub enum AppCommand {
     /// their tables and row counts with the manifest; nothing else is touched.
     #[command(after_help = "Example:\n  cairn app verify kimai latest --path /var/www/kimai")]
     Verify {
-        /// The front-end.
+        /// A configured installation's name, or a front-end.
         app: String,
         /// `latest` (default: the newest snapshot of the app) or an id prefix.
         snapshot: Option<String>,
         /// The installation whose configuration names the database server (default:
-        /// where the snapshot was taken).
+        /// the configured one, else where the snapshot was taken).
         #[arg(long, value_name = "DIR")]
         path: Option<PathBuf>,
         /// The server to load into, as a URL (instead of the installation's).
@@ -207,10 +233,10 @@ pub enum AppCommand {
     /// the installed one (match / different / unknown).
     #[command(after_help = "Example:\n  cairn app snapshots immich --path /opt/immich")]
     Snapshots {
-        /// The front-end.
+        /// A configured installation's name, or a front-end.
         app: String,
-        /// The installation to compare versions with (default: where each snapshot
-        /// was taken).
+        /// The installation to compare versions with (default: the configured one, else
+        /// where each snapshot was taken).
         #[arg(long, value_name = "DIR")]
         path: Option<PathBuf>,
     },
@@ -224,11 +250,11 @@ pub enum AppCommand {
 
 #[derive(Debug, Args)]
 pub struct AppRestoreArgs {
-    /// The front-end.
+    /// A configured installation's name, or a front-end.
     pub app: String,
     /// `latest` (default: the newest snapshot of the app) or an id prefix.
     pub snapshot: Option<String>,
-    /// Where the installation goes (default: where it was).
+    /// Where the installation goes (default: the configured path, else where it was).
     #[arg(long, value_name = "DIR")]
     pub target: Option<PathBuf>,
     /// Restore the database into this one: a name on the same server, or a URL.
@@ -254,11 +280,11 @@ pub struct AppRestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct AppBackupArgs {
-    /// The front-end: kimai.
+    /// A configured installation's name, or a front-end: kimai, immich, kestra, idoit.
     pub app: String,
-    /// The installation directory.
+    /// The installation directory (default: the configured one).
     #[arg(long, value_name = "DIR")]
-    pub path: PathBuf,
+    pub path: Option<PathBuf>,
     /// Run this shell command before the backup (repeatable), e.g. to stop the app.
     #[arg(long, value_name = "COMMAND")]
     pub before: Vec<String>,

@@ -6,6 +6,7 @@
 
 mod args;
 mod commands;
+mod config;
 mod output;
 mod progress;
 mod settings;

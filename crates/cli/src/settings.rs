@@ -1,10 +1,25 @@
-//! Resolved settings: where the repository is and how to get the password.
+//! Resolved settings: where the repository is, how to get the password, where the
+//! catalogs are, and what the config file says.
 //!
-//! Precedence, written down once: command-line flags, then environment variables
-//! (`CAIRN_REPOSITORY`, `CAIRN_PASSWORD_FILE`, `CAIRN_PASSWORD_COMMAND`,
-//! `CAIRN_PASSWORD`, `CAIRN_CACHE_DIR`), then defaults (the local default repository; a
-//! prompt on a terminal; the catalog under `~/.cache/cairn`).
+//! Precedence, written down once (and in docs/config.md), for each setting on its own:
+//!
+//! 1. command-line flags (`-r/--repo`, `--password-file`, `--password-command`,
+//!    `--cache-dir`, `--no-cache`);
+//! 2. environment variables (`CAIRN_REPOSITORY`; `CAIRN_PASSWORD_FILE`, then
+//!    `CAIRN_PASSWORD_COMMAND`, then `CAIRN_PASSWORD`; `CAIRN_CACHE_DIR`);
+//! 3. the config file (`[repository]`: `url`; `password-file`, `password-command` or
+//!    `password`; `cache-dir`), found as [`crate::config`] says (`--config`,
+//!    `CAIRN_CONFIG`, `$XDG_CONFIG_HOME/cairn/config.toml`, `/etc/cairn/config.toml`);
+//! 4. defaults: the local default repository, a prompt on a terminal, the catalogs
+//!    under `~/.cache/cairn`.
+//!
+//! Each setting is resolved apart: `-r` on the command line replaces the configured
+//! repository but not the configured password source. Any password source of a higher
+//! rank replaces every one of a lower rank (`--password-command` wins over a configured
+//! `password-file`). Application settings (`[[app]]`) follow the same rule in
+//! `cairn app`: a flag replaces the configured value of its key.
 
+use crate::config::Config;
 use anyhow::{bail, Context, Result};
 use cairn_core::Password;
 use std::io::IsTerminal;
@@ -20,8 +35,27 @@ pub enum PasswordSource {
     Command(String),
     /// The value of `CAIRN_PASSWORD`.
     Env,
+    /// A password written in the config file (`password = "..."`; discouraged).
+    Inline(InlinePassword),
     /// Ask on the terminal.
     Prompt,
+}
+
+/// A password given in the config file; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InlinePassword(String);
+
+impl InlinePassword {
+    /// Wraps the password.
+    pub fn new(password: String) -> InlinePassword {
+        InlinePassword(password)
+    }
+}
+
+impl std::fmt::Debug for InlinePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 /// Settings shared by every command.
@@ -43,6 +77,8 @@ pub struct Settings {
     pub locking: Locking,
     /// Directory of the local catalogs; `None` to use none.
     pub cache_dir: Option<PathBuf>,
+    /// The config file's contents (applications, retention); empty without one.
+    pub config: Config,
 }
 
 /// How commands lock the repository.
@@ -55,21 +91,43 @@ pub struct Locking {
 }
 
 /// The documented default repository: `$XDG_DATA_HOME/cairn/repository`, else
-/// `~/.local/share/cairn/repository`.
-pub fn default_repository() -> Result<PathBuf> {
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+/// `~/.local/share/cairn/repository`. `env` gives non-empty environment variables.
+fn default_repository(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
+    if let Some(d) = env("XDG_DATA_HOME") {
         return Ok(PathBuf::from(d).join("cairn/repository"));
     }
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .context("neither -r/--repo, CAIRN_REPOSITORY nor HOME is set")?;
+    let home = env("HOME").context(
+        "no repository given: neither -r/--repo, CAIRN_REPOSITORY, a config file's \
+         [repository] url nor HOME is set",
+    )?;
     Ok(PathBuf::from(home).join(".local/share/cairn/repository"))
 }
 
+/// The environment variable `name` when it is set and not empty.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 impl Settings {
-    /// Resolves the global flags against the environment.
+    /// Resolves the global flags against the environment and the config file.
     pub fn resolve(flags: crate::args::GlobalArgs) -> Result<Settings> {
+        let location = crate::config::locate(flags.config.clone(), &env_var);
+        let config = crate::config::load(&location, false)?;
+        let password_set = std::env::var_os("CAIRN_PASSWORD").is_some();
+        Settings::resolve_with(flags, &env_var, password_set, config)
+    }
+
+    /// [`Settings::resolve`] with the environment given: `env` yields non-empty
+    /// variables; `password_set` says whether `CAIRN_PASSWORD` is set (even empty: it
+    /// is then refused as an empty password rather than passed over).
+    fn resolve_with(
+        flags: crate::args::GlobalArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+        password_set: bool,
+        config: Config,
+    ) -> Result<Settings> {
         let crate::args::GlobalArgs {
+            config: _,
             repo,
             password_file,
             password_command,
@@ -85,10 +143,13 @@ impl Settings {
             retry: retry_lock,
             no_shared: no_lock,
         };
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let repo = match repo.or_else(|| env("CAIRN_REPOSITORY")) {
+        let configured = &config.repository;
+        let repo = match repo
+            .or_else(|| env("CAIRN_REPOSITORY"))
+            .or_else(|| configured.url.clone())
+        {
             Some(r) => r,
-            None => default_repository()?.to_string_lossy().into_owned(),
+            None => default_repository(env)?.to_string_lossy().into_owned(),
         };
         let password = if let Some(f) = password_file {
             PasswordSource::File(f)
@@ -98,10 +159,20 @@ impl Settings {
             PasswordSource::File(f.into())
         } else if let Some(c) = env("CAIRN_PASSWORD_COMMAND") {
             PasswordSource::Command(c)
-        } else if std::env::var_os("CAIRN_PASSWORD").is_some() {
+        } else if password_set {
             PasswordSource::Env
+        } else if let Some(p) = &configured.password {
+            p.clone()
         } else {
             PasswordSource::Prompt
+        };
+        let cache_dir = if no_cache {
+            None
+        } else {
+            cache_dir
+                .or_else(|| env("CAIRN_CACHE_DIR").map(PathBuf::from))
+                .or_else(|| configured.cache_dir.clone())
+                .or_else(cairn_catalog::default_cache_dir)
         };
         Ok(Settings {
             repo,
@@ -111,13 +182,8 @@ impl Settings {
             quiet,
             progress: !quiet && !json && std::io::stderr().is_terminal(),
             locking,
-            cache_dir: if no_cache {
-                None
-            } else {
-                cache_dir
-                    .or_else(|| env("CAIRN_CACHE_DIR").map(PathBuf::from))
-                    .or_else(cairn_catalog::default_cache_dir)
-            },
+            cache_dir,
+            config,
         })
     }
 
@@ -168,9 +234,10 @@ pub fn read_password(src: &PasswordSource, confirm: bool, what: &str) -> Result<
         PasswordSource::Env => std::env::var("CAIRN_PASSWORD")
             .unwrap_or_default()
             .into_bytes(),
+        PasswordSource::Inline(p) => p.0.clone().into_bytes(),
         PasswordSource::Prompt => {
             if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {
-                bail!("no password given: set CAIRN_PASSWORD_FILE or CAIRN_PASSWORD_COMMAND (or run on a terminal)");
+                bail!("no password given: set CAIRN_PASSWORD_FILE or CAIRN_PASSWORD_COMMAND, or password-file in the config file's [repository] (or run on a terminal)");
             }
             let first = rpassword::prompt_password(format!("Enter {what}: "))
                 .context("reading the password from the terminal")?;
@@ -193,6 +260,192 @@ pub fn read_password(src: &PasswordSource, confirm: bool, what: &str) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    const CONFIGURED: &str = "[repository]\nurl = \"/conf/repo\"\npassword-file = \"/conf/pw\"\n\
+                              cache-dir = \"/conf/cache\"\n";
+
+    /// Settings from command-line flags, environment variables and config file text.
+    fn resolved(flags: &[&str], env: &[(&str, &str)], config: &str) -> Settings {
+        let mut argv = vec!["cairn"];
+        argv.extend_from_slice(flags);
+        argv.push("snapshots");
+        let cli = crate::args::Cli::try_parse_from(argv).unwrap();
+        let config = crate::config::parse(config, std::path::Path::new("/c.toml"), false).unwrap();
+        let lookup = |k: &str| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let password_set = env.iter().any(|(k, _)| *k == "CAIRN_PASSWORD");
+        Settings::resolve_with(cli.global, &lookup, password_set, config).unwrap()
+    }
+
+    #[test]
+    fn precedence_is_flags_then_environment_then_config_then_defaults() {
+        use PasswordSource::{Command as Cmd, Env, File, Inline, Prompt};
+        let default_cache = cairn_catalog::default_cache_dir();
+        let file = |p: &str| File(PathBuf::from(p));
+        let home = ("HOME", "/home/ann");
+        // (case, flags, environment, config file, repository, password, cache dir)
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(
+            &str,
+            Vec<&str>,
+            Vec<(&str, &str)>,
+            &str,
+            &str,
+            PasswordSource,
+            Option<PathBuf>,
+        )> = vec![
+            (
+                "defaults",
+                vec![],
+                vec![home],
+                "",
+                "/home/ann/.local/share/cairn/repository",
+                Prompt,
+                default_cache.clone(),
+            ),
+            (
+                "defaults under XDG_DATA_HOME",
+                vec![],
+                vec![home, ("XDG_DATA_HOME", "/data")],
+                "",
+                "/data/cairn/repository",
+                Prompt,
+                default_cache.clone(),
+            ),
+            (
+                "config file over defaults",
+                vec![],
+                vec![home],
+                CONFIGURED,
+                "/conf/repo",
+                file("/conf/pw"),
+                Some("/conf/cache".into()),
+            ),
+            (
+                "environment over config file",
+                vec![],
+                vec![
+                    ("CAIRN_REPOSITORY", "/env/repo"),
+                    ("CAIRN_PASSWORD_FILE", "/env/pw"),
+                    ("CAIRN_CACHE_DIR", "/env/cache"),
+                ],
+                CONFIGURED,
+                "/env/repo",
+                file("/env/pw"),
+                Some("/env/cache".into()),
+            ),
+            (
+                "CAIRN_PASSWORD_COMMAND over a configured password file",
+                vec![],
+                vec![("CAIRN_PASSWORD_COMMAND", "pass cairn")],
+                CONFIGURED,
+                "/conf/repo",
+                Cmd("pass cairn".into()),
+                Some("/conf/cache".into()),
+            ),
+            (
+                "CAIRN_PASSWORD, even empty, over a configured password file",
+                vec![],
+                vec![("CAIRN_PASSWORD", "")],
+                CONFIGURED,
+                "/conf/repo",
+                Env,
+                Some("/conf/cache".into()),
+            ),
+            (
+                "an empty variable counts as unset",
+                vec![],
+                vec![("CAIRN_REPOSITORY", ""), ("CAIRN_PASSWORD_FILE", "")],
+                CONFIGURED,
+                "/conf/repo",
+                file("/conf/pw"),
+                Some("/conf/cache".into()),
+            ),
+            (
+                "flags over environment and config file",
+                vec![
+                    "-r",
+                    "/flag/repo",
+                    "--password-command",
+                    "echo pw",
+                    "--cache-dir",
+                    "/flag/cache",
+                ],
+                vec![
+                    ("CAIRN_REPOSITORY", "/env/repo"),
+                    ("CAIRN_PASSWORD_FILE", "/env/pw"),
+                    ("CAIRN_CACHE_DIR", "/env/cache"),
+                ],
+                CONFIGURED,
+                "/flag/repo",
+                Cmd("echo pw".into()),
+                Some("/flag/cache".into()),
+            ),
+            (
+                "each setting apart: -r keeps the configured password",
+                vec!["-r", "/flag/repo"],
+                vec![],
+                CONFIGURED,
+                "/flag/repo",
+                file("/conf/pw"),
+                Some("/conf/cache".into()),
+            ),
+            (
+                "--password-file over CAIRN_PASSWORD_COMMAND",
+                vec!["--password-file", "/flag/pw"],
+                vec![("CAIRN_PASSWORD_COMMAND", "pass cairn")],
+                CONFIGURED,
+                "/conf/repo",
+                file("/flag/pw"),
+                Some("/conf/cache".into()),
+            ),
+            (
+                "--no-cache over a configured cache dir",
+                vec!["--no-cache"],
+                vec![("CAIRN_CACHE_DIR", "/env/cache")],
+                CONFIGURED,
+                "/conf/repo",
+                file("/conf/pw"),
+                None,
+            ),
+            (
+                "an inline password from the config file",
+                vec![],
+                vec![home],
+                "[repository]\npassword = \"s3cret\"\n",
+                "/home/ann/.local/share/cairn/repository",
+                Inline(InlinePassword::new("s3cret".into())),
+                default_cache.clone(),
+            ),
+        ];
+        for (case, flags, env, config, repo, password, cache) in cases {
+            let s = resolved(&flags, &env, config);
+            assert_eq!(s.repo, repo, "{case}: repository");
+            assert_eq!(s.password, password, "{case}: password");
+            assert_eq!(s.cache_dir, cache, "{case}: cache dir");
+        }
+    }
+
+    #[test]
+    fn no_repository_anywhere_is_a_clear_error() {
+        let cli = crate::args::Cli::try_parse_from(["cairn", "snapshots"]).unwrap();
+        let e =
+            Settings::resolve_with(cli.global, &|_| None, false, Config::default()).unwrap_err();
+        assert!(e.to_string().contains("[repository] url"), "{e}");
+    }
+
+    #[test]
+    fn an_inline_password_is_read_and_never_printed() {
+        let src = PasswordSource::Inline(InlinePassword::new("s3cret".into()));
+        assert_eq!(format!("{src:?}"), "Inline([redacted])");
+        let pw = read_password(&src, false, "x").unwrap();
+        assert_eq!(pw.as_bytes(), b"s3cret");
+    }
 
     #[test]
     fn trims_exactly_one_newline() {

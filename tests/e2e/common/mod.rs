@@ -252,3 +252,38 @@ pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
 pub fn os(b: &[u8]) -> &OsStr {
     OsStr::from_bytes(b)
 }
+
+/// A Kimai installation with its database in SQLite (`var/data/kimai.sqlite`, in WAL
+/// mode, holding `users` rows in `kimai2_users` and one migration), as the real one
+/// lays it out; needs `python3`. Returns the database file.
+pub fn kimai_sqlite_install(root: &Path, users: usize) -> PathBuf {
+    for d in ["config/packages", "var/data", "var/plugins"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(
+        root.join(".env"),
+        "DATABASE_URL=sqlite:///%kernel.project_dir%/var/data/kimai.sqlite\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("var/data/export.csv"), "a;b\n1;2\n").unwrap();
+    let db = root.join("var/data/kimai.sqlite");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect('{}'); c.execute('pragma journal_mode=wal'); \
+             c.execute('create table kimai2_users (id integer primary key, name text)'); \
+             c.execute('create table migration_versions (version text primary key)'); \
+             c.executemany('insert into kimai2_users (name) values (?)', \
+             [('user %d' % i,) for i in range({users})]); \
+             c.execute(\"insert into migration_versions values ('Version20240101')\"); c.commit()",
+            db.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db
+}

@@ -66,6 +66,66 @@ impl Plan {
         self.before.extend(own);
         self.after.extend(after);
     }
+
+    /// Dumps every database server of the plan with `password` instead of the one the
+    /// application's own configuration gives (for an installation whose configuration
+    /// does not hold it, or a user who keeps it elsewhere, e.g. in a file only root
+    /// reads). The password reaches the dump tools in their environment, never their
+    /// arguments. SQLite files have no password and stay as they are.
+    pub fn override_database_password(&mut self, password: &str) {
+        self.databases = std::mem::take(&mut self.databases)
+            .into_iter()
+            .map(|d| d.with_password(password))
+            .collect();
+    }
+
+    /// Reaches the plan's databases as `url` says (`postgresql://…`, `mariadb://…`)
+    /// instead of as the application's configuration does: server, user and password
+    /// come from the URL (see [`Database::with_connection`]). A database name in the
+    /// URL replaces the database's, so it is refused when the plan has several database
+    /// servers; without a name each database keeps its own. Fails when the plan has no
+    /// database server (only SQLite files) or its engine is another.
+    pub fn override_database_url(&mut self, url: &str) -> Result<()> {
+        let servers = self
+            .databases
+            .iter()
+            .filter(|d| !matches!(d, Database::Sqlite(_)))
+            .count();
+        if servers == 0 {
+            return Err(Error::Invalid(format!(
+                "{} at {} has no database server whose URL could be replaced",
+                self.app,
+                self.install.display()
+            )));
+        }
+        let names_one = match Database::parse(url)? {
+            Database::Postgres(p) => p.database().is_some(),
+            Database::MariaDb(m) => m.database().is_some(),
+            Database::Sqlite(_) => {
+                return Err(Error::Invalid(
+                    "a database URL starts with postgresql://, mariadb:// or mysql://".into(),
+                ))
+            }
+        };
+        if names_one && servers > 1 {
+            return Err(Error::Invalid(format!(
+                "{} at {} has {servers} databases: a database URL for all of them must not \
+                 name a database",
+                self.app,
+                self.install.display()
+            )));
+        }
+        // All or nothing: a plan that failed to change keeps its databases.
+        self.databases = self
+            .databases
+            .iter()
+            .map(|d| match d {
+                s @ Database::Sqlite(_) => Ok(s.clone()),
+                d => d.clone().with_connection(url),
+            })
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
 }
 
 /// What a snapshot of an application records (its `manifest`).
@@ -335,5 +395,99 @@ mod tests {
         assert_eq!(get("MAILER_URL"), Some("null://null"));
         assert_eq!(get("APP_ENV"), Some("dev"));
         assert_eq!(env.len(), 3);
+    }
+
+    fn plan_with(databases: Vec<Database>) -> Plan {
+        Plan {
+            app: "kimai".into(),
+            install: "/srv/kimai".into(),
+            version: None,
+            revision: None,
+            paths: Vec::new(),
+            excludes: Vec::new(),
+            databases,
+            before: Vec::new(),
+            after: Vec::new(),
+            post_restore: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn dump_env_and_args(d: &Database) -> (Vec<String>, Vec<String>) {
+        let c = match d {
+            Database::Postgres(p) => p.dump_command(),
+            Database::MariaDb(m) => m.dump_command(),
+            Database::Sqlite(_) => panic!("no command for SQLite"),
+        };
+        let s = |o: &std::ffi::OsString| o.to_string_lossy().into_owned();
+        (
+            c.env
+                .iter()
+                .map(|(k, v)| format!("{}={}", s(k), s(v)))
+                .collect(),
+            c.args.iter().map(s).collect(),
+        )
+    }
+
+    #[test]
+    fn database_password_override_reaches_the_environment_only() {
+        let mut plan = plan_with(vec![
+            Database::parse("mysql://kimai:old@127.0.0.1:3306/kimai").unwrap(),
+            Database::parse("postgresql://app@db/app").unwrap(),
+            Database::parse("/srv/kimai/var/data/kimai.sqlite").unwrap(),
+        ]);
+        plan.override_database_password("n3w secret");
+        let (env, args) = dump_env_and_args(&plan.databases[0]);
+        assert_eq!(env, ["MYSQL_PWD=n3w secret"]);
+        assert!(!args.iter().any(|a| a.contains("n3w")), "{args:?}");
+        let (env, args) = dump_env_and_args(&plan.databases[1]);
+        assert_eq!(env, ["PGPASSWORD=n3w secret"]);
+        assert!(args.contains(&"--dbname=app".to_string()), "{args:?}");
+        assert!(matches!(plan.databases[2], Database::Sqlite(_)));
+    }
+
+    #[test]
+    fn database_url_override_replaces_server_and_user_and_keeps_the_name() {
+        let mut plan = plan_with(vec![Database::parse(
+            "mysql://kimai:pw@127.0.0.1:3306/kimai?charset=utf8mb4",
+        )
+        .unwrap()]);
+        plan.override_database_url("mariadb://backup@db.internal:3307")
+            .unwrap();
+        let (env, args) = dump_env_and_args(&plan.databases[0]);
+        // The application's password belonged to its user: not handed to another one.
+        assert!(env.is_empty(), "{env:?}");
+        assert!(args.contains(&"--host=db.internal".to_string()), "{args:?}");
+        assert!(args.contains(&"--port=3307".to_string()), "{args:?}");
+        assert!(args.contains(&"--user=backup".to_string()), "{args:?}");
+        assert_eq!(plan.databases[0].name(), "kimai");
+        plan.override_database_url("mariadb://backup@db.internal/other")
+            .unwrap();
+        assert_eq!(plan.databases[0].name(), "other");
+
+        let e = plan
+            .override_database_url("postgresql://u@h/x")
+            .unwrap_err();
+        assert!(e.to_string().contains("is for postgresql"), "{e}");
+        let e = plan.override_database_url("relative/file").unwrap_err();
+        assert!(e.to_string().contains("postgresql://"), "{e}");
+
+        let mut two = plan_with(vec![
+            Database::parse("mariadb://root@h/idoit_system").unwrap(),
+            Database::parse("mariadb://root@h/idoit_data").unwrap(),
+        ]);
+        let e = two
+            .override_database_url("mariadb://root@h2/x")
+            .unwrap_err();
+        assert!(e.to_string().contains("must not name a database"), "{e}");
+        two.override_database_url("mariadb://root@h2").unwrap();
+        let names: Vec<_> = two.databases.iter().map(|d| d.name()).collect();
+        assert_eq!(names, ["idoit_system", "idoit_data"]);
+
+        let mut sqlite = plan_with(vec![Database::parse("/srv/k.sqlite").unwrap()]);
+        let e = sqlite
+            .override_database_url("mariadb://root@h")
+            .unwrap_err();
+        assert!(e.to_string().contains("no database server"), "{e}");
     }
 }

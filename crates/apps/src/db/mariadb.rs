@@ -36,6 +36,12 @@ impl MariaDb {
         self
     }
 
+    /// The connection settings, for [`super::Database::with_password`] and
+    /// [`super::Database::with_connection`].
+    pub(crate) fn conn_mut(&mut self) -> &mut UrlParts {
+        &mut self.conn
+    }
+
     /// The same server, another database.
     pub fn with_database(&self, name: &str) -> MariaDb {
         let mut m = self.clone();

@@ -90,6 +90,47 @@ impl Database {
         }
     }
 
+    /// The same database, reached with `password` instead of the one its URL gave. The
+    /// password goes to the tools in their environment, as every password does. A
+    /// SQLite file has no password: it is returned unchanged.
+    pub fn with_password(mut self, password: &str) -> Database {
+        match &mut self {
+            Database::Postgres(p) => p.conn_mut().password = Some(password.to_string()),
+            Database::MariaDb(m) => m.conn_mut().password = Some(password.to_string()),
+            Database::Sqlite(_) => {}
+        }
+        self
+    }
+
+    /// The same database, reached as `url` says: its server (host, port, socket or
+    /// other query parameters), user and password replace the ones the database had;
+    /// the database name is the URL's when it names one, else the database's own. The
+    /// URL's engine must be this database's (`postgresql://` for PostgreSQL,
+    /// `mariadb://` or `mysql://` for MariaDB); a SQLite file cannot be reached so.
+    pub fn with_connection(mut self, url: &str) -> Result<Database> {
+        let given = Database::parse(url)?;
+        if !matches!(
+            (&self, &given),
+            (Database::Postgres(_), Database::Postgres(_))
+                | (Database::MariaDb(_), Database::MariaDb(_))
+        ) {
+            return Err(Error::Invalid(format!(
+                "the database URL is for {} but the database is {}",
+                given.engine(),
+                self.engine()
+            )));
+        };
+        let parts = UrlParts::parse(url)?;
+        let conn = match &mut self {
+            Database::Postgres(p) => p.conn_mut(),
+            Database::MariaDb(m) => m.conn_mut(),
+            Database::Sqlite(_) => unreachable!("matched above"),
+        };
+        let database = parts.database.clone().or(conn.database.take());
+        *conn = UrlParts { database, ..parts };
+        Ok(self)
+    }
+
     /// Every table with its row count (exact counts, taken now). Empty for a whole
     /// server.
     pub fn tables(&self) -> Result<Vec<TableCount>> {

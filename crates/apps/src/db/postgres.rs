@@ -47,6 +47,12 @@ impl Postgres {
         self
     }
 
+    /// The connection settings, for [`super::Database::with_password`] and
+    /// [`super::Database::with_connection`].
+    pub(crate) fn conn_mut(&mut self) -> &mut UrlParts {
+        &mut self.conn
+    }
+
     /// The same server, another database.
     pub fn with_database(&self, name: &str) -> Postgres {
         let mut p = self.clone();

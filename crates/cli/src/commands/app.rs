@@ -1,36 +1,157 @@
 //! `cairn app`: application front-ends.
+//!
+//! An application is named either by a configured instance (`[[app]] name = ...` in the
+//! config file: its kind, path, hooks, tags, wrapper and database settings) or by a
+//! front-end (`kimai`, ...) with `--path`. A flag replaces the configured value of its
+//! key. An instance whose name is not its kind's tags its snapshots with its name, and
+//! `restore`, `verify` and `snapshots` of that name choose among those.
 
 use crate::args::{AppBackupArgs, AppRestoreArgs};
+use crate::config::AppConfig;
 use crate::output::{bytes, local_time};
 use crate::progress::Bar;
-use crate::settings::Settings;
+use crate::settings::{read_password, Settings};
 use anyhow::{bail, Context, Result};
-use cairn_apps::app::{self, Manifest};
+use cairn_apps::app::{self, Manifest, Plan};
 use cairn_apps::db::Wrapper;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// `cairn app list [NAME=DIR...]`.
+/// What a `cairn app` command's NAME stands for.
+struct Named<'a> {
+    /// The front-end, e.g. `kimai`.
+    kind: String,
+    /// The configured instance, when NAME is one.
+    configured: Option<&'a AppConfig>,
+}
+
+impl Named<'_> {
+    /// The tag that tells this instance's snapshots from other installations of the same
+    /// front-end: its name, when it is a configured instance not named as its kind.
+    fn instance_tag(&self) -> Option<&str> {
+        self.configured
+            .filter(|c| c.name != c.kind)
+            .map(|c| c.name.as_str())
+    }
+
+    /// Whether `snap` is a snapshot of this application.
+    fn owns(&self, snap: &cairn_core::Snapshot) -> bool {
+        snap.app.as_deref() == Some(self.kind.as_str())
+            && self.instance_tag().is_none_or(|t| snap.has_tag(t))
+    }
+
+    /// The configured installation directory.
+    fn path(&self) -> Option<PathBuf> {
+        self.configured.map(|c| c.path.clone())
+    }
+}
+
+/// Looks NAME up: a configured instance first, then a front-end.
+fn named<'a>(s: &'a Settings, name: &str) -> Result<Named<'a>> {
+    if let Some(c) = s.config.app(name) {
+        return Ok(Named {
+            kind: c.kind.clone(),
+            configured: Some(c),
+        });
+    }
+    let kind = if name == "i-doit" { "idoit" } else { name };
+    if app::APPS.contains(&kind) {
+        return Ok(Named {
+            kind: kind.to_string(),
+            configured: None,
+        });
+    }
+    let file = match &s.config.file {
+        Some(f) => format!("configured in {}: {}", f.display(), s.config.app_names()),
+        None => "no config file was found".into(),
+    };
+    bail!(
+        "unknown application {name:?}: it is neither a configured installation ({file}) nor \
+         a front-end ({})",
+        app::APPS.join(", ")
+    )
+}
+
+/// The plan for the installation of `kind` at `path`, with what the instance `c`
+/// configures for its databases (URL, then password) and the dump tools' wrapper.
+fn plan_for(kind: &str, path: &Path, c: Option<&AppConfig>, wrapper: Option<&str>) -> Result<Plan> {
+    let mut plan = app::plan(kind, path)?;
+    if let Some(c) = c {
+        let what = || format!("the database of {} ([app.database])", c.name);
+        if let Some(url) = &c.database.url {
+            plan.override_database_url(url).with_context(what)?;
+        }
+        if let Some(src) = &c.database.password {
+            let pw = read_password(src, false, "database password").with_context(what)?;
+            let pw = std::str::from_utf8(pw.as_bytes())
+                .ok()
+                .with_context(|| format!("{}: the password is not UTF-8", what()))?;
+            plan.override_database_password(pw);
+        }
+    }
+    if let Some(w) = wrapper {
+        let w = Wrapper::parse(w);
+        plan.databases = plan
+            .databases
+            .into_iter()
+            .map(|d| d.with_wrapper(w.clone()))
+            .collect();
+    }
+    Ok(plan)
+}
+
+/// `cairn app list [KIND=DIR|NAME...]`.
 pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
     let mut rows = Vec::new();
     let mut code = crate::exit::OK;
-    // Without names: the installations found where they usually are.
-    let detected: Vec<String> = if installs.is_empty() {
-        app::detect()
-            .into_iter()
-            .map(|(a, d)| format!("{a}={}", d.display()))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    for spec in installs.iter().chain(&detected) {
-        let (name, dir) = spec
-            .split_once('=')
-            .with_context(|| format!("{spec:?}: give NAME=DIR, e.g. kimai=/var/www/kimai"))?;
-        let plan = match app::plan(name, &PathBuf::from(dir)) {
+    // (name, kind, directory, configured instance)
+    let mut todo: Vec<(String, String, PathBuf, Option<&AppConfig>)> = Vec::new();
+    if installs.is_empty() {
+        // The configured installations, then those found where they usually are.
+        for c in &s.config.apps {
+            todo.push((c.name.clone(), c.kind.clone(), c.path.clone(), Some(c)));
+        }
+        let same = |a: &Path, b: &Path| {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+        };
+        for (kind, dir) in app::detect() {
+            let known = s
+                .config
+                .apps
+                .iter()
+                .any(|c| c.kind == kind && same(&c.path, &dir));
+            if !known {
+                todo.push((kind.clone(), kind, dir, None));
+            }
+        }
+    }
+    for spec in installs {
+        if let Some(c) = s.config.app(spec) {
+            todo.push((c.name.clone(), c.kind.clone(), c.path.clone(), Some(c)));
+            continue;
+        }
+        let (kind, dir) = spec.split_once('=').with_context(|| {
+            format!(
+                "{spec:?}: give KIND=DIR (e.g. kimai=/var/www/kimai) or a configured name \
+                 (configured: {})",
+                s.config.app_names()
+            )
+        })?;
+        todo.push((kind.to_string(), kind.to_string(), PathBuf::from(dir), None));
+    }
+    for (name, kind, dir, c) in todo {
+        let configured = c.is_some();
+        let wrapper = c.and_then(|c| c.db_wrapper.as_deref());
+        let plan = match plan_for(&kind, &dir, c, wrapper) {
             Ok(p) => p,
             Err(e) => {
                 code = crate::exit::ERROR;
-                rows.push(serde_json::json!({"app": name, "install": dir, "error": e.to_string()}));
+                rows.push(serde_json::json!({
+                    "name": name,
+                    "app": kind,
+                    "install": dir,
+                    "configured": configured,
+                    "error": crate::output::error_chain(&e),
+                }));
                 continue;
             }
         };
@@ -62,6 +183,8 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
             })
             .collect();
         rows.push(serde_json::json!({
+            "name": name,
+            "configured": configured,
             "app": plan.app,
             "install": plan.install,
             "version": plan.version,
@@ -77,7 +200,16 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
     println!("front-ends: {}", app::APPS.join(", "));
     for r in &rows {
         println!();
-        println!("{} at {}", r["app"].as_str().unwrap_or("?"), r["install"]);
+        let (name, kind) = (
+            r["name"].as_str().unwrap_or("?"),
+            r["app"].as_str().unwrap_or("?"),
+        );
+        let install = r["install"].as_str().unwrap_or("?");
+        if r["configured"] == true {
+            println!("{name} (configured, {kind}) at {install}");
+        } else {
+            println!("{kind} at {install}");
+        }
         if let Some(e) = r["error"].as_str() {
             println!("  error: {e}");
             continue;
@@ -104,19 +236,42 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
     Ok(code)
 }
 
-/// `cairn app backup NAME --path DIR`.
+/// `cairn app backup NAME [--path DIR]`.
 pub fn backup(s: &Settings, a: AppBackupArgs) -> Result<u8> {
-    let mut plan = app::plan(&a.app, &a.path)?;
-    plan.add_hooks(a.before, a.after);
-    plan.excludes.extend(super::own_directories(s));
-    if let Some(w) = &a.db_wrapper {
-        let w = Wrapper::parse(w);
-        plan.databases = plan
-            .databases
-            .into_iter()
-            .map(|d| d.with_wrapper(w.clone()))
-            .collect();
+    let n = named(s, &a.app)?;
+    let c = n.configured;
+    let Some(path) = a.path.or_else(|| n.path()) else {
+        bail!(
+            "give the installation directory: cairn app backup {} --path DIR, or configure \
+             it in the config file ([[app]] name = \"{}\", path = \"DIR\"; see \
+             docs/config.md)",
+            a.app,
+            a.app
+        );
+    };
+    // A flag replaces the configured value of its key; lists are replaced, not merged.
+    let or_configured = |flag: Vec<String>, key: fn(&AppConfig) -> &Vec<String>| {
+        if flag.is_empty() {
+            c.map(key).cloned().unwrap_or_default()
+        } else {
+            flag
+        }
+    };
+    let before = or_configured(a.before, |c| &c.before);
+    let after = or_configured(a.after, |c| &c.after);
+    let flag_tags: Vec<String> = a.tag.into_iter().filter(|t| !t.is_empty()).collect();
+    let mut tags = or_configured(flag_tags, |c| &c.tags);
+    if let Some(t) = n.instance_tag() {
+        if !tags.iter().any(|x| x == t) {
+            tags.insert(0, t.to_string());
+        }
     }
+    let wrapper = a
+        .db_wrapper
+        .or_else(|| c.and_then(|c| c.db_wrapper.clone()));
+    let mut plan = plan_for(&n.kind, &path, c, wrapper.as_deref())?;
+    plan.add_hooks(before, after);
+    plan.excludes.extend(super::own_directories(s));
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "app backup")?;
     // i-doit's page: "Backups should never stay on the system that is being secured."
@@ -129,12 +284,7 @@ pub fn backup(s: &Settings, a: AppBackupArgs) -> Result<u8> {
         );
     }
     let bar = Bar::new(s.progress, None);
-    let done = app::backup(
-        &repo,
-        &plan,
-        a.tag.into_iter().filter(|t| !t.is_empty()).collect(),
-        &bar,
-    );
+    let done = app::backup(&repo, &plan, tags, &bar);
     bar.finish();
     for e in &done.after_errors {
         eprintln!("cairn: {e}; the application may not have been started again");
@@ -221,16 +371,16 @@ pub fn show(s: &Settings, spec: &str) -> Result<u8> {
     Ok(crate::exit::OK)
 }
 
-/// The snapshot of `app` that `spec` names (`latest`: the newest of that app).
+/// The snapshot of the application `n` that `spec` names (`latest`: its newest).
 fn app_snapshot(
     repo: &cairn_core::Repository,
-    app: &str,
+    n: &Named,
     spec: Option<&str>,
 ) -> Result<(cairn_core::Id, cairn_core::Snapshot)> {
     let snaps: Vec<_> = repo
         .snapshots()?
         .into_iter()
-        .filter(|(_, sn)| sn.app.as_deref() == Some(app))
+        .filter(|(_, sn)| n.owns(sn))
         .collect();
     Ok(cairn_core::select_snapshot(
         snaps,
@@ -247,11 +397,12 @@ fn say_step(quiet: bool, line: &str) {
 
 /// `cairn app restore`.
 pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
+    let n = named(s, &a.app)?;
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "app restore")?;
-    let (id, snap) = app_snapshot(&repo, &a.app, a.snapshot.as_deref())?;
+    let (id, snap) = app_snapshot(&repo, &n, a.snapshot.as_deref())?;
     let opts = app::RestoreOptions {
-        target: a.target,
+        target: a.target.or_else(|| n.path()),
         database: a.database,
         replace_existing: a.replace_existing,
         ignore_version: a.ignore_version,
@@ -293,9 +444,11 @@ pub fn verify(
     path: Option<PathBuf>,
     database: Option<String>,
 ) -> Result<u8> {
+    let n = named(s, app_name)?;
+    let path = path.or_else(|| n.path());
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "app verify")?;
-    let (id, snap) = app_snapshot(&repo, app_name, spec)?;
+    let (id, snap) = app_snapshot(&repo, &n, spec)?;
     let quiet = s.quiet || s.json;
     let mut say = |line: &str| say_step(quiet, line);
     let found = app::verify(
@@ -347,17 +500,19 @@ pub fn verify(
 
 /// `cairn app snapshots NAME [--path DIR]`.
 pub fn snapshots(s: &Settings, app_name: &str, path: Option<PathBuf>) -> Result<u8> {
+    let n = named(s, app_name)?;
+    let path = path.or_else(|| n.path());
     let repo = super::open(s)?;
     let mut rows = Vec::new();
     for (id, snap) in repo.snapshots()? {
-        if snap.app.as_deref() != Some(app_name) {
+        if !n.owns(&snap) {
             continue;
         }
         let Ok(m) = Manifest::of(&id, &snap) else {
             continue;
         };
         let install = path.clone().unwrap_or_else(|| PathBuf::from(&m.install));
-        let compat = app::compare_version(app_name, &m, &install);
+        let compat = app::compare_version(&n.kind, &m, &install);
         rows.push((id, snap, m, compat));
     }
     if s.json {

@@ -3,6 +3,7 @@
 mod app;
 mod backup;
 mod catalog;
+mod config;
 mod init;
 mod inspect;
 mod key;
@@ -10,7 +11,9 @@ mod maintain;
 mod read;
 mod restore;
 
-use crate::args::{AppCommand, CatalogCommand, Cli, Command, KeyCommand, RepairCommand};
+use crate::args::{
+    AppCommand, CatalogCommand, Cli, Command, ConfigCommand, KeyCommand, RepairCommand,
+};
 use crate::settings::Settings;
 use anyhow::Result;
 use cairn_backend::LocalBackend;
@@ -19,8 +22,17 @@ use std::sync::Arc;
 
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<u8> {
+    // `config check` reports a broken config file instead of failing on it, so it runs
+    // before the settings (which need a sound one) are resolved.
+    let command = match cli.command {
+        Command::Config(ConfigCommand::Check) => {
+            let location = crate::config::locate(cli.global.config, &crate::settings::env_var);
+            return config::check(&location, cli.global.json);
+        }
+        other => other,
+    };
     let s = Settings::resolve(cli.global)?;
-    match cli.command {
+    match command {
         Command::Init(a) => init::run(&s, a.compression),
         Command::Backup(a) => backup::run(&s, a),
         Command::Snapshots(a) => read::snapshots(&s, a.host, a.tag),
@@ -57,6 +69,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             path,
             database,
         }) => app::verify(&s, &app, snapshot.as_deref(), path, database),
+        Command::Config(ConfigCommand::Check) => unreachable!("handled before the settings"),
     }
 }
 

@@ -1,0 +1,1013 @@
+//! The config file: the repository, the applications, retention rules.
+//!
+//! A TOML file; the first of these that exists is read:
+//! 1. `--config FILE` or `CAIRN_CONFIG` (named explicitly: it must exist);
+//! 2. `$XDG_CONFIG_HOME/cairn/config.toml`, or `~/.config/cairn/config.toml` when
+//!    `XDG_CONFIG_HOME` is not set;
+//! 3. `/etc/cairn/config.toml`.
+//!
+//! None at all is fine: every setting has a default. `docs/config.md` describes every
+//! key; how the file ranks against flags and the environment is in `settings.rs`.
+//!
+//! Reading takes two steps. Serde reads the text into the `raw` tables. Each of them
+//! refuses keys it does not know: a misspelt `pasword-file` ignored would leave the
+//! password to a prompt that nobody answers at night. The values keep their place in
+//! the file. [`validate`] then checks what the types cannot say (one password source,
+//! absolute paths, known front-ends, unique names) and builds the [`Config`] that the
+//! commands use. Every error names the file, the line and the column.
+//!
+//! Later tables (schedules, monitoring, offsite copies) are new fields of `raw::File`,
+//! each with its own `raw` struct, checks in [`validate`] and a field in [`Config`].
+
+use crate::settings::{InlinePassword, PasswordSource};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The tables of the file as serde reads them, before [`validate`].
+mod raw {
+    use serde::Deserialize;
+    use std::path::PathBuf;
+    use toml::Spanned;
+
+    /// The whole file.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct File {
+        pub repository: Option<Repository>,
+        #[serde(default)]
+        pub app: Vec<Spanned<App>>,
+        pub retention: Option<Retention>,
+    }
+
+    /// `[repository]`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Repository {
+        pub url: Option<Spanned<String>>,
+        pub password_file: Option<Spanned<PathBuf>>,
+        pub password_command: Option<Spanned<String>>,
+        pub password: Option<Spanned<String>>,
+        pub cache_dir: Option<Spanned<PathBuf>>,
+    }
+
+    /// One `[[app]]`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct App {
+        pub name: Spanned<String>,
+        pub kind: Option<Spanned<String>>,
+        pub path: Spanned<PathBuf>,
+        #[serde(default)]
+        pub before: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub after: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub tags: Vec<Spanned<String>>,
+        pub db_wrapper: Option<Spanned<String>>,
+        pub database: Option<Database>,
+    }
+
+    /// `[app.database]`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Database {
+        pub url: Option<Spanned<String>>,
+        pub password_file: Option<Spanned<PathBuf>>,
+        pub password_command: Option<Spanned<String>>,
+        pub password: Option<Spanned<String>>,
+    }
+
+    /// `[retention]`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Retention {
+        pub keep_last: Option<u32>,
+        pub keep_hourly: Option<u32>,
+        pub keep_daily: Option<u32>,
+        pub keep_weekly: Option<u32>,
+        pub keep_monthly: Option<u32>,
+        pub keep_yearly: Option<u32>,
+        pub keep_within: Option<Spanned<String>>,
+        #[serde(default)]
+        pub keep_tag: Vec<Spanned<String>>,
+    }
+}
+
+/// What the config file says, checked. The default is what no file says.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The file it was read from; `None` when there was none.
+    pub file: Option<PathBuf>,
+    /// `[repository]`: the primary repository.
+    pub repository: RepositoryConfig,
+    /// `[[app]]`: the application installations, in the file's order.
+    pub apps: Vec<AppConfig>,
+    /// `[retention]`: the rules `forget` will apply (read and checked only, for now).
+    pub retention: Option<RetentionConfig>,
+}
+
+impl Config {
+    /// The configured installation named `name`.
+    pub fn app(&self, name: &str) -> Option<&AppConfig> {
+        self.apps.iter().find(|a| a.name == name)
+    }
+
+    /// The configured instance names, for messages: `a, b` or `none`.
+    pub fn app_names(&self) -> String {
+        if self.apps.is_empty() {
+            return "none".into();
+        }
+        let names: Vec<&str> = self.apps.iter().map(|a| a.name.as_str()).collect();
+        names.join(", ")
+    }
+}
+
+/// `[repository]`.
+#[derive(Debug, Clone, Default)]
+pub struct RepositoryConfig {
+    /// `url`: where the repository is (an absolute local path).
+    pub url: Option<String>,
+    /// `password-file`, `password-command` or `password`.
+    pub password: Option<PasswordSource>,
+    /// `cache-dir`: the directory of the local catalogs.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// One `[[app]]`: an installation, by instance name.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// `name`: what `cairn app backup NAME` takes; unique in the file.
+    pub name: String,
+    /// `kind`: the front-end (one of `cairn_apps::app::APPS`); defaults to the name.
+    pub kind: String,
+    /// `path`: the installation directory.
+    pub path: PathBuf,
+    /// `before`: shell commands run before a backup.
+    pub before: Vec<String>,
+    /// `after`: shell commands run after it, whatever happened.
+    pub after: Vec<String>,
+    /// `tags`: tags of its snapshots (besides the front-end's name).
+    pub tags: Vec<String>,
+    /// `db-wrapper`: the command the dump tools run through, e.g. `docker exec db`.
+    pub db_wrapper: Option<String>,
+    /// `[app.database]`: how its databases are reached instead of as the application's
+    /// own configuration says.
+    pub database: DatabaseConfig,
+}
+
+/// `[app.database]`.
+#[derive(Clone, Default)]
+pub struct DatabaseConfig {
+    /// `url`: server, user (and database) to dump instead of the application's own.
+    pub url: Option<String>,
+    /// `password-file`, `password-command` or `password`.
+    pub password: Option<PasswordSource>,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_ref().map(|_| "[redacted]"))
+            .field("password", &self.password)
+            .finish()
+    }
+}
+
+/// `[retention]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// `keep-last`, `keep-hourly`, …, `keep-yearly`, by key, in that order.
+    pub counts: Vec<(&'static str, u32)>,
+    /// `keep-within`, e.g. `14d`.
+    pub keep_within: Option<String>,
+    /// `keep-tag`.
+    pub keep_tags: Vec<String>,
+}
+
+impl RetentionConfig {
+    /// The rules as `keep-daily 7` words.
+    pub fn rules(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        out.extend(self.keep_within.iter().map(|w| format!("keep-within {w}")));
+        out.extend(self.keep_tags.iter().map(|t| format!("keep-tag {t}")));
+        out
+    }
+}
+
+/// One error in a config file, at a place in it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// The file.
+    pub file: PathBuf,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column (in characters), from 1.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+/// Every error found in a config file (at least one).
+#[derive(Debug, Clone)]
+pub struct Problems(pub Vec<Problem>);
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(Problem::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// Where the config file is, as found by [`locate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// Named by `--config` or `CAIRN_CONFIG`: it must exist.
+    Explicit(PathBuf),
+    /// The first usual place where one exists.
+    Found(PathBuf),
+    /// None exists at any of these places: defaults apply.
+    Absent(Vec<PathBuf>),
+}
+
+/// The usual places, in order: `$XDG_CONFIG_HOME/cairn/config.toml` (else
+/// `~/.config/cairn/config.toml`), then `/etc/cairn/config.toml`.
+pub fn usual_places(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    // The XDG base directory specification: a relative XDG_CONFIG_HOME is invalid and
+    // is ignored.
+    let xdg = env("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute());
+    if let Some(d) = xdg {
+        out.push(d.join("cairn/config.toml"));
+    } else if let Some(home) = env("HOME") {
+        out.push(PathBuf::from(home).join(".config/cairn/config.toml"));
+    }
+    out.push(PathBuf::from("/etc/cairn/config.toml"));
+    out
+}
+
+/// Finds the config file: the `--config` flag, else `CAIRN_CONFIG`, else the first of
+/// [`usual_places`] that exists. `env` gives non-empty environment variables.
+pub fn locate(flag: Option<PathBuf>, env: &dyn Fn(&str) -> Option<String>) -> Location {
+    if let Some(f) = flag.or_else(|| env("CAIRN_CONFIG").map(PathBuf::from)) {
+        return Location::Explicit(f);
+    }
+    let places = usual_places(env);
+    match places.iter().find(|p| p.exists()) {
+        Some(p) => Location::Found(p.clone()),
+        None => Location::Absent(places),
+    }
+}
+
+/// Reads and checks the config file at `location` (nothing: the defaults). With
+/// `check_secrets`, password files must also be readable now (`cairn config check`);
+/// otherwise they are read when needed. Errors in the file come as [`Problems`].
+pub fn load(location: &Location, check_secrets: bool) -> Result<Config> {
+    let path = match location {
+        Location::Explicit(p) | Location::Found(p) => p,
+        Location::Absent(_) => return Ok(Config::default()),
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if matches!(location, Location::Explicit(_)) {
+                bail!(
+                    "the config file {} (named by --config or CAIRN_CONFIG) does not exist",
+                    path.display()
+                );
+            }
+            // Gone between `locate` and now.
+            return Ok(Config::default());
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading the config file {}", path.display()))
+        }
+    };
+    Ok(parse(&text, path, check_secrets)?)
+}
+
+/// Parses and checks the text of the config file `file` (named in errors).
+pub fn parse(text: &str, file: &Path, check_secrets: bool) -> Result<Config, Problems> {
+    let raw: raw::File = toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|s| s.start).unwrap_or(0);
+        Problems(vec![problem(
+            text,
+            file,
+            at,
+            e.message().trim().to_string(),
+        )])
+    })?;
+    let mut v = Validator {
+        text,
+        file,
+        check_secrets,
+        problems: Vec::new(),
+    };
+    let config = validate(raw, &mut v);
+    v.problems.sort_by_key(|p| (p.line, p.column));
+    if v.problems.is_empty() {
+        Ok(Config {
+            file: Some(file.to_path_buf()),
+            ..config
+        })
+    } else {
+        Err(Problems(v.problems))
+    }
+}
+
+/// A [`Problem`] at byte `offset` of `text`.
+fn problem(text: &str, file: &Path, offset: usize, message: String) -> Problem {
+    let (line, column) = line_column(text, offset);
+    Problem {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// Line and column (both from 1; the column in characters) of byte `offset`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Collects the problems of one file while its tables are checked.
+struct Validator<'a> {
+    text: &'a str,
+    file: &'a Path,
+    check_secrets: bool,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    /// Records a problem at the value `at`.
+    fn at<T>(&mut self, at: &Spanned<T>, message: String) {
+        let p = problem(self.text, self.file, at.span().start, message);
+        self.problems.push(p);
+    }
+
+    /// An absolute path, or a problem.
+    fn absolute(&mut self, key: &str, p: &Spanned<PathBuf>) -> Option<PathBuf> {
+        if p.get_ref().is_absolute() {
+            Some(p.get_ref().clone())
+        } else {
+            self.at(
+                p,
+                format!(
+                    "{key} must be an absolute path, not {:?}",
+                    p.get_ref().display().to_string()
+                ),
+            );
+            None
+        }
+    }
+
+    /// A non-empty string, or a problem.
+    fn nonempty(&mut self, key: &str, s: &Spanned<String>) -> Option<String> {
+        if s.get_ref().trim().is_empty() {
+            self.at(s, format!("{key} is empty"));
+            None
+        } else {
+            Some(s.get_ref().clone())
+        }
+    }
+
+    /// The one password source of a table (`password-file`, `password-command` or
+    /// `password`), if it gives any.
+    fn password(
+        &mut self,
+        file: Option<Spanned<PathBuf>>,
+        command: Option<Spanned<String>>,
+        inline: Option<Spanned<String>>,
+    ) -> Option<PasswordSource> {
+        let given = usize::from(file.is_some())
+            + usize::from(command.is_some())
+            + usize::from(inline.is_some());
+        if given > 1 {
+            // Reported at the last of them, in the file's order.
+            let spans = [
+                file.as_ref().map(|s| s.span()),
+                command.as_ref().map(|s| s.span()),
+                inline.as_ref().map(|s| s.span()),
+            ];
+            let last = spans.into_iter().flatten().max_by_key(|s| s.start);
+            let at = last.map_or(0, |s| s.start);
+            let p = problem(
+                self.text,
+                self.file,
+                at,
+                "give one of password-file, password-command and password, not several".into(),
+            );
+            self.problems.push(p);
+            return None;
+        }
+        if let Some(f) = file {
+            let path = self.absolute("password-file", &f)?;
+            if self.check_secrets {
+                if let Err(e) = std::fs::File::open(&path) {
+                    self.at(
+                        &f,
+                        format!("cannot read the password file {}: {e}", path.display()),
+                    );
+                    return None;
+                }
+            }
+            return Some(PasswordSource::File(path));
+        }
+        if let Some(c) = command {
+            return self
+                .nonempty("password-command", &c)
+                .map(PasswordSource::Command);
+        }
+        if let Some(p) = inline {
+            if p.get_ref().is_empty() {
+                self.at(&p, "password is empty".into());
+                return None;
+            }
+            return Some(PasswordSource::Inline(InlinePassword::new(p.into_inner())));
+        }
+        None
+    }
+}
+
+/// Checks the tables and builds the [`Config`]; problems go to `v`.
+fn validate(raw: raw::File, v: &mut Validator) -> Config {
+    let mut config = Config::default();
+    if let Some(r) = raw.repository {
+        config.repository = repository(r, v);
+    }
+    let mut first_at: Vec<(String, usize)> = Vec::new();
+    for a in raw.app {
+        let app_at = a.span().start;
+        let a = a.into_inner();
+        let name = a.name.get_ref().clone();
+        let duplicate = first_at.iter().find(|(n, _)| *n == name).map(|(_, l)| *l);
+        if let Some(line) = duplicate {
+            let message = format!("duplicate app name {name:?} (first at line {line})");
+            v.at(&a.name, message);
+        } else {
+            first_at.push((name, line_column(v.text, app_at).0));
+        }
+        // Checked even when a duplicate, so that all its problems are reported at once.
+        if let (Some(app), None) = (app(a, v), duplicate) {
+            config.apps.push(app);
+        }
+    }
+    if let Some(r) = raw.retention {
+        config.retention = Some(retention(r, v));
+    }
+    config
+}
+
+fn repository(r: raw::Repository, v: &mut Validator) -> RepositoryConfig {
+    let url = r.url.and_then(|u| {
+        let text = v.nonempty("url", &u)?;
+        if text.contains("://") {
+            v.at(
+                &u,
+                "only local repositories are supported for now: give an absolute directory \
+                 path"
+                    .into(),
+            );
+            return None;
+        }
+        let path = Spanned::new(u.span(), PathBuf::from(&text));
+        v.absolute("url", &path).map(|_| text)
+    });
+    RepositoryConfig {
+        url,
+        password: v.password(r.password_file, r.password_command, r.password),
+        cache_dir: r.cache_dir.and_then(|d| v.absolute("cache-dir", &d)),
+    }
+}
+
+/// Instance names: letters, digits, `-`, `_` and `.`, as they are used on command
+/// lines, in `NAME=DIR` and as tags.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn app(a: raw::App, v: &mut Validator) -> Option<AppConfig> {
+    let before_problems = v.problems.len();
+    let name = a.name.get_ref().clone();
+    if !valid_name(&name) {
+        v.at(
+            &a.name,
+            format!("app name {name:?}: use letters, digits, '-', '_' and '.' only"),
+        );
+    }
+    let known = cairn_apps::app::APPS.join(", ");
+    let kind = match &a.kind {
+        Some(k) => {
+            let kind = if k.get_ref() == "i-doit" {
+                "idoit".to_string()
+            } else {
+                k.get_ref().clone()
+            };
+            if !cairn_apps::app::APPS.contains(&kind.as_str()) {
+                v.at(
+                    k,
+                    format!("unknown kind {:?} (known: {known})", k.get_ref()),
+                );
+            }
+            kind
+        }
+        None => {
+            if !cairn_apps::app::APPS.contains(&name.as_str()) {
+                v.at(
+                    &a.name,
+                    format!(
+                        "app {name:?} is not the name of a front-end: add kind = \"...\" \
+                         (one of {known})"
+                    ),
+                );
+            }
+            name.clone()
+        }
+    };
+    let path = v.absolute("path", &a.path);
+    let mut list = |key: &str, items: Vec<Spanned<String>>| -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|s| v.nonempty(&format!("an entry of {key}"), s))
+            .collect()
+    };
+    let before = list("before", a.before);
+    let after = list("after", a.after);
+    let tags = list("tags", a.tags);
+    let db_wrapper = a.db_wrapper.and_then(|w| v.nonempty("db-wrapper", &w));
+    let database = match a.database {
+        None => DatabaseConfig::default(),
+        Some(d) => database(d, v),
+    };
+    if v.problems.len() > before_problems {
+        return None;
+    }
+    Some(AppConfig {
+        name,
+        kind,
+        path: path?,
+        before,
+        after,
+        tags,
+        db_wrapper,
+        database,
+    })
+}
+
+fn database(d: raw::Database, v: &mut Validator) -> DatabaseConfig {
+    let url = d.url.and_then(|u| {
+        // The message never repeats the URL: it may hold a password.
+        match cairn_apps::db::Database::parse(u.get_ref()) {
+            Ok(cairn_apps::db::Database::Sqlite(_)) => {
+                v.at(
+                    &u,
+                    "the database url must start with postgresql://, mariadb:// or mysql://".into(),
+                );
+                None
+            }
+            Ok(_) => Some(u.into_inner()),
+            Err(e) => {
+                v.at(&u, e.to_string());
+                None
+            }
+        }
+    });
+    DatabaseConfig {
+        url,
+        password: v.password(d.password_file, d.password_command, d.password),
+    }
+}
+
+fn retention(r: raw::Retention, v: &mut Validator) -> RetentionConfig {
+    let counts = [
+        ("keep-last", r.keep_last),
+        ("keep-hourly", r.keep_hourly),
+        ("keep-daily", r.keep_daily),
+        ("keep-weekly", r.keep_weekly),
+        ("keep-monthly", r.keep_monthly),
+        ("keep-yearly", r.keep_yearly),
+    ]
+    .into_iter()
+    .filter_map(|(k, n)| n.map(|n| (k, n)))
+    .collect();
+    let keep_within = r.keep_within.and_then(|w| {
+        if let Err(e) = cairn_core::Policy::parse_duration(w.get_ref()) {
+            v.at(&w, format!("keep-within: {e}"));
+            return None;
+        }
+        Some(w.into_inner())
+    });
+    let keep_tags = r
+        .keep_tag
+        .iter()
+        .filter_map(|t| v.nonempty("an entry of keep-tag", t))
+        .collect();
+    RetentionConfig {
+        counts,
+        keep_within,
+        keep_tags,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"# cairn's configuration
+[repository]
+url = "/var/backups/cairn"
+password-file = "/etc/cairn/password"
+cache-dir = "/var/cache/cairn"
+
+[[app]]
+name = "kimai"
+path = "/var/www/kimai"
+before = ["systemctl stop php8.2-fpm"]
+after = ["systemctl start php8.2-fpm"]
+tags = ["nightly"]
+db-wrapper = "docker exec kimai-db"
+[app.database]
+password-file = "/etc/cairn/kimai-db-password"
+
+[[app]]
+name = "photos"
+kind = "immich"
+path = "/opt/immich"
+[app.database]
+url = "postgresql://postgres@127.0.0.1/immich"
+password-command = "pass show immich-db"
+
+[[app]]
+name = "cmdb"
+kind = "i-doit"
+path = "/var/www/html/i-doit"
+
+[retention]
+keep-last = 3
+keep-daily = 7
+keep-weekly = 5
+keep-within = "14d"
+keep-tag = ["release"]
+"#;
+
+    fn file() -> PathBuf {
+        PathBuf::from("/etc/cairn/config.toml")
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse(text, &file(), false) {
+            Ok(c) => panic!("parsed, expected an error: {c:?}"),
+            Err(Problems(p)) => p,
+        }
+    }
+
+    /// The one problem of `text`, as `line:column: message`.
+    fn one_problem(text: &str) -> String {
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].file, file());
+        format!("{}:{}: {}", p[0].line, p[0].column, p[0].message)
+    }
+
+    #[test]
+    fn the_full_example_parses() {
+        let c = parse(FULL, &file(), false).unwrap();
+        assert_eq!(c.file, Some(file()));
+        assert_eq!(c.repository.url.as_deref(), Some("/var/backups/cairn"));
+        assert_eq!(
+            c.repository.password,
+            Some(PasswordSource::File("/etc/cairn/password".into()))
+        );
+        assert_eq!(
+            c.repository.cache_dir,
+            Some(PathBuf::from("/var/cache/cairn"))
+        );
+        assert_eq!(c.apps.len(), 3);
+        let k = c.app("kimai").unwrap();
+        assert_eq!(k.kind, "kimai", "the kind defaults to the name");
+        assert_eq!(k.path, PathBuf::from("/var/www/kimai"));
+        assert_eq!(k.before, ["systemctl stop php8.2-fpm"]);
+        assert_eq!(k.after, ["systemctl start php8.2-fpm"]);
+        assert_eq!(k.tags, ["nightly"]);
+        assert_eq!(k.db_wrapper.as_deref(), Some("docker exec kimai-db"));
+        assert_eq!(k.database.url, None);
+        assert_eq!(
+            k.database.password,
+            Some(PasswordSource::File("/etc/cairn/kimai-db-password".into()))
+        );
+        let p = c.app("photos").unwrap();
+        assert_eq!(p.kind, "immich");
+        assert_eq!(
+            p.database.url.as_deref(),
+            Some("postgresql://postgres@127.0.0.1/immich")
+        );
+        assert_eq!(
+            p.database.password,
+            Some(PasswordSource::Command("pass show immich-db".into()))
+        );
+        assert_eq!(c.app("cmdb").unwrap().kind, "idoit");
+        assert_eq!(c.app_names(), "kimai, photos, cmdb");
+        let r = c.retention.unwrap();
+        assert_eq!(
+            r.rules(),
+            [
+                "keep-last 3",
+                "keep-daily 7",
+                "keep-weekly 5",
+                "keep-within 14d",
+                "keep-tag release"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        let c = parse("# nothing yet\n", &file(), false).unwrap();
+        assert!(c.apps.is_empty() && c.retention.is_none());
+        assert_eq!(c.repository.url, None);
+        assert_eq!(c.app_names(), "none");
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_nested_table_is_an_error_at_its_line() {
+        // Line 15 of FULL is `password-file = ...` under kimai's [app.database].
+        let text = FULL.replacen(
+            "password-file = \"/etc/cairn/kimai-db-password\"",
+            "pasword-file = \"/etc/cairn/kimai-db-password\"",
+            1,
+        );
+        let p = one_problem(&text);
+        assert!(
+            p.starts_with("15:1: unknown field `pasword-file`, expected one of"),
+            "{p}"
+        );
+        assert!(p.contains("`password-file`"), "{p}");
+        // And at the top, and in [repository] and [retention].
+        assert!(one_problem("[schedule]\nat = 1\n").starts_with("1:2: unknown field `schedule`"));
+        let p = one_problem("[repository]\nurl = \"/r\"\n  pasword = \"x\"\n");
+        assert!(p.starts_with("3:3: unknown field `pasword`"), "{p}");
+        let p = one_problem("[retention]\nkeep-daily = 7\nkeep-dayly = 7\n");
+        assert!(p.starts_with("3:1: unknown field `keep-dayly`"), "{p}");
+        let full_problem = &problems(&text)[0];
+        assert!(
+            full_problem
+                .to_string()
+                .starts_with("/etc/cairn/config.toml:15:1: unknown field `pasword-file`"),
+            "{full_problem}"
+        );
+    }
+
+    #[test]
+    fn duplicate_app_names_are_an_error_at_the_second() {
+        let text = "[[app]]\nname = \"kimai\"\npath = \"/a\"\n\n[[app]]\nname = \"kimai\"\npath = \"/b\"\n";
+        assert_eq!(
+            one_problem(text),
+            "6:8: duplicate app name \"kimai\" (first at line 1)"
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_errors_at_the_value() {
+        let p = one_problem("[repository]\nurl = 5\n");
+        assert!(
+            p.starts_with("2:7: invalid type: integer `5`, expected a string"),
+            "{p}"
+        );
+        let p = one_problem("[[app]]\nname = \"kimai\"\npath = \"/a\"\nbefore = \"stop\"\n");
+        assert!(p.starts_with("4:10: invalid type: string"), "{p}");
+        let p = one_problem("[retention]\nkeep-daily = -1\n");
+        assert!(p.starts_with("2:14:"), "{p}");
+        // `app` must be an array of tables.
+        let p = one_problem("[app]\nname = \"kimai\"\n");
+        assert!(p.contains("expected a sequence"), "{p}");
+        // Not TOML at all.
+        let p = one_problem("[repository\n");
+        assert!(p.starts_with("1:"), "{p}");
+    }
+
+    #[test]
+    fn missing_keys_name_the_table() {
+        let p = one_problem("[[app]]\nname = \"kimai\"\n");
+        assert!(p.contains("missing field `path`"), "{p}");
+    }
+
+    #[test]
+    fn values_are_checked_and_every_problem_is_reported() {
+        let text = r#"[repository]
+url = "relative/repo"
+password-file = "/p"
+password-command = "pass show cairn"
+cache-dir = "cache"
+
+[[app]]
+name = "kimia"
+path = "/var/www/kimai"
+
+[[app]]
+name = "web"
+kind = "wordpress"
+path = "www"
+before = [""]
+[app.database]
+url = "/var/data/x.sqlite"
+
+[[app]]
+name = "with space"
+kind = "kimai"
+path = "/srv/k"
+
+[retention]
+keep-within = "2 weeks"
+"#;
+        let found: Vec<String> = problems(text)
+            .iter()
+            .map(|p| format!("{}:{}: {}", p.line, p.column, p.message))
+            .collect();
+        let expect = [
+            "2:7: url must be an absolute path",
+            "4:20: give one of password-file, password-command and password, not several",
+            "5:13: cache-dir must be an absolute path",
+            "8:8: app \"kimia\" is not the name of a front-end: add kind",
+            "13:8: unknown kind \"wordpress\" (known: idoit, immich, kestra, kimai)",
+            "14:8: path must be an absolute path",
+            "15:11: an entry of before is empty",
+            "17:7: the database url must start with postgresql://",
+            "20:8: app name \"with space\": use letters, digits",
+            "25:15: keep-within: invalid duration",
+        ];
+        assert_eq!(found.len(), expect.len(), "{found:#?}");
+        for (f, e) in found.iter().zip(expect) {
+            assert!(f.starts_with(e), "{f}\n  expected to start with\n{e}");
+        }
+    }
+
+    #[test]
+    fn a_remote_url_and_an_inline_password_and_an_empty_one() {
+        let p = one_problem("[repository]\nurl = \"s3://bucket/x\"\n");
+        assert!(p.starts_with("2:7: only local repositories"), "{p}");
+        let c = parse("[repository]\npassword = \"s3cret\"\n", &file(), false).unwrap();
+        let pw = c.repository.password.unwrap();
+        assert!(matches!(pw, PasswordSource::Inline(_)));
+        assert!(!format!("{pw:?}").contains("s3cret"), "{pw:?}");
+        let p = one_problem("[repository]\npassword = \"\"\n");
+        assert!(p.starts_with("2:12: password is empty"), "{p}");
+    }
+
+    #[test]
+    fn a_database_url_is_never_repeated_in_errors() {
+        let p = one_problem(
+            "[[app]]\nname = \"kimai\"\npath = \"/k\"\n[app.database]\nurl = \"ftp://u:hunter2@h/x\"\n",
+        );
+        assert!(
+            p.starts_with("5:7: unknown database URL scheme ftp://"),
+            "{p}"
+        );
+        assert!(!p.contains("hunter2"), "{p}");
+        let c = parse(
+            "[[app]]\nname = \"kimai\"\npath = \"/k\"\n[app.database]\nurl = \"mysql://u:hunter2@h/x\"\n",
+            &file(),
+            false,
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn unreadable_password_files_are_found_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let text = format!(
+            "[repository]\npassword-file = {:?}\n",
+            missing.display().to_string()
+        );
+        assert!(parse(&text, &file(), false).is_ok());
+        let Err(Problems(p)) = parse(&text, &file(), true) else {
+            panic!("an unreadable password file passed the check")
+        };
+        assert_eq!((p[0].line, p[0].column), (2, 17));
+        assert!(
+            p[0].message.starts_with("cannot read the password file"),
+            "{p:?}"
+        );
+        std::fs::write(&missing, "pw\n").unwrap();
+        assert!(parse(&text, &file(), true).is_ok());
+    }
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let text = "ä = 1\nbb = \"ü\"\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 2), (1, 2), "after the two bytes of ä");
+        assert_eq!(line_column(text, text.find("bb").unwrap()), (2, 1));
+        assert_eq!(line_column(text, text.find('"').unwrap()), (2, 6));
+        assert_eq!(line_column(text, text.len() + 10), (3, 1));
+    }
+
+    fn env_of(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        move |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_file_is_found_in_order_and_a_named_one_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let xdg = dir.path().join("xdg");
+        let home = dir.path().join("home");
+        let env = env_of(&[
+            ("XDG_CONFIG_HOME", xdg.display().to_string()),
+            ("HOME", home.display().to_string()),
+        ]);
+        assert_eq!(
+            usual_places(&env),
+            [
+                xdg.join("cairn/config.toml"),
+                PathBuf::from("/etc/cairn/config.toml")
+            ]
+        );
+        let no_xdg = env_of(&[("HOME", home.display().to_string())]);
+        assert_eq!(
+            usual_places(&no_xdg)[0],
+            home.join(".config/cairn/config.toml")
+        );
+        let relative_xdg = env_of(&[
+            ("XDG_CONFIG_HOME", "rel".into()),
+            ("HOME", home.display().to_string()),
+        ]);
+        assert_eq!(
+            usual_places(&relative_xdg)[0],
+            home.join(".config/cairn/config.toml")
+        );
+
+        std::fs::create_dir_all(xdg.join("cairn")).unwrap();
+        std::fs::write(
+            xdg.join("cairn/config.toml"),
+            "[repository]\nurl = \"/r\"\n",
+        )
+        .unwrap();
+        let found = locate(None, &env);
+        assert_eq!(found, Location::Found(xdg.join("cairn/config.toml")));
+        assert_eq!(
+            load(&found, false).unwrap().repository.url.as_deref(),
+            Some("/r")
+        );
+
+        // Named explicitly: the flag, then CAIRN_CONFIG; it must exist.
+        let named = dir.path().join("named.toml");
+        let with_var = env_of(&[
+            ("XDG_CONFIG_HOME", xdg.display().to_string()),
+            ("CAIRN_CONFIG", named.display().to_string()),
+        ]);
+        assert_eq!(locate(None, &with_var), Location::Explicit(named.clone()));
+        let flag = dir.path().join("flag.toml");
+        assert_eq!(
+            locate(Some(flag.clone()), &with_var),
+            Location::Explicit(flag)
+        );
+        let e = load(&Location::Explicit(named.clone()), false).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("config file {} ", named.display()))
+                && e.to_string().contains("does not exist"),
+            "{e}"
+        );
+        // A usual place that is not there: the defaults.
+        let c = load(&Location::Absent(vec![named]), false).unwrap();
+        assert!(c.file.is_none());
+    }
+}
