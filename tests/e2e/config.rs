@@ -375,8 +375,18 @@ fn configured_database_credentials_reach_the_dump_tools() {
     assert_eq!(m["databases"][0]["engine"], "mariadb");
     assert_eq!(m["databases"][0]["database"], db.0.as_str());
     assert_eq!(m["databases"][0]["tables"][0]["rows"], 2, "{m}");
+    // Verify and restore reach the database the same way (the .env's user cannot).
+    let v = json(&env, &["app", "verify", "kimai"]);
+    assert_eq!(v["ok"], true, "{v}");
+    mariadb(Some(&db.0), "DELETE FROM kimai2_users WHERE id = 2;");
+    json(&env, &["app", "restore", "kimai", "--replace-existing"]);
+    assert_eq!(
+        mariadb(Some(&db.0), "SELECT COUNT(*) FROM kimai2_users").trim(),
+        "2"
+    );
 
     // A configured password file reaches the tools (root has no password: refused).
+    let before = json(&env, &["snapshots"]).as_array().unwrap().len();
     config(&format!(
         "url = \"mariadb://root@127.0.0.1:3306\"\npassword-file = {}",
         quoted(&wrong)
@@ -387,5 +397,5 @@ fn configured_database_credentials_reach_the_dump_tools() {
     assert!(stderr.contains("Access denied"), "{stderr}");
     assert!(stderr.contains("using password: YES"), "{stderr}");
     assert!(!stderr.contains("certainly-wrong"), "{stderr}");
-    assert_eq!(json(&env, &["snapshots"]).as_array().unwrap().len(), 1);
+    assert_eq!(json(&env, &["snapshots"]).as_array().unwrap().len(), before);
 }

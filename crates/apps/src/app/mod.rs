@@ -202,6 +202,59 @@ pub fn detect() -> Vec<(String, PathBuf)> {
         .collect()
 }
 
+/// How to reach an installation's databases when its own configuration is not enough:
+/// another server or user (a URL), a password kept elsewhere, or a command that runs
+/// the database tools where the database is (e.g. `docker exec CONTAINER`). Backup,
+/// restore and verify apply the same access, so a database that was dumped with it is
+/// also restored and verified with it.
+#[derive(Clone, Default)]
+pub struct DatabaseAccess {
+    /// Reach the database servers as this URL says (see [`Plan::override_database_url`]).
+    pub url: Option<String>,
+    /// Log in with this password (see [`Plan::override_database_password`]).
+    pub password: Option<String>,
+    /// Run the database tools through this command.
+    pub wrapper: Option<String>,
+}
+
+impl std::fmt::Debug for DatabaseAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseAccess")
+            .field("url", &self.url.as_ref().map(|_| "[set]"))
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("wrapper", &self.wrapper)
+            .finish()
+    }
+}
+
+impl DatabaseAccess {
+    /// Applies the access to a plan's databases: the URL first, then the password, then
+    /// the wrapper.
+    pub fn apply(&self, plan: &mut Plan) -> Result<()> {
+        if let Some(url) = &self.url {
+            plan.override_database_url(url)?;
+        }
+        if let Some(pw) = &self.password {
+            plan.override_database_password(pw);
+        }
+        if let Some(w) = &self.wrapper {
+            let w = crate::db::Wrapper::parse(w);
+            plan.databases = std::mem::take(&mut plan.databases)
+                .into_iter()
+                .map(|d| d.with_wrapper(w.clone()))
+                .collect();
+        }
+        Ok(())
+    }
+}
+
+/// [`plan`], with `access` applied to its databases.
+pub fn plan_with(app: &str, install: &Path, access: &DatabaseAccess) -> Result<Plan> {
+    let mut p = plan(app, install)?;
+    access.apply(&mut p)?;
+    Ok(p)
+}
+
 /// Finds the front-end `app` for the installation at `install`.
 pub fn plan(app: &str, install: &Path) -> Result<Plan> {
     match app {

@@ -15,7 +15,7 @@
 //!    loaded back.
 //! 6. The application's post-restore steps are printed (and can be run).
 
-use super::{plan, Manifest};
+use super::{plan, plan_with, DatabaseAccess, Manifest};
 use crate::db::{Database, TargetState};
 use cairn_core::{
     browse, BackupOptions, Error, Id, NoProgress, Repository, RestoreOptions as CoreRestore,
@@ -41,6 +41,8 @@ pub struct RestoreOptions {
     pub skip_files: bool,
     /// Say what would happen, change nothing.
     pub dry_run: bool,
+    /// How to reach the databases, beyond the installation's own configuration.
+    pub access: DatabaseAccess,
 }
 
 /// How the snapshot's version compares with the installed one.
@@ -136,7 +138,7 @@ pub fn restore(
     // Before touching anything: where each database goes and what is there now. When
     // there is no installation yet, that is known only once its configuration is back.
     if !opts.skip_databases && !manifest.databases.is_empty() {
-        match plan(&app, &target) {
+        match plan_with(&app, &target, &opts.access) {
             Ok(p) => {
                 for m in &manifest.databases {
                     let db = target_database(m, &p.databases, opts.database.as_deref(), &target)?;
@@ -236,7 +238,9 @@ pub fn restore(
 
     let mut databases = Vec::new();
     if !opts.skip_databases && !manifest.databases.is_empty() {
-        let current = plan(&app, &target).map(|p| p.databases).unwrap_or_default();
+        let current = plan_with(&app, &target, &opts.access)
+            .map(|p| p.databases)
+            .unwrap_or_default();
         if opts.database.is_some() && manifest.databases.len() > 1 {
             return Err(Error::Invalid(format!(
                 "the snapshot holds {} databases; --database names one",
@@ -581,6 +585,7 @@ pub fn verify(
     snap: &Snapshot,
     install: Option<&std::path::Path>,
     database: Option<&str>,
+    access: &DatabaseAccess,
     say: &mut dyn FnMut(&str),
 ) -> Result<Vec<DatabaseVerify>> {
     let manifest = Manifest::of(id, snap)?;
@@ -588,7 +593,7 @@ pub fn verify(
     let install = install
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(&manifest.install));
-    let configured = plan(&manifest.app, &install)
+    let configured = plan_with(&manifest.app, &install, access)
         .map(|p| p.databases)
         .unwrap_or_default();
     let scratch_dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;

@@ -13,7 +13,6 @@ use crate::progress::Bar;
 use crate::settings::{read_password, Settings};
 use anyhow::{bail, Context, Result};
 use cairn_apps::app::{self, Manifest, Plan};
-use cairn_apps::db::Wrapper;
 use std::path::{Path, PathBuf};
 
 /// What a `cairn app` command's NAME stands for.
@@ -71,32 +70,36 @@ fn named<'a>(s: &'a Settings, name: &str) -> Result<Named<'a>> {
     )
 }
 
-/// The plan for the installation of `kind` at `path`, with what the instance `c`
-/// configures for its databases (URL, then password) and the dump tools' wrapper.
-fn plan_for(kind: &str, path: &Path, c: Option<&AppConfig>, wrapper: Option<&str>) -> Result<Plan> {
-    let mut plan = app::plan(kind, path)?;
+/// How to reach the databases of the instance `c` (its `[app.database]`: URL, then
+/// password) with the dump tools' wrapper.
+fn access_for(c: Option<&AppConfig>, wrapper: Option<&str>) -> Result<app::DatabaseAccess> {
+    let mut access = app::DatabaseAccess {
+        wrapper: wrapper.map(str::to_string),
+        ..app::DatabaseAccess::default()
+    };
     if let Some(c) = c {
         let what = || format!("the database of {} ([app.database])", c.name);
-        if let Some(url) = &c.database.url {
-            plan.override_database_url(url).with_context(what)?;
-        }
+        access.url = c.database.url.clone();
         if let Some(src) = &c.database.password {
             let pw = read_password(src, false, "database password").with_context(what)?;
             let pw = std::str::from_utf8(pw.as_bytes())
                 .ok()
                 .with_context(|| format!("{}: the password is not UTF-8", what()))?;
-            plan.override_database_password(pw);
+            access.password = Some(pw.to_string());
         }
     }
-    if let Some(w) = wrapper {
-        let w = Wrapper::parse(w);
-        plan.databases = plan
-            .databases
-            .into_iter()
-            .map(|d| d.with_wrapper(w.clone()))
-            .collect();
-    }
-    Ok(plan)
+    Ok(access)
+}
+
+/// The plan for the installation of `kind` at `path`, with what the instance `c`
+/// configures for its databases and the dump tools' wrapper.
+fn plan_for(kind: &str, path: &Path, c: Option<&AppConfig>, wrapper: Option<&str>) -> Result<Plan> {
+    let access = access_for(c, wrapper)?;
+    let what = || match c {
+        Some(c) => format!("the database of {} ([app.database])", c.name),
+        None => format!("{kind} at {}", path.display()),
+    };
+    app::plan_with(kind, path, &access).with_context(what)
 }
 
 /// `cairn app list [KIND=DIR|NAME...]`.
@@ -409,6 +412,10 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
         skip_databases: a.files_only,
         skip_files: a.databases_only,
         dry_run: a.dry_run,
+        access: access_for(
+            n.configured,
+            n.configured.and_then(|c| c.db_wrapper.as_deref()),
+        )?,
     };
     let quiet = s.quiet || s.json;
     let mut say = |line: &str| say_step(quiet, line);
@@ -457,6 +464,10 @@ pub fn verify(
         &snap,
         path.as_deref(),
         database.as_deref(),
+        &access_for(
+            n.configured,
+            n.configured.and_then(|c| c.db_wrapper.as_deref()),
+        )?,
         &mut say,
     )?;
     let ok = found
