@@ -51,8 +51,8 @@ mod tree;
 
 pub use backend::{validate_name, Backend, BackendError, FileKind, MAX_NAME_LEN};
 pub use backup::{
-    backup, scan, BackupOptions, BackupResult, BackupSummary, NoProgress, ParentChoice, Progress,
-    StreamSource, StreamSummary, Warning, WarningKind,
+    backup, scan, BackupOptions, BackupResult, BackupSummary, ManifestFinish, NoProgress, Observer,
+    ParentChoice, Progress, StreamSource, StreamSummary, Warning, WarningKind,
 };
 pub use catalog::{cache_trees, Catalog, CatalogInfo};
 pub use check::{check, CheckOptions, CheckProgress, CheckReport, DataSubset};

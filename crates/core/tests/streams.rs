@@ -168,6 +168,7 @@ fn several_streams_and_a_directory_make_one_snapshot() {
             program: "sh".into(),
             args: vec!["-c".into(), "printf 'one\\ntwo\\n'; echo err >&2".into()],
             env: Vec::new(),
+            observe: None,
         },
     ];
     let before = repo.snapshots().unwrap().len();
@@ -243,6 +244,7 @@ fn failing_command(script: &str) -> StreamSource {
         program: "sh".into(),
         args: vec![OsString::from("-c"), OsString::from(script)],
         env: Vec::new(),
+        observe: None,
     }
 }
 
@@ -296,6 +298,7 @@ fn failing_command_fails_the_backup_and_commits_nothing() {
                 program: "/nonexistent/program".into(),
                 args: vec![],
                 env: Vec::new(),
+                observe: None,
             }],
         ),
         &NoProgress,
@@ -484,6 +487,7 @@ fn streams_are_read_before_files_and_commands_get_their_environment() {
             .into(),
         ],
         env: vec![("CAIRN_TEST_SECRET".into(), "s3cret".into())],
+        observe: None,
     };
     let r = run_backup(&repo, opts(vec![dir.path().to_path_buf()], vec![stream]));
     let node = node_at(&repo, &r.id, &r.snapshot, "zz/dump.sql");

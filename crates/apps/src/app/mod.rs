@@ -20,9 +20,12 @@ pub use restore::{
     compare_version, restore, verify, DatabaseVerify, RestoreOptions, RestoreReport, VersionMatch,
 };
 
+use crate::db::Consistent;
 pub use crate::db::TableCount;
 use crate::db::{Database, DumpInfo};
-use cairn_core::{BackupOptions, BackupResult, Error, ParentChoice, Progress, Repository, Result};
+use cairn_core::{
+    BackupOptions, BackupResult, Error, ManifestFinish, ParentChoice, Progress, Repository, Result,
+};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -171,8 +174,9 @@ pub struct DatabaseManifest {
     pub dump: DumpInfo,
     /// Every table with its row count.
     pub tables: Vec<TableCount>,
-    /// When the counts were taken: "in the dump's snapshot" (exact: PostgreSQL) or
-    /// "just before the dump" (exact when the application was stopped).
+    /// When the counts were taken: "in the dump's snapshot" (PostgreSQL) and "in the
+    /// copy backed up" (SQLite) are exact; "just before the dump" (MariaDB) is exact
+    /// when the application was stopped.
     #[serde(default)]
     pub counts: String,
 }
@@ -342,11 +346,7 @@ fn backup_between_hooks(
         databases.push(DatabaseManifest {
             dump,
             tables,
-            counts: if consistent.is_exact() {
-                "in the dump's snapshot".into()
-            } else {
-                "just before the dump".into()
-            },
+            counts: consistent.counted().into(),
         });
         held.push(consistent);
     }
@@ -370,6 +370,26 @@ fn backup_between_hooks(
     if !tags.iter().any(|t| t == &plan.app) {
         tags.insert(0, plan.app.clone());
     }
+    // MariaDB dumps are counted as they stream: their counts replace those taken before.
+    let finish = {
+        let counters: Vec<_> = held
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.dump_counter().map(|c| (i, c)))
+            .collect();
+        let manifest = manifest.clone();
+        ManifestFinish(Box::new(move |value| {
+            let mut manifest = manifest;
+            for (i, c) in &counters {
+                if let Some(rows) = c.lock().unwrap().finish() {
+                    let d = &mut manifest.databases[*i];
+                    d.tables = counted_tables(&d.tables, rows);
+                    d.counts = Consistent::COUNTED_IN_DUMP.into();
+                }
+            }
+            *value = serde_json::to_value(&manifest).expect("manifest serializes");
+        }))
+    };
     let opts = BackupOptions {
         paths,
         streams,
@@ -378,11 +398,31 @@ fn backup_between_hooks(
         parent: ParentChoice::Auto,
         app: Some(plan.app.clone()),
         manifest: Some(serde_json::to_value(&manifest).expect("manifest serializes")),
+        finish_manifest: Some(finish),
         ..BackupOptions::default()
     };
     let result = cairn_core::backup(repo, opts, progress);
     drop(held);
     result
+}
+
+/// The tables of a manifest with the rows counted in the dump: each table listed before
+/// the dump gets its count there (0 when the dump has no row of it: emptied meanwhile),
+/// and a table only the dump holds (created meanwhile) is added.
+fn counted_tables(before: &[TableCount], rows: Vec<(String, u64)>) -> Vec<TableCount> {
+    let mut rows: std::collections::BTreeMap<String, u64> = rows.into_iter().collect();
+    let mut out: Vec<TableCount> = before
+        .iter()
+        .map(|t| TableCount {
+            table: t.table.clone(),
+            rows: rows.remove(&t.table).unwrap_or(0),
+        })
+        .collect();
+    out.extend(
+        rows.into_iter()
+            .map(|(table, rows)| TableCount { table, rows }),
+    );
+    out
 }
 
 /// The value of `key` among `KEY=value` pairs (a dotenv file's, a PHP array's); the last

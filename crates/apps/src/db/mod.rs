@@ -12,6 +12,7 @@
 //! [`Wrapper`] (e.g. `docker exec db`) runs the tools elsewhere and passes those
 //! variables on by name.
 
+mod dump_rows;
 mod mariadb;
 mod postgres;
 mod sqlite;
@@ -20,10 +21,12 @@ pub use mariadb::MariaDb;
 pub use postgres::{PgFormat, PgSnapshot, Postgres};
 pub use sqlite::Sqlite;
 
-use cairn_core::{Error, Result, StreamSource};
+use cairn_core::{Error, Observer, Result, StreamSource};
+pub use dump_rows::RowCounter;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 /// A database to dump.
 #[derive(Clone, Debug)]
@@ -218,16 +221,36 @@ impl Database {
             Database::Postgres(p) if p.database().is_some() => {
                 let mut snap = p.export_snapshot()?;
                 let tables = p.tables_in(&mut snap)?;
-                Ok((tables, Consistent(Some(snap))))
+                Ok((tables, Consistent(Held::Postgres(snap))))
             }
-            _ => Ok((self.tables()?, Consistent(None))),
+            Database::Sqlite(s) => {
+                let copy = s.consistent_copy()?;
+                let tables = Sqlite::new(copy.path()).tables()?;
+                Ok((tables, Consistent(Held::SqliteCopy(copy))))
+            }
+            Database::MariaDb(m) if m.database().is_some() => Ok((
+                self.tables()?,
+                Consistent(Held::MariaRows(Arc::new(Mutex::new(RowCounter::new())))),
+            )),
+            _ => Ok((self.tables()?, Consistent(Held::Nothing))),
         }
     }
 
     /// Like [`Database::dump`], reading the state `consistent` holds, if it holds one.
     pub fn dump_with(&self, consistent: &Consistent) -> Result<(StreamSource, DumpInfo)> {
         match (self, &consistent.0) {
-            (Database::Postgres(p), Some(snap)) => p.dump_at(Some(snap)),
+            (Database::Postgres(p), Held::Postgres(snap)) => p.dump_at(Some(snap)),
+            (Database::Sqlite(s), Held::SqliteCopy(copy)) => s.dump_copy(copy.path()),
+            (Database::MariaDb(m), Held::MariaRows(counter)) => {
+                let (mut stream, info) = m.dump()?;
+                if let StreamSource::Command { observe, .. } = &mut stream {
+                    let counter = counter.clone();
+                    *observe = Some(Observer(Box::new(move |bytes| {
+                        counter.lock().unwrap().feed(bytes)
+                    })));
+                }
+                Ok((stream, info))
+            }
             _ => self.dump(),
         }
     }
@@ -325,13 +348,47 @@ impl std::fmt::Debug for Planned {
 /// A state of a database held open for its dump (see [`Database::tables_consistent`]);
 /// dropping it lets go.
 #[derive(Debug)]
-pub struct Consistent(Option<PgSnapshot>);
+pub struct Consistent(Held);
+
+#[derive(Debug)]
+enum Held {
+    Nothing,
+    /// PostgreSQL: the exported snapshot that the counts and `pg_dump` read.
+    Postgres(PgSnapshot),
+    /// SQLite: the copy that was counted and is backed up.
+    SqliteCopy(tempfile::NamedTempFile),
+    /// MariaDB: counts the dump's rows as it streams.
+    MariaRows(Arc<Mutex<RowCounter>>),
+}
 
 impl Consistent {
-    /// True when the counts and the dump read one exported snapshot.
-    pub fn is_exact(&self) -> bool {
-        self.0.is_some()
+    /// Where the counts were taken, for the manifest: in the state the dump holds
+    /// (exact), or just before the dump (exact only while the application is stopped).
+    pub fn counted(&self) -> &'static str {
+        match self.0 {
+            Held::Nothing | Held::MariaRows(_) => "just before the dump",
+            Held::Postgres(_) => "in the dump's snapshot",
+            Held::SqliteCopy(_) => "in the copy backed up",
+        }
     }
+
+    /// True when the counts describe exactly the state the dump holds.
+    pub fn is_exact(&self) -> bool {
+        matches!(self.0, Held::Postgres(_) | Held::SqliteCopy(_))
+    }
+
+    /// The counter that counts the dump's rows as it streams (MariaDB); after the
+    /// backup, what it counted ([`RowCounter::finish`]) replaces the counts taken before
+    /// the dump, and [`Consistent::COUNTED_IN_DUMP`] says so.
+    pub fn dump_counter(&self) -> Option<Arc<Mutex<RowCounter>>> {
+        match &self.0 {
+            Held::MariaRows(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// What [`Consistent::counted`] becomes when the dump's own rows were counted.
+    pub const COUNTED_IN_DUMP: &'static str = "in the dump, as it streamed";
 }
 
 /// What a restore finds where it is to put a database.
@@ -406,6 +463,7 @@ impl Planned {
             program: self.program,
             args: self.args,
             env: self.env,
+            observe: None,
         }
     }
 

@@ -182,10 +182,51 @@ impl Sqlite {
         }
     }
 
+    /// A consistent copy in a new temporary file (removed when dropped).
+    pub fn consistent_copy(&self) -> Result<tempfile::NamedTempFile> {
+        drop(self.open()?);
+        let tmp = tempfile::Builder::new()
+            .prefix(".cairn-sqlite-")
+            .tempfile()
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        self.copy_to(tmp.path())?;
+        Ok(tmp)
+    }
+
+    /// Like [`Sqlite::dump`], backing up `copy`, a consistent copy made before (see
+    /// [`Sqlite::consistent_copy`]), which must stay until the backup is done.
+    pub fn dump_copy(&self, copy: &Path) -> Result<(StreamSource, DumpInfo)> {
+        let (path, info) = self.stream_info();
+        let file = std::fs::File::open(copy).map_err(|e| Error::io(copy, e))?;
+        Ok((
+            StreamSource::Reader {
+                name: path,
+                reader: Box::new(file),
+            },
+            info,
+        ))
+    }
+
     /// See [`super::Database::dump`]. The copy is made when the core starts reading the
     /// stream (after any dump before it), into a temporary file that is removed after.
     pub fn dump(&self) -> Result<(StreamSource, DumpInfo)> {
         drop(self.open()?);
+        let (path, info) = self.stream_info();
+        let reader = CopyReader {
+            db: self.clone(),
+            copy: None,
+        };
+        Ok((
+            StreamSource::Reader {
+                name: path,
+                reader: Box::new(reader),
+            },
+            info,
+        ))
+    }
+
+    /// The stream's name in the snapshot and what the manifest records of it.
+    fn stream_info(&self) -> (String, DumpInfo) {
         let name = self
             .path
             .file_name()
@@ -205,17 +246,7 @@ impl Sqlite {
             ),
             path: format!("/{path}"),
         };
-        let reader = CopyReader {
-            db: self.clone(),
-            copy: None,
-        };
-        Ok((
-            StreamSource::Reader {
-                name: path,
-                reader: Box::new(reader),
-            },
-            info,
-        ))
+        (path, info)
     }
 }
 
@@ -282,8 +313,22 @@ mod tests {
         };
         let db = Sqlite::new(&path);
         let mut seen = Vec::new();
-        for i in 0..5 {
-            let (src, info) = db.dump().unwrap();
+        for i in 0..6 {
+            // Half the copies as a plain dump, half counted first (an application
+            // backup): the counts must be those of the copy backed up.
+            let counted = i % 2 == 1;
+            let whole = super::super::Database::Sqlite(db.clone());
+            let (counts, held) = if counted {
+                let (t, h) = whole.tables_consistent().unwrap();
+                assert!(h.is_exact());
+                (Some(t), Some(h))
+            } else {
+                (None, None)
+            };
+            let (src, info) = match &held {
+                Some(h) => whole.dump_with(h).unwrap(),
+                None => db.dump().unwrap(),
+            };
             assert_eq!(info.path, "/db/sqlite/app.sqlite");
             let StreamSource::Reader { mut reader, .. } = src else {
                 panic!("a reader")
@@ -300,6 +345,10 @@ mod tests {
                 .query_row("SELECT n FROM total", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(rows, total, "copy {i} is not one consistent state");
+            if let Some(counts) = counts {
+                let t = counts.iter().find(|c| c.table == "t").unwrap();
+                assert_eq!(t.rows, rows as u64, "copy {i}: counts of another state");
+            }
             let ok: String = c
                 .query_row("PRAGMA integrity_check", [], |r| r.get(0))
                 .unwrap();

@@ -29,6 +29,7 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
             program,
             args: cmd.collect(),
             env: Vec::new(),
+            observe: None,
         });
     } else if !a.command.is_empty() {
         bail!("a command after `--` needs --stdin-from-command NAME");
@@ -85,6 +86,7 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
         threads: a.threads,
         app: None,
         manifest,
+        finish_manifest: None,
     };
     let bar = Bar::new(s.progress, None);
     let (scan_paths, scan_excludes, one_fs) = (

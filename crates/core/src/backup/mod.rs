@@ -56,7 +56,29 @@ pub enum StreamSource {
         /// Variables added to its environment (credentials go here or in files, never
         /// in `args`, which other users can see). Never printed.
         env: Vec<(OsString, OsString)>,
+        /// Sees every byte of the output as it is read (e.g. to count a dump's rows).
+        observe: Option<Observer>,
     },
+}
+
+/// A function that sees every byte of a command stream's output, in order, as it is
+/// read (see [`StreamSource::Command`]).
+pub struct Observer(pub Box<dyn FnMut(&[u8]) + Send>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
+/// Completes the manifest once every stream and file is read, before the snapshot is
+/// stored (e.g. with what an [`Observer`] counted).
+pub struct ManifestFinish(pub Box<dyn FnOnce(&mut serde_json::Value) + Send>);
+
+impl std::fmt::Debug for ManifestFinish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ManifestFinish")
+    }
 }
 
 impl std::fmt::Debug for StreamSource {
@@ -117,6 +139,8 @@ pub struct BackupOptions {
     pub app: Option<String>,
     /// What the front-end records about the run (see [`Snapshot::manifest`]).
     pub manifest: Option<serde_json::Value>,
+    /// Completes `manifest` after the streams are read.
+    pub finish_manifest: Option<ManifestFinish>,
 }
 
 /// Kinds of per-file problems.
@@ -387,7 +411,13 @@ pub fn backup(
         program_version: env!("CARGO_PKG_VERSION").to_string(),
         summary: Some(summary),
         app: opts.app,
-        manifest: opts.manifest,
+        manifest: match (opts.manifest, opts.finish_manifest) {
+            (Some(mut m), Some(finish)) => {
+                (finish.0)(&mut m);
+                Some(m)
+            }
+            (m, _) => m,
+        },
     };
     let id = repo.save_snapshot(&snapshot)?;
     Ok(BackupResult {

@@ -406,8 +406,18 @@ impl Walk<'_, '_> {
                 }
             }
             StreamSource::Command {
-                program, args, env, ..
-            } => self.command(&label, &program, &args, &env, &mut content, finder.as_mut())?,
+                program,
+                args,
+                env,
+                observe,
+                ..
+            } => self.command(
+                &label,
+                (&program, &args, &env),
+                observe,
+                &mut content,
+                finder.as_mut(),
+            )?,
         };
         {
             let mut sum = self.summary.lock().unwrap();
@@ -431,9 +441,8 @@ impl Walk<'_, '_> {
     fn command(
         &mut self,
         label: &str,
-        program: &OsStr,
-        args: &[OsString],
-        env: &[(OsString, OsString)],
+        (program, args, env): (&OsStr, &[OsString], &[(OsString, OsString)]),
+        observe: Option<super::Observer>,
         content: &mut ContentBuilder,
         bases: Option<&mut BaseFinder<'_, Repository>>,
     ) -> Result<u64> {
@@ -466,7 +475,10 @@ impl Walk<'_, '_> {
             }
             tail
         });
-        let mut stdout = child.stdout.take().expect("piped");
+        let mut stdout = Observed {
+            inner: child.stdout.take().expect("piped"),
+            observe,
+        };
         let read =
             self.files
                 .chunk_reader_with_bases(&mut stdout, chunker, content, u64::MAX, bases);
@@ -489,6 +501,22 @@ impl Walk<'_, '_> {
             } else {
                 format!("command exited with {status}: {tail}")
             }));
+        }
+        Ok(n)
+    }
+}
+
+/// A reader that shows what it reads to an [`super::Observer`].
+struct Observed<R> {
+    inner: R,
+    observe: Option<super::Observer>,
+}
+
+impl<R: Read> Read for Observed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(o) = self.observe.as_mut() {
+            (o.0)(&buf[..n]);
         }
         Ok(n)
     }
