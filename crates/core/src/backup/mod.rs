@@ -63,7 +63,10 @@ pub enum StreamSource {
 
 /// A function that sees every byte of a command stream's output, in order, as it is
 /// read (see [`StreamSource::Command`]).
-pub struct Observer(pub Box<dyn FnMut(&[u8]) + Send>);
+pub struct Observer(pub Box<ObserveFn>);
+
+/// What an [`Observer`] calls with each piece read.
+pub type ObserveFn = dyn FnMut(&[u8]) + Send;
 
 impl std::fmt::Debug for Observer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
