@@ -469,7 +469,7 @@ impl Repository {
         let (plain, depth) = match stored.first() {
             Some(&COMPRESSION_NONE) => (stored[1..].to_vec(), 0),
             Some(&COMPRESSION_ZSTD) => (
-                zstd::bulk::decompress(&stored[1..], raw_len as usize)
+                crate::delta::decompress_plain(&stored[1..], raw_len as usize)
                     .map_err(|e| Error::format(what(), format!("zstd: {e}")))?,
                 0,
             ),
