@@ -12,6 +12,8 @@ mod apps_kestra;
 mod catalog;
 #[path = "e2e/config.rs"]
 mod config;
+#[path = "e2e/copy.rs"]
+mod copy;
 #[path = "e2e/damage.rs"]
 mod damage;
 #[path = "e2e/databases.rs"]

@@ -131,6 +131,14 @@ pub enum Command {
         after_help = "Examples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/ann --target /home/ann --include '*.odt'"
     )]
     Restore(RestoreArgs),
+    /// Copy snapshots from another repository into this one (an offsite copy): only
+    /// what this repository lacks is read and stored, encrypted with this repository's
+    /// keys. Snapshots copied before are skipped, so an interrupted copy run again
+    /// finishes the work.
+    #[command(
+        after_help = "Examples:\n  cairn -r /mnt/offsite copy --from-repo ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n  cairn -r /mnt/offsite init --copy-params-from ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n\nA repository made with `init --copy-params-from` names and cuts blobs as its source\ndoes: copies then move only missing blobs and keep dumps stored as deltas. Into any\nother repository every file is read and cut again, which costs more; the summary says so."
+    )]
+    Copy(CopyArgs),
     /// Verify the repository's structure, and with --read-data every stored byte.
     #[command(after_help = "Example:\n  cairn check --read-data")]
     Check(CheckArgs),
@@ -388,6 +396,41 @@ pub struct InitArgs {
     /// zstd compression level for new data (0 = none).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
     pub compression: i32,
+    /// Name and cut blobs as the repository REPO does, so that `cairn copy` between them
+    /// moves only what is missing (its password from the --from-password options or
+    /// CAIRN_FROM_PASSWORD_FILE, CAIRN_FROM_PASSWORD_COMMAND, CAIRN_FROM_PASSWORD).
+    #[arg(long, value_name = "REPO")]
+    pub copy_params_from: Option<String>,
+    #[command(flatten)]
+    pub from: FromRepoArgs,
+}
+
+/// The other repository of `copy` and `init --copy-params-from`.
+#[derive(Debug, Args)]
+pub struct FromRepoArgs {
+    /// A file holding the other repository's password.
+    #[arg(long, value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
+    /// A command printing the other repository's password.
+    #[arg(long, value_name = "COMMAND")]
+    pub from_password_command: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The repository to copy from (or CAIRN_FROM_REPOSITORY).
+    #[arg(long, value_name = "REPO")]
+    pub from_repo: Option<String>,
+    #[command(flatten)]
+    pub from: FromRepoArgs,
+    /// Snapshots to copy (ids or prefixes, `latest`); default: every snapshot.
+    pub snapshots: Vec<String>,
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
 }
 
 #[derive(Debug, Args)]

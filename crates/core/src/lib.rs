@@ -24,6 +24,7 @@ pub mod browse;
 mod catalog;
 mod check;
 mod config;
+mod copy;
 pub mod content;
 mod delta;
 mod diff;
@@ -56,6 +57,7 @@ pub use backup::{
 };
 pub use catalog::{cache_trees, Catalog, CatalogInfo};
 pub use check::{check, CheckOptions, CheckProgress, CheckReport, DataSubset};
+pub use copy::{copy, CopyReport};
 pub use config::{InitOptions, RepoConfig, DELTA_VERSION, REPO_VERSION};
 pub use diff::{diff, diff_trees, diff_trees_with, Change, ChangeKind, DiffSummary};
 pub use error::{Error, Result};

@@ -98,10 +98,49 @@ impl Repository {
         password: &Password,
         opts: &InitOptions,
     ) -> Result<Repository> {
+        Repository::init_with(backend, password, opts, MasterKey::random())
+    }
+
+    /// Creates a new repository that names and cuts blobs as `like` does: the same id
+    /// key, chunker seed and chunking parameters, its own keys for everything else (the
+    /// two repositories' files are encrypted apart). `copy` from `like` then moves only
+    /// the blobs the new repository lacks, as they are. Whoever can read both storages
+    /// learns which blobs they share, as with any two copies of one repository.
+    pub fn init_like(
+        backend: Arc<dyn Backend>,
+        password: &Password,
+        opts: &InitOptions,
+        like: &Repository,
+    ) -> Result<Repository> {
+        let mut master = MasterKey::random();
+        master.id_key = like.master.id_key.clone();
+        master.chunker_seed = like.master.chunker_seed.clone();
+        let opts = InitOptions {
+            chunker_files: like.config.chunker_files,
+            chunker_streams: like.config.chunker_streams,
+            ..opts.clone()
+        };
+        Repository::init_with(backend, password, &opts, master)
+    }
+
+    /// True when `other` names and cuts blobs as this repository does (see
+    /// [`Repository::init_like`]).
+    pub fn chunks_like(&self, other: &Repository) -> bool {
+        self.master.id_key == other.master.id_key
+            && self.master.chunker_seed == other.master.chunker_seed
+            && self.config.chunker_files == other.config.chunker_files
+            && self.config.chunker_streams == other.config.chunker_streams
+    }
+
+    fn init_with(
+        backend: Arc<dyn Backend>,
+        password: &Password,
+        opts: &InitOptions,
+        master: MasterKey,
+    ) -> Result<Repository> {
         if password.is_empty() {
             return Err(Error::Invalid("an empty password is not allowed".into()));
         }
-        let master = MasterKey::random();
         let mut id = [0u8; 32];
         cairn_crypto::random_bytes(&mut id);
         let config = RepoConfig {
@@ -411,13 +450,13 @@ impl Repository {
     /// Reads, authenticates, decompresses and verifies a blob.
     pub fn read_blob(&self, id: &Id) -> Result<Vec<u8>> {
         self.read_blob_depth(id, MAX_DELTA_DEPTH)
-            .map(|(plain, _)| plain)
+            .map(|(plain, _, _)| plain)
     }
 
-    /// Reads a blob as [`Repository::read_blob`] does, and returns its depth too (0 unless
-    /// it is a delta blob). A delta blob deeper than `limit` is refused: each link of a
-    /// chain must be shallower than the one before, so reads end.
-    pub(crate) fn read_blob_depth(&self, id: &Id, limit: u8) -> Result<(Vec<u8>, u8)> {
+    /// Reads a blob as [`Repository::read_blob`] does, and returns its depth and base too
+    /// (0 and none unless it is a delta blob). A delta blob deeper than `limit` is
+    /// refused: each link of a chain must be shallower than the one before, so reads end.
+    pub(crate) fn read_blob_depth(&self, id: &Id, limit: u8) -> Result<(Vec<u8>, u8, Option<Id>)> {
         let (loc, pack) = {
             let index = self.index();
             let loc = index.get(id).ok_or_else(|| Error::MissingBlob {
@@ -455,7 +494,7 @@ impl Repository {
         what: &dyn Fn() -> String,
     ) -> Result<Vec<u8>> {
         self.decode_stored(stored, raw_len, id, MAX_DELTA_DEPTH, what)
-            .map(|(plain, _)| plain)
+            .map(|(plain, _, _)| plain)
     }
 
     fn decode_stored(
@@ -465,13 +504,14 @@ impl Repository {
         id: &Id,
         limit: u8,
         what: &dyn Fn() -> String,
-    ) -> Result<(Vec<u8>, u8)> {
-        let (plain, depth) = match stored.first() {
-            Some(&COMPRESSION_NONE) => (stored[1..].to_vec(), 0),
+    ) -> Result<(Vec<u8>, u8, Option<Id>)> {
+        let (plain, depth, base) = match stored.first() {
+            Some(&COMPRESSION_NONE) => (stored[1..].to_vec(), 0, None),
             Some(&COMPRESSION_ZSTD) => (
                 crate::delta::decompress_plain(&stored[1..], raw_len as usize)
                     .map_err(|e| Error::format(what(), format!("zstd: {e}")))?,
                 0,
+                None,
             ),
             Some(&COMPRESSION_DELTA) => {
                 let (depth, base, frame) =
@@ -489,17 +529,17 @@ impl Repository {
                         context: format!(" (the base of {})", what()),
                     });
                 }
-                let (prefix, _) = self.read_blob_depth(&base, depth - 1)?;
+                let (prefix, _, _) = self.read_blob_depth(&base, depth - 1)?;
                 let plain = crate::delta::decompress(&prefix, frame, raw_len as usize)
                     .map_err(|e| Error::format(what(), format!("zstd: {e}")))?;
-                (plain, depth)
+                (plain, depth, Some(base))
             }
             _ => return Err(Error::format(what(), "unknown compression")),
         };
         if plain.len() != raw_len as usize || self.blob_id(&plain) != *id {
             return Err(Error::corrupt(what()));
         }
-        Ok((plain, depth))
+        Ok((plain, depth, base))
     }
 
     /// Reads and decodes a tree: from the catalog when it holds it (and the index lists

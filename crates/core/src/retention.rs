@@ -622,6 +622,7 @@ mod tests {
                 summary: None,
                 app: None,
                 manifest: None,
+                original: None,
             },
         }
     }

@@ -338,7 +338,7 @@ fn delta_payload(
     out: &mut Vec<u8>,
 ) -> Option<Id> {
     // A damaged or missing base is check's to report; this blob is then stored whole.
-    let (prefix, depth) = repo.read_blob_depth(&base, MAX_DELTA_DEPTH - 1).ok()?;
+    let (prefix, depth, _) = repo.read_blob_depth(&base, MAX_DELTA_DEPTH - 1).ok()?;
     crate::delta::compress(level, &prefix, data, frame).ok()?;
     if DELTA_HEAD_LEN - 1 + frame.len() >= data.len() - data.len() / 32 {
         return None;

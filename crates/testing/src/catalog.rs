@@ -169,6 +169,7 @@ pub fn sample_snapshot(n: u32) -> Snapshot {
         manifest: (n % 2 == 0).then(
             || serde_json::json!({"app": "kimai", "databases": [{"engine": "mariadb", "n": n}]}),
         ),
+        original: (n % 3 == 1).then_some(Id([0x0C; 32])),
     }
 }
 

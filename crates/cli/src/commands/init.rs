@@ -1,15 +1,24 @@
+use crate::args::InitArgs;
 use crate::settings::Settings;
 use anyhow::Result;
 use cairn_core::{InitOptions, Repository};
 
-pub fn run(s: &Settings, compression: i32) -> Result<u8> {
+pub fn run(s: &Settings, a: InitArgs) -> Result<u8> {
+    // The other repository first: a wrong password there creates nothing here.
+    let like = match a.copy_params_from {
+        Some(r) => Some(super::copy::open_from(s, r, a.from)?),
+        None => None,
+    };
     let backend = super::backend(s)?;
     let pw = s.password(true)?;
     let opts = InitOptions {
-        compression_level: compression,
+        compression_level: a.compression,
         ..InitOptions::default()
     };
-    let repo = Repository::init(backend, &pw, &opts)?;
+    let repo = match &like {
+        Some(like) => Repository::init_like(backend, &pw, &opts, like)?,
+        None => Repository::init(backend, &pw, &opts)?,
+    };
     if s.json {
         super::print_json(&serde_json::json!({
             "repository": s.repo,

@@ -4,6 +4,7 @@ mod app;
 mod backup;
 mod catalog;
 mod config;
+mod copy;
 mod init;
 mod inspect;
 mod key;
@@ -33,7 +34,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     };
     let s = Settings::resolve(cli.global)?;
     match command {
-        Command::Init(a) => init::run(&s, a.compression),
+        Command::Init(a) => init::run(&s, a),
+        Command::Copy(a) => copy::run(&s, a),
         Command::Backup(a) => backup::run(&s, a),
         Command::Snapshots(a) => read::snapshots(&s, a.host, a.tag),
         Command::Ls(a) => read::ls(&s, &a.snapshot, a.long),

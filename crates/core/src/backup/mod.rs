@@ -421,6 +421,7 @@ pub fn backup(
             }
             (m, _) => m,
         },
+        original: None,
     };
     let id = repo.save_snapshot(&snapshot)?;
     Ok(BackupResult {

@@ -1,0 +1,96 @@
+//! `cairn copy` and the other repository of `init --copy-params-from`.
+
+use crate::args::{CopyArgs, FromRepoArgs};
+use crate::settings::{env_var, InlinePassword, PasswordSource, Settings};
+use anyhow::{bail, Context, Result};
+use cairn_core::Repository;
+
+/// The settings of the other repository: its location, and its password from
+/// `--from-password-file`, `--from-password-command`, then `CAIRN_FROM_PASSWORD_FILE`,
+/// `CAIRN_FROM_PASSWORD_COMMAND`, `CAIRN_FROM_PASSWORD`, else a prompt. Everything else
+/// (output, locking, cache) is this command's.
+pub fn from_settings(s: &Settings, repo: String, from: FromRepoArgs) -> Result<Settings> {
+    let password = if let Some(f) = from.from_password_file {
+        PasswordSource::File(f)
+    } else if let Some(c) = from.from_password_command {
+        PasswordSource::Command(c)
+    } else if let Some(f) = env_var("CAIRN_FROM_PASSWORD_FILE") {
+        PasswordSource::File(f.into())
+    } else if let Some(c) = env_var("CAIRN_FROM_PASSWORD_COMMAND") {
+        PasswordSource::Command(c)
+    } else if let Some(p) = env_var("CAIRN_FROM_PASSWORD") {
+        PasswordSource::Inline(InlinePassword::new(p))
+    } else {
+        PasswordSource::Prompt
+    };
+    Ok(Settings {
+        repo,
+        password,
+        ..s.clone()
+    })
+}
+
+/// Opens the other repository (read only: no lock is taken there, nothing is written).
+pub fn open_from(s: &Settings, repo: String, from: FromRepoArgs) -> Result<Repository> {
+    let fs = from_settings(s, repo, from)?;
+    super::open_without_catalog(&fs).with_context(|| format!("opening {}", fs.repo))
+}
+
+/// `cairn copy`.
+pub fn run(s: &Settings, a: CopyArgs) -> Result<u8> {
+    let Some(from_repo) = a.from_repo.or_else(|| env_var("CAIRN_FROM_REPOSITORY")) else {
+        bail!("copy needs --from-repo REPO (or CAIRN_FROM_REPOSITORY)");
+    };
+    if from_repo == s.repo {
+        bail!("--from-repo names this repository itself ({})", s.repo);
+    }
+    let src = open_from(s, from_repo.clone(), a.from)?;
+    let dst = super::open(s)?;
+    let _lock = super::lock_shared(s, &dst, "copy")?;
+    let all: Vec<_> = src
+        .snapshots()?
+        .into_iter()
+        .filter(|(_, sn)| a.host.as_ref().is_none_or(|h| &sn.hostname == h))
+        .filter(|(_, sn)| a.tag.as_ref().is_none_or(|t| sn.has_tag(t)))
+        .collect();
+    let chosen = if a.snapshots.is_empty() {
+        all
+    } else {
+        let mut out = Vec::new();
+        for spec in &a.snapshots {
+            out.push(cairn_core::select_snapshot(all.clone(), spec)?);
+        }
+        out
+    };
+    if !dst.chunks_like(&src) && !s.quiet && !s.json {
+        eprintln!(
+            "cairn: {} cuts blobs otherwise than {from_repo}: every file is read and cut \
+             again, which costs more than a copy into a repository made with \
+             `cairn init --copy-params-from`",
+            s.repo
+        );
+    }
+    let report = cairn_core::copy(&src, &dst, &chosen, 0)?;
+    if s.json {
+        super::print_json(&report)?;
+    } else if !s.quiet {
+        println!(
+            "copied {} snapshot(s), {} already there; read {} blob(s) ({} bytes), stored {} \
+             new bytes{}",
+            report.copied.len(),
+            report.skipped.len(),
+            report.blobs_read,
+            report.bytes_read,
+            report.added.bytes_stored,
+            if report.rechunked {
+                " (every file cut again)"
+            } else {
+                ""
+            }
+        );
+        for (from, to) in &report.copied {
+            println!("  {} -> {}", from.short(), to.short());
+        }
+    }
+    Ok(crate::exit::OK)
+}
