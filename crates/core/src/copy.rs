@@ -23,6 +23,11 @@ use crate::tree::{Extent, Node, NodeKind, Tree};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
+/// Blobs read from the source at once (in parallel), and the most plaintext bytes a
+/// batch may hold.
+const READ_BATCH: usize = 32;
+const READ_BATCH_BYTES: u64 = 32 << 20;
+
 /// What a copy did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CopyReport {
@@ -210,13 +215,38 @@ impl Copier<'_, '_> {
             }));
             self.w.add(BlobKind::Tree, &bytes)?;
         }
-        for id in data {
-            if self.dst.index().contains(&id) {
-                continue;
+        let mut seen = HashSet::new();
+        let missing: Vec<Id> = data
+            .into_iter()
+            .filter(|id| seen.insert(*id) && !self.dst.index().contains(id))
+            .collect();
+        // Read in parallel, a batch at a time (remote storage answers each read after a
+        // round trip; the batch bounds the memory held).
+        use rayon::prelude::*;
+        let src = self.src;
+        let mut batches: Vec<&[Id]> = Vec::new();
+        let (mut start, mut bytes) = (0, 0u64);
+        for (i, id) in missing.iter().enumerate() {
+            bytes += src.index().get(id).map_or(0, |l| l.raw_len as u64);
+            if i + 1 - start == READ_BATCH || bytes >= READ_BATCH_BYTES || i + 1 == missing.len() {
+                batches.push(&missing[start..=i]);
+                (start, bytes) = (i + 1, 0);
             }
-            let (plain, base) = self.read(&id)?;
-            self.w
-                .add_with_base(BlobKind::Data, &plain, &mut |_, _| Ok([base, None]))?;
+        }
+        for batch in batches {
+            let blobs: Vec<(Vec<u8>, Option<Id>)> = batch
+                .par_iter()
+                .map(|id| {
+                    src.read_blob_depth(id, crate::pack::MAX_DELTA_DEPTH)
+                        .map(|(plain, _, base)| (plain, base))
+                })
+                .collect::<Result<_>>()?;
+            for (plain, base) in blobs {
+                self.read.0 += 1;
+                self.read.1 += plain.len() as u64;
+                self.w
+                    .add_with_base(BlobKind::Data, &plain, &mut |_, _| Ok([base, None]))?;
+            }
         }
         Ok(())
     }
