@@ -108,29 +108,35 @@ fn make_fixture_repository() {
     }
 }
 
-#[test]
-fn format_v1_fixture_still_reads_and_verifies() {
+/// A copy of the fixture of `version` (git does not keep file modes, and nothing may
+/// write into tests/), checked with --read-data; returns it and its snapshots.
+fn open_fixture(version: u32) -> (Env, Vec<serde_json::Value>) {
     let env = Env::new();
-    // Work on a copy: git does not keep file modes, and nothing may write into tests/.
     let st = std::process::Command::new("cp")
         .arg("-r")
-        .arg(fixture_dir(1))
+        .arg(fixture_dir(version))
         .arg(&env.repo)
         .status()
         .unwrap();
     assert!(st.success());
-    fs::write(&env.password_file, fixture_password(1)).unwrap();
+    fs::write(&env.password_file, fixture_password(version)).unwrap();
     env.ok(&["check", "--read-data"]);
-    let snaps = env.json(&["snapshots"]);
-    let snaps = snaps.as_array().unwrap();
-    assert_eq!(snaps.len(), 2);
+    let snaps = env.json(&["snapshots"]).as_array().unwrap().clone();
     assert_eq!(snaps[0]["hostname"], "fixture");
-    assert_eq!(snaps[0]["tags"][0], "v1");
+    assert_eq!(snaps[0]["tags"][0], format!("v{version}"));
+    (env, snaps)
+}
+
+/// Restores the fixture's first snapshot (the file tree) and compares every file.
+fn restores_the_fixture_files(env: &Env, first: &serde_json::Value) {
     let target = env.path("out");
-    let first = snaps[0]["id"].as_str().unwrap();
-    env.ok(&["restore", first, "--target", target.to_str().unwrap()]);
-    let root = Path::new(snaps[0]["paths"][0].as_str().unwrap());
-    let out = restored(&target, root);
+    env.ok(&[
+        "restore",
+        first["id"].as_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    let out = restored(&target, Path::new(first["paths"][0].as_str().unwrap()));
     for (p, data) in fixture_files() {
         assert_eq!(fs::read(out.join(p)).unwrap(), data, "{p}");
     }
@@ -138,6 +144,13 @@ fn format_v1_fixture_still_reads_and_verifies() {
         fs::read_link(out.join("link")).unwrap(),
         Path::new("hello.txt")
     );
+}
+
+#[test]
+fn format_v1_fixture_still_reads_and_verifies() {
+    let (env, snaps) = open_fixture(1);
+    assert_eq!(snaps.len(), 2);
+    restores_the_fixture_files(&env, &snaps[0]);
     let second = snaps[1]["id"].as_str().unwrap();
     let dump = env
         .cmd()
@@ -152,28 +165,9 @@ fn format_v1_fixture_still_reads_and_verifies() {
 
 #[test]
 fn format_v2_fixture_reads_its_delta_blobs() {
-    let env = Env::new();
-    let st = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(fixture_dir(2))
-        .arg(&env.repo)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    fs::write(&env.password_file, fixture_password(2)).unwrap();
-    env.ok(&["check", "--read-data"]);
-    let snaps = env.json(&["snapshots"]);
-    let snaps = snaps.as_array().unwrap();
+    let (env, snaps) = open_fixture(2);
     assert_eq!(snaps.len(), 3);
-    assert_eq!(snaps[0]["tags"][0], "v2");
-    let target = env.path("out");
-    let first = snaps[0]["id"].as_str().unwrap();
-    env.ok(&["restore", first, "--target", target.to_str().unwrap()]);
-    let root = Path::new(snaps[0]["paths"][0].as_str().unwrap());
-    let out = restored(&target, root);
-    for (p, data) in fixture_files() {
-        assert_eq!(fs::read(out.join(p)).unwrap(), data, "{p}");
-    }
+    restores_the_fixture_files(&env, &snaps[0]);
     for night in 1..=2u32 {
         let id = snaps[night as usize]["id"].as_str().unwrap();
         let dump = env
