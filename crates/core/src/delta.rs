@@ -14,82 +14,21 @@
 //! previous dump. The finder looks a bounded number of chunks ahead: memory does not
 //! grow with the stream.
 //!
-//! The stored form is in [`crate::pack`]; reading follows the chain of bases, at most
-//! [`crate::pack::MAX_DELTA_DEPTH`] links, each read verified like any blob.
+//! The stored form is in [`crate::pack`], the compression in [`crate::compression`];
+//! reading follows the chain of bases, at most [`crate::pack::MAX_DELTA_DEPTH`] links,
+//! each read verified like any blob.
 
 use crate::content::{ContentSource, ContentWalk};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::id::Id;
 use crate::tree::Extent;
-use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use zstd::zstd_safe::{CCtx, CParameter, DCtx};
 
 /// Chunks of the old stream the finder holds ahead of its position (about 16 MiB of
 /// the old stream at the usual 16 KiB chunks; 40 bytes each).
 const LOOKAHEAD: usize = 1024;
 /// Old chunks this many bytes behind where a new chunk maps to are let go.
 const BEHIND: u64 = 1 << 20;
-
-/// The first bytes of a trained zstd dictionary. A dictionary given to zstd that starts
-/// with them is read as a trained one; any other is raw content, as a prefix always is.
-const DICT_MAGIC: [u8; 4] = 0xEC30_A437u32.to_le_bytes();
-
-thread_local! {
-    // One context per thread, reused: creating one costs more than decompressing a
-    // 16 KiB chunk (a third of the time reading a delta-stored dump went there).
-    static CCTX: RefCell<CCtx<'static>> = RefCell::new(CCtx::create());
-    static DCTX: RefCell<DCtx<'static>> = RefCell::new(DCtx::create());
-}
-
-fn zstd_error(code: usize) -> String {
-    zstd::zstd_safe::get_error_name(code).to_string()
-}
-
-/// Compresses `data` at `level` with `prefix` as raw-content history into `out`
-/// (cleared first): one zstd frame.
-pub(crate) fn compress(level: i32, prefix: &[u8], data: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    let fail = |code| Error::Invalid(format!("zstd: {}", zstd_error(code)));
-    out.clear();
-    out.reserve(zstd::zstd_safe::compress_bound(data.len()));
-    if prefix.starts_with(&DICT_MAGIC) {
-        // Would be read as a trained dictionary: a prefix is always raw content.
-        let mut cctx = CCtx::create();
-        cctx.set_parameter(CParameter::CompressionLevel(level))
-            .map_err(fail)?;
-        cctx.ref_prefix(prefix).map_err(fail)?;
-        cctx.compress2(out, data).map_err(fail)?;
-        return Ok(());
-    }
-    CCTX.with_borrow_mut(|c| c.compress_using_dict(out, data, prefix, level))
-        .map_err(fail)?;
-    Ok(())
-}
-
-/// Decompresses a frame written by [`compress`] with the same prefix, into at most
-/// `raw_len` bytes.
-pub(crate) fn decompress(prefix: &[u8], frame: &[u8], raw_len: usize) -> std::io::Result<Vec<u8>> {
-    let fail = |code| std::io::Error::new(std::io::ErrorKind::InvalidData, zstd_error(code));
-    let mut out = Vec::with_capacity(raw_len);
-    if prefix.starts_with(&DICT_MAGIC) {
-        let mut dctx = DCtx::create();
-        dctx.ref_prefix(prefix).map_err(fail)?;
-        dctx.decompress(&mut out, frame).map_err(fail)?;
-    } else {
-        DCTX.with_borrow_mut(|d| d.decompress_using_dict(&mut out, frame, prefix))
-            .map_err(fail)?;
-    }
-    Ok(out)
-}
-
-/// Decompresses a zstd frame (a blob compressed without a base) into at most `raw_len`
-/// bytes, with this thread's context.
-pub(crate) fn decompress_plain(frame: &[u8], raw_len: usize) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(raw_len);
-    DCTX.with_borrow_mut(|d| d.decompress(&mut out, frame))
-        .map_err(|code| std::io::Error::new(std::io::ErrorKind::InvalidData, zstd_error(code)))?;
-    Ok(out)
-}
 
 /// A chunk of the old stream.
 #[derive(Clone, Copy)]
@@ -230,55 +169,5 @@ impl<'s, S: ContentSource + ?Sized> BaseFinder<'s, S> {
         });
         self.next_in_order += 1;
         Ok([by_offset, by_order.filter(|b| Some(*b) != by_offset)])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_round_trip_and_gain() {
-        let old: Vec<u8> = (0..16384u32).map(|i| (i * 7 % 251) as u8).collect();
-        let mut new = old.clone();
-        new[1000..1010].copy_from_slice(b"0123456789");
-        let mut frame = Vec::new();
-        compress(3, &old, &new, &mut frame).unwrap();
-        assert!(
-            frame.len() < 100,
-            "{} bytes for a 10-byte change",
-            frame.len()
-        );
-        assert_eq!(decompress(&old, &frame, new.len()).unwrap(), new);
-        // Another prefix does not give the data back.
-        let other = vec![0u8; old.len()];
-        assert_ne!(
-            decompress(&other, &frame, new.len()).ok(),
-            Some(new.clone())
-        );
-        // A prefix that starts like a trained dictionary is still raw content.
-        let mut magic = old.clone();
-        magic[..4].copy_from_slice(&0xEC30_A437u32.to_le_bytes());
-        compress(3, &magic, &new, &mut frame).unwrap();
-        assert_eq!(decompress(&magic, &frame, new.len()).unwrap(), new);
-        // A frame made with a prefix reads back through the reused context, and the
-        // other way round: a raw-content dictionary and a prefix are the same history.
-        let mut by_prefix = Vec::with_capacity(zstd::zstd_safe::compress_bound(new.len()));
-        let mut c = CCtx::create();
-        c.set_parameter(CParameter::CompressionLevel(3)).unwrap();
-        c.ref_prefix(&old).unwrap();
-        c.compress2(&mut by_prefix, &new).unwrap();
-        assert_eq!(decompress(&old, &by_prefix, new.len()).unwrap(), new);
-        compress(3, &old, &new, &mut frame).unwrap();
-        let mut d = DCtx::create();
-        d.ref_prefix(&old).unwrap();
-        let mut out = Vec::with_capacity(new.len());
-        d.decompress(&mut out, &frame).unwrap();
-        assert_eq!(out, new);
-        // Output larger than the length given is an error, never a larger buffer.
-        assert!(decompress(&old, &frame, new.len() - 1).is_err());
-        let plain = zstd::bulk::compress(&new, 3).unwrap();
-        assert_eq!(decompress_plain(&plain, new.len()).unwrap(), new);
-        assert!(decompress_plain(&plain, new.len() - 1).is_err());
     }
 }

@@ -23,6 +23,7 @@ mod backup;
 pub mod browse;
 mod catalog;
 mod check;
+mod compression;
 mod config;
 pub mod content;
 mod copies;

@@ -508,7 +508,7 @@ impl Repository {
         let (plain, depth, base) = match stored.first() {
             Some(&COMPRESSION_NONE) => (stored[1..].to_vec(), 0, None),
             Some(&COMPRESSION_ZSTD) => (
-                crate::delta::decompress_plain(&stored[1..], raw_len as usize)
+                crate::compression::decompress(&stored[1..], raw_len as usize)
                     .map_err(|e| Error::format(what(), format!("zstd: {e}")))?,
                 0,
                 None,
@@ -530,7 +530,7 @@ impl Repository {
                     });
                 }
                 let (prefix, _, _) = self.read_blob_depth(&base, depth - 1)?;
-                let plain = crate::delta::decompress(&prefix, frame, raw_len as usize)
+                let plain = crate::compression::decompress_against(&prefix, frame, raw_len as usize)
                     .map_err(|e| Error::format(what(), format!("zstd: {e}")))?;
                 (plain, depth, Some(base))
             }

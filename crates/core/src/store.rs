@@ -339,7 +339,7 @@ fn delta_payload(
 ) -> Option<Id> {
     // A damaged or missing base is check's to report; this blob is then stored whole.
     let (prefix, depth, _) = repo.read_blob_depth(&base, MAX_DELTA_DEPTH - 1).ok()?;
-    crate::delta::compress(level, &prefix, data, frame).ok()?;
+    crate::compression::compress_against(level, &prefix, data, frame).ok()?;
     if DELTA_HEAD_LEN - 1 + frame.len() >= data.len() - data.len() / 32 {
         return None;
     }
