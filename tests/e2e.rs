@@ -28,6 +28,8 @@ mod keys;
 mod kill;
 #[path = "e2e/maintain.rs"]
 mod maintain;
+#[path = "e2e/remote.rs"]
+mod remote;
 #[path = "e2e/roundtrip.rs"]
 mod roundtrip;
 #[path = "e2e/streams.rs"]

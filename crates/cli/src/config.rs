@@ -19,7 +19,7 @@
 //! Later tables (schedules, monitoring, offsite copies) are new fields of `raw::File`,
 //! each with its own `raw` struct, checks in [`validate`] and a field in [`Config`].
 
-use crate::settings::{InlinePassword, PasswordSource};
+use crate::password::{InlinePassword, PasswordSource};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -49,6 +49,15 @@ mod raw {
         pub password_command: Option<Spanned<String>>,
         pub password: Option<Spanned<String>>,
         pub cache_dir: Option<Spanned<PathBuf>>,
+        pub s3_endpoint: Option<Spanned<String>>,
+        pub s3_region: Option<Spanned<String>>,
+        pub s3_path_style: Option<bool>,
+        pub s3_access_key_id: Option<Spanned<String>>,
+        pub s3_secret_access_key_file: Option<Spanned<PathBuf>>,
+        pub s3_secret_access_key_command: Option<Spanned<String>>,
+        pub s3_secret_access_key: Option<Spanned<String>>,
+        pub sftp_identity_file: Option<Spanned<PathBuf>>,
+        pub sftp_known_hosts: Option<Spanned<PathBuf>>,
     }
 
     /// One `[[app]]`.
@@ -126,12 +135,17 @@ impl Config {
 /// `[repository]`.
 #[derive(Debug, Clone, Default)]
 pub struct RepositoryConfig {
-    /// `url`: where the repository is (an absolute local path).
+    /// `url`: where the repository is (an absolute local path, `s3://` or `sftp://`).
     pub url: Option<String>,
     /// `password-file`, `password-command` or `password`.
     pub password: Option<PasswordSource>,
     /// `cache-dir`: the directory of the local catalogs.
     pub cache_dir: Option<PathBuf>,
+    /// `s3-*` and `sftp-*`: options of remote repositories, less the S3 secret.
+    pub remote: cairn_backend::RemoteOptions,
+    /// `s3-secret-access-key-file`, `-command` or `s3-secret-access-key`; read only
+    /// when an S3 repository is opened.
+    pub s3_secret: Option<PasswordSource>,
 }
 
 /// One `[[app]]`: an installation, by instance name.
@@ -491,11 +505,17 @@ fn validate(raw: raw::File, v: &mut Validator) -> Config {
 fn repository(r: raw::Repository, v: &mut Validator) -> RepositoryConfig {
     let url = r.url.and_then(|u| {
         let text = v.nonempty("url", &u)?;
+        if ["s3://", "sftp://", "file://"]
+            .iter()
+            .any(|scheme| text.starts_with(scheme))
+        {
+            return Some(text);
+        }
         if text.contains("://") {
             v.at(
                 &u,
-                "only local repositories are supported for now: give an absolute directory \
-                 path"
+                "the repository url must be an absolute path, file://, s3://bucket/prefix \
+                 or sftp://user@host/path"
                     .into(),
             );
             return None;
@@ -503,10 +523,62 @@ fn repository(r: raw::Repository, v: &mut Validator) -> RepositoryConfig {
         let path = Spanned::new(u.span(), PathBuf::from(&text));
         v.absolute("url", &path).map(|_| text)
     });
+    let remote = cairn_backend::RemoteOptions {
+        s3_endpoint: r.s3_endpoint.and_then(|s| v.nonempty("s3-endpoint", &s)),
+        s3_region: r.s3_region.and_then(|s| v.nonempty("s3-region", &s)),
+        s3_path_style: r.s3_path_style,
+        s3_access_key_id: r
+            .s3_access_key_id
+            .and_then(|s| v.nonempty("s3-access-key-id", &s)),
+        s3_secret_access_key: None,
+        s3_session_token: None,
+        sftp_identity_file: r
+            .sftp_identity_file
+            .and_then(|p| v.absolute("sftp-identity-file", &p)),
+        sftp_known_hosts: r
+            .sftp_known_hosts
+            .and_then(|p| v.absolute("sftp-known-hosts", &p)),
+    };
+    // The S3 secret comes from the same three kinds of source as the password.
+    let given = [
+        r.s3_secret_access_key_file.as_ref().map(|s| s.span()),
+        r.s3_secret_access_key_command.as_ref().map(|s| s.span()),
+        r.s3_secret_access_key.as_ref().map(|s| s.span()),
+    ];
+    let s3_secret = if given.iter().flatten().count() > 1 {
+        let at = given
+            .into_iter()
+            .flatten()
+            .map(|s| s.start)
+            .max()
+            .unwrap_or(0);
+        let p = problem(
+            v.text,
+            v.file,
+            at,
+            "give one of s3-secret-access-key-file, s3-secret-access-key-command and \
+             s3-secret-access-key, not several"
+                .into(),
+        );
+        v.problems.push(p);
+        None
+    } else if let Some(f) = r.s3_secret_access_key_file {
+        v.absolute("s3-secret-access-key-file", &f)
+            .map(PasswordSource::File)
+    } else if let Some(c) = r.s3_secret_access_key_command {
+        v.nonempty("s3-secret-access-key-command", &c)
+            .map(PasswordSource::Command)
+    } else {
+        r.s3_secret_access_key
+            .and_then(|s| v.nonempty("s3-secret-access-key", &s))
+            .map(|s| PasswordSource::Inline(InlinePassword::new(s)))
+    };
     RepositoryConfig {
         url,
         password: v.password(r.password_file, r.password_command, r.password),
         cache_dir: r.cache_dir.and_then(|d| v.absolute("cache-dir", &d)),
+        remote,
+        s3_secret,
     }
 }
 
@@ -875,9 +947,44 @@ keep-within = "2 weeks"
     }
 
     #[test]
-    fn a_remote_url_and_an_inline_password_and_an_empty_one() {
-        let p = one_problem("[repository]\nurl = \"s3://bucket/x\"\n");
-        assert!(p.starts_with("2:7: only local repositories"), "{p}");
+    fn remote_urls_and_an_inline_password_and_an_empty_one() {
+        let p = one_problem("[repository]\nurl = \"ftp://host/x\"\n");
+        assert!(p.starts_with("2:7: the repository url must be"), "{p}");
+        let c = parse(
+            "[repository]\nurl = \"s3://bucket/x\"\ns3-endpoint = \"http://127.0.0.1:9000\"\n\
+             s3-region = \"garage\"\ns3-path-style = true\ns3-access-key-id = \"AK\"\n\
+             s3-secret-access-key-file = \"/etc/cairn/s3-secret\"\n\
+             sftp-identity-file = \"/root/.ssh/id_ed25519\"\nsftp-known-hosts = \"/etc/cairn/kh\"\n",
+            &file(),
+            false,
+        )
+        .unwrap();
+        let r = &c.repository;
+        assert_eq!(r.url.as_deref(), Some("s3://bucket/x"));
+        assert_eq!(
+            r.remote.s3_endpoint.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(r.remote.s3_region.as_deref(), Some("garage"));
+        assert_eq!(r.remote.s3_path_style, Some(true));
+        assert_eq!(r.remote.s3_access_key_id.as_deref(), Some("AK"));
+        assert_eq!(
+            r.s3_secret,
+            Some(PasswordSource::File("/etc/cairn/s3-secret".into()))
+        );
+        assert_eq!(
+            r.remote.sftp_known_hosts.as_deref(),
+            Some(Path::new("/etc/cairn/kh"))
+        );
+        let p = one_problem(
+            "[repository]\ns3-secret-access-key = \"x\"\ns3-secret-access-key-command = \"pass s3\"\n",
+        );
+        assert!(
+            p.starts_with("3:32: give one of s3-secret-access-key-file"),
+            "{p}"
+        );
+        let c = parse("[repository]\nurl = \"sftp://u@h/srv/r\"\n", &file(), false).unwrap();
+        assert_eq!(c.repository.url.as_deref(), Some("sftp://u@h/srv/r"));
         let c = parse("[repository]\npassword = \"s3cret\"\n", &file(), false).unwrap();
         let pw = c.repository.password.unwrap();
         assert!(matches!(pw, PasswordSource::Inline(_)));

@@ -13,6 +13,14 @@
 //! 4. defaults: the local default repository, a prompt on a terminal, the catalogs
 //!    under `~/.cache/cairn`.
 //!
+//! Remote repositories (`s3://`, `sftp://`) take their options from the config file's
+//! `[repository]` (`s3-endpoint`, `s3-region`, `s3-path-style`, `s3-access-key-id`,
+//! `s3-secret-access-key-file`/`-command`/`s3-secret-access-key`, `sftp-identity-file`,
+//! `sftp-known-hosts`), each replaced by its environment variable when that is set
+//! (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN`, `CAIRN_SFTP_IDENTITY_FILE`, `CAIRN_SFTP_KNOWN_HOSTS`); they
+//! have no flags.
+//!
 //! Each setting is resolved apart: `-r` on the command line replaces the configured
 //! repository but not the configured password source. Any password source of a higher
 //! rank replaces every one of a lower rank (`--password-command` wins over a configured
@@ -20,43 +28,11 @@
 //! `cairn app`: a flag replaces the configured value of its key.
 
 use crate::config::Config;
-use anyhow::{bail, Context, Result};
+use crate::password::{read_password, PasswordSource};
+use anyhow::{Context, Result};
 use cairn_core::Password;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
-/// How cairn obtains the password.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PasswordSource {
-    /// A file whose contents (less one trailing newline) are the password.
-    File(PathBuf),
-    /// A shell command whose output (less one trailing newline) is the password.
-    Command(String),
-    /// The value of `CAIRN_PASSWORD`.
-    Env,
-    /// A password written in the config file (`password = "..."`; discouraged).
-    Inline(InlinePassword),
-    /// Ask on the terminal.
-    Prompt,
-}
-
-/// A password given in the config file; never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct InlinePassword(String);
-
-impl InlinePassword {
-    /// Wraps the password.
-    pub fn new(password: String) -> InlinePassword {
-        InlinePassword(password)
-    }
-}
-
-impl std::fmt::Debug for InlinePassword {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
 
 /// Settings shared by every command.
 #[derive(Debug, Clone)]
@@ -77,6 +53,10 @@ pub struct Settings {
     pub locking: Locking,
     /// Directory of the local catalogs; `None` to use none.
     pub cache_dir: Option<PathBuf>,
+    /// Options of remote repositories: the config file's, overridden by the
+    /// environment; the S3 secret from a file or command is read by
+    /// [`Settings::remote_options`].
+    pub remote: cairn_backend::RemoteOptions,
     /// The config file's contents (applications, retention); empty without one.
     pub config: Config,
 }
@@ -174,8 +154,11 @@ impl Settings {
                 .or_else(|| configured.cache_dir.clone())
                 .or_else(cairn_catalog::default_cache_dir)
         };
+        let mut remote = configured.remote.clone();
+        remote.apply_env(env);
         Ok(Settings {
             repo,
+            remote,
             password,
             json,
             verbose,
@@ -192,74 +175,34 @@ impl Settings {
         !self.quiet && (self.verbose || std::io::stdout().is_terminal())
     }
 
+    /// The options of a remote repository, with the S3 secret read from its
+    /// configured file or command when the environment gives none and the repository
+    /// is on S3.
+    pub fn remote_options(&self) -> Result<cairn_backend::RemoteOptions> {
+        let mut options = self.remote.clone();
+        if let (None, Some(source), true) = (
+            &options.s3_secret_access_key,
+            &self.config.repository.s3_secret,
+            self.repo.starts_with("s3://"),
+        ) {
+            let secret = read_password(source, false, "S3 secret access key")?;
+            let secret = String::from_utf8(secret.as_bytes().to_vec())
+                .context("the S3 secret access key is not UTF-8")?;
+            options.s3_secret_access_key = Some(cairn_backend::Secret::new(secret));
+        }
+        Ok(options)
+    }
+
     /// Gets the password; `confirm` asks twice on a prompt (for new passwords).
     pub fn password(&self, confirm: bool) -> Result<Password> {
         read_password(&self.password, confirm, "repository password")
     }
 }
 
-/// Removes exactly one trailing line ending ("\n" or "\r\n"), nothing else: spaces
-/// and further newlines are part of the password.
-pub fn trim_one_newline(mut v: Vec<u8>) -> Vec<u8> {
-    if v.last() == Some(&b'\n') {
-        v.pop();
-        if v.last() == Some(&b'\r') {
-            v.pop();
-        }
-    }
-    v
-}
-
-/// Reads a password from a source.
-pub fn read_password(src: &PasswordSource, confirm: bool, what: &str) -> Result<Password> {
-    let pw = match src {
-        PasswordSource::File(p) => {
-            let bytes = std::fs::read(p)
-                .with_context(|| format!("reading password file {}", p.display()))?;
-            trim_one_newline(bytes)
-        }
-        PasswordSource::Command(c) => {
-            let out = Command::new("sh")
-                .arg("-c")
-                .arg(c)
-                .stdin(Stdio::inherit())
-                .stderr(Stdio::inherit())
-                .output()
-                .context("running the password command")?;
-            if !out.status.success() {
-                bail!("the password command failed ({})", out.status);
-            }
-            trim_one_newline(out.stdout)
-        }
-        PasswordSource::Env => std::env::var("CAIRN_PASSWORD")
-            .unwrap_or_default()
-            .into_bytes(),
-        PasswordSource::Inline(p) => p.0.clone().into_bytes(),
-        PasswordSource::Prompt => {
-            if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {
-                bail!("no password given: set CAIRN_PASSWORD_FILE or CAIRN_PASSWORD_COMMAND, or password-file in the config file's [repository] (or run on a terminal)");
-            }
-            let first = rpassword::prompt_password(format!("Enter {what}: "))
-                .context("reading the password from the terminal")?;
-            if confirm {
-                let second = rpassword::prompt_password(format!("Enter {what} again: "))
-                    .context("reading the password from the terminal")?;
-                if first != second {
-                    bail!("the passwords do not match");
-                }
-            }
-            first.into_bytes()
-        }
-    };
-    if pw.is_empty() {
-        bail!("the password is empty");
-    }
-    Ok(Password::new(pw))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::password::{trim_one_newline, InlinePassword};
     use clap::Parser;
 
     const CONFIGURED: &str = "[repository]\nurl = \"/conf/repo\"\npassword-file = \"/conf/pw\"\n\
@@ -429,6 +372,31 @@ mod tests {
             assert_eq!(s.password, password, "{case}: password");
             assert_eq!(s.cache_dir, cache, "{case}: cache dir");
         }
+    }
+
+    #[test]
+    fn remote_options_come_from_the_config_file_and_the_environment_overrides() {
+        let config = "[repository]\nurl = \"s3://b/p\"\ns3-endpoint = \"http://conf:9000\"\n\
+                      s3-region = \"conf-region\"\ns3-access-key-id = \"conf-key\"\n\
+                      s3-secret-access-key = \"conf-secret\"\nsftp-known-hosts = \"/conf/kh\"\n";
+        let s = resolved(&[], &[("AWS_REGION", "env-region")], config);
+        let o = s.remote_options().unwrap();
+        assert_eq!(o.s3_endpoint.as_deref(), Some("http://conf:9000"));
+        assert_eq!(o.s3_region.as_deref(), Some("env-region"));
+        assert_eq!(o.s3_access_key_id.as_deref(), Some("conf-key"));
+        assert_eq!(o.s3_secret_access_key.unwrap().expose(), "conf-secret");
+        assert_eq!(o.sftp_known_hosts, Some(PathBuf::from("/conf/kh")));
+        let s = resolved(
+            &[],
+            &[
+                ("AWS_SECRET_ACCESS_KEY", "env-secret"),
+                ("CAIRN_SFTP_KNOWN_HOSTS", "/env/kh"),
+            ],
+            config,
+        );
+        let o = s.remote_options().unwrap();
+        assert_eq!(o.s3_secret_access_key.unwrap().expose(), "env-secret");
+        assert_eq!(o.sftp_known_hosts, Some(PathBuf::from("/env/kh")));
     }
 
     #[test]

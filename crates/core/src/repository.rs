@@ -530,8 +530,9 @@ impl Repository {
                     });
                 }
                 let (prefix, _, _) = self.read_blob_depth(&base, depth - 1)?;
-                let plain = crate::compression::decompress_against(&prefix, frame, raw_len as usize)
-                    .map_err(|e| Error::format(what(), format!("zstd: {e}")))?;
+                let plain =
+                    crate::compression::decompress_against(&prefix, frame, raw_len as usize)
+                        .map_err(|e| Error::format(what(), format!("zstd: {e}")))?;
                 (plain, depth, Some(base))
             }
             _ => return Err(Error::format(what(), "unknown compression")),

@@ -14,12 +14,16 @@
 //! - [`StopAfter`]: a wrapper that fails every change after the next *n*, to reach each
 //!   state a process killed between two changes leaves behind.
 //!
+//! - [`servers`]: real S3 (`s3s-fs`) and SSH/SFTP (`sshd`) servers on loopback for the
+//!   remote backends' tests, killed when their handles drop.
+//!
 //! What it is not: no test data generators for file trees, no durability (a
 //! `MemBackend` forgets everything when dropped), and no random fault injection.
 
 mod catalog;
 pub mod conformance;
 mod mem;
+pub mod servers;
 mod stop;
 
 pub use catalog::{catalog_contract, sample_snapshot, MemCatalog};

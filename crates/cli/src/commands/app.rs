@@ -9,8 +9,9 @@
 use crate::args::{AppBackupArgs, AppRestoreArgs};
 use crate::config::AppConfig;
 use crate::output::{bytes, local_time};
+use crate::password::read_password;
 use crate::progress::Bar;
-use crate::settings::{read_password, Settings};
+use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
 use cairn_apps::app::{self, Manifest, Plan};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `cairn config check`: reads and checks the config file, and says what it found.
 
 use crate::config::{Config, Location, Problems};
-use crate::settings::PasswordSource;
+use crate::password::PasswordSource;
 use anyhow::Result;
 use serde_json::json;
 

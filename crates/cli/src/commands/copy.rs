@@ -1,7 +1,8 @@
 //! `cairn copy` and the other repository of `init --copy-params-from`.
 
 use crate::args::{CopyArgs, FromRepoArgs};
-use crate::settings::{env_var, InlinePassword, PasswordSource, Settings};
+use crate::password::{InlinePassword, PasswordSource};
+use crate::settings::{env_var, Settings};
 use anyhow::{bail, Context, Result};
 use cairn_core::Repository;
 

@@ -1,4 +1,5 @@
-use crate::settings::{read_password, PasswordSource, Settings};
+use crate::password::{read_password, PasswordSource};
+use crate::settings::Settings;
 use anyhow::Result;
 use cairn_core::{KdfParams, Password};
 use std::path::PathBuf;

@@ -17,7 +17,6 @@ use crate::args::{
 };
 use crate::settings::Settings;
 use anyhow::Result;
-use cairn_backend::LocalBackend;
 use cairn_core::{Backend, Lock, Repository};
 use std::sync::Arc;
 
@@ -75,9 +74,9 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-/// The backend for a repository location.
+/// The backend for a repository location: a directory, `s3://` or `sftp://`.
 pub fn backend(s: &Settings) -> Result<Arc<dyn Backend>> {
-    Ok(Arc::new(LocalBackend::new(&s.repo)))
+    Ok(cairn_backend::open(&s.repo, &s.remote_options()?)?)
 }
 
 /// Opens the repository with the password, with its local catalog attached (unless
@@ -130,7 +129,8 @@ impl ExistsConfig for Arc<dyn Backend> {
 /// a backup of a tree that holds them (`cairn backup ~` with the default repository)
 /// must not store the repository into itself, night after night.
 pub fn own_directories(s: &Settings) -> Vec<String> {
-    let mut dirs = vec![std::path::PathBuf::from(&s.repo)];
+    let mut dirs: Vec<std::path::PathBuf> =
+        cairn_backend::local_path(&s.repo).into_iter().collect();
     dirs.extend(s.cache_dir.clone());
     let mut out = Vec::new();
     for d in dirs {
