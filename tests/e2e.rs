@@ -18,6 +18,8 @@ mod copy;
 mod damage;
 #[path = "e2e/databases.rs"]
 mod databases;
+#[path = "e2e/disaster.rs"]
+mod disaster;
 #[path = "e2e/fixture.rs"]
 mod fixture;
 #[path = "e2e/inspect.rs"]
