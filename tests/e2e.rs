@@ -34,5 +34,7 @@ mod maintain;
 mod remote;
 #[path = "e2e/roundtrip.rs"]
 mod roundtrip;
+#[path = "e2e/status.rs"]
+mod status;
 #[path = "e2e/streams.rs"]
 mod streams;

@@ -139,6 +139,12 @@ pub enum Command {
         after_help = "Examples:\n  cairn -r /mnt/offsite copy --from-repo ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n  cairn -r /mnt/offsite init --copy-params-from ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n\nA repository made with `init --copy-params-from` names and cuts blobs as its source\ndoes: copies then move only missing blobs and keep dumps stored as deltas. Into any\nother repository every file is read and cut again, which costs more; the summary says so."
     )]
     Copy(CopyArgs),
+    /// Where each recent snapshot is kept: for every host and application (or set of
+    /// paths), which of the configured repositories ([repository] and each
+    /// [[offsite]]) hold its newest snapshots, how old the newest offsite copy is, and
+    /// what falls short of [copies] in the config file. Exits 1 when anything does.
+    #[command(after_help = "Example:\n  cairn status --json")]
+    Status,
     /// Verify the repository's structure, and with --read-data every stored byte.
     #[command(after_help = "Example:\n  cairn check --read-data")]
     Check(CheckArgs),

@@ -36,14 +36,26 @@ mod raw {
     pub struct File {
         pub repository: Option<Repository>,
         #[serde(default)]
+        pub offsite: Vec<Spanned<Repository>>,
+        pub copies: Option<Copies>,
+        #[serde(default)]
         pub app: Vec<Spanned<App>>,
         pub retention: Option<Retention>,
+    }
+
+    /// `[copies]`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Copies {
+        pub offsite_max_age: Option<Spanned<String>>,
+        pub min_copies: Option<Spanned<usize>>,
     }
 
     /// `[repository]`.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields, rename_all = "kebab-case")]
     pub struct Repository {
+        pub name: Option<Spanned<String>>,
         pub url: Option<Spanned<String>>,
         pub password_file: Option<Spanned<PathBuf>>,
         pub password_command: Option<Spanned<String>>,
@@ -110,6 +122,10 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// `[repository]`: the primary repository.
     pub repository: RepositoryConfig,
+    /// `[[offsite]]`: the repositories that hold copies, in the file's order.
+    pub offsite: Vec<RepositoryConfig>,
+    /// `[copies]`: what `cairn status` checks the copies against.
+    pub copies: CopiesConfig,
     /// `[[app]]`: the application installations, in the file's order.
     pub apps: Vec<AppConfig>,
     /// `[retention]`: the rules `forget` will apply (read and checked only, for now).
@@ -132,9 +148,23 @@ impl Config {
     }
 }
 
-/// `[repository]`.
+/// `[copies]`.
+#[derive(Debug, Clone, Default)]
+pub struct CopiesConfig {
+    /// `offsite-max-age`: the newest offsite copy of each group may be this old at most
+    /// (seconds).
+    pub offsite_max_age: Option<i64>,
+    /// `min-copies`: the newest snapshot of each group must be in this many
+    /// repositories at least.
+    pub min_copies: Option<usize>,
+}
+
+/// `[repository]`, and each `[[offsite]]`.
 #[derive(Debug, Clone, Default)]
 pub struct RepositoryConfig {
+    /// `name`: what `cairn status` calls it (`primary` when `[repository]` has none);
+    /// required and unique in `[[offsite]]`.
+    pub name: Option<String>,
     /// `url`: where the repository is (an absolute local path, `s3://` or `sftp://`).
     pub url: Option<String>,
     /// `password-file`, `password-command` or `password`.
@@ -479,6 +509,47 @@ fn validate(raw: raw::File, v: &mut Validator) -> Config {
     if let Some(r) = raw.repository {
         config.repository = repository(r, v);
     }
+    let primary = config
+        .repository
+        .name
+        .clone()
+        .unwrap_or_else(|| "primary".into());
+    let mut names = vec![primary];
+    for o in raw.offsite {
+        let at = o.span();
+        let o = o.into_inner();
+        let Some(name) = o.name.clone() else {
+            let p = problem(v.text, v.file, at.start, "[[offsite]] needs a name".into());
+            v.problems.push(p);
+            continue;
+        };
+        if names.contains(name.get_ref()) {
+            v.at(
+                &name,
+                format!("repository name {:?} is used twice", name.get_ref()),
+            );
+        }
+        if o.url.is_none() {
+            let p = problem(v.text, v.file, at.start, "[[offsite]] needs a url".into());
+            v.problems.push(p);
+        }
+        names.push(name.get_ref().clone());
+        config.offsite.push(repository(o, v));
+    }
+    if let Some(c) = raw.copies {
+        config.copies = CopiesConfig {
+            offsite_max_age: c
+                .offsite_max_age
+                .and_then(|t| match parse_age(t.get_ref()) {
+                    Ok(secs) => Some(secs),
+                    Err(e) => {
+                        v.at(&t, e);
+                        None
+                    }
+                }),
+            min_copies: c.min_copies.map(|n| n.into_inner()),
+        };
+    }
     let mut first_at: Vec<(String, usize)> = Vec::new();
     for a in raw.app {
         let app_at = a.span().start;
@@ -574,12 +645,40 @@ fn repository(r: raw::Repository, v: &mut Validator) -> RepositoryConfig {
             .map(|s| PasswordSource::Inline(InlinePassword::new(s)))
     };
     RepositoryConfig {
+        name: r.name.and_then(|n| {
+            let text = v.nonempty("name", &n)?;
+            if valid_name(&text) {
+                Some(text)
+            } else {
+                v.at(
+                    &n,
+                    format!("{text:?}: names are letters, digits, -, _ and ."),
+                );
+                None
+            }
+        }),
         url,
         password: v.password(r.password_file, r.password_command, r.password),
         cache_dir: r.cache_dir.and_then(|d| v.absolute("cache-dir", &d)),
         remote,
         s3_secret,
     }
+}
+
+/// An age such as `2d`, `36h` or `90m`, in seconds (a day is 24 hours).
+pub fn parse_age(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?} is not an age (examples: 2d, 36h, 90m)");
+    let span: jiff::Span = text.trim().parse().map_err(|_| bad())?;
+    let secs = span
+        .total((
+            jiff::Unit::Second,
+            jiff::SpanRelativeTo::days_are_24_hours(),
+        ))
+        .map_err(|_| bad())?;
+    if secs <= 0.0 {
+        return Err(bad());
+    }
+    Ok(secs as i64)
 }
 
 /// Instance names: letters, digits, `-`, `_` and `.`, as they are used on command
@@ -772,6 +871,39 @@ keep-tag = ["release"]
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].file, file());
         format!("{}:{}: {}", p[0].line, p[0].column, p[0].message)
+    }
+
+    #[test]
+    fn offsite_repositories_and_the_copies_policy() {
+        let c = parse(
+            "[repository]\nname = \"local\"\nurl = \"/srv/cairn\"\n\n\
+             [[offsite]]\nname = \"usb\"\nurl = \"/mnt/usb/cairn\"\npassword-command = \"pass usb\"\n\n\
+             [[offsite]]\nname = \"cloud\"\nurl = \"s3://b/web1\"\ns3-region = \"eu-1\"\n\n\
+             [copies]\noffsite-max-age = \"2d\"\nmin-copies = 3\n",
+            &file(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.repository.name.as_deref(), Some("local"));
+        let names: Vec<_> = c.offsite.iter().map(|o| o.name.clone().unwrap()).collect();
+        assert_eq!(names, ["usb", "cloud"]);
+        assert_eq!(c.offsite[1].remote.s3_region.as_deref(), Some("eu-1"));
+        assert_eq!(c.copies.offsite_max_age, Some(2 * 86_400));
+        assert_eq!(c.copies.min_copies, Some(3));
+        assert_eq!(
+            one_problem("[[offsite]]\nurl = \"/x\"\n"),
+            "1:1: [[offsite]] needs a name"
+        );
+        assert_eq!(
+            one_problem("[[offsite]]\nname = \"primary\"\nurl = \"/x\"\n"),
+            "2:8: repository name \"primary\" is used twice"
+        );
+        assert_eq!(
+            one_problem("[copies]\noffsite-max-age = \"soon\"\n"),
+            "2:19: \"soon\" is not an age (examples: 2d, 36h, 90m)"
+        );
+        assert_eq!(parse_age("36h"), Ok(36 * 3600));
+        assert!(parse_age("-1d").is_err());
     }
 
     #[test]

@@ -29,7 +29,7 @@
 
 use crate::config::Config;
 use crate::password::{read_password, PasswordSource};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use cairn_core::Password;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -191,6 +191,27 @@ impl Settings {
             options.s3_secret_access_key = Some(cairn_backend::Secret::new(secret));
         }
         Ok(options)
+    }
+
+    /// The settings of another configured repository (an `[[offsite]]`): its url,
+    /// password source and remote options (the environment overriding them, as for
+    /// the primary); everything else stays.
+    pub fn for_repository(&self, rc: &crate::config::RepositoryConfig) -> Result<Settings> {
+        let name = rc.name.as_deref().unwrap_or("primary");
+        let Some(url) = &rc.url else {
+            bail!("the repository {name} has no url");
+        };
+        let mut remote = rc.remote.clone();
+        remote.apply_env(&env_var);
+        let mut config = self.config.clone();
+        config.repository = rc.clone();
+        Ok(Settings {
+            repo: url.clone(),
+            password: rc.password.clone().unwrap_or(PasswordSource::Prompt),
+            remote,
+            config,
+            ..self.clone()
+        })
     }
 
     /// Gets the password; `confirm` asks twice on a prompt (for new passwords).

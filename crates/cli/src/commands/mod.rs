@@ -11,6 +11,7 @@ mod key;
 mod maintain;
 mod read;
 mod restore;
+mod status;
 
 use crate::args::{
     AppCommand, CatalogCommand, Cli, Command, ConfigCommand, KeyCommand, RepairCommand,
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     match command {
         Command::Init(a) => init::run(&s, a),
         Command::Copy(a) => copy::run(&s, a),
+        Command::Status => status::run(&s),
         Command::Backup(a) => backup::run(&s, a),
         Command::Snapshots(a) => read::snapshots(&s, a.host, a.tag),
         Command::Ls(a) => read::ls(&s, &a.snapshot, a.long),

@@ -1,0 +1,99 @@
+//! `cairn status`: the 3-2-1 status of the configured repositories.
+
+use crate::settings::Settings;
+use anyhow::Result;
+use cairn_core::{copies_status, human_age, CopiesPolicy, Holding};
+
+/// `cairn status`.
+pub fn run(s: &Settings) -> Result<u8> {
+    let primary = s.config.repository.name.clone().unwrap_or("primary".into());
+    let mut holdings = vec![holding(s, primary, false)];
+    for rc in &s.config.offsite {
+        let name = rc.name.clone().unwrap_or_default();
+        let h = match s.for_repository(rc) {
+            Ok(os) => holding(&os, name, true),
+            Err(e) => {
+                eprintln!("cairn: {name}: {e:#}");
+                Holding {
+                    name,
+                    offsite: true,
+                    snapshots: None,
+                }
+            }
+        };
+        holdings.push(h);
+    }
+    let policy = CopiesPolicy {
+        max_offsite_age: s.config.copies.offsite_max_age,
+        min_copies: s.config.copies.min_copies,
+    };
+    let now = jiff::Timestamp::now();
+    let groups = copies_status(&holdings, &policy, now);
+    let short = groups.iter().any(|g| !g.warnings.is_empty());
+    if s.json {
+        super::print_json(&serde_json::json!({
+            "repositories": holdings.iter().map(|h| serde_json::json!({
+                "name": h.name,
+                "offsite": h.offsite,
+                "readable": h.snapshots.is_some(),
+                "snapshots": h.snapshots.as_ref().map(Vec::len),
+            })).collect::<Vec<_>>(),
+            "groups": groups,
+            "ok": !short,
+        }))?;
+    } else {
+        for h in &holdings {
+            let what = match &h.snapshots {
+                Some(v) => format!("{} snapshots", v.len()),
+                None => "could not be read".into(),
+            };
+            let kind = if h.offsite { "offsite" } else { "primary" };
+            println!("{:<16} {kind:<8} {what}", h.name);
+        }
+        for g in &groups {
+            let what = match (&g.app, g.paths.is_empty()) {
+                (Some(app), _) => format!("app {app}"),
+                (None, false) => g.paths.join(" "),
+                (None, true) => String::new(),
+            };
+            println!("\n{} {what}", g.hostname);
+            for p in &g.recent {
+                println!(
+                    "  {} {}  in {}",
+                    p.original.short(),
+                    p.time.strftime("%Y-%m-%d %H:%M"),
+                    p.held_by.join(", ")
+                );
+            }
+            match g.newest_offsite {
+                Some((_, age)) => println!("  newest offsite copy: {} old", human_age(age)),
+                None => println!("  newest offsite copy: none"),
+            }
+            for w in &g.warnings {
+                println!("  WARNING: {w}");
+            }
+        }
+    }
+    Ok(if short {
+        crate::exit::ERROR
+    } else {
+        crate::exit::OK
+    })
+}
+
+/// The snapshots of the repository `s` names; `None` (with a message) when it cannot
+/// be read.
+fn holding(s: &Settings, name: String, offsite: bool) -> Holding {
+    let snapshots = match super::open(s).and_then(|r| Ok(r.snapshots()?)) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("cairn: {name} ({}): {e:#}", s.repo);
+            None
+        }
+    };
+    Holding {
+        name,
+        offsite,
+        snapshots,
+    }
+}
