@@ -47,9 +47,19 @@ fn setup() -> Setup {
     files.insert("goes".to_string(), random_bytes(2, 4 << 20));
     files.insert("edited".to_string(), random_bytes(3, 3 << 20));
     files.insert("log".to_string(), log_lines(20_000));
+    // Small files, one blob each, many to a pack: half of them go after the first
+    // backup, so packs hold used and unused blobs side by side, whatever the chunk
+    // boundaries and the order the workers took them in.
+    for i in 0..120u64 {
+        files.insert(format!("s{i:03}"), random_bytes(100 + i, 12 << 10));
+    }
     write_files(&src, &files);
     let first = run_backup(&repo, opts(vec![src.clone()], vec![]));
     files.remove("goes");
+    let small_odd = |n: &str| {
+        n.len() == 4 && n.starts_with('s') && n[1..].parse::<u32>().is_ok_and(|i| i % 2 == 1)
+    };
+    files.retain(|name, _| !small_odd(name));
     files.get_mut("edited").unwrap()[1 << 20..(1 << 20) + 4096].fill(7);
     files.insert("new".to_string(), random_bytes(4, 2 << 20));
     write_files(&src, &files);
