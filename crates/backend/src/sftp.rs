@@ -13,7 +13,7 @@ use openssh::{KnownHosts, SessionBuilder};
 use openssh_sftp_client::error::SftpErrorKind;
 use openssh_sftp_client::metadata::Permissions;
 use openssh_sftp_client::{Error as SftpError, Sftp, SftpOptions};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncSeekExt;
 
 use crate::options::{invalid_location, runtime, RemoteOptions};
 use crate::{DIR_MODE, FILE_MODE, TEMP_PREFIX};
@@ -57,6 +57,74 @@ pub struct SftpBackend {
     conn: tokio::sync::Mutex<Option<Arc<Sftp>>>,
     retries: AtomicU64,
     runtime: tokio::runtime::Runtime,
+}
+
+/// Bytes asked for by one read or write request. OpenSSH's sftp-server takes up to
+/// 255 KiB (a larger request is split by the client; a server with a lower limit gets
+/// more, smaller requests).
+const REQUEST_LEN: usize = 255 << 10;
+
+/// Requests in flight for one file. SFTP answers requests one by one, so a file read or
+/// written one request at a time moves one request per round trip.
+const PIPELINE: usize = 16;
+
+/// Writes `data` from the start of `file`, [`PIPELINE`] requests at a time.
+async fn write_pipelined(
+    file: &openssh_sftp_client::file::File,
+    data: &[u8],
+) -> Result<(), SftpError> {
+    let mut pending =
+        futures_util::stream::iter(data.chunks(REQUEST_LEN).enumerate().map(|(i, piece)| {
+            let mut f = file.clone();
+            async move {
+                f.seek(io::SeekFrom::Start((i * REQUEST_LEN) as u64))
+                    .await
+                    .map_err(SftpError::IOError)?;
+                f.write_all(piece).await
+            }
+        }))
+        .buffer_unordered(PIPELINE);
+    while let Some(r) = pending.next().await {
+        r?;
+    }
+    Ok(())
+}
+
+/// Reads `len` bytes at `offset` of `file`, [`PIPELINE`] requests at a time; `None` when
+/// the file ends before.
+async fn read_pipelined(
+    file: &openssh_sftp_client::file::File,
+    offset: u64,
+    len: usize,
+) -> Result<Option<Vec<u8>>, SftpError> {
+    let mut buf = vec![0u8; len];
+    let mut pending =
+        futures_util::stream::iter(buf.chunks_mut(REQUEST_LEN).enumerate().map(|(i, out)| {
+            let mut f = file.clone();
+            async move {
+                f.seek(io::SeekFrom::Start(offset + (i * REQUEST_LEN) as u64))
+                    .await
+                    .map_err(SftpError::IOError)?;
+                match f.read_all(out.len(), bytes::BytesMut::new()).await {
+                    Ok(got) if got.len() == out.len() => {
+                        out.copy_from_slice(&got);
+                        Ok(true)
+                    }
+                    Ok(_) => Ok(false),
+                    Err(SftpError::IOError(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        Ok(false)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }))
+        .buffer_unordered(PIPELINE);
+    let mut whole = true;
+    while let Some(r) = pending.next().await {
+        whole &= r?;
+    }
+    drop(pending);
+    Ok(whole.then_some(buf))
 }
 
 /// Why an attempt failed: on the SFTP protocol (the server answered), or before.
@@ -504,7 +572,7 @@ impl Backend for SftpBackend {
                         Err(e) => return Err(e.into()),
                     };
                     let written = async {
-                        file.write_all(data).await?;
+                        write_pipelined(&file, data).await?;
                         file.set_permissions(Permissions::from(FILE_MODE as u16))
                             .await?;
                         if sftp.support_fsync() {
@@ -573,21 +641,14 @@ impl Backend for SftpBackend {
                     let path = path.clone();
                     async move {
                         let mut file = sftp.open(&path).await?;
-                        let size = file.metadata().await?.len().unwrap_or(0);
-                        let end = offset.checked_add(len);
-                        if end.is_none_or(|end| end > size) {
-                            return Ok((None, size));
+                        let Some(want) = offset.checked_add(len).and(usize::try_from(len).ok())
+                        else {
+                            return Ok((None, file.metadata().await?.len().unwrap_or(0)));
+                        };
+                        match read_pipelined(&file, offset, want).await? {
+                            Some(buf) => Ok((Some(buf), 0)),
+                            None => Ok((None, file.metadata().await?.len().unwrap_or(0))),
                         }
-                        let mut buf = vec![0; usize::try_from(len).unwrap_or(usize::MAX)];
-                        let mut file =
-                            Box::pin(openssh_sftp_client::file::TokioCompatFile::new(file));
-                        file.seek(io::SeekFrom::Start(offset))
-                            .await
-                            .map_err(SftpError::IOError)?;
-                        file.read_exact(&mut buf)
-                            .await
-                            .map_err(SftpError::IOError)?;
-                        Ok((Some(buf), size))
                     }
                 },
             )
@@ -655,6 +716,9 @@ impl Backend for SftpBackend {
             Err(SftpOutcome::Status(e)) if is_no_such_file(&e) => Ok(()),
             Err(e) => Err(self.file_error("removing", kind, name, e)),
         }
+    }
+    fn parallelism(&self) -> usize {
+        crate::REMOTE_PARALLELISM
     }
 }
 
