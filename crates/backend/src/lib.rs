@@ -37,3 +37,8 @@ pub use local::{LocalBackend, DIR_MODE, FILE_MODE, TEMP_PREFIX};
 pub use options::{local_path, open, RemoteOptions, Secret, ENV_VARS};
 pub use s3::S3Backend;
 pub use sftp::SftpBackend;
+
+/// Requests a remote backend asks to have in flight at once (see
+/// [`Backend::parallelism`]): each waits on a round trip, so many overlap even on two
+/// cores.
+const REMOTE_PARALLELISM: usize = 16;

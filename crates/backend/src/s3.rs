@@ -395,4 +395,7 @@ impl Backend for S3Backend {
             Err(e) => Err(self.file_error("removing", kind, name, e)),
         }
     }
+    fn parallelism(&self) -> usize {
+        crate::REMOTE_PARALLELISM
+    }
 }

@@ -166,4 +166,11 @@ pub trait Backend: Send + Sync + fmt::Debug {
 
     /// Removes a file; removing a missing file is not an error.
     fn remove(&self, kind: FileKind, name: &str) -> Result<(), BackendError>;
+
+    /// How many requests are worth having in flight at once when many files or ranges
+    /// are read or written: a few for a local disk, more where each request waits on a
+    /// network round trip.
+    fn parallelism(&self) -> usize {
+        std::thread::available_parallelism().map_or(4, |n| 2 * n.get())
+    }
 }

@@ -32,6 +32,7 @@ mod delta;
 mod diff;
 mod error;
 mod exclude;
+mod fetch;
 mod find;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -8,7 +8,9 @@ use crate::catalog::Catalog;
 use crate::config::{InitOptions, RepoConfig};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
-use crate::index::{decode_index_file, encode_index_file, Index, IndexedPack};
+use crate::index::{
+    decode_index_file, encode_index_file, BlobLocation, Index, IndexedPack, PackInfo,
+};
 use crate::keys::{KeyFile, MasterKey};
 use crate::pack::{
     delta_parts, open_blob, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_DELTA_DEPTH,
@@ -466,6 +468,25 @@ impl Repository {
             })?;
             (loc, index.pack(loc.pack).clone())
         };
+        let buf = self.backend.read_range(
+            FileKind::Pack,
+            &pack.id.to_hex(),
+            loc.offset as u64,
+            loc.sealed_len as u64,
+        )?;
+        self.open_sealed(id, &loc, &pack, buf, limit)
+    }
+
+    /// Authenticates, decompresses and verifies a sealed blob read from its pack
+    /// (`sealed` holds exactly the blob's `loc.sealed_len` bytes).
+    pub(crate) fn open_sealed(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        pack: &PackInfo,
+        mut sealed: Vec<u8>,
+        limit: u8,
+    ) -> Result<(Vec<u8>, u8, Option<Id>)> {
         let what = || {
             format!(
                 "{} blob {} in pack {}",
@@ -475,14 +496,8 @@ impl Repository {
             )
         };
         let key = self.pack_key(&pack.envelope, &format!("pack {}", pack.id.short()))?;
-        let mut buf = self.backend.read_range(
-            FileKind::Pack,
-            &pack.id.to_hex(),
-            loc.offset as u64,
-            loc.sealed_len as u64,
-        )?;
-        open_blob(&key, loc.kind, id, &mut buf).map_err(|_| Error::corrupt(what()))?;
-        self.decode_stored(&buf, loc.raw_len, id, limit, &what)
+        open_blob(&key, loc.kind, id, &mut sealed).map_err(|_| Error::corrupt(what()))?;
+        self.decode_stored(&sealed, loc.raw_len, id, limit, &what)
     }
 
     /// Turns an opened blob (compression byte, payload) into its verified plaintext.

@@ -1,10 +1,11 @@
 //! Restore: a snapshot (or a subtree of it) into a target directory.
 //!
 //! First the trees are read and a plan is made (directories, files, links, hard-link
-//! groups); then directories are created, files are written in parallel (and the
-//! chunks of large files in parallel too), hard links are made, and directory
-//! metadata is set last, deepest first, so that writing into a directory does not
-//! change its restored mtime.
+//! groups); then directories are created, and files are written window by window: a
+//! window's chunks are read pack by pack, blobs close together in one request and many
+//! requests in flight (which a remote repository needs), and each is written to every
+//! place that holds it. Hard links are made next, and directory metadata is set last,
+//! deepest first, so that writing into a directory does not change its restored mtime.
 //!
 //! Every blob is authenticated and its keyed hash checked before a byte of it is
 //! written. A re-run over a partial restore reads what is there and writes only chunks
@@ -14,9 +15,10 @@ use crate::backup::{Progress, Warning, WarningKind};
 use crate::content::ContentWalk;
 use crate::error::{Error, Result};
 use crate::exclude::Excludes;
+use crate::fetch::fetch_blobs;
 use crate::id::Id;
 use crate::repository::Repository;
-use crate::tree::{Extent, Node, NodeKind, Time};
+use crate::tree::{Extent, Node, NodeKind, Time, Tree};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -25,11 +27,18 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// Extents of a file written in parallel at a time.
-const RESTORE_BATCH: usize = 1024;
+/// Files started per window: their chunks are planned, read pack by pack and written,
+/// and their metadata set, before the next window starts. Windows bound the memory of
+/// the plan whatever the size of the restore.
+const WINDOW_FILES: usize = 4096;
+/// Files are added to a window until their sizes add up to this.
+const WINDOW_BYTES: u64 = 1 << 30;
+/// Data chunks of one file planned at a time; a file with more goes on in windows of
+/// its own.
+const WINDOW_PIECES: usize = 16384;
 
 /// How to restore.
 #[derive(Debug, Clone, Default)]
@@ -89,10 +98,28 @@ pub fn restore(
     let owners = opts.owners.unwrap_or_else(crate::platform::is_root);
     std::fs::create_dir_all(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
 
-    // Plan.
+    // Restoring waits on reads of packs and on file creation more than on the CPU: two
+    // threads per core keep a local disk busy, and a remote repository asks for more
+    // requests in flight.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads((2 * cores).max(repo.backend().parallelism()))
+        .thread_name(|i| format!("cairn-restore-{i}"))
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start restore threads: {e}")))?;
+
+    // Plan. Without includes every tree not excluded is needed: they are read ahead,
+    // many at a time.
+    let mut trees = match (&node.kind, opts.includes.is_empty()) {
+        (NodeKind::Dir { subtree }, true) => {
+            pool.install(|| read_trees(repo, subtree, snap_path, &excludes))?
+        }
+        _ => HashMap::new(),
+    };
     let mut items = Vec::new();
     let mut planner = Planner {
         repo,
+        trees: &mut trees,
         includes: &includes,
         has_includes: !opts.includes.is_empty(),
         excludes: &excludes,
@@ -157,43 +184,28 @@ pub fn restore(
 
     let written = AtomicU64::new(0);
     let skipped = AtomicU64::new(0);
-    // Restoring waits on reads of packs and on file creation more than on the CPU: two
-    // threads per core keep the disk busy (as the backup's reading pool does).
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2 * cores)
-        .thread_name(|i| format!("cairn-restore-{i}"))
-        .build()
-        .map_err(|e| Error::Invalid(format!("cannot start restore threads: {e}")))?;
+    let ctx = Ctx {
+        repo,
+        progress,
+        owners,
+        names: &names,
+        summary: &summary,
+        warn: &warn,
+        written: &written,
+        skipped: &skipped,
+    };
     pool.install(|| {
         items
             .par_iter()
-            .filter(|i| i.link_to.is_none() && !matches!(i.node.kind, NodeKind::Dir { .. }))
+            .filter(|i| {
+                i.link_to.is_none()
+                    && !matches!(i.node.kind, NodeKind::Dir { .. } | NodeKind::File { .. })
+            })
             .for_each(|it| {
                 progress.file(&it.path, Some(it.node.size));
-                let r = match &it.node.kind {
-                    NodeKind::File { content } => restore_file(
-                        repo,
-                        &it.path,
-                        content,
-                        it.node.size,
-                        progress,
-                        &written,
-                        &skipped,
-                    )
-                    .map(|changed| {
-                        let mut s = summary.lock().unwrap();
-                        if changed {
-                            s.files_restored += 1
-                        } else {
-                            s.files_unchanged += 1
-                        }
-                    }),
-                    _ => restore_special(&it.path, &it.node)
-                        .map(|()| summary.lock().unwrap().others += 1),
-                };
-                match r {
+                match restore_special(&it.path, &it.node) {
                     Ok(()) => {
+                        summary.lock().unwrap().others += 1;
                         if let Err(e) = set_metadata(&it.path, &it.node, owners, &names) {
                             warn(&it.path, format!("metadata: {e}"));
                         }
@@ -201,7 +213,12 @@ pub fn restore(
                     Err(e) => warn(&it.path, e.to_string()),
                 }
                 progress.file_done();
-            })
+            });
+        let files: Vec<&Item> = items
+            .iter()
+            .filter(|i| i.link_to.is_none() && matches!(i.node.kind, NodeKind::File { .. }))
+            .collect();
+        restore_files(&ctx, &files);
     });
 
     for it in items.iter().filter(|i| i.link_to.is_some()) {
@@ -231,6 +248,8 @@ pub fn restore(
 
 struct Planner<'a> {
     repo: &'a Repository,
+    /// Trees read ahead; a tree not here is read when it is reached.
+    trees: &'a mut HashMap<Id, Tree>,
     includes: &'a Excludes,
     has_includes: bool,
     excludes: &'a Excludes,
@@ -240,7 +259,10 @@ struct Planner<'a> {
 impl Planner<'_> {
     /// Plans the contents of a directory; returns true if anything was planned.
     fn dir(&mut self, tree: &Id, snap_dir: &str, out_dir: &Path, included: bool) -> Result<bool> {
-        let tree = self.repo.load_tree(tree)?;
+        let tree = match self.trees.remove(tree) {
+            Some(t) => t,
+            None => self.repo.load_tree(tree)?,
+        };
         let mut any = false;
         for node in tree.nodes {
             let snap_path = format!("{snap_dir}/{}", node.display_name());
@@ -279,6 +301,40 @@ impl Planner<'_> {
     }
 }
 
+/// Reads the tree `root` and every tree below it that is not excluded, level by level,
+/// the trees of a level in parallel.
+fn read_trees(
+    repo: &Repository,
+    root: &Id,
+    snap_path: &str,
+    excludes: &Excludes,
+) -> Result<HashMap<Id, Tree>> {
+    let mut trees = HashMap::new();
+    let mut level = vec![(*root, snap_path.to_string())];
+    while !level.is_empty() {
+        let read: Vec<(Id, String, Tree)> = level
+            .par_iter()
+            .map(|(id, path)| Ok((*id, path.clone(), repo.load_tree(id)?)))
+            .collect::<Result<_>>()?;
+        level = Vec::new();
+        for (id, path, tree) in read {
+            for node in &tree.nodes {
+                if let NodeKind::Dir { subtree } = &node.kind {
+                    let sub = format!("{path}/{}", node.display_name());
+                    if !trees.contains_key(subtree) && !excludes.is_excluded(Path::new(&sub), true)
+                    {
+                        level.push((*subtree, sub));
+                    }
+                }
+            }
+            trees.insert(id, tree);
+        }
+        level.sort_unstable_by_key(|l| l.0);
+        level.dedup_by(|a, b| a.0 == b.0);
+    }
+    Ok(trees)
+}
+
 fn ensure_dir(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
@@ -291,16 +347,138 @@ fn ensure_dir(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Writes one file; returns whether anything had to be written.
-fn restore_file(
-    repo: &Repository,
-    path: &Path,
-    content: &[Extent],
-    size: u64,
-    progress: &dyn Progress,
-    written: &AtomicU64,
-    skipped: &AtomicU64,
-) -> Result<bool> {
+/// What every step of writing files needs.
+struct Ctx<'a> {
+    repo: &'a Repository,
+    progress: &'a dyn Progress,
+    owners: bool,
+    names: &'a crate::platform::NameCache,
+    summary: &'a Mutex<RestoreSummary>,
+    warn: &'a (dyn Fn(&Path, String) + Sync),
+    written: &'a AtomicU64,
+    skipped: &'a AtomicU64,
+}
+
+/// A regular file being restored.
+struct Target<'a> {
+    item: &'a Item,
+    /// A file was there before: its chunks are compared before they are written, and it
+    /// is not removed when restoring it fails.
+    existing: bool,
+    old_len: u64,
+    /// Something had to be written, punched or resized.
+    changed: AtomicBool,
+    /// The first error met; it fails the file.
+    failed: Mutex<Option<String>>,
+}
+
+impl Target<'_> {
+    fn fail(&self, msg: String) {
+        self.failed.lock().unwrap().get_or_insert(msg);
+    }
+
+    fn has_failed(&self) -> bool {
+        self.failed.lock().unwrap().is_some()
+    }
+}
+
+/// One chunk to write: a data blob and its place in a file of the window.
+struct Piece {
+    target: usize,
+    off: u64,
+    len: u64,
+    id: Id,
+}
+
+/// A file whose content was planned in part: the rest is planned in later windows.
+struct Unfinished<'a> {
+    target: Arc<Target<'a>>,
+    file: File,
+    walk: ContentWalk<'a, Repository>,
+    off: u64,
+}
+
+/// Writes the contents of regular files, window by window (see [`WINDOW_FILES`]): a
+/// window's files are created and their chunks planned in parallel; the chunks are
+/// then read pack by pack, with few requests (see `fetch`), and written where they go;
+/// last the window's finished files get their metadata.
+fn restore_files(ctx: &Ctx, files: &[&Item]) {
+    let mut next = 0;
+    while next < files.len() {
+        let mut end = next;
+        let mut bytes = 0u64;
+        while end < files.len() && end - next < WINDOW_FILES && bytes < WINDOW_BYTES {
+            bytes += files[end].node.size;
+            end += 1;
+        }
+        let planned: Vec<_> = files[next..end]
+            .par_iter()
+            .filter_map(|item| {
+                ctx.progress.file(&item.path, Some(item.node.size));
+                match begin_file(item) {
+                    Ok((target, file)) => {
+                        let target = Arc::new(target);
+                        let NodeKind::File { content } = &item.node.kind else {
+                            unreachable!("only files are planned")
+                        };
+                        let walk = ContentWalk::new(ctx.repo, content);
+                        let mut pieces = Vec::new();
+                        let rest = plan_pieces(ctx, &target, file, walk, 0, &mut pieces);
+                        Some((target, pieces, rest))
+                    }
+                    Err(e) => {
+                        (ctx.warn)(&item.path, e.to_string());
+                        ctx.progress.file_done();
+                        None
+                    }
+                }
+            })
+            .collect();
+        next = end;
+        let mut targets = Vec::with_capacity(planned.len());
+        let mut pieces = Vec::new();
+        let mut unfinished = Vec::new();
+        for (target, planned_pieces, rest) in planned {
+            let t = targets.len();
+            pieces.extend(planned_pieces.into_iter().map(|(off, len, id)| Piece {
+                target: t,
+                off,
+                len,
+                id,
+            }));
+            targets.push(target);
+            unfinished.extend(rest);
+        }
+        write_pieces(ctx, &targets, &pieces);
+        drop(pieces);
+        // Large files go on alone, a window of chunks at a time.
+        for mut u in unfinished {
+            loop {
+                let mut planned_pieces = Vec::new();
+                let rest = plan_pieces(ctx, &u.target, u.file, u.walk, u.off, &mut planned_pieces);
+                let pieces: Vec<Piece> = planned_pieces
+                    .into_iter()
+                    .map(|(off, len, id)| Piece {
+                        target: 0,
+                        off,
+                        len,
+                        id,
+                    })
+                    .collect();
+                write_pieces(ctx, std::slice::from_ref(&u.target), &pieces);
+                match rest {
+                    Some(r) => u = r,
+                    None => break,
+                }
+            }
+        }
+        targets.par_iter().for_each(|t| finish_file(ctx, t));
+    }
+}
+
+/// Opens (creating or replacing whatever else is there) and sizes a file to restore.
+fn begin_file(item: &Item) -> Result<(Target<'_>, File)> {
+    let path = &item.path;
     let existing = match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => true,
         Ok(m) => {
@@ -324,86 +502,190 @@ fn restore_file(
         .open(path)
         .map_err(|e| Error::io(path, e))?;
     let old_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let size = item.node.size;
     if old_len != size {
         file.set_len(size).map_err(|e| Error::io(path, e))?;
     }
-    // The extents are walked in batches (list blobs are loaded as the walk reaches
-    // them), each batch written in parallel: memory stays the same for any file size.
-    let changed = AtomicU64::new(0);
-    let write_piece = |&(off, len, e): &(u64, u64, Extent)| -> Result<()> {
-        let io_err = |e| Error::io(path, e);
-        match e {
-            Extent::Data(id) => {
-                if existing && off + len <= old_len {
-                    let mut cur = vec![0u8; len as usize];
-                    if file.read_exact_at(&mut cur, off).is_ok() && repo.blob_id(&cur) == id {
-                        skipped.fetch_add(len, Ordering::Relaxed);
-                        progress.bytes(len);
-                        return Ok(());
-                    }
-                }
-                let data = repo.read_blob(&id)?;
-                file.write_all_at(&data, off).map_err(io_err)?;
-                written.fetch_add(len, Ordering::Relaxed);
-                changed.fetch_add(1, Ordering::Relaxed);
+    let target = Target {
+        item,
+        existing,
+        old_len,
+        changed: AtomicBool::new(!existing || old_len != size),
+        failed: Mutex::new(None),
+    };
+    Ok((target, file))
+}
+
+/// Walks a file's content from `off` for at most [`WINDOW_PIECES`] data chunks, adding
+/// them to `pieces` as (offset, length, blob) and making holes where the content has
+/// them. Returns the file's walk when there is more to plan; `None` when it is all
+/// planned, or when it failed (the target then says why).
+fn plan_pieces<'a>(
+    ctx: &Ctx<'a>,
+    target: &Arc<Target<'a>>,
+    file: File,
+    mut walk: ContentWalk<'a, Repository>,
+    mut off: u64,
+    pieces: &mut Vec<(u64, u64, Id)>,
+) -> Option<Unfinished<'a>> {
+    let path = &target.item.path;
+    let size = target.item.node.size;
+    let mismatch = || {
+        format!(
+            "file {}: its contents do not add up to the {size} bytes the tree says",
+            path.display()
+        )
+    };
+    while pieces.len() < WINDOW_PIECES {
+        let Some(item) = walk.next() else {
+            if off != size {
+                target.fail(mismatch());
             }
+            return None;
+        };
+        let (e, len) = match item {
+            Ok(x) => x,
+            Err(e) => {
+                target.fail(needed_by(&e, path));
+                return None;
+            }
+        };
+        if off.saturating_add(len) > size {
+            target.fail(mismatch());
+            return None;
+        }
+        match e {
+            Extent::Data(id) => pieces.push((off, len, id)),
             Extent::Hole(n) => {
-                if existing && off < old_len && !is_hole(&file, off, n) {
-                    punch_hole(&file, off, n).map_err(io_err)?;
-                    changed.fetch_add(1, Ordering::Relaxed);
+                if target.existing && off < target.old_len && !is_hole(&file, off, n) {
+                    if let Err(e) = punch_hole(&file, off, n) {
+                        target.fail(Error::io(path, e).to_string());
+                        return None;
+                    }
+                    target.changed.store(true, Ordering::Relaxed);
                 }
+                ctx.progress.bytes(n);
             }
             Extent::List { .. } => unreachable!("the walk expands lists"),
         }
-        progress.bytes(len);
-        Ok(())
-    };
-    let mismatch = || {
-        Error::format(
-            format!("file {}", path.display()),
-            format!("its contents do not add up to the {size} bytes the tree says"),
-        )
-    };
-    let result = (|| -> Result<()> {
-        let mut walk = ContentWalk::new(repo, content);
-        let mut batch = Vec::with_capacity(RESTORE_BATCH);
-        let mut off = 0u64;
-        loop {
-            batch.clear();
-            for item in walk.by_ref().take(RESTORE_BATCH) {
-                let (e, len) = item.map_err(|e| match e {
-                    Error::MissingBlob { kind, id, .. } => Error::MissingBlob {
-                        kind,
-                        id,
-                        context: format!(" (needed by {})", path.display()),
-                    },
-                    e => e,
-                })?;
-                if off.saturating_add(len) > size {
-                    return Err(mismatch());
+        off += len;
+    }
+    Some(Unfinished {
+        target: Arc::clone(target),
+        file,
+        walk,
+        off,
+    })
+}
+
+/// The message of an error met while restoring `path`, naming the file for a missing
+/// blob.
+fn needed_by(e: &Error, path: &Path) -> String {
+    match e {
+        Error::MissingBlob { kind, id, .. } => Error::MissingBlob {
+            kind,
+            id: id.clone(),
+            context: format!(" (needed by {})", path.display()),
+        }
+        .to_string(),
+        e => e.to_string(),
+    }
+}
+
+/// Writes the pieces of a window: those already right in an existing file are skipped,
+/// the others are read (each blob once, however many places need it) and written.
+fn write_pieces(ctx: &Ctx, targets: &[Arc<Target>], pieces: &[Piece]) {
+    let todo: Vec<usize> = (0..pieces.len())
+        .into_par_iter()
+        .filter(|&i| {
+            let p = &pieces[i];
+            let t = &targets[p.target];
+            if t.has_failed() {
+                return false;
+            }
+            if t.existing && p.off + p.len <= t.old_len && holds(ctx.repo, t, p) {
+                ctx.skipped.fetch_add(p.len, Ordering::Relaxed);
+                ctx.progress.bytes(p.len);
+                return false;
+            }
+            true
+        })
+        .collect();
+    let mut places: HashMap<Id, Vec<usize>> = HashMap::new();
+    for i in todo {
+        places.entry(pieces[i].id).or_default().push(i);
+    }
+    let ids: Vec<Id> = places.keys().copied().collect();
+    let sink = |id: &Id, data: std::result::Result<Vec<u8>, &Error>| {
+        for &i in &places[id] {
+            let p = &pieces[i];
+            let t = &targets[p.target];
+            let path = &t.item.path;
+            let r = match &data {
+                Err(e) => Err(needed_by(e, path)),
+                Ok(d) if d.len() as u64 != p.len => Err(format!(
+                    "file {}: a chunk of {} bytes where the tree says {}",
+                    path.display(),
+                    d.len(),
+                    p.len
+                )),
+                Ok(d) => OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(path)
+                    .and_then(|f| f.write_all_at(d, p.off))
+                    .map_err(|e| Error::io(path, e).to_string()),
+            };
+            match r {
+                Ok(()) => {
+                    ctx.written.fetch_add(p.len, Ordering::Relaxed);
+                    t.changed.store(true, Ordering::Relaxed);
+                    ctx.progress.bytes(p.len);
                 }
-                batch.push((off, len, e));
-                off += len;
+                Err(msg) => t.fail(msg),
             }
-            if batch.is_empty() {
-                break;
-            }
-            batch.par_iter().try_for_each(write_piece)?;
         }
-        if off != size {
-            return Err(mismatch());
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        if !existing {
-            // Never leave a file that looks restored but holds zeros where data failed.
-            drop(file);
+    };
+    fetch_blobs(ctx.repo, &ids, &sink);
+}
+
+/// True when an existing file already holds a piece's bytes.
+fn holds(repo: &Repository, t: &Target, p: &Piece) -> bool {
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&t.item.path)
+    else {
+        return false;
+    };
+    let mut cur = vec![0u8; p.len as usize];
+    file.read_exact_at(&mut cur, p.off).is_ok() && repo.blob_id(&cur) == p.id
+}
+
+/// Ends a file: on failure it is reported (and removed unless it was there before, so
+/// that no file looks restored while holding zeros where data failed); otherwise its
+/// metadata is set.
+fn finish_file(ctx: &Ctx, t: &Target) {
+    let path = &t.item.path;
+    if let Some(msg) = t.failed.lock().unwrap().take() {
+        if !t.existing {
             let _ = std::fs::remove_file(path);
         }
-        return Err(e);
+        (ctx.warn)(path, msg);
+    } else {
+        {
+            let mut s = ctx.summary.lock().unwrap();
+            if t.changed.load(Ordering::Relaxed) {
+                s.files_restored += 1
+            } else {
+                s.files_unchanged += 1
+            }
+        }
+        if let Err(e) = set_metadata(path, &t.item.node, ctx.owners, ctx.names) {
+            (ctx.warn)(path, format!("metadata: {e}"));
+        }
     }
-    Ok(!existing || old_len != size || changed.into_inner() > 0)
+    ctx.progress.file_done();
 }
 
 /// True when `off..off + len` of `file` holds no data (is already a hole).

@@ -685,3 +685,45 @@ fn a_file_larger_than_a_segment_cuts_like_the_whole_buffer() {
     );
     assert!(dump(&repo, &node) == data);
 }
+
+/// Restore plans and writes files in windows (4,096 files, or 16,384 chunks of one
+/// file, at a time): a file of more chunks than a window, more files than a window, and
+/// blobs needed in several places of one window all come back exactly; a second
+/// restore over the first finds everything in place.
+#[test]
+fn restores_larger_than_a_window_come_back_exactly() {
+    let tiny = cairn_core::ChunkerParams {
+        min_size: 64,
+        avg_size: 128,
+        max_size: 256,
+    };
+    let (_be, repo) = mem_repo(&InitOptions {
+        chunker_files: tiny,
+        ..InitOptions::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("many")).unwrap();
+    // About 30,000 chunks in one file.
+    std::fs::write(src.join("big"), random_bytes(7, 4 << 20)).unwrap();
+    // 5,000 files, every tenth the same bytes as another (one blob, many places).
+    for i in 0..5000u32 {
+        let seed = if i % 10 == 0 { 1 } else { 100 + i as u64 };
+        std::fs::write(src.join("many").join(i.to_string()), random_bytes(seed, 200)).unwrap();
+    }
+    let r = backup_path(&repo, &src, ParentChoice::None);
+    let node = resolve(&repo, &r.id, &r.snapshot, src.join("big").to_str().unwrap()).unwrap();
+    assert!(data_ids(&repo, &node).len() > 16_384 + 1_000);
+
+    let target = tmp.path().join("target");
+    let s = restore_to(&repo, &r, &src, &target);
+    assert_eq!(s.files_restored, 5001);
+    let (want, _) = describe(&src);
+    let (got, _) = describe(&target);
+    diff(&want, &got).unwrap();
+
+    let again = restore_to(&repo, &r, &src, &target);
+    assert_eq!((again.files_restored, again.files_unchanged), (0, 5001));
+    assert_eq!(again.bytes_written, 0);
+    diff(&want, &describe(&target).0).unwrap();
+}

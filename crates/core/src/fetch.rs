@@ -1,0 +1,201 @@
+//! Reading many blobs with few requests.
+//!
+//! Restore, dump and copy need thousands of blobs at once. One request per blob costs
+//! little on a local disk and a round trip each on a remote repository, so here the
+//! blobs asked for are grouped by pack, sorted by offset, and joined into ranges where
+//! the gap between two blobs is small; the ranges are read in parallel (on the calling
+//! rayon pool), and every blob is authenticated, decoded and verified before it is
+//! handed over.
+
+use crate::backend::FileKind;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::index::{BlobLocation, PackInfo};
+use crate::pack::MAX_DELTA_DEPTH;
+use crate::repository::Repository;
+use rayon::prelude::*;
+
+/// Two blobs of one pack are read with one request when at most this many bytes lie
+/// between them (the bytes between are read and dropped).
+const MAX_GAP: u64 = 256 << 10;
+
+/// A joined range is not extended past this length, so that a pack's blobs are still
+/// read by several requests in parallel and memory stays bounded (a range and its
+/// decoded blobs per thread).
+const MAX_RANGE: u64 = 4 << 20;
+
+/// Receives each blob read, or why it could not be.
+pub type Sink<'a> = dyn Fn(&Id, std::result::Result<Vec<u8>, &Error>) + Sync + 'a;
+
+/// One request: a range of a pack and the blobs it holds.
+struct Range {
+    pack: PackInfo,
+    start: u64,
+    end: u64,
+    blobs: Vec<(Id, BlobLocation)>,
+}
+
+/// Reads every blob of `ids` (each once, however often it is named) and calls
+/// `sink(id, plaintext)` for each, or `sink(id, Err(..))` for a blob that is missing or
+/// cannot be read, from the threads of the current rayon pool (size it with
+/// [`crate::Backend::parallelism`]). The index must be loaded.
+pub fn fetch_blobs(
+    repo: &Repository,
+    ids: &[Id],
+    sink: &Sink,
+) {
+    let mut wanted: Vec<Id> = ids.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let ranges = {
+        let index = repo.index();
+        let mut located = Vec::with_capacity(wanted.len());
+        for id in wanted {
+            match index.get(&id) {
+                Some(loc) => located.push((id, loc)),
+                None => sink(
+                    &id,
+                    Err(&Error::MissingBlob {
+                        kind: "a",
+                        id: id.short(),
+                        context: String::new(),
+                    }),
+                ),
+            }
+        }
+        located.sort_unstable_by_key(|(_, l)| (l.pack, l.offset));
+        join_ranges(located, |pos| index.pack(pos).clone())
+    };
+    ranges.par_iter().for_each(|r| read_range(repo, r, sink));
+}
+
+/// Joins blobs sorted by (pack, offset) into ranges (see [`MAX_GAP`], [`MAX_RANGE`]).
+fn join_ranges(
+    located: Vec<(Id, BlobLocation)>,
+    pack_info: impl Fn(u32) -> PackInfo,
+) -> Vec<Range> {
+    let mut ranges: Vec<Range> = Vec::new();
+    let mut last_pack = None;
+    for (id, loc) in located {
+        let start = loc.offset as u64;
+        let end = start + loc.sealed_len as u64;
+        if let Some(r) = ranges.last_mut() {
+            if last_pack == Some(loc.pack)
+                && start >= r.end
+                && start - r.end <= MAX_GAP
+                && end - r.start <= MAX_RANGE
+            {
+                r.end = end;
+                r.blobs.push((id, loc));
+                continue;
+            }
+        }
+        last_pack = Some(loc.pack);
+        ranges.push(Range {
+            pack: pack_info(loc.pack),
+            start,
+            end,
+            blobs: vec![(id, loc)],
+        });
+    }
+    ranges
+}
+
+fn read_range(
+    repo: &Repository,
+    r: &Range,
+    sink: &Sink,
+) {
+    let bytes = match repo.backend().read_range(
+        FileKind::Pack,
+        &r.pack.id.to_hex(),
+        r.start,
+        r.end - r.start,
+    ) {
+        Ok(b) => b,
+        Err(e) => {
+            let e = Error::from(e);
+            for (id, _) in &r.blobs {
+                sink(id, Err(&e));
+            }
+            return;
+        }
+    };
+    for (id, loc) in &r.blobs {
+        let at = (loc.offset as u64 - r.start) as usize;
+        let sealed = bytes[at..at + loc.sealed_len as usize].to_vec();
+        let result: Result<Vec<u8>> = repo
+            .open_sealed(id, loc, &r.pack, sealed, MAX_DELTA_DEPTH)
+            .map(|(plain, _, _)| plain);
+        match result {
+            Ok(plain) => sink(id, Ok(plain)),
+            Err(e) => sink(id, Err(&e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::BlobKind;
+
+    fn loc(pack: u32, offset: u32, len: u32) -> (Id, BlobLocation) {
+        let id = Id(*blake3::hash(&[pack as u8, (offset >> 8) as u8, offset as u8]).as_bytes());
+        (
+            id,
+            BlobLocation {
+                pack,
+                offset,
+                sealed_len: len,
+                raw_len: len,
+                kind: BlobKind::Data,
+            },
+        )
+    }
+
+    fn info(pos: u32) -> PackInfo {
+        PackInfo {
+            id: Id([pos as u8; 32]),
+            envelope: [0; crate::sealed::ENVELOPE_LEN],
+        }
+    }
+
+    fn shape(ranges: &[Range]) -> Vec<(u8, u64, u64, usize)> {
+        ranges
+            .iter()
+            .map(|r| (r.pack.id.0[0], r.start, r.end, r.blobs.len()))
+            .collect()
+    }
+
+    #[test]
+    fn close_blobs_of_one_pack_share_a_request() {
+        let gap = MAX_GAP as u32;
+        let located = vec![
+            loc(0, 0, 100),
+            loc(0, 100, 100),
+            loc(0, 200 + gap, 50),     // exactly the largest gap: joined
+            loc(0, 251 + 2 * gap, 10), // one byte more: a new range
+            loc(1, 261 + 2 * gap, 10), // another pack: a new range
+        ];
+        let ranges = join_ranges(located, info);
+        assert_eq!(
+            shape(&ranges),
+            vec![
+                (0, 0, 250 + MAX_GAP, 3),
+                (0, 251 + 2 * MAX_GAP, 261 + 2 * MAX_GAP, 1),
+                (1, 261 + 2 * MAX_GAP, 271 + 2 * MAX_GAP, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_range_stops_growing_at_the_largest_request() {
+        let mb = 1 << 20;
+        let located = (0..10).map(|i| loc(0, i * mb, mb)).collect();
+        let ranges = join_ranges(located, info);
+        let per = (MAX_RANGE / mb as u64) as usize;
+        assert_eq!(ranges.len(), 10usize.div_ceil(per));
+        assert!(ranges.iter().all(|r| r.end - r.start <= MAX_RANGE));
+        assert_eq!(ranges.iter().map(|r| r.blobs.len()).sum::<usize>(), 10);
+    }
+}
