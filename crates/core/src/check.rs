@@ -392,12 +392,12 @@ pub fn check(
             }
             for e in &header {
                 let start = e.offset as usize;
-                let mut buf = data[start..start + e.sealed_len as usize].to_vec();
+                let sealed = &data[start..start + e.sealed_len as usize];
                 let bwhat = || format!("{} blob {} in {what}", kind_name(e.kind), e.id.short());
-                if open_blob(&fk.key, e.kind, &e.id, &mut buf).is_err() {
+                let Ok(buf) = open_blob(&fk.key, e.kind, &e.id, sealed) else {
                     err(format!("{} is corrupt or has been tampered with", bwhat()));
                     continue;
-                }
+                };
                 if delta_parts(&buf).map(|(_, b, _)| b) != e.base {
                     err(format!(
                         "{}: its base differs from the pack header's",

@@ -39,11 +39,7 @@ struct Range {
 /// `sink(id, plaintext)` for each, or `sink(id, Err(..))` for a blob that is missing or
 /// cannot be read, from the threads of the current rayon pool (size it with
 /// [`crate::Backend::parallelism`]). The index must be loaded.
-pub fn fetch_blobs(
-    repo: &Repository,
-    ids: &[Id],
-    sink: &Sink,
-) {
+pub fn fetch_blobs(repo: &Repository, ids: &[Id], sink: &Sink) {
     let mut wanted: Vec<Id> = ids.to_vec();
     wanted.sort_unstable();
     wanted.dedup();
@@ -101,11 +97,7 @@ fn join_ranges(
     ranges
 }
 
-fn read_range(
-    repo: &Repository,
-    r: &Range,
-    sink: &Sink,
-) {
+fn read_range(repo: &Repository, r: &Range, sink: &Sink) {
     let bytes = match repo.backend().read_range(
         FileKind::Pack,
         &r.pack.id.to_hex(),
@@ -123,7 +115,7 @@ fn read_range(
     };
     for (id, loc) in &r.blobs {
         let at = (loc.offset as u64 - r.start) as usize;
-        let sealed = bytes[at..at + loc.sealed_len as usize].to_vec();
+        let sealed = &bytes[at..at + loc.sealed_len as usize];
         let result: Result<Vec<u8>> = repo
             .open_sealed(id, loc, &r.pack, sealed, MAX_DELTA_DEPTH)
             .map(|(plain, _, _)| plain);

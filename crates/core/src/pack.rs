@@ -26,7 +26,7 @@
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::sealed::{self, FileKey, Magic, HEADER_LEN};
-use cairn_crypto::{open_in_place, seal_into, seal_parts_into, Key};
+use cairn_crypto::{open, open_in_place, seal_into, seal_parts_into, Key};
 
 /// Bytes of one header entry without a base (the shortest entry).
 pub const ENTRY_LEN: usize = 1 + 32 + 4 + 4 + 4;
@@ -81,9 +81,10 @@ pub fn seal_blob(
     seal_parts_into(key, &blob_ad(kind, id), &[&[compression], payload], out);
 }
 
-/// Opens a sealed blob in place; on success `buf` holds the compression byte and payload.
-pub fn open_blob(key: &Key, kind: BlobKind, id: &Id, buf: &mut Vec<u8>) -> Result<(), ()> {
-    open_in_place(key, &blob_ad(kind, id), buf).map_err(|_| ())
+/// Opens a sealed blob (decrypting straight out of `sealed`, which may be a slice of a
+/// larger read); returns the compression byte and payload.
+pub fn open_blob(key: &Key, kind: BlobKind, id: &Id, sealed: &[u8]) -> Result<Vec<u8>, ()> {
+    open(key, &blob_ad(kind, id), sealed).map_err(|_| ())
 }
 
 /// Encodes header entries.

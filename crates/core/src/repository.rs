@@ -474,7 +474,7 @@ impl Repository {
             loc.offset as u64,
             loc.sealed_len as u64,
         )?;
-        self.open_sealed(id, &loc, &pack, buf, limit)
+        self.open_sealed(id, &loc, &pack, &buf, limit)
     }
 
     /// Authenticates, decompresses and verifies a sealed blob read from its pack
@@ -484,7 +484,7 @@ impl Repository {
         id: &Id,
         loc: &BlobLocation,
         pack: &PackInfo,
-        mut sealed: Vec<u8>,
+        sealed: &[u8],
         limit: u8,
     ) -> Result<(Vec<u8>, u8, Option<Id>)> {
         let what = || {
@@ -496,8 +496,8 @@ impl Repository {
             )
         };
         let key = self.pack_key(&pack.envelope, &format!("pack {}", pack.id.short()))?;
-        open_blob(&key, loc.kind, id, &mut sealed).map_err(|_| Error::corrupt(what()))?;
-        self.decode_stored(&sealed, loc.raw_len, id, limit, &what)
+        let stored = open_blob(&key, loc.kind, id, sealed).map_err(|_| Error::corrupt(what()))?;
+        self.decode_stored(&stored, loc.raw_len, id, limit, &what)
     }
 
     /// Turns an opened blob (compression byte, payload) into its verified plaintext.
