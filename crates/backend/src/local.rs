@@ -42,7 +42,7 @@ pub const TEMP_PREFIX: &str = ".tmp-";
 /// Writes go to `.tmp-<random hex>` in the target directory, are fsynced, renamed onto
 /// the final name, and the directory is fsynced, so a file is either whole under its
 /// name or absent, even across a crash. A crash can leave `.tmp-*` files behind; they are
-/// never listed or read, and [`LocalBackend::remove_stale_temp_files`] deletes them.
+/// never listed or read, and [`Backend::remove_stale_temp_files`] deletes them.
 ///
 /// Directories are created mode `0700` and files mode `0400` (see [`FILE_MODE`]).
 #[derive(Debug)]
@@ -96,13 +96,45 @@ impl LocalBackend {
         &self.root
     }
 
-    /// Deletes `.tmp-*` files (left by a crash during a write) whose modification time
-    /// is at least `older_than` ago, in every directory of the repository. Returns how
-    /// many were removed.
-    ///
-    /// A temporary file younger than a running write may belong to that write; pass a
-    /// generous age (an hour or more) unless no other process uses the repository.
-    pub fn remove_stale_temp_files(&self, older_than: Duration) -> Result<usize, BackendError> {
+    /// The directory holding `name` of `kind` (the name must be valid).
+    fn dir_of(&self, kind: FileKind, name: &str) -> PathBuf {
+        match kind {
+            FileKind::Config => self.root.clone(),
+            FileKind::Pack => self.root.join(kind.dir()).join(&name[..2]),
+            _ => self.root.join(kind.dir()),
+        }
+    }
+
+    /// The path of `name` of `kind`, after validating the name.
+    fn file_path(&self, kind: FileKind, name: &str) -> Result<PathBuf, BackendError> {
+        validate_name(kind, name)?;
+        Ok(self.dir_of(kind, name).join(name))
+    }
+
+    /// Writes `data` to a new temp file in `dir` and returns its path. The temp file is
+    /// removed again on any error.
+    fn write_temp(&self, dir: &Path, data: &[u8]) -> io::Result<PathBuf> {
+        let tmp = dir.join(temp_name()?);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp)?;
+        let written = file.write_all(data).and_then(|()| file.sync_all());
+        drop(file);
+        match written {
+            Ok(()) => Ok(tmp),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Backend for LocalBackend {
+    /// Deletes `.tmp-*` files in every directory of the repository.
+    fn remove_stale_temp_files(&self, older_than: Duration) -> Result<usize, BackendError> {
         let now = SystemTime::now();
         let mut dirs = vec![self.root.clone()];
         for kind in FileKind::ALL {
@@ -162,43 +194,6 @@ impl LocalBackend {
         Ok(removed)
     }
 
-    /// The directory holding `name` of `kind` (the name must be valid).
-    fn dir_of(&self, kind: FileKind, name: &str) -> PathBuf {
-        match kind {
-            FileKind::Config => self.root.clone(),
-            FileKind::Pack => self.root.join(kind.dir()).join(&name[..2]),
-            _ => self.root.join(kind.dir()),
-        }
-    }
-
-    /// The path of `name` of `kind`, after validating the name.
-    fn file_path(&self, kind: FileKind, name: &str) -> Result<PathBuf, BackendError> {
-        validate_name(kind, name)?;
-        Ok(self.dir_of(kind, name).join(name))
-    }
-
-    /// Writes `data` to a new temp file in `dir` and returns its path. The temp file is
-    /// removed again on any error.
-    fn write_temp(&self, dir: &Path, data: &[u8]) -> io::Result<PathBuf> {
-        let tmp = dir.join(temp_name()?);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&tmp)?;
-        let written = file.write_all(data).and_then(|()| file.sync_all());
-        drop(file);
-        match written {
-            Ok(()) => Ok(tmp),
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
-    }
-}
-
-impl Backend for LocalBackend {
     fn location(&self) -> String {
         self.root.display().to_string()
     }

@@ -136,11 +136,6 @@ impl S3Backend {
         })
     }
 
-    /// How many requests were sent again after a transient failure, since creation.
-    pub fn retries(&self) -> u64 {
-        self.retries.load(Ordering::Relaxed)
-    }
-
     /// The object key of `name` of `kind` below the prefix, after validating the name.
     fn key(kind: FileKind, name: &str) -> Result<String, BackendError> {
         validate_name(kind, name)?;
@@ -395,6 +390,10 @@ impl Backend for S3Backend {
             Err(e) => Err(self.file_error("removing", kind, name, e)),
         }
     }
+    fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
     fn parallelism(&self) -> usize {
         crate::REMOTE_PARALLELISM
     }

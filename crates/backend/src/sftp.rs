@@ -228,11 +228,6 @@ impl SftpBackend {
         })
     }
 
-    /// How many operations were retried on a new connection, since creation.
-    pub fn retries(&self) -> u64 {
-        self.retries.load(Ordering::Relaxed)
-    }
-
     /// The path of `dir` (relative to the repository root; empty for the root).
     fn path(&self, rel: &str) -> String {
         if rel.is_empty() {
@@ -414,6 +409,18 @@ impl SftpBackend {
 
     /// Lists the regular files in `rel` with their sizes.
     async fn list_dir(sftp: &Sftp, path: String) -> Result<Vec<(String, u64, bool)>, Fail> {
+        Ok(Self::list_dir_times(sftp, path)
+            .await?
+            .into_iter()
+            .map(|(name, size, is_dir, _)| (name, size, is_dir))
+            .collect())
+    }
+
+    /// [`Self::list_dir`] with each entry's modification time.
+    async fn list_dir_times(
+        sftp: &Sftp,
+        path: String,
+    ) -> Result<Vec<(String, u64, bool, Option<std::time::SystemTime>)>, Fail> {
         let dir = sftp.fs().open_dir(&path).await?;
         let mut entries = Box::pin(dir.read_dir());
         let mut out = Vec::new();
@@ -429,7 +436,12 @@ impl SftpBackend {
             let is_dir = meta.file_type().is_some_and(|t| t.is_dir());
             let is_file = meta.file_type().is_some_and(|t| t.is_file());
             if is_dir || is_file {
-                out.push((name.to_owned(), meta.len().unwrap_or(0), is_dir));
+                out.push((
+                    name.to_owned(),
+                    meta.len().unwrap_or(0),
+                    is_dir,
+                    meta.modified().map(|t| t.as_system_time()),
+                ));
             }
         }
         Ok(out)
@@ -645,6 +657,11 @@ impl Backend for SftpBackend {
                         else {
                             return Ok((None, file.metadata().await?.len().unwrap_or(0)));
                         };
+                        if want == 0 {
+                            // Nothing to read, but the offset must lie within the file.
+                            let size = file.metadata().await?.len().unwrap_or(0);
+                            return Ok(((offset <= size).then(Vec::new), size));
+                        }
                         match read_pipelined(&file, offset, want).await? {
                             Some(buf) => Ok((Some(buf), 0)),
                             None => Ok((None, file.metadata().await?.len().unwrap_or(0))),
@@ -717,6 +734,56 @@ impl Backend for SftpBackend {
             Err(e) => Err(self.file_error("removing", kind, name, e)),
         }
     }
+    /// Deletes `.tmp-*` files in every directory of the repository (by the server's
+    /// modification times against this machine's clock).
+    fn remove_stale_temp_files(&self, older_than: Duration) -> Result<usize, BackendError> {
+        let mut dirs = vec![self.root.clone()];
+        for kind in FileKind::ALL {
+            if kind != FileKind::Config {
+                dirs.push(self.path(kind.dir()));
+            }
+        }
+        let data = self.path(FileKind::Pack.dir());
+        self.run(
+            &|| format!("removing temporary files in {}", self.location),
+            |sftp| {
+                let (mut dirs, data) = (dirs.clone(), data.clone());
+                async move {
+                    for (name, _, is_dir, _) in Self::list_dir_times(&sftp, data.clone()).await? {
+                        if is_dir && name.len() == 2 && !name.starts_with(TEMP_PREFIX) {
+                            dirs.push(format!("{data}/{name}"));
+                        }
+                    }
+                    let now = std::time::SystemTime::now();
+                    let mut removed = 0;
+                    for dir in dirs {
+                        for (name, _, is_dir, mtime) in
+                            Self::list_dir_times(&sftp, dir.clone()).await?
+                        {
+                            let age = mtime
+                                .and_then(|m| now.duration_since(m).ok())
+                                .unwrap_or(Duration::ZERO);
+                            if is_dir || !name.starts_with(TEMP_PREFIX) || age < older_than {
+                                continue;
+                            }
+                            match sftp.fs().remove_file(format!("{dir}/{name}")).await {
+                                Ok(()) => removed += 1,
+                                Err(e) if is_no_such_file(&e) => {}
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
+                    }
+                    Ok(removed)
+                }
+            },
+        )
+        .map_err(|e| self.dir_error("removing temporary files in", "", e))
+    }
+
+    fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
     fn parallelism(&self) -> usize {
         crate::REMOTE_PARALLELISM
     }

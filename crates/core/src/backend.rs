@@ -167,6 +167,24 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Removes a file; removing a missing file is not an error.
     fn remove(&self, kind: FileKind, name: &str) -> Result<(), BackendError>;
 
+    /// Deletes the temporary files of writes that never finished (a crash, a dropped
+    /// connection) whose modification time is at least `older_than` ago; returns how
+    /// many. A temporary file younger than a running write may belong to that write:
+    /// pass a generous age unless no other process uses the repository. Backends whose
+    /// writes leave nothing behind (one PUT) have nothing to do.
+    fn remove_stale_temp_files(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize, BackendError> {
+        let _ = older_than;
+        Ok(0)
+    }
+
+    /// How many requests were sent again after a transient failure, since creation.
+    fn retries(&self) -> u64 {
+        0
+    }
+
     /// How many requests are worth having in flight at once when many files or ranges
     /// are read or written: a few for a local disk, more where each request waits on a
     /// network round trip.

@@ -709,7 +709,11 @@ fn restores_larger_than_a_window_come_back_exactly() {
     // 5,000 files, every tenth the same bytes as another (one blob, many places).
     for i in 0..5000u32 {
         let seed = if i % 10 == 0 { 1 } else { 100 + i as u64 };
-        std::fs::write(src.join("many").join(i.to_string()), random_bytes(seed, 200)).unwrap();
+        std::fs::write(
+            src.join("many").join(i.to_string()),
+            random_bytes(seed, 200),
+        )
+        .unwrap();
     }
     let r = backup_path(&repo, &src, ParentChoice::None);
     let node = resolve(&repo, &r.id, &r.snapshot, src.join("big").to_str().unwrap()).unwrap();

@@ -278,6 +278,24 @@ impl SshServer {
         self.dir.path().join("known_hosts")
     }
 
+    /// Ends every open SSH connection, as a network failure or a restarted server
+    /// would: the server's per-connection processes are killed, and it goes on
+    /// accepting new connections. Returns how many connections were ended.
+    pub fn drop_connections(&self) -> usize {
+        let out = Command::new("pgrep")
+            .args(["-P", &self.child.id().to_string()])
+            .output()
+            .expect("running pgrep");
+        let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if !pids.is_empty() {
+            run(Command::new("kill").arg("-KILL").args(&pids));
+        }
+        pids.len()
+    }
+
     /// A known_hosts file that names this server with another host key, as after a
     /// server was replaced (or impersonated).
     pub fn wrong_known_hosts(&self) -> PathBuf {

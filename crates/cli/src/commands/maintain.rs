@@ -176,10 +176,11 @@ fn run_prune(
     )?;
     // Temporary files of writes that a crash interrupted; none is in progress while
     // the exclusive lock is held, the hour is a margin for processes that do not lock.
-    let temp_removed = match cairn_backend::local_path(&s.repo) {
-        Some(path) if !dry_run => cairn_backend::LocalBackend::new(path)
-            .remove_stale_temp_files(std::time::Duration::from_secs(3600))?,
-        _ => 0,
+    let temp_removed = if dry_run {
+        0
+    } else {
+        repo.backend()
+            .remove_stale_temp_files(std::time::Duration::from_secs(3600))?
     };
     drop(lock);
     if !s.quiet && !s.json {

@@ -33,52 +33,78 @@ pub fn run(cli: Cli) -> Result<u8> {
         other => other,
     };
     let s = Settings::resolve(cli.global)?;
-    match command {
-        Command::Init(a) => init::run(&s, a),
-        Command::Copy(a) => copy::run(&s, a),
-        Command::Status => status::run(&s),
-        Command::Backup(a) => backup::run(&s, a),
-        Command::Snapshots(a) => read::snapshots(&s, a.host, a.tag),
-        Command::Ls(a) => read::ls(&s, &a.snapshot, a.long),
-        Command::Dump(a) => read::dump(&s, &a.snapshot, &a.path),
-        Command::Restore(a) => restore::run(&s, a),
-        Command::Check(a) => read::check(&s, a.read_data, a.read_data_subset.as_deref()),
-        Command::Diff(a) => inspect::diff(&s, &a.from, &a.to),
-        Command::Stats(a) => inspect::stats(&s, &a.snapshots),
-        Command::Find(a) => inspect::find(&s, a),
-        Command::Forget(a) => maintain::forget(&s, a),
-        Command::Prune(a) => maintain::prune(&s, a.max_unused, a.dry_run),
-        Command::Repair(RepairCommand::Index) => maintain::repair_index(&s),
-        Command::Repair(RepairCommand::Snapshots { snapshots }) => {
-            maintain::repair_snapshots(&s, &snapshots)
+    let result = run_command(&s, command);
+    report_retries(&s);
+    result
+}
+
+/// The backends this process opened, so that their retries are reported at the end.
+static OPENED: std::sync::Mutex<Vec<Arc<dyn Backend>>> = std::sync::Mutex::new(Vec::new());
+
+/// Says how many requests were sent again after transient failures (a dropped
+/// connection, a timeout, a 5xx answer), per repository; nothing when none were.
+fn report_retries(s: &Settings) {
+    let opened = std::mem::take(&mut *OPENED.lock().unwrap());
+    for b in opened {
+        let n = b.retries();
+        if n > 0 && !s.quiet {
+            eprintln!(
+                "cairn: {n} request(s) to {} were sent again after transient failures",
+                b.location()
+            );
         }
-        Command::Tag(a) => maintain::tag(&s, a),
+    }
+}
+
+fn run_command(s: &Settings, command: Command) -> Result<u8> {
+    match command {
+        Command::Init(a) => init::run(s, a),
+        Command::Copy(a) => copy::run(s, a),
+        Command::Status => status::run(s),
+        Command::Backup(a) => backup::run(s, a),
+        Command::Snapshots(a) => read::snapshots(s, a.host, a.tag),
+        Command::Ls(a) => read::ls(s, &a.snapshot, a.long),
+        Command::Dump(a) => read::dump(s, &a.snapshot, &a.path),
+        Command::Restore(a) => restore::run(s, a),
+        Command::Check(a) => read::check(s, a.read_data, a.read_data_subset.as_deref()),
+        Command::Diff(a) => inspect::diff(s, &a.from, &a.to),
+        Command::Stats(a) => inspect::stats(s, &a.snapshots),
+        Command::Find(a) => inspect::find(s, a),
+        Command::Forget(a) => maintain::forget(s, a),
+        Command::Prune(a) => maintain::prune(s, a.max_unused, a.dry_run),
+        Command::Repair(RepairCommand::Index) => maintain::repair_index(s),
+        Command::Repair(RepairCommand::Snapshots { snapshots }) => {
+            maintain::repair_snapshots(s, &snapshots)
+        }
+        Command::Tag(a) => maintain::tag(s, a),
         Command::Key(k) => match k {
-            KeyCommand::Add(a) => key::add(&s, a.new_password_file),
-            KeyCommand::List => key::list(&s),
-            KeyCommand::Remove { id } => key::remove(&s, &id),
-            KeyCommand::Passwd(a) => key::passwd(&s, a.new_password_file),
+            KeyCommand::Add(a) => key::add(s, a.new_password_file),
+            KeyCommand::List => key::list(s),
+            KeyCommand::Remove { id } => key::remove(s, &id),
+            KeyCommand::Passwd(a) => key::passwd(s, a.new_password_file),
         },
-        Command::Catalog(CatalogCommand::Rebuild) => catalog::rebuild(&s),
-        Command::Catalog(CatalogCommand::Info) => catalog::info(&s),
-        Command::App(AppCommand::List { installs }) => app::list(&s, &installs),
-        Command::App(AppCommand::Backup(a)) => app::backup(&s, a),
-        Command::App(AppCommand::Show { snapshot }) => app::show(&s, &snapshot),
-        Command::App(AppCommand::Snapshots { app, path }) => app::snapshots(&s, &app, path),
-        Command::App(AppCommand::Restore(a)) => app::restore(&s, a),
+        Command::Catalog(CatalogCommand::Rebuild) => catalog::rebuild(s),
+        Command::Catalog(CatalogCommand::Info) => catalog::info(s),
+        Command::App(AppCommand::List { installs }) => app::list(s, &installs),
+        Command::App(AppCommand::Backup(a)) => app::backup(s, a),
+        Command::App(AppCommand::Show { snapshot }) => app::show(s, &snapshot),
+        Command::App(AppCommand::Snapshots { app, path }) => app::snapshots(s, &app, path),
+        Command::App(AppCommand::Restore(a)) => app::restore(s, a),
         Command::App(AppCommand::Verify {
             app,
             snapshot,
             path,
             database,
-        }) => app::verify(&s, &app, snapshot.as_deref(), path, database),
+        }) => app::verify(s, &app, snapshot.as_deref(), path, database),
         Command::Config(ConfigCommand::Check) => unreachable!("handled before the settings"),
     }
 }
 
 /// The backend for a repository location: a directory, `s3://` or `sftp://`.
 pub fn backend(s: &Settings) -> Result<Arc<dyn Backend>> {
-    Ok(cairn_backend::open(&s.repo, &s.remote_options()?)?)
+    let b = cairn_backend::open(&s.repo, &s.remote_options()?)?;
+    OPENED.lock().unwrap().push(Arc::clone(&b));
+    Ok(b)
 }
 
 /// Opens the repository with the password, with its local catalog attached (unless
