@@ -70,7 +70,15 @@ pub fn walk(
     Ok(())
 }
 
+/// Chunks of a file read ahead by [`dump_file`] at a time, and their bytes at most.
+const DUMP_AHEAD_BLOBS: usize = 1024;
+const DUMP_AHEAD_BYTES: u64 = 64 << 20;
+
 /// Writes a file node's contents to `out`, verifying every blob.
+///
+/// The chunks are read ahead in windows (see [`DUMP_AHEAD_BLOBS`]), pack by pack with
+/// many requests in flight, and written in order: a database dump streamed out of a
+/// remote repository does not wait a round trip for each of its chunks.
 pub fn dump_file(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<u64> {
     let NodeKind::File { content } = &node.kind else {
         return Err(Error::Invalid(format!(
@@ -78,26 +86,69 @@ pub fn dump_file(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<
             node.display_name()
         )));
     };
+    repo.load_index()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(repo.backend().parallelism())
+        .thread_name(|i| format!("cairn-read-{i}"))
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start reading threads: {e}")))?;
     let mut n = 0u64;
     let zeros = vec![0u8; 1 << 16];
     let stdout_err = |e: std::io::Error| Error::io("<output>", e);
-    for item in ContentWalk::new(repo, content) {
-        match item? {
-            (Extent::Data(id), _) => {
-                let data = repo.read_blob(&id)?;
-                out.write_all(&data).map_err(stdout_err)?;
-                n += data.len() as u64;
+    let mut walk = ContentWalk::new(repo, content);
+    let mut window = Vec::with_capacity(DUMP_AHEAD_BLOBS);
+    loop {
+        window.clear();
+        let mut ahead = 0u64;
+        while window.len() < DUMP_AHEAD_BLOBS && ahead < DUMP_AHEAD_BYTES {
+            let Some(item) = walk.next() else { break };
+            let (e, len) = item?;
+            if matches!(e, Extent::Data(_)) {
+                ahead += len;
             }
-            (Extent::Hole(len), _) => {
-                let mut left = len;
-                while left > 0 {
-                    let k = left.min(zeros.len() as u64) as usize;
-                    out.write_all(&zeros[..k]).map_err(stdout_err)?;
-                    left -= k as u64;
+            window.push((e, len));
+        }
+        if window.is_empty() {
+            break;
+        }
+        let ids: Vec<Id> = window
+            .iter()
+            .filter_map(|(e, _)| match e {
+                Extent::Data(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let read = std::sync::Mutex::new(std::collections::HashMap::new());
+        pool.install(|| {
+            crate::fetch::fetch_blobs(repo, &ids, &|id, data| {
+                if let Ok(d) = data {
+                    read.lock().unwrap().insert(*id, d);
                 }
-                n += len;
+            })
+        });
+        let read = read.into_inner().unwrap();
+        for (e, _) in &window {
+            match e {
+                Extent::Data(id) => {
+                    // A blob that could not be read is read again alone, for its error.
+                    let data = match read.get(id) {
+                        Some(d) => std::borrow::Cow::Borrowed(d),
+                        None => std::borrow::Cow::Owned(repo.read_blob(id)?),
+                    };
+                    out.write_all(&data).map_err(stdout_err)?;
+                    n += data.len() as u64;
+                }
+                Extent::Hole(len) => {
+                    let mut left = *len;
+                    while left > 0 {
+                        let k = left.min(zeros.len() as u64) as usize;
+                        out.write_all(&zeros[..k]).map_err(stdout_err)?;
+                        left -= k as u64;
+                    }
+                    n += len;
+                }
+                Extent::List { .. } => unreachable!("the walk expands lists"),
             }
-            (Extent::List { .. }, _) => unreachable!("the walk expands lists"),
         }
     }
     Ok(n)
