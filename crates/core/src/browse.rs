@@ -121,8 +121,8 @@ pub fn dump_file(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<
         let read = std::sync::Mutex::new(std::collections::HashMap::new());
         pool.install(|| {
             crate::fetch::fetch_blobs(repo, &ids, &|id, data| {
-                if let Ok(d) = data {
-                    read.lock().unwrap().insert(*id, d);
+                if let Ok((plain, _)) = data {
+                    read.lock().unwrap().insert(*id, plain);
                 }
             })
         });

@@ -23,10 +23,10 @@ use crate::tree::{Extent, Node, NodeKind, Tree};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
-/// Blobs read from the source at once (in parallel), and the most plaintext bytes a
-/// batch may hold.
-const READ_BATCH: usize = 32;
-const READ_BATCH_BYTES: u64 = 32 << 20;
+/// Blobs read from the source at once (pack by pack, many requests in flight), and the
+/// most plaintext bytes a batch may hold.
+const READ_BATCH: usize = 1024;
+const READ_BATCH_BYTES: u64 = 64 << 20;
 
 /// What a copy did.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -73,6 +73,11 @@ pub fn copy(
         workers
     };
     let same = dst.chunks_like(src);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(src.backend().parallelism())
+        .thread_name(|i| format!("cairn-copy-{i}"))
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start reading threads: {e}")))?;
     let mut report = CopyReport {
         rechunked: !same,
         ..CopyReport::default()
@@ -91,6 +96,7 @@ pub fn copy(
                 src,
                 dst,
                 w,
+                pool: &pool,
                 same,
                 trees: HashMap::new(),
                 read: &mut read,
@@ -135,6 +141,8 @@ struct Copier<'a, 'w> {
     src: &'a Repository,
     dst: &'a Repository,
     w: &'a BlobWriter<'w>,
+    /// Threads that read from the source.
+    pool: &'a rayon::ThreadPool,
     same: bool,
     /// Trees copied in this session: source id to destination id.
     trees: HashMap<Id, Id>,
@@ -220,9 +228,9 @@ impl Copier<'_, '_> {
             .into_iter()
             .filter(|id| seen.insert(*id) && !self.dst.index().contains(id))
             .collect();
-        // Read in parallel, a batch at a time (remote storage answers each read after a
-        // round trip; the batch bounds the memory held).
-        use rayon::prelude::*;
+        // Read a batch at a time (the batch bounds the memory held), pack by pack with
+        // many requests in flight: remote storage answers each request after a round
+        // trip. The blobs are added in their order, whatever order they arrive in.
         let src = self.src;
         let mut batches: Vec<&[Id]> = Vec::new();
         let (mut start, mut bytes) = (0, 0u64);
@@ -234,14 +242,23 @@ impl Copier<'_, '_> {
             }
         }
         for batch in batches {
-            let blobs: Vec<(Vec<u8>, Option<Id>)> = batch
-                .par_iter()
-                .map(|id| {
-                    src.read_blob_depth(id, crate::pack::MAX_DELTA_DEPTH)
-                        .map(|(plain, _, base)| (plain, base))
+            let read = std::sync::Mutex::new(HashMap::new());
+            self.pool.install(|| {
+                crate::fetch::fetch_blobs(src, batch, &|id, blob| {
+                    if let Ok(b) = blob {
+                        read.lock().unwrap().insert(*id, b);
+                    }
                 })
-                .collect::<Result<_>>()?;
-            for (plain, base) in blobs {
+            });
+            let mut read = read.into_inner().unwrap();
+            for id in batch {
+                // A blob that could not be read is read again alone, for its error.
+                let (plain, base) = match read.remove(id) {
+                    Some(b) => b,
+                    None => src
+                        .read_blob_depth(id, crate::pack::MAX_DELTA_DEPTH)
+                        .map(|(plain, _, base)| (plain, base))?,
+                };
                 self.read.0 += 1;
                 self.read.1 += plain.len() as u64;
                 self.w

@@ -8,7 +8,7 @@
 //! handed over.
 
 use crate::backend::FileKind;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::id::Id;
 use crate::index::{BlobLocation, PackInfo};
 use crate::pack::MAX_DELTA_DEPTH;
@@ -24,8 +24,11 @@ const MAX_GAP: u64 = 256 << 10;
 /// decoded blobs per thread).
 const MAX_RANGE: u64 = 4 << 20;
 
+/// A blob read: its plaintext, and its base if it is stored as a delta.
+pub type Fetched = (Vec<u8>, Option<Id>);
+
 /// Receives each blob read, or why it could not be.
-pub type Sink<'a> = dyn Fn(&Id, std::result::Result<Vec<u8>, &Error>) + Sync + 'a;
+pub type Sink<'a> = dyn Fn(&Id, std::result::Result<Fetched, &Error>) + Sync + 'a;
 
 /// One request: a range of a pack and the blobs it holds.
 struct Range {
@@ -36,7 +39,7 @@ struct Range {
 }
 
 /// Reads every blob of `ids` (each once, however often it is named) and calls
-/// `sink(id, plaintext)` for each, or `sink(id, Err(..))` for a blob that is missing or
+/// `sink(id, (plaintext, base))` for each, or `sink(id, Err(..))` for a blob that is missing or
 /// cannot be read, from the threads of the current rayon pool (size it with
 /// [`crate::Backend::parallelism`]). The index must be loaded.
 pub fn fetch_blobs(repo: &Repository, ids: &[Id], sink: &Sink) {
@@ -116,11 +119,8 @@ fn read_range(repo: &Repository, r: &Range, sink: &Sink) {
     for (id, loc) in &r.blobs {
         let at = (loc.offset as u64 - r.start) as usize;
         let sealed = &bytes[at..at + loc.sealed_len as usize];
-        let result: Result<Vec<u8>> = repo
-            .open_sealed(id, loc, &r.pack, sealed, MAX_DELTA_DEPTH)
-            .map(|(plain, _, _)| plain);
-        match result {
-            Ok(plain) => sink(id, Ok(plain)),
+        match repo.open_sealed(id, loc, &r.pack, sealed, MAX_DELTA_DEPTH) {
+            Ok((plain, _, base)) => sink(id, Ok((plain, base))),
             Err(e) => sink(id, Err(&e)),
         }
     }
