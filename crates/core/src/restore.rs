@@ -27,7 +27,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Files started per window: their chunks are planned, read pack by pack and written,
@@ -36,9 +36,9 @@ use std::sync::{Arc, Mutex};
 const WINDOW_FILES: usize = 4096;
 /// Files are added to a window until their sizes add up to this.
 const WINDOW_BYTES: u64 = 1 << 30;
-/// Data chunks of one file planned at a time; a file with more goes on in windows of
-/// its own.
-const WINDOW_PIECES: usize = 16384;
+/// Chunks planned per window, all its files together; a file cut short by it goes on
+/// in windows of its own, as many chunks at a time.
+const WINDOW_PIECES: isize = 65536;
 
 /// How to restore.
 #[derive(Debug, Clone, Default)]
@@ -411,6 +411,7 @@ fn restore_files(ctx: &Ctx, files: &[&Item]) {
             bytes += files[end].node.size;
             end += 1;
         }
+        let budget = AtomicIsize::new(WINDOW_PIECES);
         let planned: Vec<_> = files[next..end]
             .par_iter()
             .filter_map(|item| {
@@ -423,7 +424,7 @@ fn restore_files(ctx: &Ctx, files: &[&Item]) {
                         };
                         let walk = ContentWalk::new(ctx.repo, content);
                         let mut pieces = Vec::new();
-                        let rest = plan_pieces(ctx, &target, file, walk, 0, &mut pieces);
+                        let rest = plan_pieces(ctx, &target, file, walk, 0, &mut pieces, &budget);
                         Some((target, pieces, rest))
                     }
                     Err(e) => {
@@ -455,7 +456,16 @@ fn restore_files(ctx: &Ctx, files: &[&Item]) {
         for mut u in unfinished {
             loop {
                 let mut planned_pieces = Vec::new();
-                let rest = plan_pieces(ctx, &u.target, u.file, u.walk, u.off, &mut planned_pieces);
+                let budget = AtomicIsize::new(WINDOW_PIECES);
+                let rest = plan_pieces(
+                    ctx,
+                    &u.target,
+                    u.file,
+                    u.walk,
+                    u.off,
+                    &mut planned_pieces,
+                    &budget,
+                );
                 let pieces: Vec<Piece> = planned_pieces
                     .into_iter()
                     .map(|(off, len, id)| Piece {
@@ -516,7 +526,7 @@ fn begin_file(item: &Item) -> Result<(Target<'_>, File)> {
     Ok((target, file))
 }
 
-/// Walks a file's content from `off` for at most [`WINDOW_PIECES`] data chunks, adding
+/// Walks a file's content from `off` while the window's `budget` of extents lasts, adding
 /// them to `pieces` as (offset, length, blob) and making holes where the content has
 /// them. Returns the file's walk when there is more to plan; `None` when it is all
 /// planned, or when it failed (the target then says why).
@@ -527,6 +537,7 @@ fn plan_pieces<'a>(
     mut walk: ContentWalk<'a, Repository>,
     mut off: u64,
     pieces: &mut Vec<(u64, u64, Id)>,
+    budget: &AtomicIsize,
 ) -> Option<Unfinished<'a>> {
     let path = &target.item.path;
     let size = target.item.node.size;
@@ -536,7 +547,7 @@ fn plan_pieces<'a>(
             path.display()
         )
     };
-    while pieces.len() < WINDOW_PIECES {
+    while budget.fetch_sub(1, Ordering::Relaxed) > 0 {
         let Some(item) = walk.next() else {
             if off != size {
                 target.fail(mismatch());

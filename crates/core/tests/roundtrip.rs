@@ -686,8 +686,8 @@ fn a_file_larger_than_a_segment_cuts_like_the_whole_buffer() {
     assert!(dump(&repo, &node) == data);
 }
 
-/// Restore plans and writes files in windows (4,096 files, or 16,384 chunks of one
-/// file, at a time): a file of more chunks than a window, more files than a window, and
+/// Restore plans and writes files in windows (4,096 files, 65,536 chunks at most): a
+/// file of more chunks than a window, more files than a window, and
 /// blobs needed in several places of one window all come back exactly; a second
 /// restore over the first finds everything in place.
 #[test]
@@ -704,8 +704,8 @@ fn restores_larger_than_a_window_come_back_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     std::fs::create_dir_all(src.join("many")).unwrap();
-    // About 30,000 chunks in one file.
-    std::fs::write(src.join("big"), random_bytes(7, 4 << 20)).unwrap();
+    // About 90,000 chunks in one file.
+    std::fs::write(src.join("big"), random_bytes(7, 12 << 20)).unwrap();
     // 5,000 files, every tenth the same bytes as another (one blob, many places).
     for i in 0..5000u32 {
         let seed = if i % 10 == 0 { 1 } else { 100 + i as u64 };
@@ -717,7 +717,7 @@ fn restores_larger_than_a_window_come_back_exactly() {
     }
     let r = backup_path(&repo, &src, ParentChoice::None);
     let node = resolve(&repo, &r.id, &r.snapshot, src.join("big").to_str().unwrap()).unwrap();
-    assert!(data_ids(&repo, &node).len() > 16_384 + 1_000);
+    assert!(data_ids(&repo, &node).len() > 65_536 + 1_000);
 
     let target = tmp.path().join("target");
     let s = restore_to(&repo, &r, &src, &target);
