@@ -3,12 +3,9 @@
 //! The producer (the backup walk) hands blobs to [`BlobWriter::add`], which hashes them
 //! and drops those the repository or this session already has. New blobs go through a
 //! bounded channel to one worker per core; each worker compresses, seals and appends to
-//! its own pack, and hands the pack, when it reaches the configured size, to one of a
-//! few uploaders (as many as the backend asks for, up to [`MAX_UPLOADS`]), so that
-//! compressing goes on while packs travel to remote storage. The bounded channels and
-//! the recycled buffers keep memory fixed whatever the size of the input: at most
-//! `QUEUE_PER_WORKER * workers` blobs in flight, one pack per worker and one per
-//! uploader.
+//! its own pack, and stores the pack when it reaches the configured size. The bounded
+//! channel and the recycled buffers keep memory fixed whatever the size of the input:
+//! at most `QUEUE_PER_WORKER * workers` blobs in flight plus one pack per worker.
 //!
 //! Stored packs are added to the in-memory index at once and written to an index file
 //! every [`PACKS_PER_INDEX`] packs and at the end. A crash leaves packs that no index
@@ -34,8 +31,6 @@ use std::sync::Mutex;
 const QUEUE_PER_WORKER: usize = 4;
 /// Largest buffer capacity worth recycling (twice the average file chunk).
 const RECYCLE_MAX: usize = 2 << 20;
-/// Packs stored at once at most (each holds up to a pack of memory while it is sent).
-const MAX_UPLOADS: usize = 4;
 /// Packs per index file (about 1 GiB of data with 16 MiB packs).
 pub const PACKS_PER_INDEX: usize = 64;
 
@@ -264,37 +259,13 @@ pub fn with_writer<T>(
     };
     let (tx, rx) = bounded::<Job>(QUEUE_PER_WORKER * workers);
     let (pool_tx, pool_rx) = bounded::<Vec<u8>>(QUEUE_PER_WORKER * workers + workers);
-    let uploaders = repo.backend().parallelism().clamp(1, MAX_UPLOADS);
-    // Handing a pack over waits until an uploader takes it: at most one pack per worker
-    // and one per uploader exist at once.
-    let (up_tx, up_rx) = bounded::<PackBuilder>(0);
-    let (bufs_tx, bufs_rx) = bounded::<Vec<u8>>(uploaders);
     let result = std::thread::scope(|s| {
-        for _ in 0..uploaders {
-            let (up_rx, bufs_tx, shared) = (up_rx.clone(), bufs_tx.clone(), &shared);
-            s.spawn(move || {
-                for p in up_rx.iter() {
-                    if shared.failed.load(Ordering::Relaxed) {
-                        continue; // the backup fails: what is left need not be stored
-                    }
-                    match shared.store_pack(p) {
-                        Ok(buf) => {
-                            let _ = bufs_tx.try_send(buf);
-                        }
-                        Err(e) => shared.fail(e),
-                    }
-                }
-            });
-        }
-        drop((up_rx, bufs_tx));
         for _ in 0..workers {
             let rx = rx.clone();
             let pool_tx = pool_tx.clone();
-            let (up_tx, bufs_rx) = (up_tx.clone(), bufs_rx.clone());
             let shared = &shared;
-            s.spawn(move || worker(shared, rx, pool_tx, up_tx, bufs_rx));
+            s.spawn(move || worker(shared, rx, pool_tx));
         }
-        drop((up_tx, bufs_rx));
         drop(rx);
         drop(pool_tx);
         let writer = BlobWriter {
@@ -379,13 +350,7 @@ fn delta_payload(
     Some(base)
 }
 
-fn worker(
-    shared: &Shared<'_>,
-    rx: Receiver<Job>,
-    pool: Sender<Vec<u8>>,
-    upload: Sender<PackBuilder>,
-    bufs: Receiver<Vec<u8>>,
-) {
+fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
     let repo = shared.repo;
     let pack_size = repo.config().pack_size as usize;
     let level = repo.config().compression_level;
@@ -399,6 +364,7 @@ fn worker(
     let mut other = Vec::new();
     let mut frame = Vec::new();
     let mut pack: Option<PackBuilder> = None;
+    let mut spare: Option<Vec<u8>> = None;
     for job in rx.iter() {
         if shared.failed.load(Ordering::Relaxed) {
             continue; // drain so the producer never blocks
@@ -426,7 +392,7 @@ fn worker(
             }
             (None, None) => (COMPRESSION_NONE, &job.data),
         };
-        let p = pack.get_or_insert_with(|| match bufs.try_recv().ok() {
+        let p = pack.get_or_insert_with(|| match spare.take() {
             Some(buf) => PackBuilder::with_buffer(&shared.file_key, buf),
             None => PackBuilder::new(&shared.file_key, pack_size + (1 << 20)),
         });
@@ -455,8 +421,10 @@ fn worker(
             let _ = pool.try_send(job.data);
         }
         if p.len() >= pack_size {
-            // Stored by an uploader while this worker fills the next pack.
-            let _ = upload.send(pack.take().unwrap());
+            match shared.store_pack(pack.take().unwrap()) {
+                Ok(buf) => spare = Some(buf),
+                Err(e) => shared.fail(e),
+            }
         }
     }
     if let Some(p) = pack.take() {
