@@ -263,9 +263,9 @@ if [ "$first" != "$last" ]; then
         # A backup adds blobs to the repository's index, which is in memory: 48 bytes per
         # blob, up to 80 while new ones wait in a hash map to be merged. That growth is
         # the repository's, the same for many small backups; it is allowed, per blob
-        # added (streams: 64 KiB chunks on average, files: 1 MiB), on top of 16 MiB.
+        # added (streams: 16 KiB chunks on average, files: 1 MiB), on top of 16 MiB.
         case $op in
-        stream-backup) per=$((64 * 1024)) ;;
+        stream-backup) per=$((16 * 1024)) ;;
         file-backup) per=$((1024 * 1024)) ;;
         *) per=0 ;;
         esac
