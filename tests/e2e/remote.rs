@@ -19,16 +19,7 @@ fn make_tree(root: &Path) {
 /// init, backup, snapshots, restore (byte-exact), check --read-data with `cmd` building
 /// each cairn command.
 fn round_trip(env: &Env, cmd: &dyn Fn(&[&str]) -> Command, location: &str) {
-    let ok = |args: &[&str]| -> String {
-        let out = cmd(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "cairn {args:?} on {location} failed\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let ok = |args: &[&str]| run_ok(cmd, args);
     let src = env.path("src");
     make_tree(&src);
     ok(&["init"]);
@@ -58,17 +49,7 @@ fn s3_repository_round_trips_with_options_from_the_environment() {
     server.create_bucket("backups");
     let env = Env::new();
     let location = "s3://backups/hosts/web1";
-    let cmd = |args: &[&str]| {
-        let mut c = env.cmd();
-        c.env("CAIRN_REPOSITORY", location)
-            .env("CAIRN_CACHE_DIR", env.path("cache"))
-            .env("AWS_ENDPOINT_URL", server.endpoint())
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", S3Server::ACCESS_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", S3Server::SECRET_ACCESS_KEY)
-            .args(args);
-        c
-    };
+    let cmd = s3_cmd(&env, &server, location);
     round_trip(&env, &cmd, location);
     assert!(server
         .bucket_dir("backups")
@@ -111,14 +92,7 @@ fn sftp_repository_round_trips_with_options_from_the_config_file() {
 
 /// Runs `cmd(args)` and returns its standard output; fails the test on failure.
 fn run_ok(cmd: &dyn Fn(&[&str]) -> Command, args: &[&str]) -> String {
-    let out = cmd(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "cairn {args:?} failed\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    succeed(&mut cmd(args))
 }
 
 /// Bytes of the regular files below `dir` (recursively).
@@ -173,9 +147,19 @@ fn forget_and_prune_on_s3() {
     let server = S3Server::start();
     server.create_bucket("backups");
     let env = Env::new();
-    let cmd = |args: &[&str]| {
+    let cmd = s3_cmd(&env, &server, "s3://backups/web1");
+    forget_and_prune(&env, &cmd, &server.bucket_dir("backups").join("web1/data"));
+}
+
+/// An S3 command line for `location` on `server`, options in the environment.
+fn s3_cmd<'a>(
+    env: &'a Env,
+    server: &'a S3Server,
+    location: &'a str,
+) -> impl Fn(&[&str]) -> Command + 'a {
+    move |args: &[&str]| {
         let mut c = env.cmd();
-        c.env("CAIRN_REPOSITORY", "s3://backups/web1")
+        c.env("CAIRN_REPOSITORY", location)
             .env("CAIRN_CACHE_DIR", env.path("cache"))
             .env("AWS_ENDPOINT_URL", server.endpoint())
             .env("AWS_REGION", "us-east-1")
@@ -183,8 +167,7 @@ fn forget_and_prune_on_s3() {
             .env("AWS_SECRET_ACCESS_KEY", S3Server::SECRET_ACCESS_KEY)
             .args(args);
         c
-    };
-    forget_and_prune(&env, &cmd, &server.bucket_dir("backups").join("web1/data"));
+    }
 }
 
 /// An SFTP command line for `server`'s repository `repo`, options in the environment.

@@ -87,11 +87,7 @@ pub fn dump_file(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<
         )));
     };
     repo.load_index()?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(repo.backend().parallelism())
-        .thread_name(|i| format!("cairn-read-{i}"))
-        .build()
-        .map_err(|e| Error::Invalid(format!("cannot start reading threads: {e}")))?;
+    let pool = crate::fetch::reading_pool(repo.backend().parallelism(), "cairn-read")?;
     let mut n = 0u64;
     let zeros = vec![0u8; 1 << 16];
     let stdout_err = |e: std::io::Error| Error::io("<output>", e);
@@ -118,21 +114,13 @@ pub fn dump_file(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<
                 _ => None,
             })
             .collect();
-        let read = std::sync::Mutex::new(std::collections::HashMap::new());
-        pool.install(|| {
-            crate::fetch::fetch_blobs(repo, &ids, &|id, data| {
-                if let Ok((plain, _)) = data {
-                    read.lock().unwrap().insert(*id, plain);
-                }
-            })
-        });
-        let read = read.into_inner().unwrap();
+        let read = crate::fetch::fetch_map(repo, &pool, &ids);
         for (e, _) in &window {
             match e {
                 Extent::Data(id) => {
                     // A blob that could not be read is read again alone, for its error.
                     let data = match read.get(id) {
-                        Some(d) => std::borrow::Cow::Borrowed(d),
+                        Some((d, _)) => std::borrow::Cow::Borrowed(d),
                         None => std::borrow::Cow::Owned(repo.read_blob(id)?),
                     };
                     out.write_all(&data).map_err(stdout_err)?;

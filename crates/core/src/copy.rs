@@ -73,11 +73,7 @@ pub fn copy(
         workers
     };
     let same = dst.chunks_like(src);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(src.backend().parallelism())
-        .thread_name(|i| format!("cairn-copy-{i}"))
-        .build()
-        .map_err(|e| Error::Invalid(format!("cannot start reading threads: {e}")))?;
+    let pool = crate::fetch::reading_pool(src.backend().parallelism(), "cairn-copy")?;
     let mut report = CopyReport {
         rechunked: !same,
         ..CopyReport::default()
@@ -242,15 +238,7 @@ impl Copier<'_, '_> {
             }
         }
         for batch in batches {
-            let read = std::sync::Mutex::new(HashMap::new());
-            self.pool.install(|| {
-                crate::fetch::fetch_blobs(src, batch, &|id, blob| {
-                    if let Ok(b) = blob {
-                        read.lock().unwrap().insert(*id, b);
-                    }
-                })
-            });
-            let mut read = read.into_inner().unwrap();
+            let mut read = crate::fetch::fetch_map(src, self.pool, batch);
             for id in batch {
                 // A blob that could not be read is read again alone, for its error.
                 let (plain, base) = match read.remove(id) {

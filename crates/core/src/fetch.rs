@@ -68,6 +68,35 @@ pub fn fetch_blobs(repo: &Repository, ids: &[Id], sink: &Sink) {
     ranges.par_iter().for_each(|r| read_range(repo, r, sink));
 }
 
+/// Reads every blob of `ids` on `pool` as [`fetch_blobs`] does and returns those that
+/// could be read. A caller reads a blob that is not there again alone
+/// ([`Repository::read_blob`]), for its error.
+pub fn fetch_map(
+    repo: &Repository,
+    pool: &rayon::ThreadPool,
+    ids: &[Id],
+) -> std::collections::HashMap<Id, Fetched> {
+    let read = std::sync::Mutex::new(std::collections::HashMap::with_capacity(ids.len()));
+    pool.install(|| {
+        fetch_blobs(repo, ids, &|id, blob| {
+            if let Ok(b) = blob {
+                read.lock().unwrap().insert(*id, b);
+            }
+        })
+    });
+    read.into_inner().unwrap()
+}
+
+/// A pool of `threads` threads named `name-N` for reading blobs (see
+/// [`crate::Backend::parallelism`]).
+pub fn reading_pool(threads: usize, name: &'static str) -> Result<rayon::ThreadPool, Error> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("{name}-{i}"))
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start the {name} threads: {e}")))
+}
+
 /// Joins blobs sorted by (pack, offset) into ranges (see [`MAX_GAP`], [`MAX_RANGE`]).
 fn join_ranges(
     located: Vec<(Id, BlobLocation)>,

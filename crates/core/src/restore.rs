@@ -102,11 +102,10 @@ pub fn restore(
     // threads per core keep a local disk busy, and a remote repository asks for more
     // requests in flight.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads((2 * cores).max(repo.backend().parallelism()))
-        .thread_name(|i| format!("cairn-restore-{i}"))
-        .build()
-        .map_err(|e| Error::Invalid(format!("cannot start restore threads: {e}")))?;
+    let pool = crate::fetch::reading_pool(
+        (2 * cores).max(repo.backend().parallelism()),
+        "cairn-restore",
+    )?;
 
     // Plan. Without includes every tree not excluded is needed: they are read ahead,
     // many at a time.

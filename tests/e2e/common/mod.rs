@@ -61,15 +61,7 @@ impl Env {
 
     /// Runs cairn and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "cairn {args:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeed(self.cmd().args(args))
     }
 
     /// Runs cairn with --json and parses stdout.
@@ -100,6 +92,19 @@ impl Env {
         let v = self.json(&a);
         v["snapshot"].as_str().unwrap().to_string()
     }
+}
+
+/// Runs a cairn command and asserts success; returns stdout.
+pub fn succeed(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Every file under `dir`, recursively.
