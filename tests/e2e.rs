@@ -20,6 +20,8 @@ mod damage;
 mod databases;
 #[path = "e2e/disaster.rs"]
 mod disaster;
+#[path = "e2e/faults.rs"]
+mod faults;
 #[path = "e2e/fixture.rs"]
 mod fixture;
 #[path = "e2e/inspect.rs"]

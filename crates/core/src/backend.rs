@@ -124,6 +124,32 @@ pub fn validate_name(kind: FileKind, name: &str) -> Result<(), BackendError> {
     }
 }
 
+/// [`Backend::read_range`] with its length checked: a backend that breaks the contract
+/// and returns another number of bytes than asked for gives an error, never bytes that
+/// a caller would cut out of range.
+pub(crate) fn read_range_exact(
+    backend: &dyn Backend,
+    kind: FileKind,
+    name: &str,
+    offset: u64,
+    len: u64,
+) -> Result<Vec<u8>, BackendError> {
+    let bytes = backend.read_range(kind, name, offset, len)?;
+    if bytes.len() as u64 != len {
+        return Err(BackendError::io(
+            format!("reading {kind:?} file {name} at offset {offset}"),
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the storage returned {} bytes instead of {len}",
+                    bytes.len()
+                ),
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Storage for a repository's files.
 ///
 /// Contract, for every implementation:

@@ -7,7 +7,7 @@
 //! rayon pool), and every blob is authenticated, decoded and verified before it is
 //! handed over.
 
-use crate::backend::FileKind;
+use crate::backend::{read_range_exact, FileKind};
 use crate::error::Error;
 use crate::id::Id;
 use crate::index::{BlobLocation, PackInfo};
@@ -130,7 +130,8 @@ fn join_ranges(
 }
 
 fn read_range(repo: &Repository, r: &Range, sink: &Sink) {
-    let bytes = match repo.backend().read_range(
+    let bytes = match read_range_exact(
+        repo.backend().as_ref(),
         FileKind::Pack,
         &r.pack.id.to_hex(),
         r.start,

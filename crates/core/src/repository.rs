@@ -468,7 +468,8 @@ impl Repository {
             })?;
             (loc, index.pack(loc.pack).clone())
         };
-        let buf = self.backend.read_range(
+        let buf = crate::backend::read_range_exact(
+            self.backend.as_ref(),
             FileKind::Pack,
             &pack.id.to_hex(),
             loc.offset as u64,

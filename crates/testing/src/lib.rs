@@ -14,18 +14,23 @@
 //! - [`StopAfter`]: a wrapper that fails every change after the next *n*, to reach each
 //!   state a process killed between two changes leaves behind.
 //!
+//! - [`Faulty`]: a wrapper that fails, damages, delays and reorders operations at
+//!   random (seeded), for the fault-injection tests.
+//!
 //! - [`servers`]: real S3 (`s3s-fs`) and SSH/SFTP (`sshd`) servers on loopback for the
 //!   remote backends' tests, killed when their handles drop.
 //!
 //! What it is not: no test data generators for file trees, no durability (a
-//! `MemBackend` forgets everything when dropped), and no random fault injection.
+//! `MemBackend` forgets everything when dropped).
 
 mod catalog;
 pub mod conformance;
+mod faults;
 mod mem;
 pub mod servers;
 mod stop;
 
 pub use catalog::{catalog_contract, sample_snapshot, MemCatalog};
+pub use faults::{Fault, Faulty, Op};
 pub use mem::MemBackend;
 pub use stop::StopAfter;
