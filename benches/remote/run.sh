@@ -6,6 +6,7 @@
 #   benches/remote/run.sh [DATA_DIR]     # default: the 100,000 small files of benches/e2e
 #   GARAGE=/path/to/garage benches/remote/run.sh DATA_DIR    # Garage too
 #   STREAM=/path/to/dump.sql benches/remote/run.sh DATA_DIR  # and a stream: backup, dump
+#   BACKENDS="local sftp" benches/remote/run.sh DATA_DIR    # only these (local s3 sftp)
 #
 # For each backend, in a fresh repository, each step under GNU time:
 #   backup   cairn backup DATA
@@ -70,7 +71,7 @@ declare -A REPO=(
   [s3]=s3://bench/repo
   [sftp]=sftp://$(id -un)@127.0.0.1:$SSH_PORT$WORK/ssh/files/repo
 )
-BACKENDS="local s3 sftp"
+BACKENDS=${BACKENDS:-local s3 sftp}
 
 # Garage (optional): one node, a bucket, a key; the objects on the local disk.
 GARAGE=${GARAGE:-$(command -v garage || true)}
@@ -167,6 +168,7 @@ for b in $BACKENDS; do
 done
 # Copies from the local repository into fresh remote ones made like it.
 for b in $BACKENDS; do
+  [[ " $BACKENDS " == *" local "* ]] || break
   [ "$b" = local ] && continue
   r=${REPO[$b]}-copy
   with "$b" "$CAIRN" -r "$r" init --copy-params-from "${REPO[local]}" --from-password-command 'echo bench' >/dev/null
