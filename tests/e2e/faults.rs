@@ -379,3 +379,99 @@ fn planned_faults_at_commit_points_lose_nothing() {
     drop((lock, repo));
     assert_eq!(verify(&repo_dir, &kept, &scratch), snapshots);
 }
+
+/// A real full disk: the repository on a 24 MiB tmpfs (mounted in a mount namespace of
+/// its own, so it goes away with the test's shell even if the test dies). The first
+/// backup fits; the second, of 40 MB of random bytes, runs out of space. It must fail
+/// with a message that says so, leave the repository valid (`check --read-data`), the
+/// first snapshot restorable byte-exact, and after `prune` a backup that fits completes.
+/// Needs root (mount); elsewhere it says so and passes without running.
+#[test]
+fn a_full_disk_fails_the_backup_and_loses_nothing() {
+    let env = crate::common::Env::new();
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !is_root {
+        eprintln!("skipped: mounting a small filesystem needs root");
+        return;
+    }
+    let (small, big, later) = (env.path("small"), env.path("big"), env.path("later"));
+    for (dir, seed, n, len) in [
+        (&small, 1, 4, 1_000_000),
+        (&big, 2, 8, 5_000_000),
+        (&later, 3, 2, 1_000_000),
+    ] {
+        fs::create_dir_all(dir).unwrap();
+        for i in 0..n {
+            fs::write(
+                dir.join(format!("f{i}")),
+                pseudo_random(seed * 100 + i, len),
+            )
+            .unwrap();
+        }
+    }
+    let mnt = env.path("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    let out = env.path("restored");
+    // Each step's exit status and output go to files outside the small filesystem.
+    let log = env.path("log");
+    fs::create_dir_all(&log).unwrap();
+    let script = r#"
+set -u
+mount -t tmpfs -o size=24m tmpfs "$MNT" || exit 99
+export CAIRN_REPOSITORY="$MNT/repo"
+step() { name=$1; shift; "$CAIRN" "$@" >"$LOG/$name.out" 2>"$LOG/$name.err"; echo $? >"$LOG/$name.rc"; }
+step init init
+step small backup --json "$SMALL"
+step big backup --json "$BIG"
+step check_full check --read-data
+step restore restore latest --target "$OUT"
+step prune prune
+step later backup --json "$LATER"
+step check_after check --read-data
+step snapshots snapshots --json
+"#;
+    let status = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "bash", "-c", script])
+        .env("MNT", &mnt)
+        .env("LOG", &log)
+        .env("SMALL", &small)
+        .env("BIG", &big)
+        .env("LATER", &later)
+        .env("OUT", &out)
+        .env("CAIRN", env!("CARGO_BIN_EXE_cairn"))
+        .env("CAIRN_PASSWORD_FILE", &env.password_file)
+        .env("HOME", env.dir.path())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "the namespace's shell failed");
+    let rc = |s: &str| fs::read_to_string(log.join(format!("{s}.rc"))).unwrap();
+    let text = |s: &str, ext: &str| fs::read_to_string(log.join(format!("{s}.{ext}"))).unwrap();
+    for s in [
+        "init",
+        "small",
+        "check_full",
+        "restore",
+        "prune",
+        "later",
+        "check_after",
+    ] {
+        assert_eq!(rc(s).trim(), "0", "{s} failed: {}", text(s, "err"));
+    }
+    assert_ne!(rc("big").trim(), "0", "the big backup fit: raise its size");
+    let err = text("big", "err");
+    assert!(
+        err.contains("No space left on device"),
+        "the full disk is not named: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_same_tree(&small, &restored(&out, &small));
+    let snaps: serde_json::Value = serde_json::from_str(&text("snapshots", "out")).unwrap();
+    assert_eq!(
+        snaps.as_array().unwrap().len(),
+        2,
+        "the small and the later backup"
+    );
+}
