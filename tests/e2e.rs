@@ -36,6 +36,8 @@ mod maintain;
 mod remote;
 #[path = "e2e/roundtrip.rs"]
 mod roundtrip;
+#[path = "e2e/secrets.rs"]
+mod secrets;
 #[path = "e2e/status.rs"]
 mod status;
 #[path = "e2e/streams.rs"]

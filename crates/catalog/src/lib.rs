@@ -261,13 +261,19 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Marks the cache root with a `CACHEDIR.TAG` (bford.info/cachedir), so that backups of a
-/// home directory with `--exclude-caches` leave the catalog out. Best effort.
+/// home directory with `--exclude-caches` leave the catalog out. Best effort. Mode 0600,
+/// like everything else cairn creates.
 fn tag_cache_dir(root: &Path) {
     let tag = root.join("CACHEDIR.TAG");
     if tag.exists() {
         return;
     }
-    if let Ok(mut f) = OpenOptions::new().write(true).create_new(true).open(&tag) {
+    let created = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tag);
+    if let Ok(mut f) = created {
         let _ = f.write_all(
             b"Signature: 8a477f597d28d172789f06886806bc55\n\
               # This file is a cache directory tag created by cairn.\n\

@@ -6,6 +6,7 @@ use cairn_core::Password;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use zeroize::Zeroizing;
 
 /// How cairn obtains the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,10 +68,11 @@ pub fn read_password(src: &PasswordSource, confirm: bool, what: &str) -> Result<
                 .stderr(Stdio::inherit())
                 .output()
                 .context("running the password command")?;
+            let stdout = Zeroizing::new(out.stdout);
             if !out.status.success() {
                 bail!("the password command failed ({})", out.status);
             }
-            trim_one_newline(out.stdout)
+            trim_one_newline(stdout.to_vec())
         }
         PasswordSource::Env => std::env::var("CAIRN_PASSWORD")
             .unwrap_or_default()
@@ -80,20 +82,27 @@ pub fn read_password(src: &PasswordSource, confirm: bool, what: &str) -> Result<
             if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {
                 bail!("no password given: set CAIRN_PASSWORD_FILE or CAIRN_PASSWORD_COMMAND, or password-file in the config file's [repository] (or run on a terminal)");
             }
-            let first = rpassword::prompt_password(format!("Enter {what}: "))
-                .context("reading the password from the terminal")?;
+            // Both answers are wiped when dropped; the first moves into the Password.
+            let first = Zeroizing::new(
+                rpassword::prompt_password(format!("Enter {what}: "))
+                    .context("reading the password from the terminal")?,
+            );
             if confirm {
-                let second = rpassword::prompt_password(format!("Enter {what} again: "))
-                    .context("reading the password from the terminal")?;
-                if first != second {
+                let second = Zeroizing::new(
+                    rpassword::prompt_password(format!("Enter {what} again: "))
+                        .context("reading the password from the terminal")?,
+                );
+                if *first != *second {
                     bail!("the passwords do not match");
                 }
             }
-            first.into_bytes()
+            first.as_bytes().to_vec()
         }
     };
+    // Wiped on every path, the error ones included.
+    let pw = Password::new(pw);
     if pw.is_empty() {
         bail!("the password is empty");
     }
-    Ok(Password::new(pw))
+    Ok(pw)
 }
