@@ -10,7 +10,10 @@
 # must pass, and at least a third of the kills must have landed while the backup ran.
 #
 # Environment:
-#   ROUNDS   number of kills (default 300)
+#   ROUNDS   number of kills of backup (default 300)
+#   PRUNE_KILLS, COPY_KILLS  kills that must land mid-prune and mid-copy (default
+#            ROUNDS / 10 each; each is followed by check --read-data and a restore of
+#            every kept or copied snapshot)
 #   TMPDIR   where the test's repository and trees go (default /tmp)
 #   LOG      a file to copy the output to (default: none)
 #
@@ -32,7 +35,8 @@ cargo test --release --test e2e --no-run
 
 start=$(date +%s)
 status=0
-CAIRN_KILL_ROUNDS=$ROUNDS cargo test --release --test e2e kill -- --nocapture || status=$?
+CAIRN_KILL_ROUNDS=$ROUNDS CAIRN_PRUNE_KILLS=${PRUNE_KILLS:-$((ROUNDS / 10))} \
+    CAIRN_COPY_KILLS=${COPY_KILLS:-$((ROUNDS / 10))} cargo test --release --test e2e kill -- --nocapture || status=$?
 secs=$(($(date +%s) - start))
 
 printf 'kill soak: %s rounds, %s in %dm%02ds\n' "$ROUNDS" \

@@ -176,3 +176,94 @@ fn sigkill_during_prune_leaves_a_valid_repository() {
     assert_eq!(left["packs_unindexed"], 0, "{left}");
     env.ok(&["check", "--read-data"]);
 }
+
+/// `cairn copy` killed with SIGKILL at random moments: after every kill the
+/// destination's `check --read-data` passes and every snapshot it lists restores
+/// byte-exact as the source was when that snapshot was taken; the next copy resumes
+/// and, at the end, the destination holds every snapshot. `CAIRN_COPY_KILLS` sets the
+/// number of kills that must land while copy runs (default 8).
+#[test]
+fn sigkill_during_copy_leaves_a_valid_destination() {
+    let kills: u64 = std::env::var("CAIRN_COPY_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let env = Env::new();
+    env.init();
+    let dst = env.path("offsite");
+    let to_dst = || {
+        let mut c = env.cmd();
+        c.env("CAIRN_REPOSITORY", &dst)
+            .env("CAIRN_FROM_REPOSITORY", &env.repo)
+            .env("CAIRN_FROM_PASSWORD_FILE", &env.password_file);
+        c
+    };
+    succeed(to_dst().args(["init", "--copy-params-from", env.repo.to_str().unwrap()]));
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    for i in 0..8 {
+        fs::write(src.join(format!("f{i}")), pseudo_random(i, 2 << 20)).unwrap();
+    }
+    // What each source snapshot holds, by id.
+    let mut trees: BTreeMap<String, BTreeMap<Vec<u8>, String>> = BTreeMap::new();
+    trees.insert(env.backup(&[&src]), describe(&src));
+    let mut full = Duration::from_millis(300);
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let (mut landed, mut round) = (0, 0u64);
+    while landed < kills && round < kills * 6 {
+        // Two new snapshots a round, so every copy has data to move.
+        for k in 0..2 {
+            mutate(&src, 200 + 2 * round + k);
+            trees.insert(env.backup(&[&src]), describe(&src));
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let delay = full.mul_f64((x % 1000) as f64 / 1000.0);
+        let t = Instant::now();
+        let mut child = to_dst()
+            .args(["copy", "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_some() {
+            full = t.elapsed().max(Duration::from_millis(20));
+        } else {
+            child.kill().unwrap();
+            landed += 1;
+        }
+        child.wait().unwrap();
+        succeed(to_dst().args(["check", "--read-data"]));
+        // Every snapshot the destination lists is whole.
+        let listed: serde_json::Value =
+            serde_json::from_str(&succeed(to_dst().args(["snapshots", "--json"]))).unwrap();
+        for s in listed.as_array().unwrap() {
+            let original = s["original"].as_str().unwrap();
+            let target = env.path("r");
+            let _ = fs::remove_dir_all(&target);
+            succeed(to_dst().args([
+                "restore",
+                s["id"].as_str().unwrap(),
+                "--target",
+                target.to_str().unwrap(),
+            ]));
+            assert!(
+                describe(&restored(&target, &src)) == trees[original],
+                "copy of {original} does not restore byte-exact after kill {landed}"
+            );
+        }
+        round += 1;
+    }
+    assert!(
+        landed >= kills,
+        "only {landed} of {round} kills landed mid-copy"
+    );
+    // The next copy moves what is still missing; then the destination has it all.
+    succeed(to_dst().args(["copy", "-q", "--retry-lock", "0"]));
+    let listed: serde_json::Value =
+        serde_json::from_str(&succeed(to_dst().args(["snapshots", "--json"]))).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), trees.len());
+    succeed(to_dst().args(["check", "--read-data"]));
+}
