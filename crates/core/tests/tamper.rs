@@ -603,3 +603,64 @@ fn read_data_subsets_cover_every_pack_once_and_find_the_damage_in_one_part() {
         assert!(bad.parse::<cairn_core::DataSubset>().is_err(), "{bad}");
     }
 }
+
+/// Replayed objects: after the stream snapshot is forgotten and pruned, an attacker puts
+/// back the old index files and the forgotten snapshot. Check reports the blobs and
+/// packs that are gone; the directory snapshot still restores fully and correctly (its
+/// blobs are found where prune left them), and the replayed snapshot restores nothing
+/// wrong.
+#[test]
+fn replayed_index_files_and_snapshots_are_detected() {
+    let t = template();
+    let (be, repo) = fresh();
+    let old_indexes: Vec<(String, Vec<u8>)> = be
+        .names(FileKind::Index)
+        .into_iter()
+        .map(|n| {
+            let bytes = be.read(FileKind::Index, &n).unwrap();
+            (n, bytes)
+        })
+        .collect();
+    let old_snapshot = be.read(FileKind::Snapshot, &t.s2.to_hex()).unwrap();
+    repo.remove_snapshot(&t.s2).unwrap();
+    let lock = repo.lock(true, "prune", std::time::Duration::ZERO).unwrap();
+    let report = cairn_core::prune(
+        &repo,
+        &lock,
+        &cairn_core::PruneOptions {
+            max_unused: 0.0,
+            dry_run: false,
+        },
+    )
+    .unwrap();
+    drop(lock);
+    assert!(
+        report.packs_deleted > 0,
+        "prune must delete packs: {report:?}"
+    );
+    // The replay.
+    for (name, bytes) in &old_indexes {
+        be.write(FileKind::Index, name, bytes).unwrap();
+    }
+    be.write(FileKind::Snapshot, &t.s2.to_hex(), &old_snapshot)
+        .unwrap();
+    let repo = open(&be).unwrap();
+    let report = check_all(&repo);
+    assert!(
+        !report.errors.is_empty(),
+        "the replay went unnoticed: {report:?}"
+    );
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.contains("is missing (named by the index)")),
+        "{:#?}",
+        report.errors
+    );
+    assert_restores_fully(&repo, "after the replay");
+    match dump_stream(&repo) {
+        Ok(bytes) => assert_eq!(bytes, t.stream, "the replayed snapshot restored wrong"),
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
