@@ -252,6 +252,11 @@ fn main() {
     write("snapshot", "full", snap_full);
     write("snapshot", "minimal", snap_min);
 
+    // --- locks ---
+    let lock = br#"{"version":1,"exclusive":false,"command":"backup","hostname":"web1","username":"root","pid":4242,"created":"2026-11-30T22:00:00Z","refreshed":"2026-11-30T22:05:00Z","nonce":"00112233445566778899aabbccddeeff"}"#;
+    assert!(fuzzing::lock(lock).is_some(), "lock must parse");
+    write("lock", "shared", lock);
+
     // --- key files ---
     let kf = KeyFile {
         version: 1,

@@ -26,6 +26,55 @@ fn mutate(src: &Path, round: u64) {
     fs::write(&f, d).unwrap();
 }
 
+/// Kills a command at random moments, aimed within the time it takes: each delay is a
+/// random share (up to `stretch` times) of the expected duration; when the command
+/// finishes first, the window shrinks to what it took, and by a fifth at least.
+struct Killer {
+    full: Duration,
+    shortest: Duration,
+    stretch: f64,
+    /// xorshift state: deterministic delays without another dependency.
+    x: u64,
+}
+
+impl Killer {
+    fn new(full: Duration, shortest: Duration, stretch: f64, seed: u64) -> Killer {
+        Killer {
+            full: full.max(shortest),
+            shortest,
+            stretch,
+            x: seed,
+        }
+    }
+
+    /// Starts `cmd` (output discarded) and kills it after a random delay; true when the
+    /// kill landed while it ran.
+    fn run(&mut self, cmd: &mut std::process::Command) -> bool {
+        self.x ^= self.x << 13;
+        self.x ^= self.x >> 7;
+        self.x ^= self.x << 17;
+        let delay = self
+            .full
+            .mul_f64((self.x % 1000) as f64 / 1000.0 * self.stretch);
+        let t = Instant::now();
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let landed = if child.try_wait().unwrap().is_some() {
+            self.full = t.elapsed().min(self.full.mul_f64(0.8)).max(self.shortest);
+            false
+        } else {
+            child.kill().unwrap();
+            true
+        };
+        child.wait().unwrap();
+        landed
+    }
+}
+
 #[test]
 fn sigkill_during_backup_leaves_a_valid_repository() {
     let rounds: u64 = std::env::var("CAIRN_KILL_ROUNDS")
@@ -42,11 +91,14 @@ fn sigkill_during_backup_leaves_a_valid_repository() {
     // Time a full backup to spread the kills over its duration.
     let t = Instant::now();
     let first = env.backup(&[&src]);
-    let mut full = t.elapsed().max(Duration::from_millis(50));
+    let mut killer = Killer::new(
+        t.elapsed(),
+        Duration::from_millis(50),
+        1.2,
+        0x9e3779b97f4a7c15,
+    );
     let mut expected: BTreeMap<String, BTreeMap<Vec<u8>, String>> = BTreeMap::new();
     expected.insert(first, describe(&src));
-    // A simple deterministic generator for kill delays (no extra dependency).
-    let mut x: u64 = 0x9e3779b97f4a7c15;
     // Kills that land after the backup finished do not count: go on until `rounds`
     // kills landed mid-backup (a busy machine slows the backups down, a quiet one
     // speeds them up; the delays adapt to what is seen).
@@ -54,26 +106,9 @@ fn sigkill_during_backup_leaves_a_valid_repository() {
     let mut round = 0;
     while killed_mid_run < rounds && round < rounds * 4 {
         mutate(&src, round);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let delay = full.mul_f64((x % 1000) as f64 / 1000.0 * 1.2);
-        let mut child = env
-            .cmd()
-            .args(["backup", src.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        let finished = child.try_wait().unwrap().is_some();
-        if finished {
-            full = full.mul_f64(0.8).max(Duration::from_millis(50));
-        } else {
-            child.kill().unwrap();
+        if killer.run(env.cmd().args(["backup", src.to_str().unwrap()])) {
             killed_mid_run += 1;
         }
-        child.wait().unwrap();
         env.ok(&["check"]);
         // Record the state of snapshots finished so far (a kill may land after the
         // commit point: then that snapshot is complete and must restore too).
@@ -125,8 +160,12 @@ fn sigkill_during_prune_leaves_a_valid_repository() {
     }
     let mut kept = env.backup(&[&src]);
     // Each round: new data, a backup, forget the previous snapshot, prune (killed).
-    let mut full = Duration::from_millis(200);
-    let mut x: u64 = 0x2545f4914f6cdd1d;
+    let mut killer = Killer::new(
+        Duration::from_millis(200),
+        Duration::from_millis(20),
+        1.0,
+        0x2545f4914f6cdd1d,
+    );
     let (mut landed, mut round) = (0, 0u64);
     while landed < kills && round < kills * 6 {
         mutate(&src, 100 + round);
@@ -134,27 +173,9 @@ fn sigkill_during_prune_leaves_a_valid_repository() {
         env.ok(&["forget", &kept]);
         kept = id;
         let want = describe(&src);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let delay = full.mul_f64((x % 1000) as f64 / 1000.0);
-        let t = Instant::now();
-        let mut child = env
-            .cmd()
-            .args(["prune", "--max-unused", "0%"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_some() {
-            // Finished first: aim the next kills within its duration.
-            full = t.elapsed().max(Duration::from_millis(20));
-        } else {
-            child.kill().unwrap();
+        if killer.run(env.cmd().args(["prune", "--max-unused", "0%"])) {
             landed += 1;
         }
-        child.wait().unwrap();
         env.ok(&["check", "--read-data"]);
         let target = env.path(&format!("r-{round}"));
         env.ok(&["restore", &kept, "--target", target.to_str().unwrap()]);
@@ -207,8 +228,12 @@ fn sigkill_during_copy_leaves_a_valid_destination() {
     // What each source snapshot holds, by id.
     let mut trees: BTreeMap<String, BTreeMap<Vec<u8>, String>> = BTreeMap::new();
     trees.insert(env.backup(&[&src]), describe(&src));
-    let mut full = Duration::from_millis(300);
-    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let mut killer = Killer::new(
+        Duration::from_millis(300),
+        Duration::from_millis(20),
+        1.0,
+        0x9e3779b97f4a7c15,
+    );
     let (mut landed, mut round) = (0, 0u64);
     while landed < kills && round < kills * 6 {
         // Two new snapshots a round, so every copy has data to move.
@@ -216,25 +241,9 @@ fn sigkill_during_copy_leaves_a_valid_destination() {
             mutate(&src, 200 + 2 * round + k);
             trees.insert(env.backup(&[&src]), describe(&src));
         }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let delay = full.mul_f64((x % 1000) as f64 / 1000.0);
-        let t = Instant::now();
-        let mut child = to_dst()
-            .args(["copy", "-q"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_some() {
-            full = t.elapsed().max(Duration::from_millis(20));
-        } else {
-            child.kill().unwrap();
+        if killer.run(to_dst().args(["copy", "-q"])) {
             landed += 1;
         }
-        child.wait().unwrap();
         succeed(to_dst().args(["check", "--read-data"]));
         // Every snapshot the destination lists is whole.
         let listed: serde_json::Value =

@@ -60,3 +60,10 @@ pub fn key_file(bytes: &[u8]) -> Result<()> {
         .map_err(|e| crate::Error::format("fuzz", e.to_string()))?;
     Ok(())
 }
+
+/// Parses a lock file's JSON body and decides whether it still counts (never for this
+/// host, so no process is probed).
+pub fn lock(bytes: &[u8]) -> Option<bool> {
+    let info: crate::lock::LockInfo = serde_json::from_slice(bytes).ok()?;
+    Some(info.is_live(jiff::Timestamp::now(), "\u{0}fuzz"))
+}
