@@ -15,8 +15,11 @@ pub fn index_file(bytes: &[u8]) -> Result<usize> {
 /// Decodes a pack header's plaintext entries; returns the bytes they take (45 each, 32
 /// more for a delta's base id).
 pub fn pack_entries(bytes: &[u8]) -> Result<usize> {
-    pack::decode_entries(bytes, "fuzz")
-        .map(|e| e.iter().map(|e| 45 + 32 * usize::from(e.base.is_some())).sum())
+    pack::decode_entries(bytes, "fuzz").map(|e| {
+        e.iter()
+            .map(|e| 45 + 32 * usize::from(e.base.is_some()))
+            .sum()
+    })
 }
 
 /// Parses a whole pack with a fixed key (header, envelope, entries, bounds).
