@@ -32,6 +32,8 @@ mod keys;
 mod kill;
 #[path = "e2e/maintain.rs"]
 mod maintain;
+#[path = "e2e/put_only.rs"]
+mod put_only;
 #[path = "e2e/remote.rs"]
 mod remote;
 #[path = "e2e/roundtrip.rs"]

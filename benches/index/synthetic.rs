@@ -6,7 +6,7 @@
 //!
 //! Usage: CAIRN_PASSWORD=... cargo run --release --example synthetic-index -- REPO N
 
-use cairn_core::{BlobKind, Id, PackEntry, PackInfo, Repository};
+use cairn_core::{BlobKind, Envelope, Id, PackEntry, PackInfo, Repository};
 use std::sync::Arc;
 
 fn main() -> anyhow::Result<()> {
@@ -30,7 +30,8 @@ fn main() -> anyhow::Result<()> {
             }
             let info = PackInfo {
                 id: Id(*blake3::hash(format!("synthetic pack {pack}").as_bytes()).as_bytes()),
-                envelope: [0; 77],
+                // A kind-1 envelope's shape (its first byte says the kind).
+                envelope: Envelope::parse_prefix(&[1; 77], "synthetic").unwrap(),
             };
             pack += 1;
             let mut entries = Vec::new();

@@ -556,8 +556,8 @@ pub struct CheckArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Add a password.
-    Add(NewPasswordArgs),
+    /// Add a password: a full key, or with --put-only a key that can only add backups.
+    Add(KeyAddArgs),
     /// List keys.
     List,
     /// Remove a key by id prefix (not the one in use).
@@ -574,6 +574,17 @@ pub struct NewPasswordArgs {
     /// Read the new password from this file (otherwise it is asked for twice).
     #[arg(long, value_name = "FILE")]
     pub new_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyAddArgs {
+    /// Read the new password from this file (otherwise it is asked for twice).
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+    /// A put-only key: it can back up (and deduplicate against what is stored) but
+    /// cannot read, restore, forget, prune or check anything, its own backups included.
+    #[arg(long)]
+    pub put_only: bool,
 }
 
 #[derive(Debug, Args)]

@@ -184,6 +184,7 @@ pub fn check(
     opts: &CheckOptions,
     progress: &dyn CheckProgress,
 ) -> Result<CheckReport> {
+    repo.require_full()?;
     let mut report = CheckReport::default();
     let errors = Mutex::new(Vec::new());
     let err = |s: String| errors.lock().unwrap().push(s);
@@ -363,6 +364,7 @@ pub fn check(
         let total: u64 = packs.iter().map(|(id, _)| stored[&id.to_hex()]).sum();
         progress.packs_total(packs.len(), total);
         let bytes = std::sync::atomic::AtomicU64::new(0);
+        let data_key = repo.master().data_key()?;
         packs.par_iter().for_each(|(id, entries)| {
             let what = format!("pack {}", id.short());
             let data = match repo.backend().read(FileKind::Pack, &id.to_hex()) {
@@ -374,7 +376,7 @@ pub fn check(
             if Id::of_file(&data) != **id {
                 err(format!("{what}: contents do not match its name (damaged)"));
             }
-            let (fk, header) = match read_entries(&data, &repo.master().data_key, &what) {
+            let (fk, header) = match read_entries(&data, data_key, &what) {
                 Ok(x) => x,
                 Err(e) => return err(format!("{what}: {e}")),
             };

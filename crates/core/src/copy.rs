@@ -58,6 +58,8 @@ pub fn copy(
     snapshots: &[(Id, Snapshot)],
     workers: usize,
 ) -> Result<CopyReport> {
+    src.require_full()?;
+    dst.require_full()?;
     src.load_index()?;
     dst.load_index()?;
     let held: HashSet<Id> = dst

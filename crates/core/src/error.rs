@@ -28,6 +28,11 @@ pub enum Error {
     #[error("wrong password: no key in the repository opens with it")]
     WrongPassword,
 
+    /// The repository was opened with a put-only key, and the operation needs to read
+    /// packs or snapshots (or to manage keys).
+    #[error("this key is put-only: it can add backups but cannot read, forget, prune or check what the repository holds, nor manage keys; use a full key")]
+    PutOnly,
+
     /// The location holds no cairn repository.
     #[error("no cairn repository at {0} (run `cairn init` to create one)")]
     NotARepository(String),

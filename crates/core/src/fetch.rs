@@ -178,7 +178,7 @@ mod tests {
     fn info(pos: u32) -> PackInfo {
         PackInfo {
             id: Id([pos as u8; 32]),
-            envelope: [0; crate::sealed::ENVELOPE_LEN],
+            envelope: crate::sealed::Envelope::filled(1),
         }
     }
 

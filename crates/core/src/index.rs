@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! index file plaintext = pack count (u32 LE) | pack*
-//! pack = pack id (32) | envelope (77) | entry count (u32 LE) | entry* (see pack.rs;
-//!        an entry is 45 bytes, 77 with the base of a delta blob)
+//! pack = pack id (32) | envelope (77, or 95 for kind 2; see sealed.rs) | entry count (u32 LE)
+//!        | entry* (see pack.rs; an entry is 45 bytes, 77 with the base of a delta blob)
 //! ```
 //!
 //! The index repeats each pack's envelope so that blobs can be read with one ranged
@@ -12,7 +12,7 @@
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::pack::{decode_entry, encode_entries, PackEntry, ENTRY_LEN};
-use crate::sealed::ENVELOPE_LEN;
+use crate::sealed::{Envelope, ENVELOPE_LEN};
 use std::collections::HashMap;
 
 /// A pack known to the index.
@@ -21,7 +21,7 @@ pub struct PackInfo {
     /// The pack's file name.
     pub id: Id,
     /// The pack's key envelope.
-    pub envelope: [u8; ENVELOPE_LEN],
+    pub envelope: Envelope,
 }
 
 /// Where a blob is.
@@ -299,7 +299,7 @@ pub fn encode_index_file(packs: &[IndexedPack]) -> Vec<u8> {
     out.extend_from_slice(&(packs.len() as u32).to_le_bytes());
     for (info, entries) in packs {
         out.extend_from_slice(&info.id.0);
-        out.extend_from_slice(&info.envelope);
+        out.extend_from_slice(info.envelope.as_bytes());
         out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
         encode_entries(entries, &mut out);
     }
@@ -328,7 +328,8 @@ pub fn decode_index_file(bytes: &[u8], what: &str) -> Result<Vec<IndexedPack>> {
     let mut packs = Vec::with_capacity(count);
     for _ in 0..count {
         let id = Id(take(&mut pos, 32)?.try_into().unwrap());
-        let envelope: [u8; ENVELOPE_LEN] = take(&mut pos, ENVELOPE_LEN)?.try_into().unwrap();
+        let envelope = Envelope::parse_prefix(&bytes[pos..], what)?;
+        pos += envelope.len();
         let n = u32::from_le_bytes(take(&mut pos, 4)?.try_into().unwrap()) as usize;
         // Each entry takes at least ENTRY_LEN bytes: refuse counts the rest cannot hold.
         if n > (bytes.len() - pos) / ENTRY_LEN {
@@ -354,7 +355,7 @@ mod tests {
     fn index_file_round_trip_and_truncation() {
         let info = PackInfo {
             id: Id::of_file(b"p"),
-            envelope: [7u8; ENVELOPE_LEN],
+            envelope: Envelope::filled(1),
         };
         let entries = vec![
             PackEntry {
@@ -389,7 +390,7 @@ mod tests {
     fn pack(n: u8, ids: impl Iterator<Item = u32>) -> IndexedPack {
         let info = PackInfo {
             id: Id::of_file(&[n]),
-            envelope: [0u8; ENVELOPE_LEN],
+            envelope: Envelope::filled(1),
         };
         let entries = ids
             .map(|i| PackEntry {

@@ -9,20 +9,105 @@
 
 use crate::error::{Error, Result};
 use crate::id::Id;
-use cairn_crypto::{derive_key, open, random_bytes, seal, CryptoError, KdfParams, Key, Password};
+use crate::sealed::Wrap;
+use cairn_crypto::{
+    derive_key, open, random_bytes, seal, CryptoError, KdfParams, Key, Password, PublicKey,
+};
 use serde::{Deserialize, Serialize};
 
-/// The secret keys of a repository. Serialized as JSON inside key files.
-#[derive(Clone, Serialize, Deserialize)]
+/// The secret keys of a repository, as a key file holds them.
+///
+/// A *full* key holds all four keys. A *put-only* key holds the id key, the chunker
+/// seed and the meta key (to cut, name and deduplicate blobs and to read and write the
+/// index) and, instead of the data key, only the public key that file keys of packs and
+/// snapshots are sealed to (see `sealed`): it can add backups but cannot open any pack
+/// or snapshot, its own included.
+#[derive(Clone)]
 pub struct MasterKey {
     /// Keys the BLAKE3 hash that names blobs: ids reveal nothing without it.
     pub id_key: Key,
     /// Seeds the chunker's gear table, so boundaries differ between repositories.
     pub chunker_seed: Key,
-    /// Wraps the file keys of the config and index files.
+    /// Wraps the file keys of the config, index files and locks.
     pub meta_key: Key,
-    /// Wraps the file keys of packs and snapshots.
-    pub data_key: Key,
+    /// Wraps the file keys of packs and snapshots; `None` in a put-only key.
+    data_key: Option<Key>,
+    /// The public key of the data secret (derived from the data key).
+    data_public: PublicKey,
+}
+
+/// How a master key is stored in a key file's sealed JSON.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredMaster {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access: Option<String>,
+    id_key: Key,
+    chunker_seed: Key,
+    meta_key: Key,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_key: Option<Key>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_public: Option<String>,
+}
+
+/// The `access` of a put-only key in its key file.
+const PUT_ONLY: &str = "put-only";
+
+impl Serialize for MasterKey {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        let stored = StoredMaster {
+            access: self.data_key.is_none().then(|| PUT_ONLY.to_string()),
+            id_key: self.id_key.clone(),
+            chunker_seed: self.chunker_seed.clone(),
+            meta_key: self.meta_key.clone(),
+            data_key: self.data_key.clone(),
+            data_public: self
+                .data_key
+                .is_none()
+                .then(|| hex::encode(self.data_public.0)),
+        };
+        stored.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for MasterKey {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let s = StoredMaster::deserialize(deserializer)?;
+        match (s.access.as_deref(), s.data_key, s.data_public) {
+            (None, Some(data_key), None) => Ok(MasterKey::full(
+                s.id_key,
+                s.chunker_seed,
+                s.meta_key,
+                data_key,
+            )),
+            (Some(PUT_ONLY), None, Some(public)) => {
+                let bytes: [u8; 32] = hex::decode(&public)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| D::Error::custom("data_public must be 32 bytes in hex"))?;
+                Ok(MasterKey {
+                    id_key: s.id_key,
+                    chunker_seed: s.chunker_seed,
+                    meta_key: s.meta_key,
+                    data_key: None,
+                    data_public: PublicKey(bytes),
+                })
+            }
+            (Some(other), _, _) if other != PUT_ONLY => {
+                Err(D::Error::custom(format!("unknown key access {other:?}")))
+            }
+            _ => Err(D::Error::custom(
+                "a key holds either data_key (full) or access \"put-only\" and data_public",
+            )),
+        }
+    }
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -34,12 +119,51 @@ impl std::fmt::Debug for MasterKey {
 impl MasterKey {
     /// A new random master key.
     pub fn random() -> MasterKey {
+        MasterKey::full(Key::random(), Key::random(), Key::random(), Key::random())
+    }
+
+    fn full(id_key: Key, chunker_seed: Key, meta_key: Key, data_key: Key) -> MasterKey {
+        let data_public = crate::sealed::data_public(&data_key);
         MasterKey {
-            id_key: Key::random(),
-            chunker_seed: Key::random(),
-            meta_key: Key::random(),
-            data_key: Key::random(),
+            id_key,
+            chunker_seed,
+            meta_key,
+            data_key: Some(data_key),
+            data_public,
         }
+    }
+
+    /// The put-only key of this master key: the same id key, chunker seed and meta key,
+    /// and the data public key instead of the data key.
+    pub fn put_only(&self) -> MasterKey {
+        MasterKey {
+            data_key: None,
+            ..self.clone()
+        }
+    }
+
+    /// True for a put-only key.
+    pub fn is_put_only(&self) -> bool {
+        self.data_key.is_none()
+    }
+
+    /// The data key, which opens packs and snapshots; a put-only key has none.
+    pub fn data_key(&self) -> Result<&Key> {
+        self.data_key.as_ref().ok_or(Error::PutOnly)
+    }
+
+    /// How new packs and snapshots wrap their file keys: with the data key (kind 1),
+    /// or sealed to the data public key by a put-only key (kind 2).
+    pub fn data_wrap(&self) -> Wrap<'_> {
+        match &self.data_key {
+            Some(k) => Wrap::Key(k),
+            None => Wrap::Public(&self.data_public),
+        }
+    }
+
+    /// The public key that put-only keys seal file keys to.
+    pub fn data_public(&self) -> &PublicKey {
+        &self.data_public
     }
 }
 
@@ -65,6 +189,11 @@ pub struct KeyFile {
     pub salt: String,
     /// The master key JSON, sealed with the derived key, hex.
     pub data: String,
+    /// "put-only" for a put-only key; absent for a full key. A label for `key list`:
+    /// what a key can do is decided by the sealed master key, and a label that does not
+    /// match it is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
 }
 
 const KEY_AD: &[u8] = b"cairn key file v1";
@@ -97,6 +226,7 @@ impl KeyFile {
             params,
             salt: hex::encode(salt),
             data: hex::encode(sealed),
+            access: master.is_put_only().then(|| PUT_ONLY.to_string()),
         })
     }
 
@@ -117,6 +247,11 @@ impl KeyFile {
             ));
         }
         Ok(kf)
+    }
+
+    /// True when the key file says it holds a put-only key.
+    pub fn is_put_only(&self) -> bool {
+        self.access.as_deref() == Some(PUT_ONLY)
     }
 
     /// Serializes for storage.
@@ -154,6 +289,12 @@ impl KeyFile {
         };
         let master: MasterKey = serde_json::from_slice(&json)
             .map_err(|e| Error::format(what(), format!("master key: {e}")))?;
+        if master.is_put_only() != self.is_put_only() {
+            return Err(Error::format(
+                what(),
+                "its access label does not match the key it holds",
+            ));
+        }
         Ok(Some(master))
     }
 
@@ -186,7 +327,8 @@ mod tests {
         let parsed = KeyFile::parse(&bytes, "abc").unwrap();
         let got = parsed.unwrap(&pw, "abc").unwrap().unwrap();
         assert_eq!(got.id_key, m.id_key);
-        assert_eq!(got.data_key, m.data_key);
+        assert_eq!(got.data_key().unwrap(), m.data_key().unwrap());
+        assert!(!got.is_put_only());
         assert!(parsed
             .unwrap(&Password::new(b"wrong".to_vec()), "abc")
             .unwrap()
@@ -199,5 +341,42 @@ mod tests {
         ));
         let dbg = format!("{m:?}");
         assert!(!dbg.contains(&hex::encode(m.id_key.as_bytes())));
+    }
+
+    #[test]
+    fn a_put_only_key_holds_no_data_key_and_round_trips() {
+        let m = MasterKey::random();
+        let p = m.put_only();
+        assert!(p.is_put_only());
+        assert!(matches!(p.data_key(), Err(Error::PutOnly)));
+        assert_eq!(p.data_public(), m.data_public());
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(json.contains("\"access\":\"put-only\""), "{json}");
+        assert!(!json.contains("data_key"), "{json}");
+        assert!(!json.contains(&hex::encode(m.data_key().unwrap().as_bytes())));
+        let back: MasterKey = serde_json::from_str(&json).unwrap();
+        assert!(back.is_put_only());
+        assert_eq!(back.data_public(), m.data_public());
+        assert_eq!(back.meta_key, m.meta_key);
+        // A full key's JSON is unchanged from earlier versions: four keys, nothing else.
+        let full = serde_json::to_value(&m).unwrap();
+        let mut names: Vec<_> = full.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        assert_eq!(names, ["chunker_seed", "data_key", "id_key", "meta_key"]);
+        let back: MasterKey = serde_json::from_value(full).unwrap();
+        assert_eq!(back.data_public(), m.data_public());
+    }
+
+    #[test]
+    fn mixed_or_unknown_access_is_refused() {
+        let m = MasterKey::random();
+        let mut v = serde_json::to_value(&m).unwrap();
+        v["access"] = "put-only".into();
+        assert!(serde_json::from_value::<MasterKey>(v.clone()).is_err());
+        v["access"] = "read-only".into();
+        assert!(serde_json::from_value::<MasterKey>(v).is_err());
+        let mut p = serde_json::to_value(m.put_only()).unwrap();
+        p["data_public"] = "abcd".into();
+        assert!(serde_json::from_value::<MasterKey>(p).is_err());
     }
 }

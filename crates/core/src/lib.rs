@@ -78,7 +78,7 @@ pub use repair::{repair_index, repair_snapshot, RepairIndexReport, RepairSnapsho
 pub use repository::{select_snapshot, CatalogTrouble, KeyInfo, Repository, SnapshotsAndDamage};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use retention::{Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG};
-pub use sealed::FORMAT_VERSION;
+pub use sealed::{Envelope, FORMAT_VERSION};
 pub use snapshot::Snapshot;
 pub use stats::{stats, SnapshotStats, Stats, Usage};
 pub use store::WriteStats;

@@ -24,7 +24,7 @@ use crate::backend::{Backend, FileKind};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::repository::Repository;
-use crate::sealed::{open_file, seal_file, Magic};
+use crate::sealed::{open_file, seal_file, Magic, Wrap};
 use cairn_crypto::Key;
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
@@ -151,7 +151,7 @@ impl Held {
 
 fn encode(key: &Key, info: &LockInfo) -> Vec<u8> {
     let json = serde_json::to_vec(info).expect("lock serializes");
-    seal_file(Magic::Lock, key, &json)
+    seal_file(Magic::Lock, Wrap::Key(key), &json)
 }
 
 /// A lock held on a repository; released when dropped. A thread refreshes it.

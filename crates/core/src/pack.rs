@@ -25,7 +25,7 @@
 
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
-use crate::sealed::{self, FileKey, Magic, HEADER_LEN};
+use crate::sealed::{self, FileKey, Magic};
 use cairn_crypto::{open, open_in_place, seal_into, seal_parts_into, Key};
 
 /// Bytes of one header entry without a base (the shortest entry).
@@ -166,7 +166,7 @@ impl PackBuilder {
     /// 16 MiB buffer for every pack costs thousands of page faults).
     pub fn with_buffer(fk: &FileKey, mut buf: Vec<u8>) -> PackBuilder {
         buf.clear();
-        sealed::write_header(Magic::Pack, fk, &mut buf);
+        sealed::write_header(Magic::Pack, fk.version(), fk, &mut buf);
         PackBuilder {
             buf,
             entries: Vec::new(),
@@ -235,14 +235,15 @@ impl PackBuilder {
 
 /// Reads the entries of a whole pack (used by check and index repair).
 pub fn read_entries(pack: &[u8], wrap_key: &Key, what: &str) -> Result<(FileKey, Vec<PackEntry>)> {
-    let envelope = sealed::read_header(Magic::Pack, pack, what)?;
-    let fk = FileKey::open(Magic::Pack, wrap_key, envelope, what)?;
-    if pack.len() < HEADER_LEN + 4 {
+    let (_, envelope) = sealed::read_header(Magic::Pack, pack, what)?;
+    let fk = FileKey::open(Magic::Pack, wrap_key, &envelope, what)?;
+    let header_len = envelope.header_len();
+    if pack.len() < header_len + 4 {
         return Err(Error::corrupt(what));
     }
     let hlen = u32::from_le_bytes(pack[pack.len() - 4..].try_into().unwrap()) as usize;
     let end = pack.len() - 4;
-    if hlen > end - HEADER_LEN {
+    if hlen > end - header_len {
         return Err(Error::corrupt(what));
     }
     let mut header = pack[end - hlen..end].to_vec();
@@ -251,7 +252,7 @@ pub fn read_entries(pack: &[u8], wrap_key: &Key, what: &str) -> Result<(FileKey,
     let entries = decode_entries(&header, what)?;
     for e in &entries {
         let stop = e.offset as u64 + e.sealed_len as u64;
-        if (e.offset as usize) < HEADER_LEN || stop > (end - hlen) as u64 {
+        if (e.offset as usize) < header_len || stop > (end - hlen) as u64 {
             return Err(Error::format(what, "header entry points outside the pack"));
         }
     }

@@ -93,6 +93,7 @@ pub struct PruneReport {
 
 /// Prunes the repository; see the module documentation. Needs an exclusive lock.
 pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<PruneReport> {
+    repo.require_full()?;
     if !lock.is_exclusive() {
         return Err(Error::Invalid("prune needs an exclusive lock".into()));
     }

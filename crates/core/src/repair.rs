@@ -38,6 +38,7 @@ pub struct RepairIndexReport {
 /// exclusive lock: a backup running meanwhile could write an index file for a pack that
 /// this repair has not read.
 pub fn repair_index(repo: &Repository, lock: &Lock) -> Result<RepairIndexReport> {
+    repo.require_full()?;
     if !lock.is_exclusive() {
         return Err(Error::Invalid("repair needs an exclusive lock".into()));
     }
@@ -53,6 +54,7 @@ pub fn repair_index(repo: &Repository, lock: &Lock) -> Result<RepairIndexReport>
         .into_iter()
         .map(|(n, _)| n)
         .collect();
+    let data_key = repo.master().data_key()?;
     let read: Vec<std::result::Result<IndexedPack, String>> = names
         .par_iter()
         .map(|name| {
@@ -65,8 +67,8 @@ pub fn repair_index(repo: &Repository, lock: &Lock) -> Result<RepairIndexReport>
             if Id::of_file(&bytes) != id {
                 return Err(format!("{what}: contents do not match its name (damaged)"));
             }
-            let (fk, entries) = read_entries(&bytes, &repo.master().data_key, &what)
-                .map_err(|e| format!("{what}: {e}"))?;
+            let (fk, entries) =
+                read_entries(&bytes, data_key, &what).map_err(|e| format!("{what}: {e}"))?;
             Ok((
                 PackInfo {
                     id,
@@ -118,6 +120,7 @@ pub struct RepairSnapshotReport {
 /// report; the original stays (forget removes it). Run `repair index` first, so that
 /// the index names exactly the blobs the packs hold.
 pub fn repair_snapshot(repo: &Repository, id: &Id) -> Result<RepairSnapshotReport> {
+    repo.require_full()?;
     repo.load_index()?;
     let snap = repo.load_snapshot(&id.to_hex())?;
     let mut report = RepairSnapshotReport {

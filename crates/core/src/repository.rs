@@ -15,7 +15,7 @@ use crate::keys::{KeyFile, MasterKey};
 use crate::pack::{
     delta_parts, open_blob, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_DELTA_DEPTH,
 };
-use crate::sealed::{open_file, seal_file, FileKey, Magic, ENVELOPE_LEN};
+use crate::sealed::{open_file, seal_file, seal_file_at, Envelope, FileKey, Magic, Wrap};
 use crate::snapshot::Snapshot;
 use crate::tree::Tree;
 use cairn_chunker::Chunker;
@@ -50,7 +50,7 @@ pub struct Repository {
     index_loaded: std::sync::atomic::AtomicBool,
     files_chunker: Chunker,
     streams_chunker: Chunker,
-    envelope_keys: Mutex<HashMap<[u8; ENVELOPE_LEN], Key>>,
+    envelope_keys: Mutex<HashMap<Envelope, Key>>,
     catalog: Option<Attached>,
 }
 
@@ -87,6 +87,8 @@ pub struct KeyInfo {
     pub username: String,
     /// Its Argon2id parameters.
     pub params: KdfParams,
+    /// "full", or "put-only" for a key that can only add backups.
+    pub access: &'static str,
 }
 
 fn now_rfc3339() -> String {
@@ -173,7 +175,7 @@ impl Repository {
         backend.write(
             FileKind::Config,
             "config",
-            &seal_file(Magic::Config, &master.meta_key, &cjson),
+            &seal_file(Magic::Config, Wrap::Key(&master.meta_key), &cjson),
         )?;
         Repository::assemble(backend, master, config, key_name)
     }
@@ -417,7 +419,19 @@ impl Repository {
     /// Writes an index file for packs this process stored; returns its name.
     pub fn write_index_file(&self, packs: &[IndexedPack]) -> Result<String> {
         let plain = encode_index_file(packs);
-        let bytes = seal_file(Magic::Index, &self.master.meta_key, &plain);
+        // Listing a pack with a kind-2 envelope makes the index file version 2, so that a
+        // cairn that does not know kind 2 refuses it instead of misreading it.
+        let version = packs
+            .iter()
+            .map(|(info, _)| info.envelope.version())
+            .max()
+            .unwrap_or(1);
+        let bytes = seal_file_at(
+            Magic::Index,
+            Wrap::Key(&self.master.meta_key),
+            version,
+            &plain,
+        );
         let name = Id::of_file(&bytes).to_hex();
         self.backend.write(FileKind::Index, &name, &bytes)?;
         Ok(name)
@@ -437,11 +451,11 @@ impl Repository {
     }
 
     /// The file key of a pack, from its envelope (cached).
-    pub(crate) fn pack_key(&self, envelope: &[u8; ENVELOPE_LEN], what: &str) -> Result<Key> {
+    pub(crate) fn pack_key(&self, envelope: &Envelope, what: &str) -> Result<Key> {
         if let Some(k) = self.envelope_keys.lock().unwrap().get(envelope) {
             return Ok(k.clone());
         }
-        let fk = FileKey::open(Magic::Pack, &self.master.data_key, envelope, what)?;
+        let fk = FileKey::open(Magic::Pack, self.master.data_key()?, envelope, what)?;
         self.envelope_keys
             .lock()
             .unwrap()
@@ -597,6 +611,7 @@ impl Repository {
 
     /// Removes a snapshot file (forget). The data it used stays until prune.
     pub fn remove_snapshot(&self, id: &Id) -> Result<()> {
+        self.require_full()?;
         self.backend.remove(FileKind::Snapshot, &id.to_hex())?;
         self.with_catalog(|c| c.update_snapshots(&[], &[*id]));
         Ok(())
@@ -605,7 +620,7 @@ impl Repository {
     /// Stores a snapshot (the commit point of a backup) and returns its id.
     pub fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
         let json = serde_json::to_vec(snap).expect("snapshot serializes");
-        let bytes = seal_file(Magic::Snapshot, &self.master.data_key, &json);
+        let bytes = seal_file(Magic::Snapshot, self.master.data_wrap(), &json);
         let id = Id::of_file(&bytes);
         self.backend
             .write(FileKind::Snapshot, &id.to_hex(), &bytes)?;
@@ -620,7 +635,7 @@ impl Repository {
         if Id::of_file(&bytes).to_hex() != name {
             return Err(Error::corrupt(&what));
         }
-        let json = open_file(Magic::Snapshot, &self.master.data_key, &bytes, &what)?;
+        let json = open_file(Magic::Snapshot, self.master.data_key()?, &bytes, &what)?;
         let snap: Snapshot =
             serde_json::from_slice(&json).map_err(|e| Error::format(&what, e.to_string()))?;
         if snap.version != crate::snapshot::SNAPSHOT_VERSION {
@@ -645,6 +660,7 @@ impl Repository {
     /// it does not hold are read, and the catalog is brought in line: new snapshots are
     /// added to it, those whose names are gone (forgotten elsewhere) are removed.
     pub fn snapshots_and_damage(&self) -> Result<SnapshotsAndDamage> {
+        self.require_full()?;
         let names = self.backend.list(FileKind::Snapshot)?;
         let Some(cached) = self.with_catalog(|c| c.snapshots()) else {
             return self.read_snapshots(&names);
@@ -717,7 +733,9 @@ impl Repository {
         for (name, _) in self.backend.list(FileKind::Key)? {
             let bytes = self.backend.read(FileKind::Key, &name)?;
             let kf = KeyFile::parse(&bytes, &name)?;
+            let access = if kf.is_put_only() { "put-only" } else { "full" };
             out.push(KeyInfo {
+                access,
                 current: name == self.key_name,
                 id: name,
                 created: kf.created,
@@ -730,13 +748,46 @@ impl Repository {
         Ok(out)
     }
 
-    /// Adds a key file for another password; returns its name.
+    /// True when the repository was opened with a put-only key: it can add backups but
+    /// not read packs or snapshots.
+    pub fn is_put_only(&self) -> bool {
+        self.master.is_put_only()
+    }
+
+    /// [`Error::PutOnly`] when the repository was opened with a put-only key. Called
+    /// first by every operation that reads or removes what backups stored.
+    pub fn require_full(&self) -> Result<()> {
+        if self.is_put_only() {
+            return Err(Error::PutOnly);
+        }
+        Ok(())
+    }
+
+    /// Adds a key file for another password; returns its name. A put-only key cannot
+    /// add keys.
     pub fn add_key(&self, password: &Password, params: KdfParams) -> Result<String> {
+        self.require_full()?;
+        self.write_key(&self.master, password, params)
+    }
+
+    /// Adds a put-only key for another password (see [`MasterKey::put_only`]); returns
+    /// its name. It needs a full key.
+    pub fn add_put_only_key(&self, password: &Password, params: KdfParams) -> Result<String> {
+        self.require_full()?;
+        self.write_key(&self.master.put_only(), password, params)
+    }
+
+    fn write_key(
+        &self,
+        master: &MasterKey,
+        password: &Password,
+        params: KdfParams,
+    ) -> Result<String> {
         if password.is_empty() {
             return Err(Error::Invalid("an empty password is not allowed".into()));
         }
         let kf = KeyFile::create(
-            &self.master,
+            master,
             password,
             params,
             &crate::platform::hostname(),
@@ -751,6 +802,7 @@ impl Repository {
 
     /// Removes a key file by id prefix. Refuses the key in use and the last key.
     pub fn remove_key(&self, prefix: &str) -> Result<String> {
+        self.require_full()?;
         let keys = self.backend.list(FileKind::Key)?;
         let matches: Vec<_> = keys.iter().filter(|(n, _)| n.starts_with(prefix)).collect();
         let name = match matches.as_slice() {
@@ -769,7 +821,7 @@ impl Repository {
 
     /// Replaces the current key by one for a new password; returns the new key's name.
     pub fn change_password(&mut self, password: &Password, params: KdfParams) -> Result<String> {
-        let name = self.add_key(password, params)?;
+        let name = self.write_key(&self.master.clone(), password, params)?;
         let old = std::mem::replace(&mut self.key_name, name.clone());
         self.backend.remove(FileKind::Key, &old)?;
         Ok(name)

@@ -92,6 +92,7 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<(RestoreSummary, Vec<Warning>)> {
+    repo.require_full()?;
     repo.load_index()?;
     let includes = Excludes::new(&opts.includes)?;
     let excludes = Excludes::new(&opts.excludes)?;

@@ -245,7 +245,7 @@ pub fn with_writer<T>(
     let workers = workers.max(1);
     let shared = Shared {
         repo,
-        file_key: FileKey::new(Magic::Pack, &repo.master().data_key),
+        file_key: FileKey::new(Magic::Pack, repo.master().data_wrap()),
         failed: AtomicBool::new(false),
         error: Mutex::new(None),
         unindexed: Mutex::new(Vec::new()),

@@ -9,6 +9,8 @@
 //!   data. Sealed bytes are `nonce (24) || ciphertext || tag (16)`; see [`SEAL_OVERHEAD`].
 //! - [`keyed_hash`]: keyed BLAKE3, used for blob ids so that ids do not reveal content
 //!   to someone who does not hold the repository's id key.
+//! - [`seal_to`] / [`open_sealed_box`]: anonymous sealed boxes to an X25519 [`PublicKey`]
+//!   whose secret is derived from a [`Key`] (put-only keys seal file keys this way).
 //! - [`random_bytes`] / [`Key::random`]: the operating system's CSPRNG.
 //!
 //! Every failure to authenticate is the one opaque [`CryptoError::Tampered`]: callers
@@ -21,6 +23,7 @@ mod error;
 mod kdf;
 mod keys;
 mod seal;
+mod sealbox;
 
 pub use error::CryptoError;
 pub use kdf::{derive_key, KdfParams, MIN_SALT_LEN};
@@ -28,3 +31,4 @@ pub use keys::{keyed_hash, random_bytes, Key, Password};
 pub use seal::{
     open, open_in_place, seal, seal_into, seal_parts_into, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN,
 };
+pub use sealbox::{open_sealed_box, seal_to, PublicKey, SEALBOX_OVERHEAD};

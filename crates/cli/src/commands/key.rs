@@ -12,14 +12,21 @@ fn new_password(file: Option<PathBuf>) -> Result<Password> {
     read_password(&src, true, "new password")
 }
 
-pub fn add(s: &Settings, file: Option<PathBuf>) -> Result<u8> {
+pub fn add(s: &Settings, file: Option<PathBuf>, put_only: bool) -> Result<u8> {
     let repo = super::open_without_catalog(s)?;
+    // Refuse before asking for the new password.
+    repo.require_full()?;
     let pw = new_password(file)?;
-    let id = repo.add_key(&pw, KdfParams::DEFAULT)?;
+    let id = if put_only {
+        repo.add_put_only_key(&pw, KdfParams::DEFAULT)?
+    } else {
+        repo.add_key(&pw, KdfParams::DEFAULT)?
+    };
+    let access = if put_only { "put-only" } else { "full" };
     if s.json {
-        super::print_json(&serde_json::json!({ "added": id }))?;
+        super::print_json(&serde_json::json!({ "added": id, "access": access }))?;
     } else if !s.quiet {
-        println!("added key {}", &id[..8]);
+        println!("added {access} key {}", &id[..8]);
     }
     Ok(crate::exit::OK)
 }
@@ -30,12 +37,16 @@ pub fn list(s: &Settings) -> Result<u8> {
     if s.json {
         super::print_json(&keys)?;
     } else {
-        println!(" {:<9} {:<12} {:<20} created", "id", "user", "host");
+        println!(
+            " {:<9} {:<9} {:<12} {:<20} created",
+            "id", "access", "user", "host"
+        );
         for k in keys {
             println!(
-                "{}{:<9} {:<12} {:<20} {}",
+                "{}{:<9} {:<9} {:<12} {:<20} {}",
                 if k.current { "*" } else { " " },
                 &k.id[..8],
+                k.access,
                 k.username,
                 k.hostname,
                 k.created

@@ -56,7 +56,25 @@ fn report_retries(s: &Settings) {
     }
 }
 
+/// Whether the command may run with a put-only key: it only adds backups (or changes
+/// that key's own password). Every other command is refused before it reads anything.
+fn put_only_may_run(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Backup(_)
+            | Command::App(AppCommand::Backup(_))
+            | Command::Key(KeyCommand::List | KeyCommand::Passwd(_))
+    )
+}
+
+/// Set once, before the command runs: see [`put_only_may_run`].
+static PUT_ONLY_ALLOWED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn run_command(s: &Settings, command: Command) -> Result<u8> {
+    PUT_ONLY_ALLOWED.store(
+        put_only_may_run(&command),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     match command {
         Command::Init(a) => init::run(s, a),
         Command::Copy(a) => copy::run(s, a),
@@ -78,7 +96,7 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
         }
         Command::Tag(a) => maintain::tag(s, a),
         Command::Key(k) => match k {
-            KeyCommand::Add(a) => key::add(s, a.new_password_file),
+            KeyCommand::Add(a) => key::add(s, a.new_password_file, a.put_only),
             KeyCommand::List => key::list(s),
             KeyCommand::Remove { id } => key::remove(s, &id),
             KeyCommand::Passwd(a) => key::passwd(s, a.new_password_file),
@@ -136,7 +154,11 @@ pub fn open_without_catalog(s: &Settings) -> Result<Repository> {
         return Err(cairn_core::Error::NotARepository(backend.location()).into());
     }
     let pw = s.password(false)?;
-    Ok(Repository::open(backend, &pw)?)
+    let repo = Repository::open(backend, &pw)?;
+    if repo.is_put_only() && !PUT_ONLY_ALLOWED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(cairn_core::Error::PutOnly.into());
+    }
+    Ok(repo)
 }
 
 trait ExistsConfig {

@@ -336,6 +336,9 @@ pub fn backup(
     let excludes = Excludes::new(&opts.excludes)?;
     let parent = match &opts.parent {
         ParentChoice::None => None,
+        // A put-only key cannot read snapshots or trees: every file is read, and what
+        // the repository holds already is still not stored again (the index says so).
+        ParentChoice::Auto if repo.is_put_only() => None,
         ParentChoice::Snapshot(spec) => Some(repo.find_snapshot(spec)?),
         ParentChoice::Auto => repo
             .snapshots()?

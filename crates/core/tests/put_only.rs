@@ -1,0 +1,245 @@
+//! Put-only keys: what such a key can do (back up, deduplicating against everything
+//! stored) and what it cannot (open any pack or snapshot, its own included; forget,
+//! prune, check, restore, copy, manage keys), and that full keys read what it wrote.
+
+mod common;
+
+use cairn_core::{
+    check, copy, prune, restore, Backend, BlobKind, CheckOptions, Error, FileKind, Id, InitOptions,
+    KdfParams, KeyFile, NoProgress, Password, PruneOptions, Repository, RestoreOptions,
+};
+use cairn_testing::MemBackend;
+use common::*;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+const PUT_PASSWORD: &[u8] = b"put-only password";
+
+fn put_password() -> Password {
+    Password::new(PUT_PASSWORD.to_vec())
+}
+
+/// A repository with one full backup, and a put-only key added to it.
+fn setup(dir: &std::path::Path) -> (Arc<MemBackend>, Repository, Id) {
+    let (be, full) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let first = run_backup(&full, opts(vec![dir.to_path_buf()], vec![]));
+    full.add_put_only_key(&put_password(), KdfParams::DEFAULT)
+        .unwrap();
+    (be, full, first.id)
+}
+
+fn open_put_only(be: &Arc<MemBackend>) -> Repository {
+    let repo = Repository::open(be.clone() as Arc<dyn Backend>, &put_password()).unwrap();
+    assert!(repo.is_put_only());
+    repo
+}
+
+/// Every file name and length in the storage.
+fn listing(be: &MemBackend) -> BTreeSet<(String, usize)> {
+    FileKind::ALL
+        .iter()
+        .flat_map(|&k| {
+            be.names(k)
+                .into_iter()
+                .map(move |n| (n.clone(), be.read(k, &n).unwrap().len()))
+        })
+        .collect()
+}
+
+/// The name of the first full key file.
+fn full_key_name(be: &MemBackend) -> String {
+    be.names(FileKind::Key)
+        .into_iter()
+        .find(|n| {
+            !KeyFile::parse(&be.read(FileKind::Key, n).unwrap(), n)
+                .unwrap()
+                .is_put_only()
+        })
+        .unwrap()
+}
+
+fn tree_with(seed: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.bin"), random_bytes(seed, 3 << 20)).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/small.txt"), b"small file\n").unwrap();
+    dir
+}
+
+#[test]
+fn a_put_only_key_backs_up_and_deduplicates_and_full_keys_read_it() {
+    let dir = tree_with(1);
+    let (be, _, _) = setup(dir.path());
+    let put = open_put_only(&be);
+
+    // The unchanged big file is stored already: only the new file and trees are added.
+    std::fs::write(dir.path().join("sub/new.txt"), random_bytes(2, 200_000)).unwrap();
+    let indexes_before: BTreeSet<String> = be.names(FileKind::Index).into_iter().collect();
+    let b = run_backup(
+        &put,
+        opts(
+            vec![dir.path().to_path_buf()],
+            vec![reader_stream("db.sql", random_bytes(3, 1 << 20))],
+        ),
+    );
+    let added = b.snapshot.summary.as_ref().unwrap().added;
+    assert!(
+        added.bytes_raw < 1_400_000,
+        "the big file was stored again: {added:?}"
+    );
+    assert!(added.data_blobs > 0);
+
+    // What it wrote: packs and the snapshot sealed to the public key (version 2), index
+    // files at version 2 so that an older cairn refuses them rather than misreads them.
+    let snap_bytes = be.read(FileKind::Snapshot, &b.id.to_hex()).unwrap();
+    assert_eq!(&snap_bytes[..6], b"CRNs\x02\x02");
+    let new_indexes: Vec<String> = be
+        .names(FileKind::Index)
+        .into_iter()
+        .filter(|n| !indexes_before.contains(n))
+        .collect();
+    assert!(!new_indexes.is_empty());
+    for n in &new_indexes {
+        let bytes = be.read(FileKind::Index, n).unwrap();
+        assert_eq!(&bytes[..6], b"CRNi\x02\x01", "index {n}");
+    }
+
+    // The put-only key cannot open its own snapshot or any blob.
+    assert!(matches!(
+        put.load_snapshot(&b.id.to_hex()),
+        Err(Error::PutOnly)
+    ));
+    let some_blob = *put.index().blobs().next().unwrap().0;
+    assert!(matches!(put.read_blob(&some_blob), Err(Error::PutOnly)));
+
+    // Nor can any key it holds open the snapshot file: only the data key does.
+    let (name, _) = be
+        .list(FileKind::Key)
+        .unwrap()
+        .into_iter()
+        .find(|(n, _)| {
+            KeyFile::parse(&be.read(FileKind::Key, n).unwrap(), n)
+                .unwrap()
+                .is_put_only()
+        })
+        .unwrap();
+    let kf = KeyFile::parse(&be.read(FileKind::Key, &name).unwrap(), &name).unwrap();
+    let master = kf.unwrap(&put_password(), &name).unwrap().unwrap();
+    assert!(master.data_key().is_err());
+    for k in [&master.id_key, &master.chunker_seed, &master.meta_key] {
+        assert!(cairn_core::fuzzing::sealed_file(&snap_bytes, k).is_err());
+    }
+    let full_master = KeyFile::parse(
+        &be.read(FileKind::Key, &full_key_name(&be)).unwrap(),
+        &full_key_name(&be),
+    )
+    .unwrap()
+    .unwrap(&password(), &full_key_name(&be))
+    .unwrap()
+    .unwrap();
+    assert!(cairn_core::fuzzing::sealed_file(&snap_bytes, full_master.data_key().unwrap()).is_ok());
+
+    // A full key reads it all: check with data, and a byte-exact restore.
+    let full = open(&be).unwrap();
+    let report = check(
+        &full,
+        &CheckOptions {
+            read_data: true,
+            ..CheckOptions::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let snap = full.load_snapshot(&b.id.to_hex()).unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let root = cairn_core::browse::root_node(&snap);
+    restore(
+        &full,
+        &root,
+        "/",
+        &RestoreOptions {
+            target: target.path().to_path_buf(),
+            ..RestoreOptions::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    let restored = target.path().join(dir.path().strip_prefix("/").unwrap());
+    for f in ["big.bin", "sub/small.txt", "sub/new.txt"] {
+        assert_eq!(
+            std::fs::read(restored.join(f)).unwrap(),
+            std::fs::read(dir.path().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(target.path().join("db.sql")).unwrap(),
+        random_bytes(3, 1 << 20)
+    );
+
+    // A full backup of the same tree now finds every blob the put-only key stored.
+    let again = run_backup(&full, opts(vec![dir.path().to_path_buf()], vec![]));
+    assert_eq!(again.snapshot.summary.unwrap().added.data_blobs, 0);
+}
+
+#[test]
+fn a_put_only_key_is_refused_by_everything_that_reads_or_removes() {
+    let dir = tree_with(4);
+    let (be, full, first) = setup(dir.path());
+    let put = open_put_only(&be);
+    let before = listing(&be);
+
+    let lock = put.lock(true, "prune", std::time::Duration::ZERO).unwrap();
+    assert!(matches!(
+        prune(&put, &lock, &PruneOptions::default()),
+        Err(Error::PutOnly)
+    ));
+    drop(lock);
+    assert!(matches!(put.remove_snapshot(&first), Err(Error::PutOnly)));
+    assert!(matches!(
+        check(&put, &CheckOptions::default(), &NoProgress),
+        Err(Error::PutOnly)
+    ));
+    assert!(matches!(put.snapshots(), Err(Error::PutOnly)));
+    let other = Arc::new(MemBackend::new());
+    let dst = Repository::init_like(
+        other as Arc<dyn Backend>,
+        &password(),
+        &InitOptions::default(),
+        &full,
+    )
+    .unwrap();
+    assert!(matches!(copy(&put, &dst, &[], 1), Err(Error::PutOnly)));
+    assert!(matches!(
+        put.add_key(&Password::new(b"another".to_vec()), KdfParams::DEFAULT),
+        Err(Error::PutOnly)
+    ));
+    assert!(matches!(
+        put.add_put_only_key(&Password::new(b"another".to_vec()), KdfParams::DEFAULT),
+        Err(Error::PutOnly)
+    ));
+    assert!(matches!(
+        put.remove_key(&full_key_name(&be)),
+        Err(Error::PutOnly)
+    ));
+    assert_eq!(
+        listing(&be),
+        before,
+        "a refused command changed the storage"
+    );
+
+    // Its blobs stay unreadable even through the index it may read.
+    put.load_index().unwrap();
+    let (id, loc) = put
+        .index()
+        .blobs()
+        .find(|(_, l)| l.kind == BlobKind::Data)
+        .map(|(i, l)| (*i, l))
+        .unwrap();
+    assert!(loc.raw_len > 0);
+    assert!(matches!(put.read_blob(&id), Err(Error::PutOnly)));
+}

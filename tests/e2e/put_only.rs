@@ -1,0 +1,188 @@
+//! Put-only keys through the binary: a machine holding one backs up (files and a
+//! database-dump stream) and deduplicates, every command that would read, remove or
+//! manage keys is refused with one clear line and leaves the repository as it was, and
+//! a full key restores what the put-only key wrote byte for byte.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use crate::common::*;
+
+/// Every file of the repository with its length.
+fn listing(repo: &Path) -> BTreeMap<std::path::PathBuf, u64> {
+    files_under(repo)
+        .into_iter()
+        .map(|p| {
+            let len = fs::metadata(&p).unwrap().len();
+            (p, len)
+        })
+        .collect()
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    listing(dir).values().sum()
+}
+
+#[test]
+fn a_put_only_key_backs_up_but_cannot_read_forget_or_prune() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("www")).unwrap();
+    fs::write(src.join("www/big.bin"), pseudo_random(11, 4 << 20)).unwrap();
+    fs::write(src.join("www/index.php"), b"<?php echo 'hello';\n").unwrap();
+    let first = env.backup(&[&src]);
+
+    let put_pw = env.path("put-password");
+    fs::write(&put_pw, "put only, nothing else\n").unwrap();
+    let added = env.json(&[
+        "key",
+        "add",
+        "--put-only",
+        "--new-password-file",
+        put_pw.to_str().unwrap(),
+    ]);
+    assert_eq!(added["access"], "put-only");
+    let put = |args: &[&str]| {
+        env.cmd()
+            .env("CAIRN_PASSWORD_FILE", &put_pw)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let keys = put(&["key", "list", "--json"]);
+    assert!(keys.status.success());
+    let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
+    let current: Vec<_> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["current"] == true)
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["access"], "put-only");
+
+    // Back up with the put-only key: a changed tree and a stream, twice (the second
+    // night's stream shares most of its chunks with the first).
+    fs::write(src.join("www/upload.jpg"), pseudo_random(12, 300_000)).unwrap();
+    let size_before = dir_size(&env.repo);
+    let night = |n: u64| {
+        let mut dump = pseudo_random(13, 2 << 20);
+        dump.extend_from_slice(&pseudo_random(100 + n, 100_000));
+        let mut child = env
+            .cmd()
+            .env("CAIRN_PASSWORD_FILE", &put_pw)
+            .args([
+                "backup",
+                "--json",
+                "--stdin-name",
+                "db/dump.sql",
+                src.to_str().unwrap(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&dump).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["snapshot"].as_str().unwrap().to_string(), dump)
+    };
+    let (_, _) = night(1);
+    let (second, dump2) = night(2);
+    let grown = dir_size(&env.repo) - size_before;
+    // New: the upload (300 kB), the dump (2.1 MB) and two 100 kB tails, trees and
+    // metadata. Stored again, the 4 MiB file would add 4 MB more.
+    assert!(
+        grown < 3_300_000,
+        "the put-only backups stored {grown} bytes: not deduplicated"
+    );
+
+    // Everything that reads, removes or manages keys is refused, and changes nothing.
+    let before = listing(&env.repo);
+    let target = env.path("restored-by-put");
+    let other = env.path("other-repo");
+    let refused: Vec<Vec<&str>> = vec![
+        vec!["snapshots"],
+        vec!["ls", "latest"],
+        vec!["dump", "latest", "/db/dump.sql"],
+        vec!["restore", "latest", "--target", target.to_str().unwrap()],
+        vec!["forget", "--keep-last", "1"],
+        vec!["forget", &first],
+        vec!["prune"],
+        vec!["check"],
+        vec!["check", "--read-data"],
+        vec!["diff", &first, "latest"],
+        vec!["stats"],
+        vec!["find", "*.php"],
+        vec!["tag", "--add", "x", &first],
+        vec!["repair", "index"],
+        vec![
+            "key",
+            "add",
+            "--new-password-file",
+            put_pw.to_str().unwrap(),
+        ],
+        vec!["key", "remove", &first[..4]],
+    ];
+    for args in &refused {
+        let out = put(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("put-only"), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert_eq!(
+            listing(&env.repo),
+            before,
+            "{args:?} changed the repository"
+        );
+    }
+    assert!(!target.exists());
+    // Copying out of the repository with the put-only key is refused too.
+    let other_s = other.to_str().unwrap();
+    succeed(
+        env.cmd()
+            .env("CAIRN_FROM_PASSWORD_FILE", &env.password_file)
+            .args(["-r", other_s, "init", "--copy-params-from"])
+            .arg(&env.repo),
+    );
+    let out = env
+        .cmd()
+        .env("CAIRN_FROM_PASSWORD_FILE", &put_pw)
+        .args(["-r", other_s, "copy", "--from-repo"])
+        .arg(&env.repo)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("put-only"), "{err}");
+    assert_eq!(listing(&env.repo), before);
+
+    // A full key sees the snapshots, finds the repository sound and restores the put-only
+    // snapshot byte for byte, stream included.
+    let snaps = env.json(&["snapshots"]);
+    assert_eq!(snaps.as_array().unwrap().len(), 3);
+    env.ok(&["check", "--read-data"]);
+    let restored = env.path("restored");
+    env.ok(&["restore", &second, "--target", restored.to_str().unwrap()]);
+    assert_same_tree(&src, &crate::common::restored(&restored, &src));
+    let dumped = env
+        .cmd()
+        .args(["dump", &second, "/db/dump.sql"])
+        .output()
+        .unwrap();
+    assert!(dumped.status.success());
+    assert_eq!(dumped.stdout, dump2);
+
+    // The full key can forget and prune what the put-only key wrote.
+    env.ok(&["forget", "--keep-last", "1", "--prune"]);
+    env.ok(&["check", "--read-data"]);
+}
