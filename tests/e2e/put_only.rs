@@ -186,3 +186,128 @@ fn a_put_only_key_backs_up_but_cannot_read_forget_or_prune() {
     env.ok(&["forget", "--keep-last", "1", "--prune"]);
     env.ok(&["check", "--read-data"]);
 }
+
+/// The storage side of an append-only setup: an SFTP account whose server denies
+/// deleting files and directories and changing modes, and whose umask makes every file
+/// read-only. (It still allows `posix-rename`, which cairn's writes need and which can
+/// replace a file: docs/offsite.md says what that leaves open.) A put-only key backs up through it night after night; a full key
+/// cannot forget or prune through it either; on the server (the admin's side) a full key
+/// finds the repository sound and restores the put-only snapshots.
+#[test]
+fn a_put_only_key_on_an_append_only_sftp_account() {
+    let server = cairn_testing::servers::SshServer::start_with_sftp_options(
+        "-u 0277 -P remove,rmdir,setstat,fsetstat,lsetstat,hardlink,symlink,copy-data",
+    );
+    let env = Env::new();
+    let on_server = server.files().join("repo");
+    // The admin creates the repository where the server keeps it, and a put-only key.
+    let admin = |args: &[&str]| {
+        let mut c = env.cmd();
+        c.env("CAIRN_REPOSITORY", &on_server).args(args);
+        c
+    };
+    succeed(&mut admin(&["init"]));
+    let put_pw = env.path("put-password");
+    fs::write(&put_pw, "web server's put-only key\n").unwrap();
+    succeed(&mut admin(&[
+        "key",
+        "add",
+        "--put-only",
+        "--new-password-file",
+        put_pw.to_str().unwrap(),
+    ]));
+
+    // The web server reaches it only through the restricted account.
+    let config = env.path("config.toml");
+    fs::write(
+        &config,
+        format!(
+            "[repository]\nurl = {:?}\nsftp-identity-file = {:?}\nsftp-known-hosts = {:?}\n",
+            server.url("repo"),
+            server.client_key().display().to_string(),
+            server.known_hosts().display().to_string(),
+        ),
+    )
+    .unwrap();
+    let client = |password: &Path, args: &[&str]| {
+        let mut c = env.cmd();
+        c.env_remove("CAIRN_REPOSITORY")
+            .env("CAIRN_CONFIG", &config)
+            .env("CAIRN_PASSWORD_FILE", password)
+            .env("CAIRN_CACHE_DIR", env.path("cache"))
+            .args(args);
+        c
+    };
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("db.sqlite"), pseudo_random(21, 1 << 20)).unwrap();
+    let mut snaps = Vec::new();
+    for night in 0..2u64 {
+        fs::write(
+            src.join(format!("upload-{night}")),
+            pseudo_random(30 + night, 50_000),
+        )
+        .unwrap();
+        let out = succeed(&mut client(
+            &put_pw,
+            &["backup", "--json", src.to_str().unwrap()],
+        ));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        snaps.push(v["snapshot"].as_str().unwrap().to_string());
+    }
+    // What the server holds is read-only, and nothing was left behind but lock files the
+    // account could not remove.
+    let before = listing(&on_server);
+    for path in before.keys() {
+        let mode = fs::metadata(path).unwrap().permissions();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.mode() & 0o222, 0, "{} is writable", path.display());
+    }
+
+    // Even a full key cannot remove anything through this account: forget fails, and
+    // prune, with data to drop (the admin forgot the first night on the server), fails
+    // too, leaving every file where it was.
+    let full = env.password_file.clone();
+    let out = client(&full, &["forget", snaps[1].as_str()])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "forget succeeded on an append-only account"
+    );
+    succeed(&mut admin(&["forget", snaps[0].as_str()]));
+    let before = listing(&on_server);
+    let out = client(&full, &["prune", "--max-unused", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "prune succeeded on an append-only account"
+    );
+    assert!(err.contains("ermission denied"), "{err}");
+    let after = listing(&on_server);
+    for (path, len) in &before {
+        assert_eq!(
+            after.get(path),
+            Some(len),
+            "{} was removed or changed",
+            path.display()
+        );
+    }
+
+    // The admin, on the server, with a full key: the second night, a sound repository,
+    // a byte-exact restore.
+    let list = succeed(&mut admin(&["snapshots", "--json"]));
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    succeed(&mut admin(&["check", "--read-data"]));
+    let target = env.path("restored");
+    succeed(&mut admin(&[
+        "restore",
+        &snaps[1],
+        "--target",
+        target.to_str().unwrap(),
+    ]));
+    assert_same_tree(&src, &restored(&target, &src));
+}

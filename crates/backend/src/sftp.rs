@@ -585,8 +585,19 @@ impl Backend for SftpBackend {
                     };
                     let written = async {
                         write_pipelined(&file, data).await?;
-                        file.set_permissions(Permissions::from(FILE_MODE as u16))
-                            .await?;
+                        if let Err(e) = file
+                            .set_permissions(Permissions::from(FILE_MODE as u16))
+                            .await
+                        {
+                            // An account that may not change modes (an append-only
+                            // setup) can still have its files created read-only by the
+                            // server's umask: that is the mode asked for.
+                            let md = sftp.fs().metadata(&tmp).await;
+                            let mode = md.ok().and_then(|m| m.permissions());
+                            if mode != Some(Permissions::from(FILE_MODE as u16)) {
+                                return Err(e);
+                            }
+                        }
                         if sftp.support_fsync() {
                             file.sync_all().await?;
                         }

@@ -188,6 +188,12 @@ fn sshd_binary() -> PathBuf {
 impl SshServer {
     /// Starts a server.
     pub fn start() -> SshServer {
+        SshServer::start_with_sftp_options("")
+    }
+
+    /// Starts a server whose SFTP subsystem is `internal-sftp` with these options, e.g.
+    /// `-P remove,rmdir` to deny requests (an account that cannot delete).
+    pub fn start_with_sftp_options(options: &str) -> SshServer {
         let sshd = sshd_binary();
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
@@ -217,7 +223,7 @@ impl SshServer {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile none\n\
              AuthorizedKeysFile {keys}\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
-             PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n\
+             PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp {options}\n\
              LogLevel ERROR\n",
             host_key = d.join("host_key").display(),
             keys = d.join("authorized_keys").display(),
