@@ -567,6 +567,15 @@ pub enum KeyCommand {
     },
     /// Change the password of the key in use.
     Passwd(NewPasswordArgs),
+    /// Make new meta and data keys: what is written from now on cannot be opened with
+    /// the current keys, should they have leaked. Earlier data stays readable (see
+    /// docs/maintenance.md).
+    Rotate {
+        /// Remove every other key (they would not open what is written after the
+        /// rotation); add them again afterwards.
+        #[arg(long)]
+        remove_other_keys: bool,
+    },
 }
 
 #[derive(Debug, Args)]

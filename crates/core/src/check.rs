@@ -364,7 +364,7 @@ pub fn check(
         let total: u64 = packs.iter().map(|(id, _)| stored[&id.to_hex()]).sum();
         progress.packs_total(packs.len(), total);
         let bytes = std::sync::atomic::AtomicU64::new(0);
-        let data_key = repo.master().data_key()?;
+        let data_keys = repo.master().data_keys()?;
         packs.par_iter().for_each(|(id, entries)| {
             let what = format!("pack {}", id.short());
             let data = match repo.backend().read(FileKind::Pack, &id.to_hex()) {
@@ -376,7 +376,7 @@ pub fn check(
             if Id::of_file(&data) != **id {
                 err(format!("{what}: contents do not match its name (damaged)"));
             }
-            let (fk, header) = match read_entries(&data, data_key, &what) {
+            let (fk, header) = match read_entries(&data, &data_keys, &what) {
                 Ok(x) => x,
                 Err(e) => return err(format!("{what}: {e}")),
             };

@@ -9,7 +9,7 @@
 
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::sealed::Wrap;
+use crate::sealed::{EpochKeys, Wrap};
 use cairn_crypto::{
     derive_key, open, random_bytes, seal, CryptoError, KdfParams, Key, Password, PublicKey,
 };
@@ -22,18 +22,36 @@ use serde::{Deserialize, Serialize};
 /// index) and, instead of the data key, only the public key that file keys of packs and
 /// snapshots are sealed to (see `sealed`): it can add backups but cannot open any pack
 /// or snapshot, its own included.
+///
+/// After `key rotate`, the meta and data keys are those of a later *key epoch*: new files
+/// are wrapped under it, and the keys of earlier epochs are kept in `past` so that what
+/// was written before stays readable. The id key and chunker seed never change.
 #[derive(Clone)]
 pub struct MasterKey {
     /// Keys the BLAKE3 hash that names blobs: ids reveal nothing without it.
     pub id_key: Key,
     /// Seeds the chunker's gear table, so boundaries differ between repositories.
     pub chunker_seed: Key,
-    /// Wraps the file keys of the config, index files and locks.
+    /// Wraps the file keys of the config, index files and locks (current epoch).
     pub meta_key: Key,
-    /// Wraps the file keys of packs and snapshots; `None` in a put-only key.
+    /// Wraps the file keys of packs and snapshots (current epoch); `None` in a put-only key.
     data_key: Option<Key>,
     /// The public key of the data secret (derived from the data key).
     data_public: PublicKey,
+    /// The current key epoch (0 until the first rotation).
+    epoch: u32,
+    /// The keys of earlier epochs (a put-only key holds only their meta keys).
+    past: Vec<PastKeys>,
+}
+
+/// The keys of an earlier key epoch.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PastKeys {
+    epoch: u32,
+    meta_key: Key,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_key: Option<Key>,
 }
 
 /// How a master key is stored in a key file's sealed JSON.
@@ -49,6 +67,14 @@ struct StoredMaster {
     data_key: Option<Key>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_public: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    epoch: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    past: Vec<PastKeys>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The `access` of a put-only key in its key file.
@@ -69,6 +95,8 @@ impl Serialize for MasterKey {
                 .data_key
                 .is_none()
                 .then(|| hex::encode(self.data_public.0)),
+            epoch: self.epoch,
+            past: self.past.clone(),
         };
         stored.serialize(serializer)
     }
@@ -80,39 +108,91 @@ impl<'de> Deserialize<'de> for MasterKey {
     ) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
         let s = StoredMaster::deserialize(deserializer)?;
-        match (s.access.as_deref(), s.data_key, s.data_public) {
-            (None, Some(data_key), None) => Ok(MasterKey::full(
-                s.id_key,
-                s.chunker_seed,
-                s.meta_key,
-                data_key,
-            )),
-            (Some(PUT_ONLY), None, Some(public)) => {
+        let put_only = match s.access.as_deref() {
+            None => false,
+            Some(PUT_ONLY) => true,
+            Some(other) => return Err(D::Error::custom(format!("unknown key access {other:?}"))),
+        };
+        // Earlier epochs: distinct, before the current one, and holding data keys
+        // exactly when the key is full.
+        let mut epochs: Vec<u32> = s.past.iter().map(|p| p.epoch).collect();
+        epochs.sort_unstable();
+        epochs.dedup();
+        if epochs.len() != s.past.len()
+            || s.past.iter().any(|p| p.epoch >= s.epoch)
+            || s.past.iter().any(|p| p.data_key.is_some() == put_only)
+        {
+            return Err(D::Error::custom(
+                "the keys of earlier epochs are inconsistent",
+            ));
+        }
+        let (data_key, data_public) = match (put_only, s.data_key, s.data_public) {
+            (false, Some(data_key), None) => {
+                let public = crate::sealed::data_public(&data_key);
+                (Some(data_key), public)
+            }
+            (true, None, Some(public)) => {
                 let bytes: [u8; 32] = hex::decode(&public)
                     .ok()
                     .and_then(|b| b.try_into().ok())
                     .ok_or_else(|| D::Error::custom("data_public must be 32 bytes in hex"))?;
-                Ok(MasterKey {
-                    id_key: s.id_key,
-                    chunker_seed: s.chunker_seed,
-                    meta_key: s.meta_key,
-                    data_key: None,
-                    data_public: PublicKey(bytes),
-                })
+                (None, PublicKey(bytes))
             }
-            (Some(other), _, _) if other != PUT_ONLY => {
-                Err(D::Error::custom(format!("unknown key access {other:?}")))
+            _ => {
+                return Err(D::Error::custom(
+                    "a key holds either data_key (full) or access \"put-only\" and data_public",
+                ))
             }
-            _ => Err(D::Error::custom(
-                "a key holds either data_key (full) or access \"put-only\" and data_public",
-            )),
-        }
+        };
+        Ok(MasterKey {
+            id_key: s.id_key,
+            chunker_seed: s.chunker_seed,
+            meta_key: s.meta_key,
+            data_key,
+            data_public,
+            epoch: s.epoch,
+            past: s.past,
+        })
     }
 }
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("MasterKey([redacted])")
+    }
+}
+
+/// The meta keys of every epoch a master key holds.
+#[derive(Debug)]
+pub struct MetaKeys<'a>(&'a MasterKey);
+
+impl EpochKeys for MetaKeys<'_> {
+    fn for_epoch(&self, epoch: u32) -> Option<&Key> {
+        if epoch == self.0.epoch {
+            return Some(&self.0.meta_key);
+        }
+        self.0
+            .past
+            .iter()
+            .find(|p| p.epoch == epoch)
+            .map(|p| &p.meta_key)
+    }
+}
+
+/// The data keys of every epoch a full master key holds.
+#[derive(Debug)]
+pub struct DataKeys<'a>(&'a MasterKey);
+
+impl EpochKeys for DataKeys<'_> {
+    fn for_epoch(&self, epoch: u32) -> Option<&Key> {
+        if epoch == self.0.epoch {
+            return self.0.data_key.as_ref();
+        }
+        self.0
+            .past
+            .iter()
+            .find(|p| p.epoch == epoch)
+            .and_then(|p| p.data_key.as_ref())
     }
 }
 
@@ -130,16 +210,51 @@ impl MasterKey {
             meta_key,
             data_key: Some(data_key),
             data_public,
+            epoch: 0,
+            past: Vec::new(),
         }
     }
 
-    /// The put-only key of this master key: the same id key, chunker seed and meta key,
-    /// and the data public key instead of the data key.
+    /// The put-only key of this master key: the same id key, chunker seed and meta keys,
+    /// and the data public key instead of the data keys.
     pub fn put_only(&self) -> MasterKey {
         MasterKey {
             data_key: None,
+            past: self
+                .past
+                .iter()
+                .map(|p| PastKeys {
+                    data_key: None,
+                    ..p.clone()
+                })
+                .collect(),
             ..self.clone()
         }
+    }
+
+    /// The master key of the next epoch: new meta and data keys, the current ones kept
+    /// as the past epoch's. Needs a full key.
+    pub fn rotated(&self) -> Result<MasterKey> {
+        let data_key = self.data_key()?.clone();
+        let mut past = self.past.clone();
+        past.push(PastKeys {
+            epoch: self.epoch,
+            meta_key: self.meta_key.clone(),
+            data_key: Some(data_key),
+        });
+        let epoch = self
+            .epoch
+            .checked_add(1)
+            .ok_or_else(|| Error::Invalid("no key epoch is left".into()))?;
+        let mut next = MasterKey::full(
+            self.id_key.clone(),
+            self.chunker_seed.clone(),
+            Key::random(),
+            Key::random(),
+        );
+        next.epoch = epoch;
+        next.past = past;
+        Ok(next)
     }
 
     /// True for a put-only key.
@@ -147,17 +262,39 @@ impl MasterKey {
         self.data_key.is_none()
     }
 
-    /// The data key, which opens packs and snapshots; a put-only key has none.
+    /// The current key epoch.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// The data key of the current epoch, which opens packs and snapshots written
+    /// since the last rotation; a put-only key has none.
     pub fn data_key(&self) -> Result<&Key> {
         self.data_key.as_ref().ok_or(Error::PutOnly)
+    }
+
+    /// The data keys of every epoch; a put-only key has none.
+    pub fn data_keys(&self) -> Result<DataKeys<'_>> {
+        self.data_key()?;
+        Ok(DataKeys(self))
+    }
+
+    /// The meta keys of every epoch.
+    pub fn meta_keys(&self) -> MetaKeys<'_> {
+        MetaKeys(self)
+    }
+
+    /// How new config, index and lock files wrap their file keys.
+    pub fn meta_wrap(&self) -> Wrap<'_> {
+        Wrap::Key(&self.meta_key, self.epoch)
     }
 
     /// How new packs and snapshots wrap their file keys: with the data key (kind 1),
     /// or sealed to the data public key by a put-only key (kind 2).
     pub fn data_wrap(&self) -> Wrap<'_> {
         match &self.data_key {
-            Some(k) => Wrap::Key(k),
-            None => Wrap::Public(&self.data_public),
+            Some(k) => Wrap::Key(k, self.epoch),
+            None => Wrap::Public(&self.data_public, self.epoch),
         }
     }
 
@@ -194,6 +331,12 @@ pub struct KeyFile {
     /// match it is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<String>,
+    /// The key epoch of the master key it holds; absent before the first rotation (a
+    /// cairn that does not know rotation then refuses the key file instead of failing
+    /// on every file written since). A label, checked against the sealed key like
+    /// `access`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u32>,
 }
 
 const KEY_AD: &[u8] = b"cairn key file v1";
@@ -227,6 +370,7 @@ impl KeyFile {
             salt: hex::encode(salt),
             data: hex::encode(sealed),
             access: master.is_put_only().then(|| PUT_ONLY.to_string()),
+            epoch: (master.epoch() != 0).then(|| master.epoch()),
         })
     }
 
@@ -289,10 +433,10 @@ impl KeyFile {
         };
         let master: MasterKey = serde_json::from_slice(&json)
             .map_err(|e| Error::format(what(), format!("master key: {e}")))?;
-        if master.is_put_only() != self.is_put_only() {
+        if master.is_put_only() != self.is_put_only() || master.epoch() != self.epoch.unwrap_or(0) {
             return Err(Error::format(
                 what(),
-                "its access label does not match the key it holds",
+                "its access or epoch label does not match the key it holds",
             ));
         }
         Ok(Some(master))
@@ -378,5 +522,42 @@ mod tests {
         let mut p = serde_json::to_value(m.put_only()).unwrap();
         p["data_public"] = "abcd".into();
         assert!(serde_json::from_value::<MasterKey>(p).is_err());
+    }
+
+    #[test]
+    fn a_rotated_key_keeps_the_earlier_epochs_and_its_labels_are_checked() {
+        let m = MasterKey::random();
+        let r = m.rotated().unwrap();
+        assert_eq!(r.epoch(), 1);
+        assert_eq!(r.id_key, m.id_key);
+        assert_eq!(r.chunker_seed, m.chunker_seed);
+        assert!(r.meta_key != m.meta_key);
+        assert!(r.data_key().unwrap() != m.data_key().unwrap());
+        assert_eq!(r.meta_keys().for_epoch(0), Some(&m.meta_key));
+        assert_eq!(r.data_keys().unwrap().for_epoch(0), m.data_key().ok());
+        assert_eq!(r.meta_keys().for_epoch(1), Some(&r.meta_key));
+        assert!(r.meta_keys().for_epoch(2).is_none());
+        // Round trip through JSON; the put-only key keeps only the meta keys.
+        let back: MasterKey = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back.epoch(), 1);
+        assert_eq!(back.data_keys().unwrap().for_epoch(0), m.data_key().ok());
+        let p = r.put_only();
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(!json.contains(&hex::encode(m.data_key().unwrap().as_bytes())));
+        let back: MasterKey = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.meta_keys().for_epoch(0), Some(&m.meta_key));
+        assert!(back.data_keys().is_err());
+        // A past epoch at or after the current one is refused.
+        let mut v = serde_json::to_value(&r).unwrap();
+        v["epoch"] = 0.into();
+        assert!(serde_json::from_value::<MasterKey>(v).is_err());
+        // The key file's epoch label must match the key it holds.
+        let pw = Password::new(b"pw".to_vec());
+        let kf = KeyFile::create(&r, &pw, KdfParams::DEFAULT, "h", "u", "t".into()).unwrap();
+        assert_eq!(kf.epoch, Some(1));
+        assert!(kf.unwrap(&pw, "k").unwrap().is_some());
+        let mut relabeled = kf.clone();
+        relabeled.epoch = None;
+        assert!(relabeled.unwrap(&pw, "k").is_err());
     }
 }

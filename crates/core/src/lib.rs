@@ -47,6 +47,7 @@ mod repair;
 mod repository;
 mod restore;
 mod retention;
+mod rotate;
 mod sealed;
 mod snapshot;
 mod stats;
@@ -78,6 +79,7 @@ pub use repair::{repair_index, repair_snapshot, RepairIndexReport, RepairSnapsho
 pub use repository::{select_snapshot, CatalogTrouble, KeyInfo, Repository, SnapshotsAndDamage};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use retention::{Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG};
+pub use rotate::{rotate, RotateReport};
 pub use sealed::{Envelope, FORMAT_VERSION};
 pub use snapshot::Snapshot;
 pub use stats::{stats, SnapshotStats, Stats, Usage};

@@ -119,13 +119,14 @@ pub struct FoundLock {
 struct Held {
     backend: Arc<dyn Backend>,
     key: Key,
+    epoch: u32,
     info: LockInfo,
     name: String,
 }
 
 impl Held {
     fn write(&mut self) -> Result<()> {
-        let bytes = encode(&self.key, &self.info);
+        let bytes = encode(&self.key, self.epoch, &self.info);
         let name = Id::of_file(&bytes).to_hex();
         self.backend.write(FileKind::Lock, &name, &bytes)?;
         let old = std::mem::replace(&mut self.name, name);
@@ -149,9 +150,9 @@ impl Held {
     }
 }
 
-fn encode(key: &Key, info: &LockInfo) -> Vec<u8> {
+fn encode(key: &Key, epoch: u32, info: &LockInfo) -> Vec<u8> {
     let json = serde_json::to_vec(info).expect("lock serializes");
-    seal_file(Magic::Lock, Wrap::Key(key), &json)
+    seal_file(Magic::Lock, Wrap::Key(key, epoch), &json)
 }
 
 /// A lock held on a repository; released when dropped. A thread refreshes it.
@@ -199,7 +200,7 @@ impl Repository {
                 Err(e) => return Err(e.into()),
             };
             let what = format!("lock {}", crate::repository::short(&name));
-            let info = open_file(Magic::Lock, &self.master().meta_key, &bytes, &what)
+            let info = open_file(Magic::Lock, &self.master().meta_keys(), &bytes, &what)
                 .ok()
                 .and_then(|plain| serde_json::from_slice::<LockInfo>(&plain).ok());
             if let Some(info) = info {
@@ -217,6 +218,7 @@ impl Repository {
         let mut held = Held {
             backend: self.backend().clone(),
             key: self.master().meta_key.clone(),
+            epoch: self.master().epoch(),
             info: LockInfo {
                 version: LOCK_VERSION,
                 exclusive,

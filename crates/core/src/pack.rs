@@ -25,7 +25,7 @@
 
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
-use crate::sealed::{self, FileKey, Magic};
+use crate::sealed::{self, EpochKeys, FileKey, Magic};
 use cairn_crypto::{open, open_in_place, seal_into, seal_parts_into, Key};
 
 /// Bytes of one header entry without a base (the shortest entry).
@@ -234,9 +234,13 @@ impl PackBuilder {
 }
 
 /// Reads the entries of a whole pack (used by check and index repair).
-pub fn read_entries(pack: &[u8], wrap_key: &Key, what: &str) -> Result<(FileKey, Vec<PackEntry>)> {
+pub fn read_entries<K: EpochKeys + ?Sized>(
+    pack: &[u8],
+    keys: &K,
+    what: &str,
+) -> Result<(FileKey, Vec<PackEntry>)> {
     let (_, envelope) = sealed::read_header(Magic::Pack, pack, what)?;
-    let fk = FileKey::open(Magic::Pack, wrap_key, &envelope, what)?;
+    let fk = FileKey::open(Magic::Pack, keys, &envelope, what)?;
     let header_len = envelope.header_len();
     if pack.len() < header_len + 4 {
         return Err(Error::corrupt(what));

@@ -54,7 +54,7 @@ pub fn repair_index(repo: &Repository, lock: &Lock) -> Result<RepairIndexReport>
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    let data_key = repo.master().data_key()?;
+    let data_keys = repo.master().data_keys()?;
     let read: Vec<std::result::Result<IndexedPack, String>> = names
         .par_iter()
         .map(|name| {
@@ -68,7 +68,7 @@ pub fn repair_index(repo: &Repository, lock: &Lock) -> Result<RepairIndexReport>
                 return Err(format!("{what}: contents do not match its name (damaged)"));
             }
             let (fk, entries) =
-                read_entries(&bytes, data_key, &what).map_err(|e| format!("{what}: {e}"))?;
+                read_entries(&bytes, &data_keys, &what).map_err(|e| format!("{what}: {e}"))?;
             Ok((
                 PackInfo {
                     id,

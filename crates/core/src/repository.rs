@@ -15,7 +15,7 @@ use crate::keys::{KeyFile, MasterKey};
 use crate::pack::{
     delta_parts, open_blob, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_DELTA_DEPTH,
 };
-use crate::sealed::{open_file, seal_file, seal_file_at, Envelope, FileKey, Magic, Wrap};
+use crate::sealed::{open_file, seal_file, seal_file_at, Envelope, FileKey, Magic};
 use crate::snapshot::Snapshot;
 use crate::tree::Tree;
 use cairn_chunker::Chunker;
@@ -175,7 +175,7 @@ impl Repository {
         backend.write(
             FileKind::Config,
             "config",
-            &seal_file(Magic::Config, Wrap::Key(&master.meta_key), &cjson),
+            &seal_file(Magic::Config, master.meta_wrap(), &cjson),
         )?;
         Repository::assemble(backend, master, config, key_name)
     }
@@ -210,7 +210,7 @@ impl Repository {
             match kf.unwrap(password, &name) {
                 Ok(Some(master)) => {
                     let cjson =
-                        open_file(Magic::Config, &master.meta_key, &config_bytes, "config")?;
+                        open_file(Magic::Config, &master.meta_keys(), &config_bytes, "config")?;
                     let config: RepoConfig = serde_json::from_slice(&cjson)
                         .map_err(|e| Error::format("config", e.to_string()))?;
                     config.validate()?;
@@ -412,7 +412,7 @@ impl Repository {
         if Id::of_file(&bytes).to_hex() != name {
             return Err(Error::corrupt(&what));
         }
-        let plain = open_file(Magic::Index, &self.master.meta_key, &bytes, &what)?;
+        let plain = open_file(Magic::Index, &self.master.meta_keys(), &bytes, &what)?;
         decode_index_file(&plain, &what)
     }
 
@@ -426,12 +426,7 @@ impl Repository {
             .map(|(info, _)| info.envelope.version())
             .max()
             .unwrap_or(1);
-        let bytes = seal_file_at(
-            Magic::Index,
-            Wrap::Key(&self.master.meta_key),
-            version,
-            &plain,
-        );
+        let bytes = seal_file_at(Magic::Index, self.master.meta_wrap(), version, &plain);
         let name = Id::of_file(&bytes).to_hex();
         self.backend.write(FileKind::Index, &name, &bytes)?;
         Ok(name)
@@ -455,7 +450,7 @@ impl Repository {
         if let Some(k) = self.envelope_keys.lock().unwrap().get(envelope) {
             return Ok(k.clone());
         }
-        let fk = FileKey::open(Magic::Pack, self.master.data_key()?, envelope, what)?;
+        let fk = FileKey::open(Magic::Pack, &self.master.data_keys()?, envelope, what)?;
         self.envelope_keys
             .lock()
             .unwrap()
@@ -635,7 +630,7 @@ impl Repository {
         if Id::of_file(&bytes).to_hex() != name {
             return Err(Error::corrupt(&what));
         }
-        let json = open_file(Magic::Snapshot, self.master.data_key()?, &bytes, &what)?;
+        let json = open_file(Magic::Snapshot, &self.master.data_keys()?, &bytes, &what)?;
         let snap: Snapshot =
             serde_json::from_slice(&json).map_err(|e| Error::format(&what, e.to_string()))?;
         if snap.version != crate::snapshot::SNAPSHOT_VERSION {
@@ -748,6 +743,17 @@ impl Repository {
         Ok(out)
     }
 
+    /// The name of the key file the repository was opened with.
+    pub fn key_name(&self) -> &str {
+        &self.key_name
+    }
+
+    /// Switches to a rotated master key and the key file that holds it.
+    pub(crate) fn replace_master(&mut self, master: MasterKey, key_name: String) {
+        self.master = master;
+        self.key_name = key_name;
+    }
+
     /// True when the repository was opened with a put-only key: it can add backups but
     /// not read packs or snapshots.
     pub fn is_put_only(&self) -> bool {
@@ -767,17 +773,18 @@ impl Repository {
     /// add keys.
     pub fn add_key(&self, password: &Password, params: KdfParams) -> Result<String> {
         self.require_full()?;
-        self.write_key(&self.master, password, params)
+        self.write_key_file(&self.master, password, params)
     }
 
     /// Adds a put-only key for another password (see [`MasterKey::put_only`]); returns
     /// its name. It needs a full key.
     pub fn add_put_only_key(&self, password: &Password, params: KdfParams) -> Result<String> {
         self.require_full()?;
-        self.write_key(&self.master.put_only(), password, params)
+        self.write_key_file(&self.master.put_only(), password, params)
     }
 
-    fn write_key(
+    /// Writes a key file wrapping `master` for `password`; returns its name.
+    pub(crate) fn write_key_file(
         &self,
         master: &MasterKey,
         password: &Password,
@@ -821,7 +828,7 @@ impl Repository {
 
     /// Replaces the current key by one for a new password; returns the new key's name.
     pub fn change_password(&mut self, password: &Password, params: KdfParams) -> Result<String> {
-        let name = self.write_key(&self.master.clone(), password, params)?;
+        let name = self.write_key_file(&self.master.clone(), password, params)?;
         let old = std::mem::replace(&mut self.key_name, name.clone());
         self.backend.remove(FileKind::Key, &old)?;
         Ok(name)

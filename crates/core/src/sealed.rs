@@ -117,13 +117,26 @@ impl Magic {
     }
 }
 
-/// How a new file key is wrapped.
+/// How a new file key is wrapped, and under which key epoch (0 until the master key is
+/// first rotated).
 #[derive(Clone, Copy, Debug)]
 pub enum Wrap<'a> {
     /// Kind 1, with a symmetric key.
-    Key(&'a Key),
+    Key(&'a Key, u32),
     /// Kind 2, sealed to a public key.
-    Public(&'a PublicKey),
+    Public(&'a PublicKey, u32),
+}
+
+/// The wrap keys a reader holds, by key epoch. A single [`Key`] is the key of epoch 0.
+pub trait EpochKeys {
+    /// The wrap key of `epoch`, if held.
+    fn for_epoch(&self, epoch: u32) -> Option<&Key>;
+}
+
+impl EpochKeys for Key {
+    fn for_epoch(&self, epoch: u32) -> Option<&Key> {
+        (epoch == 0).then_some(self)
+    }
 }
 
 /// A stored envelope (kind 1 or kind 2).
@@ -182,9 +195,15 @@ impl Envelope {
         self.bytes[0] == WRAP_PUBLIC
     }
 
-    /// The format version a file holding this envelope is written as.
+    /// The key epoch the file key was wrapped under.
+    pub fn epoch(&self) -> u32 {
+        u32::from_le_bytes([self.bytes[1], self.bytes[2], self.bytes[3], self.bytes[4]])
+    }
+
+    /// The format version a file holding this envelope is written as: 2 for a kind-2
+    /// envelope or a non-zero epoch, else 1.
     pub fn version(&self) -> u8 {
-        if self.is_public() {
+        if self.is_public() || self.epoch() != 0 {
             VERSION_PUBLIC
         } else {
             VERSION_SYMMETRIC
@@ -232,22 +251,22 @@ impl FileKey {
             bytes: [0u8; ENVELOPE_MAX_LEN],
         };
         match wrap {
-            Wrap::Key(wrap_key) => {
+            Wrap::Key(wrap_key, epoch) => {
                 env.len = ENVELOPE_LEN as u8;
                 env.bytes[0] = WRAP_SYMMETRIC;
-                env.bytes[1..5].copy_from_slice(&0u32.to_le_bytes());
+                env.bytes[1..5].copy_from_slice(&epoch.to_le_bytes());
                 let ad = envelope_ad(magic, VERSION_SYMMETRIC, &env.bytes[..5]);
                 let sealed = seal(wrap_key, &ad, key.as_bytes());
                 env.bytes[5..ENVELOPE_LEN].copy_from_slice(&sealed);
             }
-            Wrap::Public(public) => {
+            Wrap::Public(public, epoch) => {
                 assert!(
                     magic.takes_public(),
                     "{magic:?} files are never sealed to a public key"
                 );
                 env.len = PUBLIC_ENVELOPE_LEN as u8;
                 env.bytes[0] = WRAP_PUBLIC;
-                env.bytes[1..5].copy_from_slice(&0u32.to_le_bytes());
+                env.bytes[1..5].copy_from_slice(&epoch.to_le_bytes());
                 let mut plain = zeroize::Zeroizing::new([0u8; 32 + BOUND_LEN]);
                 plain[..32].copy_from_slice(key.as_bytes());
                 plain[32..].copy_from_slice(&bound_fields(magic, &env.bytes[..5]));
@@ -258,10 +277,25 @@ impl FileKey {
         FileKey { key, envelope: env }
     }
 
-    /// Unwraps an envelope with `wrap_key` (for a kind-2 envelope, with the secret
-    /// derived from it). `what` names the file for the error message.
-    pub fn open(magic: Magic, wrap_key: &Key, envelope: &Envelope, what: &str) -> Result<FileKey> {
+    /// Unwraps an envelope with the wrap key of its epoch (for a kind-2 envelope, with
+    /// the secret derived from it). `what` names the file for the error message.
+    pub fn open<K: EpochKeys + ?Sized>(
+        magic: Magic,
+        keys: &K,
+        envelope: &Envelope,
+        what: &str,
+    ) -> Result<FileKey> {
         let env = envelope.as_bytes();
+        let epoch = envelope.epoch();
+        let wrap_key = keys.for_epoch(epoch).ok_or_else(|| {
+            Error::format(
+                what,
+                format!(
+                    "it is sealed under key epoch {epoch}, which this key does not hold \
+                     (the master key was rotated after this key was made)"
+                ),
+            )
+        })?;
         let plain = match env[0] {
             WRAP_SYMMETRIC => {
                 let ad = envelope_ad(magic, VERSION_SYMMETRIC, &env[..5]);
@@ -339,8 +373,9 @@ pub fn read_header(magic: Magic, bytes: &[u8], what: &str) -> Result<(u8, Envelo
         });
     }
     let envelope = Envelope::parse_prefix(&bytes[5..], what)?;
-    // A kind-2 envelope only in a version-2 file: a version-1 reader must refuse it.
-    if envelope.is_public() && version != VERSION_PUBLIC {
+    // A kind-2 envelope or a non-zero epoch only in a version-2 file: a version-1
+    // reader must refuse it.
+    if envelope.version() > version {
         return Err(Error::corrupt(what));
     }
     Ok((version, envelope))
@@ -364,9 +399,14 @@ pub fn seal_file_at(magic: Magic, wrap: Wrap<'_>, version: u8, plaintext: &[u8])
 }
 
 /// Opens a whole sealed file. `what` names it in errors ("snapshot 1a2b3c4d").
-pub fn open_file(magic: Magic, wrap_key: &Key, bytes: &[u8], what: &str) -> Result<Vec<u8>> {
+pub fn open_file<K: EpochKeys + ?Sized>(
+    magic: Magic,
+    keys: &K,
+    bytes: &[u8],
+    what: &str,
+) -> Result<Vec<u8>> {
     let (version, envelope) = read_header(magic, bytes, what)?;
-    let fk = FileKey::open(magic, wrap_key, &envelope, what)?;
+    let fk = FileKey::open(magic, keys, &envelope, what)?;
     let mut body = bytes[envelope.header_len()..].to_vec();
     open_in_place(&fk.key, &magic.ad(version, b"body"), &mut body)
         .map_err(|_| Error::corrupt(what))?;
@@ -396,7 +436,7 @@ mod tests {
     #[test]
     fn sealed_file_round_trip_and_every_bit_flip_is_detected() {
         let k = Key::random();
-        let file = seal_file(Magic::Snapshot, Wrap::Key(&k), b"{\"hello\":1}");
+        let file = seal_file(Magic::Snapshot, Wrap::Key(&k, 0), b"{\"hello\":1}");
         assert_eq!(file[4], 1, "files with kind-1 envelopes stay version 1");
         assert_eq!(
             open_file(Magic::Snapshot, &k, &file, "x").unwrap(),
@@ -411,7 +451,7 @@ mod tests {
     fn a_file_sealed_to_the_public_key_opens_with_the_data_key_only() {
         let data_key = Key::random();
         let public = data_public(&data_key);
-        let file = seal_file(Magic::Snapshot, Wrap::Public(&public), b"snapshot");
+        let file = seal_file(Magic::Snapshot, Wrap::Public(&public, 0), b"snapshot");
         assert_eq!(file[4], 2, "a kind-2 envelope makes a version-2 file");
         assert_eq!(file[5], 2);
         assert_eq!(
@@ -446,7 +486,7 @@ mod tests {
     fn config_index_and_lock_refuse_kind_2_envelopes() {
         let data_key = Key::random();
         let public = data_public(&data_key);
-        let mut file = seal_file(Magic::Snapshot, Wrap::Public(&public), b"x");
+        let mut file = seal_file(Magic::Snapshot, Wrap::Public(&public, 0), b"x");
         for magic in [Magic::Config, Magic::Index, Magic::Lock] {
             file[..4].copy_from_slice(magic.bytes());
             let err = open_file(magic, &data_key, &file, "x").unwrap_err();
@@ -457,7 +497,7 @@ mod tests {
     #[test]
     fn index_files_may_be_raised_to_version_2() {
         let k = Key::random();
-        let file = seal_file_at(Magic::Index, Wrap::Key(&k), 2, b"index");
+        let file = seal_file_at(Magic::Index, Wrap::Key(&k, 0), 2, b"index");
         assert_eq!(file[4], 2);
         assert_eq!(open_file(Magic::Index, &k, &file, "x").unwrap(), b"index");
         // The version is bound: lowering it breaks authentication.
@@ -469,18 +509,53 @@ mod tests {
     #[test]
     fn envelope_lengths_follow_the_kind_byte() {
         let k = Key::random();
-        let fk = FileKey::new(Magic::Pack, Wrap::Key(&k));
+        let fk = FileKey::new(Magic::Pack, Wrap::Key(&k, 0));
         assert_eq!(fk.envelope.len(), ENVELOPE_LEN);
         let mut bytes = fk.envelope.as_bytes().to_vec();
         bytes.extend_from_slice(b"trailing");
         assert_eq!(Envelope::parse_prefix(&bytes, "x").unwrap(), fk.envelope);
         let public = data_public(&k);
-        let fk2 = FileKey::new(Magic::Pack, Wrap::Public(&public));
+        let fk2 = FileKey::new(Magic::Pack, Wrap::Public(&public, 0));
         assert_eq!(fk2.envelope.len(), PUBLIC_ENVELOPE_LEN);
         let opened = FileKey::open(Magic::Pack, &k, &fk2.envelope, "x").unwrap();
         assert_eq!(opened.key, fk2.key);
         assert!(Envelope::parse_prefix(&fk2.envelope.as_bytes()[..94], "x").is_err());
         assert!(Envelope::parse_prefix(&[3u8; 100], "x").is_err());
         assert!(Envelope::parse_prefix(&[], "x").is_err());
+    }
+
+    /// Epoch-keyed wrap keys for tests: `keys[i]` is the key of epoch `i`.
+    struct Ring(Vec<Key>);
+
+    impl EpochKeys for Ring {
+        fn for_epoch(&self, epoch: u32) -> Option<&Key> {
+            self.0.get(epoch as usize)
+        }
+    }
+
+    #[test]
+    fn envelopes_of_later_epochs_need_that_epochs_key() {
+        let ring = Ring(vec![Key::random(), Key::random()]);
+        let old = seal_file(Magic::Index, Wrap::Key(&ring.0[0], 0), b"old");
+        let new = seal_file(Magic::Index, Wrap::Key(&ring.0[1], 1), b"new");
+        assert_eq!(old[4], 1);
+        assert_eq!(new[4], 2, "a non-zero epoch makes a version-2 file");
+        assert_eq!(new[6..10], 1u32.to_le_bytes());
+        assert_eq!(open_file(Magic::Index, &ring, &old, "x").unwrap(), b"old");
+        assert_eq!(open_file(Magic::Index, &ring, &new, "x").unwrap(), b"new");
+        every_flip_and_cut_fails(&new, Magic::Index, &ring.0[1]);
+        // The old key alone opens the old file, not the new one, and says why.
+        let err = open_file(Magic::Index, &ring.0[0], &new, "index x").unwrap_err();
+        assert!(err.to_string().contains("key epoch 1"), "{err}");
+        // Moving a file to another epoch breaks it.
+        let mut moved = new.clone();
+        moved[6] = 0;
+        moved[4] = 1;
+        assert!(open_file(Magic::Index, &ring, &moved, "x").is_err());
+        // Kind 2 carries its epoch inside the box too.
+        let public = data_public(&ring.0[1]);
+        let snap = seal_file(Magic::Snapshot, Wrap::Public(&public, 1), b"s");
+        assert_eq!(open_file(Magic::Snapshot, &ring, &snap, "x").unwrap(), b"s");
+        assert!(open_file(Magic::Snapshot, &ring.0[1], &snap, "x").is_err());
     }
 }

@@ -78,3 +78,24 @@ pub fn passwd(s: &Settings, file: Option<PathBuf>) -> Result<u8> {
     }
     Ok(crate::exit::OK)
 }
+
+pub fn rotate(s: &Settings, remove_other_keys: bool) -> Result<u8> {
+    let (mut repo, pw) = super::open_with_password(s)?;
+    let lock = super::lock_exclusive(s, &repo, "key rotate")?;
+    let report = cairn_core::rotate(&mut repo, &lock, &pw, KdfParams::DEFAULT, remove_other_keys)?;
+    if s.json {
+        super::print_json(&report)?;
+    } else if !s.quiet {
+        println!(
+            "rotated to key epoch {}: new key {}, {} index file(s) rewritten",
+            report.epoch,
+            &report.key[..8],
+            report.index_files_written
+        );
+        for k in &report.keys_removed {
+            println!("removed key {}", &k[..8]);
+        }
+        println!("what is written from now on cannot be opened with the earlier keys");
+    }
+    Ok(crate::exit::OK)
+}

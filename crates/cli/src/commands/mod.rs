@@ -100,6 +100,7 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
             KeyCommand::List => key::list(s),
             KeyCommand::Remove { id } => key::remove(s, &id),
             KeyCommand::Passwd(a) => key::passwd(s, a.new_password_file),
+            KeyCommand::Rotate { remove_other_keys } => key::rotate(s, remove_other_keys),
         },
         Command::Catalog(CatalogCommand::Rebuild) => catalog::rebuild(s),
         Command::Catalog(CatalogCommand::Info) => catalog::info(s),
@@ -148,6 +149,12 @@ pub fn open(s: &Settings) -> Result<Repository> {
 
 /// Opens the repository with the password, reading everything from it.
 pub fn open_without_catalog(s: &Settings) -> Result<Repository> {
+    Ok(open_with_password(s)?.0)
+}
+
+/// Opens the repository with the password, reading everything from it; returns the
+/// password too (for commands that rewrite the key file in use).
+pub fn open_with_password(s: &Settings) -> Result<(Repository, cairn_core::Password)> {
     let backend = backend(s)?;
     // Say "no repository" before asking for a password.
     if !backend.exists_config()? {
@@ -158,7 +165,7 @@ pub fn open_without_catalog(s: &Settings) -> Result<Repository> {
     if repo.is_put_only() && !PUT_ONLY_ALLOWED.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(cairn_core::Error::PutOnly.into());
     }
-    Ok(repo)
+    Ok((repo, pw))
 }
 
 trait ExistsConfig {
