@@ -159,3 +159,95 @@ fn downgraded_key_file_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refused") && err.contains("minimum"), "{err}");
 }
+
+/// `key rotate` through the binary: refused while another key exists (named), done with
+/// --remove-other-keys; afterwards every snapshot restores and checks, and someone who
+/// kept the old key file (a leaked key) opens the snapshots written before the rotation
+/// but not the one written after.
+#[test]
+fn key_rotate_keeps_the_past_readable_and_locks_the_old_key_out_of_the_future() {
+    use std::fs;
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("before.txt"), pseudo_random(1, 300_000)).unwrap();
+    let before = env.backup(&[&src]);
+    let old_keys = files_under(&env.repo.join("keys"));
+    assert_eq!(old_keys.len(), 1);
+    let old_key_file = fs::read(&old_keys[0]).unwrap();
+
+    let second = env.path("second");
+    fs::write(&second, "another admin\n").unwrap();
+    env.ok(&[
+        "key",
+        "add",
+        "--new-password-file",
+        second.to_str().unwrap(),
+    ]);
+    let out = env.run(&["key", "rotate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--remove-other-keys"), "{err}");
+    assert_eq!(files_under(&env.repo.join("keys")).len(), 2);
+
+    let report = env.json(&["key", "rotate", "--remove-other-keys"]);
+    assert_eq!(report["epoch"], 1);
+    assert_eq!(report["keys_removed"].as_array().unwrap().len(), 1);
+    fs::write(src.join("after.txt"), pseudo_random(2, 300_000)).unwrap();
+    let after = env.backup(&[&src]);
+    env.ok(&["check", "--read-data"]);
+    let target = env.path("restored");
+    env.ok(&["restore", &after, "--target", target.to_str().unwrap()]);
+    assert_same_tree(&src, &restored(&target, &src));
+    let out = env
+        .cmd()
+        .env("CAIRN_PASSWORD_FILE", &second)
+        .args(["snapshots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(12), "a removed key still opens");
+
+    // The leaked old key, on a copy of today's storage.
+    let leaked = env.path("leaked");
+    succeed(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&env.repo)
+            .arg(&leaked),
+    );
+    for k in files_under(&leaked.join("keys")) {
+        fs::remove_file(k).unwrap();
+    }
+    fs::write(
+        leaked.join("keys").join(old_keys[0].file_name().unwrap()),
+        &old_key_file,
+    )
+    .unwrap();
+    let with_old = |args: &[&str]| {
+        env.cmd()
+            .env("CAIRN_REPOSITORY", &leaked)
+            .env("CAIRN_CACHE_DIR", env.path("leaked-cache"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // It lists the earlier snapshots and says the newer one is sealed under an epoch it
+    // does not hold.
+    let out = with_old(&["snapshots"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(listed.contains(&before[..8]), "{listed}");
+    assert!(!listed.contains(&after[..8]), "{listed}");
+    assert!(err.contains("key epoch 1"), "{err}");
+    let out = with_old(&["dump", &after, &format!("{}/after.txt", src.display())]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    // The index was rewritten under the new key: even the earlier snapshot's blobs
+    // cannot be located with the old key alone.
+    let out = with_old(&["dump", &before, &format!("{}/before.txt", src.display())]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("key epoch 1"), "{err}");
+    assert!(out.stdout.is_empty());
+}
