@@ -286,6 +286,25 @@ fn main() {
         assert_eq!(fuzzing::sealed_file(&f, &key).unwrap(), plain);
         write("sealed_file", name, &f);
     }
+    // As a put-only key writes them: wrap kind 2, sealed to the key's public key.
+    for (pack, name, plain) in [
+        (false, "snapshot-put-only", snap_min.to_vec()),
+        (true, "pack-magic-put-only", b"".to_vec()),
+    ] {
+        let f = fuzzing::seal_as_put_only(pack, &key, &plain);
+        assert_eq!(fuzzing::sealed_file(&f, &key).unwrap(), plain);
+        write("sealed_file", name, &f);
+    }
+
+    // --- the TOML config file: the examples of docs/config.md ---
+    for (name, text) in [
+        ("empty", ""),
+        ("repository", "[repository]\nurl = \"/srv/cairn\"\npassword-file = \"/etc/cairn/password\"\n"),
+        ("full", include_str!("../corpus/toml_config/full")),
+        ("offsite", include_str!("../corpus/toml_config/offsite")),
+    ] {
+        write("toml_config", name, text.as_bytes());
+    }
 
     // --- chunker: 8-byte header then data ---
     for (name, hdr, len, s) in [

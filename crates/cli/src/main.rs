@@ -6,12 +6,11 @@
 
 mod args;
 mod commands;
-mod config;
 mod output;
-mod password;
 mod progress;
 mod settings;
 
+use cairn_cli::{config, password};
 use clap::Parser;
 use std::process::ExitCode;
 

@@ -38,6 +38,19 @@ pub fn sealed_file(bytes: &[u8], key: &Key) -> Result<Vec<u8>> {
     sealed::open_file(magic, key, bytes, "fuzz")
 }
 
+/// Seals `plaintext` as a put-only key does (wrap kind 2, to the public key derived
+/// from `key`), as a snapshot or, with `pack` set, in a pack's framing: seeds for the
+/// `sealed_file` target.
+pub fn seal_as_put_only(pack: bool, key: &Key, plaintext: &[u8]) -> Vec<u8> {
+    let magic = if pack {
+        sealed::Magic::Pack
+    } else {
+        sealed::Magic::Snapshot
+    };
+    let public = sealed::data_public(key);
+    sealed::seal_file(magic, sealed::Wrap::Public(&public, 0), plaintext)
+}
+
 /// Decodes a tree blob's plaintext.
 pub fn tree(bytes: &[u8]) -> Result<Tree> {
     Tree::decode(bytes, "fuzz")
