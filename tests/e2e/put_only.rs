@@ -70,24 +70,16 @@ fn a_put_only_key_backs_up_but_cannot_read_forget_or_prune() {
     let night = |n: u64| {
         let mut dump = pseudo_random(13, 2 << 20);
         dump.extend_from_slice(&pseudo_random(100 + n, 100_000));
-        let mut child = env
-            .cmd()
-            .env("CAIRN_PASSWORD_FILE", &put_pw)
-            .args([
+        let out = with_stdin(
+            env.cmd().env("CAIRN_PASSWORD_FILE", &put_pw).args([
                 "backup",
                 "--json",
                 "--stdin-name",
                 "db/dump.sql",
                 src.to_str().unwrap(),
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(&dump).unwrap();
-        let out = child.wait_with_output().unwrap();
+            ]),
+            &dump,
+        );
         assert!(
             out.status.success(),
             "{}",

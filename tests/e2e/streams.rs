@@ -12,9 +12,8 @@ fn stdin_command_and_paths_land_in_one_snapshot() {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("file.txt"), b"file contents").unwrap();
     let data = pseudo_random(7, 3 << 20);
-    let mut child = env
-        .cmd()
-        .args([
+    let out = with_stdin(
+        env.cmd().args([
             "backup",
             src.to_str().unwrap(),
             "--stdin-name",
@@ -26,14 +25,9 @@ fn stdin_command_and_paths_land_in_one_snapshot() {
             "sh",
             "-c",
             "seq 1 100000",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&data).unwrap();
-    let out = child.wait_with_output().unwrap();
+        ]),
+        &data,
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -292,6 +292,24 @@ impl Index {
     }
 }
 
+/// The packs that index files list, each once (the first listing wins), by pack id;
+/// and the files' names.
+pub(crate) fn packs_of_files(
+    files: Vec<(String, Vec<IndexedPack>)>,
+) -> (std::collections::BTreeMap<Id, IndexedPack>, Vec<String>) {
+    let mut packs = std::collections::BTreeMap::new();
+    let names = files
+        .into_iter()
+        .map(|(name, file_packs)| {
+            for (info, entries) in file_packs {
+                packs.entry(info.id).or_insert((info, entries));
+            }
+            name
+        })
+        .collect();
+    (packs, names)
+}
+
 /// Encodes an index file's plaintext.
 pub fn encode_index_file(packs: &[IndexedPack]) -> Vec<u8> {
     let n: usize = packs.iter().map(|(_, e)| e.len()).sum();

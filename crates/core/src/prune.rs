@@ -124,16 +124,7 @@ pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<Prun
 
     // 2. The plan.
     report.index_files = index_files.len();
-    let mut packs: BTreeMap<Id, IndexedPack> = BTreeMap::new();
-    let index_files: Vec<String> = index_files
-        .into_iter()
-        .map(|(name, file_packs)| {
-            for (info, entries) in file_packs {
-                packs.entry(info.id).or_insert((info, entries));
-            }
-            name
-        })
-        .collect();
+    let (packs, index_files) = crate::index::packs_of_files(index_files);
     add_bases(&packs, &mut used);
     report.blobs_used = used.len();
     let stored: HashMap<String, u64> = repo.backend().list(FileKind::Pack)?.into_iter().collect();

@@ -22,14 +22,13 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
-use crate::id::Id;
-use crate::index::IndexedPack;
+use crate::index::{packs_of_files, IndexedPack};
 use crate::keys::KeyFile;
 use crate::lock::Lock;
 use crate::repository::Repository;
 use crate::store::PACKS_PER_INDEX;
 use cairn_crypto::{KdfParams, Password};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 /// What a rotation did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -95,16 +94,7 @@ pub fn rotate(
     repo.replace_master(next, key.clone());
 
     // 2. The index, under the new meta key.
-    let mut packs: BTreeMap<Id, IndexedPack> = BTreeMap::new();
-    let old_names: Vec<String> = index_files
-        .into_iter()
-        .map(|(name, file_packs)| {
-            for (info, entries) in file_packs {
-                packs.entry(info.id).or_insert((info, entries));
-            }
-            name
-        })
-        .collect();
+    let (packs, old_names) = packs_of_files(index_files);
     let packs: Vec<IndexedPack> = packs.into_values().collect();
     // The in-memory index may predate packs other clients stored since it was loaded.
     repo.index_packs(&packs);

@@ -94,6 +94,19 @@ impl Env {
     }
 }
 
+/// Runs `cmd` with `data` on its standard input; returns its output.
+pub fn with_stdin(cmd: &mut Command, data: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Runs a cairn command and asserts success; returns stdout.
 pub fn succeed(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
