@@ -114,6 +114,7 @@ fn a_put_only_key_backs_up_but_cannot_read_forget_or_prune() {
         vec!["check", "--read-data"],
         vec!["diff", &first, "latest"],
         vec!["stats"],
+        vec!["status"],
         vec!["find", "*.php"],
         vec!["tag", "--add", "x", &first],
         vec!["repair", "index"],

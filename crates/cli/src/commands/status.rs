@@ -29,7 +29,10 @@ pub fn run(s: &Settings) -> Result<u8> {
     };
     let now = jiff::Timestamp::now();
     let groups = copies_status(&holdings, &policy, now);
-    let short = groups.iter().any(|g| !g.warnings.is_empty());
+    // Short of the rules when one is not met, or when a repository cannot be read (the
+    // primary among them: then there are no groups to warn in).
+    let short = groups.iter().any(|g| !g.warnings.is_empty())
+        || holdings.iter().any(|h| h.snapshots.is_none());
     if s.json {
         super::print_json(&serde_json::json!({
             "repositories": holdings.iter().map(|h| serde_json::json!({
