@@ -184,6 +184,41 @@ fn a_put_only_key_backs_up_and_deduplicates_and_full_keys_read_it() {
     // A full backup of the same tree now finds every blob the put-only key stored.
     let again = run_backup(&full, opts(vec![dir.path().to_path_buf()], vec![]));
     assert_eq!(again.snapshot.summary.unwrap().added.data_blobs, 0);
+
+    // Tampering with what the put-only key wrote is detected like any other damage: a
+    // flipped byte in a kind-2 envelope of a pack, or of the snapshot.
+    let put_packs: Vec<String> = be
+        .names(FileKind::Pack)
+        .into_iter()
+        .filter(|n| be.read(FileKind::Pack, n).unwrap()[5] == 2)
+        .collect();
+    assert!(!put_packs.is_empty());
+    for (kind, name) in put_packs
+        .iter()
+        .map(|n| (FileKind::Pack, n.clone()))
+        .chain([(FileKind::Snapshot, b.id.to_hex())])
+    {
+        let damaged = copy_backend(&be);
+        let mut bytes = damaged.read(kind, &name).unwrap();
+        bytes[40] ^= 0x01;
+        damaged.remove(kind, &name).unwrap();
+        damaged.write(kind, &name, &bytes).unwrap();
+        let repo = open(&damaged).unwrap();
+        let report = check(
+            &repo,
+            &CheckOptions {
+                read_data: true,
+                ..CheckOptions::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+        assert!(
+            report.errors.iter().any(|e| e.contains(&name[..8])),
+            "{kind:?} {name}: {:?}",
+            report.errors
+        );
+    }
 }
 
 #[test]
