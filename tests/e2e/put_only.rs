@@ -98,6 +98,25 @@ fn a_put_only_key_backs_up_but_cannot_read_forget_or_prune() {
         "the put-only backups stored {grown} bytes: not deduplicated"
     );
 
+    // An application backup (files and its SQLite database) with the put-only key.
+    let kimai = env.path("kimai");
+    kimai_sqlite_install(&kimai, 50);
+    let out = put(&[
+        "app",
+        "backup",
+        "kimai",
+        "--path",
+        kimai.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let app_snap: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let app_snap = app_snap["snapshot"].as_str().unwrap().to_string();
+
     // Everything that reads, removes or manages keys is refused, and changes nothing.
     let before = listing(&env.repo);
     let target = env.path("restored-by-put");
@@ -162,7 +181,12 @@ fn a_put_only_key_backs_up_but_cannot_read_forget_or_prune() {
     // A full key sees the snapshots, finds the repository sound and restores the put-only
     // snapshot byte for byte, stream included.
     let snaps = env.json(&["snapshots"]);
-    assert_eq!(snaps.as_array().unwrap().len(), 3);
+    assert_eq!(snaps.as_array().unwrap().len(), 4);
+    let shown = env.ok(&["app", "show", &app_snap]);
+    assert!(shown.contains("kimai"), "{shown}");
+    let listed = env.ok(&["ls", &app_snap]);
+    assert!(listed.contains("kimai.sqlite"), "{listed}");
+    assert!(listed.contains("export.csv"), "{listed}");
     env.ok(&["check", "--read-data"]);
     let restored = env.path("restored");
     env.ok(&["restore", &second, "--target", restored.to_str().unwrap()]);
