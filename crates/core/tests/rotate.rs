@@ -182,4 +182,5 @@ fn a_rotation_stopped_anywhere_leaves_a_repository_the_password_opens() {
         }
     }
     assert!(stops >= 3, "only {stops} stop points");
+    eprintln!("rotation stopped at {stops} points, then completed");
 }
