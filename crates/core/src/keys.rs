@@ -559,5 +559,16 @@ mod tests {
         let mut relabeled = kf.clone();
         relabeled.epoch = None;
         assert!(relabeled.unwrap(&pw, "k").is_err());
+        // So must the access label: a put-only key file relabeled full (or the reverse)
+        // is refused.
+        let pkf =
+            KeyFile::create(&r.put_only(), &pw, KdfParams::DEFAULT, "h", "u", "t".into()).unwrap();
+        assert!(pkf.is_put_only());
+        let mut as_full = pkf.clone();
+        as_full.access = None;
+        assert!(as_full.unwrap(&pw, "k").is_err());
+        let mut as_put_only = kf.clone();
+        as_put_only.access = Some("put-only".into());
+        assert!(as_put_only.unwrap(&pw, "k").is_err());
     }
 }
