@@ -144,15 +144,7 @@ fn a_put_only_key_backs_up_and_deduplicates_and_full_keys_read_it() {
 
     // A full key reads it all: check with data, and a byte-exact restore.
     let full = open(&be).unwrap();
-    let report = check(
-        &full,
-        &CheckOptions {
-            read_data: true,
-            ..CheckOptions::default()
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = check_read_data(&full);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let snap = full.load_snapshot(&b.id.to_hex()).unwrap();
     let target = tempfile::tempdir().unwrap();
@@ -204,15 +196,7 @@ fn a_put_only_key_backs_up_and_deduplicates_and_full_keys_read_it() {
         damaged.remove(kind, &name).unwrap();
         damaged.write(kind, &name, &bytes).unwrap();
         let repo = open(&damaged).unwrap();
-        let report = check(
-            &repo,
-            &CheckOptions {
-                read_data: true,
-                ..CheckOptions::default()
-            },
-            &NoProgress,
-        )
-        .unwrap();
+        let report = check_read_data(&repo);
         assert!(
             report.errors.iter().any(|e| e.contains(&name[..8])),
             "{kind:?} {name}: {:?}",
