@@ -10,6 +10,8 @@ mod apps;
 mod apps_kestra;
 #[path = "e2e/catalog.rs"]
 mod catalog;
+#[path = "e2e/completions.rs"]
+mod completions;
 #[path = "e2e/config.rs"]
 mod config;
 #[path = "e2e/copy.rs"]

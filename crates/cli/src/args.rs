@@ -191,6 +191,16 @@ pub enum Command {
     /// The config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  cairn completions bash > /etc/bash_completion.d/cairn\n  \
+        cairn completions zsh > \"${fpath[1]}/_cairn\"\n  \
+        cairn completions fish > ~/.config/fish/completions/cairn.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,8 +24,24 @@ use std::sync::Arc;
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<u8> {
     // `config check` reports a broken config file instead of failing on it, so it runs
-    // before the settings (which need a sound one) are resolved.
+    // before the settings (which need a sound one) are resolved; completions need no
+    // settings at all.
     let command = match cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            // Into memory first: the generator panics when its writer fails (a closed
+            // pipe); writing the result ourselves turns that into an error.
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut crate::args::Cli::command(),
+                "cairn",
+                &mut script,
+            );
+            std::io::stdout().write_all(&script)?;
+            return Ok(crate::exit::OK);
+        }
         Command::Config(ConfigCommand::Check) => {
             let location = crate::config::locate(cli.global.config, &crate::settings::env_var);
             return config::check(&location, cli.global.json);
@@ -115,7 +131,9 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
             path,
             database,
         }) => app::verify(s, &app, snapshot.as_deref(), path, database),
-        Command::Config(ConfigCommand::Check) => unreachable!("handled before the settings"),
+        Command::Config(ConfigCommand::Check) | Command::Completions { .. } => {
+            unreachable!("handled before the settings")
+        }
     }
 }
 
