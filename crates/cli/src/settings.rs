@@ -59,6 +59,9 @@ pub struct Settings {
     pub remote: cairn_backend::RemoteOptions,
     /// The config file's contents (applications, retention); empty without one.
     pub config: Config,
+    /// Whether the command may run with a put-only key (it only adds backups); set by
+    /// the command dispatcher, false otherwise.
+    pub put_only_allowed: bool,
 }
 
 /// How commands lock the repository.
@@ -167,6 +170,7 @@ impl Settings {
             locking,
             cache_dir,
             config,
+            put_only_allowed: false,
         })
     }
 

@@ -828,7 +828,7 @@ impl Repository {
 
     /// Replaces the current key by one for a new password; returns the new key's name.
     pub fn change_password(&mut self, password: &Password, params: KdfParams) -> Result<String> {
-        let name = self.write_key_file(&self.master.clone(), password, params)?;
+        let name = self.write_key_file(&self.master, password, params)?;
         let old = std::mem::replace(&mut self.key_name, name.clone());
         self.backend.remove(FileKind::Key, &old)?;
         Ok(name)

@@ -49,18 +49,6 @@ fn listing(be: &MemBackend) -> BTreeSet<(String, usize)> {
         .collect()
 }
 
-/// The name of the first full key file.
-fn full_key_name(be: &MemBackend) -> String {
-    be.names(FileKind::Key)
-        .into_iter()
-        .find(|n| {
-            !KeyFile::parse(&be.read(FileKind::Key, n).unwrap(), n)
-                .unwrap()
-                .is_put_only()
-        })
-        .unwrap()
-}
-
 fn tree_with(seed: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("big.bin"), random_bytes(seed, 3 << 20)).unwrap();
@@ -72,7 +60,8 @@ fn tree_with(seed: u64) -> tempfile::TempDir {
 #[test]
 fn a_put_only_key_backs_up_and_deduplicates_and_full_keys_read_it() {
     let dir = tree_with(1);
-    let (be, _, _) = setup(dir.path());
+    let (be, full, _) = setup(dir.path());
+    let full_name = full.key_name().to_string();
     let put = open_put_only(&be);
 
     // The unchanged big file is stored already: only the new file and trees are added.
@@ -132,14 +121,11 @@ fn a_put_only_key_backs_up_and_deduplicates_and_full_keys_read_it() {
     for k in [&master.id_key, &master.chunker_seed, &master.meta_key] {
         assert!(cairn_core::fuzzing::sealed_file(&snap_bytes, k).is_err());
     }
-    let full_master = KeyFile::parse(
-        &be.read(FileKind::Key, &full_key_name(&be)).unwrap(),
-        &full_key_name(&be),
-    )
-    .unwrap()
-    .unwrap(&password(), &full_key_name(&be))
-    .unwrap()
-    .unwrap();
+    let full_master = KeyFile::parse(&be.read(FileKind::Key, &full_name).unwrap(), &full_name)
+        .unwrap()
+        .unwrap(&password(), &full_name)
+        .unwrap()
+        .unwrap();
     assert!(cairn_core::fuzzing::sealed_file(&snap_bytes, full_master.data_key().unwrap()).is_ok());
 
     // A full key reads it all: check with data, and a byte-exact restore.
@@ -242,7 +228,7 @@ fn a_put_only_key_is_refused_by_everything_that_reads_or_removes() {
         Err(Error::PutOnly)
     ));
     assert!(matches!(
-        put.remove_key(&full_key_name(&be)),
+        put.remove_key(full.key_name()),
         Err(Error::PutOnly)
     ));
     assert_eq!(

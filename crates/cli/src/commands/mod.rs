@@ -48,7 +48,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         other => other,
     };
-    let s = Settings::resolve(cli.global)?;
+    let mut s = Settings::resolve(cli.global)?;
+    s.put_only_allowed = put_only_may_run(&command);
     let result = run_command(&s, command);
     report_retries(&s);
     result
@@ -83,14 +84,7 @@ fn put_only_may_run(command: &Command) -> bool {
     )
 }
 
-/// Set once, before the command runs: see [`put_only_may_run`].
-static PUT_ONLY_ALLOWED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 fn run_command(s: &Settings, command: Command) -> Result<u8> {
-    PUT_ONLY_ALLOWED.store(
-        put_only_may_run(&command),
-        std::sync::atomic::Ordering::Relaxed,
-    );
     match command {
         Command::Init(a) => init::run(s, a),
         Command::Copy(a) => copy::run(s, a),
@@ -180,7 +174,7 @@ pub fn open_with_password(s: &Settings) -> Result<(Repository, cairn_core::Passw
     }
     let pw = s.password(false)?;
     let repo = Repository::open(backend, &pw)?;
-    if repo.is_put_only() && !PUT_ONLY_ALLOWED.load(std::sync::atomic::Ordering::Relaxed) {
+    if repo.is_put_only() && !s.put_only_allowed {
         return Err(cairn_core::Error::PutOnly.into());
     }
     Ok((repo, pw))
