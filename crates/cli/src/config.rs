@@ -41,6 +41,67 @@ mod raw {
         #[serde(default)]
         pub app: Vec<Spanned<App>>,
         pub retention: Option<Retention>,
+        #[serde(default)]
+        pub source: Vec<Spanned<Source>>,
+        #[serde(default)]
+        pub job: Vec<Spanned<Job>>,
+        pub monitoring: Option<Monitoring>,
+    }
+
+    /// One `[[source]]`: paths and databases backed up together, without a front-end.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Source {
+        pub name: Spanned<String>,
+        #[serde(default)]
+        pub paths: Vec<Spanned<PathBuf>>,
+        #[serde(default)]
+        pub exclude: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub exclude_file: Vec<Spanned<PathBuf>>,
+        #[serde(default)]
+        pub exclude_caches: bool,
+        #[serde(default)]
+        pub one_file_system: bool,
+        #[serde(default)]
+        pub postgres: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub mariadb: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub sqlite: Vec<Spanned<PathBuf>>,
+        pub db_wrapper: Option<Spanned<String>>,
+        pub database_password_file: Option<Spanned<PathBuf>>,
+        pub database_password_command: Option<Spanned<String>>,
+        #[serde(default)]
+        pub tags: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub before: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub after: Vec<Spanned<String>>,
+    }
+
+    /// One `[[job]]`: what `cairn run NAME` does, when, and whom it tells.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Job {
+        pub name: Spanned<String>,
+        pub apps: Option<Vec<Spanned<String>>>,
+        pub sources: Option<Vec<Spanned<String>>>,
+        pub copy_to: Option<Vec<Spanned<String>>>,
+        pub forget: Option<bool>,
+        pub prune_every: Option<Spanned<String>>,
+        pub check_every: Option<Spanned<String>>,
+        pub check_subset: Option<Spanned<String>>,
+        pub schedule: Option<Spanned<String>>,
+        pub randomized_delay: Option<Spanned<String>>,
+        pub ping_url: Option<Spanned<String>>,
+    }
+
+    /// `[monitoring]`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    pub struct Monitoring {
+        pub textfile_dir: Option<Spanned<PathBuf>>,
     }
 
     /// `[copies]`.
@@ -128,8 +189,15 @@ pub struct Config {
     pub copies: CopiesConfig,
     /// `[[app]]`: the application installations, in the file's order.
     pub apps: Vec<AppConfig>,
-    /// `[retention]`: the rules `forget` will apply (read and checked only, for now).
+    /// `[retention]`: the rules `cairn run` applies with `forget`.
     pub retention: Option<RetentionConfig>,
+    /// `[[source]]`: paths and databases backed up without a front-end, in the file's
+    /// order.
+    pub sources: Vec<SourceConfig>,
+    /// `[[job]]`: the jobs of `cairn run`, in the file's order; see [`Config::jobs`].
+    pub jobs: Vec<JobConfig>,
+    /// `[monitoring]`.
+    pub monitoring: MonitoringConfig,
 }
 
 impl Config {
@@ -146,6 +214,186 @@ impl Config {
         let names: Vec<&str> = self.apps.iter().map(|a| a.name.as_str()).collect();
         names.join(", ")
     }
+
+    /// The jobs of `cairn run`: the `[[job]]` tables, or when there is none, one job
+    /// named `nightly` with every default (every app, every source, a copy to every
+    /// offsite repository).
+    pub fn jobs(&self) -> Vec<JobConfig> {
+        if !self.jobs.is_empty() {
+            return self.jobs.clone();
+        }
+        vec![JobConfig::with_defaults(DEFAULT_JOB.into(), self)]
+    }
+
+    /// The job called `name`, or without a name the only job; the error names the jobs
+    /// there are.
+    pub fn job(&self, name: Option<&str>) -> Result<JobConfig> {
+        let jobs = self.jobs();
+        let names = jobs
+            .iter()
+            .map(|j| j.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        match name {
+            Some(n) => match jobs.iter().find(|j| j.name == n) {
+                Some(j) => Ok(j.clone()),
+                None => bail!("no job {n:?} in the config file (jobs: {names})"),
+            },
+            None if jobs.len() == 1 => Ok(jobs[0].clone()),
+            None => bail!("the config file has several jobs: name one (jobs: {names})"),
+        }
+    }
+
+    /// The configured repository called `name`: `[repository]` (named `primary` unless
+    /// it has a name) or an `[[offsite]]`.
+    pub fn named_repository(&self, name: &str) -> Option<&RepositoryConfig> {
+        if self.repository.name.as_deref().unwrap_or(PRIMARY) == name {
+            return Some(&self.repository);
+        }
+        self.offsite
+            .iter()
+            .find(|o| o.name.as_deref() == Some(name))
+    }
+
+    /// The name of `[repository]`.
+    pub fn primary_name(&self) -> &str {
+        self.repository.name.as_deref().unwrap_or(PRIMARY)
+    }
+}
+
+/// The name of `[repository]` when it has none.
+pub const PRIMARY: &str = "primary";
+
+/// The name of the job of a file without `[[job]]`.
+pub const DEFAULT_JOB: &str = "nightly";
+
+/// One `[[source]]`: paths and databases backed up into one snapshot, without a
+/// front-end (what `cairn backup` takes on its command line).
+#[derive(Debug, Clone, Default)]
+pub struct SourceConfig {
+    /// `name`: how jobs name it; also a tag of its snapshots.
+    pub name: String,
+    /// `paths`: files and directories.
+    pub paths: Vec<PathBuf>,
+    /// `exclude`: patterns, as `--exclude`.
+    pub exclude: Vec<String>,
+    /// `exclude-file`: files of patterns, as `--exclude-file`.
+    pub exclude_files: Vec<PathBuf>,
+    /// `exclude-caches`: skip directories holding a CACHEDIR.TAG.
+    pub exclude_caches: bool,
+    /// `one-file-system`: stay on the file system of each path.
+    pub one_file_system: bool,
+    /// `postgres`: database URLs, without passwords.
+    pub postgres: Vec<String>,
+    /// `mariadb`: database URLs, without passwords.
+    pub mariadb: Vec<String>,
+    /// `sqlite`: database files.
+    pub sqlite: Vec<PathBuf>,
+    /// `db-wrapper`: the command the dump tools run through.
+    pub db_wrapper: Option<String>,
+    /// `database-password-file` or `-command`: the password of its database servers.
+    pub database_password: Option<PasswordSource>,
+    /// `tags`: tags of its snapshots, besides its name.
+    pub tags: Vec<String>,
+    /// `before`: shell commands run before the backup.
+    pub before: Vec<String>,
+    /// `after`: shell commands run after it, whatever happened.
+    pub after: Vec<String>,
+}
+
+/// How often a step of a job runs: `prune-every`, `check-every`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cadence {
+    /// `always`: on every run.
+    Always,
+    /// `never`.
+    Never,
+    /// An age such as `7d`: when the step last succeeded longer ago (or never).
+    Every(i64),
+}
+
+impl Cadence {
+    /// Parses `always`, `never` or an age.
+    pub fn parse(text: &str) -> Result<Cadence, String> {
+        match text.trim() {
+            "always" => Ok(Cadence::Always),
+            "never" => Ok(Cadence::Never),
+            t => parse_age(t)
+                .map(Cadence::Every)
+                .map_err(|e| format!("{e}, always or never")),
+        }
+    }
+
+    /// Whether the step is due at `now` when it last succeeded at `last` (seconds since
+    /// the epoch).
+    pub fn due(self, last: Option<i64>, now: i64) -> bool {
+        match (self, last) {
+            (Cadence::Always, _) => true,
+            (Cadence::Never, _) => false,
+            (Cadence::Every(_), None) => true,
+            (Cadence::Every(secs), Some(t)) => now - t >= secs,
+        }
+    }
+}
+
+/// One job of `cairn run`, with every default filled in.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// `name`: what `cairn run` and `cairn schedule` take.
+    pub name: String,
+    /// `apps`: the `[[app]]` names it backs up (default: all).
+    pub apps: Vec<String>,
+    /// `sources`: the `[[source]]` names it backs up (default: all).
+    pub sources: Vec<String>,
+    /// `copy-to`: the `[[offsite]]` names it copies to (default: all).
+    pub copy_to: Vec<String>,
+    /// `forget`: apply `[retention]` (default: when there is one).
+    pub forget: bool,
+    /// `prune-every` (default `7d`).
+    pub prune_every: Cadence,
+    /// `check-every` (default `7d`).
+    pub check_every: Cadence,
+    /// `check-subset`: the share of packs a check reads (default `5%`), as
+    /// `check --read-data-subset` takes it.
+    pub check_subset: String,
+    /// `schedule`: when the timer runs it, a systemd calendar expression or `HH:MM`
+    /// (default `02:00`).
+    pub schedule: String,
+    /// `randomized-delay`: the timer waits up to this long more (seconds; default 1h).
+    pub randomized_delay: u64,
+    /// `ping-url`: a healthchecks-style URL told of start, success and failure.
+    pub ping_url: Option<String>,
+}
+
+impl JobConfig {
+    /// A job called `name` with every default of `config`.
+    fn with_defaults(name: String, config: &Config) -> JobConfig {
+        JobConfig {
+            name,
+            apps: config.apps.iter().map(|a| a.name.clone()).collect(),
+            sources: config.sources.iter().map(|s| s.name.clone()).collect(),
+            copy_to: config
+                .offsite
+                .iter()
+                .filter_map(|o| o.name.clone())
+                .collect(),
+            forget: config.retention.is_some(),
+            prune_every: Cadence::Every(7 * 86_400),
+            check_every: Cadence::Every(7 * 86_400),
+            check_subset: "5%".into(),
+            schedule: "02:00".into(),
+            randomized_delay: 3600,
+            ping_url: None,
+        }
+    }
+}
+
+/// `[monitoring]`.
+#[derive(Debug, Clone, Default)]
+pub struct MonitoringConfig {
+    /// `textfile-dir`: where `cairn run` writes `cairn_JOB.prom` for the Prometheus
+    /// node exporter's textfile collector.
+    pub textfile_dir: Option<PathBuf>,
 }
 
 /// `[copies]`.
@@ -445,6 +693,28 @@ impl Validator<'_> {
         }
     }
 
+    /// A secret from a file or a command (`file_key`, `command_key`), not both.
+    fn password_pair(
+        &mut self,
+        file_key: &str,
+        file: Option<Spanned<PathBuf>>,
+        command_key: &str,
+        command: Option<Spanned<String>>,
+    ) -> Option<PasswordSource> {
+        match (file, command) {
+            (Some(_), Some(c)) => {
+                self.at(
+                    &c,
+                    format!("give one of {file_key} and {command_key}, not both"),
+                );
+                None
+            }
+            (Some(f), None) => self.absolute(file_key, &f).map(PasswordSource::File),
+            (None, Some(c)) => self.nonempty(command_key, &c).map(PasswordSource::Command),
+            (None, None) => None,
+        }
+    }
+
     /// The one password source of a table (`password-file`, `password-command` or
     /// `password`), if it gives any.
     fn password(
@@ -570,7 +840,231 @@ fn validate(raw: raw::File, v: &mut Validator) -> Config {
     if let Some(r) = raw.retention {
         config.retention = Some(retention(r, v));
     }
+    for src in raw.source {
+        let src = src.into_inner();
+        let name = src.name.get_ref().clone();
+        if config.apps.iter().any(|a| a.name == name)
+            || config.sources.iter().any(|o| o.name == name)
+        {
+            v.at(
+                &src.name,
+                format!("the name {name:?} is used twice (apps and sources share names)"),
+            );
+            continue;
+        }
+        if let Some(src) = source(src, v) {
+            config.sources.push(src);
+        }
+    }
+    if let Some(m) = raw.monitoring {
+        config.monitoring = MonitoringConfig {
+            textfile_dir: m.textfile_dir.and_then(|d| v.absolute("textfile-dir", &d)),
+        };
+    }
+    for j in raw.job {
+        let j = j.into_inner();
+        if config.jobs.iter().any(|o| &o.name == j.name.get_ref()) {
+            v.at(
+                &j.name,
+                format!("job name {:?} is used twice", j.name.get_ref()),
+            );
+            continue;
+        }
+        if let Some(job) = job(j, &config, v) {
+            config.jobs.push(job);
+        }
+    }
     config
+}
+
+fn source(s: raw::Source, v: &mut Validator) -> Option<SourceConfig> {
+    let before_problems = v.problems.len();
+    let name = s.name.get_ref().clone();
+    if !valid_name(&name) {
+        v.at(
+            &s.name,
+            format!("source name {name:?}: use letters, digits, '-', '_' and '.' only"),
+        );
+    }
+    if s.paths.is_empty() && s.postgres.is_empty() && s.mariadb.is_empty() && s.sqlite.is_empty() {
+        v.at(
+            &s.name,
+            format!("source {name:?} backs up nothing: give paths, postgres, mariadb or sqlite"),
+        );
+    }
+    let paths = s
+        .paths
+        .iter()
+        .filter_map(|p| v.absolute("an entry of paths", p))
+        .collect();
+    let exclude_files = s
+        .exclude_file
+        .iter()
+        .filter_map(|p| v.absolute("an entry of exclude-file", p))
+        .collect();
+    let sqlite = s
+        .sqlite
+        .iter()
+        .filter_map(|p| v.absolute("an entry of sqlite", p))
+        .collect();
+    let mut urls = |key: &str, items: &[Spanned<String>], schemes: &[&str]| -> Vec<String> {
+        let mut out = Vec::new();
+        for u in items {
+            // The message never repeats the URL: it may hold a password.
+            match url_password(u.get_ref(), schemes) {
+                Err(e) => v.at(u, format!("an entry of {key}: {e}")),
+                Ok(true) => v.at(
+                    u,
+                    format!(
+                        "an entry of {key} holds a password, which would show in the process \
+                         list: use database-password-file or database-password-command"
+                    ),
+                ),
+                Ok(false) => out.push(u.get_ref().clone()),
+            }
+        }
+        out
+    };
+    let postgres = urls("postgres", &s.postgres, &["postgresql://", "postgres://"]);
+    let mariadb = urls("mariadb", &s.mariadb, &["mariadb://", "mysql://"]);
+    let database_password = v.password_pair(
+        "database-password-file",
+        s.database_password_file,
+        "database-password-command",
+        s.database_password_command,
+    );
+    let mut list = |key: &str, items: Vec<Spanned<String>>| -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|s| v.nonempty(&format!("an entry of {key}"), s))
+            .collect()
+    };
+    let exclude = list("exclude", s.exclude);
+    let tags = list("tags", s.tags);
+    let before = list("before", s.before);
+    let after = list("after", s.after);
+    let db_wrapper = s.db_wrapper.and_then(|w| v.nonempty("db-wrapper", &w));
+    if v.problems.len() > before_problems {
+        return None;
+    }
+    Some(SourceConfig {
+        name,
+        paths,
+        exclude,
+        exclude_files,
+        exclude_caches: s.exclude_caches,
+        one_file_system: s.one_file_system,
+        postgres,
+        mariadb,
+        sqlite,
+        db_wrapper,
+        database_password,
+        tags,
+        before,
+        after,
+    })
+}
+
+/// Whether a database URL with one of `schemes` holds a password; an error when it is
+/// not such a URL.
+fn url_password(text: &str, schemes: &[&str]) -> Result<bool, String> {
+    if !schemes.iter().any(|s| text.starts_with(s)) {
+        return Err(format!("the url must start with {}", schemes.join(" or ")));
+    }
+    let rest = text.split_once("://").map_or("", |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let userinfo = authority.rsplit_once('@').map(|(u, _)| u);
+    Ok(userinfo.is_some_and(|u| u.contains(':')))
+}
+
+fn job(j: raw::Job, config: &Config, v: &mut Validator) -> Option<JobConfig> {
+    let before_problems = v.problems.len();
+    let name = j.name.get_ref().clone();
+    if !valid_name(&name) {
+        v.at(
+            &j.name,
+            format!("job name {name:?}: use letters, digits, '-', '_' and '.' only"),
+        );
+    }
+    let mut job = JobConfig::with_defaults(name, config);
+    let mut names = |key: &str, given: Option<Vec<Spanned<String>>>, known: Vec<String>| {
+        let Some(given) = given else {
+            return known;
+        };
+        let mut out = Vec::new();
+        for n in given {
+            if known.contains(n.get_ref()) {
+                out.push(n.into_inner());
+            } else {
+                let known = if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                };
+                v.at(
+                    &n,
+                    format!(
+                        "{key}: {:?} is not configured (configured: {known})",
+                        n.get_ref()
+                    ),
+                );
+            }
+        }
+        out
+    };
+    job.apps = names("apps", j.apps, job.apps.clone());
+    job.sources = names("sources", j.sources, job.sources.clone());
+    job.copy_to = names("copy-to", j.copy_to, job.copy_to.clone());
+    if let Some(f) = j.forget {
+        job.forget = f;
+    }
+    let mut cadence = |c: Option<Spanned<String>>, default: Cadence| match c {
+        None => default,
+        Some(c) => Cadence::parse(c.get_ref()).unwrap_or_else(|e| {
+            v.at(&c, e);
+            default
+        }),
+    };
+    job.prune_every = cadence(j.prune_every, job.prune_every);
+    job.check_every = cadence(j.check_every, job.check_every);
+    if let Some(c) = j.check_subset {
+        match c.get_ref().parse::<cairn_core::DataSubset>() {
+            Ok(_) => job.check_subset = c.into_inner(),
+            Err(e) => v.at(&c, format!("check-subset: {e}")),
+        }
+    }
+    if let Some(sch) = j.schedule {
+        if let Some(t) = v.nonempty("schedule", &sch) {
+            job.schedule = t;
+        }
+    }
+    if let Some(d) = j.randomized_delay {
+        match crate::duration::parse(d.get_ref()) {
+            Ok(d) => job.randomized_delay = d.as_secs(),
+            Err(e) => v.at(&d, format!("randomized-delay: {e}")),
+        }
+    }
+    if let Some(u) = j.ping_url {
+        let t = u.get_ref();
+        if t.starts_with("http://") || t.starts_with("https://") {
+            job.ping_url = Some(t.trim_end_matches('/').to_string());
+        } else {
+            v.at(&u, "ping-url must start with http:// or https://".into());
+        }
+    }
+    if job.forget && config.retention.is_none() {
+        let p = problem(
+            v.text,
+            v.file,
+            j.name.span().start,
+            format!(
+                "job {:?} has forget = true but there is no [retention]",
+                job.name
+            ),
+        );
+        v.problems.push(p);
+    }
+    (v.problems.len() == before_problems).then_some(job)
 }
 
 fn repository(r: raw::Repository, v: &mut Validator) -> RepositoryConfig {
@@ -904,6 +1398,145 @@ keep-tag = ["release"]
         );
         assert_eq!(parse_age("36h"), Ok(36 * 3600));
         assert!(parse_age("-1d").is_err());
+    }
+
+    #[test]
+    fn sources_jobs_and_monitoring() {
+        let c = parse(
+            "[repository]\nname = \"local\"\nurl = \"/srv/cairn\"\n\n\
+             [[offsite]]\nname = \"usb\"\nurl = \"/mnt/usb\"\n\n\
+             [[app]]\nname = \"kimai\"\npath = \"/var/www/kimai\"\n\n\
+             [[source]]\nname = \"etc\"\npaths = [\"/etc\"]\nexclude = [\"*.tmp\"]\n\
+             postgres = [\"postgresql://backup@127.0.0.1/crm\"]\n\
+             database-password-file = \"/etc/cairn/db\"\nbefore = [\"sync\"]\n\n\
+             [retention]\nkeep-daily = 7\n\n\
+             [[job]]\nname = \"nightly\"\nsources = [\"etc\"]\nprune-every = \"never\"\n\
+             check-every = \"always\"\ncheck-subset = \"1/7\"\nrandomized-delay = \"30m\"\n\
+             ping-url = \"https://hc.example.org/ping/abc/\"\n\n\
+             [[job]]\nname = \"db\"\napps = []\ncopy-to = []\nforget = false\n\n\
+             [monitoring]\ntextfile-dir = \"/var/lib/node_exporter\"\n",
+            &file(),
+            false,
+        )
+        .unwrap();
+        let src = &c.sources[0];
+        assert_eq!(src.paths, [PathBuf::from("/etc")]);
+        assert_eq!(src.postgres, ["postgresql://backup@127.0.0.1/crm"]);
+        assert_eq!(
+            src.database_password,
+            Some(PasswordSource::File("/etc/cairn/db".into()))
+        );
+        let jobs = c.jobs();
+        assert_eq!(jobs.len(), 2);
+        let n = c.job(Some("nightly")).unwrap();
+        assert_eq!(n.apps, ["kimai"], "apps default to every app");
+        assert_eq!(n.sources, ["etc"]);
+        assert_eq!(n.copy_to, ["usb"]);
+        assert!(n.forget, "forgets when there is a [retention]");
+        assert_eq!(n.prune_every, Cadence::Never);
+        assert_eq!(n.check_every, Cadence::Always);
+        assert_eq!(n.check_subset, "1/7");
+        assert_eq!(n.randomized_delay, 1800);
+        assert_eq!(n.schedule, "02:00");
+        assert_eq!(
+            n.ping_url.as_deref(),
+            Some("https://hc.example.org/ping/abc")
+        );
+        let db = c.job(Some("db")).unwrap();
+        assert!(db.apps.is_empty() && db.copy_to.is_empty() && !db.forget);
+        assert_eq!(db.prune_every, Cadence::Every(7 * 86_400));
+        assert!(c
+            .job(None)
+            .unwrap_err()
+            .to_string()
+            .contains("jobs: nightly, db"));
+        assert_eq!(
+            c.monitoring.textfile_dir.as_deref(),
+            Some(Path::new("/var/lib/node_exporter"))
+        );
+        assert_eq!(
+            c.named_repository("usb").unwrap().url.as_deref(),
+            Some("/mnt/usb")
+        );
+        assert_eq!(
+            c.named_repository("local").unwrap().url.as_deref(),
+            Some("/srv/cairn")
+        );
+        assert!(c.named_repository("primary").is_none());
+
+        // Without [[job]]: one job, `nightly`, with every default.
+        let c = parse(
+            "[[source]]\nname = \"etc\"\npaths = [\"/etc\"]\n",
+            &file(),
+            false,
+        )
+        .unwrap();
+        let j = c.job(None).unwrap();
+        assert_eq!(
+            (j.name.as_str(), j.sources.len(), j.forget),
+            ("nightly", 1, false)
+        );
+    }
+
+    #[test]
+    fn jobs_and_sources_are_checked() {
+        let src = "[[source]]\nname = \"etc\"\npaths = [\"/etc\"]\n";
+        assert_eq!(
+            one_problem(&format!(
+                "{src}[[job]]\nname = \"n\"\nsources = [\"etc\", \"home\"]\n"
+            )),
+            "6:19: sources: \"home\" is not configured (configured: etc)"
+        );
+        assert_eq!(
+            one_problem(&format!("{src}[[job]]\nname = \"n\"\nforget = true\n")),
+            "5:8: job \"n\" has forget = true but there is no [retention]"
+        );
+        assert_eq!(
+            one_problem(&format!(
+                "{src}[[job]]\nname = \"n\"\nprune-every = \"weekly\"\n"
+            )),
+            "6:15: \"weekly\" is not an age (examples: 2d, 36h, 90m), always or never"
+        );
+        assert_eq!(
+            one_problem(&format!(
+                "{src}[[job]]\nname = \"n\"\nping-url = \"hc.example.org\"\n"
+            )),
+            "6:12: ping-url must start with http:// or https://"
+        );
+        assert_eq!(
+            one_problem(&format!(
+                "{src}[[job]]\nname = \"n\"\n[[job]]\nname = \"n\"\n"
+            )),
+            "7:8: job name \"n\" is used twice"
+        );
+        assert_eq!(
+            one_problem("[[source]]\nname = \"db\"\npostgres = [\"postgresql://u:s3cret@h/db\"]\n"),
+            "3:13: an entry of postgres holds a password, which would show in the process list: \
+             use database-password-file or database-password-command"
+        );
+        assert_eq!(
+            one_problem("[[source]]\nname = \"empty\"\n"),
+            "2:8: source \"empty\" backs up nothing: give paths, postgres, mariadb or sqlite"
+        );
+        assert_eq!(
+            one_problem("[[app]]\nname = \"kimai\"\npath = \"/k\"\n[[source]]\nname = \"kimai\"\npaths = [\"/etc\"]\n"),
+            "5:8: the name \"kimai\" is used twice (apps and sources share names)"
+        );
+        assert_eq!(
+            one_problem("[[source]]\nname = \"x\"\nmariadb = [\"postgresql://h/db\"]\n"),
+            "3:12: an entry of mariadb: the url must start with mariadb:// or mysql://"
+        );
+        assert_eq!(
+            one_problem("[monitoring]\ntextfile-dir = \"prom\"\n"),
+            "2:16: textfile-dir must be an absolute path, not \"prom\""
+        );
+        let out = problems(&format!(
+            "{src}[[job]]\nname = \"n\"\nschedule = \"\"\nfrequency = 1\n"
+        ));
+        assert!(
+            out[0].message.contains("unknown field `frequency`"),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -3,4 +3,5 @@
 //! parser. Not a supported API: the binary is the interface.
 
 pub mod config;
+pub mod duration;
 pub mod password;

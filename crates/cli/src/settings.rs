@@ -57,6 +57,9 @@ pub struct Settings {
     /// environment; the S3 secret from a file or command is read by
     /// [`Settings::remote_options`].
     pub remote: cairn_backend::RemoteOptions,
+    /// The configured source of the S3 secret of this repository, read only when an
+    /// S3 repository is opened.
+    pub s3_secret: Option<PasswordSource>,
     /// The config file's contents (applications, retention); empty without one.
     pub config: Config,
     /// Whether the command may run with a put-only key (it only adds backups); set by
@@ -126,14 +129,25 @@ impl Settings {
             retry: retry_lock,
             no_shared: no_lock,
         };
-        let configured = &config.repository;
-        let repo = match repo
-            .or_else(|| env("CAIRN_REPOSITORY"))
-            .or_else(|| configured.url.clone())
-        {
+        // `-r NAME` (or CAIRN_REPOSITORY=NAME) may name a configured repository
+        // (`[repository]`, `primary` unless named, or an `[[offsite]]`): its table then
+        // gives the url, password source and remote options.
+        let given = repo.or_else(|| env("CAIRN_REPOSITORY"));
+        let named = given
+            .as_deref()
+            .and_then(|g| config.named_repository(g))
+            .cloned();
+        let configured = named.clone().unwrap_or_else(|| config.repository.clone());
+        let repo = match (named, given) {
+            (Some(rc), _) => rc.url,
+            (None, Some(g)) => Some(g),
+            (None, None) => configured.url.clone(),
+        };
+        let repo = match repo {
             Some(r) => r,
             None => default_repository(env)?.to_string_lossy().into_owned(),
         };
+        let configured = &configured;
         let password = if let Some(f) = password_file {
             PasswordSource::File(f)
         } else if let Some(c) = password_command {
@@ -155,13 +169,16 @@ impl Settings {
             cache_dir
                 .or_else(|| env("CAIRN_CACHE_DIR").map(PathBuf::from))
                 .or_else(|| configured.cache_dir.clone())
+                .or_else(|| config.repository.cache_dir.clone())
                 .or_else(cairn_catalog::default_cache_dir)
         };
         let mut remote = configured.remote.clone();
         remote.apply_env(env);
+        let s3_secret = configured.s3_secret.clone();
         Ok(Settings {
             repo,
             remote,
+            s3_secret,
             password,
             json,
             verbose,
@@ -186,7 +203,7 @@ impl Settings {
         let mut options = self.remote.clone();
         if let (None, Some(source), true) = (
             &options.s3_secret_access_key,
-            &self.config.repository.s3_secret,
+            &self.s3_secret,
             self.repo.starts_with("s3://"),
         ) {
             let secret = read_password(source, false, "S3 secret access key")?;
@@ -207,13 +224,11 @@ impl Settings {
         };
         let mut remote = rc.remote.clone();
         remote.apply_env(&env_var);
-        let mut config = self.config.clone();
-        config.repository = rc.clone();
         Ok(Settings {
             repo: url.clone(),
             password: rc.password.clone().unwrap_or(PasswordSource::Prompt),
             remote,
-            config,
+            s3_secret: rc.s3_secret.clone(),
             ..self.clone()
         })
     }
@@ -397,6 +412,34 @@ mod tests {
             assert_eq!(s.password, password, "{case}: password");
             assert_eq!(s.cache_dir, cache, "{case}: cache dir");
         }
+    }
+
+    #[test]
+    fn a_configured_repository_is_named_with_r() {
+        let config = "[repository]\nname = \"local\"\nurl = \"/srv/local\"\npassword-file = \"/pw/local\"\n\
+                      [[offsite]]\nname = \"cloud\"\nurl = \"s3://b/p\"\npassword-command = \"pass cloud\"\n\
+                      s3-region = \"eu-1\"\ns3-secret-access-key = \"k\"\n";
+        let s = resolved(&["-r", "cloud"], &[], config);
+        assert_eq!(s.repo, "s3://b/p");
+        assert_eq!(s.password, PasswordSource::Command("pass cloud".into()));
+        assert_eq!(s.remote.s3_region.as_deref(), Some("eu-1"));
+        assert_eq!(
+            s.remote_options()
+                .unwrap()
+                .s3_secret_access_key
+                .unwrap()
+                .expose(),
+            "k"
+        );
+        let s = resolved(&[], &[("CAIRN_REPOSITORY", "local")], config);
+        assert_eq!(s.repo, "/srv/local");
+        assert_eq!(s.password, PasswordSource::File("/pw/local".into()));
+        // A flag's password still wins; a path is a path.
+        let s = resolved(&["-r", "cloud", "--password-file", "/pw/flag"], &[], config);
+        assert_eq!(s.password, PasswordSource::File("/pw/flag".into()));
+        let s = resolved(&["-r", "./cloud"], &[], config);
+        assert_eq!(s.repo, "./cloud");
+        assert_eq!(s.password, PasswordSource::File("/pw/local".into()));
     }
 
     #[test]

@@ -8,27 +8,33 @@ use cairn_core::Repository;
 
 /// The settings of the other repository: its location, and its password from
 /// `--from-password-file`, `--from-password-command`, then `CAIRN_FROM_PASSWORD_FILE`,
-/// `CAIRN_FROM_PASSWORD_COMMAND`, `CAIRN_FROM_PASSWORD`, else a prompt. Everything else
-/// (output, locking, cache) is this command's.
+/// `CAIRN_FROM_PASSWORD_COMMAND`, `CAIRN_FROM_PASSWORD`, else the config file's when
+/// `repo` names a configured repository (its url and remote options come from there
+/// too), else a prompt. Everything else (output, locking, cache) is this command's.
 pub fn from_settings(s: &Settings, repo: String, from: FromRepoArgs) -> Result<Settings> {
-    let password = if let Some(f) = from.from_password_file {
-        PasswordSource::File(f)
+    let given = if let Some(f) = from.from_password_file {
+        Some(PasswordSource::File(f))
     } else if let Some(c) = from.from_password_command {
-        PasswordSource::Command(c)
+        Some(PasswordSource::Command(c))
     } else if let Some(f) = env_var("CAIRN_FROM_PASSWORD_FILE") {
-        PasswordSource::File(f.into())
+        Some(PasswordSource::File(f.into()))
     } else if let Some(c) = env_var("CAIRN_FROM_PASSWORD_COMMAND") {
-        PasswordSource::Command(c)
-    } else if let Some(p) = env_var("CAIRN_FROM_PASSWORD") {
-        PasswordSource::Inline(InlinePassword::new(p))
+        Some(PasswordSource::Command(c))
     } else {
-        PasswordSource::Prompt
+        env_var("CAIRN_FROM_PASSWORD").map(|p| PasswordSource::Inline(InlinePassword::new(p)))
     };
-    Ok(Settings {
-        repo,
-        password,
-        ..s.clone()
-    })
+    let mut out = match s.config.named_repository(&repo) {
+        Some(rc) => s.for_repository(rc)?,
+        None => Settings {
+            repo,
+            password: PasswordSource::Prompt,
+            ..s.clone()
+        },
+    };
+    if let Some(p) = given {
+        out.password = p;
+    }
+    Ok(out)
 }
 
 /// Opens the other repository (read only: no lock is taken there, nothing is written).
@@ -42,10 +48,12 @@ pub fn run(s: &Settings, a: CopyArgs) -> Result<u8> {
     let Some(from_repo) = a.from_repo.or_else(|| env_var("CAIRN_FROM_REPOSITORY")) else {
         bail!("copy needs --from-repo REPO (or CAIRN_FROM_REPOSITORY)");
     };
-    if from_repo == s.repo {
+    let src_settings = from_settings(s, from_repo.clone(), a.from)?;
+    if src_settings.repo == s.repo {
         bail!("--from-repo names this repository itself ({})", s.repo);
     }
-    let src = open_from(s, from_repo.clone(), a.from)?;
+    let src = super::open_without_catalog(&src_settings)
+        .with_context(|| format!("opening {}", src_settings.repo))?;
     let dst = super::open(s)?;
     let _lock = super::lock_shared(s, &dst, "copy")?;
     let all: Vec<_> = src
