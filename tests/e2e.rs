@@ -40,6 +40,10 @@ mod put_only;
 mod remote;
 #[path = "e2e/roundtrip.rs"]
 mod roundtrip;
+#[path = "e2e/run.rs"]
+mod run;
+#[path = "e2e/schedule.rs"]
+mod schedule;
 #[path = "e2e/secrets.rs"]
 mod secrets;
 #[path = "e2e/status.rs"]

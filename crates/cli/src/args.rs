@@ -24,14 +24,7 @@ waiting --retry-lock), 12 wrong password.";
 
 /// Parses a duration such as `90s`, `30m`, `1h`, `2h30m` or `0`.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    if t == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    let d: jiff::SignedDuration = t
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (examples: 90s, 30m, 1h, 2h30m)"))?;
-    std::time::Duration::try_from(d).map_err(|_| format!("{text:?} is negative"))
+    cairn_cli::duration::parse(text)
 }
 
 /// Parses a percentage such as `10%` or `10` into a fraction.
@@ -191,6 +184,18 @@ pub enum Command {
     /// The config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run a job of the config file: back up its apps and sources, forget by
+    /// [retention], copy to each offsite repository, prune and check when due, then
+    /// report (log lines, a summary, pings, metrics). A failed step does not stop the
+    /// steps that do not need it; the exit code is 1 when any failed.
+    #[command(
+        after_help = "Examples:\n  cairn run                 # the only job (or `nightly`, the job of a file without [[job]])\n  cairn run nightly --dry-run\n  cairn run nightly --random-delay 1h   # from cron: start within the next hour\n\nEach step is a cairn command run with the same config file; the log shows its\ncommand line, so a failed step can be run again by hand. Exit codes: 0 every step\nsucceeded, 3 a backup could not read some files, 1 a step failed."
+    )]
+    Run(RunArgs),
+    /// Install, list or remove the timers that run jobs (systemd units, or a cron
+    /// entry where systemd is absent).
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples:\n  cairn completions bash > /etc/bash_completion.d/cairn\n  \
@@ -201,6 +206,68 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job (a [[job]] name); default: the only one.
+    pub job: Option<String>,
+    /// Wait a random time up to this long first (for cron, which has no randomized
+    /// delay of its own), e.g. 30m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub random_delay: Option<std::time::Duration>,
+    /// Print the backup commands the job would run; run nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Write and enable a systemd service and timer for a job (`cairn-JOB.service`,
+    /// `cairn-JOB.timer`: the job's schedule, its randomized delay, persistent), or a
+    /// cron entry where systemd is not running.
+    #[command(
+        after_help = "Examples:\n  cairn schedule install              # the only job\n  cairn schedule install nightly --dry-run\n  cairn schedule install nightly --cron\n  cairn schedule install nightly --unit-dir /tmp/units --no-enable\n\nAs root the units go to /etc/systemd/system (cron: /etc/cron.d/cairn-JOB); as\nanother user to ~/.config/systemd/user (cron: the user's crontab)."
+    )]
+    Install(ScheduleInstallArgs),
+    /// List the jobs' timers cairn installed, with their schedules.
+    List(ScheduleWhereArgs),
+    /// Disable and remove the timer of a job.
+    Remove {
+        /// The job; default: the only one.
+        job: Option<String>,
+        #[command(flatten)]
+        place: ScheduleWhereArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleInstallArgs {
+    /// The job; default: the only one.
+    pub job: Option<String>,
+    #[command(flatten)]
+    pub place: ScheduleWhereArgs,
+    /// Write the units but do not reload systemd nor enable the timer.
+    #[arg(long)]
+    pub no_enable: bool,
+    /// Print what would be written; write nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleWhereArgs {
+    /// Use cron even where systemd runs.
+    #[arg(long)]
+    pub cron: bool,
+    /// The directory of the systemd units (default: /etc/systemd/system as root, else
+    /// ~/.config/systemd/user).
+    #[arg(long, value_name = "DIR", conflicts_with = "cron")]
+    pub unit_dir: Option<PathBuf>,
+    /// The cron file to write (default: /etc/cron.d/cairn-JOB as root, else the user's
+    /// crontab).
+    #[arg(long, value_name = "FILE", requires = "cron")]
+    pub cron_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@
 
 mod args;
 mod commands;
+mod monitoring;
 mod output;
 mod progress;
 mod settings;

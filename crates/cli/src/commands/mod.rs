@@ -11,6 +11,8 @@ mod key;
 mod maintain;
 mod read;
 mod restore;
+mod run;
+mod schedule;
 mod status;
 
 use crate::args::{
@@ -89,6 +91,8 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
         Command::Init(a) => init::run(s, a),
         Command::Copy(a) => copy::run(s, a),
         Command::Status => status::run(s),
+        Command::Run(a) => run::run(s, a.job, a.random_delay, a.dry_run),
+        Command::Schedule(c) => schedule::run(s, c),
         Command::Backup(a) => backup::run(s, a),
         Command::Snapshots(a) => read::snapshots(s, a.host, a.tag),
         Command::Ls(a) => read::ls(s, &a.snapshot, a.long),

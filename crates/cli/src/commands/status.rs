@@ -40,6 +40,7 @@ pub fn run(s: &Settings) -> Result<u8> {
                 "offsite": h.offsite,
                 "readable": h.snapshots.is_some(),
                 "snapshots": h.snapshots.as_ref().map(Vec::len),
+                "newest": h.snapshots.as_ref().and_then(|v| v.iter().map(|(_, sn)| sn.time).max()),
             })).collect::<Vec<_>>(),
             "groups": groups,
             "ok": !short,
