@@ -129,7 +129,7 @@ pub enum Command {
     /// keys. Snapshots copied before are skipped, so an interrupted copy run again
     /// finishes the work.
     #[command(
-        after_help = "Examples:\n  cairn -r /mnt/offsite copy --from-repo ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n  cairn -r /mnt/offsite init --copy-params-from ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n\nA repository made with `init --copy-params-from` names and cuts blobs as its source\ndoes: copies then move only missing blobs and keep dumps stored as deltas. Into any\nother repository every file is read and cut again, which costs more; the summary says so."
+        after_help = "Examples:\n  cairn copy -r usb --from-repo local    # configured repositories, by name\n  cairn -r /mnt/offsite copy --from-repo ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n  cairn -r /mnt/offsite init --copy-params-from ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n\nA repository made with `init --copy-params-from` names and cuts blobs as its source\ndoes: copies then move only missing blobs and keep dumps stored as deltas. Into any\nother repository every file is read and cut again, which costs more; the summary says so."
     )]
     Copy(CopyArgs),
     /// Where each recent snapshot is kept: for every host and application (or set of
@@ -206,6 +206,16 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff), or with --dir write one page per command.
+    #[command(
+        after_help = "Examples:\n  cairn man | man -l -\n  cairn man --dir /usr/local/share/man/man1 && mandb -q"
+    )]
+    Man {
+        /// Write cairn.1 and a page for every command (cairn-backup.1, cairn-key-add.1,
+        /// ...) into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -231,8 +241,14 @@ pub enum ScheduleCommand {
     )]
     Install(ScheduleInstallArgs),
     /// List the jobs' timers cairn installed, with their schedules.
+    #[command(
+        after_help = "Examples:\n  cairn schedule list\n  cairn schedule list --cron --json"
+    )]
     List(ScheduleWhereArgs),
     /// Disable and remove the timer of a job.
+    #[command(
+        after_help = "Examples:\n  cairn schedule remove nightly\n  cairn schedule remove nightly --cron"
+    )]
     Remove {
         /// The job; default: the only one.
         job: Option<String>,
@@ -394,8 +410,10 @@ pub struct AppBackupArgs {
 pub enum CatalogCommand {
     /// Delete the local catalog and fill a new one from the repository: every snapshot
     /// and every tree of every snapshot.
+    #[command(after_help = "Example:\n  cairn catalog rebuild")]
     Rebuild,
     /// Show where the catalog is and what it holds.
+    #[command(after_help = "Example:\n  cairn catalog info --json")]
     Info,
 }
 
@@ -634,19 +652,30 @@ pub struct CheckArgs {
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Add a password: a full key, or with --put-only a key that can only add backups.
+    #[command(
+        after_help = "Examples:\n  cairn key add                                 # asks for the new password twice\n  cairn key add --new-password-file /root/.cairn-pw2\n  cairn key add --put-only --new-password-file client.pw   # for a client that must not read or delete"
+    )]
     Add(KeyAddArgs),
     /// List keys.
+    #[command(after_help = "Example:\n  cairn key list --json")]
     List,
     /// Remove a key by id prefix (not the one in use).
+    #[command(after_help = "Example:\n  cairn key remove 1a2b3c4d")]
     Remove {
         /// Key id prefix.
         id: String,
     },
     /// Change the password of the key in use.
+    #[command(
+        after_help = "Examples:\n  cairn key passwd\n  cairn key passwd --new-password-file /root/.cairn-new-pw"
+    )]
     Passwd(NewPasswordArgs),
     /// Make new meta and data keys: what is written from now on cannot be opened with
     /// the current keys, should they have leaked. Earlier data stays readable (see
     /// docs/maintenance.md).
+    #[command(
+        after_help = "Examples:\n  cairn key rotate                       # refused while other keys exist; it names them\n  cairn key rotate --remove-other-keys   # then add the others again with cairn key add"
+    )]
     Rotate {
         /// Remove every other key (they would not open what is written after the
         /// rotation); add them again afterwards.
@@ -691,9 +720,13 @@ pub struct StatsArgs {
 pub enum RepairCommand {
     /// Rebuild the index files from the headers of the packs (after an index file was
     /// lost or damaged, or `check` reports blobs missing from the index).
+    #[command(after_help = "Example:\n  cairn repair index && cairn check")]
     Index,
     /// Write copies (tagged `repaired`) of snapshots that lost data, without the files
     /// and directories that cannot be read; run `repair index` first.
+    #[command(
+        after_help = "Examples:\n  cairn repair snapshots\n  cairn repair snapshots 1a2b3c4d latest"
+    )]
     Snapshots {
         /// Snapshots to repair (`latest` or id prefixes); all by default.
         snapshots: Vec<String>,
@@ -710,4 +743,42 @@ pub struct FindArgs {
     /// Only snapshots of this host.
     #[arg(long)]
     pub host: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command a user can run (the leaves of the tree), as `cairn a b`.
+    fn leaves(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        let subs: Vec<&clap::Command> = cmd.get_subcommands().collect();
+        if subs.is_empty() {
+            out.push((path.to_string(), cmd.clone()));
+        }
+        for s in subs {
+            leaves(s, &format!("{path} {}", s.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_command_has_help_with_examples() {
+        Cli::command().debug_assert();
+        let mut all = Vec::new();
+        leaves(&Cli::command(), "cairn", &mut all);
+        let mut missing = Vec::new();
+        for (path, cmd) in &all {
+            let after = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            if cmd.get_about().is_none() || !after.contains(&format!("{path}")) {
+                missing.push(path.clone());
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "commands without an about line or an example of themselves: {missing:?}"
+        );
+    }
 }

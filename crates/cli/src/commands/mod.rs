@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             std::io::stdout().write_all(&script)?;
             return Ok(crate::exit::OK);
         }
+        Command::Man { dir } => return manual(dir),
         Command::Config(ConfigCommand::Check) => {
             let location = crate::config::locate(cli.global.config, &crate::settings::env_var);
             return config::check(&location, cli.global.json);
@@ -55,6 +56,25 @@ pub fn run(cli: Cli) -> Result<u8> {
     let result = run_command(&s, command);
     report_retries(&s);
     result
+}
+
+/// `cairn man`: the manual page on standard output, or every page into `dir`.
+fn manual(dir: Option<std::path::PathBuf>) -> Result<u8> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let cmd = crate::args::Cli::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            clap_mangen::generate_to(cmd, &dir)?;
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page)?;
+            std::io::stdout().write_all(&page)?;
+        }
+    }
+    Ok(crate::exit::OK)
 }
 
 /// The backends this process opened, so that their retries are reported at the end.
@@ -129,7 +149,9 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
             path,
             database,
         }) => app::verify(s, &app, snapshot.as_deref(), path, database),
-        Command::Config(ConfigCommand::Check) | Command::Completions { .. } => {
+        Command::Config(ConfigCommand::Check)
+        | Command::Completions { .. }
+        | Command::Man { .. } => {
             unreachable!("handled before the settings")
         }
     }
