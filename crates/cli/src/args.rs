@@ -123,8 +123,11 @@ pub enum Command {
     /// List files in a snapshot.
     #[command(after_help = "Examples:\n  cairn ls latest\n  cairn ls 1a2b3c4d:/etc --long")]
     Ls(LsArgs),
-    /// Write one file of a snapshot to standard output.
-    #[command(after_help = "Example:\n  cairn dump latest /etc/hosts > hosts")]
+    /// Write one file of a snapshot to standard output, or with --archive a directory
+    /// (the whole snapshot by default) as a tar or zip archive.
+    #[command(
+        after_help = "Examples:\n  cairn dump latest /etc/hosts > hosts\n  cairn dump --archive tar latest > snapshot.tar\n  cairn dump --archive zip 1a2b3c4d:/home/ann/Documents > documents.zip\n  cairn dump --archive tar latest:/srv/www | ssh host tar -x -C /srv/www\n\nArchive entries are named relative to the directory dumped. tar keeps modes, owners,\ntimes (to the nanosecond), symlinks, hard links, devices, FIFOs and extended\nattributes; zip keeps modes, times (to two seconds) and symlinks, and stores a hard\nlink's contents again. File contents stream from the repository: memory does not grow\nwith their size."
+    )]
     Dump(DumpArgs),
     /// Restore a snapshot (or a path inside it) into a directory.
     #[command(
@@ -532,10 +535,23 @@ pub struct LsArgs {
 
 #[derive(Debug, Args)]
 pub struct DumpArgs {
-    /// `latest` or an id prefix.
+    /// `latest` or an id prefix (with --archive, optionally followed by `:path`).
     pub snapshot: String,
-    /// Path of a file in the snapshot.
-    pub path: String,
+    /// Path of a file in the snapshot (with --archive: of a directory, default `/`).
+    #[arg(required_unless_present = "archive")]
+    pub path: Option<String>,
+    /// Write the directory (or file) as an archive of this format.
+    #[arg(long, value_name = "FORMAT")]
+    pub archive: Option<ArchiveFormat>,
+}
+
+/// The formats of `dump --archive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchiveFormat {
+    /// POSIX tar (ustar with PAX records where needed).
+    Tar,
+    /// Zip, deflated.
+    Zip,
 }
 
 #[derive(Debug, Args)]
