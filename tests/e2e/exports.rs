@@ -1,4 +1,6 @@
-//! Exports through the binary: `dump --archive tar|zip` read back by the system's tools.
+//! Exports through the binary: `dump --archive tar|zip` read back by the system's tools,
+//! and `export` / `import` / `restore --from-export` on a fresh machine, with a wrong
+//! password, a damaged or truncated export, and importing twice.
 
 use crate::common::*;
 use std::fs;
@@ -171,4 +173,209 @@ fn dump_archive_into_a_closed_pipe_ends_quietly() {
         assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
         assert!(stderr.is_empty(), "{format}: {stderr}");
     }
+}
+
+/// A machine that knows nothing of cairn: its own HOME and XDG directories, no
+/// repository, no config file, no password in the environment.
+fn fresh_machine(dir: &Path) -> Command {
+    for d in ["config", "cache", "data"] {
+        fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .stdin(Stdio::null());
+    c
+}
+
+/// A repository with the tree backed up, and an export of that snapshot; returns the
+/// tree, the export file and the export password's file.
+fn exported(env: &Env) -> (PathBuf, PathBuf, PathBuf) {
+    env.init();
+    let src = env.path("src");
+    make_tree(&src);
+    env.backup(&[&src]);
+    let pw = env.path("export-password");
+    fs::write(&pw, "an export password\n").unwrap();
+    let file = env.path("out/web1.cairn");
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    env.ok(&[
+        "export",
+        "latest",
+        "--output",
+        file.to_str().unwrap(),
+        "--export-password-file",
+        pw.to_str().unwrap(),
+    ]);
+    // Nothing but the export is left next to it.
+    let left: Vec<_> = fs::read_dir(file.parent().unwrap()).unwrap().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    (src, file, pw)
+}
+
+#[test]
+fn export_restores_on_a_fresh_machine_with_its_password_alone() {
+    let env = Env::new();
+    let (src, file, pw) = exported(&env);
+    let bytes = fs::read(&file).unwrap();
+    for clear in [SECRET_NAME, SECRET_TEXT, "inside the subtree"] {
+        assert!(
+            !bytes.windows(clear.len()).any(|w| w == clear.as_bytes()),
+            "{clear:?} shows in clear in the export"
+        );
+    }
+    // A second export to the same name is refused; the first stays as it was.
+    let again = env.run(&[
+        "export",
+        "latest",
+        "-o",
+        file.to_str().unwrap(),
+        "--export-password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(fs::read(&file).unwrap(), bytes);
+
+    let machine = env.path("fresh");
+    let target = env.path("fresh-restore");
+    let restore = |file: &Path, pw: &Path, target: &Path| {
+        fresh_machine(&machine)
+            .args(["restore", "--from-export"])
+            .arg(file)
+            .arg("--export-password-file")
+            .arg(pw)
+            .arg("--target")
+            .arg(target)
+            .output()
+            .unwrap()
+    };
+    let out = restore(&file, &pw, &target);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_tree(&src, &restored(&target, &src));
+
+    // The wrong password: exit code 12, nothing written.
+    let wrong = env.path("wrong-password");
+    fs::write(&wrong, "not the export password\n").unwrap();
+    let nowhere = env.path("never");
+    let out = restore(&file, &wrong, &nowhere);
+    assert_eq!(out.status.code(), Some(12), "{out:?}");
+    assert!(!nowhere.exists());
+
+    // A flipped byte inside a pack: the restore fails and says so.
+    let size_at = |h: usize| {
+        let field = String::from_utf8_lossy(&bytes[h + 124..h + 135]).into_owned();
+        u64::from_str_radix(&field, 8).unwrap()
+    };
+    let pack = (0..bytes.len())
+        .step_by(512)
+        .filter(|h| bytes[*h..].starts_with(b"data/"))
+        .max_by_key(|h| size_at(*h))
+        .expect("a pack entry");
+    assert!(size_at(pack) > 1 << 20);
+    let mut flipped = bytes.clone();
+    flipped[pack + 512 + 600] ^= 0x01;
+    let damaged = env.path("damaged.cairn");
+    fs::write(&damaged, &flipped).unwrap();
+    let out = restore(&damaged, &pw, &env.path("damaged-restore"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("cairn:"), "{stderr}");
+
+    // A truncated export is refused before any password is asked for.
+    let cut = env.path("cut.cairn");
+    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = restore(&cut, &pw, &env.path("cut-restore"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
+    assert!(!env.path("cut-restore").exists());
+}
+
+#[test]
+fn import_into_another_repository_once() {
+    let env = Env::new();
+    let (src, file, pw) = exported(&env);
+    let source = env.json(&["snapshots"]);
+    let source = &source.as_array().unwrap()[0];
+
+    // What the export holds, without any repository.
+    let machine = env.path("fresh");
+    let list = |json: bool| {
+        let mut c = fresh_machine(&machine);
+        c.arg("import")
+            .arg(&file)
+            .arg("--list")
+            .arg("--export-password-file")
+            .arg(&pw);
+        if json {
+            c.arg("--json");
+        }
+        succeed(&mut c)
+    };
+    let summary = list(false);
+    assert!(
+        summary.contains(source["hostname"].as_str().unwrap()),
+        "{summary}"
+    );
+    assert!(summary.contains(src.to_str().unwrap()), "{summary}");
+    let v: serde_json::Value = serde_json::from_str(&list(true)).unwrap();
+    let listed = &v["snapshots"][0];
+    assert_eq!(listed["original"], source["id"]);
+    assert_eq!(listed["paths"], source["paths"]);
+    let files: Vec<u64> = files_under(&src)
+        .iter()
+        .map(|p| fs::symlink_metadata(p).unwrap())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .collect();
+    assert_eq!(listed["files"], files.len(), "{listed}");
+    assert_eq!(listed["size"], files.iter().sum::<u64>(), "{listed}");
+
+    // Into a second repository: the same snapshot, checked, restored, and only once.
+    let other = env.path("other");
+    let with_other = || {
+        let mut c = env.cmd();
+        c.env("CAIRN_REPOSITORY", &other)
+            .env("CAIRN_EXPORT_PASSWORD_FILE", &pw);
+        c
+    };
+    succeed(with_other().arg("init"));
+    for _ in 0..2 {
+        succeed(with_other().arg("import").arg(&file));
+        let snaps: serde_json::Value =
+            serde_json::from_str(&succeed(with_other().args(["snapshots", "--json"]))).unwrap();
+        let snaps = snaps.as_array().unwrap();
+        assert_eq!(snaps.len(), 1, "{snaps:?}");
+        for key in ["time", "paths", "hostname", "tags"] {
+            assert_eq!(snaps[0][key], source[key], "{key}");
+        }
+        assert_eq!(snaps[0]["original"], source["id"]);
+    }
+    succeed(with_other().args(["check", "--read-data"]));
+    let target = env.path("imported");
+    succeed(
+        with_other()
+            .args(["restore", "latest", "--target"])
+            .arg(&target),
+    );
+    assert_same_tree(&src, &restored(&target, &src));
+
+    // Back into the repository it came from: already there.
+    let back = env.json(&[
+        "import",
+        file.to_str().unwrap(),
+        "--export-password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert_eq!(back["copied"].as_array().unwrap().len(), 0, "{back}");
+    assert_eq!(back["skipped"].as_array().unwrap().len(), 1, "{back}");
 }

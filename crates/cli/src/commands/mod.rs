@@ -6,6 +6,7 @@ mod backup;
 mod catalog;
 mod config;
 mod copy;
+mod export;
 mod init;
 mod inspect;
 mod key;
@@ -89,6 +90,8 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
     match command {
         Command::Init(a) => init::run(s, a),
         Command::Copy(a) => copy::run(s, a),
+        Command::Export(a) => export::export(s, a),
+        Command::Import(a) => export::import(s, a),
         Command::Status => status::run(s),
         Command::Backup(a) => backup::run(s, a),
         Command::Snapshots(a) => read::snapshots(s, a.host, a.tag),
