@@ -131,7 +131,7 @@ pub enum Command {
     Dump(DumpArgs),
     /// Restore a snapshot (or a path inside it) into a directory.
     #[command(
-        after_help = "Examples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/ann --target /home/ann --include '*.odt'"
+        after_help = "Examples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/ann --target /home/ann --include '*.odt'\n  cairn restore --from-export web1.cairn --target /srv/restore --export-password-file pw"
     )]
     Restore(RestoreArgs),
     /// Copy snapshots from another repository into this one (an offsite copy): only
