@@ -22,6 +22,8 @@ mod damage;
 mod databases;
 #[path = "e2e/disaster.rs"]
 mod disaster;
+#[path = "e2e/exports.rs"]
+mod exports;
 #[path = "e2e/faults.rs"]
 mod faults;
 #[path = "e2e/fixture.rs"]

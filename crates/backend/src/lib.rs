@@ -11,6 +11,8 @@
 //! - [`SftpBackend`]: a repository in a directory on an SSH server
 //!   (`sftp://user@host:port/path`), through the system `ssh`, with strict host-key
 //!   checking. Same layout; a write is a temp file renamed onto its name.
+//! - [`ExportFile`]: a cairn export (one repository laid into one tar file by
+//!   [`write_export`]), read in place and read-only.
 //! - [`open`]: picks one of the three from a location string, with [`RemoteOptions`]
 //!   (endpoint, region, credentials, identity file, known_hosts file).
 //! - [`validate_name`]: the file-name rule every backend applies before touching storage,
@@ -27,12 +29,14 @@
 //! What it is not: it knows nothing of the repository format (packs, encryption, locks
 //! are `cairn-core`'s) and keeps no cache. Only Unix is supported.
 
+mod export;
 mod local;
 mod options;
 mod s3;
 mod sftp;
 
 pub use cairn_core::{validate_name, Backend, BackendError, FileKind, MAX_NAME_LEN};
+pub use export::{write_export, ExportFile, EXPORT_MARKER, EXPORT_MARKER_CONTENTS};
 pub use local::{LocalBackend, DIR_MODE, FILE_MODE, TEMP_PREFIX};
 pub use options::{local_path, open, RemoteOptions, Secret, ENV_VARS};
 pub use s3::S3Backend;

@@ -116,12 +116,15 @@ pub enum Command {
     /// List files in a snapshot.
     #[command(after_help = "Examples:\n  cairn ls latest\n  cairn ls 1a2b3c4d:/etc --long")]
     Ls(LsArgs),
-    /// Write one file of a snapshot to standard output.
-    #[command(after_help = "Example:\n  cairn dump latest /etc/hosts > hosts")]
+    /// Write one file of a snapshot to standard output, or with --archive a directory
+    /// (the whole snapshot by default) as a tar or zip archive.
+    #[command(
+        after_help = "Examples:\n  cairn dump latest /etc/hosts > hosts\n  cairn dump --archive tar latest > snapshot.tar\n  cairn dump --archive zip 1a2b3c4d:/home/ann/Documents > documents.zip\n  cairn dump --archive tar latest:/srv/www | ssh host tar -x -C /srv/www\n\nArchive entries are named relative to the directory dumped. tar keeps modes, owners,\ntimes (to the nanosecond), symlinks, hard links, devices, FIFOs and extended\nattributes; zip keeps modes, times (to two seconds) and symlinks, and stores a hard\nlink's contents again. File contents stream from the repository: memory does not grow\nwith their size."
+    )]
     Dump(DumpArgs),
     /// Restore a snapshot (or a path inside it) into a directory.
     #[command(
-        after_help = "Examples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/ann --target /home/ann --include '*.odt'"
+        after_help = "Examples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/ann --target /home/ann --include '*.odt'\n  cairn restore --from-export web1.cairn --target /srv/restore --export-password-file pw"
     )]
     Restore(RestoreArgs),
     /// Copy snapshots from another repository into this one (an offsite copy): only
@@ -132,6 +135,18 @@ pub enum Command {
         after_help = "Examples:\n  cairn copy -r usb --from-repo local    # configured repositories, by name\n  cairn -r /mnt/offsite copy --from-repo ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n  cairn -r /mnt/offsite init --copy-params-from ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n\nA repository made with `init --copy-params-from` names and cuts blobs as its source\ndoes: copies then move only missing blobs and keep dumps stored as deltas. Into any\nother repository every file is read and cut again, which costs more; the summary says so."
     )]
     Copy(CopyArgs),
+    /// Write one snapshot into one self-contained, encrypted file that opens with its
+    /// own password (see docs/exports.md).
+    #[command(
+        after_help = "Examples:\n  cairn export latest --output /media/usb/web1.cairn --export-password-file ~/.export-pw\n  cairn export 1a2b3c4d -o ann.cairn     # asks for the export password twice\n\nThe export password comes from --export-password-file, --export-password-command,\nCAIRN_EXPORT_PASSWORD_FILE, CAIRN_EXPORT_PASSWORD_COMMAND, CAIRN_EXPORT_PASSWORD, else a\nprompt. Read it back with `cairn import FILE` (into a repository), `cairn restore\n--from-export FILE --target DIR` (no repository needed) or `cairn import FILE --list`."
+    )]
+    Export(ExportArgs),
+    /// Copy the snapshot of an export into this repository (what it already holds is
+    /// not stored again), or with --list show what the export holds.
+    #[command(
+        after_help = "Examples:\n  cairn import /media/usb/web1.cairn --export-password-file ~/.export-pw\n  cairn import web1.cairn --list     # host, time, paths, tags, app, size; no repository needed\n\nA snapshot imported before is skipped, so importing twice stores nothing new."
+    )]
+    Import(ImportArgs),
     /// Where each recent snapshot is kept: for every host and application (or set of
     /// paths), which of the configured repositories ([repository] and each
     /// [[offsite]]) hold its newest snapshots, how old the newest offsite copy is, and
@@ -617,16 +632,37 @@ pub struct LsArgs {
 
 #[derive(Debug, Args)]
 pub struct DumpArgs {
-    /// `latest` or an id prefix.
+    /// `latest` or an id prefix (with --archive, optionally followed by `:path`).
     pub snapshot: String,
-    /// Path of a file in the snapshot.
-    pub path: String,
+    /// Path of a file in the snapshot (with --archive: of a directory, default `/`).
+    #[arg(required_unless_present = "archive")]
+    pub path: Option<String>,
+    /// Write the directory (or file) as an archive of this format.
+    #[arg(long, value_name = "FORMAT")]
+    pub archive: Option<ArchiveFormat>,
+}
+
+/// The formats of `dump --archive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchiveFormat {
+    /// POSIX tar (ustar with PAX records where needed).
+    Tar,
+    /// Zip, deflated.
+    Zip,
 }
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// `latest`, an id prefix, optionally followed by `:path`.
-    pub snapshot: String,
+    /// `latest`, an id prefix, optionally followed by `:path` (with --from-export,
+    /// default: the export's snapshot).
+    #[arg(required_unless_present = "from_export")]
+    pub snapshot: Option<String>,
+    /// Restore from this export file instead of a repository (only the export
+    /// password is needed; see `cairn export --help`).
+    #[arg(long, value_name = "FILE")]
+    pub from_export: Option<PathBuf>,
+    #[command(flatten)]
+    pub export_password: ExportPasswordArgs,
     /// Directory to restore into.
     #[arg(short, long)]
     pub target: PathBuf,
@@ -636,6 +672,41 @@ pub struct RestoreArgs {
     /// Do not restore paths matching this pattern (repeatable).
     #[arg(short = 'e', long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// `latest` or an id prefix.
+    pub snapshot: String,
+    /// The file to write (it must not exist yet).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub export_password: ExportPasswordArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The export file.
+    pub file: PathBuf,
+    /// Show what the export holds (host, time, paths, tags, app and databases, size,
+    /// files); import nothing and open no repository.
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub export_password: ExportPasswordArgs,
+}
+
+/// The password of an export file (else CAIRN_EXPORT_PASSWORD_FILE,
+/// CAIRN_EXPORT_PASSWORD_COMMAND, CAIRN_EXPORT_PASSWORD, else a prompt).
+#[derive(Debug, Args)]
+pub struct ExportPasswordArgs {
+    /// A file holding the export's password.
+    #[arg(long, value_name = "FILE")]
+    pub export_password_file: Option<PathBuf>,
+    /// A command printing the export's password.
+    #[arg(long, value_name = "COMMAND")]
+    pub export_password_command: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,12 @@
 //! Commands. Each takes resolved settings and its own options, never clap types.
 
 mod app;
+mod archive;
 mod backup;
 mod catalog;
 mod config;
 mod copy;
+mod export;
 mod init;
 mod inspect;
 mod key;
@@ -110,13 +112,18 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
     match command {
         Command::Init(a) => init::run(s, a),
         Command::Copy(a) => copy::run(s, a),
+        Command::Export(a) => export::export(s, a),
+        Command::Import(a) => export::import(s, a),
         Command::Status => status::run(s),
         Command::Run(a) => run::run(s, a.job, a.random_delay, a.dry_run),
         Command::Schedule(c) => schedule::run(s, c),
         Command::Backup(a) => backup::run(s, a),
         Command::Snapshots(a) => read::snapshots(s, a.host, a.tag),
         Command::Ls(a) => read::ls(s, &a.snapshot, a.long),
-        Command::Dump(a) => read::dump(s, &a.snapshot, &a.path),
+        Command::Dump(a) => match (a.archive, a.path) {
+            (Some(format), path) => archive::dump(s, &a.snapshot, path.as_deref(), format),
+            (None, path) => read::dump(s, &a.snapshot, &path.unwrap_or_default()),
+        },
         Command::Restore(a) => restore::run(s, a),
         Command::Check(a) => read::check(s, a.read_data, a.read_data_subset.as_deref()),
         Command::Diff(a) => inspect::diff(s, &a.from, &a.to),

@@ -6,9 +6,16 @@ use anyhow::{bail, Result};
 use cairn_core::{browse, RestoreOptions};
 
 pub fn run(s: &Settings, a: RestoreArgs) -> Result<u8> {
-    let repo = super::open(s)?;
-    let _lock = super::lock_shared(s, &repo, "restore")?;
-    let (spec, path) = browse::split_spec(&a.snapshot);
+    // An export is read in place: no repository, no lock (it is read-only).
+    let (repo, _lock) = match &a.from_export {
+        Some(file) => (super::export::open_export(file, a.export_password)?, None),
+        None => {
+            let repo = super::open(s)?;
+            let lock = super::lock_shared(s, &repo, "restore")?;
+            (repo, lock)
+        }
+    };
+    let (spec, path) = browse::split_spec(a.snapshot.as_deref().unwrap_or("latest"));
     let (id, snap) = repo.find_snapshot(spec)?;
     repo.load_index()?;
     let path = path.unwrap_or("/");
