@@ -29,6 +29,42 @@ pub const EXPORT_MARKER: &str = "CAIRN-EXPORT";
 /// The contents of the marker entry: the container's version.
 pub const EXPORT_MARKER_CONTENTS: &[u8] = b"cairn export 1\n";
 
+/// Positioned reads: of the export file, or (for the fuzz target) of bytes in memory.
+trait ReadAt {
+    fn read_all_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+}
+
+impl ReadAt for File {
+    fn read_all_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_all_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
+        let end = start
+            .checked_add(buf.len())
+            .filter(|e| *e <= self.len())
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(&self[start..end]);
+        Ok(())
+    }
+}
+
+/// For the fuzz target: scans `data` as an export's layout; returns how many files it
+/// holds, after checking that each lies inside `data`.
+pub fn fuzz_scan(data: &[u8]) -> Result<usize, String> {
+    let entries = scan(data, data.len() as u64)?;
+    for (offset, len) in entries.values() {
+        assert!(
+            offset + len <= data.len() as u64,
+            "an entry runs past the end"
+        );
+    }
+    Ok(entries.len())
+}
+
 /// Where each repository file lies in an export: (kind, name) → (offset, length).
 type Entries = HashMap<(FileKind, String), (u64, u64)>;
 
@@ -206,7 +242,7 @@ fn checksum(h: &[u8; BLOCK as usize]) -> u64 {
 
 /// Reads the headers of an export of `size` bytes: the map of its repository files, or
 /// what is wrong (the first problem, with the byte offset where it is).
-fn scan(file: &File, size: u64) -> Result<Entries, String> {
+fn scan<R: ReadAt + ?Sized>(file: &R, size: u64) -> Result<Entries, String> {
     let mut entries = HashMap::new();
     let mut at = 0u64;
     let mut first = true;
@@ -218,7 +254,7 @@ fn scan(file: &File, size: u64) -> Result<Entries, String> {
                  (truncated?)"
             ));
         }
-        file.read_exact_at(&mut header, at)
+        file.read_all_at(&mut header, at)
             .map_err(|e| format!("reading the header at byte {at}: {e}"))?;
         if header.iter().all(|b| *b == 0) {
             // The end marker is two zero blocks; anything after them must be zeros too
@@ -227,7 +263,7 @@ fn scan(file: &File, size: u64) -> Result<Entries, String> {
             let mut off = at;
             while off < size {
                 let n = rest.len().min((size - off) as usize);
-                file.read_exact_at(&mut rest[..n], off)
+                file.read_all_at(&mut rest[..n], off)
                     .map_err(|e| format!("reading byte {off}: {e}"))?;
                 if rest[..n].iter().any(|b| *b != 0) {
                     return Err(format!("data after the end marker at byte {at}"));
@@ -276,7 +312,7 @@ fn scan(file: &File, size: u64) -> Result<Entries, String> {
                 ));
             }
             let mut marker = vec![0u8; len.min(64) as usize];
-            file.read_exact_at(&mut marker, data)
+            file.read_all_at(&mut marker, data)
                 .map_err(|e| format!("reading the marker: {e}"))?;
             if marker != EXPORT_MARKER_CONTENTS {
                 return Err(format!(

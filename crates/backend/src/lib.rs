@@ -36,7 +36,7 @@ mod s3;
 mod sftp;
 
 pub use cairn_core::{validate_name, Backend, BackendError, FileKind, MAX_NAME_LEN};
-pub use export::{write_export, ExportFile, EXPORT_MARKER, EXPORT_MARKER_CONTENTS};
+pub use export::{fuzz_scan, write_export, ExportFile, EXPORT_MARKER, EXPORT_MARKER_CONTENTS};
 pub use local::{LocalBackend, DIR_MODE, FILE_MODE, TEMP_PREFIX};
 pub use options::{local_path, open, RemoteOptions, Secret, ENV_VARS};
 pub use s3::S3Backend;
