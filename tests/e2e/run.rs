@@ -504,6 +504,11 @@ fn a_config_without_jobs_runs_the_default_job_and_a_bad_job_name_is_refused() {
             .output()
             .unwrap()
     };
+    // config check says what the job will do.
+    let out = run(&["config", "check"]);
+    let said = text(&out.stdout);
+    assert!(said.contains("job         nightly: source data"), "{said}");
+    assert!(said.contains("no copy; no forget; prune every 7 days"), "{said}");
     let out = run(&["run", "weekly"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no job \"weekly\" in the config file (jobs: nightly)"));

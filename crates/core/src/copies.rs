@@ -159,7 +159,9 @@ pub fn human_age(secs: i64) -> String {
     match secs {
         s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
         s if s >= 2 * 3_600 => format!("{} hours", s / 3_600),
-        s => format!("{} minutes", s.max(0) / 60),
+        s if s >= 120 => format!("{} minutes", s / 60),
+        s if s >= 60 => "1 minute".into(),
+        s => format!("{} seconds", s.max(0)),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `cairn config check`: reads and checks the config file, and says what it found.
 
-use crate::config::{Config, Location, Problems};
+use crate::config::{Cadence, Config, JobConfig, Location, Problems};
 use crate::password::PasswordSource;
 use anyhow::Result;
 use serde_json::json;
@@ -109,8 +109,49 @@ fn summary_json(c: &Config) -> serde_json::Value {
             "password": kind(c.repository.password.as_ref()),
             "cache_dir": c.repository.cache_dir,
         },
+        "offsite": c.offsite.iter().map(|o| json!({
+            "name": o.name,
+            "url": o.url,
+            "password": kind(o.password.as_ref()),
+        })).collect::<Vec<_>>(),
         "apps": apps,
+        "sources": c.sources.iter().map(|s| json!({
+            "name": s.name,
+            "paths": s.paths,
+            "exclude": s.exclude,
+            "databases": s.postgres.len() + s.mariadb.len() + s.sqlite.len(),
+            "before": s.before,
+            "after": s.after,
+            "tags": s.tags,
+        })).collect::<Vec<_>>(),
         "retention": c.retention.as_ref().map(|r| r.rules()),
+        "jobs": c.jobs().iter().map(job_json).collect::<Vec<_>>(),
+        "monitoring": { "textfile_dir": c.monitoring.textfile_dir },
+    })
+}
+
+fn cadence(c: Cadence) -> String {
+    match c {
+        Cadence::Always => "always".into(),
+        Cadence::Never => "never".into(),
+        Cadence::Every(secs) => format!("every {}", cairn_core::human_age(secs)),
+    }
+}
+
+fn job_json(j: &JobConfig) -> serde_json::Value {
+    json!({
+        "name": j.name,
+        "apps": j.apps,
+        "sources": j.sources,
+        "copy_to": j.copy_to,
+        "forget": j.forget,
+        "prune_every": cadence(j.prune_every),
+        "check_every": cadence(j.check_every),
+        "check_subset": j.check_subset,
+        "schedule": j.schedule,
+        "randomized_delay_secs": j.randomized_delay,
+        // Whether one is set; the URL is a secret of sorts.
+        "ping_url": j.ping_url.is_some(),
     })
 }
 
@@ -164,7 +205,68 @@ fn print_summary(c: &Config) {
     if c.apps.is_empty() {
         println!("apps        none");
     }
+    for o in &c.offsite {
+        println!(
+            "offsite     {} at {}, password {}",
+            o.name.as_deref().unwrap_or_default(),
+            o.url.as_deref().unwrap_or_default(),
+            describe(o.password.as_ref())
+        );
+    }
+    for s in &c.sources {
+        let mut what: Vec<String> = s.paths.iter().map(|p| p.display().to_string()).collect();
+        let dbs = s.postgres.len() + s.mariadb.len() + s.sqlite.len();
+        if dbs > 0 {
+            what.push(format!("{dbs} database(s)"));
+        }
+        println!("source      {}: {}", s.name, what.join(" "));
+        if !s.exclude.is_empty() {
+            println!("              exclude: {}", s.exclude.join(" "));
+        }
+    }
     if let Some(r) = &c.retention {
         println!("retention   {}", r.rules().join(", "));
+    }
+    for j in c.jobs() {
+        let mut what: Vec<String> = j.apps.iter().map(|a| format!("app {a}")).collect();
+        what.extend(j.sources.iter().map(|s| format!("source {s}")));
+        println!(
+            "job         {}: {}",
+            j.name,
+            if what.is_empty() {
+                "nothing to back up".to_string()
+            } else {
+                what.join(", ")
+            }
+        );
+        let copies = if j.copy_to.is_empty() {
+            "no copy".to_string()
+        } else {
+            format!("copy to {}", j.copy_to.join(", "))
+        };
+        println!(
+            "              {copies}; {}; prune {}, check {} ({})",
+            if j.forget {
+                "forget by [retention]"
+            } else {
+                "no forget"
+            },
+            cadence(j.prune_every),
+            cadence(j.check_every),
+            j.check_subset
+        );
+        println!(
+            "              schedule {} (+ up to {}){}",
+            j.schedule,
+            cairn_core::human_age(j.randomized_delay as i64),
+            if j.ping_url.is_some() {
+                ", pings its URL"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(d) = &c.monitoring.textfile_dir {
+        println!("metrics     {}", d.display());
     }
 }
