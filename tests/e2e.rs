@@ -36,6 +36,8 @@ mod keys;
 mod kill;
 #[path = "e2e/maintain.rs"]
 mod maintain;
+#[path = "e2e/mount.rs"]
+mod mount;
 #[path = "e2e/put_only.rs"]
 mod put_only;
 #[path = "e2e/remote.rs"]

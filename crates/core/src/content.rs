@@ -154,6 +154,8 @@ pub trait ContentSource {
     fn data_len(&self, id: &Id) -> Result<u64>;
     /// The extents of a list blob, verified and decoded.
     fn list(&self, id: &Id) -> Result<Vec<Extent>>;
+    /// The plaintext of a data blob, verified.
+    fn data(&self, id: &Id) -> Result<Vec<u8>>;
 }
 
 impl ContentSource for Repository {
@@ -171,6 +173,10 @@ impl ContentSource for Repository {
     fn list(&self, id: &Id) -> Result<Vec<Extent>> {
         let bytes = self.read_blob(id)?;
         decode_list(&bytes, &format!("list {}", id.short()))
+    }
+
+    fn data(&self, id: &Id) -> Result<Vec<u8>> {
+        self.read_blob(id)
     }
 }
 
@@ -276,6 +282,165 @@ impl<S: ContentSource + ?Sized> Iterator for ContentWalk<'_, S> {
     }
 }
 
+/// One level of a content: its extents, each with the offset where it starts.
+#[derive(Debug)]
+struct Level {
+    /// `(start, extent, len)` in file order.
+    extents: Vec<(u64, Extent, u64)>,
+}
+
+impl Level {
+    /// Lays out `extents` from `start`; `expect` is the length its parent claims for it.
+    fn new<S: ContentSource + ?Sized>(
+        source: &S,
+        extents: &[Extent],
+        start: u64,
+        expect: Option<(Id, u64)>,
+    ) -> Result<Level> {
+        let mut out = Vec::with_capacity(extents.len());
+        let mut pos = start;
+        for &e in extents {
+            let len = match e {
+                Extent::Data(id) => source.data_len(&id)?,
+                Extent::Hole(len) | Extent::List { len, .. } => len,
+            };
+            out.push((pos, e, len));
+            pos = pos
+                .checked_add(len)
+                .ok_or_else(|| Error::format("content", "longer than 2^64 bytes"))?;
+        }
+        if let Some((id, len)) = expect {
+            if pos - start != len {
+                return Err(Error::format(
+                    format!("list {}", id.short()),
+                    format!("covers {} bytes, its parent says {len}", pos - start),
+                ));
+            }
+        }
+        Ok(Level { extents: out })
+    }
+
+    fn end(&self) -> u64 {
+        self.extents.last().map_or(0, |&(s, _, l)| s + l)
+    }
+
+    /// The extent holding byte `offset`, if this level has one.
+    fn at(&self, offset: u64) -> Option<(u64, Extent, u64)> {
+        let i = self.extents.partition_point(|&(s, _, l)| s + l <= offset);
+        self.extents
+            .get(i)
+            .copied()
+            .filter(|&(s, _, l)| s <= offset && offset < s + l)
+    }
+}
+
+/// Reads byte ranges of a content at any offset, as a file system reads a file: the
+/// list blobs on the way to the offset are read (not those before or after it), and
+/// the last level of extents and the last data blob used are kept, so that reading a
+/// file from start to end reads each blob once.
+///
+/// Memory: one level of extents (at most [`LIST_MAX`], or the node's own list) and one
+/// data blob, whatever the length of the content.
+#[derive(Debug)]
+pub struct ContentReader {
+    top: Level,
+    /// The deepest level used last, for the next read nearby.
+    last: Option<Level>,
+    /// The data blob used last: where it starts, its id and plaintext.
+    blob: Option<(u64, Id, Vec<u8>)>,
+}
+
+impl ContentReader {
+    /// A reader of `content` (a file node's extents).
+    pub fn new<S: ContentSource + ?Sized>(source: &S, content: &[Extent]) -> Result<Self> {
+        Ok(ContentReader {
+            top: Level::new(source, content, 0, None)?,
+            last: None,
+            blob: None,
+        })
+    }
+
+    /// The length of the content in bytes, holes included.
+    pub fn len(&self) -> u64 {
+        self.top.end()
+    }
+
+    /// Whether the content is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The data or hole extent holding byte `offset` (below [`ContentReader::len`]).
+    fn locate<S: ContentSource + ?Sized>(
+        &mut self,
+        source: &S,
+        offset: u64,
+    ) -> Result<(u64, Extent, u64)> {
+        if let Some(found @ (_, Extent::Data(_) | Extent::Hole(_), _)) =
+            self.last.as_ref().and_then(|l| l.at(offset))
+        {
+            return Ok(found);
+        }
+        let missing = || Error::format("content", format!("no extent holds byte {offset}"));
+        let mut found = self.top.at(offset).ok_or_else(missing)?;
+        let mut depth = 0;
+        while let (start, Extent::List { id, len }, _) = found {
+            depth += 1;
+            if depth > MAX_DEPTH {
+                return Err(Error::format(
+                    format!("list {}", id.short()),
+                    format!("lists nested deeper than {MAX_DEPTH}"),
+                ));
+            }
+            let level = Level::new(source, &source.list(&id)?, start, Some((id, len)))?;
+            found = level.at(offset).ok_or_else(missing)?;
+            self.last = Some(level);
+        }
+        Ok(found)
+    }
+
+    /// Reads up to `buf.len()` bytes from `offset` into `buf`; returns how many were
+    /// read (fewer only at the end of the content, 0 at or past it). Every data blob
+    /// is verified as it is read.
+    pub fn read_at<S: ContentSource + ?Sized>(
+        &mut self,
+        source: &S,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
+        let end = self.len();
+        let mut done = 0;
+        while done < buf.len() && offset + (done as u64) < end {
+            let at = offset + done as u64;
+            let (start, extent, len) = self.locate(source, at)?;
+            let skip = (at - start) as usize;
+            let take = ((len - (at - start)) as usize).min(buf.len() - done);
+            let out = &mut buf[done..done + take];
+            match extent {
+                Extent::Hole(_) => out.fill(0),
+                Extent::Data(id) => {
+                    if !matches!(&self.blob, Some((s, i, _)) if *s == start && *i == id) {
+                        self.blob = None; // free the old one before reading the next
+                        let data = source.data(&id)?;
+                        if data.len() as u64 != len {
+                            return Err(Error::format(
+                                format!("data blob {}", id.short()),
+                                format!("{} bytes, the index says {len}", data.len()),
+                            ));
+                        }
+                        self.blob = Some((start, id, data));
+                    }
+                    let (_, _, data) = self.blob.as_ref().expect("just read");
+                    out.copy_from_slice(&data[skip..skip + take]);
+                }
+                Extent::List { .. } => unreachable!("locate descends into lists"),
+            }
+            done += take;
+        }
+        Ok(done)
+    }
+}
+
 /// Adds to `blobs` every blob `content` uses: its data blobs and its list blobs, and
 /// those of the lists it names (a list already in `blobs` is not read again).
 pub fn add_blobs<S: ContentSource + ?Sized>(
@@ -345,6 +510,15 @@ mod tests {
             })?;
             decode_list(b, "list")
         }
+        fn data(&self, id: &Id) -> Result<Vec<u8>> {
+            let len = self.data_len(id)?;
+            Ok((0..len).map(|i| byte_of(id, i)).collect())
+        }
+    }
+
+    /// The bytes of the fake data blobs: a function of the id and the position.
+    fn byte_of(id: &Id, i: u64) -> u8 {
+        id.0[(i % 32) as usize] ^ (i / 32) as u8
     }
 
     fn build(mem: &mut Mem, extents: &[(Extent, u64)]) -> Vec<Extent> {
@@ -475,6 +649,9 @@ mod tests {
             fn list(&self, id: &Id) -> Result<Vec<Extent>> {
                 Ok(vec![Extent::List { id: *id, len: 1 }])
             }
+            fn data(&self, _: &Id) -> Result<Vec<u8>> {
+                Ok(vec![0])
+            }
         }
         let start = [Extent::List {
             id: Id::of_file(b"x"),
@@ -482,5 +659,86 @@ mod tests {
         }];
         let r: Result<Vec<_>> = ContentWalk::new(&Cycle, &start).collect();
         assert!(r.unwrap_err().to_string().contains("deeper"));
+    }
+
+    /// The byte at `offset` of `ext` laid end to end, the slow way.
+    fn expected(ext: &[(Extent, u64)], starts: &[u64], offset: u64) -> u8 {
+        let i = starts.partition_point(|&s| s <= offset) - 1;
+        match ext[i].0 {
+            Extent::Data(id) => byte_of(&id, offset - starts[i]),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn reads_at_any_offset_equal_the_contents_laid_end_to_end() {
+        let mut mem = Mem::default();
+        let mut ext = data(&mut mem, 30_000, 6);
+        ext.insert(7, (Extent::Hole(70_000), 70_000));
+        ext.insert(20_000, (Extent::Hole(3), 3));
+        let content = build(&mut mem, &ext);
+        assert!(content.iter().any(|e| matches!(e, Extent::List { .. })));
+        let mut starts = Vec::new();
+        let mut total = 0u64;
+        for (_, len) in &ext {
+            starts.push(total);
+            total += len;
+        }
+        let mut r = ContentReader::new(&mem, &content).unwrap();
+        assert_eq!(r.len(), total);
+        // Offsets spread over the whole content, at extent edges and across them.
+        let mut offsets: Vec<u64> = (0..200).map(|k| total / 200 * k + k * 7919).collect();
+        offsets.extend([
+            0,
+            starts[7],
+            starts[8] - 1,
+            starts[20_000],
+            total - 1,
+            total - 10,
+        ]);
+        for &off in &offsets {
+            let mut buf = vec![0xAA; 150_000];
+            let n = r.read_at(&mem, off, &mut buf).unwrap();
+            assert_eq!(n as u64, (total - off).min(buf.len() as u64));
+            for (k, b) in buf[..n].iter().enumerate().step_by(97) {
+                assert_eq!(
+                    *b,
+                    expected(&ext, &starts, off + k as u64),
+                    "at {}",
+                    off + k as u64
+                );
+            }
+        }
+        assert_eq!(r.read_at(&mem, total, &mut [0; 10]).unwrap(), 0);
+        assert_eq!(r.read_at(&mem, total + 5, &mut [0; 10]).unwrap(), 0);
+        // Sequential small reads see every byte of a stretch of extents.
+        let (from, to) = (starts[9_000], starts[9_010]);
+        let mut off = from;
+        while off < to {
+            let mut buf = [0u8; 4096];
+            let n = r.read_at(&mem, off, &mut buf).unwrap();
+            for (k, b) in buf[..n].iter().enumerate() {
+                assert_eq!(*b, expected(&ext, &starts, off + k as u64));
+            }
+            off += n as u64;
+        }
+        let empty = ContentReader::new(&mem, &[]).unwrap();
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn a_reader_refuses_a_list_that_lies_about_its_length() {
+        let mut mem = Mem::default();
+        let ext = data(&mut mem, 5000, 7);
+        let mut content = build(&mut mem, &ext);
+        if let Some(Extent::List { len, .. }) = content
+            .iter_mut()
+            .find(|e| matches!(e, Extent::List { .. }))
+        {
+            *len += 1;
+        }
+        let mut r = ContentReader::new(&mem, &content).unwrap();
+        let err = r.read_at(&mem, 0, &mut [0; 16]).unwrap_err().to_string();
+        assert!(err.contains("its parent says"), "{err}");
     }
 }

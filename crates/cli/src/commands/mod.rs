@@ -11,6 +11,7 @@ mod init;
 mod inspect;
 mod key;
 mod maintain;
+mod mount;
 mod read;
 mod restore;
 mod run;
@@ -125,6 +126,15 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
             (None, path) => read::dump(s, &a.snapshot, &path.unwrap_or_default()),
         },
         Command::Restore(a) => restore::run(s, a),
+        Command::Mount(a) => mount::run(
+            s,
+            mount::MountOptions {
+                mountpoint: a.mountpoint,
+                allow_other: a.allow_other,
+                host: a.host,
+                tag: a.tag,
+            },
+        ),
         Command::Check(a) => read::check(s, a.read_data, a.read_data_subset.as_deref()),
         Command::Diff(a) => inspect::diff(s, &a.from, &a.to),
         Command::Stats(a) => inspect::stats(s, &a.snapshots),
