@@ -218,6 +218,8 @@ keep-last = 2
 
 [[job]]
 name = "nightly"
+before = ["test -d {usb} || (echo the disk is not plugged in >&2; exit 4)"]
+after = ["echo night done >> {dir}/job-log"]
 prune-every = "always"
 check-every = "always"
 check-subset = "100%"
@@ -330,6 +332,8 @@ fn the_nightly_job_backs_up_copies_reports_and_survives_an_offsite_outage() {
         "check (local): ok",
         "check (usb): ok",
         "status: ok",
+        "before: ok",
+        "after: ok",
     ] {
         assert!(stderr.contains(step), "no log line {step:?}:\n{stderr}");
     }
@@ -412,6 +416,8 @@ fn the_nightly_job_backs_up_copies_reports_and_survives_an_offsite_outage() {
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("FAILED"), "{stdout}");
     assert!(stderr.contains("copy to usb (usb): FAILED"), "{stderr}");
+    assert!(stderr.contains("before: FAILED"), "{stderr}");
+    assert!(stdout.contains("the disk is not plugged in"), "{stdout}");
     assert!(stderr.contains("backup etc (local): ok"), "{stderr}");
     assert!(
         !stderr.contains("prune (usb)"),
@@ -472,6 +478,11 @@ fn the_nightly_job_backs_up_copies_reports_and_survives_an_offsite_outage() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(m.pings.take().len(), 2);
+    assert_eq!(
+        fs::read_to_string(m.env.path("job-log")).unwrap(),
+        "night done\n".repeat(3),
+        "the job's after-command ran every night, the failed one too"
+    );
 }
 
 #[test]
@@ -508,7 +519,10 @@ fn a_config_without_jobs_runs_the_default_job_and_a_bad_job_name_is_refused() {
     let out = run(&["config", "check"]);
     let said = text(&out.stdout);
     assert!(said.contains("job         nightly: source data"), "{said}");
-    assert!(said.contains("no copy; no forget; prune every 7 days"), "{said}");
+    assert!(
+        said.contains("no copy; no forget; prune every 7 days"),
+        "{said}"
+    );
     let out = run(&["run", "weekly"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no job \"weekly\" in the config file (jobs: nightly)"));

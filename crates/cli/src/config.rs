@@ -95,6 +95,10 @@ mod raw {
         pub schedule: Option<Spanned<String>>,
         pub randomized_delay: Option<Spanned<String>>,
         pub ping_url: Option<Spanned<String>>,
+        #[serde(default)]
+        pub before: Vec<Spanned<String>>,
+        #[serde(default)]
+        pub after: Vec<Spanned<String>>,
     }
 
     /// `[monitoring]`.
@@ -363,6 +367,11 @@ pub struct JobConfig {
     pub randomized_delay: u64,
     /// `ping-url`: a healthchecks-style URL told of start, success and failure.
     pub ping_url: Option<String>,
+    /// `before`: shell commands run before the first step (e.g. mounting the disk of
+    /// an offsite repository).
+    pub before: Vec<String>,
+    /// `after`: shell commands run after the last step, whatever happened.
+    pub after: Vec<String>,
 }
 
 impl JobConfig {
@@ -384,6 +393,8 @@ impl JobConfig {
             schedule: "02:00".into(),
             randomized_delay: 3600,
             ping_url: None,
+            before: Vec::new(),
+            after: Vec::new(),
         }
     }
 }
@@ -1051,6 +1062,15 @@ fn job(j: raw::Job, config: &Config, v: &mut Validator) -> Option<JobConfig> {
         } else {
             v.at(&u, "ping-url must start with http:// or https://".into());
         }
+    }
+    for (key, given, out) in [
+        ("before", j.before, &mut job.before),
+        ("after", j.after, &mut job.after),
+    ] {
+        *out = given
+            .iter()
+            .filter_map(|h| v.nonempty(&format!("an entry of {key}"), h))
+            .collect();
     }
     if job.forget && config.retention.is_none() {
         let p = problem(

@@ -11,6 +11,9 @@
 //! 5. `check --read-data-subset` on each repository when `check-every` has passed;
 //! 6. `status`: snapshot counts and ages for the metrics, and the `[copies]` rules.
 //!
+//! The job's own `before` commands run first and its `after` commands last, each a
+//! step of its own.
+//!
 //! A step that fails does not stop the steps that do not need it: an offsite outage
 //! does not skip the local backups, a failed backup does not skip the copy of what the
 //! repository already holds. Only the steps of an offsite repository that could not be
@@ -145,6 +148,11 @@ pub fn run(
     log(s, &format!("job {} started", job.name));
 
     let mut results = Vec::new();
+    // The job's before-commands (mounting a disk, say). One that fails is a failed step;
+    // the rest of the job still runs: the local backups do not depend on it.
+    for h in &job.before {
+        results.push(runner.hook("before", h));
+    }
     for step in &steps {
         results.push(runner.run_step(step));
     }
@@ -213,6 +221,9 @@ pub fn run(
     }
     let (status_result, repositories) = runner.status();
     results.push(status_result);
+    for h in &job.after {
+        results.push(runner.hook("after", h));
+    }
 
     let failed = results
         .iter()
@@ -504,6 +515,32 @@ impl Runner<'_> {
         result
     }
 
+    /// Runs one of the job's `before` or `after` commands as a step of its own.
+    fn hook(&self, which: &str, command: &str) -> StepResult {
+        let started = Instant::now();
+        log(self.s, &format!("{which}: {command}"));
+        let mut r = skipped(which, self.s.config.primary_name(), "");
+        r.outcome = match run_hook(command) {
+            Ok(()) => Outcome::Ok,
+            Err(e) => {
+                r.detail = format!("{e:#}");
+                r.log_tail.push(r.detail.clone());
+                Outcome::Failed
+            }
+        };
+        r.seconds = started.elapsed().as_secs_f64();
+        let word = if r.outcome == Outcome::Ok {
+            "ok"
+        } else {
+            "FAILED"
+        };
+        log(
+            self.s,
+            &format!("{which}: {word} in {}", duration(r.seconds)),
+        );
+        r
+    }
+
     /// Runs the step's cairn command; returns its exit code, standard output, and the
     /// last lines of everything it printed. Its standard error is also passed on, each
     /// line indented, as it comes.
@@ -690,15 +727,31 @@ fn skipped(step: &str, repository: &str, why: &str) -> StepResult {
     }
 }
 
-/// Runs a hook with `sh -c`; an error when it cannot start or exits non-zero.
+/// Runs a hook with `sh -c`; an error, with the end of what it printed, when it cannot
+/// start or exits non-zero. What it prints goes to standard error, indented, like a
+/// step's output (standard output carries the summary).
 fn run_hook(command: &str) -> Result<()> {
-    let status = Command::new("sh")
+    let out = Command::new("sh")
         .args(["-c", command])
         .stdin(Stdio::null())
-        .status()
+        .output()
         .with_context(|| format!("starting `{command}`"))?;
-    if !status.success() {
-        bail!("`{command}` exited with {status}");
+    let mut printed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+        .map(String::from)
+        .collect();
+    for line in &printed {
+        eprintln!("    {line}");
+    }
+    if !out.status.success() {
+        let tail = printed.split_off(printed.len().saturating_sub(3));
+        let said = if tail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", tail.join(" / "))
+        };
+        bail!("`{command}` exited with {}{said}", out.status);
     }
     Ok(())
 }
