@@ -7,7 +7,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 /// One request the ping server received: method, target (path and query), body.
@@ -85,22 +85,13 @@ fn kimai(root: &Path) {
     .unwrap();
     fs::write(root.join("config/packages/local.yaml"), "kimai: {}\n").unwrap();
     fs::write(root.join("var/data/invoice.pdf"), pseudo_random(1, 300_000)).unwrap();
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(format!(
-            "import sqlite3; c = sqlite3.connect('{}'); \
+    succeed(Command::new("python3").arg("-c").arg(format!(
+        "import sqlite3; c = sqlite3.connect('{}'); \
              c.execute('create table kimai2_users (id integer primary key, name text)'); \
              c.executemany('insert into kimai2_users (name) values (?)', \
              [('user %d' % i,) for i in range(50)]); c.commit()",
-            root.join("var/data/kimai.sqlite").display()
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        root.join("var/data/kimai.sqlite").display()
+    )));
 }
 
 /// An Immich installation with its database on the PostgreSQL server of the tests.
@@ -252,15 +243,9 @@ textfile-dir = "{textfiles}"
     /// `cairn ARGS` as a timer runs it: the config file, HOME and a state directory;
     /// nothing else in the environment.
     fn cairn(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.env.dir.path())
+        cairn_with_config(self.env.dir.path(), &self.config)
             .env("XDG_STATE_HOME", &self.state)
-            .arg("--config")
-            .arg(&self.config)
             .args(args)
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     }
@@ -504,14 +489,8 @@ fn a_config_without_jobs_runs_the_default_job_and_a_bad_job_name_is_refused() {
     )
     .unwrap();
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", env.dir.path())
-            .arg("--config")
-            .arg(&config)
+        cairn_with_config(env.dir.path(), &config)
             .args(args)
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     };

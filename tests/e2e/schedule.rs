@@ -4,17 +4,11 @@
 use crate::common::*;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn cairn(env: &Env, config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.dir.path())
-        .arg("--config")
-        .arg(config)
+    cairn_with_config(env.dir.path(), config)
         .args(args)
-        .stdin(Stdio::null())
         .output()
         .unwrap()
 }

@@ -94,6 +94,19 @@ impl Env {
     }
 }
 
+/// `cairn --config CONFIG` as a timer or cron runs it: HOME and PATH, nothing else from
+/// the environment (no CAIRN_* variable).
+pub fn cairn_with_config(home: &Path, config: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null());
+    c
+}
+
 /// Runs `cmd` with `data` on its standard input; returns its output.
 pub fn with_stdin(cmd: &mut Command, data: &[u8]) -> Output {
     use std::io::Write;
