@@ -75,6 +75,31 @@ struct StepResult {
     log_tail: Vec<String>,
 }
 
+impl StepResult {
+    fn metric(&self) -> StepMetric {
+        StepMetric {
+            step: self.step.clone(),
+            repository: self.repository.clone(),
+            ok: matches!(self.outcome, Outcome::Ok | Outcome::Partial),
+            skipped: self.outcome == Outcome::Skipped,
+            bytes_added: self.bytes_added,
+        }
+    }
+}
+
+/// The body of the last ping: the summary, then the end of each troubled step's output.
+fn ping_body(summary: String, results: &[StepResult]) -> String {
+    let mut body = summary;
+    for r in results.iter().filter(|r| !r.log_tail.is_empty()) {
+        body.push_str(&format!("\n--- {} ({}) ---\n", r.step, r.repository));
+        for line in &r.log_tail {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    body
+}
+
 /// What the state file keeps between runs: when each cadenced step last succeeded.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct State {
@@ -190,33 +215,28 @@ pub fn run(
         }
     }
     let now = jiff::Timestamp::now().as_second();
-    for repo in &reachable {
-        let last = state.prune.get(repo).copied();
-        if job.prune_every.due(last, now) {
-            let r = runner.run_step(&Step::plain("prune", repo, vec!["prune".into()]));
+    let prune = vec!["prune".to_string()];
+    let check = vec![
+        "check".to_string(),
+        "--read-data-subset".into(),
+        job.check_subset.clone(),
+    ];
+    for (what, cadence, last, args) in [
+        ("prune", job.prune_every, &mut state.prune, prune),
+        ("check", job.check_every, &mut state.check, check),
+    ] {
+        for repo in &reachable {
+            if !cadence.due(last.get(repo).copied(), now) {
+                if cadence != Cadence::Never {
+                    log(s, &format!("{what} of {repo}: not due ({what}-every)"));
+                }
+                continue;
+            }
+            let r = runner.run_step(&Step::plain(what, repo, args.clone()));
             if r.outcome == Outcome::Ok {
-                state.prune.insert(repo.clone(), now);
+                last.insert(repo.clone(), now);
             }
             results.push(r);
-        } else if job.prune_every != Cadence::Never {
-            log(s, &format!("prune of {repo}: not due (prune-every)"));
-        }
-    }
-    for repo in &reachable {
-        let last = state.check.get(repo).copied();
-        if job.check_every.due(last, now) {
-            let args = vec![
-                "check".into(),
-                "--read-data-subset".into(),
-                job.check_subset.clone(),
-            ];
-            let r = runner.run_step(&Step::plain("check", repo, args));
-            if r.outcome == Outcome::Ok {
-                state.check.insert(repo.clone(), now);
-            }
-            results.push(r);
-        } else if job.check_every != Cadence::Never {
-            log(s, &format!("check of {repo}: not due (check-every)"));
         }
     }
     let (status_result, repositories) = runner.status();
@@ -257,16 +277,7 @@ pub fn run(
             last_success: state.last_success,
             seconds: secs,
             failed_steps: failed,
-            steps: results
-                .iter()
-                .map(|r| StepMetric {
-                    step: r.step.clone(),
-                    repository: r.repository.clone(),
-                    ok: matches!(r.outcome, Outcome::Ok | Outcome::Partial),
-                    skipped: r.outcome == Outcome::Skipped,
-                    bytes_added: r.bytes_added,
-                })
-                .collect(),
+            steps: results.iter().map(StepResult::metric).collect(),
             repositories,
             now: jiff::Timestamp::now().as_second(),
         };
@@ -276,14 +287,7 @@ pub fn run(
         }
     }
     if let Some(p) = &ping {
-        let mut body = summary.clone();
-        for r in results.iter().filter(|r| !r.log_tail.is_empty()) {
-            body.push_str(&format!("\n--- {} ({}) ---\n", r.step, r.repository));
-            for line in &r.log_tail {
-                body.push_str(line);
-                body.push('\n');
-            }
-        }
+        let body = ping_body(summary, &results);
         let sent = if failed == 0 {
             p.success(&body)
         } else {
