@@ -519,4 +519,19 @@ fn a_config_without_jobs_runs_the_default_job_and_a_bad_job_name_is_refused() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("prune of primary: not due"), "{stderr}");
     assert!(!stderr.contains("check (primary): ok"), "{stderr}");
+    // --json: the whole report.
+    let out = run(&["run", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["job"], "nightly");
+    assert_eq!(v["ok"], true);
+    let steps: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["backup data", "status"]);
+    assert_eq!(v["steps"][0]["snapshot"].as_str().unwrap().len(), 64);
+    assert_eq!(v["repositories"][0]["snapshots"], 3);
 }
