@@ -164,8 +164,20 @@ fn a_cron_entry_runs_the_job_with_its_random_delay() {
     let env = Env::new();
     let config = write_config(&env, "[[job]]\nname = \"nightly\"\nschedule = \"03:15\"\n");
     let file = env.path("cron.d/cairn-nightly");
-    fs::create_dir_all(file.parent().unwrap()).unwrap();
     let f = file.to_str().unwrap();
+    // No cron.d directory: cron is not installed, and the message says so.
+    let out = cairn(
+        &env,
+        &config,
+        &["schedule", "install", "--cron", "--cron-file", f],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is cron installed?"),
+        "{}",
+        text(&out.stderr)
+    );
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
     let out = cairn(
         &env,
         &config,

@@ -128,7 +128,7 @@ fn command_line(s: &Settings, job: &JobConfig) -> Result<String> {
 }
 
 /// The two systemd units of a job.
-fn units(s: &Settings, job: &JobConfig, user: bool) -> Result<(String, String)> {
+fn units(s: &Settings, job: &JobConfig) -> Result<(String, String)> {
     let command = command_line(s, job)?;
     let name = &job.name;
     let service = format!(
@@ -146,7 +146,6 @@ fn units(s: &Settings, job: &JobConfig, user: bool) -> Result<(String, String)> 
          IOSchedulingClass=best-effort\n\
          IOSchedulingPriority=7\n"
     );
-    let _ = user;
     let timer = format!(
         "{MARKER} {name}; `cairn schedule remove {name}` removes it.\n\
          [Unit]\n\
@@ -208,7 +207,7 @@ fn install(s: &Settings, a: ScheduleInstallArgs) -> Result<u8> {
     let job = s.config.job(a.job.as_deref())?;
     match place(&a.place, &job.name)? {
         Place::Systemd { dir, user } => {
-            let (service, timer) = units(s, &job, user)?;
+            let (service, timer) = units(s, &job)?;
             let service_path = dir.join(format!("cairn-{}.service", job.name));
             let timer_path = dir.join(format!("cairn-{}.timer", job.name));
             if a.dry_run {
@@ -266,6 +265,14 @@ fn install(s: &Settings, a: ScheduleInstallArgs) -> Result<u8> {
                 println!("# {}\n{text}", path.display());
                 return Ok(crate::exit::OK);
             }
+            if parent_missing(&path) {
+                bail!(
+                    "{} does not exist: is cron installed? (install cron, or run systemd \
+                     and use its timers)",
+                    path.parent()
+                        .map_or(String::new(), |d| d.display().to_string())
+                );
+            }
             write_new(&path, &text)?;
             println!("wrote {}", path.display());
         }
@@ -287,6 +294,11 @@ fn install(s: &Settings, a: ScheduleInstallArgs) -> Result<u8> {
         }
     }
     Ok(crate::exit::OK)
+}
+
+/// Whether the directory a file would go into is missing.
+fn parent_missing(path: &Path) -> bool {
+    path.parent().is_some_and(|d| !d.is_dir())
 }
 
 /// Writes a file cairn owns: a file already there must be one cairn wrote.
