@@ -106,17 +106,9 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// A run id in the form healthchecks.io accepts (a UUID, version 4).
 pub fn run_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
     let mut bytes = [0u8; 16];
-    for (i, half) in bytes.chunks_mut(8).enumerate() {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        half.copy_from_slice(&h.finish().to_le_bytes());
+    for half in bytes.chunks_mut(8) {
+        half.copy_from_slice(&random_u64().to_le_bytes());
     }
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
@@ -129,6 +121,19 @@ pub fn run_id() -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+/// A number that differs from call to call and run to run (std's per-hasher random
+/// keys, with the time): for run ids and random delays, no cryptographic use.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 /// What a run measured, for the textfile.

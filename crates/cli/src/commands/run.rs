@@ -815,14 +815,7 @@ fn shell_quote(w: &str) -> String {
 /// A number below `n` that differs from run to run (for the random delay: no
 /// cryptographic use).
 fn random_below(n: u64) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish() % n
+    monitoring::random_u64() % n
 }
 
 /// `$XDG_STATE_HOME/cairn/jobs/JOB.json` (else `~/.local/state/...`).
