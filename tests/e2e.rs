@@ -4,6 +4,8 @@
 #[path = "e2e/common/mod.rs"]
 mod common;
 
+#[path = "e2e/app_restore.rs"]
+mod app_restore;
 #[path = "e2e/apps.rs"]
 mod apps;
 #[path = "e2e/apps_kestra.rs"]

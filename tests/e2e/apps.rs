@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// Every table's rows, as one checksum per table.
-fn checksums(db: &str) -> Vec<String> {
+pub(crate) fn checksums(db: &str) -> Vec<String> {
     let tables = mariadb(
         Some(db),
         "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() \
@@ -318,7 +318,8 @@ fn restore_protects_a_database_that_holds_data() {
     assert!(marker.exists(), "the failing client was not used");
     assert!(stderr.contains("restore point"), "{stderr}");
     assert!(
-        stderr.contains("previous database was put back"),
+        stderr.contains("everything the restore touched is as it was before")
+            && stderr.contains(": as it was before the restore"),
         "{stderr}"
     );
     assert_eq!(
@@ -573,7 +574,7 @@ fn immich_with_postgres_backs_up_originals_and_restores_exactly() {
 
 /// An i-doit installation: the directory, `src/config.inc.php` naming the system
 /// database, whose `isys_mandator` names one tenant database with foreign keys.
-fn idoit_install(root: &Path, system: &str, tenant: &str) {
+pub(crate) fn idoit_install(root: &Path, system: &str, tenant: &str) {
     for d in ["src", "upload/files", "imports", "temp/cache"] {
         fs::create_dir_all(root.join(d)).unwrap();
     }

@@ -338,7 +338,7 @@ pub enum AppCommand {
     /// Restore an application snapshot: files, then each database into an empty
     /// database (a restore point first if it must replace one), then a health check.
     #[command(
-        after_help = "Examples:\n  cairn app restore kimai\n  cairn app restore kimai 1a2b3c4d --target /var/www/kimai --database kimai_restored\n  cairn app restore kimai --replace-existing\n\nWhat will happen, and any difference between the snapshot's version and the installed\none, is shown before anything is changed. A database that holds tables is replaced only\nwith --replace-existing, after a restore point (a snapshot tagged restore-point) was\ntaken; if loading or the health check fails, the restore point is loaded back."
+        after_help = "Examples:\n  cairn app restore kimai\n  cairn app restore kimai 1a2b3c4d --target /var/www/kimai --database kimai_restored\n  cairn app restore kimai --replace-existing\n  cairn app restore kimai --rollback\n\nWhat will happen, and any difference between the snapshot's version and the installed\none, is shown before anything is changed. A restore is one transaction: first a restore\npoint (a snapshot tagged restore-point) of every path and database it will replace, read\nback before it is trusted; if any step fails, every database and path is put back as it\nwas. A database that holds tables is replaced only with --replace-existing. A restore cut\nshort (killed, power lost) is found by the next `cairn app` command: --rollback puts\neverything back, --finish completes it."
     )]
     Restore(AppRestoreArgs),
     /// Load the dumps of an application snapshot into scratch databases and compare
@@ -404,6 +404,14 @@ pub struct AppRestoreArgs {
     /// now); change nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    /// A restore of this installation was cut short (killed, power lost): put back
+    /// every database and path it touched as its restore point holds them.
+    #[arg(long, conflicts_with_all = ["snapshot", "finish", "dry_run"])]
+    pub rollback: bool,
+    /// A restore of this installation was cut short: complete it (the same snapshot;
+    /// its restore point already holds what was there before).
+    #[arg(long, conflicts_with_all = ["snapshot", "dry_run"])]
+    pub finish: bool,
 }
 
 #[derive(Debug, Args)]

@@ -94,6 +94,23 @@ pub fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// cairn's state directory, `$XDG_STATE_HOME/cairn` (else `~/.local/state/cairn`): the
+/// jobs' last runs and the journals of application restores in progress. `what` names
+/// what needs it, for the error when neither variable is set.
+pub fn state_dir(what: &str) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context;
+    let base = match env_var("XDG_STATE_HOME").filter(|d| d.starts_with('/')) {
+        Some(d) => std::path::PathBuf::from(d),
+        None => {
+            let home = env_var("HOME").with_context(|| {
+                format!("neither XDG_STATE_HOME nor HOME is set: no place for {what}")
+            })?;
+            std::path::PathBuf::from(home).join(".local/state")
+        }
+    };
+    Ok(base.join("cairn"))
+}
+
 impl Settings {
     /// Resolves the global flags against the environment and the config file.
     pub fn resolve(flags: crate::args::GlobalArgs) -> Result<Settings> {

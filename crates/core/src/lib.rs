@@ -60,7 +60,9 @@ pub use backup::{
     ParentChoice, Progress, StreamSource, StreamSummary, Warning, WarningKind,
 };
 pub use catalog::{cache_trees, Catalog, CatalogInfo};
-pub use check::{check, CheckOptions, CheckProgress, CheckReport, DataSubset};
+pub use check::{
+    check, verify_snapshot, CheckOptions, CheckProgress, CheckReport, DataSubset, SnapshotVerified,
+};
 pub use config::{InitOptions, RepoConfig, DELTA_VERSION, REPO_VERSION};
 pub use copies::{copies_status, human_age, CopiesPolicy, GroupCopies, Holding, Placement};
 pub use copy::{copy, CopyReport};

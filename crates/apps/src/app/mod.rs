@@ -8,16 +8,19 @@
 
 mod idoit;
 mod immich;
+mod journal;
 mod kestra;
 mod kimai;
 mod restore;
 
 pub use idoit::Idoit;
 pub use immich::Immich;
+pub use journal::{Before, Journal, JournalDatabase, JournalPath, Phase};
 pub use kestra::Kestra;
 pub use kimai::Kimai;
 pub use restore::{
-    compare_version, restore, verify, DatabaseVerify, RestoreOptions, RestoreReport, VersionMatch,
+    compare_version, restore, rollback, verify, DatabaseVerify, ItemState, RestoreOptions,
+    RestoreReport, VersionMatch,
 };
 
 use crate::db::Consistent;
@@ -152,7 +155,21 @@ pub struct Manifest {
     pub order: Vec<String>,
     /// What to do after a restore.
     pub post_restore: Vec<String>,
+    /// Set on a restore point: the state of the installation taken just before an
+    /// application restore replaced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_point: Option<RestorePointOf>,
 }
+
+/// What a restore point was taken for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestorePointOf {
+    /// The snapshot whose restore it was taken before (full id).
+    pub restoring: String,
+}
+
+/// The tag of every restore point.
+pub const RESTORE_POINT_TAG: &str = "restore-point";
 
 impl Manifest {
     /// The manifest of an application snapshot (snapshot `id`, for messages).
@@ -324,7 +341,7 @@ pub fn backup(
 fn backup_between_hooks(
     repo: &Repository,
     plan: &Plan,
-    mut tags: Vec<String>,
+    tags: Vec<String>,
     progress: &dyn Progress,
 ) -> Result<BackupResult> {
     if let Some(p) = plan.problems.first() {
@@ -334,6 +351,18 @@ fn backup_between_hooks(
             plan.install.display()
         )));
     }
+    store(repo, plan, tags, None, progress)
+}
+
+/// Stores the plan's dumps and files as one application snapshot (no hooks): a backup,
+/// or, with `restore_point`, the restore point an application restore takes first.
+fn store(
+    repo: &Repository,
+    plan: &Plan,
+    mut tags: Vec<String>,
+    restore_point: Option<RestorePointOf>,
+    progress: &dyn Progress,
+) -> Result<BackupResult> {
     let mut streams = Vec::new();
     let mut databases = Vec::new();
     // Held until the backup is done: PostgreSQL's exported snapshots, which the dumps
@@ -366,6 +395,7 @@ fn backup_between_hooks(
             "after hooks".into(),
         ],
         post_restore: plan.post_restore.clone(),
+        restore_point,
     };
     if !tags.iter().any(|t| t == &plan.app) {
         tags.insert(0, plan.app.clone());

@@ -1,27 +1,41 @@
-//! Restoring an application snapshot without putting what is there now at risk.
+//! Restoring an application snapshot as one transaction: it ends with every database
+//! and path the restore touched either as the snapshot holds it or as it was before,
+//! never mixed.
 //!
-//! The order, from the vendors' pages:
-//! 1. Say what will happen, and compare the snapshot's application version with the
-//!    installed one (match / different / unknown); a different version stops here unless
-//!    the user accepts it.
-//! 2. Put the files back (the installation's configuration comes back with them, and
-//!    with it where the database is).
-//! 3. For each database: a missing one is created; an empty one is used; one that holds
-//!    tables is replaced only with explicit consent, after a **restore point** (a dump of
-//!    it, stored as a snapshot tagged `restore-point`) was taken.
-//! 4. Load the dump (PostgreSQL in one transaction), then a **health check**: the
-//!    database answers, every table of the manifest exists with its row count.
-//! 5. If loading or the check fails, the database is dropped and the restore point
-//!    loaded back.
-//! 6. The application's post-restore steps are printed (and can be run).
+//! 1. **Plan** (nothing is changed): compare the versions; find where each path and
+//!    each database goes and what is there now; make every refusal here (version,
+//!    number of databases, engines, consent to replace a database that holds tables).
+//!    A restore of this installation that was cut short (its journal is there) stops
+//!    the plan: it must be rolled back or finished first.
+//! 2. **Restore point**: one application snapshot, tagged `restore-point`, of every
+//!    path that will be written and every database that will be replaced, as they are
+//!    now. It is **read back** from the repository, every blob authenticated, before
+//!    anything is changed: a restore point that deduplicated onto a damaged blob is
+//!    refused here, with nothing touched.
+//! 3. **Journal** (see [`super::journal`]): written durably before the first
+//!    destructive step.
+//! 4. **Replace**: the files, then each database (dropped, created with the snapshot's
+//!    character set, loaded), then the **health check** of every database.
+//! 5. If any step fails, **every** path and database of the journal is put back as the
+//!    restore point holds it (a database that was not there is dropped, a path that was
+//!    not there is removed), and the journal is removed. After a crash the journal is
+//!    still there: [`rollback`] does the same from it, or the restore is run again to
+//!    finish it.
+//! 6. The report says what state each database and path is in.
+//!
+//! When the installation's configuration cannot be read before its files are back (a
+//! fresh machine), where the databases go is known only after step 4's files: they are
+//! planned then, with the same refusals, and a database that holds tables is saved in
+//! a second restore point before it is replaced.
 
-use super::{plan, plan_with, DatabaseAccess, Manifest};
+use super::journal::{Before, Journal, JournalDatabase, JournalPath, Phase};
+use super::{plan, plan_with, DatabaseAccess, Manifest, Plan, RestorePointOf, RESTORE_POINT_TAG};
 use crate::db::{Database, TargetState};
 use cairn_core::{
-    browse, BackupOptions, Error, Id, NoProgress, Repository, RestoreOptions as CoreRestore,
-    Result, Snapshot,
+    browse, Error, Id, NoProgress, NodeKind, Repository, RestoreOptions as CoreRestore, Result,
+    Snapshot,
 };
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What to restore and how far to go.
 #[derive(Clone, Debug, Default)]
@@ -43,6 +57,19 @@ pub struct RestoreOptions {
     pub dry_run: bool,
     /// How to reach the databases, beyond the installation's own configuration.
     pub access: DatabaseAccess,
+    /// Where restore journals are kept (cairn's state directory); `None` keeps none (a
+    /// crash then cannot be recovered from: only for tests of the library).
+    pub journal_dir: Option<PathBuf>,
+    /// Tags the restore point gets beside `restore-point` and the application's name
+    /// (the configured installation's name).
+    pub tags: Vec<String>,
+    /// The command that rolls this installation back, for messages (e.g.
+    /// `cairn app restore kimai --rollback`).
+    pub rollback_command: String,
+    /// Finish the restore this journal describes (cut short earlier): its restore point
+    /// already holds what was there before, so none is taken, and every database is
+    /// replaced.
+    pub finish: Option<Journal>,
 }
 
 /// How the snapshot's version compares with the installed one.
@@ -57,6 +84,32 @@ pub enum VersionMatch {
     Unknown,
 }
 
+/// The state one database or path is in when a restore or rollback has ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum ItemState {
+    /// As the snapshot holds it.
+    Restored,
+    /// As it was before the restore (back from the restore point, or removed again
+    /// because it was not there).
+    AsBefore,
+    /// Not touched (the restore stopped before it).
+    Untouched,
+    /// Neither: the rollback of it failed, with this error.
+    Unknown(String),
+}
+
+impl std::fmt::Display for ItemState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ItemState::Restored => f.write_str("restored from the snapshot"),
+            ItemState::AsBefore => f.write_str("as it was before the restore"),
+            ItemState::Untouched => f.write_str("not touched"),
+            ItemState::Unknown(e) => write!(f, "UNKNOWN: putting it back failed: {e}"),
+        }
+    }
+}
+
 /// What happened to one database.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DatabaseRestore {
@@ -64,10 +117,21 @@ pub struct DatabaseRestore {
     pub engine: String,
     /// The database restored into.
     pub database: String,
-    /// The restore point taken first, if any.
+    /// The restore point that holds what was there before, if anything was.
     pub restore_point: Option<String>,
     /// Row counts that differ from the manifest's (table, manifest, restored).
     pub count_differences: Vec<(String, u64, u64)>,
+    /// Its state now.
+    pub state: ItemState,
+}
+
+/// What happened to one path.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PathRestore {
+    /// Where the files went.
+    pub path: String,
+    /// Its state now.
+    pub state: ItemState,
 }
 
 /// What a restore did.
@@ -81,14 +145,18 @@ pub struct RestoreReport {
     pub version: VersionMatch,
     /// Files restored.
     pub files: u64,
+    /// The restore point taken before the first change, if anything was there.
+    pub restore_point: Option<String>,
     /// Each database.
     pub databases: Vec<DatabaseRestore>,
+    /// Each path written.
+    pub paths: Vec<PathRestore>,
     /// The steps left to do.
     pub post_restore: Vec<String>,
 }
 
 /// Compares the snapshot's version with the installation at `target`, if any.
-pub fn compare_version(app: &str, manifest: &Manifest, target: &std::path::Path) -> VersionMatch {
+pub fn compare_version(app: &str, manifest: &Manifest, target: &Path) -> VersionMatch {
     let installed = plan(app, target).ok().and_then(|p| p.version);
     match (&manifest.app_version, installed) {
         (Some(a), Some(b)) if *a == b => VersionMatch::Match,
@@ -97,7 +165,28 @@ pub fn compare_version(app: &str, manifest: &Manifest, target: &std::path::Path)
     }
 }
 
-/// Restores an application snapshot; `say` is told each step before it is taken.
+/// One database the restore replaces.
+struct DbStep {
+    /// The snapshot's dump of it.
+    m: super::DatabaseManifest,
+    /// Where it goes.
+    db: Database,
+    /// What is there before.
+    before: TargetState,
+}
+
+/// One path the restore writes.
+struct PathStep {
+    /// The path in the snapshot.
+    from: String,
+    /// Where it goes.
+    to: PathBuf,
+    /// Whether something is there now.
+    existed: bool,
+}
+
+/// Restores an application snapshot as one transaction (see the module's text); `say`
+/// is told each step before it is taken.
 pub fn restore(
     repo: &Repository,
     id: &Id,
@@ -118,6 +207,17 @@ pub fn restore(
         manifest.app_version.as_deref().unwrap_or("version unknown"),
         target.display()
     ));
+    let nothing = "; nothing was changed";
+    // A restore cut short here must be ended first: a second one would take the mixed
+    // state as its restore point.
+    if let (Some(dir), None) = (&opts.journal_dir, &opts.finish) {
+        if let Some(j) = Journal::find(dir, &app, &target)? {
+            return Err(Error::Invalid(interrupted_message(
+                &j,
+                &opts.rollback_command,
+            )));
+        }
+    }
     match &version {
         VersionMatch::Match => say("installed version matches the snapshot"),
         VersionMatch::Unknown => say("installed version unknown (no installation there yet?)"),
@@ -127,43 +227,94 @@ pub fn restore(
                 return Err(Error::Invalid(format!(
                     "the snapshot is of {app} {a} but {b} is installed at {}; install {a} \
                      first (the vendor restores into the exact same version), or accept the \
-                     difference explicitly; nothing was changed",
+                     difference explicitly{nothing}",
                     target.display()
                 )));
             }
         }
     }
+    if !opts.skip_databases && opts.database.is_some() && manifest.databases.len() > 1 {
+        return Err(Error::Invalid(format!(
+            "the snapshot holds {} databases; --database names one{nothing}",
+            manifest.databases.len()
+        )));
+    }
     repo.load_index()?;
 
-    // Before touching anything: where each database goes and what is there now. When
-    // there is no installation yet, that is known only once its configuration is back.
-    if !opts.skip_databases && !manifest.databases.is_empty() {
+    // Where each path goes. With another target, nothing is written outside it: paths
+    // kept outside the installation go below the target at their full path.
+    let install = PathBuf::from(&manifest.install);
+    let elsewhere = target != install;
+    let mut paths = Vec::new();
+    if !opts.skip_files {
+        let (inside, outside): (Vec<&String>, Vec<&String>) = manifest
+            .files
+            .iter()
+            .partition(|f| Path::new(f).starts_with(&install));
+        if !inside.is_empty() {
+            paths.push(PathStep {
+                from: manifest.install.clone(),
+                to: target.clone(),
+                existed: exists(&target),
+            });
+        }
+        for f in outside {
+            if Path::new(f).starts_with("/etc") {
+                say(&format!(
+                    "{f}: system configuration, not restored (see below)"
+                ));
+                continue;
+            }
+            let to = if elsewhere {
+                target.join(f.trim_start_matches('/'))
+            } else {
+                PathBuf::from(f)
+            };
+            paths.push(PathStep {
+                from: f.clone(),
+                existed: exists(&to),
+                to,
+            });
+        }
+        for p in &paths {
+            say(&format!(
+                "files: {} to {} ({})",
+                p.from,
+                p.to.display(),
+                if p.existed {
+                    "replacing what is there"
+                } else {
+                    "new"
+                }
+            ));
+        }
+    }
+
+    // Where each database goes and what is there now; every refusal before anything is
+    // touched. Without a readable configuration yet, they are planned once the files
+    // are back.
+    let wants_dbs = !opts.skip_databases && !manifest.databases.is_empty();
+    let replace = opts.replace_existing || opts.finish.is_some();
+    let mut dbs = None;
+    if wants_dbs {
         match plan_with(&app, &target, &opts.access) {
             Ok(p) => {
-                for m in &manifest.databases {
-                    let db = target_database(m, &p.databases, opts.database.as_deref(), &target)?;
-                    let name = db.name();
-                    match db.state()? {
-                        TargetState::Missing => {
-                            say(&format!("database {name}: missing, will be created"))
-                        }
-                        TargetState::Empty => say(&format!("database {name}: empty, will be used")),
-                        TargetState::Tables(n) if opts.replace_existing => say(&format!(
-                            "database {name}: {n} table(s), will be replaced after a restore point"
-                        )),
-                        TargetState::Tables(n) => {
-                            return Err(Error::Invalid(format!(
-                                "database {name} holds {n} table(s); restore into an empty \
-                                 database (--database NAME), or allow replacing it (a restore \
-                                 point is taken first); nothing was changed"
-                            )))
-                        }
-                    }
+                let planned = plan_databases(&manifest, &p.databases, opts, &target, replace)?;
+                for d in &planned {
+                    say(&describe_db(d));
                 }
+                dbs = Some(planned);
             }
-            Err(_) => say(
+            Err(_) if !paths.is_empty() => say(
                 "databases: where they go is read from the configuration once the files are back",
             ),
+            Err(e) => {
+                return Err(Error::Invalid(format!(
+                    "where the databases go cannot be read from the installation at {}: \
+                     {e}{nothing}",
+                    target.display()
+                )))
+            }
         }
     }
     if opts.dry_run {
@@ -173,197 +324,706 @@ pub fn restore(
             target: target.display().to_string(),
             version,
             files: 0,
+            restore_point: None,
             databases: Vec::new(),
+            paths: Vec::new(),
             post_restore: manifest.post_restore.clone(),
         });
     }
 
-    let mut files = 0;
-    if !opts.skip_files {
-        say(&format!(
-            "files: {} item(s) to {}",
-            manifest.files.len(),
-            target.display()
-        ));
-        // The snapshot holds the installation's kept files below its directory, and
-        // nothing else there: restoring that directory's contents restores exactly them.
-        // Files kept elsewhere (storage on another disk) go back where they were, except
-        // system configuration under /etc, which the post-restore steps name.
-        let install = PathBuf::from(&manifest.install);
-        let restore_one = |path: &str, into: &std::path::Path| -> Result<u64> {
-            let node = browse::resolve(repo, id, snap, path)?;
-            let into = match node.kind {
-                cairn_core::NodeKind::Dir { .. } => into.to_path_buf(),
-                _ => into.parent().unwrap_or(into).to_path_buf(),
-            };
-            let ro = CoreRestore {
-                target: into.clone(),
-                ..CoreRestore::default()
-            };
-            let (sum, warnings) = cairn_core::restore(repo, &node, path, &ro, &NoProgress)?;
-            if sum.errors > 0 {
-                return Err(Error::Invalid(format!(
-                    "restoring {path} into {} failed: {} error(s): {}",
-                    into.display(),
-                    sum.errors,
-                    warnings
-                        .iter()
-                        .map(|w| w.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )));
+    // The restore point, read back, then the journal: from here on, everything can be
+    // put back.
+    let mut journal = match &opts.finish {
+        Some(j) => {
+            say(&format!(
+                "finishing the restore cut short on {}; what was there before is in restore \
+                 point {}",
+                j.install,
+                short(&j.restore_point)
+            ));
+            j.clone()
+        }
+        None => {
+            let mut j = Journal::new(&app, &target, &repo.config().id.to_hex(), &id.to_hex());
+            let saved: Vec<&DbStep> = dbs
+                .iter()
+                .flatten()
+                .filter(|d| matches!(d.before, TargetState::Tables(_)))
+                .collect();
+            let kept: Vec<PathBuf> = paths
+                .iter()
+                .filter(|p| p.existed)
+                .map(|p| p.to.clone())
+                .collect();
+            if !saved.is_empty() || !kept.is_empty() {
+                let rp = take_restore_point(repo, &app, &target, id, &kept, &saved, opts, say)?;
+                j.restore_point = rp.to_hex();
             }
-            Ok(sum.files_restored + sum.files_unchanged)
+            for d in dbs.iter().flatten() {
+                j.databases.push(journal_db(d, &j.restore_point));
+            }
+            for p in &paths {
+                j.paths.push(JournalPath {
+                    path: p.to.display().to_string(),
+                    from: p.from.clone(),
+                    existed: p.existed,
+                });
+            }
+            j
+        }
+    };
+    let dir = opts.journal_dir.clone();
+    if let Some(dir) = &dir {
+        journal.phase = Phase::Restoring;
+        journal.save(dir)?;
+    }
+
+    let mut files = 0u64;
+    let mut counts: Vec<Vec<(String, u64, u64)>> = Vec::new();
+    // Every database planned (to reach it for a rollback), and what was begun.
+    let mut known: Vec<Database> = dbs.iter().flatten().map(|d| d.db.clone()).collect();
+    let mut started_paths: Vec<String> = Vec::new();
+    let mut started_dbs: Vec<(String, String)> = Vec::new();
+    let outcome = (|| -> Result<()> {
+        for p in &paths {
+            started_paths.push(p.to.display().to_string());
+            say(&format!(
+                "files: restoring {} to {}",
+                p.from,
+                p.to.display()
+            ));
+            files += restore_path(repo, id, snap, &p.from, &p.to)?;
+        }
+        let planned = match dbs.take() {
+            Some(d) => d,
+            None if wants_dbs => {
+                // The configuration is back: plan the databases now, with the same
+                // refusals; what holds tables is saved in a restore point of its own.
+                let p = plan_with(&app, &target, &opts.access)?;
+                let planned = plan_databases(&manifest, &p.databases, opts, &target, replace)?;
+                let saved: Vec<&DbStep> = planned
+                    .iter()
+                    .filter(|d| matches!(d.before, TargetState::Tables(_)))
+                    .collect();
+                let rp = match saved.is_empty() {
+                    true => String::new(),
+                    false => take_restore_point(repo, &app, &target, id, &[], &saved, opts, say)?
+                        .to_hex(),
+                };
+                for d in &planned {
+                    say(&describe_db(d));
+                    journal.databases.push(journal_db(d, &rp));
+                    known.push(d.db.clone());
+                }
+                if let Some(dir) = &dir {
+                    journal.save(dir)?;
+                }
+                planned
+            }
+            None => Vec::new(),
         };
-        let (inside, outside): (Vec<&String>, Vec<&String>) = manifest
-            .files
-            .iter()
-            .partition(|f| std::path::Path::new(f).starts_with(&install));
-        if !inside.is_empty() {
-            files += restore_one(&manifest.install, &target)?;
-        }
-        for f in outside {
-            if std::path::Path::new(f).starts_with("/etc") {
-                say(&format!(
-                    "{f}: system configuration, not restored (see below)"
-                ));
-                continue;
+        for d in &planned {
+            let name = d.db.name();
+            started_dbs.push((d.db.engine().to_string(), name.clone()));
+            if d.db.state()? != TargetState::Missing {
+                say(&format!("database {name}: dropping it"));
+                d.db.drop_database()?;
             }
-            say(&format!(
-                "files: {f} (outside the installation) to where it was"
-            ));
-            files += restore_one(f, std::path::Path::new(f))?;
-        }
-    }
-
-    let mut databases = Vec::new();
-    if !opts.skip_databases && !manifest.databases.is_empty() {
-        let current = plan_with(&app, &target, &opts.access)
-            .map(|p| p.databases)
-            .unwrap_or_default();
-        if opts.database.is_some() && manifest.databases.len() > 1 {
-            return Err(Error::Invalid(format!(
-                "the snapshot holds {} databases; --database names one",
-                manifest.databases.len()
-            )));
-        }
-        for m in &manifest.databases {
-            let db = target_database(m, &current, opts.database.as_deref(), &target)?;
-            databases.push(restore_database(repo, id, snap, &app, m, &db, opts, say)?);
-        }
-    }
-    Ok(RestoreReport {
-        snapshot: id.to_hex(),
-        target: target.display().to_string(),
-        version,
-        files,
-        databases,
-        post_restore: manifest.post_restore.clone(),
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn restore_database(
-    repo: &Repository,
-    id: &Id,
-    snap: &Snapshot,
-    app: &str,
-    m: &super::DatabaseManifest,
-    db: &Database,
-    opts: &RestoreOptions,
-    say: &mut dyn FnMut(&str),
-) -> Result<DatabaseRestore> {
-    let name = db.name();
-    let state = db.state()?;
-    let mut restore_point = None;
-    match state {
-        TargetState::Missing => {
             say(&format!("database {name}: creating it"));
-            db.create()?;
+            d.db.create()?;
+            say(&format!("database {name}: loading {}", d.m.dump.path));
+            load_from(repo, id, snap, &d.m.dump.path, &d.m.dump.format, &d.db)?;
         }
-        TargetState::Empty => say(&format!("database {name}: exists and is empty")),
-        TargetState::Tables(n) => {
-            if !opts.replace_existing {
-                return Err(Error::Invalid(format!(
-                    "database {name} holds {n} table(s); restore into an empty database \
-                     (--database NAME), or allow replacing it (a restore point is taken \
-                     first); nothing was changed in it"
-                )));
-            }
-            say(&format!(
-                "database {name}: {n} table(s); taking a restore point"
-            ));
-            let (stream, info) = db.dump()?;
-            let r = cairn_core::backup(
-                repo,
-                BackupOptions {
-                    streams: vec![stream],
-                    tags: vec!["restore-point".into(), app.to_string()],
-                    app: None,
-                    manifest: Some(serde_json::json!({ "restore_point": info })),
-                    ..BackupOptions::default()
-                },
-                &NoProgress,
-            )?;
-            say(&format!(
-                "database {name}: restore point is snapshot {} ({})",
-                r.id.short(),
-                info.path
-            ));
-            restore_point = Some((r.id, r.snapshot, info));
-            // Dropping first: loading over existing tables with foreign keys fails
-            // (i-doit's page), and a dump expects a fresh database (Immich's).
-            db.drop_database()?;
-            db.create()?;
-        }
-    }
-    say(&format!("database {name}: loading {}", m.dump.path));
-    let loaded = load_from(repo, id, snap, &m.dump.path, &m.dump.format, db)
-        .and_then(|()| health_check(db, m));
-    match loaded {
-        Ok(count_differences) => {
-            for (t, want, got) in &count_differences {
+        for d in &planned {
+            let differ = health_check(&d.db, &d.m)
+                .map_err(|e| Error::Invalid(format!("database {}: {e}", d.db.name())))?;
+            for (t, want, got) in &differ {
                 say(&format!(
-                    "database {name}: table {t} has {got} rows, the manifest counted {want} \
-                     just before the dump (the application was writing?)"
+                    "database {}: table {t} has {got} rows, the manifest counted {want} \
+                     just before the dump (the application was writing?)",
+                    d.db.name()
                 ));
             }
-            say(&format!("database {name}: health check passed"));
-            Ok(DatabaseRestore {
-                engine: m.dump.engine.clone(),
-                database: name,
-                restore_point: restore_point.map(|(i, _, _)| i.to_hex()),
-                count_differences,
+            say(&format!("database {}: health check passed", d.db.name()));
+            counts.push(differ);
+        }
+        dbs = Some(planned);
+        Ok(())
+    })();
+
+    match outcome {
+        Ok(()) => {
+            if let Some(dir) = &dir {
+                journal.remove(dir)?;
+            }
+            let rp = (!journal.restore_point.is_empty()).then(|| journal.restore_point.clone());
+            let planned = dbs.unwrap_or_default();
+            Ok(RestoreReport {
+                snapshot: id.to_hex(),
+                target: target.display().to_string(),
+                version,
+                files,
+                restore_point: rp,
+                databases: planned
+                    .iter()
+                    .zip(counts)
+                    .zip(&journal.databases)
+                    .map(|((d, count_differences), j)| DatabaseRestore {
+                        engine: d.m.dump.engine.clone(),
+                        database: d.db.name(),
+                        restore_point: j.saved_in(&journal),
+                        count_differences,
+                        state: ItemState::Restored,
+                    })
+                    .collect(),
+                paths: paths
+                    .iter()
+                    .map(|p| PathRestore {
+                        path: p.to.display().to_string(),
+                        state: ItemState::Restored,
+                    })
+                    .collect(),
+                post_restore: manifest.post_restore.clone(),
             })
         }
         Err(e) => {
-            say(&format!("database {name}: restore failed: {e}"));
-            let _ = db.drop_database();
-            if let Some((rid, rsnap, info)) = &restore_point {
-                say(&format!(
-                    "database {name}: rolling back to restore point {}",
-                    rid.short()
-                ));
-                db.create()?;
-                load_from(repo, rid, rsnap, &info.path, &info.format, db).map_err(|e2| {
-                    Error::Invalid(format!(
-                        "restore failed ({e}) and so did the rollback ({e2}); the previous \
-                         database is in snapshot {rid}"
-                    ))
-                })?;
-                say(&format!("database {name}: previous state loaded back"));
-            } else if state != TargetState::Missing {
-                db.create()?;
-            }
-            Err(Error::Invalid(format!(
-                "restoring database {name} failed: {e}{}",
-                if restore_point.is_some() {
-                    "; the previous database was put back"
-                } else {
-                    ""
-                }
+            say(&format!("restore failed: {e}"));
+            say("putting back everything the restore touched");
+            // The databases planned in this run are reached as they were planned.
+            let touched = Touched {
+                paths: Some(started_paths),
+                databases: Some(started_dbs),
+            };
+            let resolve = |jd: &JournalDatabase| -> Result<Database> {
+                known
+                    .iter()
+                    .find(|d| d.engine() == jd.engine && d.name() == jd.name)
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::Invalid(format!("{} database {} is not known", jd.engine, jd.name))
+                    })
+            };
+            let states = rollback_with(repo, &mut journal, dir.as_deref(), &touched, &resolve, say);
+            Err(Error::Invalid(failure_message(
+                &format!("restoring {app} snapshot {} failed: {e}", id.short()),
+                &journal,
+                &states,
+                &opts.rollback_command,
             )))
         }
+    }
+}
+
+fn exists(p: &Path) -> bool {
+    p.symlink_metadata().is_ok()
+}
+
+fn short(hex: &str) -> &str {
+    &hex[..hex.len().min(8)]
+}
+
+/// A snapshot id the journal names.
+fn journal_id(hex: &str, what: &str) -> Result<Id> {
+    Id::from_hex(hex)
+        .ok_or_else(|| Error::Invalid(format!("the restore journal names no valid {what}")))
+}
+
+/// Plans every database of the manifest: where it goes and what is there; refuses a
+/// database that holds tables unless `replace`.
+fn plan_databases(
+    manifest: &Manifest,
+    configured: &[Database],
+    opts: &RestoreOptions,
+    target: &Path,
+    replace: bool,
+) -> Result<Vec<DbStep>> {
+    let mut out = Vec::new();
+    for m in &manifest.databases {
+        let db = target_database(m, configured, opts.database.as_deref(), target)?;
+        let before = db.state()?;
+        if let (TargetState::Tables(n), false) = (before, replace) {
+            return Err(Error::Invalid(format!(
+                "database {} holds {n} table(s); restore into an empty database \
+                 (--database NAME), or allow replacing it (a restore point is taken first); \
+                 nothing was changed",
+                db.name()
+            )));
+        }
+        out.push(DbStep {
+            m: m.clone(),
+            db,
+            before,
+        });
+    }
+    Ok(out)
+}
+
+fn describe_db(d: &DbStep) -> String {
+    let name = d.db.name();
+    match d.before {
+        TargetState::Missing => format!("database {name}: missing, will be created"),
+        TargetState::Empty => format!("database {name}: empty, will be used"),
+        TargetState::Tables(n) => {
+            format!("database {name}: {n} table(s), will be replaced after a restore point")
+        }
+    }
+}
+
+fn journal_db(d: &DbStep, restore_point: &str) -> JournalDatabase {
+    JournalDatabase {
+        engine: d.db.engine().to_string(),
+        name: d.db.name(),
+        location: d.db.location(),
+        before: match d.before {
+            TargetState::Missing => Before::Missing,
+            TargetState::Empty => Before::Empty,
+            TargetState::Tables(_) => Before::Tables,
+        },
+        saved_in: match d.before {
+            TargetState::Tables(_) => Some(restore_point.to_string()),
+            _ => None,
+        },
+    }
+}
+
+/// Takes the restore point: one application snapshot of `paths` (as they are now) and
+/// of the databases `dbs`, read back before it is trusted. Returns its id.
+#[allow(clippy::too_many_arguments)]
+fn take_restore_point(
+    repo: &Repository,
+    app: &str,
+    target: &Path,
+    restoring: &Id,
+    paths: &[PathBuf],
+    dbs: &[&DbStep],
+    opts: &RestoreOptions,
+    say: &mut dyn FnMut(&str),
+) -> Result<Id> {
+    say(&format!(
+        "taking a restore point of {} path(s) and {} database(s)",
+        paths.len(),
+        dbs.len()
+    ));
+    // The installation as it is now says what it keeps apart (the live SQLite file) and
+    // its version; without a readable configuration, the snapshot's exclusions apply.
+    let now = plan_with(app, target, &opts.access).ok();
+    let excludes = match &now {
+        Some(p) => p.excludes.clone(),
+        None => Vec::new(),
+    };
+    let mut tags = vec![RESTORE_POINT_TAG.to_string(), app.to_string()];
+    tags.extend(opts.tags.iter().cloned());
+    let p = Plan {
+        app: app.to_string(),
+        install: target.to_path_buf(),
+        version: now.as_ref().and_then(|p| p.version.clone()),
+        revision: now.as_ref().and_then(|p| p.revision.clone()),
+        paths: paths.to_vec(),
+        excludes,
+        databases: dbs.iter().map(|d| d.db.clone()).collect(),
+        before: Vec::new(),
+        after: Vec::new(),
+        post_restore: Vec::new(),
+        problems: Vec::new(),
+    };
+    let stored = super::store(
+        repo,
+        &p,
+        tags,
+        Some(RestorePointOf {
+            restoring: restoring.to_hex(),
+        }),
+        &NoProgress,
+    )
+    .map_err(|e| {
+        Error::Invalid(format!(
+            "the restore point could not be taken: {e}; nothing was changed"
+        ))
+    })?;
+    if let Some(w) = stored.warnings.first() {
+        return Err(Error::Invalid(format!(
+            "the restore point is incomplete ({w}{}); nothing was changed",
+            match stored.warnings.len() {
+                1 => String::new(),
+                n => format!(", and {} more", n - 1),
+            }
+        )));
+    }
+    say(&format!(
+        "restore point {} taken; reading it back",
+        stored.id.short()
+    ));
+    let v = cairn_core::verify_snapshot(repo, &stored.id).map_err(|e| {
+        Error::Invalid(format!(
+            "the restore point cannot be trusted: {e}; nothing was changed. The repository \
+             is damaged: run `cairn check --read-data`, then `cairn repair index` or \
+             `cairn repair snapshots`, and try again"
+        ))
+    })?;
+    say(&format!(
+        "restore point {} verified: {} blob(s), {} byte(s) read back",
+        stored.id.short(),
+        v.blobs,
+        v.bytes
+    ));
+    Ok(stored.id)
+}
+
+/// Restores `from` of a snapshot to `to`; returns the files written or found equal.
+fn restore_path(repo: &Repository, id: &Id, snap: &Snapshot, from: &str, to: &Path) -> Result<u64> {
+    let node = browse::resolve(repo, id, snap, from)?;
+    let into = match node.kind {
+        NodeKind::Dir { .. } => to.to_path_buf(),
+        _ => to.parent().unwrap_or(to).to_path_buf(),
+    };
+    let ro = CoreRestore {
+        target: into.clone(),
+        ..CoreRestore::default()
+    };
+    let (sum, warnings) = cairn_core::restore(repo, &node, from, &ro, &NoProgress)?;
+    if sum.errors > 0 {
+        return Err(Error::Invalid(format!(
+            "restoring {from} into {} failed: {} error(s): {}",
+            into.display(),
+            sum.errors,
+            warnings
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    Ok(sum.files_restored + sum.files_unchanged)
+}
+
+/// The message of a restore that was cut short.
+fn interrupted_message(j: &Journal, rollback: &str) -> String {
+    let finish = rollback.replace("--rollback", "--finish");
+    format!(
+        "a restore of {} at {} (snapshot {}) was cut short{} and its databases and files may be \
+         mixed; `{rollback}` puts back what was there before (restore point {}), `{finish}` \
+         completes the restore; nothing was changed now",
+        j.app,
+        j.install,
+        short(&j.snapshot),
+        match j.phase {
+            Phase::Restoring => "",
+            Phase::RollingBack => " while it was being rolled back",
+        },
+        if j.restore_point.is_empty() {
+            "none: nothing was there"
+        } else {
+            short(&j.restore_point)
+        },
+    )
+}
+
+/// The message of a failed restore: what failed, the state of each item, the way back.
+fn failure_message(
+    cause: &str,
+    j: &Journal,
+    states: &[(String, ItemState)],
+    rollback: &str,
+) -> String {
+    let mut m = cause.to_string();
+    let clean = states
+        .iter()
+        .all(|(_, s)| *s != ItemState::Restored && !matches!(s, ItemState::Unknown(_)));
+    if clean {
+        m.push_str("; everything the restore touched is as it was before:");
+    } else {
+        m.push_str(&format!(
+            "; NOT everything could be put back; run `{rollback}` to try again (restore point \
+             {}):",
+            short(&j.restore_point)
+        ));
+    }
+    for (what, s) in states {
+        m.push_str(&format!("\n  {what}: {s}"));
+    }
+    m
+}
+
+impl JournalDatabase {
+    /// The restore point that holds it, if it held tables.
+    fn saved_in(&self, _j: &Journal) -> Option<String> {
+        self.saved_in.clone().filter(|s| !s.is_empty())
+    }
+}
+
+/// Puts back every path and database of `journal` as its restore point holds them (a
+/// cut-short restore found by its journal). `access` reaches the databases, with the
+/// installation's configuration as it is once its files are back.
+pub fn rollback(
+    repo: &Repository,
+    journal: &mut Journal,
+    journal_dir: &Path,
+    access: &DatabaseAccess,
+    rollback_command: &str,
+    say: &mut dyn FnMut(&str),
+) -> Result<Vec<(String, ItemState)>> {
+    if journal.repository != repo.config().id.to_hex() {
+        return Err(Error::Invalid(format!(
+            "the cut-short restore of {} used another repository (id {}); open that one",
+            journal.install,
+            short(&journal.repository)
+        )));
+    }
+    repo.load_index()?;
+    let install = PathBuf::from(&journal.install);
+    let app = journal.app.clone();
+    let resolve = |jd: &JournalDatabase| -> Result<Database> {
+        let configured = plan_with(&app, &install, access)
+            .map(|p| p.databases)
+            .unwrap_or_default();
+        resolve_database(jd, &configured, access)
+    };
+    let states = rollback_with(
+        repo,
+        journal,
+        Some(journal_dir),
+        &Touched::default(),
+        &resolve,
+        say,
+    );
+    if states
+        .iter()
+        .any(|(_, s)| matches!(s, ItemState::Unknown(_)))
+    {
+        return Err(Error::Invalid(failure_message(
+            &format!("rolling back the restore of {} failed", journal.install),
+            journal,
+            &states,
+            rollback_command,
+        )));
+    }
+    Ok(states)
+}
+
+/// How a journal's database is reached: the configured database of that engine and
+/// name, else that name on the configured server of that engine (or the `--database`
+/// URL's), else the file (SQLite).
+fn resolve_database(
+    jd: &JournalDatabase,
+    configured: &[Database],
+    access: &DatabaseAccess,
+) -> Result<Database> {
+    if jd.engine == "sqlite" {
+        return Ok(Database::Sqlite(crate::db::Sqlite::new(&jd.name)));
+    }
+    let same: Vec<&Database> = configured
+        .iter()
+        .filter(|d| d.engine() == jd.engine)
+        .collect();
+    if let Some(d) = same.iter().find(|d| d.name() == jd.name) {
+        return Ok((*d).clone());
+    }
+    if let Some(d) = same.first() {
+        return Ok(d.with_database(&jd.name));
+    }
+    if let Some(url) = &access.url {
+        let d = Database::parse(url)?;
+        if d.engine() == jd.engine {
+            return Ok(d.with_database(&jd.name));
+        }
+    }
+    Err(Error::Invalid(format!(
+        "cannot reach {} database {} ({}): the installation's configuration does not name \
+         its server; configure [app.database] url for it",
+        jd.engine, jd.name, jd.location
+    )))
+}
+
+/// What a restore has begun to change. A restore that failed in this process knows it;
+/// after a crash everything the journal names is taken as touched.
+#[derive(Default)]
+struct Touched {
+    /// The paths begun (`None`: all of them).
+    paths: Option<Vec<String>>,
+    /// The databases begun, by engine and name (`None`: all of them).
+    databases: Option<Vec<(String, String)>>,
+}
+
+impl Touched {
+    fn path(&self, p: &JournalPath) -> bool {
+        self.paths
+            .as_ref()
+            .is_none_or(|paths| paths.contains(&p.path))
+    }
+
+    fn database(&self, d: &JournalDatabase) -> bool {
+        self.databases
+            .as_ref()
+            .is_none_or(|dbs| dbs.contains(&(d.engine.clone(), d.name.clone())))
+    }
+}
+
+/// The rollback itself: the journal says rolling back, then each path and database is
+/// put back; the journal is removed when all of them are, and kept otherwise.
+fn rollback_with(
+    repo: &Repository,
+    journal: &mut Journal,
+    dir: Option<&Path>,
+    touched: &Touched,
+    resolve: &dyn Fn(&JournalDatabase) -> Result<Database>,
+    say: &mut dyn FnMut(&str),
+) -> Vec<(String, ItemState)> {
+    let mut states = Vec::new();
+    journal.phase = Phase::RollingBack;
+    if let Some(dir) = dir {
+        if let Err(e) = journal.save(dir) {
+            say(&format!("the journal could not be updated: {e}"));
+        }
+    }
+    for p in journal.paths.iter().rev() {
+        let what = format!("path {}", p.path);
+        if !touched.path(p) {
+            states.push((what, ItemState::Untouched));
+            continue;
+        }
+        let r = (|| -> Result<()> {
+            let dest = Path::new(&p.path);
+            let restoring = journal_id(&journal.snapshot, "snapshot")?;
+            if p.existed {
+                let rp = journal_id(&journal.restore_point, "restore point")?;
+                let rsnap = repo.load_snapshot(&rp.to_hex())?;
+                say(&format!(
+                    "{what}: putting back restore point {}",
+                    rp.short()
+                ));
+                // What the restore added goes first, so that putting back the restore
+                // point's files also puts back their directories' times.
+                remove_added(repo, &restoring, &p.from, &rp, &rsnap, &p.path, dest)?;
+                restore_path(repo, &rp, &rsnap, &p.path, dest).map(drop)
+            } else {
+                say(&format!("{what}: removing it (it was not there)"));
+                remove_all(dest)
+            }
+        })();
+        states.push((
+            what,
+            r.map(|()| ItemState::AsBefore)
+                .unwrap_or_else(|e| ItemState::Unknown(e.to_string())),
+        ));
+    }
+    for jd in journal.databases.iter().rev() {
+        let what = format!("database {}", jd.name);
+        if !touched.database(jd) {
+            states.push((what, ItemState::Untouched));
+            continue;
+        }
+        let r = (|| -> Result<()> {
+            let db = resolve(jd)?;
+            match jd.before {
+                Before::Missing => {
+                    say(&format!("{what}: dropping it (it was not there)"));
+                    db.drop_database()
+                }
+                Before::Empty => {
+                    say(&format!("{what}: emptying it again"));
+                    db.drop_database()?;
+                    db.create()
+                }
+                Before::Tables => {
+                    let rp = journal_id(jd.saved_in.as_deref().unwrap_or(""), "restore point")?;
+                    let rsnap = repo.load_snapshot(&rp.to_hex())?;
+                    let m = Manifest::of(&rp, &rsnap)?;
+                    let saved = m
+                        .databases
+                        .iter()
+                        .find(|d| d.dump.engine == jd.engine && d.dump.database == jd.name)
+                        .or_else(|| {
+                            m.databases
+                                .iter()
+                                .find(|d| d.dump.engine == "sqlite" && jd.engine == "sqlite")
+                        })
+                        .ok_or_else(|| {
+                            Error::Invalid(format!(
+                                "restore point {} holds no dump of it",
+                                rp.short()
+                            ))
+                        })?;
+                    say(&format!(
+                        "{what}: loading it back from restore point {}",
+                        rp.short()
+                    ));
+                    db.drop_database()?;
+                    db.create()?;
+                    load_from(repo, &rp, &rsnap, &saved.dump.path, &saved.dump.format, &db)?;
+                    health_check(&db, saved).map(drop)
+                }
+            }
+        })();
+        states.push((
+            what,
+            r.map(|()| ItemState::AsBefore)
+                .unwrap_or_else(|e| ItemState::Unknown(e.to_string())),
+        ));
+    }
+    states.reverse();
+    if states
+        .iter()
+        .all(|(_, s)| matches!(s, ItemState::AsBefore | ItemState::Untouched))
+    {
+        if let Some(dir) = dir {
+            if let Err(e) = journal.remove(dir) {
+                say(&format!("the journal could not be removed: {e}"));
+            }
+        }
+    }
+    states
+}
+
+/// Removes what a restore of `from` (of snapshot `restoring`) added below `dest` that
+/// the restore point (its `at`) does not hold: files first, then directories left
+/// empty. What neither snapshot holds (excluded files, caches) is left alone.
+fn remove_added(
+    repo: &Repository,
+    restoring: &Id,
+    from: &str,
+    rp: &Id,
+    rsnap: &Snapshot,
+    at: &str,
+    dest: &Path,
+) -> Result<()> {
+    let snap = repo.load_snapshot(&restoring.to_hex())?;
+    let listing = |id: &Id, s: &Snapshot, path: &str| -> Result<Vec<String>> {
+        let node = browse::resolve(repo, id, s, path)?;
+        let mut out = Vec::new();
+        if let NodeKind::Dir { subtree } = &node.kind {
+            browse::walk(repo, subtree, "", &mut |p, _| {
+                out.push(p.to_string());
+                Ok(())
+            })?;
+        }
+        Ok(out)
+    };
+    let had: std::collections::HashSet<String> = listing(rp, rsnap, at)?.into_iter().collect();
+    let mut added: Vec<String> = listing(restoring, &snap, from)?
+        .into_iter()
+        .filter(|p| !had.contains(p))
+        .collect();
+    // Deepest first, so a directory is empty when its turn comes.
+    added.sort_by(|a, b| b.cmp(a));
+    for rel in added {
+        let p = dest.join(rel.trim_start_matches('/'));
+        match p.symlink_metadata() {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir(&p);
+            }
+            Ok(_) => std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?,
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn remove_all(p: &Path) -> Result<()> {
+    match p.symlink_metadata() {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).map_err(|e| Error::io(p, e)),
+        Ok(_) => std::fs::remove_file(p).map_err(|e| Error::io(p, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(p, e)),
     }
 }
 

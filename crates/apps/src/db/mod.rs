@@ -171,6 +171,15 @@ impl Database {
         }
     }
 
+    /// Where it is: host and port or socket, or the file; never credentials.
+    pub fn location(&self) -> String {
+        match self {
+            Database::Postgres(p) => p.location(),
+            Database::MariaDb(m) => m.location(),
+            Database::Sqlite(s) => s.path().display().to_string(),
+        }
+    }
+
     /// Whether it exists and holds tables.
     pub fn state(&self) -> Result<TargetState> {
         match self {
@@ -446,6 +455,23 @@ impl Planned {
             .wait()
             .map_err(|e| Error::Invalid(format!("{what}: {e}")))?;
         let tail = tail.join().unwrap_or_default();
+        // When the dump could not be read (a damaged or missing blob), the client saw a
+        // cut-off script and complains about its syntax: the cause is the repository's
+        // error, so it comes first, and the client's echo of SQL stays out of it.
+        if let Err(e) = &fed {
+            if !is_closed_pipe(e) {
+                let client = match status.success() {
+                    true => String::new(),
+                    false => format!(
+                        "; {} was stopped part-way ({status})",
+                        self.program.to_string_lossy()
+                    ),
+                };
+                return Err(Error::Invalid(format!(
+                    "{what}: reading the dump from the repository failed: {e}{client}"
+                )));
+            }
+        }
         if !status.success() {
             return Err(Error::Invalid(format!(
                 "{what}: {} exited with {status}: {tail}",
@@ -589,6 +615,12 @@ pub(crate) fn file_name(db: &str) -> String {
     } else {
         s
     }
+}
+
+/// Whether `e` is a write into a client that had already stopped reading (its own exit
+/// status then says why).
+fn is_closed_pipe(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 #[cfg(test)]

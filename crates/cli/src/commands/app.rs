@@ -142,8 +142,35 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
         })?;
         todo.push((kind.to_string(), kind.to_string(), PathBuf::from(dir), None));
     }
+    let journals = journal_dir()?;
     for (name, kind, dir, c) in todo {
         let configured = c.is_some();
+        // A restore cut short here comes first: the installation may be half restored.
+        let interrupted = match app::Journal::find(&journals, &kind, &dir) {
+            Ok(Some(j)) => Some(format!(
+                "a restore of snapshot {} was cut short on {} ({}); its databases and \
+                 files may be mixed: `cairn app restore {name}{} --rollback` puts back what \
+                 was there, `--finish` completes it",
+                &j.snapshot[..8.min(j.snapshot.len())],
+                jiff::Timestamp::from_second(j.started as i64)
+                    .map(crate::output::local_time)
+                    .unwrap_or_else(|_| j.started.to_string()),
+                match j.phase {
+                    app::Phase::Restoring => "restoring",
+                    app::Phase::RollingBack => "while rolling back",
+                },
+                if configured {
+                    String::new()
+                } else {
+                    format!(" --target {}", dir.display())
+                }
+            )),
+            Ok(None) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        if interrupted.is_some() {
+            code = crate::exit::ERROR;
+        }
         let wrapper = c.and_then(|c| c.db_wrapper.as_deref());
         let plan = match plan_for(&kind, &dir, c, wrapper) {
             Ok(p) => p,
@@ -155,6 +182,7 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
                     "install": dir,
                     "configured": configured,
                     "error": crate::output::error_chain(&e),
+                    "interrupted_restore": interrupted,
                 }));
                 continue;
             }
@@ -195,6 +223,7 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
             "revision": plan.revision,
             "files": plan.paths.iter().filter(|p| p.exists()).collect::<Vec<_>>(),
             "databases": dbs,
+            "interrupted_restore": interrupted,
         }));
     }
     if s.json {
@@ -213,6 +242,9 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
             println!("{name} (configured, {kind}) at {install}");
         } else {
             println!("{kind} at {install}");
+        }
+        if let Some(e) = r["interrupted_restore"].as_str() {
+            println!("  INTERRUPTED RESTORE: {e}");
         }
         if let Some(e) = r["error"].as_str() {
             println!("  error: {e}");
@@ -381,15 +413,15 @@ fn app_snapshot(
     n: &Named,
     spec: Option<&str>,
 ) -> Result<(cairn_core::Id, cairn_core::Snapshot)> {
+    // `latest` is the newest backup, never a restore point; an id may name either.
+    let spec = spec.unwrap_or("latest");
     let snaps: Vec<_> = repo
         .snapshots()?
         .into_iter()
         .filter(|(_, sn)| n.owns(sn))
+        .filter(|(_, sn)| spec != "latest" || !sn.has_tag(app::RESTORE_POINT_TAG))
         .collect();
-    Ok(cairn_core::select_snapshot(
-        snaps,
-        spec.unwrap_or("latest"),
-    )?)
+    Ok(cairn_core::select_snapshot(snaps, spec)?)
 }
 
 /// Says a step of a restore or verify on standard error.
@@ -399,27 +431,131 @@ fn say_step(quiet: bool, line: &str) {
     }
 }
 
+/// Where the journals of application restores in progress are kept.
+fn journal_dir() -> Result<PathBuf> {
+    Ok(crate::settings::state_dir("the restore journal")?.join("restores"))
+}
+
+/// The command that acts on a cut-short restore of the installation of `n` at `target`
+/// (`what`: `--rollback` or `--finish`).
+fn recovery_command(name: &str, n: &Named, target: &Path, what: &str) -> String {
+    match n.path() {
+        Some(p) if p == target => format!("cairn app restore {name} {what}"),
+        _ => format!(
+            "cairn app restore {name} --target {} {what}",
+            target.display()
+        ),
+    }
+}
+
+/// The journal of a cut-short restore of `n`: the one of `target`, or, without a
+/// target, the only one of its front-end.
+fn cut_short(dir: &Path, name: &str, n: &Named, target: Option<&Path>) -> Result<app::Journal> {
+    let found = match target {
+        Some(t) => app::Journal::find(dir, &n.kind, t)?.into_iter().collect(),
+        None => app::Journal::all_of(dir, &n.kind)?,
+    };
+    match found.len() {
+        0 => bail!(
+            "no restore of {name}{} was cut short (no journal in {})",
+            target
+                .map(|t| format!(" at {}", t.display()))
+                .unwrap_or_default(),
+            dir.display()
+        ),
+        1 => Ok(found.into_iter().next().expect("one")),
+        _ => bail!(
+            "restores of several installations of {name} were cut short ({}); give --target DIR",
+            found
+                .iter()
+                .map(|j| j.install.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// `cairn app restore`.
 pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
     let n = named(s, &a.app)?;
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "app restore")?;
-    let (id, snap) = app_snapshot(&repo, &n, a.snapshot.as_deref())?;
+    let dir = journal_dir()?;
+    let access = access_for(
+        n.configured,
+        n.configured.and_then(|c| c.db_wrapper.as_deref()),
+    )?;
+    let quiet = s.quiet || s.json;
+    let mut say = |line: &str| say_step(quiet, line);
+    let target = a.target.clone().or_else(|| n.path());
+
+    if a.rollback {
+        let mut j = cut_short(&dir, &a.app, &n, target.as_deref())?;
+        let install = PathBuf::from(&j.install);
+        let again = recovery_command(&a.app, &n, &install, "--rollback");
+        let states = app::rollback(&repo, &mut j, &dir, &access, &again, &mut say)?;
+        if s.json {
+            super::print_json(&serde_json::json!({
+                "rolled_back": j.snapshot,
+                "restore_point": j.restore_point,
+                "install": j.install,
+                "items": states.iter().map(|(what, state)| serde_json::json!({
+                    "item": what, "state": state,
+                })).collect::<Vec<_>>(),
+            }))?;
+        } else if !s.quiet {
+            println!(
+                "the restore of {} into {} is rolled back:",
+                &j.snapshot[..8],
+                j.install
+            );
+            for (what, state) in &states {
+                println!("  {what}: {state}");
+            }
+        }
+        return Ok(crate::exit::OK);
+    }
+
+    let (id, snap, finish) = if a.finish {
+        let j = cut_short(&dir, &a.app, &n, target.as_deref())?;
+        if j.repository != repo.config().id.to_hex() {
+            bail!(
+                "the cut-short restore of {} used another repository (id {}); open that one",
+                j.install,
+                &j.repository[..8]
+            );
+        }
+        let id = cairn_core::Id::from_hex(&j.snapshot)
+            .context("the restore journal names no valid snapshot")?;
+        let snap = repo
+            .load_snapshot(&j.snapshot)
+            .context("the snapshot the cut-short restore was restoring")?;
+        (id, snap, Some(j))
+    } else {
+        let (id, snap) = app_snapshot(&repo, &n, a.snapshot.as_deref())?;
+        (id, snap, None)
+    };
+    let target = match &finish {
+        Some(j) => PathBuf::from(&j.install),
+        None => match target {
+            Some(t) => t,
+            None => PathBuf::from(&Manifest::of(&id, &snap)?.install),
+        },
+    };
     let opts = app::RestoreOptions {
-        target: a.target.or_else(|| n.path()),
+        rollback_command: recovery_command(&a.app, &n, &target, "--rollback"),
+        target: Some(target),
         database: a.database,
         replace_existing: a.replace_existing,
         ignore_version: a.ignore_version,
         skip_databases: a.files_only,
         skip_files: a.databases_only,
         dry_run: a.dry_run,
-        access: access_for(
-            n.configured,
-            n.configured.and_then(|c| c.db_wrapper.as_deref()),
-        )?,
+        access,
+        journal_dir: Some(dir),
+        tags: n.instance_tag().map(str::to_string).into_iter().collect(),
+        finish,
     };
-    let quiet = s.quiet || s.json;
-    let mut say = |line: &str| say_step(quiet, line);
     let report = app::restore(&repo, &id, &snap, &opts, &mut say)?;
     if opts.dry_run {
         if s.json {
@@ -436,6 +572,20 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
             report.databases.len(),
             id.short()
         );
+        for d in &report.databases {
+            println!("  database {}: {}", d.database, d.state);
+        }
+        for p in &report.paths {
+            println!("  path {}: {}", p.path, p.state);
+        }
+        if let Some(rp) = &report.restore_point {
+            println!(
+                "what was there before is in restore point {} (cairn app restore {} {})",
+                &rp[..8],
+                a.app,
+                &rp[..8]
+            );
+        }
         println!("now:");
         for (i, step) in report.post_restore.iter().enumerate() {
             println!("  {}. {step}", i + 1);
@@ -537,24 +687,37 @@ pub fn snapshots(s: &Settings, app_name: &str, path: Option<PathBuf>) -> Result<
                     "app_version": m.app_version,
                     "compatibility": compat,
                     "tags": snap.tags,
+                    "install": m.install,
+                    "restore_point": m.restore_point.as_ref().map(|r| &r.restoring),
                 })
             })
             .collect();
         super::print_json(&list)?;
         return Ok(crate::exit::OK);
     }
-    println!("{:<9} {:<19} {:<24} installed", "id", "time", "version");
+    println!(
+        "{:<9} {:<19} {:<24} {:<22} install",
+        "id", "time", "version", "installed"
+    );
     for (id, snap, m, compat) in &rows {
         let c = match compat {
             app::VersionMatch::Match => "match".to_string(),
             app::VersionMatch::Different(_, installed) => format!("different ({installed})"),
             app::VersionMatch::Unknown => "unknown".to_string(),
         };
+        let kind = match &m.restore_point {
+            Some(r) => format!(
+                " (restore point, before restoring {})",
+                &r.restoring[..8.min(r.restoring.len())]
+            ),
+            None => String::new(),
+        };
         println!(
-            "{:<9} {:<19} {:<24} {c}",
+            "{:<9} {:<19} {:<24} {c:<22} {}{kind}",
             id.short(),
             local_time(snap.time),
-            m.app_version.as_deref().unwrap_or("?")
+            m.app_version.as_deref().unwrap_or("?"),
+            m.install
         );
     }
     println!("{} snapshot(s) of {app_name}", rows.len());

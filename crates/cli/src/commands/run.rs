@@ -820,15 +820,9 @@ fn random_below(n: u64) -> u64 {
 
 /// `$XDG_STATE_HOME/cairn/jobs/JOB.json` (else `~/.local/state/...`).
 fn state_file(job: &str) -> Result<PathBuf> {
-    let base = match crate::settings::env_var("XDG_STATE_HOME").filter(|d| d.starts_with('/')) {
-        Some(d) => PathBuf::from(d),
-        None => {
-            let home = crate::settings::env_var("HOME")
-                .context("neither XDG_STATE_HOME nor HOME is set: no place for the job's state")?;
-            PathBuf::from(home).join(".local/state")
-        }
-    };
-    Ok(base.join("cairn/jobs").join(format!("{job}.json")))
+    Ok(crate::settings::state_dir("the job's state")?
+        .join("jobs")
+        .join(format!("{job}.json")))
 }
 
 /// The state of the last runs; empty when there is none or it cannot be read (every

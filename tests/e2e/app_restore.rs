@@ -1,0 +1,669 @@
+//! An application restore never makes things worse: it is one transaction across every
+//! database and path it touches. A failure in any step, a damaged repository, or a
+//! SIGKILL at any moment ends with every database and path either as the snapshot holds
+//! it or as it was before, all of them together, never mixed.
+//!
+//! `CAIRN_APP_KILL_ROUNDS` sets the number of kills that land mid-restore in each
+//! campaign (default 30).
+
+use crate::apps::{checksums, idoit_install};
+use crate::common::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// An i-doit installation (system and tenant databases, foreign keys) backed up once,
+/// then changed in both databases and in its files: the state a restore starts from.
+struct Idoit {
+    env: Env,
+    system: TempMaria,
+    tenant: TempMaria,
+    install: PathBuf,
+    snap: String,
+    /// Files and tables as the snapshot holds them, and as they are before the restore.
+    at_snapshot: State,
+    before: State,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct State {
+    files: BTreeMap<Vec<u8>, String>,
+    system: Vec<String>,
+    tenant: Vec<String>,
+}
+
+impl Idoit {
+    /// `extra_rows` more objects in the tenant (a longer load to kill).
+    fn new(extra_rows: u32) -> Idoit {
+        let env = Env::new();
+        env.init();
+        let system = TempMaria::new("rsys");
+        let tenant = TempMaria::new("rten");
+        let install = env.path("i-doit");
+        idoit_install(&install, &system.0, &tenant.0);
+        if extra_rows > 0 {
+            mariadb(
+                Some(&tenant.0),
+                &format!(
+                    "INSERT INTO isys_obj SELECT seq, 1 + seq % 3, CONCAT('Object ', seq, ' \
+                     {}') FROM seq_501_to_{}",
+                    "x".repeat(60),
+                    500 + extra_rows
+                ),
+            );
+        }
+        let snap = env.app_backup("idoit", &install, &[]);
+        let mut case = Idoit {
+            env,
+            system,
+            tenant,
+            install,
+            snap,
+            at_snapshot: State {
+                files: BTreeMap::new(),
+                system: Vec::new(),
+                tenant: Vec::new(),
+            },
+            before: State {
+                files: BTreeMap::new(),
+                system: Vec::new(),
+                tenant: Vec::new(),
+            },
+        };
+        case.at_snapshot = case.state();
+        case.change();
+        case.before = case.state();
+        assert_ne!(case.before.system, case.at_snapshot.system);
+        assert_ne!(case.before.tenant, case.at_snapshot.tenant);
+        assert_ne!(case.before.files, case.at_snapshot.files);
+        case
+    }
+
+    /// From the snapshot's state to the state before the restore: both databases and
+    /// the files change (a file changed, a file the snapshot holds removed).
+    fn change(&self) {
+        mariadb(
+            Some(&self.system.0),
+            "UPDATE isys_settings SET isys_settings__value = 'UTC'; \
+             INSERT INTO isys_settings VALUES ('added.later', 'x')",
+        );
+        mariadb(
+            Some(&self.tenant.0),
+            "DELETE FROM isys_obj WHERE isys_obj__id > 400; \
+             UPDATE isys_obj_type SET isys_obj_type__const = 'changed'",
+        );
+        fs::write(self.install.join("imports/servers.csv"), "changed\n").unwrap();
+        fs::remove_file(self.install.join("upload/files/manual.pdf")).unwrap();
+    }
+
+    fn state(&self) -> State {
+        let mut files = describe(&self.install);
+        files.retain(|k, _| !k.starts_with(b"temp"));
+        State {
+            files,
+            system: checksums(&self.system.0),
+            tenant: checksums(&self.tenant.0),
+        }
+    }
+
+    /// Which whole state the installation is in: the snapshot's, the one before, or
+    /// a mix (named part by part).
+    fn which(&self) -> &'static str {
+        let now = self.state();
+        if now == self.at_snapshot {
+            "snapshot"
+        } else if now == self.before {
+            "before"
+        } else {
+            let part = |a: bool, b: bool| match (a, b) {
+                (true, _) => "snapshot",
+                (_, true) => "before",
+                _ => "neither",
+            };
+            eprintln!(
+                "MIXED: files {}, system {}, tenant {}",
+                part(
+                    now.files == self.at_snapshot.files,
+                    now.files == self.before.files
+                ),
+                part(
+                    now.system == self.at_snapshot.system,
+                    now.system == self.before.system
+                ),
+                part(
+                    now.tenant == self.at_snapshot.tenant,
+                    now.tenant == self.before.tenant
+                ),
+            );
+            "mixed"
+        }
+    }
+
+    fn restore(&self) -> Command {
+        let mut c = self.env.cmd();
+        c.args(["app", "restore", "idoit", &self.snap, "--replace-existing"]);
+        c
+    }
+
+    fn journal_dir(&self) -> PathBuf {
+        self.env.path(".local/state/cairn/restores")
+    }
+
+    fn journals(&self) -> usize {
+        fs::read_dir(self.journal_dir())
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(".json")
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Waits until no session of another process uses the two databases (a client
+    /// that lost its cairn reads to the end of its input and leaves).
+    fn wait_for_clients(&self) {
+        let t = Instant::now();
+        loop {
+            let n = mariadb(
+                None,
+                &format!(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> \
+                     CONNECTION_ID() AND DB IN ('{}', '{}')",
+                    self.system.0, self.tenant.0
+                ),
+            );
+            if n.trim() == "0" {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "a client still uses the databases after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A `mariadb` client that fails once while loading the database named `victim` (after
+/// reading some of the dump), and passes everything else to the real client.
+fn failing_client(env: &Env, victim: &str) -> String {
+    let fake = env.path("fakebin");
+    let marker = env.path("failed-once");
+    fs::create_dir_all(&fake).unwrap();
+    let real = Command::new("sh")
+        .args(["-c", "command -v mariadb"])
+        .output()
+        .unwrap()
+        .stdout;
+    fs::write(
+        fake.join("mariadb"),
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *--execute*) exec {real} \"$@\";; esac\n\
+             case \"$*\" in *--database={victim}*) if [ ! -e {m} ]; then touch {m}; \
+             head -c 20000 >/dev/null; \
+             echo 'ERROR 2013: Lost connection to server during query' >&2; exit 1; fi;; esac\n\
+             exec {real} \"$@\"\n",
+            real = String::from_utf8(real).unwrap().trim(),
+            m = marker.display(),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(fake.join("mariadb"), fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", fake.display(), std::env::var("PATH").unwrap())
+}
+
+#[test]
+fn a_failed_tenant_load_puts_back_the_system_database_and_the_files_too() {
+    let case = Idoit::new(0);
+    // The system database loads, then the tenant's client dies.
+    let path = failing_client(&case.env, &case.tenant.0);
+    let out = case.restore().env("PATH", &path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert_eq!(case.which(), "before", "{stderr}");
+    // The end says what state each database and path is in.
+    for name in [&case.system.0, &case.tenant.0] {
+        assert!(
+            stderr.contains(&format!("database {name}: as it was before the restore")),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains(&format!(
+            "path {}: as it was before the restore",
+            case.install.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Lost connection"), "{stderr}");
+    assert_eq!(case.journals(), 0, "the journal outlived the rollback");
+    // The restore point is an application snapshot of its own, listed as such, and
+    // `latest` still means the newest backup.
+    let list = case.env.json(&["app", "snapshots", "idoit"]);
+    let points: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s["restore_point"].is_null())
+        .collect();
+    assert_eq!(points.len(), 1, "{list}");
+    assert_eq!(points[0]["restore_point"], case.snap.as_str());
+    assert_eq!(
+        points[0]["install"],
+        case.install.display().to_string().as_str()
+    );
+    // With a working client, the whole snapshot comes back.
+    succeed(&mut case.restore());
+    assert_eq!(case.which(), "snapshot");
+    // And the restore point restores by id like any snapshot: back to before.
+    let rp = points[0]["snapshot"].as_str().unwrap();
+    succeed(
+        case.env
+            .cmd()
+            .args(["app", "restore", "idoit", &rp[..12], "--replace-existing"]),
+    );
+    // Databases and every file as before (a restore, unlike a rollback, leaves the
+    // files that the snapshot does not hold, here the one the other restore added).
+    let now = case.state();
+    assert_eq!(
+        (&now.system, &now.tenant),
+        (&case.before.system, &case.before.tenant)
+    );
+    for (path, meta) in &case.before.files {
+        assert_eq!(
+            now.files.get(path),
+            Some(meta),
+            "{}",
+            String::from_utf8_lossy(path)
+        );
+    }
+}
+
+#[test]
+fn a_refusal_is_decided_before_any_file_is_touched() {
+    let case = Idoit::new(0);
+    // One --database for a snapshot of two databases: refused, nothing written.
+    let out = case.env.run(&[
+        "app",
+        "restore",
+        "idoit",
+        &case.snap,
+        "--database",
+        "other",
+        "--replace-existing",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("holds 2 databases"), "{stderr}");
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(case.which(), "before");
+    // No consent to replace databases that hold tables: refused, nothing written.
+    let out = case.env.run(&["app", "restore", "idoit", &case.snap]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(case.which(), "before");
+    assert_eq!(case.journals(), 0);
+}
+
+/// Damages every pack written since `before` (a listing of the
+/// repository's packs).
+fn damage_new_packs(repo: &Path, before: &[PathBuf]) -> usize {
+    let mut n = 0;
+    for p in files_under(&repo.join("data")) {
+        if before.contains(&p) {
+            continue;
+        }
+        // A byte in every 512: every blob of the pack is damaged.
+        let mut d = fs::read(&p).unwrap();
+        for at in (100..d.len()).step_by(512) {
+            d[at] ^= 0x55;
+        }
+        fs::write(&p, d).unwrap();
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn a_restore_point_on_damaged_data_is_refused_before_anything_changes() {
+    // The databases are as the snapshot holds them, so the restore point's dumps
+    // deduplicate onto the snapshot's blobs; those are damaged.
+    let env = Env::new();
+    env.init();
+    let system = TempMaria::new("dsys");
+    let tenant = TempMaria::new("dten");
+    let install = env.path("i-doit");
+    idoit_install(&install, &system.0, &tenant.0);
+    let repo = env.path("repo");
+    let packs = files_under(&repo.join("data"));
+    let snap = env.app_backup("idoit", &install, &[]);
+    assert!(damage_new_packs(&repo, &packs) > 0);
+    let before = (
+        checksums(&system.0),
+        checksums(&tenant.0),
+        describe(&install),
+    );
+    let out = env.run(&["app", "restore", "idoit", &snap, "--replace-existing"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("restore point cannot be trusted"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("is corrupt or has been tampered with"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("in pack "), "{stderr}");
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(
+        (
+            checksums(&system.0),
+            checksums(&tenant.0),
+            describe(&install)
+        ),
+        before,
+        "the installation changed although the restore was refused"
+    );
+}
+
+#[test]
+fn a_damaged_blob_in_a_dump_feed_is_named_and_everything_is_put_back() {
+    // The snapshot's dumps are damaged; the databases now hold other data, so the
+    // restore point shares no blob with them and is sound.
+    let env = Env::new();
+    env.init();
+    let system = TempMaria::new("fsys");
+    let tenant = TempMaria::new("ften");
+    let install = env.path("i-doit");
+    idoit_install(&install, &system.0, &tenant.0);
+    let repo = env.path("repo");
+    let packs = files_under(&repo.join("data"));
+    let snap = env.app_backup("idoit", &install, &[]);
+    assert!(damage_new_packs(&repo, &packs) > 0);
+    for db in [&system.0, &tenant.0] {
+        mariadb(None, &format!("DROP DATABASE {db}; CREATE DATABASE {db}"));
+        mariadb(
+            Some(db),
+            "CREATE TABLE other (id INT PRIMARY KEY, v TEXT); \
+             INSERT INTO other VALUES (1, 'now'), (2, 'here')",
+        );
+    }
+    let before = (checksums(&system.0), checksums(&tenant.0));
+    let out = env.run(&[
+        "app",
+        "restore",
+        "idoit",
+        &snap,
+        "--replace-existing",
+        "--databases-only",
+        "--database",
+        "unused",
+    ]);
+    // (--database with two databases is refused up front; now the real attempt.)
+    assert!(!out.status.success());
+    let out = env.run(&[
+        "app",
+        "restore",
+        "idoit",
+        &snap,
+        "--replace-existing",
+        "--databases-only",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    // The cause is the repository's, named with its pack, not the client's echo.
+    assert!(
+        stderr.contains("reading the dump from the repository failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("is corrupt or has been tampered with"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("syntax"), "{stderr}");
+    assert!(
+        stderr.contains("everything the restore touched is as it was before"),
+        "{stderr}"
+    );
+    assert_eq!((checksums(&system.0), checksums(&tenant.0)), before);
+}
+
+/// SIGKILL after a random share of a restore's duration; true when it landed while the
+/// restore ran.
+struct Killer {
+    full: Duration,
+    x: u64,
+}
+
+impl Killer {
+    fn run(&mut self, cmd: &mut Command) -> bool {
+        self.x ^= self.x << 13;
+        self.x ^= self.x >> 7;
+        self.x ^= self.x << 17;
+        let delay = self.full.mul_f64((self.x % 1000) as f64 / 1000.0 * 1.1);
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let landed = child.try_wait().unwrap().is_none();
+        if landed {
+            child.kill().unwrap();
+        }
+        child.wait().unwrap();
+        landed
+    }
+}
+
+fn kill_rounds() -> usize {
+    std::env::var("CAIRN_APP_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30)
+}
+
+#[test]
+fn sigkill_at_any_moment_of_a_two_database_restore_never_leaves_it_mixed() {
+    let case = Idoit::new(20_000);
+    // Time one whole restore, then go back to the state before.
+    let t = Instant::now();
+    succeed(&mut case.restore());
+    let full = t.elapsed();
+    assert_eq!(case.which(), "snapshot");
+    case.change();
+    assert_eq!(case.which(), "before");
+    let mut killer = Killer {
+        full,
+        x: 0x2545f4914f6cdd1d,
+    };
+    let rounds = kill_rounds();
+    let (mut landed, mut tries) = (0, 0);
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    while landed < rounds && tries < rounds * 3 {
+        tries += 1;
+        if !killer.run(&mut case.restore()) {
+            // It finished first: the whole snapshot is back.
+            assert_eq!(case.which(), "snapshot");
+            case.change();
+            continue;
+        }
+        landed += 1;
+        case.wait_for_clients();
+        let outcome = if case.journals() == 0 {
+            // Killed before the first change (or after the last): never mixed.
+            match case.which() {
+                "before" => "killed before any change",
+                "snapshot" => "killed after the restore ended",
+                other => panic!("round {tries}: no journal and the state is {other}"),
+            }
+        } else {
+            // Every later command sees it and says what to do.
+            let out = case
+                .env
+                .run(&["app", "restore", "idoit", &case.snap, "--dry-run"]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{stderr}");
+            assert!(stderr.contains("was cut short"), "{stderr}");
+            assert!(stderr.contains("--rollback"), "{stderr}");
+            if landed % 2 == 1 {
+                succeed(
+                    case.env
+                        .cmd()
+                        .args(["app", "restore", "idoit", "--rollback"]),
+                );
+                assert_eq!(case.which(), "before", "round {tries}: after --rollback");
+                "journal found, rolled back"
+            } else {
+                succeed(case.env.cmd().args(["app", "restore", "idoit", "--finish"]));
+                assert_eq!(case.which(), "snapshot", "round {tries}: after --finish");
+                "journal found, finished"
+            }
+        };
+        assert_eq!(case.journals(), 0);
+        *outcomes.entry(outcome).or_default() += 1;
+        if case.which() == "snapshot" {
+            case.change();
+        }
+    }
+    eprintln!("kills landed: {landed} of {tries} runs; outcomes: {outcomes:?}");
+    assert_eq!(landed, rounds, "too few kills landed mid-restore");
+    assert!(
+        outcomes.keys().any(|k| k.starts_with("journal found")),
+        "no kill landed during the destructive steps: {outcomes:?}"
+    );
+    // The interrupted state is visible in `app list` too (checked once, at the end).
+    let out = case
+        .env
+        .cmd()
+        .args(["app", "list", &format!("idoit={}", case.install.display())])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Row checksum of the Kimai SQLite database.
+fn sqlite_sum(db: &Path) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3, hashlib; c = sqlite3.connect('{}'); \
+             print(hashlib.sha256(repr(c.execute('select * from kimai2_users order by id')\
+             .fetchall()).encode()).hexdigest())",
+            db.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn sigkill_at_any_moment_of_a_sqlite_restore_never_leaves_it_mixed() {
+    let env = Env::new();
+    env.init();
+    let install = env.path("kimai");
+    let db = kimai_sqlite_install(&install, 200_000);
+    let snap = env.app_backup("kimai", &install, &[]);
+    let csv = install.join("var/data/export.csv");
+    let state = || (fs::read_to_string(&csv).unwrap(), sqlite_sum(&db));
+    let at_snapshot = state();
+    let change = || {
+        fs::write(&csv, "changed\n").unwrap();
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import sqlite3; c = sqlite3.connect('{}'); \
+                 c.execute('delete from kimai2_users where id % 7 = 0'); c.commit()",
+                db.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    };
+    change();
+    let before = state();
+    assert_ne!(before, at_snapshot);
+    let restore = || {
+        let mut c = env.cmd();
+        c.args(["app", "restore", "kimai", &snap, "--replace-existing"]);
+        c
+    };
+    let t = Instant::now();
+    succeed(&mut restore());
+    let full = t.elapsed();
+    assert_eq!(state(), at_snapshot);
+    change();
+    let journals = env.path(".local/state/cairn/restores");
+    let open_journals = || {
+        fs::read_dir(&journals)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "json")
+                })
+                .count()
+            })
+            .unwrap_or(0)
+    };
+    let mut killer = Killer {
+        full,
+        x: 0x9e3779b97f4a7c15,
+    };
+    let rounds = kill_rounds();
+    let (mut landed, mut tries) = (0, 0);
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    while landed < rounds && tries < rounds * 3 {
+        tries += 1;
+        if !killer.run(&mut restore()) {
+            assert_eq!(state(), at_snapshot);
+            change();
+            continue;
+        }
+        landed += 1;
+        let outcome = if open_journals() == 0 {
+            let now = state();
+            assert!(
+                now == before || now == at_snapshot,
+                "round {tries}: mixed {now:?}"
+            );
+            "no journal, never mixed"
+        } else if landed % 2 == 1 {
+            succeed(env.cmd().args(["app", "restore", "kimai", "--rollback"]));
+            assert_eq!(state(), before, "round {tries}: after --rollback");
+            "journal found, rolled back"
+        } else {
+            succeed(env.cmd().args(["app", "restore", "kimai", "--finish"]));
+            assert_eq!(state(), at_snapshot, "round {tries}: after --finish");
+            "journal found, finished"
+        };
+        assert_eq!(open_journals(), 0);
+        *outcomes.entry(outcome).or_default() += 1;
+        if state() == at_snapshot {
+            change();
+        }
+    }
+    eprintln!("kills landed: {landed} of {tries} runs; outcomes: {outcomes:?}");
+    assert_eq!(landed, rounds, "too few kills landed mid-restore");
+}
