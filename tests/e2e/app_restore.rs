@@ -99,8 +99,15 @@ impl Idoit {
     }
 
     fn state(&self) -> State {
-        let mut files = describe(&self.install);
-        files.retain(|k, _| !k.starts_with(b"temp"));
+        // What each path holds (times change each time the state is made again).
+        let mut files = BTreeMap::new();
+        for p in files_under(&self.install) {
+            let rel = p.strip_prefix(&self.install).unwrap();
+            if !rel.starts_with("temp") {
+                let hash = blake3::hash(&fs::read(&p).unwrap()).to_hex().to_string();
+                files.insert(rel.as_os_str().as_encoded_bytes().to_vec(), hash);
+            }
+        }
         State {
             files,
             system: checksums(&self.system.0),
@@ -225,10 +232,13 @@ fn a_failed_tenant_load_puts_back_the_system_database_and_the_files_too() {
     let case = Idoit::new(0);
     // The system database loads, then the tenant's client dies.
     let path = failing_client(&case.env, &case.tenant.0);
+    let described = describe(&case.install);
     let out = case.restore().env("PATH", &path).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert_eq!(case.which(), "before", "{stderr}");
+    // Modes, times and owners too.
+    assert_eq!(describe(&case.install), described);
     // The end says what state each database and path is in.
     for name in [&case.system.0, &case.tenant.0] {
         assert!(
@@ -450,7 +460,11 @@ impl Killer {
         self.x ^= self.x << 13;
         self.x ^= self.x >> 7;
         self.x ^= self.x << 17;
-        let delay = self.full.mul_f64((self.x % 1000) as f64 / 1000.0 * 1.1);
+        // From a quarter of the way in (the restore point is taken first, and kills
+        // there are many anyway) to a little past the end.
+        let delay = self
+            .full
+            .mul_f64(0.25 + (self.x % 1000) as f64 / 1000.0 * 0.85);
         let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
