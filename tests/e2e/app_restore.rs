@@ -681,3 +681,149 @@ fn sigkill_at_any_moment_of_a_sqlite_restore_never_leaves_it_mixed() {
     eprintln!("kills landed: {landed} of {tries} runs; outcomes: {outcomes:?}");
     assert_eq!(landed, rounds, "too few kills landed mid-restore");
 }
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+fn owner_and_mode(p: &Path) -> (u32, u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(p).unwrap();
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+#[test]
+fn a_sqlite_database_keeps_its_owner_group_and_mode() {
+    if !is_root() {
+        eprintln!("skipped: giving a file to another user needs root");
+        return;
+    }
+    let env = Env::new();
+    env.init();
+    let install = env.path("kimai");
+    let db = kimai_sqlite_install(&install, 100);
+    // Owned by the web server's user (www-data is 33 on Debian), readable by its group.
+    std::os::unix::fs::chown(&db, Some(33), Some(33)).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&db, fs::Permissions::from_mode(0o640)).unwrap();
+    let snap = env.app_backup("kimai", &install, &[]);
+    // Replacing the file keeps what it had.
+    succeed(
+        env.cmd()
+            .args(["app", "restore", "kimai", &snap, "--replace-existing"]),
+    );
+    assert_eq!(owner_and_mode(&db), (33, 33, 0o640));
+    // With no file there, the snapshot's record gives them.
+    fs::remove_file(&db).unwrap();
+    succeed(
+        env.cmd()
+            .args(["app", "restore", "kimai", &snap, "--databases-only"]),
+    );
+    assert_eq!(owner_and_mode(&db), (33, 33, 0o640));
+    assert_eq!(sqlite_sum(&db).len(), 64);
+}
+
+fn charset_of(db: &str) -> String {
+    mariadb(
+        None,
+        &format!(
+            "SELECT CONCAT(DEFAULT_CHARACTER_SET_NAME, ' ', DEFAULT_COLLATION_NAME) FROM \
+             information_schema.SCHEMATA WHERE SCHEMA_NAME = '{db}'"
+        ),
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn a_recreated_database_keeps_its_character_set_and_collation() {
+    let env = Env::new();
+    env.init();
+    let system = TempMaria::new("csys");
+    let tenant = TempMaria::new("cten");
+    // i-doit's own setup: utf8 with utf8_unicode_ci; Kimai's: utf8mb4_unicode_ci.
+    mariadb(
+        None,
+        &format!(
+            "ALTER DATABASE {} CHARACTER SET utf8 COLLATE utf8_unicode_ci; \
+             ALTER DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+            system.0, tenant.0
+        ),
+    );
+    let install = env.path("i-doit");
+    idoit_install(&install, &system.0, &tenant.0);
+    let before = (charset_of(&system.0), charset_of(&tenant.0));
+    assert!(before.0.ends_with("utf8_unicode_ci") || before.0.ends_with("utf8mb3_unicode_ci"));
+    assert_eq!(before.1, "utf8mb4 utf8mb4_unicode_ci");
+    let snap = env.app_backup("idoit", &install, &[]);
+    mariadb(
+        None,
+        &format!("DROP DATABASE {}; DROP DATABASE {}", system.0, tenant.0),
+    );
+    succeed(
+        env.cmd()
+            .args(["app", "restore", "idoit", &snap, "--databases-only"]),
+    );
+    assert_eq!((charset_of(&system.0), charset_of(&tenant.0)), before);
+    // Replacing them (drop, create, load) keeps them too.
+    succeed(env.cmd().args([
+        "app",
+        "restore",
+        "idoit",
+        &snap,
+        "--databases-only",
+        "--replace-existing",
+    ]));
+    assert_eq!((charset_of(&system.0), charset_of(&tenant.0)), before);
+}
+
+#[test]
+fn target_never_writes_outside_the_target() {
+    // Immich's UPLOAD_LOCATION is an absolute path outside the installation.
+    let env = Env::new();
+    env.init();
+    let db = TempPg::new("tgt");
+    psql(&db.0, "CREATE TABLE assets (id int PRIMARY KEY, path text)");
+    let install = env.path("immich");
+    let photos = env.path("photos");
+    fs::create_dir_all(&install).unwrap();
+    let img = photos.join("upload/u1/IMG_0001.jpg");
+    fs::create_dir_all(img.parent().unwrap()).unwrap();
+    fs::write(&img, pseudo_random(1, 30_000)).unwrap();
+    fs::write(
+        install.join(".env"),
+        format!(
+            "UPLOAD_LOCATION={}\nIMMICH_VERSION=v1.120.0\nDB_PASSWORD=postgres\n\
+             DB_USERNAME=postgres\nDB_DATABASE_NAME={}\nDB_HOSTNAME=127.0.0.1\nDB_PORT=5432\n",
+            photos.display(),
+            db.0
+        ),
+    )
+    .unwrap();
+    let snap = env.app_backup("immich", &install, &[]);
+    // A newer photo at the live place, which a restore elsewhere must not touch.
+    fs::write(&img, pseudo_random(2, 31_000)).unwrap();
+    let live = describe(&photos);
+    let elsewhere = env.path("restore-test");
+    succeed(env.cmd().args([
+        "app",
+        "restore",
+        "immich",
+        &snap,
+        "--target",
+        elsewhere.to_str().unwrap(),
+        "--files-only",
+    ]));
+    assert_eq!(
+        describe(&photos),
+        live,
+        "the live upload location was written"
+    );
+    let moved = elsewhere.join(img.strip_prefix("/").unwrap());
+    assert_eq!(fs::read(&moved).unwrap(), pseudo_random(1, 30_000));
+    assert!(elsewhere.join(".env").is_file());
+}

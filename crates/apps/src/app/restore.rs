@@ -425,7 +425,7 @@ pub fn restore(
         for d in &planned {
             let name = d.db.name();
             started_dbs.push((d.db.engine().to_string(), name.clone()));
-            if d.db.state()? != TargetState::Missing {
+            if d.db.state()? != TargetState::Missing && !d.db.replaced_atomically() {
                 say(&format!("database {name}: dropping it"));
                 d.db.drop_database()?;
             }
@@ -539,7 +539,8 @@ fn plan_databases(
 ) -> Result<Vec<DbStep>> {
     let mut out = Vec::new();
     for m in &manifest.databases {
-        let db = target_database(m, configured, opts.database.as_deref(), target)?;
+        let db =
+            target_database(m, configured, opts.database.as_deref(), target)?.ready_for(&m.dump);
         let before = db.state()?;
         if let (TargetState::Tables(n), false) = (before, replace) {
             return Err(Error::Invalid(format!(
@@ -947,7 +948,10 @@ fn rollback_with(
                         "{what}: loading it back from restore point {}",
                         rp.short()
                     ));
-                    db.drop_database()?;
+                    let db = db.ready_for(&saved.dump);
+                    if !db.replaced_atomically() {
+                        db.drop_database()?;
+                    }
                     db.create()?;
                     load_from(repo, &rp, &rsnap, &saved.dump.path, &saved.dump.format, &db)?;
                     health_check(&db, saved).map(drop)

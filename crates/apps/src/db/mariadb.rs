@@ -9,6 +9,8 @@ use cairn_core::{Result, StreamSource};
 pub struct MariaDb {
     conn: UrlParts,
     wrapper: Wrapper,
+    /// The character set and collation [`MariaDb::create`] gives the database.
+    charset: Option<super::Charset>,
 }
 
 /// The first of `names` found on `PATH`, else the first name (to fail with its name).
@@ -27,7 +29,33 @@ impl MariaDb {
         Ok(MariaDb {
             conn: UrlParts::parse(url)?,
             wrapper: Wrapper::default(),
+            charset: None,
         })
+    }
+
+    /// Creates the database with this character set and collation (see
+    /// [`super::Database::ready_for`]).
+    pub fn with_charset(mut self, charset: Option<super::Charset>) -> MariaDb {
+        self.charset = charset;
+        self
+    }
+
+    /// The database's default character set and collation, as the server reports them.
+    fn charset(&self) -> Result<Option<super::Charset>> {
+        let Some(db) = self.database() else {
+            return Ok(None);
+        };
+        let out = self
+            .server_query(&format!(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM \
+                 information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
+                quote_literal(db)
+            ))
+            .output(&self.what())?;
+        Ok(out.split_once('\t').map(|(c, l)| super::Charset {
+            character_set: c.trim().to_string(),
+            collation: l.trim().to_string(),
+        }))
     }
 
     /// Runs the tools through `wrapper`.
@@ -84,15 +112,19 @@ impl MariaDb {
         self.wrapper.command(self.client_program(), &a, &self.env())
     }
 
-    /// `CREATE DATABASE` (utf8mb4).
+    /// `CREATE DATABASE`, with the character set and collation of the database dumped
+    /// (utf8mb4 when they are not known).
     pub fn create(&self) -> Result<()> {
         let db = self.database().unwrap_or_default();
-        self.server_query(&format!(
-            "CREATE DATABASE {} CHARACTER SET utf8mb4",
-            quote_ident(db)
-        ))
-        .output(&self.what())
-        .map(drop)
+        let charset = match &self.charset {
+            Some(c) if is_word(&c.character_set) && is_word(&c.collation) => {
+                format!("CHARACTER SET {} COLLATE {}", c.character_set, c.collation)
+            }
+            _ => "CHARACTER SET utf8mb4".to_string(),
+        };
+        self.server_query(&format!("CREATE DATABASE {} {charset}", quote_ident(db)))
+            .output(&self.what())
+            .map(drop)
     }
 
     /// `DROP DATABASE`: also the vendors' advice before loading a dump into a database
@@ -280,9 +312,17 @@ impl MariaDb {
                 None => format!("cairn dump SNAPSHOT /{path} | {}", self.client_program()),
             },
             path: format!("/{path}"),
+            file: None,
+            charset: self.charset()?,
         };
         Ok((self.dump_command().into_stream(path), info))
     }
+}
+
+/// Whether `s` can stand in SQL as a character set's or collation's name (they come
+/// from a snapshot's manifest: nothing else may reach the statement).
+fn is_word(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A SQL identifier, quoted with backticks.

@@ -67,6 +67,46 @@ pub struct DumpInfo {
     pub path: String,
     /// How to restore it, as a command a user can run.
     pub restore_hint: String,
+    /// For a SQLite file: its owner, group and mode, which a restore gives the file
+    /// when there is none to keep (the web server must still be able to open it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileOwner>,
+    /// For a MariaDB database: its default character set and collation, which a
+    /// database created by a restore gets again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charset: Option<Charset>,
+}
+
+/// A database's default character set and collation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charset {
+    /// E.g. `utf8mb4` (`utf8mb3` is what MariaDB calls i-doit's `utf8`).
+    pub character_set: String,
+    /// E.g. `utf8mb4_unicode_ci`.
+    pub collation: String,
+}
+
+/// A file's owner, group and permission bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileOwner {
+    /// Owner (uid).
+    pub uid: u32,
+    /// Group (gid).
+    pub gid: u32,
+    /// Permission bits (`mode & 0o7777`).
+    pub mode: u32,
+}
+
+impl FileOwner {
+    /// Those of the file at `path`, if it exists.
+    pub fn of(path: &std::path::Path) -> Option<FileOwner> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| FileOwner {
+            uid: m.uid(),
+            gid: m.gid(),
+            mode: m.mode() & 0o7777,
+        })
+    }
 }
 
 impl Database {
@@ -196,6 +236,23 @@ impl Database {
             Database::MariaDb(m) => m.create(),
             Database::Sqlite(_) => Ok(()),
         }
+    }
+
+    /// The same database, made ready to receive `dump`: a MariaDB database is created
+    /// with the dump's character set and collation, a SQLite file restored where none
+    /// is gets the owner, group and mode the dump recorded.
+    pub fn ready_for(self, dump: &DumpInfo) -> Database {
+        match self {
+            Database::Sqlite(s) => Database::Sqlite(s.with_owner(dump.file)),
+            Database::MariaDb(m) => Database::MariaDb(m.with_charset(dump.charset.clone())),
+            d => d,
+        }
+    }
+
+    /// Whether loading replaces it whole and atomically (a SQLite file is written beside
+    /// it and renamed over it), so it need not be dropped first.
+    pub fn replaced_atomically(&self) -> bool {
+        matches!(self, Database::Sqlite(_))
     }
 
     /// Drops it with everything in it.

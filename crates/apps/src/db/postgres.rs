@@ -383,6 +383,8 @@ impl Postgres {
             format: format.into(),
             path: format!("/{path}"),
             restore_hint,
+            file: None,
+            charset: None,
         };
         let planned = self.dump_command_at(snapshot.map(|s| s.id.as_str()));
         Ok((planned.into_stream(path), info))

@@ -16,12 +16,24 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug)]
 pub struct Sqlite {
     path: PathBuf,
+    /// The owner, group and mode a restored file gets when no file is there to keep
+    /// them from.
+    owner: Option<super::FileOwner>,
 }
 
 impl Sqlite {
     /// The database at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Sqlite {
-        Sqlite { path: path.into() }
+        Sqlite {
+            path: path.into(),
+            owner: None,
+        }
+    }
+
+    /// The same file, restored with `owner` when no file is there (see [`Sqlite::load`]).
+    pub fn with_owner(mut self, owner: Option<super::FileOwner>) -> Sqlite {
+        self.owner = owner;
+        self
     }
 
     /// Its path.
@@ -108,6 +120,26 @@ impl Sqlite {
             )));
         }
         drop(conn);
+        // The file keeps the owner, group and mode of the one it replaces (else those
+        // the snapshot recorded): a database owned by the web server's user must stay
+        // readable by it.
+        if let Some(o) = super::FileOwner::of(&self.path).or(self.owner) {
+            use std::os::unix::fs::PermissionsExt;
+            let now = super::FileOwner::of(tmp.path());
+            if now.map(|n| (n.uid, n.gid)) != Some((o.uid, o.gid)) {
+                std::os::unix::fs::chown(tmp.path(), Some(o.uid), Some(o.gid)).map_err(|e| {
+                    Error::Invalid(format!(
+                        "restored SQLite database {}: cannot give it owner {} and group {} \
+                         as before: {e}",
+                        self.path.display(),
+                        o.uid,
+                        o.gid
+                    ))
+                })?;
+            }
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(o.mode))
+                .map_err(|e| Error::io(tmp.path(), e))?;
+        }
         for suffix in ["-wal", "-shm", "-journal"] {
             let mut p = self.path.as_os_str().to_owned();
             p.push(suffix);
@@ -245,6 +277,8 @@ impl Sqlite {
                 self.path.display()
             ),
             path: format!("/{path}"),
+            file: super::FileOwner::of(&self.path),
+            charset: None,
         };
         (path, info)
     }
