@@ -827,3 +827,64 @@ fn target_never_writes_outside_the_target() {
     assert_eq!(fs::read(&moved).unwrap(), pseudo_random(1, 30_000));
     assert!(elsewhere.join(".env").is_file());
 }
+
+#[test]
+fn restore_points_are_kept_by_their_own_rule_and_shown_by_status() {
+    let env = Env::new();
+    env.init();
+    let install = env.path("kimai");
+    kimai_sqlite_install(&install, 50);
+    let first = env.app_backup("kimai", &install, &[]);
+    env.app_backup("kimai", &install, &[]);
+    // Four restores over a database that holds tables: four restore points.
+    for _ in 0..4 {
+        succeed(
+            env.cmd()
+                .args(["app", "restore", "kimai", &first, "--replace-existing"]),
+        );
+    }
+    let points = env.json(&["snapshots", "--tag", "restore-point"]);
+    assert_eq!(points.as_array().unwrap().len(), 4, "{points}");
+    // A policy that keeps one backup neither counts nor removes them: all are younger
+    // than a week.
+    let out = env.ok(&["forget", "--keep-last", "1", "--group-by", "app"]);
+    assert!(out.contains("restore point within 7d"), "{out}");
+    assert_eq!(
+        env.json(&["snapshots", "--tag", "restore-point"])
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let backups: Vec<_> = env
+        .json(&["snapshots"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            !s["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == "restore-point")
+        })
+        .cloned()
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    // `status` lists them apart from the backups.
+    let status = env.json(&["status"]);
+    let rp = &status["restore_points"][0];
+    assert_eq!(rp["count"], 4, "{status}");
+    assert!(
+        rp["installation"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":{}", install.display())),
+        "{status}"
+    );
+    let text = env.ok(&["status"]);
+    assert!(
+        text.contains("restore points (kept: the 3 newest"),
+        "{text}"
+    );
+}

@@ -80,7 +80,10 @@ pub use prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
 pub use repair::{repair_index, repair_snapshot, RepairIndexReport, RepairSnapshotReport};
 pub use repository::{select_snapshot, CatalogTrouble, KeyInfo, Repository, SnapshotsAndDamage};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
-pub use retention::{Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG};
+pub use retention::{
+    Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG, RESTORE_POINTS_KEPT,
+    RESTORE_POINTS_KEPT_DAYS, RESTORE_POINT_TAG,
+};
 pub use rotate::{rotate, RotateReport};
 pub use sealed::{Envelope, FORMAT_VERSION};
 pub use snapshot::Snapshot;

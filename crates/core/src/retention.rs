@@ -20,6 +20,12 @@
 //!   `24h` is always 24). Snapshots dated after `now` are kept by it.
 //! - `keep_tags`: every snapshot with any of these tags.
 //! - A snapshot tagged [`PROTECTED_TAG`] is always kept, whatever the policy.
+//! - Restore points (tagged [`RESTORE_POINT_TAG`], taken by an application restore before
+//!   it changes anything) are not counted by the policy's rules and not decided by them:
+//!   they form a group per installation (host and installation directory), in which the
+//!   [`RESTORE_POINTS_KEPT`] newest and every one younger than
+//!   [`RESTORE_POINTS_KEPT_DAYS`] days are kept. A restore that went wrong is noticed
+//!   within days; a policy of `keep-last 1` must not take away the way back.
 //!
 //! Decided against: restic's extra "oldest" keep (when fewer buckets exist than asked
 //! for, restic ≥ 0.17 also keeps the oldest snapshot); it surprises more than it helps and
@@ -40,6 +46,15 @@ use std::str::FromStr;
 
 /// The tag that protects a snapshot from every retention policy.
 pub const PROTECTED_TAG: &str = "protected";
+
+/// The tag of a restore point (see the module's text).
+pub const RESTORE_POINT_TAG: &str = "restore-point";
+
+/// How many restore points of each installation are kept, the newest.
+pub const RESTORE_POINTS_KEPT: usize = 3;
+
+/// Restore points younger than this many days are all kept.
+pub const RESTORE_POINTS_KEPT_DAYS: i64 = 7;
 
 /// What to keep. `None` and `Some(0)` both mean "rule not set".
 ///
@@ -174,10 +189,11 @@ impl Policy {
     pub fn apply(&self, snapshots: &[(Id, Snapshot)], now: Timestamp, tz: &TimeZone) -> Vec<Group> {
         let mut groups: BTreeMap<GroupKey, Vec<&(Id, Snapshot)>> = BTreeMap::new();
         for entry in snapshots {
-            groups
-                .entry(self.group_by.key(&entry.1))
-                .or_default()
-                .push(entry);
+            let key = match entry.1.has_tag(RESTORE_POINT_TAG) {
+                true => GroupKey::restore_points(&entry.1),
+                false => self.group_by.key(&entry.1),
+            };
+            groups.entry(key).or_default().push(entry);
         }
         // The cutoff of `keep_within`. If it lies before the earliest representable
         // instant, every snapshot is within.
@@ -191,7 +207,10 @@ impl Policy {
             .into_iter()
             .map(|(key, mut members)| {
                 members.sort_by(|a, b| b.1.time.cmp(&a.1.time).then_with(|| a.0.cmp(&b.0)));
-                let decisions = self.decide(&members, cutoff, tz);
+                let decisions = match key.restore_points {
+                    Some(_) => restore_point_decisions(&members, now),
+                    None => self.decide(&members, cutoff, tz),
+                };
                 Group { key, decisions }
             })
             .collect()
@@ -296,6 +315,38 @@ impl Policy {
     }
 }
 
+/// Decides the restore points of one installation, `members` sorted newest first: the
+/// [`RESTORE_POINTS_KEPT`] newest, those younger than [`RESTORE_POINTS_KEPT_DAYS`] days
+/// and the protected ones are kept.
+fn restore_point_decisions(members: &[&(Id, Snapshot)], now: Timestamp) -> Vec<Decision> {
+    let cutoff = now
+        .checked_sub(jiff::SignedDuration::from_hours(
+            RESTORE_POINTS_KEPT_DAYS * 24,
+        ))
+        .unwrap_or(Timestamp::MIN);
+    members
+        .iter()
+        .enumerate()
+        .map(|(i, (id, snap))| {
+            let mut reasons = Vec::new();
+            if snap.has_tag(PROTECTED_TAG) {
+                reasons.push(Reason::Protected);
+            }
+            if i < RESTORE_POINTS_KEPT {
+                reasons.push(Reason::RestorePoint(i as u32 + 1));
+            }
+            if snap.time > cutoff {
+                reasons.push(Reason::RestorePointRecent);
+            }
+            Decision {
+                id: *id,
+                time: snap.time,
+                reasons,
+            }
+        })
+        .collect()
+}
+
 /// Gives `reason(n)` to the newest snapshot of each of the `count` most recent buckets.
 /// `keys` is each snapshot's bucket, newest snapshot first. A set, not a comparison with
 /// the previous key, so a bucket met again later (local time running backwards) is not
@@ -354,6 +405,7 @@ impl GroupBy {
             paths: self.paths.then(|| set(&snap.paths)),
             tags: self.tags.then(|| set(&snap.tags)),
             app: self.app.then(|| snap.app.clone()),
+            restore_points: None,
         }
     }
 }
@@ -433,11 +485,35 @@ pub struct GroupKey {
     /// The application front-end, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<Option<String>>,
+    /// For the restore points of one installation: its host and directory (then the
+    /// other fields are unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_points: Option<String>,
+}
+
+impl GroupKey {
+    /// The group of the restore point `snap`: its installation, `HOST:DIR`.
+    fn restore_points(snap: &Snapshot) -> GroupKey {
+        let install = snap
+            .manifest
+            .as_ref()
+            .and_then(|m| m.get("install"))
+            .and_then(|i| i.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| snap.paths.join(" "));
+        GroupKey {
+            restore_points: Some(format!("{}:{install}", snap.hostname)),
+            ..GroupKey::default()
+        }
+    }
 }
 
 impl fmt::Display for GroupKey {
     /// `host web, paths [/etc /srv], tags [], app kimai`, or `(all snapshots)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(install) = &self.restore_points {
+            return write!(f, "restore points of {install}");
+        }
         let mut parts = Vec::new();
         if let Some(host) = &self.hostname {
             parts.push(format!("host {host}"));
@@ -525,6 +601,10 @@ pub enum Reason {
     Tag(String),
     /// The policy has no rule; see [`Policy::is_empty`].
     EmptyPolicy,
+    /// The n-th newest restore point of its installation.
+    RestorePoint(u32),
+    /// A restore point younger than [`RESTORE_POINTS_KEPT_DAYS`] days.
+    RestorePointRecent,
 }
 
 impl PartialEq for Reason {
@@ -532,7 +612,10 @@ impl PartialEq for Reason {
     fn eq(&self, other: &Self) -> bool {
         use Reason::*;
         match (self, other) {
-            (Protected, Protected) | (EmptyPolicy, EmptyPolicy) => true,
+            (Protected, Protected)
+            | (EmptyPolicy, EmptyPolicy)
+            | (RestorePointRecent, RestorePointRecent) => true,
+            (RestorePoint(a), RestorePoint(b)) => a == b,
             (Last(a), Last(b))
             | (Hourly(a), Hourly(b))
             | (Daily(a), Daily(b))
@@ -552,6 +635,10 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Protected => f.write_str("protected"),
+            Reason::RestorePoint(n) => write!(f, "restore point {n}"),
+            Reason::RestorePointRecent => {
+                write!(f, "restore point within {RESTORE_POINTS_KEPT_DAYS}d")
+            }
             Reason::Last(n) => write!(f, "last {n}"),
             Reason::Hourly(n) => write!(f, "hourly {n}"),
             Reason::Daily(n) => write!(f, "daily {n}"),
@@ -644,6 +731,13 @@ mod tests {
             self.snap.app = Some(app.into());
             self
         }
+        /// A restore point of the installation at `install`.
+        fn restore_point(mut self, install: &str) -> S {
+            self.snap.tags = vec![RESTORE_POINT_TAG.into(), "kimai".into()];
+            self.snap.app = Some("kimai".into());
+            self.snap.manifest = Some(serde_json::json!({ "install": install }));
+            self
+        }
     }
 
     struct Case {
@@ -671,6 +765,45 @@ mod tests {
 
     fn cases() -> Vec<Case> {
         vec![
+            Case {
+                name: "restore points: the three newest of each installation and a week's, \
+                       whatever the policy, and they use up none of its counts",
+                snaps: vec![
+                    s("backup-1", "2024-03-01T03:00"),
+                    s("backup-2", "2024-03-02T03:00"),
+                    s("rp-a1", "2024-02-01T10:00").restore_point("/var/www/kimai"),
+                    s("rp-a2", "2024-02-02T10:00").restore_point("/var/www/kimai"),
+                    s("rp-a3", "2024-02-03T10:00").restore_point("/var/www/kimai"),
+                    s("rp-a4", "2024-02-04T10:00").restore_point("/var/www/kimai"),
+                    s("rp-a5", "2024-02-28T10:00").restore_point("/var/www/kimai"),
+                    s("rp-a6", "2024-02-29T10:00").restore_point("/var/www/kimai"),
+                    s("rp-a7", "2024-03-01T10:00").restore_point("/var/www/kimai"),
+                    s("rp-a8", "2024-03-02T10:00").restore_point("/var/www/kimai"),
+                    s("rp-b1", "2024-01-01T10:00").restore_point("/srv/kimai-test"),
+                    s("rp-b2", "2024-01-02T10:00")
+                        .restore_point("/srv/kimai-test")
+                        .tags(&[RESTORE_POINT_TAG, PROTECTED_TAG]),
+                ],
+                policy: Policy {
+                    keep_last: Some(1),
+                    ..p()
+                },
+                now: "2024-03-03T00:00",
+                kept: &[
+                    ("backup-2", "last 1"),
+                    ("rp-a8", "restore point 1, restore point within 7d"),
+                    ("rp-a7", "restore point 2, restore point within 7d"),
+                    ("rp-a6", "restore point 3, restore point within 7d"),
+                    ("rp-a5", "restore point within 7d"),
+                    ("rp-b2", "protected, restore point 1"),
+                    ("rp-b1", "restore point 2"),
+                ],
+                groups: &[
+                    "restore points of web:/srv/kimai-test",
+                    "restore points of web:/var/www/kimai",
+                    "host web, paths [/srv]",
+                ],
+            },
             Case {
                 name: "an empty policy keeps everything",
                 snaps: vec![s("a", "2024-01-01T10:00"), s("b", "2024-01-02T10:00")],
@@ -1166,7 +1299,9 @@ mod tests {
         let tz = berlin();
         let mut checked = 0;
         for case in cases() {
-            if case.policy.within().is_some() {
+            // Restore points are kept for a week from now: that rule depends on it.
+            let restore_points = case.snaps.iter().any(|s| s.snap.has_tag(RESTORE_POINT_TAG));
+            if case.policy.within().is_some() || restore_points {
                 continue;
             }
             let input = entries(&case.snaps);

@@ -168,8 +168,8 @@ pub struct RestorePointOf {
     pub restoring: String,
 }
 
-/// The tag of every restore point.
-pub const RESTORE_POINT_TAG: &str = "restore-point";
+/// The tag of every restore point (retention keeps them by a rule of their own).
+pub use cairn_core::RESTORE_POINT_TAG;
 
 impl Manifest {
     /// The manifest of an application snapshot (snapshot `id`, for messages).

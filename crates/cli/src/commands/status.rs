@@ -2,7 +2,10 @@
 
 use crate::settings::Settings;
 use anyhow::Result;
-use cairn_core::{copies_status, human_age, CopiesPolicy, Holding};
+use cairn_core::{
+    copies_status, human_age, CopiesPolicy, Holding, Id, RESTORE_POINTS_KEPT,
+    RESTORE_POINTS_KEPT_DAYS, RESTORE_POINT_TAG,
+};
 
 /// `cairn status`.
 pub fn run(s: &Settings) -> Result<u8> {
@@ -28,7 +31,23 @@ pub fn run(s: &Settings) -> Result<u8> {
         min_copies: s.config.copies.min_copies,
     };
     let now = jiff::Timestamp::now();
-    let groups = copies_status(&holdings, &policy, now);
+    // Restore points are the way back from an application restore, kept by a rule of
+    // their own: listed apart, not held to the copy rules.
+    let restore_points = restore_points(&holdings);
+    let backups: Vec<Holding> = holdings
+        .iter()
+        .map(|h| Holding {
+            name: h.name.clone(),
+            offsite: h.offsite,
+            snapshots: h.snapshots.as_ref().map(|v| {
+                v.iter()
+                    .filter(|(_, sn)| !sn.has_tag(RESTORE_POINT_TAG))
+                    .cloned()
+                    .collect()
+            }),
+        })
+        .collect();
+    let groups = copies_status(&backups, &policy, now);
     // Short of the rules when one is not met, or when a repository cannot be read (the
     // primary among them: then there are no groups to warn in).
     let short = groups.iter().any(|g| !g.warnings.is_empty())
@@ -43,6 +62,13 @@ pub fn run(s: &Settings) -> Result<u8> {
                 "newest": h.snapshots.as_ref().and_then(|v| v.iter().map(|(_, sn)| sn.time).max()),
             })).collect::<Vec<_>>(),
             "groups": groups,
+            "restore_points": restore_points.iter().map(|r| serde_json::json!({
+                "repository": r.repository,
+                "installation": r.installation,
+                "count": r.count,
+                "newest": r.newest.to_string(),
+                "newest_id": r.newest_id.to_hex(),
+            })).collect::<Vec<_>>(),
             "ok": !short,
         }))?;
     } else {
@@ -77,6 +103,20 @@ pub fn run(s: &Settings) -> Result<u8> {
                 println!("  WARNING: {w}");
             }
         }
+        if !restore_points.is_empty() {
+            println!("\nrestore points (kept: the {RESTORE_POINTS_KEPT} newest of each installation and all of the last {RESTORE_POINTS_KEPT_DAYS} days)");
+            for r in &restore_points {
+                println!(
+                    "  {} in {}: {}, newest {} {} ({} old)",
+                    r.installation,
+                    r.repository,
+                    r.count,
+                    r.newest_id.short(),
+                    r.newest.strftime("%Y-%m-%d %H:%M"),
+                    human_age(now.as_second() - r.newest.as_second())
+                );
+            }
+        }
     }
     Ok(if short {
         crate::exit::ERROR
@@ -100,4 +140,53 @@ fn holding(s: &Settings, name: String, offsite: bool) -> Holding {
         offsite,
         snapshots,
     }
+}
+
+/// The restore points of one installation in one repository.
+struct RestorePoints {
+    repository: String,
+    /// `HOST:DIR`.
+    installation: String,
+    count: usize,
+    newest: jiff::Timestamp,
+    newest_id: Id,
+}
+
+/// The restore points the repositories hold, per repository and installation.
+fn restore_points(holdings: &[Holding]) -> Vec<RestorePoints> {
+    let mut out: Vec<RestorePoints> = Vec::new();
+    for h in holdings {
+        for (id, sn) in h.snapshots.iter().flatten() {
+            if !sn.has_tag(RESTORE_POINT_TAG) {
+                continue;
+            }
+            let install = sn
+                .manifest
+                .as_ref()
+                .and_then(|m| m.get("install"))
+                .and_then(|i| i.as_str())
+                .unwrap_or("?");
+            let installation = format!("{}:{install}", sn.hostname);
+            match out
+                .iter_mut()
+                .find(|r| r.repository == h.name && r.installation == installation)
+            {
+                Some(r) => {
+                    r.count += 1;
+                    if sn.time > r.newest {
+                        r.newest = sn.time;
+                        r.newest_id = *id;
+                    }
+                }
+                None => out.push(RestorePoints {
+                    repository: h.name.clone(),
+                    installation,
+                    count: 1,
+                    newest: sn.time,
+                    newest_id: *id,
+                }),
+            }
+        }
+    }
+    out
 }
