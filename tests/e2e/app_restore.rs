@@ -888,3 +888,87 @@ fn restore_points_are_kept_by_their_own_rule_and_shown_by_status() {
         "{text}"
     );
 }
+
+#[test]
+fn two_installations_of_one_application_are_told_apart() {
+    let env = Env::new();
+    env.init();
+    let a = env.path("kimai-a");
+    let b = env.path("kimai-b");
+    let db_a = kimai_sqlite_install(&a, 10);
+    kimai_sqlite_install(&b, 20);
+    let from_a = env.app_backup("kimai", &a, &[]);
+    let from_b = env.app_backup("kimai", &b, &[]);
+    let want = sqlite_sum(&db_a);
+    // A's database is damaged; restoring A takes A's snapshot, not B's newer one.
+    fs::remove_file(&db_a).unwrap();
+    let out = succeed(env.cmd().args([
+        "app",
+        "restore",
+        "kimai",
+        "--target",
+        a.to_str().unwrap(),
+        "--databases-only",
+        "--json",
+    ]));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["snapshot"], from_a.as_str(), "{report}");
+    assert_eq!(sqlite_sum(&db_a), want);
+    // Without saying which installation: refused, naming both.
+    let out = env.run(&["app", "restore", "kimai", "--dry-run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("2 installations"), "{stderr}");
+    assert!(stderr.contains(a.to_str().unwrap()) && stderr.contains(b.to_str().unwrap()));
+    // A new place takes an id, and `app snapshots` shows whose each snapshot is.
+    let list = env.json(&["app", "snapshots", "kimai"]);
+    let install_of = |id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["snapshot"] == id)
+            .map(|s| s["install"].as_str().unwrap().to_string())
+    };
+    assert_eq!(install_of(&from_a).as_deref(), a.to_str());
+    assert_eq!(install_of(&from_b).as_deref(), b.to_str());
+}
+
+#[test]
+fn configured_installations_record_their_name_and_restore_their_own() {
+    let env = Env::new();
+    env.init();
+    let a = env.path("kimai-a");
+    let b = env.path("kimai-b");
+    let db_a = kimai_sqlite_install(&a, 10);
+    kimai_sqlite_install(&b, 20);
+    let config = env.path("cairn.toml");
+    fs::write(
+        &config,
+        format!(
+            "[[app]]\nname = \"kimai\"\nkind = \"kimai\"\npath = \"{}\"\n\n\
+             [[app]]\nname = \"kimai-test\"\nkind = \"kimai\"\npath = \"{}\"\n",
+            a.display(),
+            b.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut c = env.cmd();
+        c.arg("--config").arg(&config).args(args);
+        succeed(&mut c)
+    };
+    run(&["app", "backup", "kimai"]);
+    run(&["app", "backup", "kimai-test"]);
+    let list: serde_json::Value =
+        serde_json::from_str(&run(&["app", "snapshots", "kimai", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["installation"], "kimai");
+    let want = sqlite_sum(&db_a);
+    fs::remove_file(&db_a).unwrap();
+    // "kimai" is configured under the kind's own name, so it has no tag of its own:
+    // the recorded name keeps kimai-test's newer snapshot out.
+    let out = run(&["app", "restore", "kimai", "--databases-only", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["snapshot"], list[0]["snapshot"]);
+    assert_eq!(sqlite_sum(&db_a), want);
+}

@@ -82,6 +82,7 @@ impl Idoit {
                 "keep a copy of the repository away from this machine (3-2-1)".into(),
             ],
             problems,
+            name: None,
             install,
         })
     }

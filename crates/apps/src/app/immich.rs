@@ -104,6 +104,7 @@ impl Immich {
                     .into(),
             ],
             problems: Vec::new(),
+            name: None,
             install,
         })
     }

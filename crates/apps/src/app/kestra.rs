@@ -173,6 +173,7 @@ impl Kestra {
             after: Vec::new(),
             post_restore,
             problems: Vec::new(),
+            name: None,
             install,
         })
     }

@@ -71,6 +71,7 @@ impl Kimai {
                     .into(),
             ],
             problems: Vec::new(),
+            name: None,
             install,
         })
     }

@@ -62,6 +62,9 @@ pub struct Plan {
     /// What discovery could not find out; a backup refuses to run with any (a restore,
     /// which needs less, goes on).
     pub problems: Vec<String>,
+    /// The configured installation's name (`[[app]] name`), recorded in its snapshots
+    /// to tell them from another installation's of the same application.
+    pub name: Option<String>,
 }
 
 impl Plan {
@@ -155,6 +158,9 @@ pub struct Manifest {
     pub order: Vec<String>,
     /// What to do after a restore.
     pub post_restore: Vec<String>,
+    /// The configured installation's name, when it was one (see [`Plan::name`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation: Option<String>,
     /// Set on a restore point: the state of the installation taken just before an
     /// application restore replaced it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -395,6 +401,7 @@ fn store(
             "after hooks".into(),
         ],
         post_restore: plan.post_restore.clone(),
+        installation: plan.name.clone(),
         restore_point,
     };
     if !tags.iter().any(|t| t == &plan.app) {
@@ -533,6 +540,7 @@ mod tests {
             after: Vec::new(),
             post_restore: Vec::new(),
             problems: Vec::new(),
+            name: None,
         }
     }
 

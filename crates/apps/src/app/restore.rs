@@ -63,6 +63,8 @@ pub struct RestoreOptions {
     /// Tags the restore point gets beside `restore-point` and the application's name
     /// (the configured installation's name).
     pub tags: Vec<String>,
+    /// The configured installation's name, recorded in the restore point.
+    pub installation: Option<String>,
     /// The command that rolls this installation back, for messages (e.g.
     /// `cairn app restore kimai --rollback`).
     pub rollback_command: String,
@@ -626,6 +628,7 @@ fn take_restore_point(
         after: Vec::new(),
         post_restore: Vec::new(),
         problems: Vec::new(),
+        name: opts.installation.clone(),
     };
     let stored = super::store(
         repo,

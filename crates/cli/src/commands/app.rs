@@ -33,10 +33,20 @@ impl Named<'_> {
             .map(|c| c.name.as_str())
     }
 
-    /// Whether `snap` is a snapshot of this application.
+    /// Whether `snap` is a snapshot of this application (of this configured
+    /// installation: one that records another installation's name is not).
     fn owns(&self, snap: &cairn_core::Snapshot) -> bool {
+        let recorded = snap
+            .manifest
+            .as_ref()
+            .and_then(|m| m.get("installation"))
+            .and_then(|i| i.as_str());
         snap.app.as_deref() == Some(self.kind.as_str())
             && self.instance_tag().is_none_or(|t| snap.has_tag(t))
+            && match (self.configured, recorded) {
+                (Some(c), Some(name)) => name == c.name,
+                _ => true,
+            }
     }
 
     /// The configured installation directory.
@@ -306,6 +316,7 @@ pub fn backup(s: &Settings, a: AppBackupArgs) -> Result<u8> {
         .db_wrapper
         .or_else(|| c.and_then(|c| c.db_wrapper.clone()));
     let mut plan = plan_for(&n.kind, &path, c, wrapper.as_deref())?;
+    plan.name = c.map(|c| c.name.clone());
     plan.add_hooks(before, after);
     plan.excludes.extend(super::own_directories(s));
     let repo = super::open(s)?;
@@ -407,20 +418,76 @@ pub fn show(s: &Settings, spec: &str) -> Result<u8> {
     Ok(crate::exit::OK)
 }
 
-/// The snapshot of the application `n` that `spec` names (`latest`: its newest).
+/// The snapshot of the application `n` that `spec` names. `latest` is the newest backup
+/// (never a restore point) of the installation: the configured one's (by its name, or
+/// by its directory in snapshots made before names were recorded), else the one at
+/// `target`. When no snapshot is of that installation (a restore to a new place),
+/// `latest` is taken only if a single installation made them all: another
+/// installation's newest is never taken silently. An id may name any snapshot.
 fn app_snapshot(
     repo: &cairn_core::Repository,
+    name: &str,
     n: &Named,
     spec: Option<&str>,
+    target: Option<&Path>,
 ) -> Result<(cairn_core::Id, cairn_core::Snapshot)> {
-    // `latest` is the newest backup, never a restore point; an id may name either.
     let spec = spec.unwrap_or("latest");
-    let snaps: Vec<_> = repo
+    let mut snaps: Vec<_> = repo
         .snapshots()?
         .into_iter()
         .filter(|(_, sn)| n.owns(sn))
         .filter(|(_, sn)| spec != "latest" || !sn.has_tag(app::RESTORE_POINT_TAG))
         .collect();
+    if spec == "latest" {
+        let same = |a: &Path, b: &Path| {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+        };
+        let install_of = |sn: &cairn_core::Snapshot| -> Option<Manifest> {
+            sn.manifest
+                .as_ref()
+                .and_then(|v| serde_json::from_value::<Manifest>(v.clone()).ok())
+        };
+        let mine = |sn: &cairn_core::Snapshot| -> bool {
+            let Some(m) = install_of(sn) else {
+                return false;
+            };
+            match (n.configured, target) {
+                (Some(c), _) => match &m.installation {
+                    Some(i) => *i == c.name,
+                    None => same(Path::new(&m.install), &c.path),
+                },
+                (None, Some(t)) => same(Path::new(&m.install), t),
+                (None, None) => false,
+            }
+        };
+        let own: Vec<_> = snaps.iter().filter(|(_, sn)| mine(sn)).cloned().collect();
+        if !own.is_empty() {
+            snaps = own;
+        } else {
+            let mut installs: Vec<String> = snaps
+                .iter()
+                .filter_map(|(_, sn)| install_of(sn))
+                .map(|m| match m.installation {
+                    Some(i) => format!("{i} ({})", m.install),
+                    None => m.install,
+                })
+                .collect();
+            installs.sort();
+            installs.dedup();
+            if installs.len() > 1 {
+                bail!(
+                    "the snapshots of {name} come from {} installations ({}){}; give --target \
+                     DIR of one of them, or a snapshot id (cairn app snapshots {name})",
+                    installs.len(),
+                    installs.join(", "),
+                    match target {
+                        Some(t) => format!(", none from {}", t.display()),
+                        None => String::new(),
+                    }
+                );
+            }
+        }
+    }
     Ok(cairn_core::select_snapshot(snaps, spec)?)
 }
 
@@ -532,7 +599,7 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
             .context("the snapshot the cut-short restore was restoring")?;
         (id, snap, Some(j))
     } else {
-        let (id, snap) = app_snapshot(&repo, &n, a.snapshot.as_deref())?;
+        let (id, snap) = app_snapshot(&repo, &a.app, &n, a.snapshot.as_deref(), target.as_deref())?;
         (id, snap, None)
     };
     let target = match &finish {
@@ -554,6 +621,7 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
         access,
         journal_dir: Some(dir),
         tags: n.instance_tag().map(str::to_string).into_iter().collect(),
+        installation: n.configured.map(|c| c.name.clone()),
         finish,
     };
     let report = app::restore(&repo, &id, &snap, &opts, &mut say)?;
@@ -606,7 +674,7 @@ pub fn verify(
     let path = path.or_else(|| n.path());
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "app verify")?;
-    let (id, snap) = app_snapshot(&repo, &n, spec)?;
+    let (id, snap) = app_snapshot(&repo, app_name, &n, spec, path.as_deref())?;
     let quiet = s.quiet || s.json;
     let mut say = |line: &str| say_step(quiet, line);
     let found = app::verify(
@@ -688,6 +756,7 @@ pub fn snapshots(s: &Settings, app_name: &str, path: Option<PathBuf>) -> Result<
                     "compatibility": compat,
                     "tags": snap.tags,
                     "install": m.install,
+                    "installation": m.installation,
                     "restore_point": m.restore_point.as_ref().map(|r| &r.restoring),
                 })
             })
@@ -713,10 +782,14 @@ pub fn snapshots(s: &Settings, app_name: &str, path: Option<PathBuf>) -> Result<
             None => String::new(),
         };
         println!(
-            "{:<9} {:<19} {:<24} {c:<22} {}{kind}",
+            "{:<9} {:<19} {:<24} {c:<22} {}{}{kind}",
             id.short(),
             local_time(snap.time),
             m.app_version.as_deref().unwrap_or("?"),
+            m.installation
+                .as_ref()
+                .map(|i| format!("{i} "))
+                .unwrap_or_default(),
             m.install
         );
     }
