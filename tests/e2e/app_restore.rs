@@ -972,3 +972,87 @@ fn configured_installations_record_their_name_and_restore_their_own() {
     assert_eq!(report["snapshot"], list[0]["snapshot"]);
     assert_eq!(sqlite_sum(&db_a), want);
 }
+
+#[test]
+fn a_restore_runs_the_backup_hooks_and_always_starts_the_application_again() {
+    let env = Env::new();
+    env.init();
+    let install = env.path("kimai");
+    kimai_sqlite_install(&install, 10);
+    let snap = env.app_backup("kimai", &install, &[]);
+    // Unconfigured, without hooks: the advice to stop comes first.
+    let out = env.run(&[
+        "app",
+        "restore",
+        "kimai",
+        &snap,
+        "--dry-run",
+        "--replace-existing",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("before a restore: stop the web server"),
+        "{stderr}"
+    );
+
+    let log = env.path("hooks.log");
+    let config = env.path("cairn.toml");
+    let write_config = |before: &str| {
+        fs::write(
+            &config,
+            format!(
+                "[[app]]\nname = \"kimai\"\nkind = \"kimai\"\npath = \"{}\"\n\
+                 before = [{before}]\nafter = [\"echo start >> {log}\"]\n",
+                install.display(),
+                log = log.display()
+            ),
+        )
+        .unwrap();
+    };
+    let run = |args: &[&str]| {
+        let mut c = env.cmd();
+        c.arg("--config").arg(&config).args(args);
+        c.output().unwrap()
+    };
+    write_config(&format!("\"echo stop >> {}\"", log.display()));
+    let out = run(&["app", "restore", "kimai", &snap, "--replace-existing"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(fs::read_to_string(&log).unwrap(), "stop\nstart\n");
+    assert!(!stderr.contains("before a restore:"), "{stderr}");
+    // The steps left are those cairn did not do.
+    assert!(stdout.contains("bin/console cache:clear"), "{stdout}");
+    assert!(!stdout.contains("restore the database"), "{stdout}");
+    // The hooks ran around the restore point and the change: stop came before it.
+    let stop = stderr.find("before-hook").unwrap();
+    assert!(
+        stop < stderr.find("taking a restore point").unwrap(),
+        "{stderr}"
+    );
+
+    // A restore that fails still starts the application again.
+    fs::write(&log, "").unwrap();
+    let out = run(&[
+        "app",
+        "restore",
+        "kimai",
+        &snap,
+        "--databases-only",
+        "--database",
+        "/proc/cairn-cannot-write-here.sqlite",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(fs::read_to_string(&log).unwrap(), "stop\nstart\n");
+
+    // A before-hook that fails stops the restore before any change, and the
+    // after-hooks still run.
+    fs::write(&log, "").unwrap();
+    write_config(&format!("\"echo stop >> {}\", \"false\"", log.display()));
+    let out = run(&["app", "restore", "kimai", &snap, "--replace-existing"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(fs::read_to_string(&log).unwrap(), "stop\nstart\n");
+}

@@ -412,6 +412,14 @@ pub struct AppRestoreArgs {
     /// its restore point already holds what was there before).
     #[arg(long, conflicts_with_all = ["snapshot", "dry_run"])]
     pub finish: bool,
+    /// Run this shell command before the first change (repeatable), e.g. to stop the
+    /// app (default: the configured installation's before-hooks, as for a backup).
+    #[arg(long, value_name = "COMMAND")]
+    pub before: Vec<String>,
+    /// Run this shell command at the end, whatever happened (repeatable), e.g. to start
+    /// the app again (default: the configured installation's after-hooks).
+    #[arg(long, value_name = "COMMAND")]
+    pub after: Vec<String>,
 }
 
 #[derive(Debug, Args)]

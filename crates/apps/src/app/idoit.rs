@@ -70,10 +70,12 @@ impl Idoit {
             databases,
             before: Vec::new(),
             after: Vec::new(),
-            post_restore: vec![
-                "keep Apache and i-doit's cron jobs stopped until the databases and files are \
-                 back"
+            before_restore: vec![
+                "stop Apache and i-doit's cron jobs, and keep them stopped until the \
+                 databases and files are back"
                     .into(),
+            ],
+            post_restore: vec![
                 "restore the system configuration if needed: cairn restore \
                  SNAPSHOT:/etc/apache2/sites-available/i-doit.conf --target \
                  /etc/apache2/sites-available (likewise PHP and MariaDB files)"

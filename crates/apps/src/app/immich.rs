@@ -95,6 +95,11 @@ impl Immich {
             databases: vec![Database::Postgres(pg)],
             before: Vec::new(),
             after: Vec::new(),
+            before_restore: vec![
+                "stop Immich's server and machine-learning containers (docker compose stop \
+                 immich-server immich-machine-learning); the database container stays up"
+                    .into(),
+            ],
             post_restore: vec![
                 "start Immich with the same IMMICH_VERSION as the snapshot (app_version); a \
                  different version runs its migrations on start"

@@ -119,23 +119,7 @@ impl Kestra {
         let kestra = executable(&install);
 
         let mut paths = Vec::new();
-        let mut post_restore = vec![
-            "stop Kestra (webserver, executor, scheduler, workers) before restoring: the \
-             vendor restores offline"
-                .to_string(),
-            match &database {
-                Database::MariaDb(_) => format!(
-                    "restore the database {} with mysql into an empty database (cairn app \
-                     restore does this), then the internal storage",
-                    database.name()
-                ),
-                _ => format!(
-                    "restore the database {} with pg_restore into an empty database (cairn \
-                     app restore does this), then the internal storage",
-                    database.name()
-                ),
-            },
-        ];
+        let mut post_restore = Vec::new();
         match &storage {
             Storage::Local(dir) => paths.push(dir.clone()),
             Storage::Other(kind) => post_restore.push(format!(
@@ -171,6 +155,11 @@ impl Kestra {
             databases: vec![database],
             before,
             after: Vec::new(),
+            before_restore: vec![
+                "stop Kestra (webserver, executor, scheduler, workers): the vendor restores \
+                 offline"
+                    .into(),
+            ],
             post_restore,
             problems: Vec::new(),
             name: None,
@@ -531,7 +520,10 @@ mod tests {
             .collect();
         assert!(env.contains(&("PGPASSWORD".into(), "p@ss:w/rd".into())));
         assert!(env.contains(&("PGSSLMODE".into(), "require".into())));
-        assert!(plan.post_restore.iter().any(|s| s.contains("pg_restore")));
+        // What cairn does itself (loading the database) is no step left to the user;
+        // stopping Kestra comes before the restore.
+        assert!(!plan.post_restore.iter().any(|s| s.contains("database")));
+        assert!(plan.before_restore.iter().any(|s| s.starts_with("stop Kestra")));
     }
 
     #[test]
@@ -564,7 +556,10 @@ mod tests {
             .env
             .iter()
             .any(|(k, v)| k == "MYSQL_PWD" && v == "secret"));
-        assert!(plan.post_restore.iter().any(|s| s.contains("mysql")));
+        // What cairn does itself (loading the database) is no step left to the user;
+        // stopping Kestra comes before the restore.
+        assert!(!plan.post_restore.iter().any(|s| s.contains("database")));
+        assert!(plan.before_restore.iter().any(|s| s.starts_with("stop Kestra")));
     }
 
     #[test]

@@ -60,14 +60,15 @@ impl Kimai {
             databases: vec![database],
             before: Vec::new(),
             after: Vec::new(),
-            post_restore: vec![
-                "install Kimai in the exact version of the snapshot (app_version, revision)".into(),
-                "restore the database into an empty database and point DATABASE_URL in .env \
-                 at it"
+            before_restore: vec![
+                "stop the web server (or Kimai's PHP-FPM pool), so that nothing writes while \
+                 the restore runs"
                     .into(),
+            ],
+            post_restore: vec![
                 "bin/console cache:clear".into(),
-                "check that Kimai works, then restore invoice templates, plugins and \
-                 config/packages/local.yaml"
+                "start the web server again and check that Kimai works (log in, open a \
+                 timesheet and an invoice)"
                     .into(),
             ],
             problems: Vec::new(),

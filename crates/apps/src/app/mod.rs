@@ -57,7 +57,10 @@ pub struct Plan {
     pub before: Vec<String>,
     /// Shell commands run after it, whatever happened (start again).
     pub after: Vec<String>,
-    /// What to do after a restore, in order.
+    /// What to do before a restore (stop the application), said when no before-hook
+    /// does it.
+    pub before_restore: Vec<String>,
+    /// What to do after a restore, in order (what cairn does itself is not in it).
     pub post_restore: Vec<String>,
     /// What discovery could not find out; a backup refuses to run with any (a restore,
     /// which needs less, goes on).
@@ -296,8 +299,8 @@ pub fn plan(app: &str, install: &Path) -> Result<Plan> {
     }
 }
 
-/// Runs a shell command of a hook; an error names it.
-fn run_hook(what: &str, cmd: &str) -> Result<()> {
+/// Runs a shell command of a hook (`what`: before or after); an error names it.
+pub fn run_hook(what: &str, cmd: &str) -> Result<()> {
     let status = Command::new("sh")
         .arg("-c")
         .arg(cmd)
@@ -538,6 +541,7 @@ mod tests {
             databases,
             before: Vec::new(),
             after: Vec::new(),
+            before_restore: Vec::new(),
             post_restore: Vec::new(),
             problems: Vec::new(),
             name: None,

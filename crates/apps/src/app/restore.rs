@@ -57,6 +57,12 @@ pub struct RestoreOptions {
     pub dry_run: bool,
     /// How to reach the databases, beyond the installation's own configuration.
     pub access: DatabaseAccess,
+    /// Shell commands run before the first change (stop the application), as a backup
+    /// runs them.
+    pub before: Vec<String>,
+    /// Shell commands run at the end whatever happened (start it again), each even if
+    /// one before it failed.
+    pub after: Vec<String>,
     /// Where restore journals are kept (cairn's state directory); `None` keeps none (a
     /// crash then cannot be recovered from: only for tests of the library).
     pub journal_dir: Option<PathBuf>,
@@ -235,6 +241,15 @@ pub fn restore(
             }
         }
     }
+    if opts.before.is_empty() {
+        if let Ok(p) = plan(&app, &target) {
+            for step in &p.before_restore {
+                say(&format!(
+                    "before a restore: {step} (no before-hook is configured to do it)"
+                ));
+            }
+        }
+    }
     if !opts.skip_databases && opts.database.is_some() && manifest.databases.len() > 1 {
         return Err(Error::Invalid(format!(
             "the snapshot holds {} databases; --database names one{nothing}",
@@ -333,187 +348,250 @@ pub fn restore(
         });
     }
 
-    // The restore point, read back, then the journal: from here on, everything can be
-    // put back.
-    let mut journal = match &opts.finish {
-        Some(j) => {
-            say(&format!(
-                "finishing the restore cut short on {}; what was there before is in restore \
-                 point {}",
-                j.install,
-                short(&j.restore_point)
-            ));
-            j.clone()
+    // The user's before-hooks stop the application; its after-hooks start it again,
+    // whatever happened from here on.
+    for h in &opts.before {
+        say(&format!("before-hook: {h}"));
+        if let Err(e) = super::run_hook("before", h) {
+            let after = run_after_hooks(opts, say);
+            return Err(Error::Invalid(format!("{e}; nothing was changed{after}")));
         }
-        None => {
-            let mut j = Journal::new(&app, &target, &repo.config().id.to_hex(), &id.to_hex());
-            let saved: Vec<&DbStep> = dbs
-                .iter()
-                .flatten()
-                .filter(|d| matches!(d.before, TargetState::Tables(_)))
-                .collect();
-            let kept: Vec<PathBuf> = paths
-                .iter()
-                .filter(|p| p.existed)
-                .map(|p| p.to.clone())
-                .collect();
-            if !saved.is_empty() || !kept.is_empty() {
-                let rp = take_restore_point(repo, &app, &target, id, &kept, &saved, opts, say)?;
-                j.restore_point = rp.to_hex();
-            }
-            for d in dbs.iter().flatten() {
-                j.databases.push(journal_db(d, &j.restore_point));
-            }
-            for p in &paths {
-                j.paths.push(JournalPath {
-                    path: p.to.display().to_string(),
-                    from: p.from.clone(),
-                    existed: p.existed,
-                });
-            }
-            j
-        }
-    };
-    let dir = opts.journal_dir.clone();
-    if let Some(dir) = &dir {
-        journal.phase = Phase::Restoring;
-        journal.save(dir)?;
     }
-
-    let mut files = 0u64;
-    let mut counts: Vec<Vec<(String, u64, u64)>> = Vec::new();
-    // Every database planned (to reach it for a rollback), and what was begun.
-    let mut known: Vec<Database> = dbs.iter().flatten().map(|d| d.db.clone()).collect();
-    let mut started_paths: Vec<String> = Vec::new();
-    let mut started_dbs: Vec<(String, String)> = Vec::new();
-    let outcome = (|| -> Result<()> {
-        for p in &paths {
-            started_paths.push(p.to.display().to_string());
-            say(&format!(
-                "files: restoring {} to {}",
-                p.from,
-                p.to.display()
-            ));
-            files += restore_path(repo, id, snap, &p.from, &p.to)?;
-        }
-        let planned = match dbs.take() {
-            Some(d) => d,
-            None if wants_dbs => {
-                // The configuration is back: plan the databases now, with the same
-                // refusals; what holds tables is saved in a restore point of its own.
-                let p = plan_with(&app, &target, &opts.access)?;
-                let planned = plan_databases(&manifest, &p.databases, opts, &target, replace)?;
-                let saved: Vec<&DbStep> = planned
+    let result = (|| -> Result<RestoreReport> {
+        // The restore point, read back, then the journal: from here on, everything can be
+        // put back.
+        let mut journal = match &opts.finish {
+            Some(j) => {
+                say(&format!(
+                    "finishing the restore cut short on {}; what was there before is in restore \
+                     point {}",
+                    j.install,
+                    short(&j.restore_point)
+                ));
+                j.clone()
+            }
+            None => {
+                let mut j = Journal::new(&app, &target, &repo.config().id.to_hex(), &id.to_hex());
+                let saved: Vec<&DbStep> = dbs
                     .iter()
+                    .flatten()
                     .filter(|d| matches!(d.before, TargetState::Tables(_)))
                     .collect();
-                let rp = match saved.is_empty() {
-                    true => String::new(),
-                    false => take_restore_point(repo, &app, &target, id, &[], &saved, opts, say)?
-                        .to_hex(),
-                };
-                for d in &planned {
-                    say(&describe_db(d));
-                    journal.databases.push(journal_db(d, &rp));
-                    known.push(d.db.clone());
-                }
-                if let Some(dir) = &dir {
-                    journal.save(dir)?;
-                }
-                planned
-            }
-            None => Vec::new(),
-        };
-        for d in &planned {
-            let name = d.db.name();
-            started_dbs.push((d.db.engine().to_string(), name.clone()));
-            if d.db.state()? != TargetState::Missing && !d.db.replaced_atomically() {
-                say(&format!("database {name}: dropping it"));
-                d.db.drop_database()?;
-            }
-            say(&format!("database {name}: creating it"));
-            d.db.create()?;
-            say(&format!("database {name}: loading {}", d.m.dump.path));
-            load_from(repo, id, snap, &d.m.dump.path, &d.m.dump.format, &d.db)?;
-        }
-        for d in &planned {
-            let differ = health_check(&d.db, &d.m)
-                .map_err(|e| Error::Invalid(format!("database {}: {e}", d.db.name())))?;
-            for (t, want, got) in &differ {
-                say(&format!(
-                    "database {}: table {t} has {got} rows, the manifest counted {want} \
-                     just before the dump (the application was writing?)",
-                    d.db.name()
-                ));
-            }
-            say(&format!("database {}: health check passed", d.db.name()));
-            counts.push(differ);
-        }
-        dbs = Some(planned);
-        Ok(())
-    })();
-
-    match outcome {
-        Ok(()) => {
-            if let Some(dir) = &dir {
-                journal.remove(dir)?;
-            }
-            let rp = (!journal.restore_point.is_empty()).then(|| journal.restore_point.clone());
-            let planned = dbs.unwrap_or_default();
-            Ok(RestoreReport {
-                snapshot: id.to_hex(),
-                target: target.display().to_string(),
-                version,
-                files,
-                restore_point: rp,
-                databases: planned
+                let kept: Vec<PathBuf> = paths
                     .iter()
-                    .zip(counts)
-                    .zip(&journal.databases)
-                    .map(|((d, count_differences), j)| DatabaseRestore {
-                        engine: d.m.dump.engine.clone(),
-                        database: d.db.name(),
-                        restore_point: j.saved_in(&journal),
-                        count_differences,
-                        state: ItemState::Restored,
-                    })
-                    .collect(),
-                paths: paths
-                    .iter()
-                    .map(|p| PathRestore {
+                    .filter(|p| p.existed)
+                    .map(|p| p.to.clone())
+                    .collect();
+                if !saved.is_empty() || !kept.is_empty() {
+                    let rp = take_restore_point(repo, &app, &target, id, &kept, &saved, opts, say)?;
+                    j.restore_point = rp.to_hex();
+                }
+                for d in dbs.iter().flatten() {
+                    j.databases.push(journal_db(d, &j.restore_point));
+                }
+                for p in &paths {
+                    j.paths.push(JournalPath {
                         path: p.to.display().to_string(),
-                        state: ItemState::Restored,
-                    })
-                    .collect(),
-                post_restore: manifest.post_restore.clone(),
-            })
+                        from: p.from.clone(),
+                        existed: p.existed,
+                    });
+                }
+                j
+            }
+        };
+        let dir = opts.journal_dir.clone();
+        if let Some(dir) = &dir {
+            journal.phase = Phase::Restoring;
+            journal.save(dir)?;
         }
-        Err(e) => {
-            say(&format!("restore failed: {e}"));
-            say("putting back everything the restore touched");
-            // The databases planned in this run are reached as they were planned.
-            let touched = Touched {
-                paths: Some(started_paths),
-                databases: Some(started_dbs),
+
+        let mut files = 0u64;
+        let mut counts: Vec<Vec<(String, u64, u64)>> = Vec::new();
+        // Every database planned (to reach it for a rollback), and what was begun.
+        let mut known: Vec<Database> = dbs.iter().flatten().map(|d| d.db.clone()).collect();
+        let mut started_paths: Vec<String> = Vec::new();
+        let mut started_dbs: Vec<(String, String)> = Vec::new();
+        let outcome = (|| -> Result<()> {
+            for p in &paths {
+                started_paths.push(p.to.display().to_string());
+                say(&format!(
+                    "files: restoring {} to {}",
+                    p.from,
+                    p.to.display()
+                ));
+                files += restore_path(repo, id, snap, &p.from, &p.to)?;
+            }
+            let planned = match dbs.take() {
+                Some(d) => d,
+                None if wants_dbs => {
+                    // The configuration is back: plan the databases now, with the same
+                    // refusals; what holds tables is saved in a restore point of its own.
+                    let p = plan_with(&app, &target, &opts.access)?;
+                    let planned = plan_databases(&manifest, &p.databases, opts, &target, replace)?;
+                    let saved: Vec<&DbStep> = planned
+                        .iter()
+                        .filter(|d| matches!(d.before, TargetState::Tables(_)))
+                        .collect();
+                    let rp = match saved.is_empty() {
+                        true => String::new(),
+                        false => {
+                            take_restore_point(repo, &app, &target, id, &[], &saved, opts, say)?
+                                .to_hex()
+                        }
+                    };
+                    for d in &planned {
+                        say(&describe_db(d));
+                        journal.databases.push(journal_db(d, &rp));
+                        known.push(d.db.clone());
+                    }
+                    if let Some(dir) = &dir {
+                        journal.save(dir)?;
+                    }
+                    planned
+                }
+                None => Vec::new(),
             };
-            let resolve = |jd: &JournalDatabase| -> Result<Database> {
-                known
-                    .iter()
-                    .find(|d| d.engine() == jd.engine && d.name() == jd.name)
-                    .cloned()
-                    .ok_or_else(|| {
-                        Error::Invalid(format!("{} database {} is not known", jd.engine, jd.name))
-                    })
-            };
-            let states = rollback_with(repo, &mut journal, dir.as_deref(), &touched, &resolve, say);
-            Err(Error::Invalid(failure_message(
-                &format!("restoring {app} snapshot {} failed: {e}", id.short()),
-                &journal,
-                &states,
-                &opts.rollback_command,
-            )))
+            for d in &planned {
+                let name = d.db.name();
+                started_dbs.push((d.db.engine().to_string(), name.clone()));
+                if d.db.state()? != TargetState::Missing && !d.db.replaced_atomically() {
+                    say(&format!("database {name}: dropping it"));
+                    d.db.drop_database()?;
+                }
+                say(&format!("database {name}: creating it"));
+                d.db.create()?;
+                say(&format!("database {name}: loading {}", d.m.dump.path));
+                load_from(repo, id, snap, &d.m.dump.path, &d.m.dump.format, &d.db)?;
+            }
+            for d in &planned {
+                let differ = health_check(&d.db, &d.m)
+                    .map_err(|e| Error::Invalid(format!("database {}: {e}", d.db.name())))?;
+                for (t, want, got) in &differ {
+                    say(&format!(
+                        "database {}: table {t} has {got} rows, the manifest counted {want} \
+                         just before the dump (the application was writing?)",
+                        d.db.name()
+                    ));
+                }
+                say(&format!("database {}: health check passed", d.db.name()));
+                counts.push(differ);
+            }
+            dbs = Some(planned);
+            Ok(())
+        })();
+
+        match outcome {
+            Ok(()) => {
+                if let Some(dir) = &dir {
+                    journal.remove(dir)?;
+                }
+                let rp = (!journal.restore_point.is_empty()).then(|| journal.restore_point.clone());
+                let planned = dbs.unwrap_or_default();
+                Ok(RestoreReport {
+                    snapshot: id.to_hex(),
+                    target: target.display().to_string(),
+                    version,
+                    files,
+                    restore_point: rp,
+                    databases: planned
+                        .iter()
+                        .zip(counts)
+                        .zip(&journal.databases)
+                        .map(|((d, count_differences), j)| DatabaseRestore {
+                            engine: d.m.dump.engine.clone(),
+                            database: d.db.name(),
+                            restore_point: j.saved_in(&journal),
+                            count_differences,
+                            state: ItemState::Restored,
+                        })
+                        .collect(),
+                    paths: paths
+                        .iter()
+                        .map(|p| PathRestore {
+                            path: p.to.display().to_string(),
+                            state: ItemState::Restored,
+                        })
+                        .collect(),
+                    post_restore: manifest.post_restore.clone(),
+                })
+            }
+            Err(e) => {
+                say(&format!("restore failed: {e}"));
+                say("putting back everything the restore touched");
+                // The databases planned in this run are reached as they were planned.
+                let touched = Touched {
+                    paths: Some(started_paths),
+                    databases: Some(started_dbs),
+                };
+                let resolve = |jd: &JournalDatabase| -> Result<Database> {
+                    known
+                        .iter()
+                        .find(|d| d.engine() == jd.engine && d.name() == jd.name)
+                        .cloned()
+                        .ok_or_else(|| {
+                            Error::Invalid(format!(
+                                "{} database {} is not known",
+                                jd.engine, jd.name
+                            ))
+                        })
+                };
+                let states =
+                    rollback_with(repo, &mut journal, dir.as_deref(), &touched, &resolve, say);
+                Err(Error::Invalid(failure_message(
+                    &format!("restoring {app} snapshot {} failed: {e}", id.short()),
+                    &journal,
+                    &states,
+                    &opts.rollback_command,
+                )))
+            }
+        }
+    })();
+    let after = run_after_hooks(opts, say);
+    match result {
+        Ok(mut report) if after.is_empty() => {
+            // The steps left, as the restored installation's front-end gives them now.
+            if let Ok(p) = plan_with(&app, &target, &opts.access) {
+                report.post_restore = p.post_restore;
+            }
+            if opts.skip_databases && !manifest.databases.is_empty() {
+                report.post_restore.insert(
+                    0,
+                    format!(
+                        "restore the databases too: {}",
+                        opts.rollback_command
+                            .replace("--rollback", "--databases-only")
+                    ),
+                );
+            }
+            if opts.skip_files && !manifest.files.is_empty() {
+                report.post_restore.insert(
+                    0,
+                    format!(
+                        "restore the files too: {}",
+                        opts.rollback_command.replace("--rollback", "--files-only")
+                    ),
+                );
+            }
+            Ok(report)
+        }
+        Ok(_) => Err(Error::Invalid(format!("the restore succeeded, but{after}"))),
+        Err(e) => Err(Error::Invalid(format!("{e}{after}"))),
+    }
+}
+
+/// Runs every after-hook, each even if one before it failed; returns what failed, as
+/// text to append to a message ("" when all ran).
+fn run_after_hooks(opts: &RestoreOptions, say: &mut dyn FnMut(&str)) -> String {
+    let mut failed = String::new();
+    for h in &opts.after {
+        say(&format!("after-hook: {h}"));
+        if let Err(e) = super::run_hook("after", h) {
+            failed.push_str(&format!(
+                "; {e}: the application may not have been started again"
+            ));
         }
     }
+    failed
 }
 
 fn exists(p: &Path) -> bool {
@@ -626,6 +704,7 @@ fn take_restore_point(
         databases: dbs.iter().map(|d| d.db.clone()).collect(),
         before: Vec::new(),
         after: Vec::new(),
+        before_restore: Vec::new(),
         post_restore: Vec::new(),
         problems: Vec::new(),
         name: opts.installation.clone(),

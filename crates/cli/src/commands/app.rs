@@ -555,12 +555,35 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
     let quiet = s.quiet || s.json;
     let mut say = |line: &str| say_step(quiet, line);
     let target = a.target.clone().or_else(|| n.path());
+    // The hooks of a backup stop and start the application around a restore too.
+    let hooks = |flag: Vec<String>, key: fn(&AppConfig) -> &Vec<String>| match flag.is_empty() {
+        true => n.configured.map(key).cloned().unwrap_or_default(),
+        false => flag,
+    };
+    let (before, after) = (hooks(a.before, |c| &c.before), hooks(a.after, |c| &c.after));
 
     if a.rollback {
         let mut j = cut_short(&dir, &a.app, &n, target.as_deref())?;
         let install = PathBuf::from(&j.install);
         let again = recovery_command(&a.app, &n, &install, "--rollback");
-        let states = app::rollback(&repo, &mut j, &dir, &access, &again, &mut say)?;
+        let mut states = Ok(Vec::new());
+        for h in &before {
+            say(&format!("before-hook: {h}"));
+            if let Err(e) = app::run_hook("before", h) {
+                states = Err(e);
+                break;
+            }
+        }
+        if states.is_ok() {
+            states = app::rollback(&repo, &mut j, &dir, &access, &again, &mut say);
+        }
+        for h in &after {
+            say(&format!("after-hook: {h}"));
+            if let Err(e) = app::run_hook("after", h) {
+                eprintln!("cairn: {e}; the application may not have been started again");
+            }
+        }
+        let states = states?;
         if s.json {
             super::print_json(&serde_json::json!({
                 "rolled_back": j.snapshot,
@@ -622,6 +645,8 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
         journal_dir: Some(dir),
         tags: n.instance_tag().map(str::to_string).into_iter().collect(),
         installation: n.configured.map(|c| c.name.clone()),
+        before,
+        after,
         finish,
     };
     let report = app::restore(&repo, &id, &snap, &opts, &mut say)?;
