@@ -1056,3 +1056,112 @@ fn a_restore_runs_the_backup_hooks_and_always_starts_the_application_again() {
     assert!(stderr.contains("nothing was changed"), "{stderr}");
     assert_eq!(fs::read_to_string(&log).unwrap(), "stop\nstart\n");
 }
+
+/// A MariaDB user, dropped at the end whatever happens.
+struct TempUser(String);
+
+impl Drop for TempUser {
+    fn drop(&mut self) {
+        let _ = Command::new("mariadb")
+            .args(MARIADB)
+            .arg("--execute")
+            .arg(format!("DROP USER IF EXISTS '{}'@'%'", self.0))
+            .output();
+    }
+}
+
+#[test]
+fn idoit_tenants_inactive_with_their_own_credentials_or_missing() {
+    let env = Env::new();
+    env.init();
+    let system = TempMaria::new("tsys");
+    let tenant = TempMaria::new("tten");
+    let second = TempMaria::new("tsec");
+    let install = env.path("i-doit");
+    idoit_install(&install, &system.0, &tenant.0);
+    // An inactive tenant whose database only its own user may reach.
+    let user = TempUser(format!(
+        "u{}",
+        &second.0[second.0.len().saturating_sub(20)..]
+    ));
+    mariadb(
+        None,
+        &format!(
+            "CREATE USER '{u}'@'%' IDENTIFIED BY 'tenant-pw'; \
+             GRANT ALL ON `{db}`.* TO '{u}'@'%'",
+            u = user.0,
+            db = second.0
+        ),
+    );
+    mariadb(
+        Some(&second.0),
+        "CREATE TABLE isys_obj (isys_obj__id INT PRIMARY KEY, isys_obj__title TEXT); \
+         INSERT INTO isys_obj VALUES (1, 'archived')",
+    );
+    mariadb(
+        Some(&system.0),
+        &format!(
+            "INSERT INTO isys_mandator VALUES (2, 'Archive', '{}', '127.0.0.1', 3306, '{}', \
+             'tenant-pw', 0), (3, 'Gone', 'cairn_e2e_no_such_tenant_db', '', NULL, '', '', 1)",
+            second.0, user.0
+        ),
+    );
+    // The missing tenant database stops the backup, naming the row and the way out.
+    let out = env.run(&[
+        "app",
+        "backup",
+        "idoit",
+        "--path",
+        install.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "tenant 3 \"Gone\" in isys_mandator names database cairn_e2e_no_such_tenant_db"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("exclude = [\"cairn_e2e_no_such_tenant_db\"]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was backed up"), "{stderr}");
+    assert!(env.json(&["snapshots"]).as_array().unwrap().is_empty());
+    // Left out by the configuration, the others are all backed up, the inactive one too.
+    let config = env.path("cairn.toml");
+    fs::write(
+        &config,
+        format!(
+            "[[app]]\nname = \"idoit\"\npath = \"{}\"\n\n[app.database]\n\
+             exclude = [\"cairn_e2e_no_such_tenant_db\"]\n",
+            install.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut c = env.cmd();
+        c.arg("--config").arg(&config).args(args);
+        succeed(&mut c)
+    };
+    run(&["app", "backup", "idoit"]);
+    let m = env.json(&["app", "show", "latest"]);
+    let names: Vec<&str> = m["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["database"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec![&system.0, &tenant.0, &second.0]);
+    // The inactive tenant comes back through its own user.
+    let before = checksums(&second.0);
+    mariadb(None, &format!("DROP DATABASE {}", second.0));
+    run(&[
+        "app",
+        "restore",
+        "idoit",
+        "--databases-only",
+        "--replace-existing",
+    ]);
+    assert_eq!(checksums(&second.0), before);
+}

@@ -162,6 +162,8 @@ mod raw {
         pub password_file: Option<Spanned<PathBuf>>,
         pub password_command: Option<Spanned<String>>,
         pub password: Option<Spanned<String>>,
+        #[serde(default)]
+        pub exclude: Vec<String>,
     }
 
     /// `[retention]`.
@@ -466,6 +468,9 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// `password-file`, `password-command` or `password`.
     pub password: Option<PasswordSource>,
+    /// `exclude`: databases the application's configuration names that are left out
+    /// (e.g. an i-doit tenant whose database is gone).
+    pub exclude: Vec<String>,
 }
 
 impl std::fmt::Debug for DatabaseConfig {
@@ -474,6 +479,7 @@ impl std::fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &self.url.as_ref().map(|_| "[redacted]"))
             .field("password", &self.password)
+            .field("exclude", &self.exclude)
             .finish()
     }
 }
@@ -1293,6 +1299,7 @@ fn database(d: raw::Database, v: &mut Validator) -> DatabaseConfig {
     DatabaseConfig {
         url,
         password: v.password(d.password_file, d.password_command, d.password),
+        exclude: d.exclude,
     }
 }
 

@@ -50,8 +50,21 @@ impl Idoit {
         let system_db = server.database(&system_name)?;
         let mut databases = vec![Database::MariaDb(system_db.clone())];
         let mut problems = Vec::new();
+        let mut missing_databases = Vec::new();
+        // Every tenant, the inactive ones too: an inactive tenant still holds its data,
+        // and the vendor's own backup (--all-databases) carries it.
         match tenants(&system_db, &server) {
-            Ok(t) => databases.extend(t.into_iter().map(Database::MariaDb)),
+            Ok(t) => {
+                for (row, db) in t {
+                    let name = db.database().unwrap_or_default().to_string();
+                    match db.state() {
+                        Ok(crate::db::TargetState::Missing) => missing_databases.push((name, row)),
+                        // A tenant that cannot be reached is found by the dump, which
+                        // names it and fails the backup.
+                        _ => databases.push(Database::MariaDb(db)),
+                    }
+                }
+            }
             Err(e) => problems.push(format!("cannot list the tenant databases: {e}")),
         }
         let mut paths = vec![install.clone()];
@@ -85,6 +98,7 @@ impl Idoit {
             ],
             problems,
             name: None,
+            missing_databases,
             install,
         })
     }
@@ -125,15 +139,18 @@ impl Server {
     }
 }
 
-/// The active tenants' databases, from the system database's `isys_mandator`.
-fn tenants(system: &MariaDb, server: &Server) -> Result<Vec<MariaDb>> {
+/// Every tenant's database, from the system database's `isys_mandator`: the row (for
+/// messages: `tenant ID "TITLE" (inactive) in isys_mandator`) and the database, reached
+/// with the tenant's own host, port, user and password where the row gives them.
+fn tenants(system: &MariaDb, server: &Server) -> Result<Vec<(String, MariaDb)>> {
     let out = system
         .query(
             None,
             "SELECT isys_mandator__db_name, COALESCE(isys_mandator__db_host, ''), \
              COALESCE(isys_mandator__db_port, ''), COALESCE(isys_mandator__db_user, ''), \
-             COALESCE(isys_mandator__db_pass, '') FROM isys_mandator \
-             WHERE isys_mandator__active = 1 ORDER BY isys_mandator__id",
+             COALESCE(isys_mandator__db_pass, ''), isys_mandator__id, \
+             COALESCE(isys_mandator__title, ''), COALESCE(isys_mandator__active, 1) \
+             FROM isys_mandator ORDER BY isys_mandator__id",
         )
         .output(&format!("i-doit system database at {}", system.location()))?;
     out.lines()
@@ -153,7 +170,17 @@ fn tenants(system: &MariaDb, server: &Server) -> Result<Vec<MariaDb>> {
                 user: field(3, &server.user),
                 pass: field(4, &server.pass),
             };
-            tenant.database(&field(0, ""))
+            let row = format!(
+                "tenant {} \"{}\"{} in isys_mandator",
+                field(5, "?"),
+                field(6, ""),
+                if field(7, "1") == "1" {
+                    ""
+                } else {
+                    " (inactive)"
+                }
+            );
+            Ok((row, tenant.database(&field(0, ""))?))
         })
         .collect()
 }

@@ -110,6 +110,7 @@ impl Immich {
             ],
             problems: Vec::new(),
             name: None,
+            missing_databases: Vec::new(),
             install,
         })
     }

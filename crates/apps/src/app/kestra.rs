@@ -163,6 +163,7 @@ impl Kestra {
             post_restore,
             problems: Vec::new(),
             name: None,
+            missing_databases: Vec::new(),
             install,
         })
     }
@@ -523,7 +524,10 @@ mod tests {
         // What cairn does itself (loading the database) is no step left to the user;
         // stopping Kestra comes before the restore.
         assert!(!plan.post_restore.iter().any(|s| s.contains("database")));
-        assert!(plan.before_restore.iter().any(|s| s.starts_with("stop Kestra")));
+        assert!(plan
+            .before_restore
+            .iter()
+            .any(|s| s.starts_with("stop Kestra")));
     }
 
     #[test]
@@ -559,7 +563,10 @@ mod tests {
         // What cairn does itself (loading the database) is no step left to the user;
         // stopping Kestra comes before the restore.
         assert!(!plan.post_restore.iter().any(|s| s.contains("database")));
-        assert!(plan.before_restore.iter().any(|s| s.starts_with("stop Kestra")));
+        assert!(plan
+            .before_restore
+            .iter()
+            .any(|s| s.starts_with("stop Kestra")));
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl Kimai {
             ],
             problems: Vec::new(),
             name: None,
+            missing_databases: Vec::new(),
             install,
         })
     }

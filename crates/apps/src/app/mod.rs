@@ -68,6 +68,10 @@ pub struct Plan {
     /// The configured installation's name (`[[app]] name`), recorded in its snapshots
     /// to tell them from another installation's of the same application.
     pub name: Option<String>,
+    /// Databases the application's configuration names that do not exist (name, what
+    /// names it): a backup refuses to run with any, unless they are excluded
+    /// ([`DatabaseAccess::exclude`]).
+    pub missing_databases: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -245,6 +249,8 @@ pub struct DatabaseAccess {
     pub password: Option<String>,
     /// Run the database tools through this command.
     pub wrapper: Option<String>,
+    /// Leave out the databases of these names (the configuration's `exclude`).
+    pub exclude: Vec<String>,
 }
 
 impl std::fmt::Debug for DatabaseAccess {
@@ -253,6 +259,7 @@ impl std::fmt::Debug for DatabaseAccess {
             .field("url", &self.url.as_ref().map(|_| "[set]"))
             .field("password", &self.password.as_ref().map(|_| "[redacted]"))
             .field("wrapper", &self.wrapper)
+            .field("exclude", &self.exclude)
             .finish()
     }
 }
@@ -261,6 +268,11 @@ impl DatabaseAccess {
     /// Applies the access to a plan's databases: the URL first, then the password, then
     /// the wrapper.
     pub fn apply(&self, plan: &mut Plan) -> Result<()> {
+        if !self.exclude.is_empty() {
+            plan.databases.retain(|d| !self.exclude.contains(&d.name()));
+            plan.missing_databases
+                .retain(|(name, _)| !self.exclude.contains(name));
+        }
         if let Some(url) = &self.url {
             plan.override_database_url(url)?;
         }
@@ -356,6 +368,16 @@ fn backup_between_hooks(
     if let Some(p) = plan.problems.first() {
         return Err(Error::Invalid(format!(
             "{} at {}: {p}; nothing was backed up",
+            plan.app,
+            plan.install.display()
+        )));
+    }
+    if let Some((name, what)) = plan.missing_databases.first() {
+        return Err(Error::Invalid(format!(
+            "{} at {}: {what} names database {name}, which does not exist; nothing was \
+             backed up (no database is left out silently). Restore or create it, or leave \
+             it out: exclude = [\"{name}\"] under the installation's [app.database] in the \
+             config file",
             plan.app,
             plan.install.display()
         )));
@@ -545,6 +567,7 @@ mod tests {
             post_restore: Vec::new(),
             problems: Vec::new(),
             name: None,
+            missing_databases: Vec::new(),
         }
     }
 

@@ -708,6 +708,7 @@ fn take_restore_point(
         post_restore: Vec::new(),
         problems: Vec::new(),
         name: opts.installation.clone(),
+        missing_databases: Vec::new(),
     };
     let stored = super::store(
         repo,

@@ -91,6 +91,7 @@ fn access_for(c: Option<&AppConfig>, wrapper: Option<&str>) -> Result<app::Datab
     if let Some(c) = c {
         let what = || format!("the database of {} ([app.database])", c.name);
         access.url = c.database.url.clone();
+        access.exclude = c.database.exclude.clone();
         if let Some(src) = &c.database.password {
             let pw = read_password(src, false, "database password").with_context(what)?;
             let pw = std::str::from_utf8(pw.as_bytes())
