@@ -256,6 +256,10 @@ fn kestra_with_postgres_backs_up_and_restores_exactly() {
     assert!(stderr.contains("version matches"), "{stderr}");
     assert!(stderr.contains("creating it"), "{stderr}");
     assert!(stderr.contains("health check passed"), "{stderr}");
+    // The vendor's order: the database, then the internal storage.
+    let loaded = stderr.find(": loading /").unwrap();
+    let files = stderr.find("files: restoring").unwrap();
+    assert!(loaded < files, "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("start Kestra"), "{stdout}");
 

@@ -411,15 +411,27 @@ pub fn restore(
         let mut known: Vec<Database> = dbs.iter().flatten().map(|d| d.db.clone()).collect();
         let mut started_paths: Vec<String> = Vec::new();
         let mut started_dbs: Vec<(String, String)> = Vec::new();
+        // Files first: they bring the configuration that says where the databases go.
+        // Kestra's page restores the database first, then the storage: so when the
+        // databases are known already.
+        let databases_first = app == "kestra" && dbs.is_some();
         let outcome = (|| -> Result<()> {
-            for p in &paths {
-                started_paths.push(p.to.display().to_string());
-                say(&format!(
-                    "files: restoring {} to {}",
-                    p.from,
-                    p.to.display()
-                ));
-                files += restore_path(repo, id, snap, &p.from, &p.to)?;
+            let mut files_done = false;
+            let mut restore_files = |say: &mut dyn FnMut(&str)| -> Result<()> {
+                for p in &paths {
+                    started_paths.push(p.to.display().to_string());
+                    say(&format!(
+                        "files: restoring {} to {}",
+                        p.from,
+                        p.to.display()
+                    ));
+                    files += restore_path(repo, id, snap, &p.from, &p.to)?;
+                }
+                Ok(())
+            };
+            if !databases_first {
+                restore_files(say)?;
+                files_done = true;
             }
             let planned = match dbs.take() {
                 Some(d) => d,
@@ -462,6 +474,9 @@ pub fn restore(
                 d.db.create()?;
                 say(&format!("database {name}: loading {}", d.m.dump.path));
                 load_from(repo, id, snap, &d.m.dump.path, &d.m.dump.format, &d.db)?;
+            }
+            if !files_done {
+                restore_files(say)?;
             }
             for d in &planned {
                 let differ = health_check(&d.db, &d.m)
