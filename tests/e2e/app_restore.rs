@@ -1165,3 +1165,66 @@ fn idoit_tenants_inactive_with_their_own_credentials_or_missing() {
     ]);
     assert_eq!(checksums(&second.0), before);
 }
+
+#[test]
+fn kimai_staged_restore_puts_plugins_templates_and_local_yaml_back_last() {
+    let env = Env::new();
+    env.init();
+    let install = env.path("kimai");
+    let db = kimai_sqlite_install(&install, 30);
+    fs::write(install.join("config/packages/local.yaml"), "kimai: {}\n").unwrap();
+    fs::create_dir_all(install.join("var/plugins/CustomBundle")).unwrap();
+    fs::write(
+        install.join("var/plugins/CustomBundle/Plugin.php"),
+        "<?php\n",
+    )
+    .unwrap();
+    fs::create_dir_all(install.join("var/invoices")).unwrap();
+    fs::write(
+        install.join("var/invoices/company.html.twig"),
+        "{{ invoice }}\n",
+    )
+    .unwrap();
+    let snap = env.app_backup("kimai", &install, &[]);
+    let want = sqlite_sum(&db);
+    // The files (the database file is compared by its rows: it is a new file).
+    let files = |root: &Path| {
+        let mut d = describe(root);
+        d.retain(|k, _| !k.starts_with(b"var/data"));
+        d
+    };
+    let all = files(&install);
+    fs::remove_dir_all(&install).unwrap();
+    // Stage 1: the database and the core files, not the later ones.
+    let out = succeed(
+        env.cmd()
+            .args(["app", "restore", "kimai", &snap, "--stage", "core"]),
+    );
+    assert!(out.contains("--stage rest"), "{out}");
+    assert_eq!(sqlite_sum(&db), want);
+    assert!(install.join(".env").is_file());
+    for later in ["config/packages/local.yaml", "var/plugins", "var/invoices"] {
+        assert!(
+            !install.join(later).exists(),
+            "{later} came back in stage 1"
+        );
+    }
+    // Stage 2: the rest, the database untouched.
+    succeed(
+        env.cmd()
+            .args(["app", "restore", "kimai", &snap, "--stage", "rest"]),
+    );
+    assert_eq!(files(&install), all);
+    assert_eq!(sqlite_sum(&db), want);
+    // Only Kimai has stages.
+    let out = env.run(&[
+        "app",
+        "restore",
+        "idoit",
+        "--stage",
+        "core",
+        "--target",
+        "/nonexistent",
+    ]);
+    assert!(!out.status.success());
+}

@@ -412,6 +412,10 @@ pub struct AppRestoreArgs {
     /// its restore point already holds what was there before).
     #[arg(long, conflicts_with_all = ["snapshot", "dry_run"])]
     pub finish: bool,
+    /// Restore in the vendor's stages (Kimai): `core` (the databases and the files, less
+    /// plugins, invoice templates and local.yaml), check that it works, then `rest`.
+    #[arg(long, value_enum, conflicts_with_all = ["files_only", "databases_only", "rollback", "finish"])]
+    pub stage: Option<StageArg>,
     /// Run this shell command before the first change (repeatable), e.g. to stop the
     /// app (default: the configured installation's before-hooks, as for a backup).
     #[arg(long, value_name = "COMMAND")]
@@ -891,4 +895,13 @@ mod tests {
             "commands without an about line or an example of themselves: {missing:?}"
         );
     }
+}
+
+/// `--stage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StageArg {
+    /// The databases and the files, less those restored last.
+    Core,
+    /// The files restored last.
+    Rest,
 }

@@ -20,7 +20,7 @@ pub use kestra::Kestra;
 pub use kimai::Kimai;
 pub use restore::{
     compare_version, restore, rollback, verify, DatabaseVerify, ItemState, RestoreOptions,
-    RestoreReport, VersionMatch,
+    RestoreReport, RestoreStage, VersionMatch,
 };
 
 use crate::db::Consistent;
@@ -308,6 +308,21 @@ pub fn plan(app: &str, install: &Path) -> Result<Plan> {
             "unknown application {other:?} (known: {})",
             APPS.join(", ")
         ))),
+    }
+}
+
+/// The files of an installation that a staged restore puts back last, once the core
+/// works, relative to the installation (Kimai's page: invoice templates, plugins and
+/// `local.yaml`); none for the other front-ends.
+pub fn restore_later(app: &str) -> &'static [&'static str] {
+    match app {
+        "kimai" => &[
+            "config/packages/local.yaml",
+            "var/plugins",
+            "var/invoices",
+            "templates/invoice",
+        ],
+        _ => &[],
     }
 }
 

@@ -74,10 +74,29 @@ pub struct RestoreOptions {
     /// The command that rolls this installation back, for messages (e.g.
     /// `cairn app restore kimai --rollback`).
     pub rollback_command: String,
+    /// Restore one stage of a staged restore.
+    pub stage: Option<RestoreStage>,
     /// Finish the restore this journal describes (cut short earlier): its restore point
     /// already holds what was there before, so none is taken, and every database is
     /// replaced.
     pub finish: Option<Journal>,
+}
+
+/// A staged restore (the vendor's way for Kimai): first the core, check that the
+/// application works, then the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestoreStage {
+    /// The databases and the files, less those [`super::restore_later`] names.
+    Core,
+    /// Only the files [`super::restore_later`] names.
+    Rest,
+}
+
+/// What a stage restores of the installation's files: patterns on the snapshot's paths.
+enum Stage {
+    None,
+    Core(Vec<String>),
+    Rest(Vec<String>),
 }
 
 /// How the snapshot's version compares with the installed one.
@@ -250,7 +269,35 @@ pub fn restore(
             }
         }
     }
-    if !opts.skip_databases && opts.database.is_some() && manifest.databases.len() > 1 {
+    let later: Vec<String> = super::restore_later(&app)
+        .iter()
+        .map(|rel| format!("{}/{rel}", manifest.install.trim_end_matches('/')))
+        .collect();
+    let stage = match opts.stage {
+        None => Stage::None,
+        Some(_) if later.is_empty() => {
+            return Err(Error::Invalid(format!(
+                "{app} has no staged restore (kimai has: the core first, then plugins, \
+                 invoice templates and local.yaml){nothing}"
+            )))
+        }
+        Some(RestoreStage::Core) => {
+            say(&format!(
+                "stage 1 of 2: the databases and the files, less {}",
+                super::restore_later(&app).join(", ")
+            ));
+            Stage::Core(later.clone())
+        }
+        Some(RestoreStage::Rest) => {
+            say(&format!(
+                "stage 2 of 2: {}",
+                super::restore_later(&app).join(", ")
+            ));
+            Stage::Rest(later.clone())
+        }
+    };
+    let skip_databases = opts.skip_databases || opts.stage == Some(RestoreStage::Rest);
+    if !skip_databases && opts.database.is_some() && manifest.databases.len() > 1 {
         return Err(Error::Invalid(format!(
             "the snapshot holds {} databases; --database names one{nothing}",
             manifest.databases.len()
@@ -310,7 +357,7 @@ pub fn restore(
     // Where each database goes and what is there now; every refusal before anything is
     // touched. Without a readable configuration yet, they are planned once the files
     // are back.
-    let wants_dbs = !opts.skip_databases && !manifest.databases.is_empty();
+    let wants_dbs = !skip_databases && !manifest.databases.is_empty();
     let replace = opts.replace_existing || opts.finish.is_some();
     let mut dbs = None;
     if wants_dbs {
@@ -425,7 +472,7 @@ pub fn restore(
                         p.from,
                         p.to.display()
                     ));
-                    files += restore_path(repo, id, snap, &p.from, &p.to)?;
+                    files += restore_path_with(repo, id, snap, &p.from, &p.to, &stage)?;
                 }
                 Ok(())
             };
@@ -568,7 +615,18 @@ pub fn restore(
             if let Ok(p) = plan_with(&app, &target, &opts.access) {
                 report.post_restore = p.post_restore;
             }
-            if opts.skip_databases && !manifest.databases.is_empty() {
+            if opts.stage == Some(RestoreStage::Core) {
+                report.post_restore.insert(
+                    0,
+                    format!(
+                        "stage 1 of 2 is done: check that {app} works as expected (the \
+                         vendor: do not go on before it does), then restore the rest: {} {} \
+                         --stage rest",
+                        opts.rollback_command.replace(" --rollback", ""),
+                        &id.to_hex()[..8]
+                    ),
+                );
+            } else if skip_databases && opts.stage.is_none() && !manifest.databases.is_empty() {
                 report.post_restore.insert(
                     0,
                     format!(
@@ -770,6 +828,18 @@ fn take_restore_point(
 
 /// Restores `from` of a snapshot to `to`; returns the files written or found equal.
 fn restore_path(repo: &Repository, id: &Id, snap: &Snapshot, from: &str, to: &Path) -> Result<u64> {
+    restore_path_with(repo, id, snap, from, to, &Stage::None)
+}
+
+/// [`restore_path`], of the part `stage` names (patterns on the snapshot's paths).
+fn restore_path_with(
+    repo: &Repository,
+    id: &Id,
+    snap: &Snapshot,
+    from: &str,
+    to: &Path,
+    stage: &Stage,
+) -> Result<u64> {
     let node = browse::resolve(repo, id, snap, from)?;
     let into = match node.kind {
         NodeKind::Dir { .. } => to.to_path_buf(),
@@ -777,6 +847,14 @@ fn restore_path(repo: &Repository, id: &Id, snap: &Snapshot, from: &str, to: &Pa
     };
     let ro = CoreRestore {
         target: into.clone(),
+        includes: match stage {
+            Stage::Rest(p) => p.clone(),
+            _ => Vec::new(),
+        },
+        excludes: match stage {
+            Stage::Core(p) => p.clone(),
+            _ => Vec::new(),
+        },
         ..CoreRestore::default()
     };
     let (sum, warnings) = cairn_core::restore(repo, &node, from, &ro, &NoProgress)?;

@@ -648,6 +648,10 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
         installation: n.configured.map(|c| c.name.clone()),
         before,
         after,
+        stage: a.stage.map(|s| match s {
+            crate::args::StageArg::Core => app::RestoreStage::Core,
+            crate::args::StageArg::Rest => app::RestoreStage::Rest,
+        }),
         finish,
     };
     let report = app::restore(&repo, &id, &snap, &opts, &mut say)?;
