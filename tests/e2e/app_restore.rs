@@ -1228,3 +1228,102 @@ fn kimai_staged_restore_puts_plugins_templates_and_local_yaml_back_last() {
     ]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn immich_generated_files_on_request_and_external_libraries_named() {
+    let env = Env::new();
+    env.init();
+    let db = TempPg::new("gen");
+    psql(&db.0, "CREATE TABLE assets (id int PRIMARY KEY, path text)");
+    let install = env.path("immich");
+    let library = install.join("library");
+    for d in [
+        "upload/u1",
+        "thumbs/u1",
+        "encoded-video/u1",
+        "profile",
+        "backups",
+    ] {
+        fs::create_dir_all(library.join(d)).unwrap();
+    }
+    fs::write(
+        library.join("upload/u1/IMG_1.jpg"),
+        pseudo_random(3, 20_000),
+    )
+    .unwrap();
+    fs::write(
+        library.join("thumbs/u1/IMG_1.webp"),
+        pseudo_random(4, 2_000),
+    )
+    .unwrap();
+    let external = env.path("nas-photos");
+    fs::create_dir_all(&external).unwrap();
+    fs::write(
+        install.join(".env"),
+        format!(
+            "UPLOAD_LOCATION=./library\nDB_DATA_LOCATION=./postgres\nIMMICH_VERSION=v1.120.0\n\
+             DB_PASSWORD=postgres\nDB_USERNAME=postgres\nDB_DATABASE_NAME={}\n\
+             DB_HOSTNAME=127.0.0.1\nDB_PORT=5432\n",
+            db.0
+        ),
+    )
+    .unwrap();
+    // The vendor's compose file, with an external library mounted read-only.
+    fs::write(
+        install.join("docker-compose.yml"),
+        format!(
+            "name: immich\nservices:\n  immich-server:\n    volumes:\n      \
+             - ${{UPLOAD_LOCATION}}:/usr/src/app/upload\n      \
+             - /etc/localtime:/etc/localtime:ro\n      \
+             - {}:/mnt/media/nas:ro\n  database:\n    volumes:\n      \
+             - ${{DB_DATA_LOCATION}}:/var/lib/postgresql/data\n",
+            external.display()
+        ),
+    )
+    .unwrap();
+    let out = env.run(&[
+        "app",
+        "backup",
+        "immich",
+        "--path",
+        install.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warning = format!(
+        "external library {} (mounted at /mnt/media/nas",
+        external.display()
+    );
+    assert!(stderr.contains(&warning), "{stderr}");
+    assert_eq!(stderr.matches("external library").count(), 1, "{stderr}");
+    let m = env.json(&["app", "show", "latest"]);
+    assert_eq!(m["not_included"].as_array().unwrap().len(), 1, "{m}");
+    let ls = env.ok(&["ls", "latest"]);
+    assert!(!ls.contains("/library/thumbs"), "{ls}");
+    // On request, the generated files too.
+    succeed(env.cmd().args([
+        "app",
+        "backup",
+        "immich",
+        "--path",
+        install.to_str().unwrap(),
+        "--with-generated",
+    ]));
+    let ls = env.ok(&["ls", "latest"]);
+    assert!(ls.contains("/library/thumbs/u1/IMG_1.webp"), "{ls}");
+    assert!(ls.contains("/library/encoded-video"), "{ls}");
+    // The steps after a restore say what is not in the snapshot.
+    let out = succeed(env.cmd().args([
+        "app",
+        "restore",
+        "immich",
+        "--target",
+        install.to_str().unwrap(),
+        "--files-only",
+    ]));
+    assert!(out.contains(&warning), "{out}");
+    assert!(
+        !out.contains("thumbs and encoded-video are not in the snapshot"),
+        "{out}"
+    );
+}

@@ -445,6 +445,10 @@ pub struct AppBackupArgs {
     /// Run the dump tools through this command, e.g. 'docker exec db' (split at spaces).
     #[arg(long, value_name = "COMMAND")]
     pub db_wrapper: Option<String>,
+    /// Also back up what the application can generate again (Immich's thumbnails,
+    /// encoded videos and its own database dumps).
+    #[arg(long)]
+    pub with_generated: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -152,6 +152,11 @@ mod raw {
         pub tags: Vec<Spanned<String>>,
         pub db_wrapper: Option<Spanned<String>>,
         pub database: Option<Database>,
+        #[serde(default)]
+        pub with_generated: bool,
+        pub metadata_export: Option<Spanned<String>>,
+        pub metadata_encryption: Option<bool>,
+        pub metadata_encryption_key_file: Option<Spanned<PathBuf>>,
     }
 
     /// `[app.database]`.
@@ -459,6 +464,10 @@ pub struct AppConfig {
     /// `[app.database]`: how its databases are reached instead of as the application's
     /// own configuration says.
     pub database: DatabaseConfig,
+    /// `with-generated`, `metadata-export`, `metadata-encryption` and
+    /// `metadata-encryption-key-file`: what its backups take beyond the front-end's
+    /// defaults.
+    pub options: cairn_apps::app::AppOptions,
 }
 
 /// `[app.database]`.
@@ -1263,6 +1272,52 @@ fn app(a: raw::App, v: &mut Validator) -> Option<AppConfig> {
         None => DatabaseConfig::default(),
         Some(d) => database(d, v),
     };
+    if a.with_generated && kind != "immich" {
+        v.at(
+            &a.name,
+            "with-generated is a key of immich installations".into(),
+        );
+    }
+    let metadata_export =
+        a.metadata_export.and_then(
+            |m| match cairn_apps::app::MetadataExport::parse(m.get_ref()) {
+                Ok(_) => Some(m.into_inner()),
+                Err(_) => {
+                    v.at(&m, "expected FULL, TENANT, TENANT:name or off".into());
+                    None
+                }
+            },
+        );
+    let key_file = a
+        .metadata_encryption_key_file
+        .and_then(|f| v.absolute("metadata-encryption-key-file", &f));
+    let metadata_encryption = match (a.metadata_encryption, key_file) {
+        (Some(false), Some(_)) => {
+            v.at(
+                &a.name,
+                "metadata-encryption = false and metadata-encryption-key-file contradict \
+                 each other"
+                    .into(),
+            );
+            cairn_apps::app::MetadataEncryption::None
+        }
+        (Some(false), None) => cairn_apps::app::MetadataEncryption::None,
+        (_, Some(f)) => cairn_apps::app::MetadataEncryption::KeyFile(f),
+        (_, None) => cairn_apps::app::MetadataEncryption::Embedded,
+    };
+    let kestra_only = metadata_export.is_some()
+        || metadata_encryption != cairn_apps::app::MetadataEncryption::Embedded;
+    if kestra_only && kind != "kestra" {
+        v.at(
+            &a.name,
+            "metadata-export and metadata-encryption are keys of kestra installations".into(),
+        );
+    }
+    let options = cairn_apps::app::AppOptions {
+        with_generated: a.with_generated,
+        metadata_export,
+        metadata_encryption,
+    };
     if v.problems.len() > before_problems {
         return None;
     }
@@ -1275,6 +1330,7 @@ fn app(a: raw::App, v: &mut Validator) -> Option<AppConfig> {
         tags,
         db_wrapper,
         database,
+        options,
     })
 }
 
@@ -1563,6 +1619,42 @@ keep-tag = ["release"]
         assert!(
             out[0].message.contains("unknown field `frequency`"),
             "{out:?}"
+        );
+    }
+
+    #[test]
+    fn app_options_of_immich_and_kestra() {
+        let c = parse(
+            "[[app]]\nname = \"immich\"\npath = \"/opt/immich\"\nwith-generated = true\n\n\
+             [[app]]\nname = \"kestra\"\npath = \"/opt/kestra\"\nmetadata-export = \"TENANT:acme\"\n\
+             metadata-encryption-key-file = \"/etc/cairn/kestra-key\"\n\n\
+             [[app]]\nname = \"kestra-b\"\nkind = \"kestra\"\npath = \"/opt/b\"\n\
+             metadata-encryption = false\n\n[app.database]\nexclude = [\"old\"]\n",
+            &file(),
+            false,
+        )
+        .unwrap();
+        assert!(c.apps[0].options.with_generated);
+        assert_eq!(
+            c.apps[1].options.metadata_export.as_deref(),
+            Some("TENANT:acme")
+        );
+        assert_eq!(
+            c.apps[1].options.metadata_encryption,
+            cairn_apps::app::MetadataEncryption::KeyFile("/etc/cairn/kestra-key".into())
+        );
+        assert_eq!(
+            c.apps[2].options.metadata_encryption,
+            cairn_apps::app::MetadataEncryption::None
+        );
+        assert_eq!(c.apps[2].database.exclude, vec!["old".to_string()]);
+        assert_eq!(
+            one_problem("[[app]]\nname = \"kimai\"\npath = \"/k\"\nwith-generated = true\n"),
+            "2:8: with-generated is a key of immich installations"
+        );
+        assert_eq!(
+            one_problem("[[app]]\nname = \"kestra\"\npath = \"/k\"\nmetadata-export = \"HALF\"\n"),
+            "4:19: expected FULL, TENANT, TENANT:name or off"
         );
     }
 

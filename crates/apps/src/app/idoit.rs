@@ -98,6 +98,8 @@ impl Idoit {
             ],
             problems,
             name: None,
+            optional_paths: Vec::new(),
+            not_included: Vec::new(),
             missing_databases,
             install,
         })

@@ -26,6 +26,85 @@ pub struct Immich;
 /// The folders of `UPLOAD_LOCATION` that hold originals.
 const ORIGINALS: &[&str] = &["library", "upload", "profile"];
 
+/// The folders of `UPLOAD_LOCATION` that Immich can generate again (thumbnails, encoded
+/// videos) or that hold its own database dumps: backed up on request.
+const GENERATED: &[&str] = &["thumbs", "encoded-video", "backups"];
+
+/// The external libraries of `docker-compose.yml`: host directories bind-mounted into
+/// the Immich server besides `UPLOAD_LOCATION` (and the database's directory, the
+/// clock): they are not in the snapshot, so each is named, for the manifest and a
+/// warning at every backup.
+fn external_libraries(
+    compose: &Path,
+    env: &[(String, String)],
+    install: &Path,
+    upload: &Path,
+) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(compose).map_err(|e| Error::io(compose, e))?;
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", compose.display())))?;
+    let Some(doc) = docs.first() else {
+        return Ok(Vec::new());
+    };
+    // `${NAME}` and `$NAME` from the .env, as Compose expands them.
+    let expand = |s: &str| -> String {
+        let mut out = s.to_string();
+        for (k, v) in env {
+            out = out
+                .replace(&format!("${{{k}}}"), v)
+                .replace(&format!("${k}"), v);
+        }
+        out
+    };
+    let db_data = lookup(env, "DB_DATA_LOCATION").map(|d| install.join(d));
+    let mut out = Vec::new();
+    for (name, service) in doc["services"].as_hash().into_iter().flatten() {
+        let name = name.as_str().unwrap_or("");
+        if name != "immich-server" && name != "immich_server" {
+            continue;
+        }
+        for v in service["volumes"].as_vec().into_iter().flatten() {
+            let (source, target) = match v.as_str() {
+                Some(short) => {
+                    let mut parts = short.splitn(3, ':');
+                    (
+                        parts.next().unwrap_or("").to_string(),
+                        parts.next().unwrap_or("").to_string(),
+                    )
+                }
+                None => (
+                    v["source"].as_str().unwrap_or("").to_string(),
+                    v["target"].as_str().unwrap_or("").to_string(),
+                ),
+            };
+            let source = expand(&source);
+            // Named volumes (no path) are Docker's; only bind mounts are files here.
+            if !(source.starts_with('/') || source.starts_with('.')) {
+                continue;
+            }
+            let host = install.join(&source);
+            let norm = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+            let host_n = norm(&host);
+            let skip = host_n.starts_with(norm(upload))
+                || db_data
+                    .as_ref()
+                    .is_some_and(|d| host_n.starts_with(norm(d)))
+                || source.starts_with("/etc/")
+                || source.starts_with("/var/run/")
+                || source.starts_with("/run/");
+            if !skip {
+                out.push(format!(
+                    "external library {} (mounted at {target} in {}) is not in the \
+                     snapshot: back it up as a [[source]], or restore it by other means",
+                    host.display(),
+                    compose.display()
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The container of the database in the vendor's `docker-compose.yml`.
 const DB_CONTAINER: &str = "immich_postgres";
 
@@ -80,7 +159,9 @@ impl Immich {
         let pg = pg.with_format(PgFormat::Plain);
         let mut paths = vec![env_file.clone()];
         let compose = install.join("docker-compose.yml");
+        let mut not_included = Vec::new();
         if compose.is_file() {
+            not_included = external_libraries(&compose, &env, &install, &upload)?;
             paths.push(compose);
         }
         paths.extend(ORIGINALS.iter().map(|d| upload.join(d)));
@@ -110,6 +191,8 @@ impl Immich {
             ],
             problems: Vec::new(),
             name: None,
+            optional_paths: GENERATED.iter().map(|d| upload.join(d)).collect(),
+            not_included,
             missing_databases: Vec::new(),
             install,
         })

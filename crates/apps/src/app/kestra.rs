@@ -83,6 +83,35 @@ impl MetadataExport {
     }
 }
 
+/// How `kestra backups create` encrypts the metadata export (the vendor's page: Kestra's
+/// embedded key by default, `--encryption-key`, or `--no-encryption`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum MetadataEncryption {
+    /// Kestra's embedded key.
+    #[default]
+    Embedded,
+    /// The key in this file (read by the hook's shell when it runs: the key is in
+    /// neither cairn's arguments nor its configuration; `kestra` itself takes it as an
+    /// argument, the only way it offers).
+    KeyFile(std::path::PathBuf),
+    /// No encryption (the export then holds secrets in clear, inside cairn's
+    /// encrypted snapshot).
+    None,
+}
+
+impl MetadataEncryption {
+    fn args(&self) -> String {
+        match self {
+            MetadataEncryption::Embedded => String::new(),
+            MetadataEncryption::KeyFile(p) => format!(
+                " --encryption-key=\"$(cat {})\"",
+                sh_quote(&p.display().to_string())
+            ),
+            MetadataEncryption::None => " --no-encryption".into(),
+        }
+    }
+}
+
 impl Kestra {
     /// Reads the installation at `install`; the metadata export is the one
     /// `CAIRN_KESTRA_METADATA` asks for (`FULL` by default), made only when a `kestra`
@@ -98,6 +127,15 @@ impl Kestra {
     /// Reads the installation at `install`, with the metadata export `export` (`None`:
     /// none) when a `kestra` executable is found.
     pub fn discover_with(install: &Path, export: Option<MetadataExport>) -> Result<Plan> {
+        Kestra::discover_encrypted(install, export, &MetadataEncryption::Embedded)
+    }
+
+    /// [`Kestra::discover_with`], the export encrypted as `encryption` says.
+    pub fn discover_encrypted(
+        install: &Path,
+        export: Option<MetadataExport>,
+        encryption: &MetadataEncryption,
+    ) -> Result<Plan> {
         let install = install.canonicalize().map_err(|e| Error::io(install, e))?;
         let config = CONFIGS
             .iter()
@@ -136,7 +174,7 @@ impl Kestra {
                 Storage::Local(d) => Some(d.as_path()),
                 _ => None,
             };
-            before.push(export_hook(exe, export, &install, &dir, base));
+            before.push(export_hook(exe, export, encryption, &install, &dir, base));
             paths.push(dir);
             post_restore.push(format!(
                 "only if the metadata must go to another instance or version: kestra backups \
@@ -163,6 +201,8 @@ impl Kestra {
             post_restore,
             problems: Vec::new(),
             name: None,
+            optional_paths: Vec::new(),
+            not_included: Vec::new(),
             missing_databases: Vec::new(),
             install,
         })
@@ -442,6 +482,7 @@ fn sh_quote(s: &str) -> String {
 fn export_hook(
     exe: &Path,
     export: &MetadataExport,
+    encryption: &MetadataEncryption,
     install: &Path,
     dir: &Path,
     base: Option<&Path>,
@@ -450,7 +491,7 @@ fn export_hook(
     let mut s = format!(
         "d={dir}; mkdir -p \"$d\" && rm -f \"$d\"/backup.log \"$d\"/summary.txt \"$d\"/*.kestra \
          && cd {install} || exit 1; \
-         if ! {exe} backups create {args} >\"$d/backup.log\" 2>&1; then \
+         if ! {exe} backups create {args}{encryption} >\"$d/backup.log\" 2>&1; then \
          echo 'kestra backups create failed:' >&2; tail -n 20 \"$d/backup.log\" >&2; exit 1; fi; \
          grep -E 'Backup summary|Backup created' \"$d/backup.log\" >\"$d/summary.txt\"; \
          uri=$(sed -n 's|^.*Backup created: kestra://||p' \"$d/backup.log\" | tail -n 1); \
@@ -460,6 +501,7 @@ fn export_hook(
         install = sh_quote(&install.display().to_string()),
         exe = sh_quote(&exe.display().to_string()),
         args = args.join(" "),
+        encryption = encryption.args(),
     );
     if let Some(base) = base {
         s.push_str(&format!(
@@ -612,6 +654,30 @@ mod tests {
             "{hook}"
         );
         assert!(plan.paths.contains(&real.join(EXPORT_DIR)));
+        assert!(!hook.contains("encryption"), "{hook}");
+        // The vendor's encryption choices: a key read from a file when the hook runs
+        // (never in cairn's arguments or configuration), or none.
+        let plan = Kestra::discover_encrypted(
+            root,
+            Some(MetadataExport::Full),
+            &MetadataEncryption::KeyFile("/etc/cairn/kestra key".into()),
+        )
+        .unwrap();
+        assert!(
+            plan.before[0].contains(
+                "backups create 'FULL' --encryption-key=\"$(cat '/etc/cairn/kestra key')\" >"
+            ),
+            "{}",
+            plan.before[0]
+        );
+        let plan =
+            Kestra::discover_encrypted(root, Some(MetadataExport::Full), &MetadataEncryption::None)
+                .unwrap();
+        assert!(
+            plan.before[0].contains("backups create 'FULL' --no-encryption >"),
+            "{}",
+            plan.before[0]
+        );
         let plan = Kestra::discover_with(root, None).unwrap();
         assert!(plan.before.is_empty());
         assert!(!plan.paths.contains(&real.join(EXPORT_DIR)));

@@ -73,6 +73,8 @@ impl Kimai {
             ],
             problems: Vec::new(),
             name: None,
+            optional_paths: Vec::new(),
+            not_included: Vec::new(),
             missing_databases: Vec::new(),
             install,
         })

@@ -16,7 +16,7 @@ mod restore;
 pub use idoit::Idoit;
 pub use immich::Immich;
 pub use journal::{Before, Journal, JournalDatabase, JournalPath, Phase};
-pub use kestra::Kestra;
+pub use kestra::{Kestra, MetadataEncryption, MetadataExport};
 pub use kimai::Kimai;
 pub use restore::{
     compare_version, restore, rollback, verify, DatabaseVerify, ItemState, RestoreOptions,
@@ -72,6 +72,12 @@ pub struct Plan {
     /// names it): a backup refuses to run with any, unless they are excluded
     /// ([`DatabaseAccess::exclude`]).
     pub missing_databases: Vec<(String, String)>,
+    /// Files the application can generate again (Immich's thumbnails, encoded videos
+    /// and its own dumps), backed up only on request ([`AppOptions::with_generated`]).
+    pub optional_paths: Vec<PathBuf>,
+    /// What the application uses that the snapshot does not hold (Immich's external
+    /// libraries): recorded in the manifest, and a warning at every backup.
+    pub not_included: Vec<String>,
 }
 
 impl Plan {
@@ -168,6 +174,10 @@ pub struct Manifest {
     /// The configured installation's name, when it was one (see [`Plan::name`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installation: Option<String>,
+    /// What the application uses that the snapshot does not hold (see
+    /// [`Plan::not_included`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_included: Vec<String>,
     /// Set on a restore point: the state of the installation taken just before an
     /// application restore replaced it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -288,6 +298,49 @@ impl DatabaseAccess {
         }
         Ok(())
     }
+}
+
+/// What a backup of an installation takes beyond its front-end's defaults (the `[[app]]`
+/// table's keys).
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    /// Back up what the application can generate again too (Immich's `thumbs`,
+    /// `encoded-video` and `backups`).
+    pub with_generated: bool,
+    /// Kestra's metadata export: `FULL`, `TENANT`, `TENANT:name` or `off` (default: the
+    /// environment's `CAIRN_KESTRA_METADATA`, else `FULL`).
+    pub metadata_export: Option<String>,
+    /// How Kestra's metadata export is encrypted.
+    pub metadata_encryption: kestra::MetadataEncryption,
+}
+
+/// [`plan_with`], with the backup's `options`.
+pub fn plan_with_options(
+    app: &str,
+    install: &Path,
+    access: &DatabaseAccess,
+    options: &AppOptions,
+) -> Result<Plan> {
+    let mut p = match app {
+        "kestra" => {
+            let export = match &options.metadata_export {
+                Some(e) => kestra::MetadataExport::parse(e)?,
+                None => match std::env::var("CAIRN_KESTRA_METADATA") {
+                    Ok(v) => kestra::MetadataExport::parse(&v)?,
+                    Err(_) => Some(kestra::MetadataExport::Full),
+                },
+            };
+            let mut p = Kestra::discover_encrypted(install, export, &options.metadata_encryption)?;
+            access.apply(&mut p)?;
+            p
+        }
+        _ => plan_with(app, install, access)?,
+    };
+    if options.with_generated {
+        let extra = std::mem::take(&mut p.optional_paths);
+        p.paths.extend(extra);
+    }
+    Ok(p)
 }
 
 /// [`plan`], with `access` applied to its databases.
@@ -442,6 +495,7 @@ fn store(
         ],
         post_restore: plan.post_restore.clone(),
         installation: plan.name.clone(),
+        not_included: plan.not_included.clone(),
         restore_point,
     };
     if !tags.iter().any(|t| t == &plan.app) {
@@ -583,6 +637,8 @@ mod tests {
             problems: Vec::new(),
             name: None,
             missing_databases: Vec::new(),
+            optional_paths: Vec::new(),
+            not_included: Vec::new(),
         }
     }
 

@@ -615,6 +615,14 @@ pub fn restore(
             if let Ok(p) = plan_with(&app, &target, &opts.access) {
                 report.post_restore = p.post_restore;
             }
+            if manifest.files.iter().any(|f| f.ends_with("/thumbs")) {
+                report
+                    .post_restore
+                    .retain(|s| !s.contains("are not in the snapshot)"));
+            }
+            for missing in &manifest.not_included {
+                report.post_restore.push(missing.clone());
+            }
             if opts.stage == Some(RestoreStage::Core) {
                 report.post_restore.insert(
                     0,
@@ -782,6 +790,8 @@ fn take_restore_point(
         problems: Vec::new(),
         name: opts.installation.clone(),
         missing_databases: Vec::new(),
+        optional_paths: Vec::new(),
+        not_included: Vec::new(),
     };
     let stored = super::store(
         repo,

@@ -104,14 +104,22 @@ fn access_for(c: Option<&AppConfig>, wrapper: Option<&str>) -> Result<app::Datab
 }
 
 /// The plan for the installation of `kind` at `path`, with what the instance `c`
-/// configures for its databases and the dump tools' wrapper.
-fn plan_for(kind: &str, path: &Path, c: Option<&AppConfig>, wrapper: Option<&str>) -> Result<Plan> {
+/// configures for its databases, the dump tools' wrapper and its backups' options.
+fn plan_for(
+    kind: &str,
+    path: &Path,
+    c: Option<&AppConfig>,
+    wrapper: Option<&str>,
+    with_generated: bool,
+) -> Result<Plan> {
     let access = access_for(c, wrapper)?;
+    let mut options = c.map(|c| c.options.clone()).unwrap_or_default();
+    options.with_generated |= with_generated;
     let what = || match c {
         Some(c) => format!("the database of {} ([app.database])", c.name),
         None => format!("{kind} at {}", path.display()),
     };
-    app::plan_with(kind, path, &access).with_context(what)
+    app::plan_with_options(kind, path, &access, &options).with_context(what)
 }
 
 /// `cairn app list [KIND=DIR|NAME...]`.
@@ -183,7 +191,7 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
             code = crate::exit::ERROR;
         }
         let wrapper = c.and_then(|c| c.db_wrapper.as_deref());
-        let plan = match plan_for(&kind, &dir, c, wrapper) {
+        let plan = match plan_for(&kind, &dir, c, wrapper, false) {
             Ok(p) => p,
             Err(e) => {
                 code = crate::exit::ERROR;
@@ -316,7 +324,10 @@ pub fn backup(s: &Settings, a: AppBackupArgs) -> Result<u8> {
     let wrapper = a
         .db_wrapper
         .or_else(|| c.and_then(|c| c.db_wrapper.clone()));
-    let mut plan = plan_for(&n.kind, &path, c, wrapper.as_deref())?;
+    let mut plan = plan_for(&n.kind, &path, c, wrapper.as_deref(), a.with_generated)?;
+    for missing in &plan.not_included {
+        eprintln!("cairn: warning: {missing}");
+    }
     plan.name = c.map(|c| c.name.clone());
     plan.add_hooks(before, after);
     plan.excludes.extend(super::own_directories(s));
