@@ -1327,3 +1327,139 @@ fn immich_generated_files_on_request_and_external_libraries_named() {
         "{out}"
     );
 }
+
+#[test]
+fn sigkill_at_any_moment_of_a_postgresql_restore_never_leaves_it_mixed() {
+    use crate::apps::pg_checksums;
+    let env = Env::new();
+    env.init();
+    let db = TempPg::new("kill");
+    psql(
+        &db.0,
+        "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL UNIQUE);
+         CREATE TABLE assets (id int PRIMARY KEY, owner int NOT NULL REFERENCES users(id), \
+             path text NOT NULL);
+         INSERT INTO users SELECT g, 'u' || g || '@example.org' FROM generate_series(1, 50) g;
+         INSERT INTO assets SELECT g, 1 + g % 50, repeat('library/upload/', 4) || g || '.jpg' \
+             FROM generate_series(1, 200000) g;",
+    );
+    let install = env.path("immich");
+    let upload = install.join("library/upload/u1");
+    fs::create_dir_all(&upload).unwrap();
+    fs::write(
+        install.join(".env"),
+        format!(
+            "UPLOAD_LOCATION=./library\nIMMICH_VERSION=v1.120.0\nDB_PASSWORD=postgres\n\
+             DB_USERNAME=postgres\nDB_DATABASE_NAME={}\nDB_HOSTNAME=127.0.0.1\nDB_PORT=5432\n",
+            db.0
+        ),
+    )
+    .unwrap();
+    for i in 0..20u64 {
+        fs::write(
+            upload.join(format!("IMG_{i}.jpg")),
+            pseudo_random(i, 50_000),
+        )
+        .unwrap();
+    }
+    let snap = env.app_backup("immich", &install, &[]);
+    let state = || {
+        let mut files = BTreeMap::new();
+        for p in files_under(&install) {
+            files.insert(
+                p.clone(),
+                blake3::hash(&fs::read(&p).unwrap()).to_hex().to_string(),
+            );
+        }
+        (files, pg_checksums(&db.0))
+    };
+    let at_snapshot = state();
+    let change = || {
+        psql(
+            &db.0,
+            "DELETE FROM assets WHERE id % 3 = 0; UPDATE users SET email = 'x' || email",
+        );
+        fs::write(upload.join("IMG_0.jpg"), b"edited").unwrap();
+        fs::remove_file(upload.join("IMG_1.jpg")).unwrap();
+    };
+    change();
+    let before = state();
+    let restore = || {
+        let mut c = env.cmd();
+        c.args([
+            "app",
+            "restore",
+            "immich",
+            &snap,
+            "--replace-existing",
+            "--target",
+        ])
+        .arg(&install);
+        c
+    };
+    let t = Instant::now();
+    succeed(&mut restore());
+    let full = t.elapsed();
+    assert!(state() == at_snapshot);
+    change();
+    let journals = env.path(".local/state/cairn/restores");
+    let open_journals = || fs::read_dir(&journals).map(|d| d.count()).unwrap_or(0);
+    let wait_for_clients = || {
+        let t = Instant::now();
+        loop {
+            let n = psql(
+                "postgres",
+                &format!(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND pid <> \
+                     pg_backend_pid()",
+                    db.0
+                ),
+            );
+            if n.trim() == "0" {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "a client stays connected"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut killer = Killer {
+        full,
+        x: 0x853c49e6748fea9b,
+    };
+    let rounds = kill_rounds();
+    let (mut landed, mut tries) = (0, 0);
+    let mut outcomes: BTreeMap<&str, usize> = BTreeMap::new();
+    while landed < rounds && tries < rounds * 3 {
+        tries += 1;
+        if !killer.run(&mut restore()) {
+            assert!(state() == at_snapshot);
+            change();
+            continue;
+        }
+        landed += 1;
+        wait_for_clients();
+        let outcome = if open_journals() == 0 {
+            let now = state();
+            assert!(now == before || now == at_snapshot, "round {tries}: mixed");
+            "no journal, never mixed"
+        } else if landed % 2 == 1 {
+            succeed(env.cmd().args(["app", "restore", "immich", "--rollback"]));
+            assert!(state() == before, "round {tries}: after --rollback");
+            "journal found, rolled back"
+        } else {
+            succeed(env.cmd().args(["app", "restore", "immich", "--finish"]));
+            assert!(state() == at_snapshot, "round {tries}: after --finish");
+            "journal found, finished"
+        };
+        assert_eq!(open_journals(), 0);
+        *outcomes.entry(outcome).or_default() += 1;
+        if state() == at_snapshot {
+            change();
+        }
+    }
+    eprintln!("kills landed: {landed} of {tries} runs; outcomes: {outcomes:?}");
+    assert_eq!(landed, rounds, "too few kills landed mid-restore");
+}

@@ -399,7 +399,7 @@ fn a_failing_app_backup_commits_nothing_and_still_runs_the_after_hooks() {
 }
 
 /// Every table's rows as `table count md5`.
-fn pg_checksums(db: &str) -> Vec<String> {
+pub(crate) fn pg_checksums(db: &str) -> Vec<String> {
     let tables = psql(
         db,
         "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables \
