@@ -1463,3 +1463,76 @@ fn sigkill_at_any_moment_of_a_postgresql_restore_never_leaves_it_mixed() {
     eprintln!("kills landed: {landed} of {tries} runs; outcomes: {outcomes:?}");
     assert_eq!(landed, rounds, "too few kills landed mid-restore");
 }
+
+/// A file created for the test where none was, removed at the end with the directories
+/// created for it.
+struct Placed(Vec<PathBuf>);
+
+impl Drop for Placed {
+    fn drop(&mut self) {
+        for p in self.0.iter().rev() {
+            let _ = fs::remove_file(p).or_else(|_| fs::remove_dir(p));
+        }
+    }
+}
+
+#[test]
+fn system_configuration_is_restored_on_request_and_below_another_target() {
+    let conf = Path::new("/etc/apache2/sites-available/i-doit.conf");
+    if !is_root() || conf.exists() {
+        eprintln!("skipped: needs root and no i-doit.conf of a real Apache");
+        return;
+    }
+    let mut placed = Vec::new();
+    for d in ["/etc/apache2", "/etc/apache2/sites-available"] {
+        if !Path::new(d).exists() {
+            fs::create_dir(d).unwrap();
+            placed.push(PathBuf::from(d));
+        }
+    }
+    fs::write(conf, "<VirtualHost *:80>\n</VirtualHost>\n").unwrap();
+    placed.push(conf.to_path_buf());
+    let _placed = Placed(placed);
+    let env = Env::new();
+    env.init();
+    let system = TempMaria::new("esys");
+    let tenant = TempMaria::new("eten");
+    let install = env.path("i-doit");
+    idoit_install(&install, &system.0, &tenant.0);
+    let snap = env.app_backup("idoit", &install, &[]);
+    let elsewhere = env.path("moved");
+    // Without the flag: the system configuration is left alone.
+    let out = env.run(&[
+        "app",
+        "restore",
+        "idoit",
+        &snap,
+        "--files-only",
+        "--target",
+        elsewhere.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let moved_conf = elsewhere.join("etc/apache2/sites-available/i-doit.conf");
+    assert!(!moved_conf.exists());
+    // With it: restored too, below the other target, the live file untouched.
+    fs::write(conf, "changed\n").unwrap();
+    succeed(env.cmd().args([
+        "app",
+        "restore",
+        "idoit",
+        &snap,
+        "--files-only",
+        "--system-config",
+        "--target",
+        elsewhere.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        fs::read_to_string(&moved_conf).unwrap(),
+        "<VirtualHost *:80>\n</VirtualHost>\n"
+    );
+    assert_eq!(fs::read_to_string(conf).unwrap(), "changed\n");
+}

@@ -412,6 +412,10 @@ pub struct AppRestoreArgs {
     /// its restore point already holds what was there before).
     #[arg(long, conflicts_with_all = ["snapshot", "dry_run"])]
     pub finish: bool,
+    /// Restore the system configuration the snapshot holds too (files under /etc, e.g.
+    /// i-doit's Apache, PHP and MariaDB files), in the same transaction.
+    #[arg(long)]
+    pub system_config: bool,
     /// Restore in the vendor's stages (Kimai): `core` (the databases and the files, less
     /// plugins, invoice templates and local.yaml), check that it works, then `rest`.
     #[arg(long, value_enum, conflicts_with_all = ["files_only", "databases_only", "rollback", "finish"])]

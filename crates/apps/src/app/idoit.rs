@@ -89,9 +89,8 @@ impl Idoit {
                     .into(),
             ],
             post_restore: vec![
-                "restore the system configuration if needed: cairn restore \
-                 SNAPSHOT:/etc/apache2/sites-available/i-doit.conf --target \
-                 /etc/apache2/sites-available (likewise PHP and MariaDB files)"
+                "if the system configuration was lost too (Apache, PHP and MariaDB files): \
+                 cairn app restore idoit --files-only --system-config"
                     .into(),
                 "start Apache and the cron jobs, then log in and check the tenants".into(),
                 "keep a copy of the repository away from this machine (3-2-1)".into(),

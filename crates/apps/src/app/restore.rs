@@ -74,6 +74,9 @@ pub struct RestoreOptions {
     /// The command that rolls this installation back, for messages (e.g.
     /// `cairn app restore kimai --rollback`).
     pub rollback_command: String,
+    /// Restore the system configuration files the snapshot holds (under `/etc`: the
+    /// web server's, PHP's and the database server's files the vendor names) too.
+    pub system_config: bool,
     /// Restore one stage of a staged restore.
     pub stage: Option<RestoreStage>,
     /// Finish the restore this journal describes (cut short earlier): its restore point
@@ -323,9 +326,9 @@ pub fn restore(
             });
         }
         for f in outside {
-            if Path::new(f).starts_with("/etc") {
+            if Path::new(f).starts_with("/etc") && !opts.system_config {
                 say(&format!(
-                    "{f}: system configuration, not restored (see below)"
+                    "{f}: system configuration, not restored (--system-config restores it)"
                 ));
                 continue;
             }

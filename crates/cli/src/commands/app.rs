@@ -659,6 +659,7 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
         installation: n.configured.map(|c| c.name.clone()),
         before,
         after,
+        system_config: a.system_config,
         stage: a.stage.map(|s| match s {
             crate::args::StageArg::Core => app::RestoreStage::Core,
             crate::args::StageArg::Rest => app::RestoreStage::Rest,
