@@ -1153,9 +1153,53 @@ fn idoit_tenants_inactive_with_their_own_credentials_or_missing() {
         .map(|d| d["database"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec![&system.0, &tenant.0, &second.0]);
-    // The inactive tenant comes back through its own user.
+    // The tenant's own user is stored beside the dumps, as --all-databases would.
+    let grantee = format!("'{}'@'%'", user.0);
+    assert!(
+        m["accounts"][0]["accounts"]
+            .as_array()
+            .unwrap()
+            .contains(&grantee.as_str().into()),
+        "{m}"
+    );
+    // The server lost the tenant's database and its user: a restore that fails puts
+    // back what was there, and drops the user it had created.
     let before = checksums(&second.0);
-    mariadb(None, &format!("DROP DATABASE {}", second.0));
+    mariadb(
+        None,
+        &format!("DROP DATABASE {}; DROP USER {grantee}", second.0),
+    );
+    let user_exists = || {
+        mariadb(
+            None,
+            &format!("SELECT COUNT(*) FROM mysql.user WHERE User = '{}'", user.0),
+        )
+        .trim()
+            == "1"
+    };
+    let path = failing_client(&env, &second.0);
+    let out = env
+        .cmd()
+        .env("PATH", &path)
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "app",
+            "restore",
+            "idoit",
+            "--databases-only",
+            "--replace-existing",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("accounts: creating"), "{stderr}");
+    assert!(
+        !user_exists(),
+        "the user the failed restore created is still there: {stderr}"
+    );
+    // Then the restore: the user first, then the inactive tenant, loaded through it.
     run(&[
         "app",
         "restore",
@@ -1163,7 +1207,28 @@ fn idoit_tenants_inactive_with_their_own_credentials_or_missing() {
         "--databases-only",
         "--replace-existing",
     ]);
+    assert!(user_exists());
     assert_eq!(checksums(&second.0), before);
+    let out = Command::new("mariadb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            "3306",
+            "-u",
+            &user.0,
+            "-ptenant-pw",
+            "--batch",
+        ])
+        .arg(format!("--database={}", second.0))
+        .args(["--execute", "SELECT isys_obj__title FROM isys_obj"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("archived"),
+        "the restored user cannot read its database: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -1535,4 +1600,86 @@ fn system_configuration_is_restored_on_request_and_below_another_target() {
         "<VirtualHost *:80>\n</VirtualHost>\n"
     );
     assert_eq!(fs::read_to_string(conf).unwrap(), "changed\n");
+}
+
+/// A PostgreSQL role owning a database, both dropped at the end whatever happens (the
+/// database first: a role that owns one cannot be dropped).
+struct TempRole(String, String);
+
+impl Drop for TempRole {
+    fn drop(&mut self) {
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.1),
+            format!("DROP ROLE IF EXISTS {}", self.0),
+        ] {
+            let _ = Command::new("psql")
+                .args(PSQL)
+                .args(["--dbname=postgres", "--quiet", "--command", &sql])
+                .output();
+        }
+    }
+}
+
+#[test]
+fn immich_roles_come_back_with_the_database() {
+    let env = Env::new();
+    env.init();
+    let db = TempPg::new("roles");
+    let role = TempRole(format!("{}_owner", db.0), db.0.clone());
+    psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE {r} LOGIN PASSWORD 'owner-pw'; ALTER DATABASE {d} OWNER TO {r}",
+            r = role.0,
+            d = db.0
+        ),
+    );
+    psql(
+        &db.0,
+        &format!(
+            "CREATE TABLE assets (id int PRIMARY KEY, path text); \
+             INSERT INTO assets VALUES (1, 'a.jpg'); ALTER TABLE assets OWNER TO {}",
+            role.0
+        ),
+    );
+    let install = env.path("immich");
+    fs::create_dir_all(install.join("library/upload")).unwrap();
+    fs::write(
+        install.join(".env"),
+        format!(
+            "UPLOAD_LOCATION=./library\nIMMICH_VERSION=v1.120.0\nDB_PASSWORD=postgres\n\
+             DB_USERNAME=postgres\nDB_DATABASE_NAME={}\nDB_HOSTNAME=127.0.0.1\nDB_PORT=5432\n",
+            db.0
+        ),
+    )
+    .unwrap();
+    env.app_backup("immich", &install, &[]);
+    let m = env.json(&["app", "show", "latest"]);
+    assert_eq!(m["accounts"][0]["accounts"][0], role.0.as_str(), "{m}");
+    // A new server: the database and its role are gone.
+    psql(
+        "postgres",
+        &format!("DROP DATABASE {} WITH (FORCE); DROP ROLE {}", db.0, role.0),
+    );
+    succeed(env.cmd().args([
+        "app",
+        "restore",
+        "immich",
+        "--target",
+        install.to_str().unwrap(),
+        "--databases-only",
+    ]));
+    let owner = psql(
+        &db.0,
+        "SELECT tableowner FROM pg_tables WHERE tablename = 'assets'",
+    );
+    assert_eq!(owner.trim(), role.0);
+    let login = psql(
+        "postgres",
+        &format!(
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = '{}'",
+            role.0
+        ),
+    );
+    assert_eq!(login.trim(), "t");
 }

@@ -88,6 +88,20 @@ pub struct Journal {
     pub databases: Vec<JournalDatabase>,
     /// The paths it writes, in order.
     pub paths: Vec<JournalPath>,
+    /// The server accounts it creates (they did not exist): dropped by a rollback.
+    #[serde(default)]
+    pub accounts: Vec<JournalAccounts>,
+}
+
+/// Server accounts a restore creates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalAccounts {
+    /// `mariadb` or `postgresql`.
+    pub engine: String,
+    /// The server, without credentials.
+    pub location: String,
+    /// The accounts.
+    pub created: Vec<String>,
 }
 
 impl Journal {
@@ -107,6 +121,7 @@ impl Journal {
             phase: Phase::Restoring,
             databases: Vec::new(),
             paths: Vec::new(),
+            accounts: Vec::new(),
         }
     }
 

@@ -178,6 +178,10 @@ pub struct Manifest {
     /// [`Plan::not_included`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_included: Vec<String>,
+    /// The server accounts the databases need, stored beside the dumps (see
+    /// [`crate::db::AccountsDump`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<crate::db::AccountsDump>,
     /// Set on a restore point: the state of the installation taken just before an
     /// application restore replaced it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -478,6 +482,60 @@ fn store(
         });
         held.push(consistent);
     }
+    // The accounts the databases need, per server: a backup stores them; a restore
+    // point needs none (a rollback drops what the restore created).
+    let mut accounts: Vec<crate::db::AccountsDump> = Vec::new();
+    let mut not_included = plan.not_included.clone();
+    if restore_point.is_none() {
+        let mut scripts: Vec<String> = Vec::new();
+        for db in &plan.databases {
+            match db.accounts() {
+                Ok(Some((names, script))) if !names.is_empty() => {
+                    let (engine, location) = (db.engine().to_string(), db.location());
+                    let i = match accounts
+                        .iter()
+                        .position(|a| a.engine == engine && a.location == location)
+                    {
+                        Some(i) => i,
+                        None => {
+                            accounts.push(crate::db::AccountsDump {
+                                path: format!(
+                                    "/db/{engine}/accounts{}.sql",
+                                    match accounts.len() {
+                                        0 => String::new(),
+                                        n => format!("-{n}"),
+                                    }
+                                ),
+                                engine,
+                                location,
+                                accounts: Vec::new(),
+                            });
+                            scripts.push(String::new());
+                            accounts.len() - 1
+                        }
+                    };
+                    for (name, block) in split_blocks(&script) {
+                        if !accounts[i].accounts.contains(&name) {
+                            accounts[i].accounts.push(name);
+                            scripts[i].push_str(&block);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => not_included.push(format!(
+                    "the server accounts of database {} could not be read ({e}): a restore \
+                     on another server must create them by hand",
+                    db.name()
+                )),
+            }
+        }
+        for (a, script) in accounts.iter().zip(scripts) {
+            streams.push(cairn_core::StreamSource::Reader {
+                name: a.path.trim_start_matches('/').to_string(),
+                reader: Box::new(std::io::Cursor::new(script.into_bytes())),
+            });
+        }
+    }
     let paths: Vec<PathBuf> = plan.paths.iter().filter(|p| p.exists()).cloned().collect();
     let manifest = Manifest {
         app: plan.app.clone(),
@@ -495,7 +553,8 @@ fn store(
         ],
         post_restore: plan.post_restore.clone(),
         installation: plan.name.clone(),
-        not_included: plan.not_included.clone(),
+        not_included,
+        accounts,
         restore_point,
     };
     if !tags.iter().any(|t| t == &plan.app) {
@@ -535,6 +594,21 @@ fn store(
     let result = cairn_core::backup(repo, opts, progress);
     drop(held);
     result
+}
+
+/// The blocks of an accounts script, each with its account's name.
+fn split_blocks(script: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in script.lines() {
+        if let Some(name) = line.strip_prefix("-- account ") {
+            out.push((name.trim().to_string(), String::new()));
+        }
+        if let Some((_, block)) = out.last_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    out
 }
 
 /// The tables of a manifest with the rows counted in the dump: each table listed before

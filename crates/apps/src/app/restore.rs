@@ -28,7 +28,7 @@
 //! planned then, with the same refusals, and a database that holds tables is saved in
 //! a second restore point before it is replaced.
 
-use super::journal::{Before, Journal, JournalDatabase, JournalPath, Phase};
+use super::journal::{Before, Journal, JournalAccounts, JournalDatabase, JournalPath, Phase};
 use super::{plan, plan_with, DatabaseAccess, Manifest, Plan, RestorePointOf, RESTORE_POINT_TAG};
 use crate::db::{Database, TargetState};
 use cairn_core::{
@@ -439,6 +439,9 @@ pub fn restore(
                 for d in dbs.iter().flatten() {
                     j.databases.push(journal_db(d, &j.restore_point));
                 }
+                if let Some(planned) = &dbs {
+                    j.accounts = missing_accounts(&manifest, planned)?;
+                }
                 for p in &paths {
                     j.paths.push(JournalPath {
                         path: p.to.display().to_string(),
@@ -513,6 +516,14 @@ pub fn restore(
                 }
                 None => Vec::new(),
             };
+            if journal.accounts.is_empty() && !manifest.accounts.is_empty() && !databases_first {
+                // Planned only now (the configuration came back with the files).
+                journal.accounts = missing_accounts(&manifest, &planned)?;
+                if let Some(dir) = &dir {
+                    journal.save(dir)?;
+                }
+            }
+            create_accounts(repo, id, snap, &manifest, &planned, &journal.accounts, say)?;
             for d in &planned {
                 let name = d.db.name();
                 started_dbs.push((d.db.engine().to_string(), name.clone()));
@@ -692,6 +703,62 @@ fn journal_id(hex: &str, what: &str) -> Result<Id> {
         .ok_or_else(|| Error::Invalid(format!("the restore journal names no valid {what}")))
 }
 
+/// The accounts of the manifest that the servers of `planned` lack (found before any
+/// change; a restore creates them, a rollback drops them).
+fn missing_accounts(manifest: &Manifest, planned: &[DbStep]) -> Result<Vec<JournalAccounts>> {
+    let mut out = Vec::new();
+    for a in &manifest.accounts {
+        let Some(d) = planned.iter().find(|d| d.db.engine() == a.engine) else {
+            continue;
+        };
+        let created = d.db.missing_accounts(&a.accounts)?;
+        if !created.is_empty() {
+            out.push(JournalAccounts {
+                engine: a.engine.clone(),
+                location: d.db.location(),
+                created,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the missing accounts, with their grants, from the scripts in the snapshot.
+fn create_accounts(
+    repo: &Repository,
+    id: &Id,
+    snap: &Snapshot,
+    manifest: &Manifest,
+    planned: &[DbStep],
+    missing: &[JournalAccounts],
+    say: &mut dyn FnMut(&str),
+) -> Result<()> {
+    for m in missing {
+        let (Some(a), Some(d)) = (
+            manifest.accounts.iter().find(|a| a.engine == m.engine),
+            planned.iter().find(|d| d.db.engine() == m.engine),
+        ) else {
+            continue;
+        };
+        // Those still missing: a restore finished after a crash may have made some.
+        let now = d.db.missing_accounts(&m.created)?;
+        if now.is_empty() {
+            continue;
+        }
+        say(&format!(
+            "{} accounts: creating {} (missing on {})",
+            m.engine,
+            now.join(", "),
+            m.location
+        ));
+        let node = browse::resolve(repo, id, snap, &a.path)?;
+        let mut script = Vec::new();
+        browse::dump_file(repo, &node, &mut script)?;
+        d.db.create_accounts(&String::from_utf8_lossy(&script), &now)?;
+    }
+    Ok(())
+}
+
 /// Plans every database of the manifest: where it goes and what is there; refuses a
 /// database that holds tables unless `replace`.
 fn plan_databases(
@@ -705,7 +772,20 @@ fn plan_databases(
     for m in &manifest.databases {
         let db =
             target_database(m, configured, opts.database.as_deref(), target)?.ready_for(&m.dump);
-        let before = db.state()?;
+        // A database reached with an account of its own that the server lost (the
+        // restore creates it first) is looked at with another account on that server.
+        let before = match db.state() {
+            Ok(s) => s,
+            Err(e) => configured
+                .iter()
+                .find(|c| {
+                    c.engine() == db.engine()
+                        && c.location() == db.location()
+                        && c.name() != db.name()
+                })
+                .map(|c| c.with_database(&db.name()).state())
+                .unwrap_or(Err(e))?,
+        };
         if let (TargetState::Tables(n), false) = (before, replace) {
             return Err(Error::Invalid(format!(
                 "database {} holds {n} table(s); restore into an empty database \
@@ -1152,6 +1232,27 @@ fn rollback_with(
             r.map(|()| ItemState::AsBefore)
                 .unwrap_or_else(|e| ItemState::Unknown(e.to_string())),
         ));
+    }
+    for a in &journal.accounts {
+        let what = format!("{} accounts {}", a.engine, a.created.join(", "));
+        let r = journal
+            .databases
+            .iter()
+            .find(|d| d.engine == a.engine)
+            .ok_or_else(|| Error::Invalid("no database of that server in the journal".into()))
+            .and_then(resolve)
+            .and_then(|db| {
+                say(&format!("{what}: dropping them (they were not there)"));
+                db.drop_accounts(&a.created)
+            });
+        states.insert(
+            0,
+            (
+                what,
+                r.map(|()| ItemState::AsBefore)
+                    .unwrap_or_else(|e| ItemState::Unknown(e.to_string())),
+            ),
+        );
     }
     states.reverse();
     if states

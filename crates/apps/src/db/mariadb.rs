@@ -70,6 +70,13 @@ impl MariaDb {
         &mut self.conn
     }
 
+    /// The same server, no database (for statements on the server itself).
+    pub(crate) fn on_server(&self) -> MariaDb {
+        let mut m = self.clone();
+        m.conn.database = None;
+        m
+    }
+
     /// The same server, another database.
     pub fn with_database(&self, name: &str) -> MariaDb {
         let mut m = self.clone();

@@ -12,11 +12,13 @@
 //! [`Wrapper`] (e.g. `docker exec db`) runs the tools elsewhere and passes those
 //! variables on by name.
 
+mod accounts;
 mod dump_rows;
 mod mariadb;
 mod postgres;
 mod sqlite;
 
+pub use accounts::AccountsDump;
 pub use mariadb::MariaDb;
 pub use postgres::{PgFormat, PgSnapshot, Postgres};
 pub use sqlite::Sqlite;
