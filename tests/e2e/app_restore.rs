@@ -1683,3 +1683,33 @@ fn immich_roles_come_back_with_the_database() {
     );
     assert_eq!(login.trim(), "t");
 }
+
+#[test]
+fn every_failure_says_what_state_the_application_is_in() {
+    let env = Env::new();
+    env.init();
+    let install = env.path("kimai");
+    kimai_sqlite_install(&install, 10);
+    let snap = env.app_backup("kimai", &install, &[]);
+    // Refused while planning, for reasons of every kind: each says nothing was changed.
+    for args in [
+        vec!["--database", "mariadb://root@127.0.0.1:1/kimai"],
+        vec!["--database", "postgresql://postgres@127.0.0.1:1/kimai"],
+    ] {
+        let out = env
+            .cmd()
+            .args(["app", "restore", "kimai", &snap, "--replace-existing"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        let last = stderr
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        assert!(last.ends_with("nothing was changed"), "{stderr}");
+    }
+}

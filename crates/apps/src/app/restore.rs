@@ -224,6 +224,31 @@ pub fn restore(
     opts: &RestoreOptions,
     say: &mut dyn FnMut(&str),
 ) -> Result<RestoreReport> {
+    restore_transaction(repo, id, snap, opts, say).map_err(|e| {
+        // Every failure says what state the application is in. One that does not yet
+        // ended before the first change (planning, the restore point): say so.
+        let text = e.to_string();
+        let said = [
+            "nothing was changed",
+            "as it was before",
+            "NOT everything",
+            "the restore succeeded",
+        ];
+        if said.iter().any(|s| text.contains(s)) {
+            e
+        } else {
+            Error::Invalid(format!("{text}; nothing was changed"))
+        }
+    })
+}
+
+fn restore_transaction(
+    repo: &Repository,
+    id: &Id,
+    snap: &Snapshot,
+    opts: &RestoreOptions,
+    say: &mut dyn FnMut(&str),
+) -> Result<RestoreReport> {
     let manifest = Manifest::of(id, snap)?;
     let app = manifest.app.clone();
     let target = opts
@@ -559,7 +584,14 @@ pub fn restore(
         match outcome {
             Ok(()) => {
                 if let Some(dir) = &dir {
-                    journal.remove(dir)?;
+                    journal.remove(dir).map_err(|e| {
+                        Error::Invalid(format!(
+                            "the restore succeeded, but its journal could not be removed \
+                             ({e}): remove {} by hand",
+                            Journal::path_for(dir, &journal.app, Path::new(&journal.install))
+                                .display()
+                        ))
+                    })?;
                 }
                 let rp = (!journal.restore_point.is_empty()).then(|| journal.restore_point.clone());
                 let planned = dbs.unwrap_or_default();
