@@ -45,6 +45,7 @@ case "$1" in
   *) echo "unexpected: $*" >&2; exit 2 ;;
 esac
 [ "$2" = create ] || exit 2
+printf '%s\n' "$@" > "$here/last-args"
 [ -f application.yaml ] || { echo 'no application.yaml in the working directory' >&2; exit 3; }
 [ -e "$here/fail-export" ] && { echo 'ERROR io.kestra.ee.backup.BackupService boom' >&2; exit 4; }
 kind=$(echo "$3" | tr 'A-Z' 'a-z')
@@ -362,4 +363,52 @@ fn kestra_storage_outside_the_installation_comes_back() {
         "the storage outside the installation was not restored"
     );
     assert_eq!(describe(&outside), before);
+}
+
+#[test]
+fn kestra_metadata_export_and_its_encryption_come_from_the_config() {
+    let env = Env::new();
+    env.init();
+    let db = TempPg::new("kenc");
+    let install = env.path("kestra");
+    fs::create_dir_all(&install).unwrap();
+    let install = install.canonicalize().unwrap();
+    kestra_install(&install, &db.0);
+    let key = env.path("kestra-key");
+    fs::write(&key, "s3cr3t-backup-key").unwrap();
+    let config = env.path("cairn.toml");
+    let backup = |table: &str| {
+        fs::write(
+            &config,
+            format!(
+                "[[app]]\nname = \"kestra\"\npath = \"{}\"\n{table}",
+                install.display()
+            ),
+        )
+        .unwrap();
+        let mut c = env.cmd();
+        c.arg("--config")
+            .arg(&config)
+            .args(["app", "backup", "kestra"]);
+        succeed(&mut c);
+        fs::read_to_string(install.join("last-args")).unwrap()
+    };
+    // A tenant's export, encrypted with the key of the file (read when the hook runs).
+    let args = backup(&format!(
+        "metadata-export = \"TENANT:acme\"\nmetadata-encryption-key-file = \"{}\"\n",
+        key.display()
+    ));
+    assert_eq!(
+        args,
+        "backups\ncreate\nTENANT\n--tenant=acme\n--encryption-key=s3cr3t-backup-key\n"
+    );
+    // The key is in no snapshot's manifest.
+    let m = env.json(&["app", "show", "latest"]);
+    assert!(!m.to_string().contains("s3cr3t"), "{m}");
+    // Without encryption.
+    let args = backup("metadata-encryption = false\n");
+    assert_eq!(args, "backups\ncreate\nFULL\n--no-encryption\n");
+    // The default: Kestra's embedded key.
+    let args = backup("");
+    assert_eq!(args, "backups\ncreate\nFULL\n");
 }
