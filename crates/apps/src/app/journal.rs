@@ -185,6 +185,7 @@ impl Journal {
     /// Writes the journal whole, durably, replacing the one before.
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        remove_stale_temporaries(dir);
         let path = Journal::path_for(dir, &self.app, Path::new(&self.install));
         let mut tmp = tempfile::Builder::new()
             .prefix(".journal-")
@@ -205,6 +206,27 @@ impl Journal {
             Ok(()) => sync_dir(dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(path, e)),
+        }
+    }
+}
+
+/// Removes the temporary files of journals whose writing was cut short (a kill between
+/// creating and renaming one) once they are an hour old: a younger one may be another
+/// restore's, being written now. They are never read; this only keeps the directory
+/// tidy.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+        if stale && e.file_name().to_string_lossy().starts_with(".journal-") {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }
