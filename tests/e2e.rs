@@ -52,6 +52,8 @@ mod run;
 mod schedule;
 #[path = "e2e/secrets.rs"]
 mod secrets;
+#[path = "e2e/security.rs"]
+mod security;
 #[path = "e2e/status.rs"]
 mod status;
 #[path = "e2e/streams.rs"]

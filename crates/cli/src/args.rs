@@ -96,6 +96,11 @@ pub struct GlobalArgs {
     /// Use no local catalog: read everything from the repository.
     #[arg(long, global = true, conflicts_with = "cache_dir")]
     pub no_cache: bool,
+
+    /// Open the repository with this key file only (a prefix of its name, as `cairn key
+    /// list` shows; or CAIRN_KEY_ID). By default every key file is tried.
+    #[arg(long, global = true, value_name = "ID")]
+    pub key_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -385,6 +390,9 @@ pub struct AppRestoreArgs {
     /// Where the installation goes (default: the configured path, else where it was).
     #[arg(long, value_name = "DIR")]
     pub target: Option<PathBuf>,
+    /// Choose among the readable snapshots even when a damaged one might be the newest.
+    #[arg(long)]
+    pub skip_damaged: bool,
     /// Restore the database into this one: a name on the same server, or a URL.
     #[arg(long, value_name = "NAME_OR_URL")]
     pub database: Option<String>,
@@ -655,10 +663,41 @@ pub struct SnapshotsArgs {
     pub tag: Option<String>,
 }
 
+/// Which snapshot `latest` means, and what to do about damaged snapshots.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectArgs {
+    /// Only snapshots of this host (with `latest`: the newest of this host).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Only snapshots with this tag (repeatable: with all of them).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// Only snapshots of this application or installation name.
+    #[arg(long, value_name = "APP")]
+    pub app: Option<String>,
+    /// Choose among the readable snapshots even when a damaged one might be the one meant
+    /// (by default a damaged snapshot that `latest` could mean stops the command).
+    #[arg(long)]
+    pub skip_damaged: bool,
+}
+
+impl SelectArgs {
+    /// The filter these options describe.
+    pub fn filter(&self) -> cairn_core::SnapshotFilter {
+        cairn_core::SnapshotFilter {
+            host: self.host.clone(),
+            tags: self.tag.clone(),
+            app: self.app.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LsArgs {
     /// `latest`, an id prefix, optionally followed by `:path`.
     pub snapshot: String,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Show type, mode, owner, size and time.
     #[arg(short, long)]
     pub long: bool,
@@ -674,6 +713,8 @@ pub struct DumpArgs {
     /// Write the directory (or file) as an archive of this format.
     #[arg(long, value_name = "FORMAT")]
     pub archive: Option<ArchiveFormat>,
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 /// The formats of `dump --archive`.
@@ -706,6 +747,8 @@ pub struct RestoreArgs {
     /// Do not restore paths matching this pattern (repeatable).
     #[arg(short = 'e', long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 #[derive(Debug, Args)]

@@ -65,6 +65,8 @@ pub struct Settings {
     /// Whether the command may run with a put-only key (it only adds backups); set by
     /// the command dispatcher, false otherwise.
     pub put_only_allowed: bool,
+    /// Open the repository with this key file only (a prefix of its name).
+    pub key_id: Option<String>,
 }
 
 /// How commands lock the repository.
@@ -141,6 +143,7 @@ impl Settings {
             no_lock,
             cache_dir,
             no_cache,
+            key_id,
         } = flags;
         let locking = Locking {
             retry: retry_lock,
@@ -205,6 +208,7 @@ impl Settings {
             cache_dir,
             config,
             put_only_allowed: false,
+            key_id: key_id.or_else(|| env("CAIRN_KEY_ID")),
         })
     }
 
@@ -246,6 +250,7 @@ impl Settings {
             password: rc.password.clone().unwrap_or(PasswordSource::Prompt),
             remote,
             s3_secret: rc.s3_secret.clone(),
+            key_id: None,
             ..self.clone()
         })
     }

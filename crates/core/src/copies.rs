@@ -194,6 +194,8 @@ mod tests {
                 app: app.map(str::to_string),
                 manifest: None,
                 original: original.map(|o| Id([o; 32])),
+                key: None,
+                access: None,
             },
         )
     }

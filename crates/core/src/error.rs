@@ -86,6 +86,11 @@ pub enum Error {
     #[error("{0}")]
     SnapshotNotFound(String),
 
+    /// A snapshot that a selection could have chosen cannot be read, so choosing among
+    /// the readable ones might pick older data without saying so.
+    #[error("{0}")]
+    DamagedSnapshots(String),
+
     /// A path inside a snapshot does not exist.
     #[error("path {path} not found in snapshot {snapshot}")]
     PathNotFound {

@@ -49,6 +49,7 @@ mod restore;
 mod retention;
 mod rotate;
 mod sealed;
+mod select;
 mod snapshot;
 mod stats;
 mod store;
@@ -78,7 +79,10 @@ pub use pack::PackEntry;
 pub use platform::{hostname, is_root, username};
 pub use prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
 pub use repair::{repair_index, repair_snapshot, RepairIndexReport, RepairSnapshotReport};
-pub use repository::{select_snapshot, CatalogTrouble, KeyInfo, Repository, SnapshotsAndDamage};
+pub use repository::{
+    select_snapshot, CatalogTrouble, KeyInfo, OpenOptions, Repository, SnapshotsAndDamage, Warn,
+    PUT_ONLY,
+};
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use retention::{
     Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG, RESTORE_POINTS_KEPT,
@@ -86,6 +90,7 @@ pub use retention::{
 };
 pub use rotate::{rotate, RotateReport};
 pub use sealed::{Envelope, FORMAT_VERSION};
+pub use select::{select as select_snapshot_among, DamagedSnapshot, SnapshotFilter};
 pub use snapshot::Snapshot;
 pub use stats::{stats, SnapshotStats, Stats, Usage};
 pub use store::WriteStats;

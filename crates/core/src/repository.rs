@@ -16,6 +16,7 @@ use crate::pack::{
     delta_parts, open_blob, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_DELTA_DEPTH,
 };
 use crate::sealed::{open_file, seal_file, seal_file_at, Envelope, FileKey, Magic};
+use crate::select::{DamagedSnapshot, SnapshotFilter};
 use crate::snapshot::Snapshot;
 use crate::tree::Tree;
 use cairn_chunker::Chunker;
@@ -52,6 +53,8 @@ pub struct Repository {
     streams_chunker: Chunker,
     envelope_keys: Mutex<HashMap<Envelope, Key>>,
     catalog: Option<Attached>,
+    warn: Option<Warn>,
+    index_damage: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -68,6 +71,9 @@ impl Drop for Repository {
         self.flush_catalog();
     }
 }
+
+/// How a snapshot sealed by a put-only key is marked (`Snapshot::access`).
+pub const PUT_ONLY: &str = "put-only";
 
 /// Readable snapshots (oldest first) and the errors of damaged ones.
 pub type SnapshotsAndDamage = (Vec<(Id, Snapshot)>, Vec<Error>);
@@ -89,6 +95,25 @@ pub struct KeyInfo {
     pub params: KdfParams,
     /// "full", or "put-only" for a key that can only add backups.
     pub access: &'static str,
+}
+
+/// How to open a repository (see [`Repository::open_with`]).
+#[derive(Default)]
+#[allow(missing_debug_implementations)] // a callback
+pub struct OpenOptions {
+    /// Only the key file whose name starts with this.
+    pub key: Option<String>,
+    /// Where warnings go (a skipped key file, a damaged index file); dropped if none.
+    pub warn: Option<Warn>,
+}
+
+/// Receives warnings, one line each.
+pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// True when a key file asks for more key derivation than `init` chooses.
+fn costly(p: &KdfParams) -> bool {
+    let d = KdfParams::DEFAULT;
+    p.memory_kib > d.memory_kib || p.iterations > d.iterations || p.parallelism > d.parallelism
 }
 
 fn now_rfc3339() -> String {
@@ -180,50 +205,121 @@ impl Repository {
         Repository::assemble(backend, master, config, key_name)
     }
 
-    /// Opens a repository with a password. Tries every key file.
+    /// Opens a repository with a password. Tries every key file (see
+    /// [`Repository::open_with`]); warnings are dropped.
     pub fn open(backend: Arc<dyn Backend>, password: &Password) -> Result<Repository> {
+        Repository::open_with(backend, password, &OpenOptions::default())
+    }
+
+    /// Opens a repository with a password.
+    ///
+    /// With `opts.key`, only the key file whose name starts with it is tried. Otherwise
+    /// every key file is, cheapest first: those whose key derivation costs more than
+    /// `init` would choose come last, each after a warning, so that one key file made
+    /// to cost minutes cannot hold up every command. A key file that cannot be used
+    /// (damaged, unparsable, weakened) or that opens with the password but not this
+    /// repository's config (it belongs to another repository) is skipped with a warning:
+    /// another key may still open the repository.
+    pub fn open_with(
+        backend: Arc<dyn Backend>,
+        password: &Password,
+        opts: &OpenOptions,
+    ) -> Result<Repository> {
+        let warn = |msg: String| {
+            if let Some(w) = &opts.warn {
+                w(&msg)
+            }
+        };
         let config_bytes = match backend.read(FileKind::Config, "config") {
             Ok(b) => b,
             Err(e) if e.is_not_found() => return Err(Error::NotARepository(backend.location())),
             Err(e) => return Err(e.into()),
         };
-        let mut keys = backend.list(FileKind::Key)?;
-        keys.sort();
-        // Key files that cannot be used (damaged, unparsable, weakened) are skipped: another
-        // key may still open the repository. If none does, a wrong password is reported
-        // when some usable key file was tried, else the first reason a key was refused.
-        let mut refused = None;
-        let mut tried = false;
-        for (name, _) in keys {
-            let bytes = backend.read(FileKind::Key, &name)?;
-            if KeyFile::id(&bytes).to_hex() != name {
-                refused.get_or_insert(Error::corrupt(format!("key file {}", short(&name))));
-                continue;
+        let mut names: Vec<String> = backend
+            .list(FileKind::Key)?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        names.sort();
+        if let Some(prefix) = &opts.key {
+            names.retain(|n| n.starts_with(prefix.as_str()));
+            match names.len() {
+                1 => {}
+                0 => return Err(Error::Invalid(format!("no key file matches {prefix:?}"))),
+                n => {
+                    return Err(Error::Invalid(format!(
+                        "{prefix:?} matches {n} key files; give more characters"
+                    )))
+                }
             }
-            let kf = match KeyFile::parse(&bytes, &name) {
-                Ok(k) => k,
-                Err(e) => {
-                    refused.get_or_insert(e);
-                    continue;
-                }
+        }
+        // Parse every key file first (cheap), so the costly ones can be tried last.
+        let mut refused = None;
+        let mut usable = Vec::new();
+        for name in names {
+            let bytes = backend.read(FileKind::Key, &name)?;
+            let parsed = if KeyFile::id(&bytes).to_hex() != name {
+                Err(Error::corrupt(format!("key file {}", short(&name))))
+            } else {
+                KeyFile::parse(&bytes, &name)
             };
-            match kf.unwrap(password, &name) {
-                Ok(Some(master)) => {
-                    let cjson =
-                        open_file(Magic::Config, &master.meta_keys(), &config_bytes, "config")?;
-                    let config: RepoConfig = serde_json::from_slice(&cjson)
-                        .map_err(|e| Error::format("config", e.to_string()))?;
-                    config.validate()?;
-                    return Repository::assemble(backend, master, config, name);
-                }
-                Ok(None) => tried = true,
+            match parsed {
+                Ok(kf) => usable.push((name, kf)),
                 Err(e) => {
+                    warn(format!("{e}; skipped"));
                     refused.get_or_insert(e);
                 }
             }
         }
-        match refused {
-            Some(e) if !tried => Err(e),
+        usable.sort_by_key(|(_, kf)| costly(&kf.params));
+        let mut tried = false;
+        let mut foreign = None;
+        for (name, kf) in usable {
+            if costly(&kf.params) && opts.key.is_none() {
+                warn(format!(
+                    "key file {} asks for more key derivation than cairn ever writes                      ({} MiB, {} passes, {} lanes): trying it last; pick a key with --key-id",
+                    short(&name),
+                    kf.params.memory_kib / 1024,
+                    kf.params.iterations,
+                    kf.params.parallelism
+                ));
+            }
+            match kf.unwrap(password, &name) {
+                Ok(Some(master)) => {
+                    let config =
+                        open_file(Magic::Config, &master.meta_keys(), &config_bytes, "config")
+                            .and_then(|cjson| {
+                                serde_json::from_slice::<RepoConfig>(&cjson)
+                                    .map_err(|e| Error::format("config", e.to_string()))
+                            })
+                            .and_then(|c| c.validate().map(|_| c));
+                    match config {
+                        Ok(config) => {
+                            let mut repo = Repository::assemble(backend, master, config, name)?;
+                            repo.warn = opts.warn.clone();
+                            return Ok(repo);
+                        }
+                        Err(e) => {
+                            warn(format!(
+                                "key file {} opens with this password but not this                                  repository's config ({e}): it belongs to another repository                                  or the config is damaged; skipped",
+                                short(&name)
+                            ));
+                            foreign.get_or_insert(e);
+                        }
+                    }
+                }
+                Ok(None) => tried = true,
+                Err(e) => {
+                    warn(format!("{e}; skipped"));
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        // No key opened the repository. If keys opened with the password but none opened
+        // the config, the config itself may be what is damaged: say that.
+        match (foreign, refused) {
+            (Some(e), _) => Err(e),
+            (None, Some(e)) if !tried => Err(e),
             _ => Err(Error::WrongPassword),
         }
     }
@@ -251,6 +347,8 @@ impl Repository {
             streams_chunker,
             envelope_keys: Mutex::new(HashMap::new()),
             catalog: None,
+            warn: None,
+            index_damage: Mutex::new(Vec::new()),
         })
     }
 
@@ -366,25 +464,55 @@ impl Repository {
         // Room for every entry the files can hold (each takes ENTRY_LEN bytes there).
         let bytes: u64 = files.iter().map(|(_, n)| n).sum();
         index.reserve((bytes / crate::pack::ENTRY_LEN as u64) as usize);
-        // Decode in parallel, a batch of files at a time, appending as they come.
+        // Decode in parallel, a batch of files at a time, appending as they come. A
+        // damaged index file is reported and skipped: what other index files list still
+        // reads (`check` names the damage, `repair index` rebuilds from the packs).
         let batch = 4 * rayon::current_num_threads();
+        let mut damage = Vec::new();
         for names in files.chunks(batch) {
-            let decoded: Result<Vec<Vec<IndexedPack>>> = names
+            let decoded: Vec<Result<Vec<IndexedPack>>> = names
                 .par_iter()
                 .map(|(name, _)| self.read_index_file(name))
                 .collect();
-            match decoded {
-                Ok(d) => index.extend_unsorted(d.iter().flatten()),
-                Err(e) => {
-                    *index = Index::new(); // never leave a half-built index behind
-                    return Err(e);
+            for (d, (name, _)) in decoded.into_iter().zip(names) {
+                match d {
+                    Ok(packs) => index.extend_unsorted(packs.iter()),
+                    Err(Error::Backend(e)) => {
+                        *index = Index::new(); // never leave a half-built index behind
+                        return Err(Error::Backend(e));
+                    }
+                    Err(e) => {
+                        self.say(&format!(
+                            "{e}; skipped: blobs listed only there cannot be read until \
+                             `cairn repair index` (see `cairn check`)"
+                        ));
+                        damage.push(name.clone());
+                    }
                 }
             }
         }
+        *self.index_damage.lock().unwrap() = damage;
         index.finish_load();
         self.index_loaded
             .store(true, std::sync::atomic::Ordering::Release);
         Ok(index.len())
+    }
+
+    /// The index files [`Repository::load_index`] skipped because they are damaged.
+    pub fn index_damage(&self) -> Vec<String> {
+        self.index_damage.lock().unwrap().clone()
+    }
+
+    /// Sends a warning to the receiver given at open, if any.
+    pub fn say(&self, msg: &str) {
+        if let Some(w) = &self.warn {
+            w(msg);
+        }
+    }
+
+    /// Sets where warnings go.
+    pub fn set_warn(&mut self, warn: Option<Warn>) {
+        self.warn = warn;
     }
 
     /// Reads every index file whole and returns them by name; fills the in-memory index
@@ -614,12 +742,15 @@ impl Repository {
 
     /// Stores a snapshot (the commit point of a backup) and returns its id.
     pub fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
-        let json = serde_json::to_vec(snap).expect("snapshot serializes");
+        let mut snap = snap.clone();
+        snap.key = Some(self.key_name.clone());
+        snap.access = self.is_put_only().then(|| PUT_ONLY.to_string());
+        let json = serde_json::to_vec(&snap).expect("snapshot serializes");
         let bytes = seal_file(Magic::Snapshot, self.master.data_wrap(), &json);
         let id = Id::of_file(&bytes);
         self.backend
             .write(FileKind::Snapshot, &id.to_hex(), &bytes)?;
-        self.with_catalog(|c| c.update_snapshots(&[(id, snap.clone())], &[]));
+        self.with_catalog(|c| c.update_snapshots(&[(id, snap)], &[]));
         Ok(id)
     }
 
@@ -631,8 +762,12 @@ impl Repository {
             return Err(Error::corrupt(&what));
         }
         let json = open_file(Magic::Snapshot, &self.master.data_keys()?, &bytes, &what)?;
-        let snap: Snapshot =
+        let mut snap: Snapshot =
             serde_json::from_slice(&json).map_err(|e| Error::format(&what, e.to_string()))?;
+        // Who sealed it is read from the envelope, never from the JSON: only a full key
+        // can write a kind-1 envelope for a snapshot.
+        let (_, envelope) = crate::sealed::read_header(Magic::Snapshot, &bytes, &what)?;
+        snap.access = envelope.is_public().then(|| PUT_ONLY.to_string());
         if snap.version != crate::snapshot::SNAPSHOT_VERSION {
             return Err(Error::UnsupportedVersion {
                 found: snap.version,
@@ -655,6 +790,12 @@ impl Repository {
     /// it does not hold are read, and the catalog is brought in line: new snapshots are
     /// added to it, those whose names are gone (forgotten elsewhere) are removed.
     pub fn snapshots_and_damage(&self) -> Result<SnapshotsAndDamage> {
+        let (snaps, damaged) = self.snapshots_and_damaged()?;
+        Ok((snaps, damaged.into_iter().map(|d| d.error).collect()))
+    }
+
+    /// As [`Repository::snapshots_and_damage`], with the name of each damaged file.
+    pub fn snapshots_and_damaged(&self) -> Result<(Vec<(Id, Snapshot)>, Vec<DamagedSnapshot>)> {
         self.require_full()?;
         let names = self.backend.list(FileKind::Snapshot)?;
         let Some(cached) = self.with_catalog(|c| c.snapshots()) else {
@@ -690,11 +831,15 @@ impl Repository {
     /// prune and repair, which judge what the repository holds).
     pub fn snapshots_from_repository(&self) -> Result<SnapshotsAndDamage> {
         let names = self.backend.list(FileKind::Snapshot)?;
-        self.read_snapshots(&names)
+        let (snaps, damaged) = self.read_snapshots(&names)?;
+        Ok((snaps, damaged.into_iter().map(|d| d.error).collect()))
     }
 
-    /// Reads the named snapshot files: the readable ones, oldest first, and the errors.
-    fn read_snapshots(&self, names: &[(String, u64)]) -> Result<SnapshotsAndDamage> {
+    /// Reads the named snapshot files: the readable ones, oldest first, and the damaged.
+    fn read_snapshots(
+        &self,
+        names: &[(String, u64)],
+    ) -> Result<(Vec<(Id, Snapshot)>, Vec<DamagedSnapshot>)> {
         let loaded: Vec<Result<(Id, Snapshot)>> = names
             .par_iter()
             .map(|(name, _)| {
@@ -705,21 +850,37 @@ impl Repository {
             .collect();
         let mut snaps = Vec::new();
         let mut damage = Vec::new();
-        for r in loaded {
+        for (r, (name, _)) in loaded.into_iter().zip(names) {
             match r {
                 Ok(s) => snaps.push(s),
                 Err(Error::Backend(e)) => return Err(Error::Backend(e)),
-                Err(e) => damage.push(e),
+                Err(error) => damage.push(DamagedSnapshot {
+                    name: name.clone(),
+                    error,
+                }),
             }
         }
         snaps.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
         Ok((snaps, damage))
     }
 
-    /// Finds a snapshot by `latest` or a unique id prefix.
+    /// Finds a snapshot by `latest` or a unique id prefix; fails if a damaged snapshot
+    /// could be the one meant (see the `select` module).
     pub fn find_snapshot(&self, spec: &str) -> Result<(Id, Snapshot)> {
-        let snaps = self.snapshots()?;
-        select_snapshot(snaps, spec)
+        self.select_snapshot(spec, &SnapshotFilter::default(), false)
+    }
+
+    /// Finds `latest` or the snapshot with the id prefix `spec` among those that match
+    /// `filter`. A damaged snapshot that could be the one meant stops the choice, unless
+    /// `skip_damaged` (see the `select` module).
+    pub fn select_snapshot(
+        &self,
+        spec: &str,
+        filter: &SnapshotFilter,
+        skip_damaged: bool,
+    ) -> Result<(Id, Snapshot)> {
+        let (snaps, damaged) = self.snapshots_and_damaged()?;
+        crate::select::select(snaps, &damaged, spec, filter, skip_damaged)
     }
 
     /// The key files.
@@ -835,33 +996,10 @@ impl Repository {
     }
 }
 
-/// Picks `latest` or the unique snapshot whose id starts with `spec`.
+/// Picks `latest` or the unique snapshot whose id starts with `spec` among `snaps`, which
+/// the caller has read (and whose damage it has dealt with: see [`Repository::select_snapshot`]).
 pub fn select_snapshot(snaps: Vec<(Id, Snapshot)>, spec: &str) -> Result<(Id, Snapshot)> {
-    if spec == "latest" {
-        return snaps
-            .into_iter()
-            .last()
-            .ok_or_else(|| Error::SnapshotNotFound("the repository has no snapshots".into()));
-    }
-    if spec.is_empty() || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::SnapshotNotFound(format!(
-            "{spec:?} is neither `latest` nor a snapshot id"
-        )));
-    }
-    let spec = spec.to_ascii_lowercase();
-    let mut found: Vec<_> = snaps
-        .into_iter()
-        .filter(|(id, _)| id.to_hex().starts_with(&spec))
-        .collect();
-    match found.len() {
-        1 => Ok(found.pop().unwrap()),
-        0 => Err(Error::SnapshotNotFound(format!(
-            "no snapshot matches {spec}"
-        ))),
-        n => Err(Error::SnapshotNotFound(format!(
-            "{spec} matches {n} snapshots; give more characters"
-        ))),
-    }
+    crate::select::select(snaps, &[], spec, &SnapshotFilter::default(), false)
 }
 
 /// "data" or "tree".

@@ -710,6 +710,8 @@ mod tests {
                 app: None,
                 manifest: None,
                 original: None,
+                key: None,
+                access: None,
             },
         }
     }

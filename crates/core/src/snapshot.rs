@@ -53,6 +53,14 @@ pub struct Snapshot {
     /// snapshot it was first taken as; copies of copies keep the first id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Id>,
+    /// The name of the key file that wrote the snapshot, as the writer says (absent in
+    /// snapshots written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// "put-only" when the snapshot was sealed by a put-only key. Not taken from the JSON:
+    /// a reader sets it from the file's envelope, which a put-only key cannot forge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
 }
 
 impl Snapshot {

@@ -170,6 +170,8 @@ pub fn sample_snapshot(n: u32) -> Snapshot {
             || serde_json::json!({"app": "kimai", "databases": [{"engine": "mariadb", "n": n}]}),
         ),
         original: (n % 3 == 1).then_some(Id([0x0C; 32])),
+        key: (n % 2 == 1).then(|| "ab".repeat(32)),
+        access: (n % 4 == 1).then(|| "put-only".to_string()),
     }
 }
 

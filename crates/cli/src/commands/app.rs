@@ -442,10 +442,11 @@ fn app_snapshot(
     n: &Named,
     spec: Option<&str>,
     target: Option<&Path>,
+    skip_damaged: bool,
 ) -> Result<(cairn_core::Id, cairn_core::Snapshot)> {
     let spec = spec.unwrap_or("latest");
-    let mut snaps: Vec<_> = repo
-        .snapshots()?
+    let (all, damaged) = repo.snapshots_and_damaged()?;
+    let mut snaps: Vec<_> = all
         .into_iter()
         .filter(|(_, sn)| n.owns(sn))
         .filter(|(_, sn)| spec != "latest" || !sn.has_tag(app::RESTORE_POINT_TAG))
@@ -500,7 +501,13 @@ fn app_snapshot(
             }
         }
     }
-    Ok(cairn_core::select_snapshot(snaps, spec)?)
+    Ok(cairn_core::select_snapshot_among(
+        snaps,
+        &damaged,
+        spec,
+        &cairn_core::SnapshotFilter::default(),
+        skip_damaged,
+    )?)
 }
 
 /// Says a step of a restore or verify on standard error.
@@ -634,7 +641,14 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
             .context("the snapshot the cut-short restore was restoring")?;
         (id, snap, Some(j))
     } else {
-        let (id, snap) = app_snapshot(&repo, &a.app, &n, a.snapshot.as_deref(), target.as_deref())?;
+        let (id, snap) = app_snapshot(
+            &repo,
+            &a.app,
+            &n,
+            a.snapshot.as_deref(),
+            target.as_deref(),
+            a.skip_damaged,
+        )?;
         (id, snap, None)
     };
     let target = match &finish {
@@ -716,7 +730,7 @@ pub fn verify(
     let path = path.or_else(|| n.path());
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "app verify")?;
-    let (id, snap) = app_snapshot(&repo, app_name, &n, spec, path.as_deref())?;
+    let (id, snap) = app_snapshot(&repo, app_name, &n, spec, path.as_deref(), false)?;
     let quiet = s.quiet || s.json;
     let mut say = |line: &str| say_step(quiet, line);
     let found = app::verify(

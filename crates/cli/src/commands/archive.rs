@@ -7,7 +7,7 @@
 //! before the contents, and the tree records it; zip's streaming writer puts sizes and
 //! checksums after the contents (data descriptors), as a non-seekable output requires.
 
-use crate::args::ArchiveFormat;
+use crate::args::{ArchiveFormat, SelectArgs};
 use crate::settings::Settings;
 use anyhow::{bail, Result};
 use cairn_core::content::ContentWalk;
@@ -25,7 +25,13 @@ const READ_AHEAD_FROM: u64 = 8 << 20;
 const USTAR_NAME: usize = 100;
 
 /// `cairn dump --archive FORMAT SNAPSHOT[:path] [PATH]`.
-pub fn dump(s: &Settings, spec: &str, path: Option<&str>, format: ArchiveFormat) -> Result<u8> {
+pub fn dump(
+    s: &Settings,
+    spec: &str,
+    select: &SelectArgs,
+    path: Option<&str>,
+    format: ArchiveFormat,
+) -> Result<u8> {
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "dump")?;
     let (snap_spec, spec_path) = browse::split_spec(spec);
@@ -33,7 +39,7 @@ pub fn dump(s: &Settings, spec: &str, path: Option<&str>, format: ArchiveFormat)
         bail!("give the path either as SNAPSHOT:path or as PATH, not both");
     }
     let path = spec_path.or(path).unwrap_or("/");
-    let (id, snap) = repo.find_snapshot(snap_spec)?;
+    let (id, snap) = repo.select_snapshot(snap_spec, &select.filter(), select.skip_damaged)?;
     repo.load_index()?;
     let node = browse::resolve(&repo, &id, &snap, path)?;
     let out = Latch::new(io::BufWriter::with_capacity(1 << 20, io::stdout().lock()));

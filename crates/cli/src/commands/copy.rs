@@ -28,6 +28,7 @@ pub fn from_settings(s: &Settings, repo: String, from: FromRepoArgs) -> Result<S
         None => Settings {
             repo,
             password: PasswordSource::Prompt,
+            key_id: None,
             ..s.clone()
         },
     };

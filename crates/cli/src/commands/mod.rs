@@ -120,10 +120,12 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
         Command::Schedule(c) => schedule::run(s, c),
         Command::Backup(a) => backup::run(s, a),
         Command::Snapshots(a) => read::snapshots(s, a.host, a.tag),
-        Command::Ls(a) => read::ls(s, &a.snapshot, a.long),
+        Command::Ls(a) => read::ls(s, &a.snapshot, &a.select, a.long),
         Command::Dump(a) => match (a.archive, a.path) {
-            (Some(format), path) => archive::dump(s, &a.snapshot, path.as_deref(), format),
-            (None, path) => read::dump(s, &a.snapshot, &path.unwrap_or_default()),
+            (Some(format), path) => {
+                archive::dump(s, &a.snapshot, &a.select, path.as_deref(), format)
+            }
+            (None, path) => read::dump(s, &a.snapshot, &a.select, &path.unwrap_or_default()),
         },
         Command::Restore(a) => restore::run(s, a),
         Command::Mount(a) => mount::run(
@@ -216,7 +218,17 @@ pub fn open_with_password(s: &Settings) -> Result<(Repository, cairn_core::Passw
         return Err(cairn_core::Error::NotARepository(backend.location()).into());
     }
     let pw = s.password(false)?;
-    let repo = Repository::open(backend, &pw)?;
+    let quiet = s.quiet;
+    let warn: cairn_core::Warn = std::sync::Arc::new(move |msg: &str| {
+        if !quiet {
+            eprintln!("cairn: warning: {msg}");
+        }
+    });
+    let opts = cairn_core::OpenOptions {
+        key: s.key_id.clone(),
+        warn: Some(warn),
+    };
+    let repo = Repository::open_with(backend, &pw, &opts)?;
     if repo.is_put_only() && !s.put_only_allowed {
         return Err(cairn_core::Error::PutOnly.into());
     }

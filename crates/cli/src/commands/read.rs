@@ -1,5 +1,6 @@
 //! Commands that read a repository: snapshots, ls, dump, check.
 
+use crate::args::SelectArgs;
 use crate::output::{bytes, local_time};
 use crate::progress::Bar;
 use crate::settings::Settings;
@@ -39,17 +40,26 @@ pub fn snapshots(s: &Settings, host: Option<String>, tag: Option<String>) -> Res
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<9} {:<19} {:<16} {:<16} paths",
-        "id", "time", "host", "tags"
+        "{:<9} {:<19} {:<16} {:<16} {:<17} paths",
+        "id", "time", "host", "tags", "key"
     )?;
     for (id, sn) in &snaps {
+        // The key that wrote it: its file's short name as the snapshot says, and
+        // "put-only" from the envelope, which a put-only key cannot forge.
+        let key = match (&sn.key, &sn.access) {
+            (Some(k), Some(a)) => format!("{} {a}", &k[..k.len().min(8)]),
+            (Some(k), None) => k[..k.len().min(8)].to_string(),
+            (None, Some(a)) => a.clone(),
+            (None, None) => "-".into(),
+        };
         writeln!(
             out,
-            "{:<9} {:<19} {:<16} {:<16} {}",
+            "{:<9} {:<19} {:<16} {:<16} {:<17} {}",
             id.short(),
             local_time(sn.time),
             sn.hostname,
             sn.tags.join(","),
+            key,
             sn.paths.join(" ")
         )?;
     }
@@ -86,11 +96,11 @@ fn node_json(path: &str, n: &Node) -> serde_json::Value {
     v
 }
 
-pub fn ls(s: &Settings, spec: &str, long: bool) -> Result<u8> {
+pub fn ls(s: &Settings, spec: &str, select: &SelectArgs, long: bool) -> Result<u8> {
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "ls")?;
     let (snap_spec, path) = browse::split_spec(spec);
-    let (id, snap) = repo.find_snapshot(snap_spec)?;
+    let (id, snap) = repo.select_snapshot(snap_spec, &select.filter(), select.skip_damaged)?;
     repo.load_index()?;
     let path = path.unwrap_or("/");
     let node = browse::resolve(&repo, &id, &snap, path)?;
@@ -131,10 +141,10 @@ pub fn ls(s: &Settings, spec: &str, long: bool) -> Result<u8> {
     Ok(crate::exit::OK)
 }
 
-pub fn dump(s: &Settings, spec: &str, path: &str) -> Result<u8> {
+pub fn dump(s: &Settings, spec: &str, select: &SelectArgs, path: &str) -> Result<u8> {
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "dump")?;
-    let (id, snap) = repo.find_snapshot(spec)?;
+    let (id, snap) = repo.select_snapshot(spec, &select.filter(), select.skip_damaged)?;
     repo.load_index()?;
     let node = browse::resolve(&repo, &id, &snap, path)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());

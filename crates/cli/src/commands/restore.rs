@@ -16,7 +16,7 @@ pub fn run(s: &Settings, a: RestoreArgs) -> Result<u8> {
         }
     };
     let (spec, path) = browse::split_spec(a.snapshot.as_deref().unwrap_or("latest"));
-    let (id, snap) = repo.find_snapshot(spec)?;
+    let (id, snap) = repo.select_snapshot(spec, &a.select.filter(), a.select.skip_damaged)?;
     repo.load_index()?;
     let path = path.unwrap_or("/");
     let node = browse::resolve(&repo, &id, &snap, path)?;

@@ -425,6 +425,8 @@ pub fn backup(
             (m, _) => m,
         },
         original: None,
+        key: None,
+        access: None,
     };
     let id = repo.save_snapshot(&snapshot)?;
     Ok(BackupResult {
