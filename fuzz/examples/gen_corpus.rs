@@ -229,6 +229,7 @@ fn main() {
         chunker_streams: ChunkerParams::STREAMS,
         compression_level: 3,
         pack_size: 16 << 20,
+        auth: None,
     };
     let cfg_json = serde_json::to_vec(&cfg).unwrap();
     fuzzing::config(&cfg_json).unwrap();

@@ -33,6 +33,12 @@ pub struct RepoConfig {
     pub compression_level: i32,
     /// Target size of pack files in bytes.
     pub pack_size: u32,
+    /// Hex of `KH(config auth key, this config's JSON without this field)`, where the
+    /// config auth key derives from the data key of epoch 0, which only full keys hold:
+    /// a put-only key (which holds the meta key that seals the config) cannot write a
+    /// config that full keys accept. Absent in repositories made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
 }
 
 /// Options of `init`.

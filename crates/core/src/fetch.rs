@@ -141,7 +141,7 @@ fn read_range(repo: &Repository, r: &Range, sink: &Sink) {
         Err(e) => {
             let e = Error::from(e);
             for (id, _) in &r.blobs {
-                sink(id, Err(&e));
+                elsewhere(repo, id, &e, sink);
             }
             return;
         }
@@ -151,8 +151,17 @@ fn read_range(repo: &Repository, r: &Range, sink: &Sink) {
         let sealed = &bytes[at..at + loc.sealed_len as usize];
         match repo.open_sealed(id, loc, &r.pack, sealed, MAX_DELTA_DEPTH) {
             Ok((plain, _, base)) => sink(id, Ok((plain, base))),
-            Err(e) => sink(id, Err(&e)),
+            Err(e) => elsewhere(repo, id, &e, sink),
         }
+    }
+}
+
+/// A blob whose first copy failed with `e`: from another copy if the index knows one
+/// that reads, else the error.
+fn elsewhere(repo: &Repository, id: &Id, e: &Error, sink: &Sink) {
+    match repo.read_alternates(id, MAX_DELTA_DEPTH) {
+        Some(Ok((plain, _, base))) => sink(id, Ok((plain, base))),
+        _ => sink(id, Err(e)),
     }
 }
 

@@ -85,3 +85,32 @@ pub fn lock(bytes: &[u8]) -> Option<bool> {
     let info: crate::lock::LockInfo = serde_json::from_slice(bytes).ok()?;
     Some(info.is_live(jiff::Timestamp::now(), "\u{0}fuzz"))
 }
+
+/// Seals `plaintext` as a holder of `master` can: with its meta key (`data` false) or its
+/// data wrap (the data key, or the public key for a put-only key), as a file of kind
+/// `magic` (`b'c'` config, `b'i'` index, `b's'` snapshot) of format `version`. For the
+/// attack tests of docs/security.md: what a put-only key or an old key can write.
+pub fn seal_as(
+    master: &crate::MasterKey,
+    data: bool,
+    magic: u8,
+    version: u8,
+    plaintext: &[u8],
+) -> Vec<u8> {
+    let magic = match magic {
+        b'c' => sealed::Magic::Config,
+        b'i' => sealed::Magic::Index,
+        _ => sealed::Magic::Snapshot,
+    };
+    let wrap = if data {
+        master.data_wrap()
+    } else {
+        master.meta_wrap()
+    };
+    sealed::seal_file_at(magic, wrap, version, plaintext)
+}
+
+/// Encodes an index file's plaintext (for the attack tests).
+pub fn encode_index(packs: &[index::IndexedPack]) -> Vec<u8> {
+    index::encode_index_file(packs)
+}

@@ -15,6 +15,19 @@ use crate::pack::{decode_entry, encode_entries, PackEntry, ENTRY_LEN};
 use crate::sealed::{Envelope, ENVELOPE_LEN};
 use std::collections::HashMap;
 
+/// Who wrote an index file, as far as its envelope can tell: what decides which copy of a
+/// blob stored twice is read first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Trust {
+    /// Sealed to the data public key: written by a put-only key.
+    PutOnly = 0,
+    /// Sealed with the meta key (index files written before version 3), which put-only
+    /// keys hold too: its writer cannot be told.
+    Unknown = 1,
+    /// Sealed with the data key, which only full keys hold.
+    Full = 2,
+}
+
 /// A pack known to the index.
 #[derive(Clone, Debug)]
 pub struct PackInfo {
@@ -100,7 +113,11 @@ const MERGE_MIN: usize = 1 << 16;
 #[derive(Debug)]
 pub struct Index {
     packs: Vec<PackInfo>,
+    /// How far the index files that list each pack are trusted (the most trusted one).
+    trust: Vec<Trust>,
     pack_pos: HashMap<Id, u32>,
+    /// Further locations of blobs stored more than once (read when the first fails).
+    alternates: HashMap<Id, Vec<BlobLocation>>,
     sorted: Vec<Entry>,
     /// `sorted[dir[p]..dir[p + 1]]` are the entries whose id starts with `p` (big endian).
     dir: Vec<u32>,
@@ -111,7 +128,9 @@ impl Default for Index {
     fn default() -> Index {
         Index {
             packs: Vec::new(),
+            trust: Vec::new(),
             pack_pos: HashMap::new(),
+            alternates: HashMap::new(),
             sorted: Vec::new(),
             dir: vec![0; (1 << 16) + 1],
             recent: HashMap::new(),
@@ -132,13 +151,24 @@ impl Index {
         Index::default()
     }
 
-    fn pack_position(&mut self, info: &PackInfo) -> u32 {
+    fn pack_position(&mut self, info: &PackInfo, trust: Trust) -> u32 {
+        // A pack sealed to the public key was written by a put-only key, whoever lists it.
+        let trust = if info.envelope.is_public() {
+            Trust::PutOnly
+        } else {
+            trust
+        };
         match self.pack_pos.get(&info.id) {
-            Some(&p) => p,
+            Some(&p) => {
+                let t = &mut self.trust[p as usize];
+                *t = (*t).max(trust);
+                p
+            }
             None => {
                 let p = self.packs.len() as u32;
                 assert!(p < TREE_BIT, "more than 2^31 packs");
                 self.packs.push(info.clone());
+                self.trust.push(trust);
                 self.pack_pos.insert(info.id, p);
                 p
             }
@@ -157,7 +187,7 @@ impl Index {
 
     /// Adds a pack and its blobs. A blob already indexed keeps its location.
     pub fn add_pack(&mut self, info: &PackInfo, entries: &[PackEntry]) {
-        let pos = self.pack_position(info);
+        let pos = self.pack_position(info, Trust::Unknown);
         for e in entries {
             if self.find_sorted(&e.id).is_none() {
                 self.recent
@@ -172,17 +202,21 @@ impl Index {
 
     /// Adds many packs at once (loading the index files): one sort instead of merges.
     pub fn add_packs<'p>(&mut self, packs: impl IntoIterator<Item = &'p IndexedPack>) {
-        self.extend_unsorted(packs);
+        self.extend_unsorted(packs, Trust::Unknown);
         self.finish_load();
     }
 
     /// Appends packs without sorting: lookups are wrong until [`Index::finish_load`].
     /// Loading calls this per batch of index files so that the decoded files and the
     /// index are not both whole in memory at once.
-    pub(crate) fn extend_unsorted<'p>(&mut self, packs: impl IntoIterator<Item = &'p IndexedPack>) {
+    pub(crate) fn extend_unsorted<'p>(
+        &mut self,
+        packs: impl IntoIterator<Item = &'p IndexedPack>,
+        trust: Trust,
+    ) {
         self.merge_recent();
         for (info, entries) in packs {
-            let pos = self.pack_position(info);
+            let pos = self.pack_position(info, trust);
             self.sorted.extend(
                 entries
                     .iter()
@@ -199,9 +233,24 @@ impl Index {
     /// Sorts what [`Index::extend_unsorted`] appended.
     pub(crate) fn finish_load(&mut self) {
         // In place (a stable sort would need scratch space of half the index). Of equal
-        // ids (one blob stored in two packs) any one stays: both locations are valid.
-        self.sorted.sort_unstable_by_key(|e| e.id);
-        self.sorted.dedup_by(|later, first| later.id == first.id);
+        // ids (one blob stored in two packs) the copy in the most trusted pack comes
+        // first, so an index file a put-only key wrote never shadows a full key's; the
+        // others are kept as alternates, read if the first copy turns out damaged.
+        let trust = &self.trust;
+        let rank = |e: &Entry| trust[(e.pack & !TREE_BIT) as usize];
+        self.sorted
+            .sort_unstable_by(|a, b| a.id.cmp(&b.id).then_with(|| rank(b).cmp(&rank(a))));
+        let alternates = &mut self.alternates;
+        self.sorted.dedup_by(|later, first| {
+            let same = later.id == first.id;
+            if same {
+                alternates
+                    .entry(later.id)
+                    .or_default()
+                    .push(later.location());
+            }
+            same
+        });
         self.sorted.shrink_to_fit();
         self.rebuild_dir();
     }
@@ -256,6 +305,17 @@ impl Index {
         self.find_sorted(id)
             .or_else(|| self.recent.get(id))
             .map(Entry::location)
+    }
+
+    /// The other locations of a blob stored more than once (after the one
+    /// [`Index::get`] gives), most trusted first.
+    pub fn alternates(&self, id: &Id) -> &[BlobLocation] {
+        self.alternates.get(id).map_or(&[], |v| v.as_slice())
+    }
+
+    /// How far the index files that list the pack at `pos` are trusted.
+    pub fn trust(&self, pos: u32) -> Trust {
+        self.trust[pos as usize]
     }
 
     /// True when the blob is indexed.

@@ -42,6 +42,10 @@ pub struct MasterKey {
     epoch: u32,
     /// The keys of earlier epochs (a put-only key holds only their meta keys).
     past: Vec<PastKeys>,
+    /// The repository's config carries an authenticator that full keys check (true for
+    /// repositories made since it exists): a config without one is then refused, so a
+    /// put-only key cannot pass one off by leaving it out.
+    config_auth: bool,
 }
 
 /// The keys of an earlier key epoch.
@@ -52,7 +56,17 @@ struct PastKeys {
     meta_key: Key,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     data_key: Option<Key>,
+    /// The first 16 hex characters of the name of every snapshot and index file that
+    /// existed when this epoch was rotated away (absent for rotations made before it was
+    /// recorded). A file sealed under this epoch and not listed was written afterwards,
+    /// with a key the rotation removed, and is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<Vec<String>>,
 }
+
+/// How many hex characters of a file name the rotation record keeps (64 bits: finding
+/// another file with a listed prefix takes about 2^64 tries).
+pub(crate) const SEALED_PREFIX: usize = 16;
 
 /// How a master key is stored in a key file's sealed JSON.
 #[derive(Serialize, Deserialize)]
@@ -71,6 +85,12 @@ struct StoredMaster {
     epoch: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     past: Vec<PastKeys>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    config_auth: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -97,6 +117,7 @@ impl Serialize for MasterKey {
                 .then(|| hex::encode(self.data_public.0)),
             epoch: self.epoch,
             past: self.past.clone(),
+            config_auth: self.config_auth,
         };
         stored.serialize(serializer)
     }
@@ -152,6 +173,7 @@ impl<'de> Deserialize<'de> for MasterKey {
             data_public,
             epoch: s.epoch,
             past: s.past,
+            config_auth: s.config_auth,
         })
     }
 }
@@ -212,7 +234,13 @@ impl MasterKey {
             data_public,
             epoch: 0,
             past: Vec::new(),
+            config_auth: true,
         }
+    }
+
+    /// True when the config must carry a valid authenticator (see `config_auth`).
+    pub fn requires_config_auth(&self) -> bool {
+        self.config_auth && !self.is_put_only()
     }
 
     /// The put-only key of this master key: the same id key, chunker seed and meta keys,
@@ -220,11 +248,13 @@ impl MasterKey {
     pub fn put_only(&self) -> MasterKey {
         MasterKey {
             data_key: None,
+            config_auth: false,
             past: self
                 .past
                 .iter()
                 .map(|p| PastKeys {
                     data_key: None,
+                    sealed: None,
                     ..p.clone()
                 })
                 .collect(),
@@ -233,14 +263,23 @@ impl MasterKey {
     }
 
     /// The master key of the next epoch: new meta and data keys, the current ones kept
-    /// as the past epoch's. Needs a full key.
-    pub fn rotated(&self) -> Result<MasterKey> {
+    /// as the past epoch's, with the names of the snapshot and index files that exist
+    /// now (`sealed`): files of the past epoch not among them are refused. Needs a full
+    /// key.
+    pub fn rotated(&self, sealed: &[String]) -> Result<MasterKey> {
         let data_key = self.data_key()?.clone();
         let mut past = self.past.clone();
+        let mut names: Vec<String> = sealed
+            .iter()
+            .map(|n| n[..SEALED_PREFIX.min(n.len())].to_string())
+            .collect();
+        names.sort();
+        names.dedup();
         past.push(PastKeys {
             epoch: self.epoch,
             meta_key: self.meta_key.clone(),
             data_key: Some(data_key),
+            sealed: Some(names),
         });
         let epoch = self
             .epoch
@@ -254,7 +293,25 @@ impl MasterKey {
         );
         next.epoch = epoch;
         next.past = past;
+        next.config_auth = self.config_auth;
         Ok(next)
+    }
+
+    /// Whether a file named `name` sealed under key epoch `epoch` may be read: always
+    /// for the current epoch; for an earlier one, only if it existed when that epoch was
+    /// rotated away (or the rotation recorded nothing, as those before it did).
+    pub fn admits(&self, epoch: u32, name: &str) -> bool {
+        if epoch >= self.epoch {
+            return true;
+        }
+        let prefix = &name[..SEALED_PREFIX.min(name.len())];
+        match self.past.iter().find(|p| p.epoch == epoch) {
+            Some(PastKeys {
+                sealed: Some(names),
+                ..
+            }) => names.binary_search_by(|n| n.as_str().cmp(prefix)).is_ok(),
+            _ => true,
+        }
     }
 
     /// True for a put-only key.
@@ -502,11 +559,24 @@ mod tests {
         assert!(back.is_put_only());
         assert_eq!(back.data_public(), m.data_public());
         assert_eq!(back.meta_key, m.meta_key);
-        // A full key's JSON is unchanged from earlier versions: four keys, nothing else.
+        // A full key's JSON: four keys, and that the config is authenticated.
         let full = serde_json::to_value(&m).unwrap();
         let mut names: Vec<_> = full.as_object().unwrap().keys().cloned().collect();
         names.sort();
-        assert_eq!(names, ["chunker_seed", "data_key", "id_key", "meta_key"]);
+        assert_eq!(
+            names,
+            [
+                "chunker_seed",
+                "config_auth",
+                "data_key",
+                "id_key",
+                "meta_key"
+            ]
+        );
+        assert!(
+            !json.contains("config_auth"),
+            "not in a put-only key: {json}"
+        );
         let back: MasterKey = serde_json::from_value(full).unwrap();
         assert_eq!(back.data_public(), m.data_public());
     }
@@ -527,7 +597,7 @@ mod tests {
     #[test]
     fn a_rotated_key_keeps_the_earlier_epochs_and_its_labels_are_checked() {
         let m = MasterKey::random();
-        let r = m.rotated().unwrap();
+        let r = m.rotated(&[]).unwrap();
         assert_eq!(r.epoch(), 1);
         assert_eq!(r.id_key, m.id_key);
         assert_eq!(r.chunker_seed, m.chunker_seed);

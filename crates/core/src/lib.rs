@@ -50,6 +50,7 @@ mod retention;
 mod rotate;
 mod sealed;
 mod select;
+mod sendlog;
 mod snapshot;
 mod stats;
 mod store;

@@ -9,14 +9,17 @@ use crate::config::{InitOptions, RepoConfig};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::index::{
-    decode_index_file, encode_index_file, BlobLocation, Index, IndexedPack, PackInfo,
+    decode_index_file, encode_index_file, BlobLocation, Index, IndexedPack, PackInfo, Trust,
 };
 use crate::keys::{KeyFile, MasterKey};
 use crate::pack::{
     delta_parts, open_blob, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_DELTA_DEPTH,
 };
-use crate::sealed::{open_file, seal_file, seal_file_at, Envelope, FileKey, Magic};
+use crate::sealed::{
+    open_file, seal_file, seal_file_at, Envelope, FileKey, Magic, VERSION_DATA_INDEX,
+};
 use crate::select::{DamagedSnapshot, SnapshotFilter};
+use crate::sendlog::SendLog;
 use crate::snapshot::Snapshot;
 use crate::tree::Tree;
 use cairn_chunker::Chunker;
@@ -55,6 +58,7 @@ pub struct Repository {
     catalog: Option<Attached>,
     warn: Option<Warn>,
     index_damage: Mutex<Vec<String>>,
+    send_log: Option<SendLog>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -109,6 +113,50 @@ pub struct OpenOptions {
 
 /// Receives warnings, one line each.
 pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The authenticator of a config (see [`RepoConfig::auth`]); needs a full key.
+fn config_auth(master: &MasterKey, config: &RepoConfig) -> Result<[u8; 32]> {
+    use crate::sealed::EpochKeys;
+    let data_keys = master.data_keys()?;
+    let key = data_keys
+        .for_epoch(0)
+        .ok_or_else(|| Error::format("config", "the key holds no data key of epoch 0"))?
+        .derive("cairn 2026 config auth");
+    let mut plain = config.clone();
+    plain.auth = None;
+    let json = serde_json::to_vec(&plain).expect("config serializes");
+    Ok(keyed_hash(&key, &json))
+}
+
+/// A full key accepts a config only if its authenticator matches: a config rewritten
+/// with the meta key alone (which put-only keys hold) is refused, and so is one without
+/// an authenticator in a repository made since they exist (its key files say so). In a
+/// repository made before, a config without one is accepted. A put-only key cannot
+/// verify it and does not try.
+fn check_config_auth(master: &MasterKey, config: RepoConfig) -> Result<RepoConfig> {
+    match &config.auth {
+        Some(auth) if !master.is_put_only() => {
+            let want = blake3::Hash::from(config_auth(master, &config)?);
+            let given = hex::decode(auth)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(blake3::Hash::from);
+            // blake3::Hash compares in constant time.
+            if given != Some(want) {
+                return Err(Error::corrupt(
+                    "config (its authenticator does not match: it was not written by a \
+                     full key)",
+                ));
+            }
+            Ok(config)
+        }
+        None if master.requires_config_auth() => Err(Error::corrupt(
+            "config (it carries no authenticator, which this repository's configs always \
+             have: it was not written by a full key)",
+        )),
+        _ => Ok(config),
+    }
+}
 
 /// True when a key file asks for more key derivation than `init` chooses.
 fn costly(p: &KdfParams) -> bool {
@@ -172,7 +220,7 @@ impl Repository {
         }
         let mut id = [0u8; 32];
         cairn_crypto::random_bytes(&mut id);
-        let config = RepoConfig {
+        let mut config = RepoConfig {
             version: opts.version,
             id: Id(id),
             created: now_rfc3339(),
@@ -180,8 +228,10 @@ impl Repository {
             chunker_streams: opts.chunker_streams,
             compression_level: opts.compression_level,
             pack_size: opts.pack_size,
+            auth: None,
         };
         config.validate()?;
+        config.auth = Some(hex::encode(config_auth(&master, &config)?));
         // The key file before the config: a repository whose config exists always has a
         // key, and `create` refuses to run where a config already exists.
         backend.create()?;
@@ -292,7 +342,8 @@ impl Repository {
                                 serde_json::from_slice::<RepoConfig>(&cjson)
                                     .map_err(|e| Error::format("config", e.to_string()))
                             })
-                            .and_then(|c| c.validate().map(|_| c));
+                            .and_then(|c| c.validate().map(|_| c))
+                            .and_then(|c| check_config_auth(&master, c));
                     match config {
                         Ok(config) => {
                             let mut repo = Repository::assemble(backend, master, config, name)?;
@@ -349,6 +400,7 @@ impl Repository {
             catalog: None,
             warn: None,
             index_damage: Mutex::new(Vec::new()),
+            send_log: None,
         })
     }
 
@@ -459,6 +511,9 @@ impl Repository {
         if self.index_loaded.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(self.index().len());
         }
+        if self.is_put_only() {
+            return self.load_sent();
+        }
         let files = self.backend.list(FileKind::Index)?;
         let mut index = self.index.write().unwrap();
         // Room for every entry the files can hold (each takes ENTRY_LEN bytes there).
@@ -470,13 +525,13 @@ impl Repository {
         let batch = 4 * rayon::current_num_threads();
         let mut damage = Vec::new();
         for names in files.chunks(batch) {
-            let decoded: Vec<Result<Vec<IndexedPack>>> = names
+            let decoded: Vec<Result<(Vec<IndexedPack>, Trust)>> = names
                 .par_iter()
-                .map(|(name, _)| self.read_index_file(name))
+                .map(|(name, _)| self.read_index_file_trusted(name))
                 .collect();
             for (d, (name, _)) in decoded.into_iter().zip(names) {
                 match d {
-                    Ok(packs) => index.extend_unsorted(packs.iter()),
+                    Ok((packs, trust)) => index.extend_unsorted(packs.iter(), trust),
                     Err(Error::Backend(e)) => {
                         *index = Index::new(); // never leave a half-built index behind
                         return Err(Error::Backend(e));
@@ -496,6 +551,51 @@ impl Repository {
         self.index_loaded
             .store(true, std::sync::atomic::Ordering::Release);
         Ok(index.len())
+    }
+
+    /// A put-only key's index: the packs its send log names that the repository still
+    /// holds (it cannot read the repository's index; see the `sendlog` module).
+    fn load_sent(&self) -> Result<usize> {
+        let sent = match &self.send_log {
+            Some(log) => log.read().unwrap_or_else(|e| {
+                self.say(&format!("{e}; every file is read and stored anew"));
+                Default::default()
+            }),
+            None => Default::default(),
+        };
+        let mut index = self.index.write().unwrap();
+        if !sent.packs.is_empty() {
+            let held: HashSet<String> = self
+                .backend
+                .list(FileKind::Pack)?
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            let packs: Vec<&IndexedPack> = sent
+                .packs
+                .iter()
+                .filter(|(info, _)| held.contains(&info.id.to_hex()))
+                .collect();
+            index.extend_unsorted(packs, Trust::PutOnly);
+            index.finish_load();
+        }
+        self.index_loaded
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(index.len())
+    }
+
+    /// Keeps a put-only key's send log at `path` (see the `sendlog` module); without one
+    /// a put-only key stores every blob anew and backs up with no parent.
+    pub fn set_send_log(&mut self, path: std::path::PathBuf) {
+        self.send_log = Some(SendLog::new(path, &self.master.id_key));
+    }
+
+    /// The snapshots this put-only key wrote, as its send log has them (oldest first).
+    pub fn sent_snapshots(&self) -> Vec<(Id, Snapshot)> {
+        match &self.send_log {
+            Some(log) => log.read().map(|s| s.snapshots).unwrap_or_default(),
+            None => Vec::new(),
+        }
     }
 
     /// The index files [`Repository::load_index`] skipped because they are damaged.
@@ -535,28 +635,56 @@ impl Repository {
 
     /// Reads and decodes one index file.
     pub fn read_index_file(&self, name: &str) -> Result<Vec<IndexedPack>> {
+        Ok(self.read_index_file_trusted(name)?.0)
+    }
+
+    /// Reads and decodes one index file, and says who wrote it as far as its envelope
+    /// can tell. Version-3 files are sealed with the data wrap (only full keys hold the
+    /// data key; put-only keys seal to its public key); earlier ones with the meta key.
+    pub fn read_index_file_trusted(&self, name: &str) -> Result<(Vec<IndexedPack>, Trust)> {
         let what = format!("index {}", short(name));
         let bytes = self.backend.read(FileKind::Index, name)?;
         if Id::of_file(&bytes).to_hex() != name {
             return Err(Error::corrupt(&what));
         }
-        let plain = open_file(Magic::Index, &self.master.meta_keys(), &bytes, &what)?;
-        decode_index_file(&plain, &what)
+        let (version, envelope) = crate::sealed::read_header(Magic::Index, &bytes, &what)?;
+        self.admit(&envelope, name, &what)?;
+        let (plain, trust) = if version >= VERSION_DATA_INDEX {
+            let trust = if envelope.is_public() {
+                Trust::PutOnly
+            } else {
+                Trust::Full
+            };
+            let plain = open_file(Magic::Index, &self.master.data_keys()?, &bytes, &what)?;
+            (plain, trust)
+        } else {
+            if envelope.is_public() {
+                return Err(Error::corrupt(&what));
+            }
+            let plain = open_file(Magic::Index, &self.master.meta_keys(), &bytes, &what)?;
+            (plain, Trust::Unknown)
+        };
+        Ok((decode_index_file(&plain, &what)?, trust))
     }
 
-    /// Writes an index file for packs this process stored; returns its name.
+    /// Writes an index file for packs this process stored; returns its name. It is
+    /// sealed with the data wrap (version 3): a full key's with the data key, a put-only
+    /// key's to the data public key, so that put-only keys cannot read the index.
     pub fn write_index_file(&self, packs: &[IndexedPack]) -> Result<String> {
         let plain = encode_index_file(packs);
-        // Listing a pack with a kind-2 envelope makes the index file version 2, so that a
-        // cairn that does not know kind 2 refuses it instead of misreading it.
-        let version = packs
-            .iter()
-            .map(|(info, _)| info.envelope.version())
-            .max()
-            .unwrap_or(1);
-        let bytes = seal_file_at(Magic::Index, self.master.meta_wrap(), version, &plain);
+        let bytes = seal_file_at(
+            Magic::Index,
+            self.master.data_wrap(),
+            VERSION_DATA_INDEX,
+            &plain,
+        );
         let name = Id::of_file(&bytes).to_hex();
         self.backend.write(FileKind::Index, &name, &bytes)?;
+        if let (true, Some(log)) = (self.is_put_only(), &self.send_log) {
+            if let Err(e) = log.add_packs(packs) {
+                self.say(&format!("{e}: the next backup stores these blobs again"));
+            }
+        }
         Ok(name)
     }
 
@@ -605,6 +733,22 @@ impl Repository {
             })?;
             (loc, index.pack(loc.pack).clone())
         };
+        match self.read_at(id, &loc, &pack, limit) {
+            Ok(v) => Ok(v),
+            Err(e) => match self.read_alternates(id, limit) {
+                Some(Ok(v)) => Ok(v),
+                _ => Err(e),
+            },
+        }
+    }
+
+    fn read_at(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        pack: &PackInfo,
+        limit: u8,
+    ) -> Result<(Vec<u8>, u8, Option<Id>)> {
         let buf = crate::backend::read_range_exact(
             self.backend.as_ref(),
             FileKind::Pack,
@@ -612,7 +756,34 @@ impl Repository {
             loc.offset as u64,
             loc.sealed_len as u64,
         )?;
-        self.open_sealed(id, &loc, &pack, &buf, limit)
+        self.open_sealed(id, loc, pack, &buf, limit)
+    }
+
+    /// Reads a blob from its other copies, when the index knows more than one: `None`
+    /// when it knows no other, else the first copy that reads or the last error. Used
+    /// when the first copy fails, so that a damaged (or planted) copy does not make a
+    /// blob unreadable while a good one exists.
+    pub(crate) fn read_alternates(
+        &self,
+        id: &Id,
+        limit: u8,
+    ) -> Option<Result<(Vec<u8>, u8, Option<Id>)>> {
+        let alternates: Vec<(BlobLocation, PackInfo)> = {
+            let index = self.index();
+            index
+                .alternates(id)
+                .iter()
+                .map(|l| (*l, index.pack(l.pack).clone()))
+                .collect()
+        };
+        let mut last = None;
+        for (loc, pack) in alternates {
+            match self.read_at(id, &loc, &pack, limit) {
+                Ok(v) => return Some(Ok(v)),
+                Err(e) => last = Some(Err(e)),
+            }
+        }
+        last
     }
 
     /// Authenticates, decompresses and verifies a sealed blob read from its pack
@@ -750,8 +921,26 @@ impl Repository {
         let id = Id::of_file(&bytes);
         self.backend
             .write(FileKind::Snapshot, &id.to_hex(), &bytes)?;
+        if let (true, Some(log)) = (self.is_put_only(), &self.send_log) {
+            if let Err(e) = log.add_snapshot(&id, &snap) {
+                self.say(&format!("{e}: the next backup reads every file again"));
+            }
+        }
         self.with_catalog(|c| c.update_snapshots(&[(id, snap)], &[]));
         Ok(id)
+    }
+
+    /// Refuses a file sealed under a key epoch that was rotated away before it was
+    /// written (by a key the rotation removed; see [`MasterKey::admits`]).
+    fn admit(&self, envelope: &Envelope, name: &str, what: &str) -> Result<()> {
+        let epoch = envelope.epoch();
+        if self.master.admits(epoch, name) {
+            return Ok(());
+        }
+        Err(Error::corrupt(format!(
+            "{what} (sealed under key epoch {epoch}, but written after that epoch was \
+             rotated away: by a key the rotation removed)"
+        )))
     }
 
     /// Reads one snapshot by its full name.
@@ -767,6 +956,7 @@ impl Repository {
         // Who sealed it is read from the envelope, never from the JSON: only a full key
         // can write a kind-1 envelope for a snapshot.
         let (_, envelope) = crate::sealed::read_header(Magic::Snapshot, &bytes, &what)?;
+        self.admit(&envelope, name, &what)?;
         snap.access = envelope.is_public().then(|| PUT_ONLY.to_string());
         if snap.version != crate::snapshot::SNAPSHOT_VERSION {
             return Err(Error::UnsupportedVersion {

@@ -86,8 +86,16 @@ pub fn rotate(
     // Read every index file before anything changes.
     let index_files = repo.read_index_files()?;
 
-    // 1. The key file of this password, then the old one goes.
-    let next = repo.master().rotated()?;
+    // 1. The key file of this password, then the old one goes. It records the snapshot
+    // and index files there are now: a file sealed under the old epoch that is not among
+    // them was written afterwards with a removed key, and is refused.
+    let mut sealed: Vec<String> = backend
+        .list(FileKind::Snapshot)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    sealed.extend(index_files.iter().map(|(n, _)| n.clone()));
+    let next = repo.master().rotated(&sealed)?;
     let key = repo.write_key_file(&next, password, params)?;
     backend.remove(FileKind::Key, &current)?;
     let epoch = next.epoch();

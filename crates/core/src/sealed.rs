@@ -40,8 +40,13 @@ use cairn_crypto::{
 };
 
 /// The highest format version of sealed files this build reads. It writes version 1
-/// unless a file holds a kind-2 envelope (see the module documentation).
-pub const FORMAT_VERSION: u8 = 2;
+/// unless a file holds a kind-2 envelope (see the module documentation), and index
+/// files as version [`VERSION_DATA_INDEX`].
+pub const FORMAT_VERSION: u8 = 3;
+/// The version of index files sealed with the data wrap (the data key for full keys,
+/// the data public key for put-only keys) rather than the meta key: put-only keys can
+/// neither read them nor write one that passes for a full key's.
+pub const VERSION_DATA_INDEX: u8 = 3;
 /// The version of files whose envelopes are all of kind 1.
 const VERSION_SYMMETRIC: u8 = 1;
 /// The version of files that hold a kind-2 envelope.
@@ -113,7 +118,7 @@ impl Magic {
 
     /// Whether files of this kind may have kind-2 envelopes (written by put-only keys).
     fn takes_public(self) -> bool {
-        matches!(self, Magic::Pack | Magic::Snapshot)
+        matches!(self, Magic::Pack | Magic::Snapshot | Magic::Index)
     }
 }
 
@@ -474,20 +479,20 @@ mod tests {
         v1[4] = 1;
         assert!(read_header(Magic::Snapshot, &v1, "x").is_err());
         // A newer version is refused as such.
-        let mut v3 = file.clone();
-        v3[4] = 3;
+        let mut v4 = file.clone();
+        v4[4] = FORMAT_VERSION + 1;
         assert!(matches!(
-            open_file(Magic::Snapshot, &data_key, &v3, "x"),
-            Err(Error::UnsupportedVersion { found: 3, .. })
+            open_file(Magic::Snapshot, &data_key, &v4, "x"),
+            Err(Error::UnsupportedVersion { found: 4, .. })
         ));
     }
 
     #[test]
-    fn config_index_and_lock_refuse_kind_2_envelopes() {
+    fn config_and_lock_refuse_kind_2_envelopes() {
         let data_key = Key::random();
         let public = data_public(&data_key);
         let mut file = seal_file(Magic::Snapshot, Wrap::Public(&public, 0), b"x");
-        for magic in [Magic::Config, Magic::Index, Magic::Lock] {
+        for magic in [Magic::Config, Magic::Lock] {
             file[..4].copy_from_slice(magic.bytes());
             let err = open_file(magic, &data_key, &file, "x").unwrap_err();
             assert!(err.to_string().contains("kind 2 is not allowed"), "{err}");

@@ -187,6 +187,14 @@ pub fn backend(s: &Settings) -> Result<Arc<dyn Backend>> {
 /// `--no-cache`).
 pub fn open(s: &Settings) -> Result<Repository> {
     let mut repo = open_without_catalog(s)?;
+    // A put-only key deduplicates against what it stored itself, from its send log
+    // beside the catalog (it cannot read the repository's index).
+    if let (true, Some(dir)) = (repo.is_put_only(), &s.cache_dir) {
+        let path = dir
+            .join(repo.config().id.to_hex())
+            .join(format!("sent-{}", &repo.key_name()[..16]));
+        repo.set_send_log(path);
+    }
     if let Some(path) = catalog::path(s, &repo) {
         match cairn_catalog::SqliteCatalog::open(&path, &repo.config().id) {
             Ok(c) => {

@@ -336,9 +336,14 @@ pub fn backup(
     let excludes = Excludes::new(&opts.excludes)?;
     let parent = match &opts.parent {
         ParentChoice::None => None,
-        // A put-only key cannot read snapshots or trees: every file is read, and what
-        // the repository holds already is still not stored again (the index says so).
-        ParentChoice::Auto if repo.is_put_only() => None,
+        // A put-only key cannot read snapshots or trees: its parent is the newest
+        // snapshot of its own send log, whose trees the catalog kept when they were
+        // stored (without them, every file is read).
+        ParentChoice::Auto if repo.is_put_only() => repo
+            .sent_snapshots()
+            .into_iter()
+            .rev()
+            .find(|(_, s)| s.hostname == hostname && s.paths == snap_paths),
         ParentChoice::Snapshot(spec) => Some(repo.find_snapshot(spec)?),
         ParentChoice::Auto => repo
             .snapshots()?
@@ -347,9 +352,11 @@ pub fn backup(
             .find(|(_, s)| s.hostname == hostname && s.paths == snap_paths),
     };
     let parent_tree = match &parent {
+        Some((_, s)) if repo.is_put_only() => repo.load_tree(&s.tree).ok(),
         Some((_, s)) => Some(repo.load_tree(&s.tree)?),
         None => None,
     };
+    let parent = parent.filter(|_| parent_tree.is_some());
 
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -425,8 +432,10 @@ pub fn backup(
             (m, _) => m,
         },
         original: None,
-        key: None,
-        access: None,
+        key: Some(repo.key_name().to_string()),
+        access: repo
+            .is_put_only()
+            .then(|| crate::repository::PUT_ONLY.to_string()),
     };
     let id = repo.save_snapshot(&snapshot)?;
     Ok(BackupResult {
