@@ -262,12 +262,20 @@ fn a_stored_command_output_never_holds_cairns_passwords() {
     .args(["backup", "--stdin-from-command", "env.txt", "--", "env"])
     .output()
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Read back with `restore`.
     let target = env.path("restored");
     env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
     let restored = fs::read_to_string(target.join("env.txt")).unwrap();
-    assert_no_cairn_secret("the stored command (restore)", &restored, &env.password_file);
+    assert_no_cairn_secret(
+        "the stored command (restore)",
+        &restored,
+        &env.password_file,
+    );
 
     let out = with_other_secrets(
         env.cmd()
@@ -276,13 +284,20 @@ fn a_stored_command_output_never_holds_cairns_passwords() {
     .args(["backup", "--stdin-from-command", "env-2.txt", "--", "env"])
     .output()
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Read back with `dump`.
     let dumped = env.ok(&["dump", "latest", "/env-2.txt"]);
     assert_no_cairn_secret("the stored command (dump)", &dumped, &env.password_file);
     assert!(!dumped.contains("command-secret-9f2c"), "{dumped}");
-    assert!(dumped.contains("CAIRN_REPOSITORY="), "other settings still reach it");
+    assert!(
+        dumped.contains("CAIRN_REPOSITORY="),
+        "other settings still reach it"
+    );
 }
 
 /// A password command runs without cairn's other password variables (nor its own).
@@ -304,7 +319,11 @@ fn a_password_command_sees_no_other_password_variable() {
     .args(["snapshots"])
     .output()
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seen = fs::read_to_string(&seen).unwrap();
     assert_no_cairn_secret("the password command", &seen, &env.password_file);
 }
@@ -361,7 +380,11 @@ fn hooks_never_see_cairns_passwords() {
         .args(["--before", &hook])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seen = fs::read_to_string(&app_hook).unwrap();
     assert_no_cairn_secret("an app's before hook", &seen, &env.password_file);
 }
@@ -373,7 +396,10 @@ fn dump_tools_never_see_cairns_passwords() {
     let env = Env::new();
     env.init();
     let db = TempPg::new("secrets");
-    crate::common::db::psql(&db.0, "CREATE TABLE t (x text); INSERT INTO t VALUES ('row');");
+    crate::common::db::psql(
+        &db.0,
+        "CREATE TABLE t (x text); INSERT INTO t VALUES ('row');",
+    );
     let log = env.path("tool-env.txt");
     let wrapper = env.path("wrapper.sh");
     fs::write(
@@ -395,7 +421,11 @@ fn dump_tools_never_see_cairns_passwords() {
     .arg(&wrapper)
     .output()
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seen = fs::read_to_string(&log).unwrap();
     assert!(seen.contains("--- pg_dump\n"), "{seen}");
     assert!(seen.contains("--- psql\n"), "{seen}");
@@ -435,12 +465,20 @@ fn a_database_url_with_a_password_is_refused_on_the_command_line() {
     let before = repository_state(&env);
     let cases: &[(&[&str], &str)] = &[
         (
-            &["backup", "--postgres", "postgresql://u:secret-9f2c@127.0.0.1/db"],
+            &[
+                "backup",
+                "--postgres",
+                "postgresql://u:secret-9f2c@127.0.0.1/db",
+            ],
             "--postgres holds a password, which would show in the process list: set \
              PGPASSWORD or use ~/.pgpass",
         ),
         (
-            &["backup", "--mariadb", "mariadb://root:secret-9f2c@127.0.0.1:3306/db"],
+            &[
+                "backup",
+                "--mariadb",
+                "mariadb://root:secret-9f2c@127.0.0.1:3306/db",
+            ],
             "--mariadb holds a password, which would show in the process list: set \
              MYSQL_PWD or use ~/.my.cnf",
         ),
@@ -507,5 +545,9 @@ fn every_program_is_started_without_cairns_secrets() {
             }
         }
     }
-    assert!(found.is_empty(), "programs started some other way:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "programs started some other way:\n{}",
+        found.join("\n")
+    );
 }

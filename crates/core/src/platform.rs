@@ -151,6 +151,7 @@ impl NameCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsString;
 
     #[test]
     fn password_variables_are_secret_and_others_are_not() {
@@ -195,7 +196,8 @@ mod tests {
 
     #[test]
     fn only_the_secret_names_are_picked() {
-        let picked = secret_env_names(["PATH", "CAIRN_PASSWORD", "HOME", "CAIRN_FROM_PASSWORD_FILE"]);
+        let picked =
+            secret_env_names(["PATH", "CAIRN_PASSWORD", "HOME", "CAIRN_FROM_PASSWORD_FILE"]);
         assert_eq!(picked, ["CAIRN_PASSWORD", "CAIRN_FROM_PASSWORD_FILE"]);
     }
 
@@ -203,20 +205,23 @@ mod tests {
     fn the_secret_variables_inherited_are_removed_and_nothing_else() {
         let c = without_secrets(
             Command::new("true"),
-            ["PATH", "CAIRN_PASSWORD", "PGPASSWORD", "CAIRN_PASSWORD_COMMAND"],
+            [
+                "PATH",
+                "CAIRN_PASSWORD",
+                "PGPASSWORD",
+                "CAIRN_PASSWORD_COMMAND",
+            ],
         );
-        let mut changes: Vec<_> = c
+        let mut changes: Vec<(OsString, Option<OsString>)> = c
             .get_envs()
             .map(|(k, v)| (k.to_os_string(), v.map(OsStr::to_os_string)))
             .collect();
         changes.sort();
-        assert_eq!(
-            changes,
-            [
-                ("CAIRN_PASSWORD".into(), None),
-                ("CAIRN_PASSWORD_COMMAND".into(), None)
-            ]
-        );
+        let expected: Vec<(OsString, Option<OsString>)> = vec![
+            ("CAIRN_PASSWORD".into(), None),
+            ("CAIRN_PASSWORD_COMMAND".into(), None),
+        ];
+        assert_eq!(changes, expected);
     }
 
     #[test]
