@@ -17,7 +17,7 @@ const PG_HOST: &str = "127.0.0.1";
 const PG_PORT: &str = "5432";
 const MARIA_HOST: &str = "127.0.0.1";
 const MARIA_PORT: &str = "3306";
-/// The password the password test puts in its URLs (percent-encoded there as `S3cr%40t`).
+/// The password of the password test's database user (given in PGPASSWORD and MYSQL_PWD).
 const SECRET: &str = "S3cr@t";
 
 /// A unique name for a throwaway database (or user).
@@ -942,36 +942,41 @@ fn password_goes_in_the_environment_not_argv() {
             log.display()
         ),
     );
-    let pg_url = format!("postgresql://postgres:S3cr%40t@{PG_HOST}:{PG_PORT}/{pg_name}");
-    let my_url = format!("mariadb://{user}:S3cr%40t@{MARIA_HOST}:{MARIA_PORT}/{my_name}");
-    let out = env.run(&[
-        "backup",
-        "--postgres",
-        &pg_url,
-        "--mariadb",
-        &my_url,
-        "--db-wrapper",
-        wrapper.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(out.status.success(), "backup failed: {}", text(&out.stderr));
-    for s in [text(&out.stdout), text(&out.stderr)] {
-        assert!(!s.contains(SECRET) && !s.contains("S3cr%40t"), "{s}");
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let id = v["snapshot"].as_str().unwrap();
+    // A password in a URL on the command line is refused (the process list would show
+    // it): each server's password is in its tool's variable, one backup per server so
+    // that each tool is seen with its own variable only.
+    let pg_url = format!("postgresql://postgres@{PG_HOST}:{PG_PORT}/{pg_name}");
+    let my_url = format!("mariadb://{user}@{MARIA_HOST}:{MARIA_PORT}/{my_name}");
+    let backup = |flag: &str, url: &str, variable: &str| -> String {
+        let out = env
+            .cmd()
+            .env(variable, SECRET)
+            .args(["backup", flag, url, "--db-wrapper"])
+            .arg(&wrapper)
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "backup failed: {}", text(&out.stderr));
+        for s in [text(&out.stdout), text(&out.stderr)] {
+            assert!(!s.contains(SECRET), "{s}");
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["snapshot"].as_str().unwrap().to_string()
+    };
+    let pg_id = backup("--postgres", &pg_url, "PGPASSWORD");
+    let my_id = backup("--mariadb", &my_url, "MYSQL_PWD");
     // The dumps were made (MariaDB only lets the user in with the password).
     let pg_dump = env
         .cmd()
-        .args(["dump", id, &format!("/db/postgres/{pg_name}.dump")])
+        .args(["dump", &pg_id, &format!("/db/postgres/{pg_name}.dump")])
         .output()
         .unwrap()
         .stdout;
     assert!(pg_dump.starts_with(b"PGDMP"));
     assert!(pg_dump.windows(6).any(|w| w == b"pg row"));
-    let my_dump = env.ok(&["dump", id, &format!("/db/mariadb/{my_name}.sql")]);
+    let my_dump = env.ok(&["dump", &my_id, &format!("/db/mariadb/{my_name}.sql")]);
     assert!(my_dump.contains("maria row"), "{my_dump:.2000}");
-    // The snapshot records where, never the password.
+    // The snapshots record where, never the password.
     let snaps = env.ok(&["snapshots", "--json"]);
     assert!(!snaps.contains("S3cr"), "{snaps}");
 

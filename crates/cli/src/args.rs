@@ -606,15 +606,16 @@ pub struct BackupArgs {
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
     /// Dump a PostgreSQL database (pg_dump) or, without a database in the URL, a whole
-    /// server (pg_dumpall) into the snapshot: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB
-    /// (repeatable; prefer no password in the URL: PGPASSWORD or ~/.pgpass work too).
+    /// server (pg_dumpall) into the snapshot: postgresql://USER@HOST[:PORT]/DB
+    /// (repeatable; a URL with a password is refused: set PGPASSWORD or use ~/.pgpass).
     #[arg(long, value_name = "URL")]
     pub postgres: Vec<String>,
     /// Format of --postgres dumps of one database: custom (pg_restore) or plain (SQL).
     #[arg(long, value_name = "FORMAT", default_value = "custom", value_parser = ["custom", "plain"])]
     pub postgres_format: String,
     /// Dump a MariaDB/MySQL database (mariadb-dump --single-transaction) or, without a
-    /// database, all of them: mariadb://USER[:PASSWORD]@HOST[:PORT]/DB (repeatable).
+    /// database, all of them: mariadb://USER@HOST[:PORT]/DB (repeatable; a URL with a
+    /// password is refused: set MYSQL_PWD or use ~/.my.cnf).
     #[arg(long, value_name = "URL")]
     pub mariadb: Vec<String>,
     /// Copy a SQLite database consistently (online backup API), even while it is written

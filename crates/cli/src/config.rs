@@ -941,9 +941,9 @@ fn source(s: raw::Source, v: &mut Validator) -> Option<SourceConfig> {
                 Err(e) => v.at(u, format!("an entry of {key}: {e}")),
                 Ok(true) => v.at(
                     u,
-                    format!(
-                        "an entry of {key} holds a password, which would show in the process \
-                         list: use database-password-file or database-password-command"
+                    url_holds_password(
+                        &format!("an entry of {key}"),
+                        "use database-password-file or database-password-command",
                     ),
                 ),
                 Ok(false) => out.push(u.get_ref().clone()),
@@ -991,6 +991,37 @@ fn source(s: raw::Source, v: &mut Validator) -> Option<SourceConfig> {
     })
 }
 
+/// Why a database URL that holds a password is refused, worded once for the config
+/// file and the command line: `what` says where the URL was given, `instead` how to
+/// give the password. The URL itself is never repeated.
+fn url_holds_password(what: &str, instead: &str) -> String {
+    format!("{what} holds a password, which would show in the process list: {instead}")
+}
+
+/// Refuses a database URL given on the command line (`flag`, e.g. `--postgres`) that
+/// holds a password, as the config file refuses one: the command line is visible to
+/// every local user (`ps`, `/proc/PID/cmdline`) and may be kept in a shell's history.
+/// `configured` names the config file's keys that give the password instead. A URL of
+/// another kind is left to the parser that reads it.
+pub fn refuse_url_password(flag: &str, url: &str, configured: &str) -> Result<()> {
+    const POSTGRES: &[&str] = &["postgresql://", "postgres://"];
+    const MARIADB: &[&str] = &["mariadb://", "mysql://"];
+    let (schemes, tool) = if POSTGRES.iter().any(|s| url.starts_with(s)) {
+        (POSTGRES, "set PGPASSWORD or use ~/.pgpass")
+    } else if MARIADB.iter().any(|s| url.starts_with(s)) {
+        (MARIADB, "set MYSQL_PWD or use ~/.my.cnf")
+    } else {
+        return Ok(());
+    };
+    if url_password(url, schemes) == Ok(true) {
+        bail!(url_holds_password(
+            flag,
+            &format!("{tool} (in the config file: {configured})")
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a database URL with one of `schemes` holds a password; an error when it is
 /// not such a URL.
 fn url_password(text: &str, schemes: &[&str]) -> Result<bool, String> {
@@ -1000,7 +1031,13 @@ fn url_password(text: &str, schemes: &[&str]) -> Result<bool, String> {
     let rest = text.split_once("://").map_or("", |(_, r)| r);
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     let userinfo = authority.rsplit_once('@').map(|(u, _)| u);
-    Ok(userinfo.is_some_and(|u| u.contains(':')))
+    // libpq also takes `?password=`; cairn does not use it, but it is a password on a
+    // command line all the same.
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    let in_query = query
+        .split('&')
+        .any(|kv| kv.split('=').next() == Some("password"));
+    Ok(userinfo.is_some_and(|u| u.contains(':')) || in_query)
 }
 
 fn job(j: raw::Job, config: &Config, v: &mut Validator) -> Option<JobConfig> {
@@ -1875,6 +1912,40 @@ keep-within = "2 weeks"
         assert!(!format!("{pw:?}").contains("s3cret"), "{pw:?}");
         let p = one_problem("[repository]\npassword = \"\"\n");
         assert!(p.starts_with("2:12: password is empty"), "{p}");
+    }
+
+    #[test]
+    fn a_database_url_with_a_password_is_refused_on_the_command_line_too() {
+        let keys = "database-password-file or database-password-command of a [[source]]";
+        let e = refuse_url_password("--postgres", "postgresql://u:s3cret@h/db", keys)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "--postgres holds a password, which would show in the process list: set \
+             PGPASSWORD or use ~/.pgpass (in the config file: database-password-file or \
+             database-password-command of a [[source]])"
+        );
+        let e = refuse_url_password("--mariadb", "mysql://root:s3cret@h:3306/", keys)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("set MYSQL_PWD or use ~/.my.cnf"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        // An empty password is a password given on the command line all the same, and
+        // so is libpq's query parameter.
+        assert!(refuse_url_password("--postgres", "postgres://u:@h/db", keys).is_err());
+        assert!(refuse_url_password("--postgres", "postgres://u@h/db?password=x", keys).is_err());
+        for fine in [
+            "postgresql://u@h/db",
+            "postgresql:///db?host=/run/postgresql",
+            "mariadb://root@127.0.0.1:3306/app",
+            // A name, not a URL (app restore --database NAME).
+            "kimai_restored",
+            // The '@' and ':' of a path or query are not a password.
+            "postgresql://u@h/db?options=a:b@c",
+        ] {
+            assert!(refuse_url_password("--x", fine, keys).is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use cairn_core::Password;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use zeroize::Zeroizing;
 
 /// How cairn obtains the password.
@@ -61,7 +61,7 @@ pub fn read_password(src: &PasswordSource, confirm: bool, what: &str) -> Result<
             trim_one_newline(bytes)
         }
         PasswordSource::Command(c) => {
-            let out = Command::new("sh")
+            let out = cairn_core::command("sh")
                 .arg("-c")
                 .arg(c)
                 .stdin(Stdio::inherit())

@@ -1,7 +1,66 @@
-//! Facts about the machine and its users.
+//! Facts about the machine and its users, and the one way cairn starts a program
+//! ([`command`]).
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::process::Command;
 use std::sync::Mutex;
+
+/// Whether an environment variable holds one of cairn's own secrets or says where one
+/// is: its name starts with `CAIRN_` and contains `PASSWORD` (`CAIRN_PASSWORD`,
+/// `CAIRN_PASSWORD_FILE`, `CAIRN_PASSWORD_COMMAND`, `CAIRN_FROM_PASSWORD*`,
+/// `CAIRN_EXPORT_PASSWORD*`, and any such variable added later). The rule is a pattern
+/// rather than a list so that a new password variable is scrubbed without anyone
+/// remembering to add it here. A file's or command's name is scrubbed too: the file may
+/// be readable by the child, and the command prints the password when run.
+pub fn is_secret_env(name: &OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    name.starts_with(b"CAIRN_") && name.windows(b"PASSWORD".len()).any(|w| w == b"PASSWORD")
+}
+
+/// The names among `names` that [`is_secret_env`] matches.
+pub fn secret_env_names<I, S>(names: I) -> Vec<std::ffi::OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString>,
+{
+    names
+        .into_iter()
+        .map(Into::into)
+        .filter(|n| is_secret_env(n))
+        .collect()
+}
+
+/// A [`Command`] for `program` that does not pass on cairn's secrets: every variable of
+/// cairn's own environment that [`is_secret_env`] matches is removed from the child's.
+/// Every program cairn starts (dump and restore tools and their wrappers, hooks,
+/// `--stdin-from-command`, password commands, the scheduler's and the front-ends' tools)
+/// is built here, so that a dump, a hook's log or a stored stream never holds the
+/// repository password. What a caller adds with [`Command::env`] afterwards (a database
+/// tool's `PGPASSWORD`, the password sources of a cairn started by `cairn run`) is given
+/// on purpose, to that child only.
+///
+/// Removing the variables from cairn's own environment instead was rejected: cairn reads
+/// them lazily (a password command runs when a repository is opened), and changing the
+/// environment of a process with threads is unsound on glibc.
+pub fn command(program: impl AsRef<OsStr>) -> Command {
+    without_secrets(
+        Command::new(program),
+        std::env::vars_os().map(|(name, _)| name),
+    )
+}
+
+/// `c` with those of the `inherited` variables that [`is_secret_env`] matches removed.
+fn without_secrets<I, S>(mut c: Command, inherited: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString>,
+{
+    for name in secret_env_names(inherited) {
+        c.env_remove(name);
+    }
+    c
+}
 
 /// The host name (uname's nodename).
 pub fn hostname() -> String {
@@ -86,5 +145,113 @@ impl NameCache {
             .entry(name.to_string())
             .or_insert_with(|| uzers::get_group_by_name(name).map(|g| g.gid()))
             .unwrap_or(gid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    #[test]
+    fn password_variables_are_secret_and_others_are_not() {
+        for name in [
+            "CAIRN_PASSWORD",
+            "CAIRN_PASSWORD_FILE",
+            "CAIRN_PASSWORD_COMMAND",
+            "CAIRN_FROM_PASSWORD",
+            "CAIRN_FROM_PASSWORD_FILE",
+            "CAIRN_FROM_PASSWORD_COMMAND",
+            "CAIRN_EXPORT_PASSWORD",
+            "CAIRN_EXPORT_PASSWORD_FILE",
+            "CAIRN_EXPORT_PASSWORD_COMMAND",
+            "CAIRN_NEW_PASSWORD_FILE",
+        ] {
+            assert!(is_secret_env(OsStr::new(name)), "{name}");
+        }
+        for name in [
+            "CAIRN_REPOSITORY",
+            "CAIRN_CACHE_DIR",
+            "CAIRN_CONFIG",
+            "CAIRN_KESTRA_METADATA",
+            "CAIRN_SFTP_KNOWN_HOSTS",
+            // The database tools' own variables are how a database password is given.
+            "PGPASSWORD",
+            "MYSQL_PWD",
+            "PASSWORD",
+            "MY_CAIRN_PASSWORD",
+            "cairn_password",
+            "",
+        ] {
+            assert!(!is_secret_env(OsStr::new(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_matched_on_their_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        assert!(is_secret_env(OsStr::from_bytes(b"CAIRN_PASSWORD_\xff")));
+        assert!(!is_secret_env(OsStr::from_bytes(b"\xffCAIRN_PASSWORD")));
+    }
+
+    #[test]
+    fn only_the_secret_names_are_picked() {
+        let picked =
+            secret_env_names(["PATH", "CAIRN_PASSWORD", "HOME", "CAIRN_FROM_PASSWORD_FILE"]);
+        assert_eq!(picked, ["CAIRN_PASSWORD", "CAIRN_FROM_PASSWORD_FILE"]);
+    }
+
+    #[test]
+    fn the_secret_variables_inherited_are_removed_and_nothing_else() {
+        let c = without_secrets(
+            Command::new("true"),
+            [
+                "PATH",
+                "CAIRN_PASSWORD",
+                "PGPASSWORD",
+                "CAIRN_PASSWORD_COMMAND",
+            ],
+        );
+        let mut changes: Vec<(OsString, Option<OsString>)> = c
+            .get_envs()
+            .map(|(k, v)| (k.to_os_string(), v.map(OsStr::to_os_string)))
+            .collect();
+        changes.sort();
+        let expected: Vec<(OsString, Option<OsString>)> = vec![
+            ("CAIRN_PASSWORD".into(), None),
+            ("CAIRN_PASSWORD_COMMAND".into(), None),
+        ];
+        assert_eq!(changes, expected);
+    }
+
+    #[test]
+    fn a_variable_set_on_purpose_after_the_scrub_reaches_the_child() {
+        let mut c = without_secrets(Command::new("sh"), ["CAIRN_PASSWORD"]);
+        c.env("CAIRN_PASSWORD", "given-on-purpose");
+        let out = c
+            .args(["-c", "printf %s \"$CAIRN_PASSWORD\""])
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, b"given-on-purpose");
+    }
+
+    #[test]
+    fn a_command_removes_every_secret_variable_of_cairns_environment() {
+        // The test process's own environment is not changed (that would race with the
+        // other tests' threads): the expected removals are computed from it, and
+        // `get_envs` shows a removal as a name without a value.
+        let c = command("true");
+        let removed: Vec<_> = c
+            .get_envs()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.to_os_string())
+            .collect();
+        let mut expected = secret_env_names(std::env::vars_os().map(|(k, _)| k));
+        expected.sort();
+        let mut removed = removed;
+        removed.sort();
+        assert_eq!(removed, expected);
+        // Nothing else is touched.
+        assert!(c.get_envs().all(|(_, v)| v.is_none()));
     }
 }

@@ -25,7 +25,7 @@ use crate::db::Database;
 use cairn_core::{Error, Result};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// The Kestra front-end.
@@ -449,7 +449,7 @@ fn executable(install: &Path) -> Option<PathBuf> {
 /// `kestra --version`, else `KESTRA_VERSION` from the environment.
 fn version(kestra: Option<&Path>) -> Option<String> {
     let from_tool = kestra.and_then(|exe| {
-        let out = Command::new(exe)
+        let out = cairn_core::command(exe)
             .arg("--version")
             .stdin(Stdio::null())
             .stderr(Stdio::null())

@@ -14,7 +14,7 @@ use super::{lookup, read_dotenv, Plan};
 use crate::db::{Database, Sqlite};
 use cairn_core::{Error, Result};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// The Kimai front-end.
 #[derive(Debug)]
@@ -116,7 +116,7 @@ fn version(install: &Path) -> Option<String> {
     if !console.is_file() {
         return None;
     }
-    let out = Command::new(&console)
+    let out = cairn_core::command(&console)
         .arg("kimai:version")
         .current_dir(install)
         .stdin(Stdio::null())
@@ -135,7 +135,7 @@ fn revision(install: &Path) -> Option<String> {
     if !install.join(".git").exists() {
         return None;
     }
-    let out = Command::new("git")
+    let out = cairn_core::command("git")
         .args(["rev-parse", "HEAD"])
         .current_dir(install)
         .stdin(Stdio::null())

@@ -31,7 +31,6 @@ use cairn_core::{
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The front-ends this build knows, by name.
 pub const APPS: &[&str] = &["idoit", "immich", "kestra", "kimai"];
@@ -385,7 +384,7 @@ pub fn restore_later(app: &str) -> &'static [&'static str] {
 
 /// Runs a shell command of a hook (`what`: before or after); an error names it.
 pub fn run_hook(what: &str, cmd: &str) -> Result<()> {
-    let status = Command::new("sh")
+    let status = cairn_core::command("sh")
         .arg("-c")
         .arg(cmd)
         .status()

@@ -474,7 +474,7 @@ impl Planned {
     /// The command with its arguments and environment, ready to be given its standard
     /// streams and spawned.
     pub fn command(&self) -> Command {
-        let mut c = Command::new(&self.program);
+        let mut c = cairn_core::command(&self.program);
         c.args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         c

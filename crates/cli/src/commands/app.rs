@@ -563,6 +563,13 @@ fn cut_short(dir: &Path, name: &str, n: &Named, target: Option<&Path>) -> Result
 
 /// `cairn app restore`.
 pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
+    if let Some(url) = &a.database {
+        crate::config::refuse_url_password(
+            "--database",
+            url,
+            "password-file or password-command of [app.database]",
+        )?;
+    }
     let n = named(s, &a.app)?;
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "app restore")?;

@@ -7,6 +7,14 @@ use cairn_apps::db::{Database, MariaDb, PgFormat, Postgres, Sqlite};
 use cairn_core::{BackupOptions, Excludes, ParentChoice, Progress, StreamSource};
 
 pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
+    // Before anything runs or is written: a password in a URL is refused as the config
+    // file refuses it.
+    let configured = "database-password-file or database-password-command of a [[source]]";
+    for (flag, urls) in [("--postgres", &a.postgres), ("--mariadb", &a.mariadb)] {
+        for url in urls {
+            crate::config::refuse_url_password(flag, url, configured)?;
+        }
+    }
     let mut excludes = a.exclude;
     for f in &a.exclude_file {
         excludes.extend(Excludes::read_file(f)?);

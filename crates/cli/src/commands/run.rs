@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// How a step ended.
@@ -549,7 +549,10 @@ impl Runner<'_> {
     /// last lines of everything it printed. Its standard error is also passed on, each
     /// line indented, as it comes.
     fn child(&self, step: &Step) -> Result<(Option<i32>, String, Vec<String>)> {
-        let mut cmd = Command::new(&self.exe);
+        let mut cmd = cairn_core::command(&self.exe);
+        // The step is cairn itself: it gets cairn's password variables back (they say
+        // how to open the repositories), and removes them again from what it starts.
+        cmd.envs(std::env::vars_os().filter(|(name, _)| cairn_core::is_secret_env(name)));
         if let Some(source) = &step.password {
             let pw = crate::password::read_password(source, false, "database password")?;
             let pw = std::ffi::OsStr::from_bytes(pw.as_bytes()).to_os_string();
@@ -735,7 +738,7 @@ fn skipped(step: &str, repository: &str, why: &str) -> StepResult {
 /// start or exits non-zero. What it prints goes to standard error, indented, like a
 /// step's output (standard output carries the summary).
 fn run_hook(command: &str) -> Result<()> {
-    let out = Command::new("sh")
+    let out = cairn_core::command("sh")
         .args(["-c", command])
         .stdin(Stdio::null())
         .output()

@@ -21,7 +21,7 @@ use crate::config::JobConfig;
 use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// The first line of every unit and cron entry cairn writes.
 const MARKER: &str = "# Written by `cairn schedule install`";
@@ -318,7 +318,7 @@ fn write_new(path: &Path, text: &str) -> Result<()> {
 
 /// Checks the units with `systemd-analyze verify` where it is installed.
 fn verify(service: &Path, timer: &Path) -> Result<()> {
-    let out = match Command::new("systemd-analyze")
+    let out = match cairn_core::command("systemd-analyze")
         .arg("verify")
         .arg(service)
         .arg(timer)
@@ -338,7 +338,7 @@ fn verify(service: &Path, timer: &Path) -> Result<()> {
 }
 
 fn systemctl(user: bool, args: &[&str]) -> Result<()> {
-    let mut cmd = Command::new("systemctl");
+    let mut cmd = cairn_core::command("systemctl");
     if user {
         cmd.arg("--user");
     }
@@ -357,7 +357,7 @@ fn current_user() -> String {
 }
 
 fn read_crontab() -> Result<String> {
-    let out = Command::new("crontab")
+    let out = cairn_core::command("crontab")
         .arg("-l")
         .stdin(Stdio::null())
         .output()
@@ -372,7 +372,7 @@ fn read_crontab() -> Result<String> {
 
 fn write_crontab(text: &str) -> Result<()> {
     use std::io::Write;
-    let mut child = Command::new("crontab")
+    let mut child = cairn_core::command("crontab")
         .arg("-")
         .stdin(Stdio::piped())
         .spawn()

@@ -20,7 +20,7 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 #[derive(Debug)]
 pub(super) enum Target {
@@ -451,7 +451,7 @@ impl Walk<'_, '_> {
             name: label.to_string(),
             detail,
         };
-        let mut child = Command::new(program)
+        let mut child = crate::platform::command(program)
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())

@@ -134,7 +134,7 @@ pub fn run(s: &Settings, o: MountOptions) -> Result<u8> {
             Err(e) => {
                 // Busy (a shell's working directory inside, a file open): detach it,
                 // so that it goes as soon as the last user leaves.
-                let detached = std::process::Command::new("fusermount3")
+                let detached = cairn_core::command("fusermount3")
                     .args(["-u", "-z", "--"])
                     .arg(&o.mountpoint)
                     .stdout(std::process::Stdio::null())
