@@ -419,13 +419,10 @@ impl Repository {
     /// Writes an index file for packs this process stored; returns its name.
     pub fn write_index_file(&self, packs: &[IndexedPack]) -> Result<String> {
         let plain = encode_index_file(packs);
-        // Listing a pack with a kind-2 envelope makes the index file version 2, so that a
-        // cairn that does not know kind 2 refuses it instead of misreading it.
-        let version = packs
-            .iter()
-            .map(|(info, _)| info.envelope.version())
-            .max()
-            .unwrap_or(1);
+        // A padded index file is version 3 (whatever the envelopes of the packs it lists),
+        // so that a cairn that knows neither padding nor kind 2 refuses it instead of
+        // misreading it.
+        let version = crate::sealed::PADDED_VERSION;
         let bytes = seal_file_at(Magic::Index, self.master.meta_wrap(), version, &plain);
         let name = Id::of_file(&bytes).to_hex();
         self.backend.write(FileKind::Index, &name, &bytes)?;
