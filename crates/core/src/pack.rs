@@ -182,6 +182,13 @@ pub fn delta_parts(stored: &[u8]) -> Option<(u8, Id, &[u8])> {
 pub struct PackBuilder {
     buf: Vec<u8>,
     entries: Vec<PackEntry>,
+    /// Bytes the entries take in the header.
+    entries_len: usize,
+}
+
+/// Bytes of the header entry of a blob with or without a base.
+pub fn entry_len(delta: bool) -> usize {
+    ENTRY_LEN + if delta { 32 } else { 0 }
 }
 
 impl PackBuilder {
@@ -198,12 +205,28 @@ impl PackBuilder {
         PackBuilder {
             buf,
             entries: Vec::new(),
+            entries_len: 0,
         }
     }
 
     /// Bytes so far.
     pub fn len(&self) -> usize {
         self.buf.len()
+    }
+
+    /// The length the pack would have, finished (padded), with one more blob of
+    /// `sealed` bytes whose header entry takes `entry` bytes.
+    pub fn padded_len_with(&self, sealed: usize, entry: usize) -> usize {
+        let header = (self.entries_len + entry + 1 + SEAL_OVERHEAD) as u64;
+        let header_len = padded_len(header, MIN_HEADER_LEN) as usize;
+        let unpadded = self.buf.len() + sealed + SEAL_OVERHEAD + header_len + 4;
+        padded_len(unpadded as u64, MIN_PACK_LEN) as usize
+    }
+
+    /// True when a blob of `sealed` bytes (and a header entry of `entry` bytes) fits
+    /// into the padding of this pack: adding it leaves the finished pack as long.
+    pub fn fits_padding(&self, sealed: usize, entry: usize) -> bool {
+        self.padded_len_with(sealed, entry) <= self.padded_len_with(0, 0)
     }
 
     /// True when no blob has been added.
@@ -227,6 +250,7 @@ impl PackBuilder {
         let offset = self.buf.len();
         seal_blob(key, kind, &id, compression, payload, &mut self.buf);
         let sealed_len = self.buf.len() - offset;
+        self.entries_len += entry_len(base.is_some());
         self.entries.push(PackEntry {
             kind,
             id,
@@ -246,6 +270,7 @@ impl PackBuilder {
             self.buf
                 .extend_from_slice(&other.buf[start..start + e.sealed_len as usize]);
             self.entries.push(PackEntry { offset, ..*e });
+            self.entries_len += entry_len(e.base.is_some());
         }
     }
 
@@ -255,6 +280,7 @@ impl PackBuilder {
     pub fn finish(mut self, fk: &FileKey) -> (Id, Vec<u8>, Vec<PackEntry>) {
         let mut header = Vec::new();
         encode_entries(&self.entries, &mut header);
+        debug_assert_eq!(header.len(), self.entries_len);
         header.push(PAD_MARKER);
         let header_len = padded_len((header.len() + SEAL_OVERHEAD) as u64, MIN_HEADER_LEN);
         header.resize(header_len as usize - SEAL_OVERHEAD, 0);

@@ -174,3 +174,55 @@ fn padding_cannot_be_changed_undetected_and_repositories_keep_working() {
         report.errors
     );
 }
+
+/// The seeds of the fuzz targets for padded files decode (they are what the fuzzers
+/// start from), and random mutations of them give errors, never panics, with the same
+/// properties the targets assert.
+#[test]
+fn padded_fuzz_seeds_decode_and_mutations_do_not_panic() {
+    use cairn_core::fuzzing;
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let seed = |p: &str| std::fs::read(corpus.join(p)).unwrap();
+    let key = cairn_crypto::Key::from_bytes([0x42; 32]);
+    assert_eq!(fuzzing::pack_file(&seed("pack_file/padded-two-blobs"), &key).unwrap(), 2);
+    assert_eq!(fuzzing::pack_file(&seed("pack_file/padded-no-blobs"), &key).unwrap(), 0);
+    let entries = seed("pack_entries/two-padded");
+    assert_eq!(fuzzing::padded_pack_entries(&entries).unwrap(), 90);
+    assert!(fuzzing::pack_entries(&entries).is_err());
+    assert_eq!(fuzzing::index_file(&seed("index_file/three-packs-padded")).unwrap(), 3);
+
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for name in [
+        "pack_entries/two-padded",
+        "index_file/three-packs-padded",
+        "pack_file/padded-two-blobs",
+    ] {
+        let base = seed(name);
+        for _ in 0..3000 {
+            let mut d = base.clone();
+            for _ in 0..1 + next() % 4 {
+                let i = (next() as usize) % d.len();
+                match next() % 3 {
+                    0 => d[i] = next() as u8,
+                    1 => d.truncate(i),
+                    _ => d.insert(i, next() as u8),
+                }
+                if d.is_empty() {
+                    break;
+                }
+            }
+            if let Ok(len) = fuzzing::padded_pack_entries(&d) {
+                assert_eq!(d[len], 0xff);
+                assert!(d[len + 1..].iter().all(|&b| b == 0));
+            }
+            let _ = fuzzing::index_file(&d);
+            let _ = fuzzing::pack_file(&d, &key);
+        }
+    }
+}
