@@ -17,13 +17,13 @@ use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::index::{IndexedPack, PackInfo};
 use crate::pack::{
-    entry_len, PackBuilder, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD,
-    DELTA_HEAD_LEN, ENTRY_LEN, MAX_DELTA_DEPTH,
+    entry_len, PackBuilder, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, DELTA_HEAD_LEN,
+    ENTRY_LEN, MAX_DELTA_DEPTH,
 };
-use cairn_crypto::SEAL_OVERHEAD;
 use crate::repository::Repository;
 use crate::sealed::{FileKey, Magic};
 use crate::FileKind;
+use cairn_crypto::SEAL_OVERHEAD;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -184,12 +184,21 @@ fn padded_fuzz_seeds_decode_and_mutations_do_not_panic() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
     let seed = |p: &str| std::fs::read(corpus.join(p)).unwrap();
     let key = cairn_crypto::Key::from_bytes([0x42; 32]);
-    assert_eq!(fuzzing::pack_file(&seed("pack_file/padded-two-blobs"), &key).unwrap(), 2);
-    assert_eq!(fuzzing::pack_file(&seed("pack_file/padded-no-blobs"), &key).unwrap(), 0);
+    assert_eq!(
+        fuzzing::pack_file(&seed("pack_file/padded-two-blobs"), &key).unwrap(),
+        2
+    );
+    assert_eq!(
+        fuzzing::pack_file(&seed("pack_file/padded-no-blobs"), &key).unwrap(),
+        0
+    );
     let entries = seed("pack_entries/two-padded");
     assert_eq!(fuzzing::padded_pack_entries(&entries).unwrap(), 90);
     assert!(fuzzing::pack_entries(&entries).is_err());
-    assert_eq!(fuzzing::index_file(&seed("index_file/three-packs-padded")).unwrap(), 3);
+    assert_eq!(
+        fuzzing::index_file(&seed("index_file/three-packs-padded")).unwrap(),
+        3
+    );
 
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
