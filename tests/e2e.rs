@@ -40,6 +40,8 @@ mod kill;
 mod maintain;
 #[path = "e2e/mount.rs"]
 mod mount;
+#[path = "e2e/padding.rs"]
+mod padding;
 #[path = "e2e/put_only.rs"]
 mod put_only;
 #[path = "e2e/remote.rs"]

@@ -112,6 +112,26 @@ fn pack(blobs: &[(BlobKind, &[u8])], tweak: impl FnOnce(&mut Vec<u8>)) -> (Vec<u
     (out, entries)
 }
 
+/// A padded (version 3) pack sealed under `FIXED_KEY`: after the blobs, the pad
+/// `seal("CRNp" || 3 || "padding", pad zero bytes)`; the header's plaintext is the
+/// entries, then `0xFF` and `trailer` zero bytes, sealed with `"CRNp" || 3 || "header"`.
+/// (Real packs are at least 64 KiB; seeds stay small.)
+fn padded_pack(blobs: &[(BlobKind, &[u8])], pad: usize, trailer: usize) -> Vec<u8> {
+    let (old, entries) = pack(blobs, |_| {});
+    let fk = Key::from_bytes([0x23; 32]);
+    let hlen = u32::from_le_bytes(old[old.len() - 4..].try_into().unwrap()) as usize;
+    let mut out = old[..old.len() - 4 - hlen].to_vec();
+    out[4] = 3;
+    out.extend_from_slice(&seal(&fk, b"CRNp\x03padding", &vec![0u8; pad]));
+    let mut header = encode_entries(&entries);
+    header.push(0xff);
+    header.resize(header.len() + trailer, 0);
+    let sh = seal(&fk, b"CRNp\x03header", &header);
+    out.extend_from_slice(&sh);
+    out.extend_from_slice(&(sh.len() as u32).to_le_bytes());
+    out
+}
+
 fn node(name: &[u8], kind: NodeKind) -> Node {
     Node {
         name: name.to_vec(),
@@ -205,10 +225,21 @@ fn main() {
     assert!(fuzzing::pack_file(&pack_odd, &key).is_err());
     write("pack_file", "header-not-multiple", &pack_odd);
 
+    let padded = padded_pack(&[(BlobKind::Data, b"hello, world\n"), (BlobKind::Tree, &tree_blob)], 200, 100);
+    assert_eq!(fuzzing::pack_file(&padded, &key).unwrap(), 2);
+    write("pack_file", "padded-two-blobs", &padded);
+    let padded_empty = padded_pack(&[], 0, 0);
+    assert_eq!(fuzzing::pack_file(&padded_empty, &key).unwrap(), 0);
+    write("pack_file", "padded-no-blobs", &padded_empty);
+
     let enc = encode_entries(&entries);
     assert_eq!(fuzzing::pack_entries(&enc).unwrap(), enc.len());
     write("pack_entries", "two", &enc);
     write("pack_entries", "one", &enc[..45]);
+    let mut enc_padded = enc.clone();
+    enc_padded.extend_from_slice(&[0xff, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(fuzzing::padded_pack_entries(&enc_padded).unwrap(), enc.len());
+    write("pack_entries", "two-padded", &enc_padded);
 
     // --- index files ---
     let one = index_plain(&[(Id::of_file(&pack_ok), &entries)]);
@@ -219,6 +250,11 @@ fn main() {
     assert_eq!(fuzzing::index_file(&two).unwrap(), 3);
     write("index_file", "three-packs", &two);
     write("index_file", "empty", &0u32.to_le_bytes());
+    let mut two_padded = two.clone();
+    two_padded.push(0xff);
+    two_padded.resize(two_padded.len() + 200, 0);
+    assert_eq!(fuzzing::index_file(&two_padded).unwrap(), 3);
+    write("index_file", "three-packs-padded", &two_padded);
 
     // --- config ---
     let cfg = RepoConfig {

@@ -1,4 +1,5 @@
-//! Index file plaintext (`pack_count || pack*`, docs/format.md "Index files").
+//! Index file plaintext (`pack_count || pack*`, then in version 3 the padding trailer
+//! `0xFF 0x00*`; docs/format.md "Index files").
 //! Any input must give `Ok` or `Err`, never a panic, a huge allocation or a hang.
 #![no_main]
 

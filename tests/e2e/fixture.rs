@@ -196,3 +196,51 @@ fn format_v2_fixture_reads_its_delta_blobs() {
         .count();
     assert!(deltas > 0, "no delta blob in the version 2 fixture");
 }
+
+/// The format version bytes (byte 4) of the files of one kind in a repository directory.
+fn version_bytes(repo: &Path, sub: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut dirs = vec![repo.join(sub)];
+    while let Some(d) = dirs.pop() {
+        for e in fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                out.push(fs::read(&p).unwrap()[4]);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Unpadded packs and index files (format versions 1 and 2) beside the padded ones this
+/// cairn writes: check, repair index, prune (repacking old packs) and restore all work
+/// on the mix.
+#[test]
+fn unpadded_fixture_files_work_beside_padded_ones() {
+    let (env, snaps) = open_fixture(1);
+    assert!(version_bytes(&env.repo, "data").iter().all(|&v| v == 1));
+    assert!(version_bytes(&env.repo, "index").iter().all(|&v| v == 1));
+    let src = env.path("new");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("small.txt"), b"one small new file\n").unwrap();
+    env.ok(&["backup", src.to_str().unwrap()]);
+    for sub in ["data", "index"] {
+        let v = version_bytes(&env.repo, sub);
+        assert!(v.contains(&1) && v.contains(&3), "{sub}: {v:?}");
+    }
+    env.ok(&["check", "--read-data"]);
+    env.ok(&["repair", "index"]);
+    env.ok(&["check", "--read-data"]);
+    // Dropping the dump's snapshot leaves old packs partly used: prune repacks them.
+    env.ok(&["forget", snaps[1]["id"].as_str().unwrap()]);
+    let pruned = env.json(&["prune", "--max-unused", "0%"]);
+    assert!(
+        pruned["packs_repacked"].as_u64().unwrap() + pruned["packs_deleted"].as_u64().unwrap() > 0,
+        "{pruned}"
+    );
+    env.ok(&["check", "--read-data"]);
+    restores_the_fixture_files(&env, &snaps[0]);
+}

@@ -22,7 +22,18 @@ pub fn pack_entries(bytes: &[u8]) -> Result<usize> {
     })
 }
 
-/// Parses a whole pack with a fixed key (header, envelope, entries, bounds).
+/// Decodes a padded (version 3) pack header's plaintext: entries, then the padding
+/// trailer; returns the bytes the entries take (the trailer starts there).
+pub fn padded_pack_entries(bytes: &[u8]) -> Result<usize> {
+    pack::decode_padded_entries(bytes, "fuzz").map(|e| {
+        e.iter()
+            .map(|e| 45 + 32 * usize::from(e.base.is_some()))
+            .sum()
+    })
+}
+
+/// Parses a whole pack with a fixed key (header, envelope, entries, bounds), padded
+/// (version 3) or not (versions 1 and 2).
 pub fn pack_file(bytes: &[u8], key: &Key) -> Result<usize> {
     pack::read_entries(bytes, key, "fuzz").map(|(_, e)| e.len())
 }

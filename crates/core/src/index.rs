@@ -6,6 +6,11 @@
 //!        | entry* (see pack.rs; an entry is 45 bytes, 77 with the base of a delta blob)
 //! ```
 //!
+//! Index files written now (format version 3) end with the padding trailer `0xFF |
+//! 0x00*` after the packs, so that the sealed file is `padded_len` bytes long and its
+//! size does not give the number of blobs (see `padding`). Readers accept files with
+//! and without it.
+//!
 //! The index repeats each pack's envelope so that blobs can be read with one ranged
 //! read, without first reading the pack's head.
 
@@ -370,8 +375,21 @@ pub(crate) fn packs_of_files(
     (packs, names)
 }
 
-/// Encodes an index file's plaintext.
+/// Encodes an index file's plaintext, padded so that the sealed file (header, a kind-1
+/// envelope, the seal's nonce and tag) is `padded_len` bytes long.
 pub fn encode_index_file(packs: &[IndexedPack]) -> Vec<u8> {
+    let mut out = encode_index_file_unpadded(packs);
+    out.push(crate::padding::PAD_MARKER);
+    let sealed_extra = 5 + ENVELOPE_LEN + cairn_crypto::SEAL_OVERHEAD;
+    let unpadded = (out.len() + sealed_extra) as u64;
+    let padded = crate::padding::padded_len(unpadded, crate::padding::MIN_INDEX_LEN);
+    out.resize(out.len() + (padded - unpadded) as usize, 0);
+    out
+}
+
+/// Encodes an index file's plaintext as written before padding (format versions 1 and
+/// 2): the packs only.
+pub fn encode_index_file_unpadded(packs: &[IndexedPack]) -> Vec<u8> {
     let n: usize = packs.iter().map(|(_, e)| e.len()).sum();
     let mut out = Vec::with_capacity(4 + packs.len() * (32 + ENVELOPE_LEN + 4) + n * ENTRY_LEN);
     out.extend_from_slice(&(packs.len() as u32).to_le_bytes());
@@ -419,7 +437,7 @@ pub fn decode_index_file(bytes: &[u8], what: &str) -> Result<Vec<IndexedPack>> {
         }
         packs.push((PackInfo { id, envelope }, entries));
     }
-    if pos != bytes.len() {
+    if pos != bytes.len() && !crate::padding::is_trailer(&bytes[pos..]) {
         return Err(bad("trailing bytes"));
     }
     Ok(packs)
@@ -457,12 +475,46 @@ mod tests {
         let dec = decode_index_file(&enc, "i").unwrap();
         assert_eq!(dec[0].0.id, info.id);
         assert_eq!(dec[0].1, entries);
-        for n in 0..enc.len() {
-            assert!(decode_index_file(&enc[..n], "i").is_err());
+        // Cut anywhere before the padding trailer: refused. (Cutting zeros off the
+        // trailer leaves a valid plaintext; the seal around it is what detects that.)
+        let content = encode_index_file_unpadded(&[(info.clone(), entries.clone())]).len();
+        assert_eq!(enc[content], crate::padding::PAD_MARKER);
+        for n in 0..content {
+            assert!(decode_index_file(&enc[..n], "i").is_err(), "{n}");
         }
         let mut idx = Index::new();
         idx.add_pack(&dec[0].0, &dec[0].1);
         assert_eq!(idx.get(&entries[0].id).unwrap().raw_len, 60);
+    }
+
+    #[test]
+    fn index_files_are_padded_and_unpadded_ones_still_read() {
+        let sealed_len =
+            |plain: &[u8]| 5 + ENVELOPE_LEN + cairn_crypto::SEAL_OVERHEAD + plain.len();
+        let one = encode_index_file(&[pack(1, 0..1)]);
+        let three = encode_index_file(&[pack(1, 0..3)]);
+        assert_eq!(sealed_len(&one), 4096);
+        assert_eq!(sealed_len(&three), 4096, "the blob count is not visible");
+        let big = encode_index_file(&[pack(1, 0..100), pack(2, 100..300)]);
+        assert_eq!(
+            sealed_len(&big),
+            14_336,
+            "Padmé above the minimum (13,853 bytes: multiples of 512)"
+        );
+        for (plain, n) in [(&one, 1), (&three, 3), (&big, 300)] {
+            let dec = decode_index_file(plain, "i").unwrap();
+            assert_eq!(dec.iter().map(|(_, e)| e.len()).sum::<usize>(), n);
+        }
+        // Without the trailer (versions 1 and 2), as before.
+        let old = encode_index_file_unpadded(&[pack(1, 0..3)]);
+        assert_eq!(decode_index_file(&old, "i").unwrap()[0].1, pack(1, 0..3).1);
+        // Anything but zero bytes after the marker is refused.
+        let mut bad = three.clone();
+        *bad.last_mut().unwrap() = 1;
+        assert!(decode_index_file(&bad, "i").is_err());
+        let mut no_marker = old.clone();
+        no_marker.extend_from_slice(&[0, 0, 0]);
+        assert!(decode_index_file(&no_marker, "i").is_err());
     }
 
     fn pack(n: u8, ids: impl Iterator<Item = u32>) -> IndexedPack {

@@ -41,6 +41,7 @@ mod index;
 mod keys;
 mod lock;
 mod pack;
+mod padding;
 mod platform;
 mod prune;
 mod repair;

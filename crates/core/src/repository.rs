@@ -668,8 +668,9 @@ impl Repository {
     }
 
     /// Writes an index file for packs this process stored; returns its name. It is
-    /// sealed with the data wrap (version 3): a full key's with the data key, a put-only
-    /// key's to the data public key, so that put-only keys cannot read the index.
+    /// padded and sealed with the data wrap (version 3): a full key's with the data key,
+    /// a put-only key's to the data public key, so that put-only keys cannot read the
+    /// index (and a cairn that knows neither refuses it instead of misreading it).
     pub fn write_index_file(&self, packs: &[IndexedPack]) -> Result<String> {
         let plain = encode_index_file(packs);
         let bytes = seal_file_at(

@@ -27,6 +27,9 @@
 //! The format version byte is 1 for a file whose envelopes (its own, and for an index
 //! file those of the packs it lists) are all of kind 1, and 2 otherwise: a cairn that
 //! knows only kind 1 refuses such a file as a newer version instead of misreading it.
+//! Packs and index files are written as version 3 ([`PADDED_VERSION`]), whatever their
+//! envelopes: they end their sealed plaintext with padding (see `padding`), which a
+//! cairn that knows only versions 1 and 2 would refuse as damage.
 //!
 //! Associated data binds every sealed piece to where it belongs: `magic | version |
 //! "envelope"` for the envelope and `magic | version | "body"` for the body, so a
@@ -40,13 +43,17 @@ use cairn_crypto::{
 };
 
 /// The highest format version of sealed files this build reads. It writes version 1
-/// unless a file holds a kind-2 envelope (see the module documentation), and index
-/// files as version [`VERSION_DATA_INDEX`].
+/// unless a file holds a kind-2 envelope, and packs and index files as version 3 (see
+/// the module documentation).
 pub const FORMAT_VERSION: u8 = 3;
+/// The version of packs and index files whose sealed plaintext ends with padding, of
+/// any envelope kind. Only packs and index files may have it.
+pub const PADDED_VERSION: u8 = 3;
 /// The version of index files sealed with the data wrap (the data key for full keys,
 /// the data public key for put-only keys) rather than the meta key: put-only keys can
-/// neither read them nor write one that passes for a full key's.
-pub const VERSION_DATA_INDEX: u8 = 3;
+/// neither read them nor write one that passes for a full key's. Index files of this
+/// version are padded too.
+pub const VERSION_DATA_INDEX: u8 = PADDED_VERSION;
 /// The version of files whose envelopes are all of kind 1.
 const VERSION_SYMMETRIC: u8 = 1;
 /// The version of files that hold a kind-2 envelope.
@@ -371,7 +378,8 @@ pub fn read_header(magic: Magic, bytes: &[u8], what: &str) -> Result<(u8, Envelo
         return Err(Error::corrupt(what));
     }
     let version = bytes[4];
-    if version == 0 || version > FORMAT_VERSION {
+    let padded_here = matches!(magic, Magic::Pack | Magic::Index);
+    if version == 0 || version > FORMAT_VERSION || (version == PADDED_VERSION && !padded_here) {
         return Err(Error::UnsupportedVersion {
             found: version as u32,
             supported: FORMAT_VERSION as u32,
@@ -418,9 +426,23 @@ pub fn open_file<K: EpochKeys + ?Sized>(
     Ok(body)
 }
 
-/// The associated data of a sealed pack header.
-pub fn pack_header_ad() -> Vec<u8> {
-    Magic::Pack.ad(VERSION_SYMMETRIC, b"header")
+/// The associated data of the sealed header of a pack of format `version`:
+/// `"CRNp" | 1 | "header"` for versions 1 and 2 (whatever the envelope), `"CRNp" | 3 |
+/// "header"` for padded packs, so that the version of a padded pack cannot be changed
+/// without breaking its header.
+pub fn pack_header_ad(version: u8) -> Vec<u8> {
+    let v = if version >= PADDED_VERSION {
+        PADDED_VERSION
+    } else {
+        VERSION_SYMMETRIC
+    };
+    Magic::Pack.ad(v, b"header")
+}
+
+/// The associated data of the pad of a padded (version 3) pack: `"CRNp" | 3 |
+/// "padding"`.
+pub fn pack_pad_ad() -> Vec<u8> {
+    Magic::Pack.ad(PADDED_VERSION, b"padding")
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use crate::index::{decode_index_file, encode_index_file, IndexedPack};
 use crate::snapshot::Snapshot;
 use cairn_crypto::Key;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const AD: &[u8] = b"cairn send log";
 const KIND_PACKS: u8 = 1;
@@ -66,7 +66,7 @@ impl SendLog {
 
     /// Where it is.
     #[cfg(test)]
-    fn path(&self) -> &Path {
+    fn path(&self) -> &std::path::Path {
         &self.path
     }
 

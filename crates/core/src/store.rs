@@ -3,7 +3,8 @@
 //! The producer (the backup walk) hands blobs to [`BlobWriter::add`], which hashes them
 //! and drops those the repository or this session already has. New blobs go through a
 //! bounded channel to one worker per core; each worker compresses, seals and appends to
-//! its own pack, and stores the pack when it reaches the configured size. The bounded
+//! its own pack, and stores the pack when it reaches the configured size (a full pack
+//! still takes the blobs that fit into its padding: see `pack`). The bounded
 //! channel and the recycled buffers keep memory fixed whatever the size of the input:
 //! at most `QUEUE_PER_WORKER * workers` blobs in flight plus one pack per worker.
 //!
@@ -16,12 +17,13 @@ use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
 use crate::index::{IndexedPack, PackInfo};
 use crate::pack::{
-    PackBuilder, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, DELTA_HEAD_LEN,
-    MAX_DELTA_DEPTH,
+    entry_len, PackBuilder, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, DELTA_HEAD_LEN,
+    ENTRY_LEN, MAX_DELTA_DEPTH,
 };
 use crate::repository::Repository;
 use crate::sealed::{FileKey, Magic};
 use crate::FileKind;
+use cairn_crypto::SEAL_OVERHEAD;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -392,6 +394,17 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
             }
             (None, None) => (COMPRESSION_NONE, &job.data),
         };
+        // A full pack takes more blobs while they fit into its padding (small blobs
+        // then fill what would be padding); the first that does not starts a new pack.
+        let sealed = 1 + payload.len() + SEAL_OVERHEAD;
+        if pack.as_ref().is_some_and(|p| {
+            p.len() >= pack_size && !p.fits_padding(sealed, entry_len(base.is_some()))
+        }) {
+            match shared.store_pack(pack.take().unwrap()) {
+                Ok(buf) => spare = Some(buf),
+                Err(e) => shared.fail(e),
+            }
+        }
         let p = pack.get_or_insert_with(|| match spare.take() {
             Some(buf) => PackBuilder::with_buffer(&shared.file_key, buf),
             None => PackBuilder::new(&shared.file_key, pack_size + (1 << 20)),
@@ -420,7 +433,8 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
         if job.data.capacity() <= RECYCLE_MAX {
             let _ = pool.try_send(job.data);
         }
-        if p.len() >= pack_size {
+        // Full, and not even the smallest blob fits into its padding: stored now.
+        if p.len() >= pack_size && !p.fits_padding(1 + SEAL_OVERHEAD, ENTRY_LEN) {
             match shared.store_pack(pack.take().unwrap()) {
                 Ok(buf) => spare = Some(buf),
                 Err(e) => shared.fail(e),

@@ -112,10 +112,12 @@ fn random_data_is_stored_with_almost_no_overhead() {
         a.bytes_stored,
         a.bytes_raw
     );
-    // Everything the backup wrote (packs, index, snapshot) stays close to the raw size.
+    // Everything the backup wrote (packs, index, snapshot) stays close to the raw size:
+    // sealing and headers add under 1 %, the padding of packs (docs/format.md,
+    // "Padding") at most 1/32 (this one pack holds just over 8 MiB: the worst case).
     let grown = be.total_bytes() - before;
     assert!(
-        grown <= a.bytes_raw + a.bytes_raw / 100 + (16 << 10),
+        grown <= a.bytes_raw + a.bytes_raw / 100 + a.bytes_raw / 32 + (16 << 10),
         "repository grew by {grown} for {} raw",
         a.bytes_raw
     );

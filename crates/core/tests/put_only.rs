@@ -81,8 +81,9 @@ fn a_put_only_key_backs_up_and_deduplicates_and_full_keys_read_it() {
     );
     assert!(added.data_blobs > 0);
 
-    // What it wrote: packs and the snapshot sealed to the public key (version 2), index
-    // files at version 2 so that an older cairn refuses them rather than misreads them.
+    // What it wrote: packs and the snapshot sealed to the public key (the snapshot at
+    // version 2; packs, padded, at version 3), index files at version 3 (padded) so that
+    // an older cairn refuses them rather than misreads them.
     let snap_bytes = be.read(FileKind::Snapshot, &b.id.to_hex()).unwrap();
     assert_eq!(&snap_bytes[..6], b"CRNs\x02\x02");
     let new_indexes: Vec<String> = be
@@ -93,7 +94,7 @@ fn a_put_only_key_backs_up_and_deduplicates_and_full_keys_read_it() {
     assert!(!new_indexes.is_empty());
     for n in &new_indexes {
         let bytes = be.read(FileKind::Index, n).unwrap();
-        assert_eq!(&bytes[..6], b"CRNi\x02\x01", "index {n}");
+        assert_eq!(&bytes[..6], b"CRNi\x03\x01", "index {n}");
     }
 
     // The put-only key cannot open its own snapshot or any blob.
