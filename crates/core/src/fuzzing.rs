@@ -125,3 +125,11 @@ pub fn seal_as(
 pub fn encode_index(packs: &[index::IndexedPack]) -> Vec<u8> {
     index::encode_index_file(packs)
 }
+
+/// Decodes a send log (framing, then records sealed under a fixed key); returns the
+/// numbers of packs and snapshots found.
+pub fn send_log(bytes: &[u8]) -> (usize, usize) {
+    let log = crate::sendlog::SendLog::new(std::path::PathBuf::new(), &Key::from_bytes([7; 32]));
+    let sent = log.decode(bytes);
+    (sent.packs.len(), sent.snapshots.len())
+}

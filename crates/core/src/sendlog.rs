@@ -80,7 +80,7 @@ impl SendLog {
         Ok(self.decode(&bytes))
     }
 
-    fn decode(&self, bytes: &[u8]) -> Sent {
+    pub(crate) fn decode(&self, bytes: &[u8]) -> Sent {
         let what = format!("send log {}", self.path.display());
         let mut sent = Sent::default();
         let mut at = 0usize;

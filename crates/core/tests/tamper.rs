@@ -375,13 +375,19 @@ fn a_flipped_byte_in_an_index_file_is_detected() {
         let len = be.read(FileKind::Index, &name).unwrap().len();
         flip(&be, FileKind::Index, &name, len / 2);
         let repo = open(&be).unwrap();
-        assert!(matches!(repo.load_index(), Err(Error::Corrupt { .. })));
+        // Skipped and reported: what other index files list still reads.
+        repo.load_index().unwrap();
+        assert_eq!(repo.index_damage(), vec![name.clone()]);
         let report = check_all(&repo);
         assert_reported(&report, &format!("index {}", &name[..8]));
         let repo = open(&be).unwrap();
         let (r, target) = restore_s1(&repo);
-        assert!(r.is_err(), "restore with a damaged index: {r:?}");
-        assert!(verify_no_wrong_bytes(target.path()).is_empty());
+        // What other index files list comes back, never a wrong byte; a restore that
+        // reports no error is whole.
+        let present = verify_no_wrong_bytes(target.path());
+        if matches!(&r, Ok(s) if s.errors == 0) {
+            assert_eq!(present.len(), template().files.len(), "{r:?}");
+        }
     }
 }
 
