@@ -82,8 +82,8 @@ pub use platform::{command, hostname, is_root, is_secret_env, secret_env_names, 
 pub use prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
 pub use repair::{repair_index, repair_snapshot, RepairIndexReport, RepairSnapshotReport};
 pub use repository::{
-    select_snapshot, CatalogTrouble, KeyInfo, OpenOptions, Repository, SnapshotsAndDamage, Warn,
-    PUT_ONLY,
+    select_snapshot, CatalogTrouble, KeyInfo, OpenOptions, Repository, SnapshotsAndDamage,
+    SnapshotsAndDamaged, Warn, PUT_ONLY,
 };
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use retention::{

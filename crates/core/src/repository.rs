@@ -79,6 +79,12 @@ impl Drop for Repository {
 /// How a snapshot sealed by a put-only key is marked (`Snapshot::access`).
 pub const PUT_ONLY: &str = "put-only";
 
+/// Readable snapshots (oldest first) and the damaged ones, by name.
+pub type SnapshotsAndDamaged = (Vec<(Id, Snapshot)>, Vec<DamagedSnapshot>);
+
+/// A blob's plaintext, its delta depth and base (see [`Repository::read_blob_depth`]).
+type ReadBlob = (Vec<u8>, u8, Option<Id>);
+
 /// Readable snapshots (oldest first) and the errors of damaged ones.
 pub type SnapshotsAndDamage = (Vec<(Id, Snapshot)>, Vec<Error>);
 
@@ -764,11 +770,7 @@ impl Repository {
     /// when it knows no other, else the first copy that reads or the last error. Used
     /// when the first copy fails, so that a damaged (or planted) copy does not make a
     /// blob unreadable while a good one exists.
-    pub(crate) fn read_alternates(
-        &self,
-        id: &Id,
-        limit: u8,
-    ) -> Option<Result<(Vec<u8>, u8, Option<Id>)>> {
+    pub(crate) fn read_alternates(&self, id: &Id, limit: u8) -> Option<Result<ReadBlob>> {
         let alternates: Vec<(BlobLocation, PackInfo)> = {
             let index = self.index();
             index
@@ -986,7 +988,7 @@ impl Repository {
     }
 
     /// As [`Repository::snapshots_and_damage`], with the name of each damaged file.
-    pub fn snapshots_and_damaged(&self) -> Result<(Vec<(Id, Snapshot)>, Vec<DamagedSnapshot>)> {
+    pub fn snapshots_and_damaged(&self) -> Result<SnapshotsAndDamaged> {
         self.require_full()?;
         let names = self.backend.list(FileKind::Snapshot)?;
         let Some(cached) = self.with_catalog(|c| c.snapshots()) else {
@@ -1027,10 +1029,7 @@ impl Repository {
     }
 
     /// Reads the named snapshot files: the readable ones, oldest first, and the damaged.
-    fn read_snapshots(
-        &self,
-        names: &[(String, u64)],
-    ) -> Result<(Vec<(Id, Snapshot)>, Vec<DamagedSnapshot>)> {
+    fn read_snapshots(&self, names: &[(String, u64)]) -> Result<SnapshotsAndDamaged> {
         let loaded: Vec<Result<(Id, Snapshot)>> = names
             .par_iter()
             .map(|(name, _)| {
