@@ -5,14 +5,6 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-fn flip(path: &Path, offset: usize) {
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
-    let mut b = fs::read(path).unwrap();
-    let o = offset.min(b.len() - 1);
-    b[o] ^= 0x01;
-    fs::write(path, b).unwrap();
-}
-
 fn copy_repo(from: &Path, to: &Path) {
     let st = std::process::Command::new("cp")
         .arg("-a")

@@ -4,17 +4,8 @@
 
 use crate::common::*;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-fn flip(path: &Path, offset: usize) {
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
-    let mut b = fs::read(path).unwrap();
-    let o = offset.min(b.len() - 1);
-    b[o] ^= 0x01;
-    fs::write(path, b).unwrap();
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -318,3 +318,14 @@ pub fn kimai_sqlite_install(root: &Path, users: usize) -> PathBuf {
     );
     db
 }
+
+/// Flips the lowest bit of the byte at `offset` (or the last byte) of a repository file,
+/// making it writable first (cairn stores files read-only).
+pub fn flip(path: &Path, offset: usize) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut b = std::fs::read(path).unwrap();
+    let o = offset.min(b.len() - 1);
+    b[o] ^= 0x01;
+    std::fs::write(path, b).unwrap();
+}
