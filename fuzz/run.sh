@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-ALL=(index_file pack_entries pack_file sealed_file tree snapshot config key_file chunker lock toml_config export_file send_log)
+ALL=(index_file pack_entries pack_file sealed_file tree snapshot config key_file chunker lock toml_config export_file send_log history)
 build_only=0
 targets=()
 for a in "$@"; do

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-ALL=(index_file pack_entries pack_file sealed_file tree snapshot config key_file chunker lock toml_config export_file send_log)
+ALL=(index_file pack_entries pack_file sealed_file tree snapshot config key_file chunker lock toml_config export_file send_log history)
 SECS=${FUZZ_SMOKE_SECONDS:-5}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/smoke"
 # The flags cargo-fuzz passes for coverage-guided fuzzing, minus the sanitizer.

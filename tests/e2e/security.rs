@@ -367,3 +367,94 @@ fn a_damaged_index_file_does_not_stop_what_is_indexed_elsewhere() {
         pseudo_random(2, 300_000)
     );
 }
+
+/// Whether a command's standard error reports a rollback.
+fn warns_rollback(o: &Output) -> bool {
+    stderr(o).contains("rolled back")
+}
+
+#[test]
+fn a_repository_whose_newest_snapshot_vanishes_is_reported_by_every_command_and_check() {
+    let (env, _src, old, new) = two_generations();
+    // The storage shows an older state: the newest snapshot is gone.
+    let saved = fs::read(env.repo.join("snapshots").join(&new)).unwrap();
+    fs::remove_file(env.repo.join("snapshots").join(&new)).unwrap();
+    let target = env.path("restored");
+    for args in [
+        vec!["snapshots"],
+        vec!["--no-cache", "ls", "latest"],
+        vec!["restore", "latest", "--target", target.to_str().unwrap()],
+    ] {
+        let out = env.run(&args);
+        assert!(warns_rollback(&out), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&new[..8]),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = env.run(&["check"]);
+    assert!(!out.status.success(), "check must fail");
+    assert!(stderr(&out).contains(&new[..8]), "{}", stderr(&out));
+
+    // Putting the snapshot back does not silence what was seen; accepting does.
+    fs::write(env.repo.join("snapshots").join(&new), saved).unwrap();
+    assert!(!env.run(&["check"]).status.success());
+    let out = env.run(&["check", "--accept-rollback"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("accepted"), "{}", stderr(&out));
+    let out = env.run(&["snapshots"]);
+    assert!(!warns_rollback(&out), "{}", stderr(&out));
+    assert!(env.run(&["check"]).status.success());
+
+    // This machine's own forget is no rollback, nor is a newer snapshot replacing an
+    // older one forgotten elsewhere.
+    env.ok(&["forget", &new[..8]]);
+    let out = env.run(&["snapshots"]);
+    assert!(!warns_rollback(&out), "{}", stderr(&out));
+    let out = env.run(&["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let _ = old;
+}
+
+#[test]
+fn an_index_file_replayed_after_it_had_gone_is_reported_by_restore_and_check() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a.txt"), b"first generation\n").unwrap();
+    env.backup(&[&src]);
+    let index = env.repo.join("index");
+    let before = names_in(&index);
+    let kept: Vec<(String, Vec<u8>)> = before
+        .iter()
+        .map(|n| (n.clone(), fs::read(index.join(n)).unwrap()))
+        .collect();
+    // Index files are rewritten (as prune and repair do); the old ones go.
+    env.ok(&["repair", "index"]);
+    let after = names_in(&index);
+    assert!(
+        before.iter().all(|n| !after.contains(n)),
+        "{before:?} {after:?}"
+    );
+    let target = env.path("restored");
+    let out = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert!(
+        out.status.success() && !warns_rollback(&out),
+        "{}",
+        stderr(&out)
+    );
+
+    // The storage puts an old index file back.
+    for (name, bytes) in &kept {
+        fs::write(index.join(name), bytes).unwrap();
+    }
+    let target = env.path("restored-again");
+    let out = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert!(warns_rollback(&out), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&kept[0].0[..16]), "{}", stderr(&out));
+    let out = env.run(&["check"]);
+    assert!(!out.status.success(), "check must fail");
+    assert!(stderr(&out).contains(&kept[0].0[..16]), "{}", stderr(&out));
+}

@@ -813,6 +813,12 @@ pub struct CheckArgs {
     /// 7/7 on successive days) or `x%` (a random share).
     #[arg(long, value_name = "n/t|x%", conflicts_with = "read_data")]
     pub read_data_subset: Option<String>,
+    /// Accept the repository as it is now after a reported rollback (a newest snapshot
+    /// gone, an index file back after it had gone): this machine forgets what it had
+    /// seen and remembers afresh. Only once you know why (e.g. snapshots forgotten on
+    /// another machine, or the repository restored from a copy on purpose).
+    #[arg(long)]
+    pub accept_rollback: bool,
 }
 
 #[derive(Debug, Subcommand)]

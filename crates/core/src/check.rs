@@ -211,7 +211,7 @@ pub fn check(
     }
 
     // Index files, one by one so a broken one does not hide the others.
-    let index_files = repo.backend().list(FileKind::Index)?;
+    let index_files = repo.list_index_files()?;
     let mut indexed: HashMap<Id, Vec<crate::pack::PackEntry>> = HashMap::new();
     for (name, _) in &index_files {
         match repo.read_index_file(name) {
@@ -274,13 +274,25 @@ pub fn check(
     }
 
     // Snapshots and their trees.
+    let listed_at = crate::history::now_ms();
     let snap_names = repo.backend().list(FileKind::Snapshot)?;
     let mut roots = Vec::new();
+    let mut readable = Vec::new();
     for (name, _) in &snap_names {
         match repo.load_snapshot(name) {
-            Ok(s) => roots.push((short(name), s.tree)),
+            Ok(s) => {
+                roots.push((short(name), s.tree));
+                if let Some(id) = Id::from_hex(name) {
+                    readable.push((id, s));
+                }
+            }
             Err(e) => err(format!("snapshot {}: {e}", short(name))),
         }
+    }
+    // What this client remembers: a repository gone back in time is an error.
+    repo.observe_snapshots(&snap_names, &readable, listed_at);
+    for alarm in repo.rollback_alarms().unwrap_or_default() {
+        err(alarm);
     }
     report.snapshots = roots.len();
     let mut seen: HashSet<Id> = HashSet::new();

@@ -133,3 +133,10 @@ pub fn send_log(bytes: &[u8]) -> (usize, usize) {
     let sent = log.decode(bytes);
     (sent.packs.len(), sent.snapshots.len())
 }
+
+/// Decodes a repository history file (sealed under a fixed key), and the same bytes as
+/// its plaintext (the JSON behind the seal); returns how many alarms each holds.
+pub fn history(bytes: &[u8]) -> (Option<usize>, Option<usize>) {
+    let h = crate::history::History::new(std::path::PathBuf::new(), &Key::from_bytes([7; 32]));
+    h.decode_both(bytes)
+}

@@ -36,6 +36,7 @@ mod fetch;
 mod find;
 #[doc(hidden)]
 pub mod fuzzing;
+mod history;
 mod id;
 mod index;
 mod keys;

@@ -220,7 +220,7 @@ pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<Prun
         report.index_files_written += 1;
     }
     for name in &index_files {
-        repo.backend().remove(FileKind::Index, name)?;
+        repo.remove_index_file(name)?;
     }
 
     // 5. Remove the packs.

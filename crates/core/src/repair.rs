@@ -97,7 +97,7 @@ pub fn repair_index(repo: &Repository, lock: &Lock) -> Result<RepairIndexReport>
         report.index_files_written += 1;
     }
     for name in &old {
-        repo.backend().remove(FileKind::Index, name)?;
+        repo.remove_index_file(name)?;
         report.index_files_removed += 1;
     }
     Ok(report)

@@ -59,6 +59,7 @@ pub struct Repository {
     warn: Option<Warn>,
     index_damage: Mutex<Vec<String>>,
     send_log: Option<SendLog>,
+    history: Option<crate::history::History>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -407,6 +408,7 @@ impl Repository {
             warn: None,
             index_damage: Mutex::new(Vec::new()),
             send_log: None,
+            history: None,
         })
     }
 
@@ -520,7 +522,7 @@ impl Repository {
         if self.is_put_only() {
             return self.load_sent();
         }
-        let files = self.backend.list(FileKind::Index)?;
+        let files = self.list_index_files()?;
         let mut index = self.index.write().unwrap();
         // Room for every entry the files can hold (each takes ENTRY_LEN bytes there).
         let bytes: u64 = files.iter().map(|(_, n)| n).sum();
@@ -596,6 +598,72 @@ impl Repository {
         self.send_log = Some(SendLog::new(path, &self.master.id_key));
     }
 
+    /// Remembers what this client sees of the repository in the file at `path`, to
+    /// report a repository that goes back in time (see the `history` module). Not for
+    /// put-only keys, which see only what they wrote.
+    pub fn set_history(&mut self, path: std::path::PathBuf) {
+        if !self.is_put_only() {
+            self.history = Some(crate::history::History::new(path, &self.master.id_key));
+        }
+    }
+
+    /// Lists the index files, and tells the history what was listed.
+    pub(crate) fn list_index_files(&self) -> Result<Vec<(String, u64)>> {
+        let listed_at = crate::history::now_ms();
+        let files = self.backend.list(FileKind::Index)?;
+        if let Some(h) = &self.history {
+            let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+            self.heed(h.observe_index(&names, listed_at));
+        }
+        Ok(files)
+    }
+
+    /// Removes an index file whose packs other index files list now (prune, repair), and
+    /// remembers it as gone, so that it cannot come back unnoticed.
+    pub(crate) fn remove_index_file(&self, name: &str) -> Result<()> {
+        self.backend.remove(FileKind::Index, name)?;
+        if let Some(h) = &self.history {
+            // After the removal: a listing that began before now may still show it.
+            if let Err(e) = h.removed_index(name, crate::history::now_ms()) {
+                self.say(&format!("{e}: rollbacks are not watched for"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Says the history's new alarms (or why it could not be kept).
+    fn heed(&self, said: Result<Vec<String>>) {
+        match said {
+            Ok(alarms) => {
+                for a in alarms {
+                    self.say(&format!(
+                        "{a} (run `cairn check`; `cairn check --accept-rollback` accepts \
+                         the repository as it is)"
+                    ));
+                }
+            }
+            Err(e) => self.say(&format!("{e}: rollbacks are not watched for")),
+        }
+    }
+
+    /// Rollbacks the history has recorded and the user has not accepted (see the
+    /// `history` module); empty without a history.
+    pub fn rollback_alarms(&self) -> Result<Vec<String>> {
+        match &self.history {
+            Some(h) => h.alarms(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Accepts the repository as it is now: drops the recorded rollbacks and remembers
+    /// afresh. Returns the alarms dropped.
+    pub fn accept_rollback(&self) -> Result<Vec<String>> {
+        match &self.history {
+            Some(h) => h.accept(),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The snapshots this put-only key wrote, as its send log has them (oldest first).
     pub fn sent_snapshots(&self) -> Vec<(Id, Snapshot)> {
         match &self.send_log {
@@ -625,7 +693,7 @@ impl Repository {
     /// from them too if it is not loaded yet. For prune, which needs each pack's entries
     /// (second copies of blobs included) and the index, from one read.
     pub(crate) fn read_index_files(&self) -> Result<Vec<(String, Vec<IndexedPack>)>> {
-        let names = self.backend.list(FileKind::Index)?;
+        let names = self.list_index_files()?;
         let files: Vec<(String, Vec<IndexedPack>)> = names
             .par_iter()
             .map(|(name, _)| Ok((name.clone(), self.read_index_file(name)?)))
@@ -909,6 +977,12 @@ impl Repository {
     /// Removes a snapshot file (forget). The data it used stays until prune.
     pub fn remove_snapshot(&self, id: &Id) -> Result<()> {
         self.require_full()?;
+        if let Some(h) = &self.history {
+            // Before the file goes, so that no listing can miss it unexplained.
+            if let Err(e) = h.forgetting(id) {
+                self.say(&format!("{e}: rollbacks are not watched for"));
+            }
+        }
         self.backend.remove(FileKind::Snapshot, &id.to_hex())?;
         self.with_catalog(|c| c.update_snapshots(&[], &[*id]));
         Ok(())
@@ -928,6 +1002,9 @@ impl Repository {
             if let Err(e) = log.add_snapshot(&id, &snap) {
                 self.say(&format!("{e}: the next backup reads every file again"));
             }
+        }
+        if let Some(h) = &self.history {
+            self.heed(h.saved(&id, &snap));
         }
         self.with_catalog(|c| c.update_snapshots(&[(id, snap)], &[]));
         Ok(id)
@@ -990,9 +1067,12 @@ impl Repository {
     /// As [`Repository::snapshots_and_damage`], with the name of each damaged file.
     pub fn snapshots_and_damaged(&self) -> Result<SnapshotsAndDamaged> {
         self.require_full()?;
+        let listed_at = crate::history::now_ms();
         let names = self.backend.list(FileKind::Snapshot)?;
         let Some(cached) = self.with_catalog(|c| c.snapshots()) else {
-            return self.read_snapshots(&names);
+            let read = self.read_snapshots(&names)?;
+            self.observe_snapshots(&names, &read.0, listed_at);
+            return Ok(read);
         };
         let listed: HashSet<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
         let mut held = HashSet::new();
@@ -1008,8 +1088,9 @@ impl Repository {
             }
         }
         let new: Vec<(String, u64)> = names
-            .into_iter()
+            .iter()
             .filter(|(n, _)| !held.contains(n))
+            .cloned()
             .collect();
         let (added, damage) = self.read_snapshots(&new)?;
         if !added.is_empty() || !gone.is_empty() {
@@ -1017,14 +1098,30 @@ impl Repository {
         }
         snaps.extend(added);
         snaps.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        self.observe_snapshots(&names, &snaps, listed_at);
         Ok((snaps, damage))
+    }
+
+    /// Tells the history what a listing of snapshots taken at `listed_at` showed.
+    pub(crate) fn observe_snapshots(
+        &self,
+        names: &[(String, u64)],
+        snaps: &[(Id, Snapshot)],
+        at: i64,
+    ) {
+        if let Some(h) = &self.history {
+            let names: Vec<String> = names.iter().map(|(n, _)| n.clone()).collect();
+            self.heed(h.observe_snapshots(&names, snaps, at));
+        }
     }
 
     /// Every snapshot read from the repository itself, never from the catalog (for check,
     /// prune and repair, which judge what the repository holds).
     pub fn snapshots_from_repository(&self) -> Result<SnapshotsAndDamage> {
+        let listed_at = crate::history::now_ms();
         let names = self.backend.list(FileKind::Snapshot)?;
         let (snaps, damaged) = self.read_snapshots(&names)?;
+        self.observe_snapshots(&names, &snaps, listed_at);
         Ok((snaps, damaged.into_iter().map(|d| d.error).collect()))
     }
 

@@ -152,10 +152,10 @@ fn short(name: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn snap(host: &str, secs: i64, tags: &[&str], app: Option<&str>) -> Snapshot {
+    pub(crate) fn snap(host: &str, secs: i64, tags: &[&str], app: Option<&str>) -> Snapshot {
         Snapshot {
             version: 1,
             time: jiff::Timestamp::from_second(secs).unwrap(),

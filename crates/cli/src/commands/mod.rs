@@ -137,7 +137,7 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
                 tag: a.tag,
             },
         ),
-        Command::Check(a) => read::check(s, a.read_data, a.read_data_subset.as_deref()),
+        Command::Check(a) => read::check(s, &a),
         Command::Diff(a) => inspect::diff(s, &a.from, &a.to),
         Command::Stats(a) => inspect::stats(s, &a.snapshots),
         Command::Find(a) => inspect::find(s, a),
@@ -236,11 +236,24 @@ pub fn open_with_password(s: &Settings) -> Result<(Repository, cairn_core::Passw
         key: s.key_id.clone(),
         warn: Some(warn),
     };
-    let repo = Repository::open_with(backend, &pw, &opts)?;
+    let mut repo = Repository::open_with(backend, &pw, &opts)?;
+    // What this machine has seen of the repository, to tell when it goes back in time
+    // (kept whatever --no-cache says: it is a memory, not a cache).
+    if let Some(dir) = history_dir() {
+        repo.set_history(dir.join(repo.config().id.to_hex()));
+    }
     if repo.is_put_only() && !s.put_only_allowed {
         return Err(cairn_core::Error::PutOnly.into());
     }
     Ok((repo, pw))
+}
+
+/// Where each repository's history is kept (see `Repository::set_history`): the state
+/// directory's `history/`.
+fn history_dir() -> Option<std::path::PathBuf> {
+    crate::settings::state_dir("the repository history")
+        .ok()
+        .map(|d| d.join("history"))
 }
 
 trait ExistsConfig {
@@ -257,13 +270,14 @@ impl ExistsConfig for Arc<dyn Backend> {
     }
 }
 
-/// Exclude patterns for cairn's own directories, the repository and the local catalogs:
-/// a backup of a tree that holds them (`cairn backup ~` with the default repository)
-/// must not store the repository into itself, night after night.
+/// Exclude patterns for cairn's own directories, the repository, the local catalogs and
+/// the repository histories: a backup of a tree that holds them (`cairn backup ~` with
+/// the default repository) must not store the repository into itself, night after night.
 pub fn own_directories(s: &Settings) -> Vec<String> {
     let mut dirs: Vec<std::path::PathBuf> =
         cairn_backend::local_path(&s.repo).into_iter().collect();
     dirs.extend(s.cache_dir.clone());
+    dirs.extend(history_dir());
     let mut out = Vec::new();
     for d in dirs {
         let Ok(abs) = std::path::absolute(&d) else {

@@ -153,11 +153,19 @@ pub fn dump(s: &Settings, spec: &str, select: &SelectArgs, path: &str) -> Result
     Ok(crate::exit::OK)
 }
 
-pub fn check(s: &Settings, read_data: bool, subset: Option<&str>) -> Result<u8> {
-    let subset: Option<cairn_core::DataSubset> = subset.map(str::parse).transpose()?;
-    let read_data = read_data || subset.is_some();
+pub fn check(s: &Settings, a: &crate::args::CheckArgs) -> Result<u8> {
+    let subset: Option<cairn_core::DataSubset> =
+        a.read_data_subset.as_deref().map(str::parse).transpose()?;
+    let read_data = a.read_data || subset.is_some();
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "check")?;
+    if a.accept_rollback {
+        for alarm in repo.accept_rollback()? {
+            if !s.quiet {
+                eprintln!("cairn: accepted: {alarm}");
+            }
+        }
+    }
     let bar = Bar::new(s.progress && read_data, Some(0));
     let report = cairn_core::check(&repo, &CheckOptions { read_data, subset }, &bar);
     bar.finish();
