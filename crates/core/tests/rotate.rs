@@ -184,3 +184,258 @@ fn a_rotation_stopped_anywhere_leaves_a_repository_the_password_opens() {
     assert!(stops >= 3, "only {stops} stop points");
     eprintln!("rotation stopped at {stops} points, then completed");
 }
+
+/// The key epoch a sealed file (pack, index file, snapshot) is sealed under, and
+/// whether its envelope is of kind 2 (sealed to the data public key by a put-only key).
+fn epoch_and_kind(bytes: &[u8]) -> (u32, u8) {
+    (
+        u32::from_le_bytes(bytes[6..10].try_into().unwrap()),
+        bytes[5],
+    )
+}
+
+/// Every pack, index file and snapshot: (kind, name) -> (epoch, wrap kind).
+fn sealed_files(be: &MemBackend) -> Vec<(FileKind, String, u32, u8)> {
+    let mut out = Vec::new();
+    for kind in [FileKind::Pack, FileKind::Index, FileKind::Snapshot] {
+        for name in be.names(kind) {
+            let (epoch, wrap) = epoch_and_kind(&be.read(kind, &name).unwrap());
+            out.push((kind, name, epoch, wrap));
+        }
+    }
+    out
+}
+
+/// The snapshots of `repo` by the id they were first taken as.
+fn by_original(repo: &Repository) -> Vec<(Id, Id, cairn_core::Snapshot)> {
+    repo.snapshots()
+        .unwrap()
+        .into_iter()
+        .map(|(id, s)| (s.original.unwrap_or(id), id, s))
+        .collect()
+}
+
+/// Every night restores, found by the id it was first taken as (a rewrite renames
+/// snapshots); at least one snapshot stands for each, and every one that does restores.
+fn assert_all_restore_by_original(repo: &Repository, nights: &[(Id, Vec<u8>)]) {
+    repo.load_index().unwrap();
+    let snaps = by_original(repo);
+    for (first, data) in nights {
+        let found: Vec<_> = snaps.iter().filter(|(o, _, _)| o == first).collect();
+        assert!(!found.is_empty(), "night {} is lost", first.short());
+        for (_, id, snap) in found {
+            let node = node_at(repo, id, snap, "/night.sql");
+            assert_eq!(&dump(repo, &node), data, "night {}", first.short());
+        }
+    }
+}
+
+fn no_progress(_: &str) {}
+
+/// `key rotate --rewrite-data`: afterwards every pack, index file and snapshot is sealed
+/// under the new epoch (a put-only key's stay sealed to the public key), the key that
+/// was in use before opens none of them, every snapshot restores byte-exact under its
+/// new name (`original` keeps the old one, `parent` follows the rename), and check
+/// --read-data passes. A second run finds nothing to do.
+#[test]
+fn rewrite_data_reseals_every_pack_index_and_snapshot_under_the_new_epoch() {
+    let (be, mut repo) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let mut nights = vec![night(&repo, 0), night(&repo, 1)];
+    // A put-only key's backup, with data of its own.
+    let put = Password::new(b"put-only".to_vec());
+    repo.add_put_only_key(&put, KdfParams::DEFAULT).unwrap();
+    let put_repo = Repository::open(be.clone() as Arc<dyn Backend>, &put).unwrap();
+    let put_data = random_bytes(77, 300_000);
+    let r = run_backup(
+        &put_repo,
+        opts(vec![], vec![reader_stream("night.sql", put_data.clone())]),
+    );
+    nights.push((r.id, put_data));
+    drop(put_repo);
+    let old = master_of(&be, repo.key_name(), &password());
+    let before = sealed_files(&be);
+    assert!(before.iter().all(|(_, _, e, _)| *e == 0));
+    // Packs and snapshots sealed to the public key by the put-only key (its index file
+    // is re-listed by the full key, as a rotation does).
+    let public = |files: &[(FileKind, String, u32, u8)]| {
+        files
+            .iter()
+            .filter(|f| f.0 != FileKind::Index && f.3 == 2)
+            .count()
+    };
+    let public_before = public(&before);
+    assert!(
+        public_before >= 2,
+        "a put-only pack and snapshot: {before:?}"
+    );
+    // Before: the old key opens the packs and snapshots.
+    let first_pack = be.names(FileKind::Pack).into_iter().next().unwrap();
+    let bytes = be.read(FileKind::Pack, &first_pack).unwrap();
+    assert!(cairn_core::fuzzing::pack_file(&bytes, old.data_key().unwrap()).is_ok());
+    let night1 = repo.load_snapshot(&nights[1].0.to_hex()).unwrap();
+    assert_eq!(
+        night1.parent,
+        Some(nights[0].0),
+        "night 1 has night 0 as parent"
+    );
+
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    let report = cairn_core::rotate_and_rewrite(
+        &mut repo,
+        &lock,
+        &password(),
+        KdfParams::DEFAULT,
+        true,
+        &no_progress,
+    )
+    .unwrap();
+    drop(lock);
+    assert_eq!(report.epoch, 1);
+    assert!(report.rotation.is_some(), "a new epoch was made");
+    assert_eq!(report.continued, 0);
+    assert!(report.complete(), "{:?}", report.left);
+    assert!(report.packs_rewritten >= 3, "{report:?}");
+    assert_eq!(report.snapshots_rewritten.len(), 3);
+
+    // Every file is sealed under epoch 1, of the kind it had; none has its old name.
+    let after = sealed_files(&be);
+    assert!(
+        after.iter().all(|(_, _, e, _)| *e == 1),
+        "files under an earlier epoch: {after:?}"
+    );
+    assert_eq!(public(&after), public_before, "{after:?}");
+    let old_names: BTreeSet<&String> = before
+        .iter()
+        .filter(|f| f.0 != FileKind::Index)
+        .map(|f| &f.1)
+        .collect();
+    assert!(after.iter().all(|f| !old_names.contains(&f.1)));
+
+    // The key in use before opens none of them (any kind of file, any of its keys).
+    for (kind, name, _, _) in &after {
+        let bytes = be.read(*kind, name).unwrap();
+        for key in [&old.meta_key, old.data_key().unwrap()] {
+            assert!(cairn_core::fuzzing::sealed_file(&bytes, key).is_err());
+            assert!(cairn_core::fuzzing::pack_file(&bytes, key).is_err());
+        }
+    }
+
+    // Opened afresh: checks clean, every night restores, names and links are kept.
+    let repo = open(&be).unwrap();
+    let check = check_read_data(&repo);
+    assert!(check.errors.is_empty(), "{:?}", check.errors);
+    assert_all_restore_by_original(&repo, &nights);
+    let renamed: std::collections::HashMap<Id, Id> =
+        report.snapshots_rewritten.iter().copied().collect();
+    let snaps = by_original(&repo);
+    assert_eq!(snaps.len(), 3, "no snapshot lost or doubled");
+    let (_, _, night1) = snaps.iter().find(|(o, _, _)| *o == nights[1].0).unwrap();
+    assert_eq!(night1.parent, Some(renamed[&nights[0].0]), "parent follows");
+    let (_, _, put_snap) = snaps.iter().find(|(o, _, _)| *o == nights[2].0).unwrap();
+    assert_eq!(put_snap.access.as_deref(), Some("put-only"));
+
+    // Nothing is left to do.
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    let again = cairn_core::rewrite_data(&repo, &lock, true, &no_progress).unwrap();
+    assert!(again.nothing_to_do(), "{again:?}");
+    assert_eq!(cairn_core::earlier_epoch_files(&repo).unwrap(), 0);
+}
+
+/// A rewrite stopped after any number of changes (as a killed process leaves it) leaves
+/// a repository that checks clean and restores every night; running it again continues
+/// without making another epoch, and ends with every file under the current epoch, no
+/// night lost and none doubled.
+#[test]
+fn a_rewrite_stopped_anywhere_is_finished_by_running_it_again() {
+    let (template, mut repo) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let nights = vec![night(&repo, 0), night(&repo, 1), night(&repo, 2)];
+    // Rotated without rewriting: everything is under epoch 0, the key under epoch 1.
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    rotate(&mut repo, &lock, &password(), KdfParams::DEFAULT, true).unwrap();
+    drop(lock);
+    drop(repo);
+    let mut stops = 0;
+    for n in 0.. {
+        let mem = copy_backend(&template);
+        let stop = Arc::new(StopAfter::new(mem.clone() as Arc<dyn Backend>));
+        let mut repo = Repository::open(stop.clone() as Arc<dyn Backend>, &password()).unwrap();
+        stop.arm(n);
+        let done = repo
+            .lock(true, "key rotate", Duration::ZERO)
+            .and_then(|lock| {
+                cairn_core::rotate_and_rewrite(
+                    &mut repo,
+                    &lock,
+                    &password(),
+                    KdfParams::DEFAULT,
+                    true,
+                    &no_progress,
+                )
+            });
+        drop(repo);
+        // A killed process's lock is stale (its process is gone); the stopped one's
+        // holder lives on in the test process, so its lock is removed by hand.
+        for name in mem.names(FileKind::Lock) {
+            mem.remove(FileKind::Lock, &name).unwrap();
+        }
+        let mut after = open(&mem).unwrap_or_else(|e| panic!("stopped after {n} changes: {e}"));
+        let report = check_read_data(&after);
+        assert!(
+            report.errors.is_empty(),
+            "stopped after {n} changes: {:?}",
+            report.errors
+        );
+        assert_all_restore_by_original(&after, &nights);
+        let finished = match done {
+            Ok(r) => {
+                assert!(r.rotation.is_none(), "no new epoch while data is old");
+                assert!(r.complete());
+                true
+            }
+            Err(_) => {
+                assert!(stop.stopped(), "failed without being stopped");
+                stops += 1;
+                // Run again: it continues under epoch 1.
+                let lock = after.lock(true, "key rotate", Duration::ZERO).unwrap();
+                let r = cairn_core::rotate_and_rewrite(
+                    &mut after,
+                    &lock,
+                    &password(),
+                    KdfParams::DEFAULT,
+                    true,
+                    &no_progress,
+                )
+                .unwrap_or_else(|e| panic!("rerun after {n} changes: {e}"));
+                drop(lock);
+                assert!(
+                    r.rotation.is_none(),
+                    "stopped after {n}: a new epoch was made"
+                );
+                assert!(r.complete(), "{:?}", r.left);
+                false
+            }
+        };
+        // Everything under epoch 1 now; every night there once and restorable.
+        let files = sealed_files(&mem);
+        assert!(
+            files.iter().all(|(_, _, e, _)| *e == 1),
+            "stopped after {n} changes, then rerun: {files:?}"
+        );
+        assert!(mem.names(FileKind::Lock).is_empty());
+        let report = check_read_data(&after);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_all_restore_by_original(&after, &nights);
+        assert_eq!(by_original(&after).len(), nights.len(), "after {n} changes");
+        if finished {
+            break;
+        }
+    }
+    assert!(stops >= 10, "only {stops} stop points");
+    eprintln!("rewrite stopped at {stops} points, then completed");
+}
