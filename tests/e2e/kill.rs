@@ -290,6 +290,11 @@ fn epochs(repo: &Path) -> (Vec<u32>, Vec<u32>) {
     let mut files = Vec::new();
     for dir in ["data", "index", "snapshots"] {
         for f in files_under(&repo.join(dir)) {
+            // A write that a kill interrupted leaves a temporary file, never listed or
+            // read; prune and the rewrite remove those older than an hour.
+            if f.file_name().unwrap().to_string_lossy().starts_with(".tmp-") {
+                continue;
+            }
             let b = fs::read(&f).unwrap();
             files.push(u32::from_le_bytes(b[6..10].try_into().unwrap()));
         }

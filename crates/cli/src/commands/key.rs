@@ -133,6 +133,13 @@ fn rotate_and_rewrite(
         eprint!("\r\x1b[K");
     }
     let r = result?;
+    // Temporary files of writes that a crash interrupted may hold data sealed under an
+    // earlier epoch; as prune does, those older than an hour go (none is in progress
+    // while the exclusive lock is held; the hour is a margin for processes that do not
+    // lock).
+    let temp_removed = repo
+        .backend()
+        .remove_stale_temp_files(std::time::Duration::from_secs(3600))?;
     if s.json {
         super::print_json(&r)?;
     } else if !s.quiet {
@@ -147,6 +154,9 @@ fn rotate_and_rewrite(
         }
         for k in &r.keys_removed {
             println!("removed key {} of an earlier epoch", &k[..8]);
+        }
+        if temp_removed > 0 {
+            println!("removed {temp_removed} temporary file(s) left by interrupted writes");
         }
         if r.nothing_to_do() {
             println!("nothing was sealed under an earlier key epoch: no data to rewrite");
