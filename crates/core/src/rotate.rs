@@ -19,6 +19,9 @@
 //!
 //! Each step leaves a repository that the new key reads in full: the key file is
 //! written before the old one is removed, and new index files before the old ones.
+//!
+//! Re-sealing the packs and snapshots written before, so that the earlier keys open
+//! none of them, is `rewrite` (`key rotate --rewrite-data`).
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
