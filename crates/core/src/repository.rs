@@ -995,6 +995,26 @@ impl Repository {
         self.open_snapshot(name, &bytes).map(|(snap, _, _)| snap)
     }
 
+    /// Reads the snapshot first taken as `id`, for ids kept outside the repository (an
+    /// app restore's journal): the file of that name, or, when it is gone, the one
+    /// snapshot whose `original` is `id`, since `key rotate --rewrite-data` renames the
+    /// snapshots it re-seals. Returns the snapshot's current id.
+    pub fn load_snapshot_first_taken_as(&self, id: &Id) -> Result<(Id, Snapshot)> {
+        match self.load_snapshot(&id.to_hex()) {
+            Err(Error::Backend(e)) if e.is_not_found() => {
+                let mut found = self
+                    .snapshots()?
+                    .into_iter()
+                    .filter(|(_, s)| s.original == Some(*id));
+                match (found.next(), found.next()) {
+                    (Some(one), None) => Ok(one),
+                    _ => Err(Error::SnapshotNotFound(id.short())),
+                }
+            }
+            r => r.map(|s| (*id, s)),
+        }
+    }
+
     /// Opens the bytes of the snapshot file `name`: the snapshot, its JSON as stored and
     /// its envelope.
     pub(crate) fn open_snapshot(

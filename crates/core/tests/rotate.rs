@@ -439,3 +439,40 @@ fn a_rewrite_stopped_anywhere_is_finished_by_running_it_again() {
     assert!(stops >= 10, "only {stops} stop points");
     eprintln!("rewrite stopped at {stops} points, then completed");
 }
+
+/// Ids kept outside the repository (an app restore's journal names its snapshot and
+/// restore point) still find their snapshot after the rewrite renamed it.
+#[test]
+fn a_snapshot_renamed_by_the_rewrite_is_found_by_its_first_id() {
+    let (_be, mut repo) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let (first, data) = night(&repo, 0);
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    let report = cairn_core::rotate_and_rewrite(
+        &mut repo,
+        &lock,
+        &password(),
+        KdfParams::DEFAULT,
+        true,
+        &no_progress,
+    )
+    .unwrap();
+    drop(lock);
+    let (old, new) = report.snapshots_rewritten[0];
+    assert_eq!(old, first);
+    assert!(repo.load_snapshot(&first.to_hex()).is_err(), "renamed");
+    let (id, snap) = repo.load_snapshot_first_taken_as(&first).unwrap();
+    assert_eq!(id, new);
+    assert_eq!(snap.original, Some(first));
+    let (same, _) = repo.load_snapshot_first_taken_as(&new).unwrap();
+    assert_eq!(same, new);
+    repo.load_index().unwrap();
+    let node = node_at(&repo, &id, &snap, "/night.sql");
+    assert_eq!(dump(&repo, &node), data);
+    assert!(matches!(
+        repo.load_snapshot_first_taken_as(&Id([7; 32])),
+        Err(cairn_core::Error::SnapshotNotFound(_))
+    ));
+}
