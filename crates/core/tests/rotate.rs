@@ -476,3 +476,74 @@ fn a_snapshot_renamed_by_the_rewrite_is_found_by_its_first_id() {
         Err(cairn_core::Error::SnapshotNotFound(_))
     ));
 }
+
+/// A pack that does not authenticate cannot be re-sealed: the rewrite names it, leaves
+/// it listed as it was, re-seals everything else, and the next run continues (no new
+/// epoch) instead of rotating again.
+#[test]
+fn a_damaged_pack_is_named_and_left_and_the_rest_is_rewritten() {
+    let (be, mut repo) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let nights = vec![night(&repo, 0), night(&repo, 1)];
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    rotate(&mut repo, &lock, &password(), KdfParams::DEFAULT, true).unwrap();
+    drop(lock);
+    // The pack holding night 1's own data (written last) gets a flipped bit in a blob.
+    let damaged = {
+        repo.load_index().unwrap();
+        let snap = repo.load_snapshot(&nights[1].0.to_hex()).unwrap();
+        let node = node_at(&repo, &nights[1].0, &snap, "/night.sql");
+        let last = *data_ids(&repo, &node).last().unwrap();
+        let index = repo.index();
+        let loc = index.get(&last).unwrap();
+        (index.pack(loc.pack).id.to_hex(), loc.offset as usize + 40)
+    };
+    be.corrupt(FileKind::Pack, &damaged.0, |b| b[damaged.1] ^= 1);
+    let repo = open(&be).unwrap();
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    let report = cairn_core::rewrite_data(&repo, &lock, true, &no_progress).unwrap();
+    drop(lock);
+    assert!(!report.complete());
+    assert_eq!(report.left.len(), 1, "{:?}", report.left);
+    assert!(
+        report.left[0].contains(&damaged.0[..8]),
+        "{:?}",
+        report.left
+    );
+    assert!(report.packs_rewritten >= 1, "{report:?}");
+    assert_eq!(report.snapshots_rewritten.len(), 2);
+    // Only the damaged pack is still under epoch 0, still there and still listed.
+    let old: Vec<_> = sealed_files(&be)
+        .into_iter()
+        .filter(|f| f.2 == 0)
+        .map(|f| (f.0, f.1))
+        .collect();
+    assert_eq!(old, [(FileKind::Pack, damaged.0.clone())]);
+    let repo = open(&be).unwrap();
+    assert_eq!(cairn_core::earlier_epoch_files(&repo).unwrap(), 1);
+    let check = check_read_data(&repo);
+    assert!(
+        check.errors.iter().any(|e| e.contains(&damaged.0[..8])),
+        "{:?}",
+        check.errors
+    );
+    // Night 0 does not need that pack's damaged blob and still restores.
+    assert_all_restore_by_original(&repo, &nights[..1]);
+    // Run again through the rotate entry point: it continues, it makes no new epoch.
+    let mut repo = repo;
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    let again = cairn_core::rotate_and_rewrite(
+        &mut repo,
+        &lock,
+        &password(),
+        KdfParams::DEFAULT,
+        true,
+        &no_progress,
+    )
+    .unwrap();
+    assert!(again.rotation.is_none());
+    assert_eq!(again.continued, 1);
+    assert_eq!(again.left.len(), 1);
+}
