@@ -662,22 +662,23 @@ impl Repository {
 
     /// Reads every index file whole, as [`Repository::read_index_files`] does, and
     /// returns each with who wrote it and its envelope (for the key epoch it is sealed
-    /// under). Fails on the first file that cannot be read. Does not fill the in-memory
-    /// index.
-    pub(crate) fn read_index_files_sealed(&self) -> Result<Vec<SealedIndexFile>> {
+    /// under), or why it cannot be read. Does not fill the in-memory index.
+    pub(crate) fn read_index_files_sealed(&self) -> Result<Vec<(String, Result<SealedIndexFile>)>> {
         let names = self.backend.list(FileKind::Index)?;
-        names
+        Ok(names
             .par_iter()
             .map(|(name, _)| {
-                let (packs, trust, envelope) = self.read_index_file_sealed(name)?;
-                Ok(SealedIndexFile {
-                    name: name.clone(),
-                    packs,
-                    trust,
-                    envelope,
-                })
+                let file = self
+                    .read_index_file_sealed(name)
+                    .map(|(packs, trust, envelope)| SealedIndexFile {
+                        name: name.clone(),
+                        packs,
+                        trust,
+                        envelope,
+                    });
+                (name.clone(), file)
             })
-            .collect()
+            .collect())
     }
 
     /// Reads and decodes one index file; returns its packs, who wrote it and its envelope.

@@ -14,7 +14,8 @@
 //!    and the packs of the current epoch that only the retired file listed; then the
 //!    retired file is removed, and then the old packs no index file lists any more.
 //! 2. Packs under an earlier epoch that no index file lists (left by an interrupted run,
-//!    or by an interrupted backup) are removed.
+//!    or by an interrupted backup, or listed only by an index file that every reader
+//!    refuses) are removed: no reader can reach them.
 //! 3. Every snapshot under an earlier epoch is re-sealed (oldest first), stored under its
 //!    new name, and the old file removed. The new snapshot's `original` keeps the id it
 //!    was first taken as, so that `copy` into another repository still knows it holds it
@@ -39,7 +40,11 @@
 //! What it cannot rewrite it leaves and names in the report: a pack that is missing or
 //! whose bytes do not authenticate (stays listed; `check` and `repair` deal with it), a
 //! snapshot that cannot be read. Every index file must be readable, or nothing is
-//! changed: a pack that a damaged index file lists would look unlisted.
+//! changed: a pack that a damaged index file lists would look unlisted. Snapshot and
+//! index files that every command refuses (sealed under an earlier epoch after it was
+//! rotated away, by a key the rotation removed) are named apart and left alone; they
+//! neither count as work to continue nor stop the run, so such a key cannot hold back
+//! the next rotation.
 //!
 //! The config stays sealed under epoch 0's meta key (no backend can replace it atomically
 //! today), so the earlier keys still open it: the chunker parameters and repository id.
@@ -100,6 +105,10 @@ pub struct RewriteReport {
     /// What is still sealed under an earlier epoch and could not be rewritten, each with
     /// the reason.
     pub left: Vec<String>,
+    /// Files sealed under an earlier epoch that every command refuses (written after a
+    /// rotation by a key it removed): neither rewritten nor counted, left for the admin
+    /// to remove.
+    pub refused: Vec<String>,
 }
 
 impl RewriteReport {
@@ -131,22 +140,23 @@ pub type RewriteProgress<'a> = &'a (dyn Fn(&str) + Sync);
 pub fn earlier_epoch_files(repo: &Repository) -> Result<usize> {
     repo.require_full()?;
     let epoch = repo.master().epoch();
-    let files = repo.read_index_files_sealed()?;
+    let (files, _) = index_files(repo)?;
     let mut packs = HashSet::new();
     let mut count = 0;
-    let mut listed = HashSet::new();
     for f in &files {
         if f.envelope.epoch() < epoch {
             count += 1;
         }
         for (info, _) in &f.packs {
-            listed.insert(info.id);
             if info.envelope.epoch() < epoch && packs.insert(info.id) {
                 count += 1;
             }
         }
     }
-    count += unlisted_old_packs(repo, &listed, epoch)?.len();
+    // Packs that no index file lists are not counted: a removed key can still write
+    // such packs, and must not keep the next run from making a new epoch. (A run
+    // stopped while it removes them leaves snapshots under the earlier epoch, unless
+    // there are none: then the next run rotates again, and removes them too.)
     for (name, _) in repo.backend().list(FileKind::Snapshot)? {
         let bytes = repo.backend().read(FileKind::Snapshot, &name)?;
         if let Ok((_, env)) = read_header(Magic::Snapshot, &bytes, &name) {
@@ -262,13 +272,14 @@ fn rewrite_packs(
     progress: RewriteProgress<'_>,
 ) -> Result<()> {
     let backend = repo.backend();
-    let mut files = repo.read_index_files_sealed().map_err(|e| match e {
-        Error::Backend(e) => Error::Backend(e),
-        e => Error::Invalid(format!(
-            "{e}; every index file must be readable to rewrite data, or a pack it lists \
-             would look unused (run `cairn check`, then `cairn repair index`)"
-        )),
-    })?;
+    let (mut files, refused) = index_files(repo)?;
+    for name in refused {
+        report.refused.push(format!(
+            "index {} (sealed under an earlier epoch, but written after it was rotated \
+             away: by a key the rotation removed; every command refuses it)",
+            short(&name)
+        ));
+    }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     let stored: HashSet<String> = backend
         .list(FileKind::Pack)?
@@ -415,6 +426,39 @@ fn rewrite_packs(
     Ok(())
 }
 
+/// Every index file, read whole; and the names of those sealed under an earlier epoch
+/// that this key refuses (written after that epoch was rotated away, by a removed key:
+/// every reader ignores them, so the packs only they list are unreadable already). Any
+/// other index file that cannot be read is an error: a pack it lists would look unused.
+pub(crate) fn index_files(repo: &Repository) -> Result<(Vec<SealedIndexFile>, Vec<String>)> {
+    let epoch = repo.master().epoch();
+    let mut files = Vec::new();
+    let mut refused = Vec::new();
+    for (name, file) in repo.read_index_files_sealed()? {
+        match file {
+            Ok(f) => files.push(f),
+            Err(Error::Backend(e)) => return Err(Error::Backend(e)),
+            Err(e) => {
+                let head = repo.backend().read(FileKind::Index, &name)?;
+                match read_header(Magic::Index, &head, &name) {
+                    Ok((_, env))
+                        if env.epoch() < epoch && !repo.master().admits(env.epoch(), &name) =>
+                    {
+                        refused.push(name)
+                    }
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "{e}; every index file must be readable, or a pack it lists \
+                             would look unused (run `cairn check`, then `cairn repair index`)"
+                        )))
+                    }
+                }
+            }
+        }
+    }
+    Ok((files, refused))
+}
+
 /// The stored packs that `listed` does not name and whose header says they are sealed
 /// under an epoch before `epoch` (one short read each).
 fn unlisted_old_packs(repo: &Repository, listed: &HashSet<Id>, epoch: u32) -> Result<Vec<String>> {
@@ -558,7 +602,7 @@ fn rewrite_snapshots(
     // run may have stored the rewrite of an old one already.
     let mut current: HashMap<Id, Vec<(Id, Snapshot)>> = HashMap::new();
     let mut old: Vec<Found> = Vec::new();
-    for r in read {
+    for (r, (name, _)) in read.into_iter().zip(&names) {
         let (file_epoch, found) = r?;
         match (file_epoch, found) {
             (Some(e), Ok(f)) if e >= epoch => {
@@ -567,7 +611,11 @@ fn rewrite_snapshots(
             }
             (Some(_), Ok(f)) => old.push(f),
             (Some(e), Err(err)) if e < epoch => {
-                report.left.push(format!("{err} (left as it is)"));
+                if repo.master().admits(e, name) {
+                    report.left.push(format!("{err} (left as it is)"));
+                } else {
+                    report.refused.push(err.to_string());
+                }
             }
             // Damaged, but not under an earlier epoch: `check` names it.
             _ => {}

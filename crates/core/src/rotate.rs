@@ -86,8 +86,19 @@ pub fn rotate(
             names.join(", ")
         )));
     }
-    // Read every index file before anything changes.
-    let index_files = repo.read_index_files()?;
+    // Read every index file before anything changes. One that every reader refuses
+    // (written under an earlier epoch by a key an earlier rotation removed) is left as
+    // it is: such a key must not be able to stop a rotation.
+    let (readable, refused) = crate::rewrite::index_files(repo)?;
+    for name in &refused {
+        repo.say(&format!(
+            "index {} is refused (written under an earlier key epoch by a removed key); \
+             left as it is: remove it",
+            &name[..8.min(name.len())]
+        ));
+    }
+    let index_files: Vec<(String, Vec<IndexedPack>)> =
+        readable.into_iter().map(|f| (f.name, f.packs)).collect();
 
     // 1. The key file of this password, then the old one goes. It records the snapshot
     // and index files there are now: a file sealed under the old epoch that is not among

@@ -547,3 +547,79 @@ fn a_damaged_pack_is_named_and_left_and_the_rest_is_rewritten() {
     assert_eq!(again.continued, 1);
     assert_eq!(again.left.len(), 1);
 }
+
+/// Files that a removed key writes after a rotation (sealed under its old epoch, refused
+/// by every command) do not make the next `rotate_and_rewrite` continue instead of
+/// rotating: it makes a new epoch, re-seals everything else, names them and leaves them.
+#[test]
+fn files_written_by_a_removed_key_do_not_hold_back_the_next_rotation() {
+    let (be, mut repo) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let nights = vec![night(&repo, 0)];
+    let put = Password::new(b"put-only".to_vec());
+    let put_name = repo.add_put_only_key(&put, KdfParams::DEFAULT).unwrap();
+    let put_file = be.read(FileKind::Key, &put_name).unwrap();
+    let rewrite = |repo: &mut Repository| {
+        let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+        cairn_core::rotate_and_rewrite(
+            repo,
+            &lock,
+            &password(),
+            KdfParams::DEFAULT,
+            true,
+            &no_progress,
+        )
+        .unwrap()
+    };
+    let first = rewrite(&mut repo);
+    assert_eq!(first.epoch, 1);
+    assert!(first.complete());
+    drop(repo);
+
+    // The removed put-only key, put back, writes a pack, an index file and a snapshot
+    // under epoch 0; then its key file goes again.
+    be.write(FileKind::Key, &put_name, &put_file).unwrap();
+    let before: BTreeSet<(FileKind, String)> =
+        sealed_files(&be).into_iter().map(|f| (f.0, f.1)).collect();
+    let old = Repository::open(be.clone() as Arc<dyn Backend>, &put).unwrap();
+    let planted = run_backup(
+        &old,
+        opts(
+            vec![],
+            vec![reader_stream("night.sql", random_bytes(9, 70_000))],
+        ),
+    );
+    drop(old);
+    be.remove(FileKind::Key, &put_name).unwrap();
+    let planted_files: Vec<(FileKind, String)> = sealed_files(&be)
+        .into_iter()
+        .map(|f| (f.0, f.1))
+        .filter(|f| !before.contains(f))
+        .collect();
+    assert_eq!(planted_files.len(), 3, "{planted_files:?}");
+    let mut repo = open(&be).unwrap();
+    assert_eq!(cairn_core::earlier_epoch_files(&repo).unwrap(), 0);
+
+    let second = rewrite(&mut repo);
+    assert!(second.rotation.is_some(), "a new epoch is made");
+    assert_eq!(second.epoch, 2);
+    assert!(second.complete(), "{:?}", second.left);
+    assert_eq!(second.refused.len(), 2, "{:?}", second.refused);
+    assert!(second
+        .refused
+        .iter()
+        .any(|r| r.contains(&planted.id.short())));
+    // Everything else is under epoch 2; the refused index file and snapshot are left as
+    // they were, and the pack only that index file listed is gone (no reader reaches it).
+    for (kind, name, epoch, _) in sealed_files(&be) {
+        let is_planted = planted_files.contains(&(kind, name.clone()));
+        assert!(
+            (is_planted && epoch == 0 && kind != FileKind::Pack) || (!is_planted && epoch == 2),
+            "{kind:?} {name} under epoch {epoch}"
+        );
+    }
+    let repo = open(&be).unwrap();
+    assert_all_restore_by_original(&repo, &nights);
+}

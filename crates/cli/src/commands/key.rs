@@ -193,6 +193,9 @@ fn rotate_and_rewrite(
     for l in &r.left {
         eprintln!("cairn: warning: still under an earlier key epoch: {l}");
     }
+    for l in &r.refused {
+        eprintln!("cairn: warning: refused and left alone (remove it): {l}");
+    }
     Ok(if r.complete() {
         crate::exit::OK
     } else {
