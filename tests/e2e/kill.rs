@@ -292,7 +292,11 @@ fn epochs(repo: &Path) -> (Vec<u32>, Vec<u32>) {
         for f in files_under(&repo.join(dir)) {
             // A write that a kill interrupted leaves a temporary file, never listed or
             // read; prune and the rewrite remove those older than an hour.
-            if f.file_name().unwrap().to_string_lossy().starts_with(".tmp-") {
+            if f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".tmp-")
+            {
                 continue;
             }
             let b = fs::read(&f).unwrap();

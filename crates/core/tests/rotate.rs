@@ -486,7 +486,7 @@ fn a_damaged_pack_is_named_and_left_and_the_rest_is_rewritten() {
         pack_size: 1 << 20,
         ..InitOptions::default()
     });
-    let nights = vec![night(&repo, 0), night(&repo, 1)];
+    let nights = [night(&repo, 0), night(&repo, 1)];
     let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
     rotate(&mut repo, &lock, &password(), KdfParams::DEFAULT, true).unwrap();
     drop(lock);
