@@ -744,6 +744,22 @@ impl Repository {
             .store(false, std::sync::atomic::Ordering::Release);
     }
 
+    /// Makes `packs` (every pack the index files list, read by the caller) the in-memory
+    /// index if it is not loaded yet, as [`Repository::read_index_files`] does; else adds
+    /// them to it.
+    pub(crate) fn adopt_index(&self, packs: &[IndexedPack]) {
+        let mut index = self.index.write().unwrap();
+        if self.index_loaded.load(std::sync::atomic::Ordering::Acquire) {
+            for (info, entries) in packs {
+                index.add_pack(info, entries);
+            }
+        } else {
+            index.add_packs(packs);
+            self.index_loaded
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
     /// Adds packs to the in-memory index (after they are stored).
     pub(crate) fn index_packs(&self, packs: &[IndexedPack]) {
         let mut index = self.index.write().unwrap();

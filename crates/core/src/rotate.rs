@@ -119,7 +119,7 @@ pub fn rotate(
     let (packs, old_names) = packs_of_files(index_files);
     let packs: Vec<IndexedPack> = packs.into_values().collect();
     // The in-memory index may predate packs other clients stored since it was loaded.
-    repo.index_packs(&packs);
+    repo.adopt_index(&packs);
     let mut written = HashSet::new();
     for batch in packs.chunks(PACKS_PER_INDEX) {
         written.insert(repo.write_index_file(batch)?);
