@@ -251,3 +251,113 @@ fn key_rotate_keeps_the_past_readable_and_locks_the_old_key_out_of_the_future() 
     assert!(err.contains("key epoch 1"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+/// The key epoch of every pack, index file and snapshot under `repo`, by path.
+fn epochs_under(repo: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    let mut out = Vec::new();
+    for dir in ["data", "index", "snapshots"] {
+        for f in files_under(&repo.join(dir)) {
+            let b = std::fs::read(&f).unwrap();
+            out.push((f, u32::from_le_bytes(b[6..10].try_into().unwrap())));
+        }
+    }
+    out
+}
+
+/// `key rotate --remove-other-keys --rewrite-data` through the binary: every pack, index
+/// file and snapshot is sealed under the new epoch afterwards, check --read-data passes,
+/// every snapshot restores byte-exact, and someone who kept the old key file (a leaked
+/// key) opens none of what is stored: no snapshot lists, nothing restores.
+#[test]
+fn key_rotate_rewrite_data_leaves_the_old_key_nothing_to_open() {
+    use std::fs;
+    let env = Env::new();
+    env.init();
+    let (one, two) = (env.path("one"), env.path("two"));
+    fs::create_dir_all(&one).unwrap();
+    fs::create_dir_all(&two).unwrap();
+    fs::write(one.join("a.bin"), pseudo_random(1, 700_000)).unwrap();
+    fs::write(one.join("b.txt"), "first\n".repeat(20_000)).unwrap();
+    fs::write(two.join("c.bin"), pseudo_random(2, 500_000)).unwrap();
+    let first = env.backup(&[&one]);
+    let second = env.backup(&[&two]);
+    let old_keys = files_under(&env.repo.join("keys"));
+    let old_key_file = fs::read(&old_keys[0]).unwrap();
+    assert!(epochs_under(&env.repo).iter().all(|(_, e)| *e == 0));
+    let other = env.path("other");
+    fs::write(&other, "another admin\n").unwrap();
+    env.ok(&["key", "add", "--new-password-file", other.to_str().unwrap()]);
+
+    let report = env.json(&["key", "rotate", "--remove-other-keys", "--rewrite-data"]);
+    assert_eq!(report["epoch"], 1, "{report}");
+    assert_eq!(report["rotation"]["epoch"], 1, "{report}");
+    assert_eq!(report["left"].as_array().unwrap().len(), 0, "{report}");
+    assert_eq!(report["snapshots_rewritten"].as_array().unwrap().len(), 2);
+    assert!(report["packs_rewritten"].as_u64().unwrap() >= 2, "{report}");
+    let epochs = epochs_under(&env.repo);
+    assert!(epochs.len() >= 5, "{epochs:?}");
+    assert!(
+        epochs.iter().all(|(_, e)| *e == 1),
+        "under an earlier epoch: {epochs:?}"
+    );
+    env.ok(&["check", "--read-data"]);
+    // Both snapshots restore, found by the ids they were first taken as.
+    let snaps = env.json(&["snapshots"]);
+    let snaps = snaps.as_array().unwrap();
+    assert_eq!(snaps.len(), 2);
+    for (was, src) in [(&first, &one), (&second, &two)] {
+        let s = snaps
+            .iter()
+            .find(|s| s["original"].as_str() == Some(was.as_str()))
+            .unwrap_or_else(|| panic!("no snapshot stands for {was}: {snaps:?}"));
+        let id = s["id"].as_str().unwrap();
+        assert_ne!(id, was.as_str(), "a new name");
+        let target = env.path(&format!("r-{}", &was[..8]));
+        env.ok(&["restore", id, "--target", target.to_str().unwrap()]);
+        assert_same_tree(src, &restored(&target, src));
+    }
+    // A second run has nothing left under an earlier epoch: it rotates anew (epoch 2).
+    // Not run here; see docs/maintenance.md.
+
+    // The leaked old key, on a copy of today's storage: it opens nothing.
+    let leaked = env.path("leaked");
+    succeed(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&env.repo)
+            .arg(&leaked),
+    );
+    for k in files_under(&leaked.join("keys")) {
+        fs::remove_file(k).unwrap();
+    }
+    fs::write(
+        leaked.join("keys").join(old_keys[0].file_name().unwrap()),
+        &old_key_file,
+    )
+    .unwrap();
+    let with_old = |args: &[&str]| {
+        env.cmd()
+            .env("CAIRN_REPOSITORY", &leaked)
+            .env("CAIRN_CACHE_DIR", env.path("leaked-cache"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = with_old(&["snapshots", "--json"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    for s in snaps {
+        let id = s["id"].as_str().unwrap();
+        assert!(!listed.contains(&id[..8]), "{listed}");
+    }
+    assert!(!listed.contains(&first[..8]) && !listed.contains(&second[..8]));
+    assert!(err.contains("key epoch 1"), "{err}");
+    for (was, src) in [(&first, &one), (&second, &two)] {
+        let target = env.path(&format!("leak-{}", &was[..8]));
+        let out = with_old(&["restore", was, "--target", target.to_str().unwrap()]);
+        assert!(!out.status.success());
+        assert!(!restored(&target, src).exists());
+    }
+    let out = with_old(&["check", "--read-data"]);
+    assert!(!out.status.success(), "the old key reads the repository");
+}

@@ -843,16 +843,22 @@ pub enum KeyCommand {
     )]
     Passwd(NewPasswordArgs),
     /// Make new meta and data keys: what is written from now on cannot be opened with
-    /// the current keys, should they have leaked. Earlier data stays readable (see
-    /// docs/maintenance.md).
+    /// the current keys, should they have leaked. Earlier data stays readable with them
+    /// unless --rewrite-data re-seals it (see docs/maintenance.md).
     #[command(
-        after_help = "Examples:\n  cairn key rotate                       # refused while other keys exist; it names them\n  cairn key rotate --remove-other-keys   # then add the others again with cairn key add"
+        after_help = "Examples:\n  cairn key rotate                       # refused while other keys exist; it names them\n  cairn key rotate --remove-other-keys   # then add the others again with cairn key add\n  cairn key rotate --remove-other-keys --rewrite-data   # and re-seal every pack and snapshot"
     )]
     Rotate {
         /// Remove every other key (they would not open what is written after the
         /// rotation); add them again afterwards.
         #[arg(long)]
         remove_other_keys: bool,
+        /// Also re-seal every pack, snapshot and index file under the new keys, so that
+        /// the earlier keys open none of them (reads and writes the whole repository).
+        /// When files are still sealed under earlier keys (an interrupted run), no new
+        /// keys are made: the run continues re-sealing them.
+        #[arg(long)]
+        rewrite_data: bool,
     },
 }
 

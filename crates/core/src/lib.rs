@@ -49,6 +49,7 @@ mod repair;
 mod repository;
 mod restore;
 mod retention;
+mod rewrite;
 mod rotate;
 mod sealed;
 mod select;
@@ -90,6 +91,9 @@ pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use retention::{
     Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG, RESTORE_POINTS_KEPT,
     RESTORE_POINTS_KEPT_DAYS, RESTORE_POINT_TAG,
+};
+pub use rewrite::{
+    earlier_epoch_files, rewrite_data, rotate_and_rewrite, RewriteProgress, RewriteReport,
 };
 pub use rotate::{rotate, RotateReport};
 pub use sealed::{Envelope, FORMAT_VERSION};

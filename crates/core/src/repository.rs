@@ -86,6 +86,14 @@ pub type SnapshotsAndDamaged = (Vec<(Id, Snapshot)>, Vec<DamagedSnapshot>);
 /// A blob's plaintext, its delta depth and base (see [`Repository::read_blob_depth`]).
 type ReadBlob = (Vec<u8>, u8, Option<Id>);
 
+/// An index file as read whole: its name, packs, who wrote it and its envelope.
+pub(crate) struct SealedIndexFile {
+    pub name: String,
+    pub packs: Vec<IndexedPack>,
+    pub trust: Trust,
+    pub envelope: Envelope,
+}
+
 /// Readable snapshots (oldest first) and the errors of damaged ones.
 pub type SnapshotsAndDamage = (Vec<(Id, Snapshot)>, Vec<Error>);
 
@@ -716,6 +724,33 @@ impl Repository {
     /// can tell. Version-3 files are sealed with the data wrap (only full keys hold the
     /// data key; put-only keys seal to its public key); earlier ones with the meta key.
     pub fn read_index_file_trusted(&self, name: &str) -> Result<(Vec<IndexedPack>, Trust)> {
+        self.read_index_file_sealed(name)
+            .map(|(packs, trust, _)| (packs, trust))
+    }
+
+    /// Reads every index file whole, as [`Repository::read_index_files`] does, and
+    /// returns each with who wrote it and its envelope (for the key epoch it is sealed
+    /// under), or why it cannot be read. Does not fill the in-memory index.
+    pub(crate) fn read_index_files_sealed(&self) -> Result<Vec<(String, Result<SealedIndexFile>)>> {
+        let names = self.backend.list(FileKind::Index)?;
+        Ok(names
+            .par_iter()
+            .map(|(name, _)| {
+                let file = self
+                    .read_index_file_sealed(name)
+                    .map(|(packs, trust, envelope)| SealedIndexFile {
+                        name: name.clone(),
+                        packs,
+                        trust,
+                        envelope,
+                    });
+                (name.clone(), file)
+            })
+            .collect())
+    }
+
+    /// Reads and decodes one index file; returns its packs, who wrote it and its envelope.
+    fn read_index_file_sealed(&self, name: &str) -> Result<(Vec<IndexedPack>, Trust, Envelope)> {
         let what = format!("index {}", short(name));
         let bytes = self.backend.read(FileKind::Index, name)?;
         if Id::of_file(&bytes).to_hex() != name {
@@ -738,7 +773,7 @@ impl Repository {
             let plain = open_file(Magic::Index, &self.master.meta_keys(), &bytes, &what)?;
             (plain, Trust::Unknown)
         };
-        Ok((decode_index_file(&plain, &what)?, trust))
+        Ok((decode_index_file(&plain, &what)?, trust, envelope))
     }
 
     /// Writes an index file for packs this process stored; returns its name. It is
@@ -766,6 +801,31 @@ impl Repository {
     /// The in-memory index.
     pub fn index(&self) -> RwLockReadGuard<'_, Index> {
         self.index.read().unwrap()
+    }
+
+    /// Empties the in-memory index; the next [`Repository::load_index`] reads the index
+    /// files again (after packs were replaced under the exclusive lock).
+    pub(crate) fn forget_index(&self) {
+        *self.index.write().unwrap() = Index::new();
+        self.envelope_keys.lock().unwrap().clear();
+        self.index_loaded
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Makes `packs` (every pack the index files list, read by the caller) the in-memory
+    /// index if it is not loaded yet, as [`Repository::read_index_files`] does; else adds
+    /// them to it.
+    pub(crate) fn adopt_index(&self, packs: &[IndexedPack]) {
+        let mut index = self.index.write().unwrap();
+        if self.index_loaded.load(std::sync::atomic::Ordering::Acquire) {
+            for (info, entries) in packs {
+                index.add_pack(info, entries);
+            }
+        } else {
+            index.add_packs(packs);
+            self.index_loaded
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
     }
 
     /// Adds packs to the in-memory index (after they are stored).
@@ -1025,17 +1085,47 @@ impl Repository {
 
     /// Reads one snapshot by its full name.
     pub fn load_snapshot(&self, name: &str) -> Result<Snapshot> {
-        let what = format!("snapshot {}", short(name));
         let bytes = self.backend.read(FileKind::Snapshot, name)?;
-        if Id::of_file(&bytes).to_hex() != name {
+        self.open_snapshot(name, &bytes).map(|(snap, _, _)| snap)
+    }
+
+    /// Reads the snapshot first taken as `id`, for ids kept outside the repository (an
+    /// app restore's journal): the file of that name, or, when it is gone, the one
+    /// snapshot whose `original` is `id`, since `key rotate --rewrite-data` renames the
+    /// snapshots it re-seals. Returns the snapshot's current id.
+    pub fn load_snapshot_first_taken_as(&self, id: &Id) -> Result<(Id, Snapshot)> {
+        match self.load_snapshot(&id.to_hex()) {
+            Err(Error::Backend(e)) if e.is_not_found() => {
+                let mut found = self
+                    .snapshots()?
+                    .into_iter()
+                    .filter(|(_, s)| s.original == Some(*id));
+                match (found.next(), found.next()) {
+                    (Some(one), None) => Ok(one),
+                    _ => Err(Error::SnapshotNotFound(id.short())),
+                }
+            }
+            r => r.map(|s| (*id, s)),
+        }
+    }
+
+    /// Opens the bytes of the snapshot file `name`: the snapshot, its JSON as stored and
+    /// its envelope.
+    pub(crate) fn open_snapshot(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(Snapshot, Vec<u8>, Envelope)> {
+        let what = format!("snapshot {}", short(name));
+        if Id::of_file(bytes).to_hex() != name {
             return Err(Error::corrupt(&what));
         }
-        let json = open_file(Magic::Snapshot, &self.master.data_keys()?, &bytes, &what)?;
+        let json = open_file(Magic::Snapshot, &self.master.data_keys()?, bytes, &what)?;
         let mut snap: Snapshot =
             serde_json::from_slice(&json).map_err(|e| Error::format(&what, e.to_string()))?;
         // Who sealed it is read from the envelope, never from the JSON: only a full key
         // can write a kind-1 envelope for a snapshot.
-        let (_, envelope) = crate::sealed::read_header(Magic::Snapshot, &bytes, &what)?;
+        let (_, envelope) = crate::sealed::read_header(Magic::Snapshot, bytes, &what)?;
         self.admit(&envelope, name, &what)?;
         snap.access = envelope.is_public().then(|| PUT_ONLY.to_string());
         if snap.version != crate::snapshot::SNAPSHOT_VERSION {
@@ -1044,7 +1134,7 @@ impl Repository {
                 supported: crate::snapshot::SNAPSHOT_VERSION,
             });
         }
-        Ok(snap)
+        Ok((snap, json, envelope))
     }
 
     /// All readable snapshots, oldest first. Damaged ones are left out (see

@@ -19,6 +19,9 @@
 //!
 //! Each step leaves a repository that the new key reads in full: the key file is
 //! written before the old one is removed, and new index files before the old ones.
+//!
+//! Re-sealing the packs and snapshots written before, so that the earlier keys open
+//! none of them, is `rewrite` (`key rotate --rewrite-data`).
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
@@ -83,8 +86,19 @@ pub fn rotate(
             names.join(", ")
         )));
     }
-    // Read every index file before anything changes.
-    let index_files = repo.read_index_files()?;
+    // Read every index file before anything changes. One that every reader refuses
+    // (written under an earlier epoch by a key an earlier rotation removed) is left as
+    // it is: such a key must not be able to stop a rotation.
+    let (readable, refused) = crate::rewrite::index_files(repo)?;
+    for name in &refused {
+        repo.say(&format!(
+            "index {} is refused (written under an earlier key epoch by a removed key); \
+             left as it is: remove it",
+            &name[..8.min(name.len())]
+        ));
+    }
+    let index_files: Vec<(String, Vec<IndexedPack>)> =
+        readable.into_iter().map(|f| (f.name, f.packs)).collect();
 
     // 1. The key file of this password, then the old one goes. It records the snapshot
     // and index files there are now: a file sealed under the old epoch that is not among
@@ -105,7 +119,7 @@ pub fn rotate(
     let (packs, old_names) = packs_of_files(index_files);
     let packs: Vec<IndexedPack> = packs.into_values().collect();
     // The in-memory index may predate packs other clients stored since it was loaded.
-    repo.index_packs(&packs);
+    repo.adopt_index(&packs);
     let mut written = HashSet::new();
     for batch in packs.chunks(PACKS_PER_INDEX) {
         written.insert(repo.write_index_file(batch)?);

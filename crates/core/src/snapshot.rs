@@ -49,7 +49,8 @@ pub struct Snapshot {
     /// front-end's; absent in other snapshots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<serde_json::Value>,
-    /// For a snapshot copied from another repository (`cairn copy`), the id of the
+    /// For a snapshot copied from another repository (`cairn copy`), or re-sealed under
+    /// a later key epoch (`key rotate --rewrite-data`, which renames it), the id of the
     /// snapshot it was first taken as; copies of copies keep the first id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Id>,

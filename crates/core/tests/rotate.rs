@@ -184,3 +184,442 @@ fn a_rotation_stopped_anywhere_leaves_a_repository_the_password_opens() {
     assert!(stops >= 3, "only {stops} stop points");
     eprintln!("rotation stopped at {stops} points, then completed");
 }
+
+/// The key epoch a sealed file (pack, index file, snapshot) is sealed under, and
+/// whether its envelope is of kind 2 (sealed to the data public key by a put-only key).
+fn epoch_and_kind(bytes: &[u8]) -> (u32, u8) {
+    (
+        u32::from_le_bytes(bytes[6..10].try_into().unwrap()),
+        bytes[5],
+    )
+}
+
+/// Every pack, index file and snapshot: (kind, name) -> (epoch, wrap kind).
+fn sealed_files(be: &MemBackend) -> Vec<(FileKind, String, u32, u8)> {
+    let mut out = Vec::new();
+    for kind in [FileKind::Pack, FileKind::Index, FileKind::Snapshot] {
+        for name in be.names(kind) {
+            let (epoch, wrap) = epoch_and_kind(&be.read(kind, &name).unwrap());
+            out.push((kind, name, epoch, wrap));
+        }
+    }
+    out
+}
+
+/// The snapshots of `repo` by the id they were first taken as.
+fn by_original(repo: &Repository) -> Vec<(Id, Id, cairn_core::Snapshot)> {
+    repo.snapshots()
+        .unwrap()
+        .into_iter()
+        .map(|(id, s)| (s.original.unwrap_or(id), id, s))
+        .collect()
+}
+
+/// Every night restores, found by the id it was first taken as (a rewrite renames
+/// snapshots); at least one snapshot stands for each, and every one that does restores.
+fn assert_all_restore_by_original(repo: &Repository, nights: &[(Id, Vec<u8>)]) {
+    repo.load_index().unwrap();
+    let snaps = by_original(repo);
+    for (first, data) in nights {
+        let found: Vec<_> = snaps.iter().filter(|(o, _, _)| o == first).collect();
+        assert!(!found.is_empty(), "night {} is lost", first.short());
+        for (_, id, snap) in found {
+            let node = node_at(repo, id, snap, "/night.sql");
+            assert_eq!(&dump(repo, &node), data, "night {}", first.short());
+        }
+    }
+}
+
+fn no_progress(_: &str) {}
+
+/// `key rotate --rewrite-data`: afterwards every pack, index file and snapshot is sealed
+/// under the new epoch (a put-only key's stay sealed to the public key), the key that
+/// was in use before opens none of them, every snapshot restores byte-exact under its
+/// new name (`original` keeps the old one, `parent` follows the rename), and check
+/// --read-data passes. A second run finds nothing to do.
+#[test]
+fn rewrite_data_reseals_every_pack_index_and_snapshot_under_the_new_epoch() {
+    let (be, mut repo) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let mut nights = vec![night(&repo, 0), night(&repo, 1)];
+    // A put-only key's backup, with data of its own.
+    let put = Password::new(b"put-only".to_vec());
+    repo.add_put_only_key(&put, KdfParams::DEFAULT).unwrap();
+    let put_repo = Repository::open(be.clone() as Arc<dyn Backend>, &put).unwrap();
+    let put_data = random_bytes(77, 300_000);
+    let r = run_backup(
+        &put_repo,
+        opts(vec![], vec![reader_stream("night.sql", put_data.clone())]),
+    );
+    nights.push((r.id, put_data));
+    drop(put_repo);
+    let old = master_of(&be, repo.key_name(), &password());
+    let before = sealed_files(&be);
+    assert!(before.iter().all(|(_, _, e, _)| *e == 0));
+    // Packs and snapshots sealed to the public key by the put-only key (its index file
+    // is re-listed by the full key, as a rotation does).
+    let public = |files: &[(FileKind, String, u32, u8)]| {
+        files
+            .iter()
+            .filter(|f| f.0 != FileKind::Index && f.3 == 2)
+            .count()
+    };
+    let public_before = public(&before);
+    assert!(
+        public_before >= 2,
+        "a put-only pack and snapshot: {before:?}"
+    );
+    // Before: the old key opens the packs and snapshots.
+    let first_pack = be.names(FileKind::Pack).into_iter().next().unwrap();
+    let bytes = be.read(FileKind::Pack, &first_pack).unwrap();
+    assert!(cairn_core::fuzzing::pack_file(&bytes, old.data_key().unwrap()).is_ok());
+    let night1 = repo.load_snapshot(&nights[1].0.to_hex()).unwrap();
+    assert_eq!(
+        night1.parent,
+        Some(nights[0].0),
+        "night 1 has night 0 as parent"
+    );
+
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    let report = cairn_core::rotate_and_rewrite(
+        &mut repo,
+        &lock,
+        &password(),
+        KdfParams::DEFAULT,
+        true,
+        &no_progress,
+    )
+    .unwrap();
+    drop(lock);
+    assert_eq!(report.epoch, 1);
+    assert!(report.rotation.is_some(), "a new epoch was made");
+    assert_eq!(report.continued, 0);
+    assert!(report.complete(), "{:?}", report.left);
+    assert!(report.packs_rewritten >= 3, "{report:?}");
+    assert_eq!(report.snapshots_rewritten.len(), 3);
+
+    // Every file is sealed under epoch 1, of the kind it had; none has its old name.
+    let after = sealed_files(&be);
+    assert!(
+        after.iter().all(|(_, _, e, _)| *e == 1),
+        "files under an earlier epoch: {after:?}"
+    );
+    assert_eq!(public(&after), public_before, "{after:?}");
+    let old_names: BTreeSet<&String> = before
+        .iter()
+        .filter(|f| f.0 != FileKind::Index)
+        .map(|f| &f.1)
+        .collect();
+    assert!(after.iter().all(|f| !old_names.contains(&f.1)));
+
+    // The key in use before opens none of them (any kind of file, any of its keys).
+    for (kind, name, _, _) in &after {
+        let bytes = be.read(*kind, name).unwrap();
+        for key in [&old.meta_key, old.data_key().unwrap()] {
+            assert!(cairn_core::fuzzing::sealed_file(&bytes, key).is_err());
+            assert!(cairn_core::fuzzing::pack_file(&bytes, key).is_err());
+        }
+    }
+
+    // Opened afresh: checks clean, every night restores, names and links are kept.
+    let repo = open(&be).unwrap();
+    let check = check_read_data(&repo);
+    assert!(check.errors.is_empty(), "{:?}", check.errors);
+    assert_all_restore_by_original(&repo, &nights);
+    let renamed: std::collections::HashMap<Id, Id> =
+        report.snapshots_rewritten.iter().copied().collect();
+    let snaps = by_original(&repo);
+    assert_eq!(snaps.len(), 3, "no snapshot lost or doubled");
+    let (_, _, night1) = snaps.iter().find(|(o, _, _)| *o == nights[1].0).unwrap();
+    assert_eq!(night1.parent, Some(renamed[&nights[0].0]), "parent follows");
+    let (_, _, put_snap) = snaps.iter().find(|(o, _, _)| *o == nights[2].0).unwrap();
+    assert_eq!(put_snap.access.as_deref(), Some("put-only"));
+
+    // Nothing is left to do.
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    let again = cairn_core::rewrite_data(&repo, &lock, true, &no_progress).unwrap();
+    assert!(again.nothing_to_do(), "{again:?}");
+    assert_eq!(cairn_core::earlier_epoch_files(&repo).unwrap(), 0);
+}
+
+/// A rewrite stopped after any number of changes (as a killed process leaves it) leaves
+/// a repository that checks clean and restores every night; running it again continues
+/// without making another epoch, and ends with every file under the current epoch, no
+/// night lost and none doubled.
+#[test]
+fn a_rewrite_stopped_anywhere_is_finished_by_running_it_again() {
+    let (template, mut repo) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let nights = vec![night(&repo, 0), night(&repo, 1), night(&repo, 2)];
+    // Rotated without rewriting: everything is under epoch 0, the key under epoch 1.
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    rotate(&mut repo, &lock, &password(), KdfParams::DEFAULT, true).unwrap();
+    drop(lock);
+    drop(repo);
+    let mut stops = 0;
+    for n in 0.. {
+        let mem = copy_backend(&template);
+        let stop = Arc::new(StopAfter::new(mem.clone() as Arc<dyn Backend>));
+        let mut repo = Repository::open(stop.clone() as Arc<dyn Backend>, &password()).unwrap();
+        stop.arm(n);
+        let done = repo
+            .lock(true, "key rotate", Duration::ZERO)
+            .and_then(|lock| {
+                cairn_core::rotate_and_rewrite(
+                    &mut repo,
+                    &lock,
+                    &password(),
+                    KdfParams::DEFAULT,
+                    true,
+                    &no_progress,
+                )
+            });
+        drop(repo);
+        // A killed process's lock is stale (its process is gone); the stopped one's
+        // holder lives on in the test process, so its lock is removed by hand.
+        for name in mem.names(FileKind::Lock) {
+            mem.remove(FileKind::Lock, &name).unwrap();
+        }
+        let mut after = open(&mem).unwrap_or_else(|e| panic!("stopped after {n} changes: {e}"));
+        let report = check_read_data(&after);
+        assert!(
+            report.errors.is_empty(),
+            "stopped after {n} changes: {:?}",
+            report.errors
+        );
+        assert_all_restore_by_original(&after, &nights);
+        let finished = match done {
+            Ok(r) => {
+                assert!(r.rotation.is_none(), "no new epoch while data is old");
+                assert!(r.complete());
+                true
+            }
+            Err(_) => {
+                assert!(stop.stopped(), "failed without being stopped");
+                stops += 1;
+                // Run again: it continues under epoch 1.
+                let lock = after.lock(true, "key rotate", Duration::ZERO).unwrap();
+                let r = cairn_core::rotate_and_rewrite(
+                    &mut after,
+                    &lock,
+                    &password(),
+                    KdfParams::DEFAULT,
+                    true,
+                    &no_progress,
+                )
+                .unwrap_or_else(|e| panic!("rerun after {n} changes: {e}"));
+                drop(lock);
+                assert!(
+                    r.rotation.is_none(),
+                    "stopped after {n}: a new epoch was made"
+                );
+                assert!(r.complete(), "{:?}", r.left);
+                false
+            }
+        };
+        // Everything under epoch 1 now; every night there once and restorable.
+        let files = sealed_files(&mem);
+        assert!(
+            files.iter().all(|(_, _, e, _)| *e == 1),
+            "stopped after {n} changes, then rerun: {files:?}"
+        );
+        assert!(mem.names(FileKind::Lock).is_empty());
+        let report = check_read_data(&after);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_all_restore_by_original(&after, &nights);
+        assert_eq!(by_original(&after).len(), nights.len(), "after {n} changes");
+        if finished {
+            break;
+        }
+    }
+    assert!(stops >= 10, "only {stops} stop points");
+    eprintln!("rewrite stopped at {stops} points, then completed");
+}
+
+/// Ids kept outside the repository (an app restore's journal names its snapshot and
+/// restore point) still find their snapshot after the rewrite renamed it.
+#[test]
+fn a_snapshot_renamed_by_the_rewrite_is_found_by_its_first_id() {
+    let (_be, mut repo) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let (first, data) = night(&repo, 0);
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    let report = cairn_core::rotate_and_rewrite(
+        &mut repo,
+        &lock,
+        &password(),
+        KdfParams::DEFAULT,
+        true,
+        &no_progress,
+    )
+    .unwrap();
+    drop(lock);
+    let (old, new) = report.snapshots_rewritten[0];
+    assert_eq!(old, first);
+    assert!(repo.load_snapshot(&first.to_hex()).is_err(), "renamed");
+    let (id, snap) = repo.load_snapshot_first_taken_as(&first).unwrap();
+    assert_eq!(id, new);
+    assert_eq!(snap.original, Some(first));
+    let (same, _) = repo.load_snapshot_first_taken_as(&new).unwrap();
+    assert_eq!(same, new);
+    repo.load_index().unwrap();
+    let node = node_at(&repo, &id, &snap, "/night.sql");
+    assert_eq!(dump(&repo, &node), data);
+    assert!(matches!(
+        repo.load_snapshot_first_taken_as(&Id([7; 32])),
+        Err(cairn_core::Error::SnapshotNotFound(_))
+    ));
+}
+
+/// A pack that does not authenticate cannot be re-sealed: the rewrite names it, leaves
+/// it listed as it was, re-seals everything else, and the next run continues (no new
+/// epoch) instead of rotating again.
+#[test]
+fn a_damaged_pack_is_named_and_left_and_the_rest_is_rewritten() {
+    let (be, mut repo) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let nights = [night(&repo, 0), night(&repo, 1)];
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    rotate(&mut repo, &lock, &password(), KdfParams::DEFAULT, true).unwrap();
+    drop(lock);
+    // The pack holding night 1's own data (written last) gets a flipped bit in a blob.
+    let damaged = {
+        repo.load_index().unwrap();
+        let snap = repo.load_snapshot(&nights[1].0.to_hex()).unwrap();
+        let node = node_at(&repo, &nights[1].0, &snap, "/night.sql");
+        let last = *data_ids(&repo, &node).last().unwrap();
+        let index = repo.index();
+        let loc = index.get(&last).unwrap();
+        (index.pack(loc.pack).id.to_hex(), loc.offset as usize + 40)
+    };
+    be.corrupt(FileKind::Pack, &damaged.0, |b| b[damaged.1] ^= 1);
+    let repo = open(&be).unwrap();
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    let report = cairn_core::rewrite_data(&repo, &lock, true, &no_progress).unwrap();
+    drop(lock);
+    assert!(!report.complete());
+    assert_eq!(report.left.len(), 1, "{:?}", report.left);
+    assert!(
+        report.left[0].contains(&damaged.0[..8]),
+        "{:?}",
+        report.left
+    );
+    assert!(report.packs_rewritten >= 1, "{report:?}");
+    assert_eq!(report.snapshots_rewritten.len(), 2);
+    // Only the damaged pack is still under epoch 0, still there and still listed.
+    let old: Vec<_> = sealed_files(&be)
+        .into_iter()
+        .filter(|f| f.2 == 0)
+        .map(|f| (f.0, f.1))
+        .collect();
+    assert_eq!(old, [(FileKind::Pack, damaged.0.clone())]);
+    let repo = open(&be).unwrap();
+    assert_eq!(cairn_core::earlier_epoch_files(&repo).unwrap(), 1);
+    let check = check_read_data(&repo);
+    assert!(
+        check.errors.iter().any(|e| e.contains(&damaged.0[..8])),
+        "{:?}",
+        check.errors
+    );
+    // Night 0 does not need that pack's damaged blob and still restores.
+    assert_all_restore_by_original(&repo, &nights[..1]);
+    // Run again through the rotate entry point: it continues, it makes no new epoch.
+    let mut repo = repo;
+    let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+    let again = cairn_core::rotate_and_rewrite(
+        &mut repo,
+        &lock,
+        &password(),
+        KdfParams::DEFAULT,
+        true,
+        &no_progress,
+    )
+    .unwrap();
+    assert!(again.rotation.is_none());
+    assert_eq!(again.continued, 1);
+    assert_eq!(again.left.len(), 1);
+}
+
+/// Files that a removed key writes after a rotation (sealed under its old epoch, refused
+/// by every command) do not make the next `rotate_and_rewrite` continue instead of
+/// rotating: it makes a new epoch, re-seals everything else, names them and leaves them.
+#[test]
+fn files_written_by_a_removed_key_do_not_hold_back_the_next_rotation() {
+    let (be, mut repo) = mem_repo(&InitOptions {
+        pack_size: 1 << 20,
+        ..InitOptions::default()
+    });
+    let nights = vec![night(&repo, 0)];
+    let put = Password::new(b"put-only".to_vec());
+    let put_name = repo.add_put_only_key(&put, KdfParams::DEFAULT).unwrap();
+    let put_file = be.read(FileKind::Key, &put_name).unwrap();
+    let rewrite = |repo: &mut Repository| {
+        let lock = repo.lock(true, "key rotate", Duration::ZERO).unwrap();
+        cairn_core::rotate_and_rewrite(
+            repo,
+            &lock,
+            &password(),
+            KdfParams::DEFAULT,
+            true,
+            &no_progress,
+        )
+        .unwrap()
+    };
+    let first = rewrite(&mut repo);
+    assert_eq!(first.epoch, 1);
+    assert!(first.complete());
+    drop(repo);
+
+    // The removed put-only key, put back, writes a pack, an index file and a snapshot
+    // under epoch 0; then its key file goes again.
+    be.write(FileKind::Key, &put_name, &put_file).unwrap();
+    let before: BTreeSet<(FileKind, String)> =
+        sealed_files(&be).into_iter().map(|f| (f.0, f.1)).collect();
+    let old = Repository::open(be.clone() as Arc<dyn Backend>, &put).unwrap();
+    let planted = run_backup(
+        &old,
+        opts(
+            vec![],
+            vec![reader_stream("night.sql", random_bytes(9, 70_000))],
+        ),
+    );
+    drop(old);
+    be.remove(FileKind::Key, &put_name).unwrap();
+    let planted_files: Vec<(FileKind, String)> = sealed_files(&be)
+        .into_iter()
+        .map(|f| (f.0, f.1))
+        .filter(|f| !before.contains(f))
+        .collect();
+    assert_eq!(planted_files.len(), 3, "{planted_files:?}");
+    let mut repo = open(&be).unwrap();
+    assert_eq!(cairn_core::earlier_epoch_files(&repo).unwrap(), 0);
+
+    let second = rewrite(&mut repo);
+    assert!(second.rotation.is_some(), "a new epoch is made");
+    assert_eq!(second.epoch, 2);
+    assert!(second.complete(), "{:?}", second.left);
+    assert_eq!(second.refused.len(), 2, "{:?}", second.refused);
+    assert!(second
+        .refused
+        .iter()
+        .any(|r| r.contains(&planted.id.short())));
+    // Everything else is under epoch 2; the refused index file and snapshot are left as
+    // they were, and the pack only that index file listed is gone (no reader reaches it).
+    for (kind, name, epoch, _) in sealed_files(&be) {
+        let is_planted = planted_files.contains(&(kind, name.clone()));
+        assert!(
+            (is_planted && epoch == 0 && kind != FileKind::Pack) || (!is_planted && epoch == 2),
+            "{kind:?} {name} under epoch {epoch}"
+        );
+    }
+    let repo = open(&be).unwrap();
+    assert_all_restore_by_original(&repo, &nights);
+}

@@ -1188,7 +1188,8 @@ fn rollback_with(
             let restoring = journal_id(&journal.snapshot, "snapshot")?;
             if p.existed {
                 let rp = journal_id(&journal.restore_point, "restore point")?;
-                let rsnap = repo.load_snapshot(&rp.to_hex())?;
+                // By the id it was first taken as: a rewrite may have renamed it.
+                let (rp, rsnap) = repo.load_snapshot_first_taken_as(&rp)?;
                 say(&format!(
                     "{what}: putting back restore point {}",
                     rp.short()
@@ -1228,7 +1229,7 @@ fn rollback_with(
                 }
                 Before::Tables => {
                     let rp = journal_id(jd.saved_in.as_deref().unwrap_or(""), "restore point")?;
-                    let rsnap = repo.load_snapshot(&rp.to_hex())?;
+                    let (rp, rsnap) = repo.load_snapshot_first_taken_as(&rp)?;
                     let m = Manifest::of(&rp, &rsnap)?;
                     let saved = m
                         .databases
@@ -1312,7 +1313,8 @@ fn remove_added(
     at: &str,
     dest: &Path,
 ) -> Result<()> {
-    let snap = repo.load_snapshot(&restoring.to_hex())?;
+    let (restoring, snap) = repo.load_snapshot_first_taken_as(restoring)?;
+    let restoring = &restoring;
     let listing = |id: &Id, s: &Snapshot, path: &str| -> Result<Vec<String>> {
         let node = browse::resolve(repo, id, s, path)?;
         let mut out = Vec::new();

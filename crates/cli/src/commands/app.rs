@@ -643,8 +643,9 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
         }
         let id = cairn_core::Id::from_hex(&j.snapshot)
             .context("the restore journal names no valid snapshot")?;
-        let snap = repo
-            .load_snapshot(&j.snapshot)
+        // By the id it was first taken as: `key rotate --rewrite-data` renames snapshots.
+        let (id, snap) = repo
+            .load_snapshot_first_taken_as(&id)
             .context("the snapshot the cut-short restore was restoring")?;
         (id, snap, Some(j))
     } else {

@@ -79,23 +79,126 @@ pub fn passwd(s: &Settings, file: Option<PathBuf>) -> Result<u8> {
     Ok(crate::exit::OK)
 }
 
-pub fn rotate(s: &Settings, remove_other_keys: bool) -> Result<u8> {
+pub fn rotate(s: &Settings, remove_other_keys: bool, rewrite_data: bool) -> Result<u8> {
     let (mut repo, pw) = super::open_with_password(s)?;
     let lock = super::lock_exclusive(s, &repo, "key rotate")?;
+    if rewrite_data {
+        return rotate_and_rewrite(s, &mut repo, &lock, &pw, remove_other_keys);
+    }
     let report = cairn_core::rotate(&mut repo, &lock, &pw, KdfParams::DEFAULT, remove_other_keys)?;
     if s.json {
         super::print_json(&report)?;
     } else if !s.quiet {
-        println!(
-            "rotated to key epoch {}: new key {}, {} index file(s) rewritten",
-            report.epoch,
-            &report.key[..8],
-            report.index_files_written
-        );
-        for k in &report.keys_removed {
-            println!("removed key {}", &k[..8]);
-        }
+        print_rotation(&report);
         println!("what is written from now on cannot be opened with the earlier keys");
     }
     Ok(crate::exit::OK)
+}
+
+fn print_rotation(report: &cairn_core::RotateReport) {
+    println!(
+        "rotated to key epoch {}: new key {}, {} index file(s) rewritten",
+        report.epoch,
+        &report.key[..8],
+        report.index_files_written
+    );
+    for k in &report.keys_removed {
+        println!("removed key {}", &k[..8]);
+    }
+}
+
+fn rotate_and_rewrite(
+    s: &Settings,
+    repo: &mut cairn_core::Repository,
+    lock: &cairn_core::Lock,
+    pw: &Password,
+    remove_other_keys: bool,
+) -> Result<u8> {
+    // Counters on a terminal, one line overwritten in place.
+    let show = s.progress;
+    let progress = move |line: &str| {
+        if show {
+            eprint!("\r{line}\x1b[K");
+        }
+    };
+    let result = cairn_core::rotate_and_rewrite(
+        repo,
+        lock,
+        pw,
+        KdfParams::DEFAULT,
+        remove_other_keys,
+        &progress,
+    );
+    if show {
+        eprint!("\r\x1b[K");
+    }
+    let r = result?;
+    // Temporary files of writes that a crash interrupted may hold data sealed under an
+    // earlier epoch; as prune does, those older than an hour go (none is in progress
+    // while the exclusive lock is held; the hour is a margin for processes that do not
+    // lock).
+    let temp_removed = repo
+        .backend()
+        .remove_stale_temp_files(std::time::Duration::from_secs(3600))?;
+    if s.json {
+        super::print_json(&r)?;
+    } else if !s.quiet {
+        match &r.rotation {
+            Some(rotation) => print_rotation(rotation),
+            None => println!(
+                "{} file(s) were still sealed under earlier key epochs: continued re-sealing \
+                 them under the current epoch {} (no new epoch made; run `cairn key rotate` \
+                 first for one)",
+                r.continued, r.epoch
+            ),
+        }
+        for k in &r.keys_removed {
+            println!("removed key {} of an earlier epoch", &k[..8]);
+        }
+        if temp_removed > 0 {
+            println!("removed {temp_removed} temporary file(s) left by interrupted writes");
+        }
+        if r.nothing_to_do() {
+            println!("nothing was sealed under an earlier key epoch: no data to rewrite");
+        } else {
+            println!(
+                "re-sealed {} pack(s) ({} blob(s), {} bytes) into {} new pack(s); {} pack(s) \
+                 were re-sealed already by an interrupted run; removed {} old pack(s) \
+                 ({} no index listed)",
+                r.packs_rewritten,
+                r.blobs_rewritten,
+                r.bytes_rewritten,
+                r.packs_written,
+                r.packs_already_rewritten,
+                r.packs_removed,
+                r.packs_unindexed_removed
+            );
+            println!(
+                "index: {} file(s) written, {} removed; snapshots: {} re-sealed, {} re-sealed \
+                 already by an interrupted run",
+                r.index_files_written,
+                r.index_files_removed,
+                r.snapshots_rewritten.len(),
+                r.snapshots_already_rewritten
+            );
+        }
+        if r.complete() {
+            println!(
+                "every pack, snapshot and index file is sealed under key epoch {}: the \
+                 earlier keys open none of them (only the config)",
+                r.epoch
+            );
+        }
+    }
+    for l in &r.left {
+        eprintln!("cairn: warning: still under an earlier key epoch: {l}");
+    }
+    for l in &r.refused {
+        eprintln!("cairn: warning: refused and left alone (remove it): {l}");
+    }
+    Ok(if r.complete() {
+        crate::exit::OK
+    } else {
+        crate::exit::ERROR
+    })
 }

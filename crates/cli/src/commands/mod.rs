@@ -153,7 +153,10 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
             KeyCommand::List => key::list(s),
             KeyCommand::Remove { id } => key::remove(s, &id),
             KeyCommand::Passwd(a) => key::passwd(s, a.new_password_file),
-            KeyCommand::Rotate { remove_other_keys } => key::rotate(s, remove_other_keys),
+            KeyCommand::Rotate {
+                remove_other_keys,
+                rewrite_data,
+            } => key::rotate(s, remove_other_keys, rewrite_data),
         },
         Command::Catalog(CatalogCommand::Rebuild) => catalog::rebuild(s),
         Command::Catalog(CatalogCommand::Info) => catalog::info(s),
