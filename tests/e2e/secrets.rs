@@ -254,18 +254,13 @@ fn a_stored_command_output_never_holds_cairns_passwords() {
     env.init();
     // The password in CAIRN_PASSWORD itself, then in CAIRN_PASSWORD_FILE (with a
     // CAIRN_PASSWORD_COMMAND beside it, unused since the file comes first).
-    let out = with_other_secrets(
-        env.cmd()
-            .env_remove("CAIRN_PASSWORD_FILE")
-            .env("CAIRN_PASSWORD", PASSWORD),
-    )
-    .args(["backup", "--stdin-from-command", "env.txt", "--", "env"])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        with_other_secrets(
+            env.cmd()
+                .env_remove("CAIRN_PASSWORD_FILE")
+                .env("CAIRN_PASSWORD", PASSWORD),
+        )
+        .args(["backup", "--stdin-from-command", "env.txt", "--", "env"]),
     );
     // Read back with `restore`.
     let target = env.path("restored");
@@ -277,17 +272,12 @@ fn a_stored_command_output_never_holds_cairns_passwords() {
         &env.password_file,
     );
 
-    let out = with_other_secrets(
-        env.cmd()
-            .env("CAIRN_PASSWORD_COMMAND", "echo command-secret-9f2c"),
-    )
-    .args(["backup", "--stdin-from-command", "env-2.txt", "--", "env"])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        with_other_secrets(
+            env.cmd()
+                .env("CAIRN_PASSWORD_COMMAND", "echo command-secret-9f2c"),
+        )
+        .args(["backup", "--stdin-from-command", "env-2.txt", "--", "env"]),
     );
 
     // Read back with `dump`.
@@ -311,18 +301,13 @@ fn a_password_command_sees_no_other_password_variable() {
         seen.display(),
         env.password_file.display()
     );
-    let out = with_other_secrets(
-        env.cmd()
-            .env_remove("CAIRN_PASSWORD_FILE")
-            .env("CAIRN_PASSWORD_COMMAND", &command),
-    )
-    .args(["snapshots"])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        with_other_secrets(
+            env.cmd()
+                .env_remove("CAIRN_PASSWORD_FILE")
+                .env("CAIRN_PASSWORD_COMMAND", &command),
+        )
+        .args(["snapshots"]),
     );
     let seen = fs::read_to_string(&seen).unwrap();
     assert_no_cairn_secret("the password command", &seen, &env.password_file);
@@ -374,16 +359,11 @@ fn hooks_never_see_cairns_passwords() {
     kimai_sqlite_install(&kimai, 2);
     let app_hook = env.path("app-hook-env.txt");
     let hook = format!("env > '{}'", app_hook.display());
-    let out = with_other_secrets(&mut env.cmd())
-        .args(["app", "backup", "kimai", "--path"])
-        .arg(&kimai)
-        .args(["--before", &hook])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        with_other_secrets(&mut env.cmd())
+            .args(["app", "backup", "kimai", "--path"])
+            .arg(&kimai)
+            .args(["--before", &hook]),
     );
     let seen = fs::read_to_string(&app_hook).unwrap();
     assert_no_cairn_secret("an app's before hook", &seen, &env.password_file);
@@ -412,19 +392,14 @@ fn dump_tools_never_see_cairns_passwords() {
     .unwrap();
     fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
     let url = format!("postgresql://postgres@127.0.0.1:5432/{}", db.0);
-    let out = with_other_secrets(
-        env.cmd()
-            .env_remove("CAIRN_PASSWORD_FILE")
-            .env("CAIRN_PASSWORD", PASSWORD),
-    )
-    .args(["backup", "--postgres", &url, "--db-wrapper"])
-    .arg(&wrapper)
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        with_other_secrets(
+            env.cmd()
+                .env_remove("CAIRN_PASSWORD_FILE")
+                .env("CAIRN_PASSWORD", PASSWORD),
+        )
+        .args(["backup", "--postgres", &url, "--db-wrapper"])
+        .arg(&wrapper),
     );
     let seen = fs::read_to_string(&log).unwrap();
     assert!(seen.contains("--- pg_dump\n"), "{seen}");

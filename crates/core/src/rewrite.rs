@@ -405,7 +405,7 @@ fn rewrite_packs(
             report.index_files_written += 1;
         }
         now_listed.extend(list.iter().map(|(i, _)| i.id));
-        backend.remove(FileKind::Index, &file.name)?;
+        repo.remove_index_file(&file.name)?;
         report.index_files_removed += 1;
         for (info, _) in file.packs.iter().filter(|(i, _)| old(i)) {
             let n = listings.get_mut(&info.id).expect("counted above");

@@ -126,7 +126,7 @@ pub fn rotate(
     }
     let mut removed = 0;
     for name in old_names.iter().filter(|n| !written.contains(*n)) {
-        backend.remove(FileKind::Index, name)?;
+        repo.remove_index_file(name)?;
         removed += 1;
     }
 
