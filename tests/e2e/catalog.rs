@@ -233,9 +233,7 @@ fn in_catalog_files(catalog: &Path, needle: &[u8]) -> Vec<String> {
     fs::read_dir(catalog.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            fs::read(p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
-        })
+        .filter(|p| fs::read(p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect()
 }
@@ -246,16 +244,38 @@ fn the_catalog_holds_no_names_in_clear() {
     env.init();
     let src = env.path("zq-secret-root");
     fs::create_dir_all(src.join("zq-secret-dir")).unwrap();
-    fs::write(src.join("zq-secret-dir/zq-secret-file.txt"), "zq-secret-contents\n").unwrap();
+    fs::write(
+        src.join("zq-secret-dir/zq-secret-file.txt"),
+        "zq-secret-contents\n",
+    )
+    .unwrap();
     fs::write(src.join("zq-second-file.bin"), pseudo_random(5, 20_000)).unwrap();
     std::os::unix::fs::symlink("/zq/secret/link/target", src.join("zq-secret-link")).unwrap();
-    let xattr_set = xattr::set(src.join("zq-second-file.bin"), "user.zqkey", b"zq-secret-xattr-value")
-        .is_ok();
+    let xattr_set = xattr::set(
+        src.join("zq-second-file.bin"),
+        "user.zqkey",
+        b"zq-secret-xattr-value",
+    )
+    .is_ok();
     let run = |args: &[&str]| env.ok(args);
     let src_s = src.to_str().unwrap();
-    run(&["backup", "--host", "zq-secret-host", "--tag", "zq-secret-tag", src_s]);
+    run(&[
+        "backup",
+        "--host",
+        "zq-secret-host",
+        "--tag",
+        "zq-secret-tag",
+        src_s,
+    ]);
     fs::write(src.join("zq-secret-dir/zq-later-file"), "x\n").unwrap();
-    run(&["backup", "--host", "zq-secret-host", "--tag", "zq-secret-tag", src_s]);
+    run(&[
+        "backup",
+        "--host",
+        "zq-secret-host",
+        "--tag",
+        "zq-secret-tag",
+        src_s,
+    ]);
     let [catalog] = catalogs(&env.path(".cache/cairn")).try_into().unwrap();
     let mut needles: Vec<&[u8]> = vec![
         b"zq-secret",

@@ -399,7 +399,10 @@ fn clear_rows_of_schema_1_do_not_survive_the_upgrade() {
     drop(c);
     for marker in [&b"zq-clear-in-file"[..], b"zq-clear-in-wal"] {
         let found = on_disk(&path, marker);
-        assert!(found.is_empty(), "clear rows left in {found:?} after closing");
+        assert!(
+            found.is_empty(),
+            "clear rows left in {found:?} after closing"
+        );
     }
     let conn = rusqlite::Connection::open(&path).unwrap();
     let v: u32 = conn

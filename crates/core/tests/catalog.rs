@@ -282,7 +282,11 @@ fn damaged_cached_tree_is_not_trusted() {
     attach(&mut repo, &catalog);
     repo.load_index().unwrap();
     assert_eq!(repo.load_tree(&root).unwrap(), want);
-    assert_eq!(catalog.tree_hits(), hits + 1, "the catalog was not consulted");
+    assert_eq!(
+        catalog.tree_hits(),
+        hits + 1,
+        "the catalog was not consulted"
+    );
     // What a restore walks is the repository's tree too.
     let node = resolve(&repo, &r.id, &r.snapshot, src.to_str().unwrap()).unwrap();
     assert!(matches!(node.kind, NodeKind::Dir { .. }));
@@ -494,7 +498,10 @@ fn catalog_rows_hold_no_plaintext() {
     write_tree(
         &src,
         &BTreeMap::from([
-            ("zq-secret-dir/zq-secret-file.txt", b"zq-secret-contents".to_vec()),
+            (
+                "zq-secret-dir/zq-secret-file.txt",
+                b"zq-secret-contents".to_vec(),
+            ),
             ("other/zq-second-file.bin", random_bytes(3, 5_000)),
         ]),
     );
@@ -512,10 +519,23 @@ fn catalog_rows_hold_no_plaintext() {
     assert_eq!(snaps.len(), 1);
     assert!(trees.len() >= 3, "{} trees", trees.len());
     let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
-    for row in snaps.iter().map(|r| &r.sealed).chain(trees.iter().map(|(_, b)| b)) {
+    for row in snaps
+        .iter()
+        .map(|r| &r.sealed)
+        .chain(trees.iter().map(|(_, b)| b))
+    {
         let src_path = src.as_os_str().as_encoded_bytes();
-        for needle in [&b"zq-secret"[..], b"zq-second-file", b"/zq/secret", src_path] {
-            assert!(!has(row, needle), "{:?} in a catalog row", String::from_utf8_lossy(needle));
+        for needle in [
+            &b"zq-secret"[..],
+            b"zq-second-file",
+            b"/zq/secret",
+            src_path,
+        ] {
+            assert!(
+                !has(row, needle),
+                "{:?} in a catalog row",
+                String::from_utf8_lossy(needle)
+            );
         }
     }
 }
@@ -556,6 +576,7 @@ fn a_sealed_row_that_does_not_open_is_a_miss() {
     // is not this repository's), holding the right plaintext all the same.
     let wrong = cairn_core::CatalogKey::new(&cairn_crypto::Key::random());
     let repo = open(&be).unwrap();
+    repo.load_index().unwrap();
     let (from_repo, _) = repo.snapshots_from_repository().unwrap();
     let foreign = Arc::new(MemCatalog::new());
     let rows: Vec<_> = from_repo

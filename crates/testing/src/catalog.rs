@@ -69,11 +69,7 @@ impl MemCatalog {
         let inner = self.inner.lock().unwrap();
         (
             inner.snapshots.values().cloned().collect(),
-            inner
-                .trees
-                .iter()
-                .map(|(id, b)| (*id, b.clone()))
-                .collect(),
+            inner.trees.iter().map(|(id, b)| (*id, b.clone())).collect(),
         )
     }
 
@@ -99,7 +95,14 @@ impl Catalog for MemCatalog {
 
     fn snapshots(&self) -> Result<Vec<SnapshotRow>> {
         self.ok()?;
-        Ok(self.inner.lock().unwrap().snapshots.values().cloned().collect())
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .snapshots
+            .values()
+            .cloned()
+            .collect())
     }
 
     fn update_snapshots(&self, add: &[SnapshotRow], remove: &[Id]) -> Result<()> {
@@ -135,7 +138,11 @@ impl Catalog for MemCatalog {
 
     fn replace_tree(&self, id: &Id, sealed: &[u8]) -> Result<()> {
         self.ok()?;
-        self.inner.lock().unwrap().trees.insert(*id, sealed.to_vec());
+        self.inner
+            .lock()
+            .unwrap()
+            .trees
+            .insert(*id, sealed.to_vec());
         Ok(())
     }
 
@@ -243,7 +250,8 @@ pub fn catalog_contract(make: &dyn Fn() -> Box<dyn Catalog>) {
     // Adding a row of a held id replaces it (a row found damaged is written again).
     let mut again = sample_row(1);
     again.sealed = vec![9; 77];
-    c.update_snapshots(std::slice::from_ref(&again), &[]).unwrap();
+    c.update_snapshots(std::slice::from_ref(&again), &[])
+        .unwrap();
     let got = c.snapshots().unwrap();
     assert_eq!(got.iter().find(|r| r.id == id(1)), Some(&again));
     assert_eq!(got.len(), 4);
