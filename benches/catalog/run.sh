@@ -73,4 +73,4 @@ done
 for side in a b; do
     echo "catalog $side: $(du -sh "$DIR/$side/cache" | cut -f1), $(find "$DIR/$side/repo/snapshots" -type f | wc -l) snapshots"
 done
-rm -rf "$DIR/a" "$DIR/b" "$DIR/tree"
+rm -rf "$DIR/a" "$DIR/b" "$DIR/tree" "$DIR/time.txt"
