@@ -226,3 +226,88 @@ fn no_cache_writes_no_catalog() {
     let v = env.json(&["--no-cache", "catalog", "info"]);
     assert!(v.is_null(), "{v}");
 }
+
+/// Every occurrence of `needle` in the files of a catalog's directory (the database, its
+/// WAL and shared-memory files), by file name.
+fn in_catalog_files(catalog: &Path, needle: &[u8]) -> Vec<String> {
+    fs::read_dir(catalog.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| fs::read(p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn the_catalog_holds_no_names_in_clear() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("zq-secret-root");
+    fs::create_dir_all(src.join("zq-secret-dir")).unwrap();
+    fs::write(
+        src.join("zq-secret-dir/zq-secret-file.txt"),
+        "zq-secret-contents\n",
+    )
+    .unwrap();
+    fs::write(src.join("zq-second-file.bin"), pseudo_random(5, 20_000)).unwrap();
+    std::os::unix::fs::symlink("/zq/secret/link/target", src.join("zq-secret-link")).unwrap();
+    let xattr_set = xattr::set(
+        src.join("zq-second-file.bin"),
+        "user.zqkey",
+        b"zq-secret-xattr-value",
+    )
+    .is_ok();
+    let run = |args: &[&str]| env.ok(args);
+    let src_s = src.to_str().unwrap();
+    run(&[
+        "backup",
+        "--host",
+        "zq-secret-host",
+        "--tag",
+        "zq-secret-tag",
+        src_s,
+    ]);
+    fs::write(src.join("zq-secret-dir/zq-later-file"), "x\n").unwrap();
+    run(&[
+        "backup",
+        "--host",
+        "zq-secret-host",
+        "--tag",
+        "zq-secret-tag",
+        src_s,
+    ]);
+    let [catalog] = catalogs(&env.path(".cache/cairn")).try_into().unwrap();
+    let mut needles: Vec<&[u8]> = vec![
+        b"zq-secret",
+        b"zq-second-file",
+        b"zq-later-file",
+        b"/zq/secret/link/target",
+        b"user.zqkey",
+        // The temporary directory's name: every snapshot's paths and ancestor trees.
+        env.dir.path().file_name().unwrap().as_encoded_bytes(),
+    ];
+    if !xattr_set {
+        needles.retain(|n| *n != b"user.zqkey");
+    }
+    let scan = |when: &str| {
+        for needle in &needles {
+            let found = in_catalog_files(&catalog, needle);
+            assert!(
+                found.is_empty(),
+                "{:?} in clear in {found:?} {when}",
+                String::from_utf8_lossy(needle)
+            );
+        }
+    };
+    scan("after two backups");
+    // The catalog was used: it holds what the commands read.
+    let info = env.json(&["catalog", "info"]);
+    assert_eq!(info["snapshots"], 2);
+    assert!(info["trees"].as_u64().unwrap() >= 3, "{info}");
+    let found = env.json(&["find", "zq-secret-file.txt"]);
+    assert_eq!(found.as_array().unwrap().len(), 2, "{found}");
+    run(&["ls", "latest", "--long"]);
+    run(&["snapshots", "--json"]);
+    run(&["catalog", "rebuild"]);
+    scan("after find, ls, snapshots and a rebuild");
+}

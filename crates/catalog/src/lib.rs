@@ -19,13 +19,19 @@
 //!   processes (a nightly backup while a `find` runs) queue for the write lock instead of
 //!   failing half-way through a transaction.
 //! - **Mode 0600** for the database (and so its journal files, which SQLite creates with
-//!   the database's mode) in a 0700 directory: the catalog holds file names and snapshot
-//!   details in plaintext, as the user's own files do.
+//!   the database's mode) in a 0700 directory.
+//! - **Nothing in clear but ids and times**: this crate only stores what the port gives
+//!   it, [`SnapshotRow`]s and tree bodies that cairn-core sealed (see
+//!   [`cairn_core::CatalogKey`]); it never sees a file name or a snapshot's details.
+//!   Schema version 1 held them in clear; migration 2 drops those tables, and a catalog
+//!   upgraded from version 1 is then vacuumed and its WAL truncated (with
+//!   `secure_delete` on during the upgrade), so the old clear text does not linger in
+//!   free pages or old WAL frames.
 //!
 //! What it is not: not the truth about anything. Every row can be deleted at any time;
 //! `cairn-core` reads the repository for whatever is missing and checks what it uses.
 
-use cairn_core::{Catalog, CatalogInfo, Error, Id, Result, Snapshot};
+use cairn_core::{Catalog, CatalogInfo, Error, Id, Result, SnapshotRow};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
@@ -72,7 +78,26 @@ const MIGRATIONS: &[&str] = &[
          id   BLOB PRIMARY KEY,         -- 32 bytes, the blob id (keyed hash of body)
          body BLOB NOT NULL
      );",
+    // 2: sealed rows. Version 1 held snapshots' details and trees' plaintext in clear;
+    // its tables (and their indexes) go, rows and all: the catalog is a cache and the
+    // repository is read again. Only ids and a snapshot's time stay in clear; the rest is
+    // sealed by cairn-core under a key derived from the repository's id key.
+    "DROP TABLE snapshots;
+     DROP TABLE trees;
+     CREATE TABLE snapshots (
+         id        BLOB PRIMARY KEY,    -- 32 bytes, the file's name
+         unix_time INTEGER NOT NULL,    -- the snapshot's time, seconds
+         sealed    BLOB NOT NULL        -- the snapshot's JSON, sealed
+     );
+     CREATE TABLE trees (
+         id     BLOB PRIMARY KEY,       -- 32 bytes, the blob id (keyed hash of the plaintext)
+         sealed BLOB NOT NULL           -- the tree's plaintext, sealed
+     );",
 ];
+
+/// The first schema version that holds nothing in clear but ids and times. Opening a
+/// catalog of an older version with rows in it also scrubs the file (see [`migrate`]).
+const SEALED_SINCE: u32 = 2;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -283,7 +308,24 @@ fn tag_cache_dir(root: &Path) {
 }
 
 /// Applies the migrations the catalog lacks, one transaction each.
+///
+/// When this brings a catalog that held clear rows (version 1..[`SEALED_SINCE`]) past
+/// them, the old clear text must not stay in the file: `secure_delete` is on while the
+/// migrations run (SQLite then zeroes the pages the dropped tables free), and afterwards
+/// the file is vacuumed (rewritten without free pages, so it also shrinks) and its WAL
+/// checkpointed and truncated to nothing (old frames held clear pages too). Rejected:
+/// leaving `secure_delete` on for good, which would cost every later delete a page write
+/// to protect rows that are sealed anyway. The vacuum and truncation are best effort: if
+/// another process holds the catalog open they may not complete, and the zeroed pages
+/// are then what protects the main file.
 fn migrate(conn: &mut Connection, path: &Path) -> std::result::Result<(), OpenError> {
+    // Read outside the transactions below, so racy; it only decides the scrubbing, which
+    // is harmless when another process migrated meanwhile.
+    let start: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let scrub = (1..SEALED_SINCE).contains(&start);
+    if scrub {
+        conn.pragma_update(None, "secure_delete", true)?;
+    }
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -295,12 +337,18 @@ fn migrate(conn: &mut Connection, path: &Path) -> std::result::Result<(), OpenEr
             ))));
         }
         if version == SCHEMA_VERSION {
-            return Ok(());
+            break;
         }
         tx.execute_batch(MIGRATIONS[version as usize])?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
     }
+    if scrub {
+        conn.pragma_update(None, "secure_delete", false)?;
+        let _ = conn.execute_batch("VACUUM");
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+    Ok(())
 }
 
 /// Records the repository id in a new catalog; refuses a catalog of another repository.
@@ -346,56 +394,31 @@ impl Catalog for SqliteCatalog {
         self.path.display().to_string()
     }
 
-    fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
+    fn snapshots(&self) -> Result<Vec<SnapshotRow>> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn
-            .prepare_cached("SELECT id, json FROM snapshots")
+            .prepare_cached("SELECT id, unix_time, sealed FROM snapshots")
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |r| Ok((id_from(r.get(0)?, 0)?, r.get::<_, String>(1)?)))
+            .query_map([], |r| {
+                Ok(SnapshotRow {
+                    id: id_from(r.get(0)?, 0)?,
+                    unix_time: r.get(1)?,
+                    sealed: r.get(2)?,
+                })
+            })
             .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, json) = row.map_err(|e| self.err(e))?;
-            let snap: Snapshot = serde_json::from_str(&json).map_err(|e| {
-                Error::Catalog(format!(
-                    "{}: snapshot {}: {e}",
-                    self.path.display(),
-                    id.short()
-                ))
-            })?;
-            out.push((id, snap));
-        }
-        Ok(out)
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
-    fn update_snapshots(&self, add: &[(Id, Snapshot)], remove: &[Id]) -> Result<()> {
+    fn update_snapshots(&self, add: &[SnapshotRow], remove: &[Id]) -> Result<()> {
         self.write(|tx| {
             let mut ins = tx.prepare_cached(
-                "INSERT OR REPLACE INTO snapshots (id, time, unix_time, hostname, username,
-                     paths, tags, app, parent, tree, files, dirs, bytes_total, bytes_added, json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                "INSERT OR REPLACE INTO snapshots (id, unix_time, sealed) VALUES (?1, ?2, ?3)",
             )?;
-            for (id, s) in add {
-                let json = serde_json::to_string(s).expect("snapshot serializes");
-                let sum = s.summary.as_ref();
-                ins.execute(params![
-                    id.0.as_slice(),
-                    s.time.to_string(),
-                    s.time.as_second(),
-                    s.hostname,
-                    s.username,
-                    serde_json::to_string(&s.paths).expect("strings serialize"),
-                    serde_json::to_string(&s.tags).expect("strings serialize"),
-                    s.app,
-                    s.parent.map(|p| p.0.to_vec()),
-                    s.tree.0.as_slice(),
-                    sum.map(|m| (m.files_new + m.files_changed + m.files_unchanged) as i64),
-                    sum.map(|m| m.dirs as i64),
-                    sum.map(|m| m.bytes_total as i64),
-                    sum.map(|m| m.added.bytes_stored as i64),
-                    json,
-                ])?;
+            for row in add {
+                ins.execute(params![row.id.0.as_slice(), row.unix_time, row.sealed])?;
             }
             let mut del = tx.prepare_cached("DELETE FROM snapshots WHERE id = ?1")?;
             for id in remove {
@@ -408,7 +431,7 @@ impl Catalog for SqliteCatalog {
     fn tree(&self, id: &Id) -> Result<Option<Vec<u8>>> {
         let conn = self.conn.lock().unwrap();
         let mut stmt = conn
-            .prepare_cached("SELECT body FROM trees WHERE id = ?1")
+            .prepare_cached("SELECT sealed FROM trees WHERE id = ?1")
             .map_err(|e| self.err(e))?;
         stmt.query_row([id.0.as_slice()], |r| r.get(0))
             .optional()
@@ -418,18 +441,18 @@ impl Catalog for SqliteCatalog {
     fn put_trees(&self, trees: &[(Id, Vec<u8>)]) -> Result<()> {
         self.write(|tx| {
             let mut ins =
-                tx.prepare_cached("INSERT OR IGNORE INTO trees (id, body) VALUES (?1, ?2)")?;
-            for (id, body) in trees {
-                ins.execute(params![id.0.as_slice(), body])?;
+                tx.prepare_cached("INSERT OR IGNORE INTO trees (id, sealed) VALUES (?1, ?2)")?;
+            for (id, sealed) in trees {
+                ins.execute(params![id.0.as_slice(), sealed])?;
             }
             Ok(())
         })
     }
 
-    fn replace_tree(&self, id: &Id, body: &[u8]) -> Result<()> {
+    fn replace_tree(&self, id: &Id, sealed: &[u8]) -> Result<()> {
         self.write(|tx| {
-            tx.prepare_cached("INSERT OR REPLACE INTO trees (id, body) VALUES (?1, ?2)")?
-                .execute(params![id.0.as_slice(), body])?;
+            tx.prepare_cached("INSERT OR REPLACE INTO trees (id, sealed) VALUES (?1, ?2)")?
+                .execute(params![id.0.as_slice(), sealed])?;
             Ok(())
         })
     }
@@ -474,7 +497,7 @@ impl Catalog for SqliteCatalog {
             (
                 count("SELECT count(*) FROM snapshots")?,
                 count("SELECT count(*) FROM trees")?,
-                count("SELECT coalesce(sum(length(body)), 0) FROM trees")?,
+                count("SELECT coalesce(sum(length(sealed)), 0) FROM trees")?,
             )
         };
         let size = |suffix: &str| {

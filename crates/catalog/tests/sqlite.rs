@@ -1,9 +1,11 @@
-//! The SQLite catalog: the catalog contract, privacy of its files, schema versions,
-//! repository binding, and concurrent writers.
+//! The SQLite catalog: the catalog contract, privacy of its files, schema versions (and
+//! the upgrade that drops the clear rows of version 1), repository binding, and
+//! concurrent writers.
 
 use cairn_catalog::{catalog_path, delete, SqliteCatalog, SCHEMA_VERSION};
-use cairn_core::{Catalog, Error, Id, Snapshot};
-use cairn_testing::{catalog_contract, sample_snapshot};
+use cairn_core::{Catalog, CatalogKey, Error, Id, Snapshot, SnapshotRow};
+use cairn_crypto::Key;
+use cairn_testing::{catalog_contract, sample_row, sample_snapshot};
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -59,10 +61,8 @@ fn file_is_private() {
     assert_eq!(c.path(), path);
     assert_eq!(mode(&path), 0o600, "database");
     assert_eq!(mode(path.parent().unwrap()), 0o700, "its directory");
-    c.update_snapshots(&[(id(1), sample_snapshot(1))], &[])
-        .unwrap();
-    c.put_trees(&[(id(2), b"secret file names".to_vec())])
-        .unwrap();
+    c.update_snapshots(&[sample_row(1)], &[]).unwrap();
+    c.put_trees(&[(id(2), b"sealed bytes".to_vec())]).unwrap();
     let wal = with_suffix(&path, "-wal");
     assert!(wal.exists(), "no WAL after a write");
     for suffix in ["-wal", "-shm"] {
@@ -97,7 +97,7 @@ fn file_is_private_even_with_a_permissive_umask_and_existing_file() {
 fn reopen_keeps_everything() {
     let d = tempfile::tempdir().unwrap();
     let path = catalog_path(d.path(), &repo_id(3));
-    let snaps: Vec<(Id, Snapshot)> = (0..6).map(|n| (id(n), sample_snapshot(n))).collect();
+    let snaps: Vec<SnapshotRow> = (0..6).map(sample_row).collect();
     let trees: Vec<(Id, Vec<u8>)> = (0..20)
         .map(|n| (id(100 + n), vec![n as u8; 10 + n as usize]))
         .collect();
@@ -108,7 +108,7 @@ fn reopen_keeps_everything() {
     }
     let c = SqliteCatalog::open(&path, &repo_id(3)).unwrap();
     let mut got = c.snapshots().unwrap();
-    got.sort_by_key(|(i, _)| *i);
+    got.sort_by_key(|r| r.id);
     assert_eq!(got, snaps);
     for (i, body) in &trees {
         assert_eq!(c.tree(i).unwrap().as_ref(), Some(body));
@@ -133,11 +133,13 @@ fn reopen_keeps_everything() {
 
 #[test]
 fn snapshots_round_trip_exactly() {
-    // Snapshots come back from the catalog equal to what was stored, floats included
-    // (the repository compares them with what it reads from snapshot files).
+    // Snapshots come back from the catalog, sealed and opened, equal to what was stored,
+    // floats included (the repository compares them with what it reads from snapshot
+    // files).
     let d = tempfile::tempdir().unwrap();
     let path = catalog_path(d.path(), &repo_id(4));
     let c = SqliteCatalog::open(&path, &repo_id(4)).unwrap();
+    let key = CatalogKey::new(&Key::random());
     let mut x: u64 = 0x1234_5678_9abc_def0;
     let mut snaps = Vec::new();
     for n in 0..200u32 {
@@ -151,8 +153,14 @@ fn snapshots_round_trip_exactly() {
             jiff::Timestamp::new(1_700_000_000 + i64::from(n), (x % 1_000_000_000) as i32).unwrap();
         snaps.push((id(n), s));
     }
-    c.update_snapshots(&snaps, &[]).unwrap();
-    let mut got = c.snapshots().unwrap();
+    let rows: Vec<SnapshotRow> = snaps.iter().map(|(i, s)| key.seal_snapshot(i, s)).collect();
+    c.update_snapshots(&rows, &[]).unwrap();
+    let mut got: Vec<(Id, Snapshot)> = c
+        .snapshots()
+        .unwrap()
+        .iter()
+        .map(|r| (r.id, key.open_snapshot(r).expect("a row opens")))
+        .collect();
     got.sort_by_key(|(i, _)| *i);
     let mut want = snaps.clone();
     want.sort_by_key(|(i, _)| *i);
@@ -200,8 +208,7 @@ fn other_repository_is_refused() {
     let path = d.path().join("shared").join("catalog.sqlite");
     {
         let c = SqliteCatalog::open(&path, &repo_id(0xA)).unwrap();
-        c.update_snapshots(&[(id(1), sample_snapshot(1))], &[])
-            .unwrap();
+        c.update_snapshots(&[sample_row(1)], &[]).unwrap();
     }
     let msg = catalog_error(SqliteCatalog::open(&path, &repo_id(0xB)));
     assert!(msg.contains("belongs to repository"), "{msg}");
@@ -228,8 +235,9 @@ fn two_processes_write_at_once() {
                 let c = SqliteCatalog::open(&path, &repo_id(9)).unwrap();
                 for k in 0..ROUNDS {
                     let n = t * 1000 + k;
-                    c.update_snapshots(&[(id(n), sample_snapshot(n))], &[])
-                        .unwrap();
+                    let mut row = sample_row(n);
+                    row.id = id(n);
+                    c.update_snapshots(&[row], &[]).unwrap();
                     c.put_trees(&[(id(n), vec![t as u8; 64]), (id(900_000 + k), vec![7])])
                         .unwrap();
                     // Readers go on meanwhile.
@@ -243,7 +251,7 @@ fn two_processes_write_at_once() {
         }
     });
     let c = SqliteCatalog::open(&path, &repo_id(9)).unwrap();
-    let held: HashSet<Id> = c.snapshots().unwrap().into_iter().map(|(i, _)| i).collect();
+    let held: HashSet<Id> = c.snapshots().unwrap().into_iter().map(|r| r.id).collect();
     let mut want = HashSet::new();
     for t in 0..HANDLES {
         for k in 0..ROUNDS {
@@ -284,4 +292,121 @@ fn delete_removes_all_files() {
     // A new catalog can be made in its place, empty.
     let c = SqliteCatalog::open(&path, &repo_id(6)).unwrap();
     assert_eq!(c.info().unwrap().trees, 0);
+}
+
+/// Schema version 1 as it shipped (its migration, verbatim), to make catalogs of the old
+/// schema. Shipped migrations never change, so this stays what older cairns wrote.
+const SCHEMA_1: &str = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE snapshots (
+         id BLOB PRIMARY KEY, time TEXT NOT NULL, unix_time INTEGER NOT NULL,
+         hostname TEXT NOT NULL, username TEXT NOT NULL, paths TEXT NOT NULL,
+         tags TEXT NOT NULL, app TEXT, parent BLOB, tree BLOB NOT NULL, files INTEGER,
+         dirs INTEGER, bytes_total INTEGER, bytes_added INTEGER, json TEXT NOT NULL
+     );
+     CREATE INDEX snapshots_by_time ON snapshots (unix_time);
+     CREATE INDEX snapshots_by_host ON snapshots (hostname, unix_time);
+     CREATE TABLE trees (id BLOB PRIMARY KEY, body BLOB NOT NULL);";
+
+/// Writes clear rows, as schema 1 held them, whose every text contains `marker`.
+fn write_clear_rows(conn: &rusqlite::Connection, marker: &str, from: u32, count: u32) {
+    for n in from..from + count {
+        let name = format!("{marker}-{n}");
+        conn.execute(
+            "INSERT INTO snapshots (id, time, unix_time, hostname, username, paths, tags,
+                 app, parent, tree, json)
+             VALUES (?1, '2026-01-01T00:00:00Z', 0, ?2, ?2, ?3, ?3, ?2, NULL, ?4, ?5)",
+            rusqlite::params![
+                id(n).0.as_slice(),
+                name,
+                format!("[\"/srv/{name}\"]"),
+                id(n + 1).0.as_slice(),
+                format!("{{\"hostname\":\"{name}\",\"paths\":[\"/srv/{name}\"]}}"),
+            ],
+        )
+        .unwrap();
+        // A tree body: many file names, so the rows span many pages.
+        let body: Vec<u8> = (0..40)
+            .flat_map(|k| format!("{name}/file-{k}.txt\0").into_bytes())
+            .collect();
+        conn.execute(
+            "INSERT INTO trees (id, body) VALUES (?1, ?2)",
+            rusqlite::params![id(n).0.as_slice(), body],
+        )
+        .unwrap();
+    }
+}
+
+/// True if `needle` occurs in the catalog's database, WAL or shared-memory file.
+fn on_disk(path: &Path, needle: &[u8]) -> Vec<String> {
+    ["", "-wal", "-shm", "-journal"]
+        .into_iter()
+        .filter(|suffix| {
+            std::fs::read(with_suffix(path, suffix))
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+        })
+        .map(|s| format!("catalog.sqlite{s}"))
+        .collect()
+}
+
+#[test]
+fn clear_rows_of_schema_1_do_not_survive_the_upgrade() {
+    let d = tempfile::tempdir().unwrap();
+    let live = d.path().join("old").join("catalog.sqlite");
+    std::fs::create_dir_all(live.parent().unwrap()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&live).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(SCHEMA_1).unwrap();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('repository', ?1)",
+            [repo_id(0x1A).to_hex()],
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        write_clear_rows(&conn, "zq-clear-in-file", 0, 300);
+    } // closed: checkpointed into the database file
+      // More clear rows that stay in the WAL: an old cairn that crashed before its
+      // checkpoint. Copy the files while its connection is open.
+    let path = catalog_path(d.path(), &repo_id(0x1A));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&live).unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        write_clear_rows(&conn, "zq-clear-in-wal", 1000, 100);
+        std::fs::copy(&live, &path).unwrap();
+        std::fs::copy(with_suffix(&live, "-wal"), with_suffix(&path, "-wal")).unwrap();
+    }
+    // The old file and its WAL hold the clear rows (the WAL's pages may hold some of the
+    // older rows too).
+    assert!(on_disk(&path, b"zq-clear-in-file").contains(&"catalog.sqlite".to_string()));
+    assert!(on_disk(&path, b"zq-clear-in-wal").contains(&"catalog.sqlite-wal".to_string()));
+
+    let c = SqliteCatalog::open(&path, &repo_id(0x1A)).unwrap();
+    assert_eq!(c.replaced(), None, "upgraded, not replaced");
+    assert!(c.snapshots().unwrap().is_empty());
+    let info = c.info().unwrap();
+    assert_eq!((info.schema_version, info.trees), (SCHEMA_VERSION, 0));
+    // Still this repository's catalog.
+    let msg = catalog_error(SqliteCatalog::open(&path, &repo_id(0x1B)));
+    assert!(msg.contains("belongs to repository"), "{msg}");
+    for marker in [&b"zq-clear-in-file"[..], b"zq-clear-in-wal"] {
+        let found = on_disk(&path, marker);
+        assert!(found.is_empty(), "clear rows left in {found:?} while open");
+    }
+    // New rows go in as the port gives them, and the catalog works on.
+    c.put_trees(&[(id(1), vec![7; 50])]).unwrap();
+    assert_eq!(c.tree(&id(1)).unwrap(), Some(vec![7; 50]));
+    drop(c);
+    for marker in [&b"zq-clear-in-file"[..], b"zq-clear-in-wal"] {
+        let found = on_disk(&path, marker);
+        assert!(
+            found.is_empty(),
+            "clear rows left in {found:?} after closing"
+        );
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let v: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
 }

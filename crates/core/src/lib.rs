@@ -11,7 +11,8 @@
 //! - The formats: [`Snapshot`], [`Tree`]/[`Node`], packs and index files (see
 //!   `docs/format.md` for every byte).
 //! - [`Catalog`]: the port to the local, disposable index of a repository (snapshots and
-//!   trees already read); implemented on SQLite in `cairn-catalog`.
+//!   trees already read, sealed by a [`CatalogKey`] so that only ids and times are in
+//!   clear); implemented on SQLite in `cairn-catalog`.
 //! - [`Policy`]: retention, a pure function of (snapshots, policy, now, time zone) that
 //!   says which snapshots `forget` keeps and why ([`Group`], [`Decision`], [`Reason`]).
 //!
@@ -64,7 +65,7 @@ pub use backup::{
     backup, scan, BackupOptions, BackupResult, BackupSummary, ManifestFinish, NoProgress, Observer,
     ParentChoice, Progress, StreamSource, StreamSummary, Warning, WarningKind,
 };
-pub use catalog::{cache_trees, Catalog, CatalogInfo};
+pub use catalog::{cache_trees, Catalog, CatalogInfo, CatalogKey, SnapshotRow};
 pub use check::{
     check, verify_snapshot, CheckOptions, CheckProgress, CheckReport, DataSubset, SnapshotVerified,
 };

@@ -4,7 +4,7 @@
 //! needs keys (backup, restore, check) takes one and cannot run on an unopened repository.
 
 use crate::backend::{Backend, FileKind};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogKey};
 use crate::config::{InitOptions, RepoConfig};
 use crate::error::{Error, Result};
 use crate::id::{BlobKind, Id};
@@ -39,6 +39,10 @@ pub type CatalogTrouble = Box<dyn Fn(&Error) + Send + Sync>;
 /// A catalog attached to an opened repository, and what is waiting to be written to it.
 struct Attached {
     catalog: Arc<dyn Catalog>,
+    /// Seals what goes to the catalog and opens what comes back: the catalog holds
+    /// nothing in clear but ids and times.
+    key: CatalogKey,
+    /// Plaintext of trees not yet written (sealed when they are).
     pending_trees: Mutex<HashMap<Id, Vec<u8>>>,
     failed: std::sync::atomic::AtomicBool,
     trouble: CatalogTrouble,
@@ -424,9 +428,13 @@ impl Repository {
     /// it, and what is read or written is remembered in it (see the `catalog` module).
     /// If the catalog fails, `trouble` is called once and the repository goes on without
     /// it: a cache never fails an operation.
+    ///
+    /// Rows are sealed under a key derived from the id key (see [`CatalogKey`]), which
+    /// full and put-only keys both hold, so either can use the same catalog.
     pub fn attach_catalog(&mut self, catalog: Arc<dyn Catalog>, trouble: CatalogTrouble) {
         self.catalog = Some(Attached {
             catalog,
+            key: CatalogKey::new(&self.master.id_key),
             pending_trees: Mutex::new(HashMap::new()),
             failed: std::sync::atomic::AtomicBool::new(false),
             trouble,
@@ -463,7 +471,15 @@ impl Repository {
     /// catalog complete while the repository is still open.
     pub fn flush_catalog(&self) {
         let Some(a) = self.live_catalog() else { return };
-        let trees: Vec<(Id, Vec<u8>)> = a.pending_trees.lock().unwrap().drain().collect();
+        let plain: Vec<(Id, Vec<u8>)> = a.pending_trees.lock().unwrap().drain().collect();
+        // Sealed outside the lock, so that other threads remembering trees do not wait.
+        let trees: Vec<(Id, Vec<u8>)> = plain
+            .into_iter()
+            .map(|(id, plain)| {
+                let sealed = a.key.seal_tree(&id, &plain);
+                (id, sealed)
+            })
+            .collect();
         if !trees.is_empty() {
             self.with_catalog(|c| c.put_trees(&trees));
         }
@@ -1007,17 +1023,23 @@ impl Repository {
         };
         if self.index().get(id).is_some() {
             let pending = a.pending_trees.lock().unwrap().get(id).cloned();
+            // Some(row's plaintext, None if the row does not open) when a row is held.
             let cached = match pending {
-                Some(p) => Some(p),
-                None => self.with_catalog(|c| c.tree(id)).flatten(),
+                Some(p) => Some(Some(p)),
+                None => self
+                    .with_catalog(|c| c.tree(id))
+                    .flatten()
+                    .map(|sealed| a.key.open_tree(id, &sealed)),
             };
-            if let Some(bytes) = cached {
-                if self.blob_id(&bytes) == *id {
+            if let Some(opened) = cached {
+                if let Some(bytes) = opened.filter(|b| self.blob_id(b) == *id) {
                     return Tree::decode(&bytes, &what());
                 }
-                // A damaged row: replace it by the repository's copy.
+                // A row that does not open (damaged, sealed under another key, moved from
+                // another id) or holds other bytes: a miss. Replace it by the
+                // repository's copy.
                 let bytes = self.read_blob(id)?;
-                self.with_catalog(|c| c.replace_tree(id, &bytes));
+                self.with_catalog(|c| c.replace_tree(id, &a.key.seal_tree(id, &bytes)));
                 return Tree::decode(&bytes, &what());
             }
         }
@@ -1066,7 +1088,10 @@ impl Repository {
         if let Some(h) = &self.history {
             self.heed(h.saved(&id, &snap));
         }
-        self.with_catalog(|c| c.update_snapshots(&[(id, snap)], &[]));
+        if let Some(a) = self.live_catalog() {
+            let row = a.key.seal_snapshot(&id, &snap);
+            self.with_catalog(|c| c.update_snapshots(&[row], &[]));
+        }
         Ok(id)
     }
 
@@ -1159,7 +1184,8 @@ impl Repository {
         self.require_full()?;
         let listed_at = crate::history::now_ms();
         let names = self.backend.list(FileKind::Snapshot)?;
-        let Some(cached) = self.with_catalog(|c| c.snapshots()) else {
+        let (Some(a), Some(cached)) = (self.live_catalog(), self.with_catalog(|c| c.snapshots()))
+        else {
             let read = self.read_snapshots(&names)?;
             self.observe_snapshots(&names, &read.0, listed_at);
             return Ok(read);
@@ -1168,14 +1194,16 @@ impl Repository {
         let mut held = HashSet::new();
         let mut gone = Vec::new();
         let mut snaps = Vec::new();
-        for (id, snap) in cached {
-            let hex = id.to_hex();
-            if listed.contains(hex.as_str()) {
+        for row in cached {
+            let hex = row.id.to_hex();
+            if !listed.contains(hex.as_str()) {
+                gone.push(row.id);
+            } else if let Some(snap) = a.key.open_snapshot(&row) {
                 held.insert(hex);
-                snaps.push((id, snap));
-            } else {
-                gone.push(id);
+                snaps.push((row.id, snap));
             }
+            // A listed row that does not open is a miss: the file is read below and its
+            // row replaced.
         }
         let new: Vec<(String, u64)> = names
             .iter()
@@ -1184,7 +1212,11 @@ impl Repository {
             .collect();
         let (added, damage) = self.read_snapshots(&new)?;
         if !added.is_empty() || !gone.is_empty() {
-            self.with_catalog(|c| c.update_snapshots(&added, &gone));
+            let rows: Vec<_> = added
+                .iter()
+                .map(|(id, snap)| a.key.seal_snapshot(id, snap))
+                .collect();
+            self.with_catalog(|c| c.update_snapshots(&rows, &gone));
         }
         snaps.extend(added);
         snaps.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));

@@ -126,7 +126,7 @@ fn held_ids(catalog: &MemCatalog) -> HashSet<Id> {
         .snapshots()
         .unwrap()
         .into_iter()
-        .map(|(id, _)| id)
+        .map(|r| r.id)
         .collect()
 }
 
@@ -261,7 +261,8 @@ fn damaged_cached_tree_is_not_trusted() {
     let want = repo.load_tree_from_repository(&root).unwrap();
     assert_eq!(repo.load_tree(&root).unwrap(), want);
 
-    // A row holding another valid tree under the root's id.
+    // A row holding another tree under the root's id: in clear (as a catalog of an older
+    // cairn held rows), and another tree's sealed row moved to the root's id.
     let other = Arc::new(MemCatalog::new());
     other
         .put_trees(&[(root, Tree { nodes: vec![] }.encode())])
@@ -273,6 +274,19 @@ fn damaged_cached_tree_is_not_trusted() {
     assert_eq!(other.tree_hits(), 1, "the catalog was not consulted");
     assert!(!got.nodes.is_empty());
     assert_eq!(got, want);
+    drop(repo);
+    let child = catalog.tree_ids().into_iter().find(|i| *i != root).unwrap();
+    catalog.move_tree(&child, &root);
+    let hits = catalog.tree_hits();
+    let mut repo = open(&be).unwrap();
+    attach(&mut repo, &catalog);
+    repo.load_index().unwrap();
+    assert_eq!(repo.load_tree(&root).unwrap(), want);
+    assert_eq!(
+        catalog.tree_hits(),
+        hits + 1,
+        "the catalog was not consulted"
+    );
     // What a restore walks is the repository's tree too.
     let node = resolve(&repo, &r.id, &r.snapshot, src.to_str().unwrap()).unwrap();
     assert!(matches!(node.kind, NodeKind::Dir { .. }));
@@ -449,4 +463,151 @@ fn check_reads_the_repository_not_the_catalog() {
         report.errors
     );
     assert_eq!(report.packs_read, 0, "a structure check read packs");
+}
+
+/// Every distinct tree reachable from `root`, with its plaintext as the repository holds it.
+fn tree_plaintexts(repo: &Repository, root: &Id) -> Vec<(Id, Vec<u8>)> {
+    let (ids, _) = reachable_trees(repo, root);
+    ids.into_iter()
+        .map(|id| (id, repo.read_blob(&id).unwrap()))
+        .collect()
+}
+
+/// Reads back everything through the catalog and compares it with the repository.
+fn assert_catalog_serves_the_repository(be: &Arc<MemBackend>, catalog: &Arc<MemCatalog>) {
+    let mut repo = open(be).unwrap();
+    attach(&mut repo, catalog);
+    repo.load_index().unwrap();
+    let (from_repo, damage) = repo.snapshots_from_repository().unwrap();
+    assert!(damage.is_empty());
+    assert_eq!(repo.snapshots().unwrap(), from_repo);
+    for (_, snap) in &from_repo {
+        for (id, _) in tree_plaintexts(&repo, &snap.tree) {
+            assert_eq!(
+                repo.load_tree(&id).unwrap(),
+                repo.load_tree_from_repository(&id).unwrap()
+            );
+        }
+    }
+}
+
+#[test]
+fn catalog_rows_hold_no_plaintext() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_tree(
+        &src,
+        &BTreeMap::from([
+            (
+                "zq-secret-dir/zq-secret-file.txt",
+                b"zq-secret-contents".to_vec(),
+            ),
+            ("other/zq-second-file.bin", random_bytes(3, 5_000)),
+        ]),
+    );
+    std::os::unix::fs::symlink("/zq/secret/link/target", src.join("zq-link")).unwrap();
+    let catalog = Arc::new(MemCatalog::new());
+    let (_be, mut repo) = mem_repo(&InitOptions::default());
+    attach(&mut repo, &catalog);
+    let mut o = opts(vec![src.clone()], vec![]);
+    o.tags = vec!["zq-secret-tag".into()];
+    o.hostname = Some("zq-secret-host".into());
+    let r = run_backup(&repo, o);
+    assert!(repo.snapshots().unwrap().iter().any(|(id, _)| *id == r.id));
+    drop(repo);
+    let (snaps, trees) = catalog.rows();
+    assert_eq!(snaps.len(), 1);
+    assert!(trees.len() >= 3, "{} trees", trees.len());
+    let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    for row in snaps
+        .iter()
+        .map(|r| &r.sealed)
+        .chain(trees.iter().map(|(_, b)| b))
+    {
+        let src_path = src.as_os_str().as_encoded_bytes();
+        for needle in [
+            &b"zq-secret"[..],
+            b"zq-second-file",
+            b"/zq/secret",
+            src_path,
+        ] {
+            assert!(
+                !has(row, needle),
+                "{:?} in a catalog row",
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_sealed_row_that_does_not_open_is_a_miss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, _) = nested_source(tmp.path());
+    let catalog = Arc::new(MemCatalog::new());
+    let (be, mut repo) = mem_repo(&InitOptions::default());
+    attach(&mut repo, &catalog);
+    let first = run_backup(&repo, opts(vec![src.clone()], vec![]));
+    std::fs::write(src.join("a/b/c/three.txt"), b"three, edited\n").unwrap();
+    let second = run_backup(&repo, opts(vec![src.clone()], vec![]));
+    drop(repo);
+
+    // Damaged rows: a bit flipped in every snapshot row, a byte added to every tree row.
+    let (snaps, trees) = catalog.rows();
+    assert_eq!(snaps.len(), 2);
+    for row in &snaps {
+        catalog.corrupt_snapshot(&row.id);
+    }
+    for (id, _) in &trees {
+        catalog.corrupt_tree(id);
+    }
+    let (damaged_snaps, damaged_trees) = catalog.rows();
+    assert_catalog_serves_the_repository(&be, &catalog);
+    // Each damaged row that was read was replaced by a good one.
+    let (snaps_after, trees_after) = catalog.rows();
+    for row in &damaged_snaps {
+        assert!(!snaps_after.contains(row), "a damaged snapshot row stayed");
+    }
+    for row in &damaged_trees {
+        assert!(!trees_after.contains(row), "a damaged tree row stayed");
+    }
+
+    // Rows sealed under another key (a catalog of another repository, or of a key that
+    // is not this repository's), holding the right plaintext all the same.
+    let wrong = cairn_core::CatalogKey::new(&cairn_crypto::Key::random());
+    let repo = open(&be).unwrap();
+    repo.load_index().unwrap();
+    let (from_repo, _) = repo.snapshots_from_repository().unwrap();
+    let foreign = Arc::new(MemCatalog::new());
+    let rows: Vec<_> = from_repo
+        .iter()
+        .map(|(id, s)| wrong.seal_snapshot(id, s))
+        .collect();
+    foreign.update_snapshots(&rows, &[]).unwrap();
+    for (_, snap) in &from_repo {
+        let sealed: Vec<(Id, Vec<u8>)> = tree_plaintexts(&repo, &snap.tree)
+            .into_iter()
+            .map(|(id, plain)| (id, wrong.seal_tree(&id, &plain)))
+            .collect();
+        foreign.put_trees(&sealed).unwrap();
+    }
+    drop(repo);
+    let (wrong_snaps, wrong_trees) = foreign.rows();
+    assert_catalog_serves_the_repository(&be, &foreign);
+    let (snaps_after, trees_after) = foreign.rows();
+    assert_eq!(snaps_after.len(), 2);
+    assert!(snaps_after.iter().all(|r| !wrong_snaps.contains(r)));
+    assert!(trees_after.iter().all(|r| !wrong_trees.contains(r)));
+    assert!(foreign.tree_hits() >= wrong_trees.len() as u64);
+
+    // And a backup with such a catalog still finds its parent and reads nothing again.
+    for (id, _) in foreign.rows().1 {
+        foreign.corrupt_tree(&id);
+    }
+    let mut repo = open(&be).unwrap();
+    attach(&mut repo, &foreign);
+    let third = run_backup(&repo, opts(vec![src.clone()], vec![]));
+    assert_eq!(third.snapshot.parent, Some(second.id));
+    assert_eq!(third.snapshot.summary.unwrap().bytes_read, 0);
+    assert_ne!(first.id, second.id);
 }

@@ -3,7 +3,7 @@
 //! [`catalog_contract`] runs every property on fresh catalogs from a factory; the SQLite
 //! catalog's tests run it too, so the fake and the real one are held to one contract.
 
-use cairn_core::{Catalog, CatalogInfo, Id, Result, Snapshot};
+use cairn_core::{Catalog, CatalogInfo, Id, Result, Snapshot, SnapshotRow};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -17,7 +17,7 @@ pub struct MemCatalog {
 
 #[derive(Debug, Default)]
 struct Inner {
-    snapshots: HashMap<Id, Snapshot>,
+    snapshots: HashMap<Id, SnapshotRow>,
     trees: HashMap<Id, Vec<u8>>,
     tree_reads: u64,
 }
@@ -48,6 +48,31 @@ impl MemCatalog {
         }
     }
 
+    /// Flips a bit in the middle of a held snapshot row's sealed bytes.
+    pub fn corrupt_snapshot(&self, id: &Id) {
+        if let Some(row) = self.inner.lock().unwrap().snapshots.get_mut(id) {
+            let mid = row.sealed.len() / 2;
+            row.sealed[mid] ^= 0x10;
+        }
+    }
+
+    /// Moves the sealed body of tree `from` to the row of `to` (a swapped row).
+    pub fn move_tree(&self, from: &Id, to: &Id) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(b) = inner.trees.get(from).cloned() {
+            inner.trees.insert(*to, b);
+        }
+    }
+
+    /// Every row held: snapshot rows and sealed tree bodies.
+    pub fn rows(&self) -> (Vec<SnapshotRow>, Vec<(Id, Vec<u8>)>) {
+        let inner = self.inner.lock().unwrap();
+        (
+            inner.snapshots.values().cloned().collect(),
+            inner.trees.iter().map(|(id, b)| (*id, b.clone())).collect(),
+        )
+    }
+
     /// The ids of the trees held.
     pub fn tree_ids(&self) -> Vec<Id> {
         self.inner.lock().unwrap().trees.keys().copied().collect()
@@ -68,21 +93,23 @@ impl Catalog for MemCatalog {
         "memory".into()
     }
 
-    fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
+    fn snapshots(&self) -> Result<Vec<SnapshotRow>> {
         self.ok()?;
-        let inner = self.inner.lock().unwrap();
-        Ok(inner
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
             .snapshots
-            .iter()
-            .map(|(id, s)| (*id, s.clone()))
+            .values()
+            .cloned()
             .collect())
     }
 
-    fn update_snapshots(&self, add: &[(Id, Snapshot)], remove: &[Id]) -> Result<()> {
+    fn update_snapshots(&self, add: &[SnapshotRow], remove: &[Id]) -> Result<()> {
         self.ok()?;
         let mut inner = self.inner.lock().unwrap();
-        for (id, s) in add {
-            inner.snapshots.insert(*id, s.clone());
+        for row in add {
+            inner.snapshots.insert(row.id, row.clone());
         }
         for id in remove {
             inner.snapshots.remove(id);
@@ -109,9 +136,13 @@ impl Catalog for MemCatalog {
         Ok(())
     }
 
-    fn replace_tree(&self, id: &Id, body: &[u8]) -> Result<()> {
+    fn replace_tree(&self, id: &Id, sealed: &[u8]) -> Result<()> {
         self.ok()?;
-        self.inner.lock().unwrap().trees.insert(*id, body.to_vec());
+        self.inner
+            .lock()
+            .unwrap()
+            .trees
+            .insert(*id, sealed.to_vec());
         Ok(())
     }
 
@@ -181,8 +212,18 @@ fn id(n: u32) -> Id {
     Id(b)
 }
 
-fn sorted(mut v: Vec<(Id, Snapshot)>) -> Vec<(Id, Snapshot)> {
-    v.sort_by_key(|(id, _)| *id);
+/// A snapshot row for `n`: opaque bytes of a length that varies with `n`, as a catalog
+/// sees rows (it never opens them).
+pub fn sample_row(n: u32) -> SnapshotRow {
+    SnapshotRow {
+        id: id(n),
+        unix_time: 1_700_000_000 + i64::from(n) * 3600,
+        sealed: (0..60 + n).map(|k| (k * 31 + n) as u8).collect(),
+    }
+}
+
+fn sorted(mut v: Vec<SnapshotRow>) -> Vec<SnapshotRow> {
+    v.sort_by_key(|r| r.id);
     v
 }
 
@@ -198,14 +239,22 @@ pub fn catalog_contract(make: &dyn Fn() -> Box<dyn Catalog>) {
 
     // Snapshots: add, replace, remove (unknown ids ignored), all exact.
     let c = make();
-    let snaps: Vec<(Id, Snapshot)> = (0..5).map(|n| (id(n), sample_snapshot(n))).collect();
+    let snaps: Vec<SnapshotRow> = (0..5).map(sample_row).collect();
     c.update_snapshots(&snaps, &[]).unwrap();
     assert_eq!(sorted(c.snapshots().unwrap()), sorted(snaps.clone()));
     c.update_snapshots(&snaps[1..2], &[id(3), id(99)]).unwrap();
     let mut want = snaps.clone();
-    want.retain(|(i, _)| *i != id(3));
+    want.retain(|r| r.id != id(3));
     assert_eq!(sorted(c.snapshots().unwrap()), sorted(want.clone()));
     assert_eq!(c.info().unwrap().snapshots, 4);
+    // Adding a row of a held id replaces it (a row found damaged is written again).
+    let mut again = sample_row(1);
+    again.sealed = vec![9; 77];
+    c.update_snapshots(std::slice::from_ref(&again), &[])
+        .unwrap();
+    let got = c.snapshots().unwrap();
+    assert_eq!(got.iter().find(|r| r.id == id(1)), Some(&again));
+    assert_eq!(got.len(), 4);
 
     // Trees: put, get, a second put of an id keeps the first body, retain, clear.
     let c = make();
@@ -245,8 +294,7 @@ pub fn catalog_contract(make: &dyn Fn() -> Box<dyn Catalog>) {
             s.spawn(move || {
                 for k in 0..25u32 {
                     let n = t * 100 + k;
-                    c.update_snapshots(&[(id(n), sample_snapshot(n))], &[])
-                        .unwrap();
+                    c.update_snapshots(&[sample_row(n)], &[]).unwrap();
                     c.put_trees(&[(id(n), vec![1, 2, 3])]).unwrap();
                 }
             });

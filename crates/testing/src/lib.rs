@@ -30,7 +30,7 @@ mod mem;
 pub mod servers;
 mod stop;
 
-pub use catalog::{catalog_contract, sample_snapshot, MemCatalog};
+pub use catalog::{catalog_contract, sample_row, sample_snapshot, MemCatalog};
 pub use faults::{Fault, Faulty, Op};
 pub use mem::MemBackend;
 pub use stop::StopAfter;

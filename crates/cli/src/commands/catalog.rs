@@ -103,7 +103,7 @@ pub fn info(s: &Settings) -> Result<u8> {
         println!("schema version  {}", info.schema_version);
         println!("snapshots       {}", info.snapshots);
         println!(
-            "trees           {} ({} of metadata)",
+            "trees           {} ({} of sealed metadata)",
             info.trees,
             bytes(info.tree_bytes)
         );
