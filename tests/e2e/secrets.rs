@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::common::db::TempPg;
-use crate::common::{cairn_with_config, files_under, kimai_sqlite_install, Env, PASSWORD};
+use crate::common::{cairn_with_config, files_under, kimai_sqlite_install, succeed, Env, PASSWORD};
 
 /// A password with spaces at both ends: they are part of it.
 const SECRET: &str = "  Pw-Xq7Zk9-hunter2  ";

@@ -44,6 +44,10 @@ struct Attached {
     key: CatalogKey,
     /// Plaintext of trees not yet written (sealed when they are).
     pending_trees: Mutex<HashMap<Id, Vec<u8>>>,
+    /// Trees this process read from the catalog: a backup that meets one again (an
+    /// unchanged directory) need not seal it once more only for the catalog to keep the
+    /// row it has.
+    served: Mutex<HashSet<Id>>,
     failed: std::sync::atomic::AtomicBool,
     trouble: CatalogTrouble,
 }
@@ -436,6 +440,7 @@ impl Repository {
             catalog,
             key: CatalogKey::new(&self.master.id_key),
             pending_trees: Mutex::new(HashMap::new()),
+            served: Mutex::new(HashSet::new()),
             failed: std::sync::atomic::AtomicBool::new(false),
             trouble,
         });
@@ -489,6 +494,7 @@ impl Repository {
     pub(crate) fn retain_cached_trees(&self, keep: &mut dyn FnMut(&Id) -> bool) {
         if let Some(a) = self.live_catalog() {
             a.pending_trees.lock().unwrap().retain(|id, _| keep(id));
+            a.served.lock().unwrap().retain(|id| keep(id));
         }
         self.with_catalog(|c| c.retain_trees(keep));
     }
@@ -496,6 +502,9 @@ impl Repository {
     /// Remembers a tree's plaintext for the catalog (stored or read by this process).
     pub(crate) fn remember_tree(&self, id: Id, plain: Vec<u8>) {
         let Some(a) = self.live_catalog() else { return };
+        if a.served.lock().unwrap().contains(&id) {
+            return;
+        }
         let full = {
             let mut p = a.pending_trees.lock().unwrap();
             p.insert(id, plain);
@@ -1033,6 +1042,7 @@ impl Repository {
             };
             if let Some(opened) = cached {
                 if let Some(bytes) = opened.filter(|b| self.blob_id(b) == *id) {
+                    a.served.lock().unwrap().insert(*id);
                     return Tree::decode(&bytes, &what());
                 }
                 // A row that does not open (damaged, sealed under another key, moved from
