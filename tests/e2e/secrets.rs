@@ -526,3 +526,48 @@ fn every_program_is_started_without_cairns_secrets() {
         found.join("\n")
     );
 }
+
+/// `ssh`, which the SFTP backend's library starts (cairn does not build its command
+/// line), does not inherit cairn's password variables either: the binary moves them out
+/// of its own environment before anything starts. A wrapper named `ssh` first on the
+/// PATH writes its environment down and runs the real one.
+#[test]
+fn ssh_started_for_sftp_never_sees_cairns_passwords() {
+    let server = cairn_testing::servers::SshServer::start();
+    let env = Env::new();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let real = path
+        .split(':')
+        .map(|d| Path::new(d).join("ssh"))
+        .find(|p| p.is_file())
+        .expect("ssh on the PATH");
+    let bin = env.path("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let log = env.path("ssh-env.txt");
+    let wrapper = bin.join("ssh");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nenv >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |args: &[&str]| {
+        let mut c = env.cmd();
+        c.env("PATH", format!("{}:{path}", bin.display()))
+            .env("CAIRN_REPOSITORY", server.url("repo"))
+            .env("CAIRN_SFTP_IDENTITY_FILE", server.client_key())
+            .env("CAIRN_SFTP_KNOWN_HOSTS", server.known_hosts())
+            .env_remove("CAIRN_PASSWORD_FILE")
+            .env("CAIRN_PASSWORD", PASSWORD);
+        with_other_secrets(&mut c).args(args);
+        succeed(&mut c)
+    };
+    run(&["init"]);
+    run(&["snapshots"]);
+    let seen = fs::read_to_string(&log).expect("the wrapper ran");
+    assert_no_cairn_secret("ssh", &seen, &env.password_file);
+}

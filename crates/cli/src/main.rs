@@ -53,6 +53,9 @@ fn tune_allocator() {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: cairn's password variables leave the environment, so no
+    // program started from here on (a hook, a dump tool, ssh) inherits them.
+    cairn_core::take_secret_env();
     tune_allocator();
     let cli = args::Cli::parse();
     match commands::run(cli) {

@@ -74,9 +74,12 @@ pub fn read_password(src: &PasswordSource, confirm: bool, what: &str) -> Result<
             }
             trim_one_newline(stdout.to_vec())
         }
-        PasswordSource::Env => std::env::var("CAIRN_PASSWORD")
-            .unwrap_or_default()
-            .into_bytes(),
+        PasswordSource::Env => {
+            use std::os::unix::ffi::OsStringExt;
+            cairn_core::secret_env("CAIRN_PASSWORD")
+                .map(OsStringExt::into_vec)
+                .unwrap_or_default()
+        }
         PasswordSource::Inline(p) => p.0.clone().into_bytes(),
         PasswordSource::Prompt => {
             if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {

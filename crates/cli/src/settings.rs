@@ -93,6 +93,11 @@ fn default_repository(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
 
 /// The environment variable `name` when it is set and not empty.
 pub fn env_var(name: &str) -> Option<String> {
+    if cairn_core::is_secret_env(std::ffi::OsStr::new(name)) {
+        return cairn_core::secret_env(name)
+            .and_then(|v| v.into_string().ok())
+            .filter(|v| !v.is_empty());
+    }
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
@@ -118,7 +123,7 @@ impl Settings {
     pub fn resolve(flags: crate::args::GlobalArgs) -> Result<Settings> {
         let location = crate::config::locate(flags.config.clone(), &env_var);
         let config = crate::config::load(&location, false)?;
-        let password_set = std::env::var_os("CAIRN_PASSWORD").is_some();
+        let password_set = cairn_core::secret_env("CAIRN_PASSWORD").is_some();
         Settings::resolve_with(flags, &env_var, password_set, config)
     }
 

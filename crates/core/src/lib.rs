@@ -81,7 +81,10 @@ pub use index::{BlobLocation, Index, PackInfo};
 pub use keys::{KeyFile, MasterKey};
 pub use lock::{FoundLock, Lock, LockInfo, REFRESH_EVERY, STALE_AFTER};
 pub use pack::PackEntry;
-pub use platform::{command, hostname, is_root, is_secret_env, secret_env_names, username};
+pub use platform::{
+    command, hostname, is_root, is_secret_env, secret_env, secret_env_names, secret_envs,
+    take_secret_env, username,
+};
 pub use prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
 pub use repair::{repair_index, repair_snapshot, RepairIndexReport, RepairSnapshotReport};
 pub use repository::{

@@ -40,9 +40,10 @@ where
 /// tool's `PGPASSWORD`, the password sources of a cairn started by `cairn run`) is given
 /// on purpose, to that child only.
 ///
-/// Removing the variables from cairn's own environment instead was rejected: cairn reads
-/// them lazily (a password command runs when a repository is opened), and changing the
-/// environment of a process with threads is unsound on glibc.
+/// The `cairn` binary also moves them out of its own environment first thing
+/// ([`take_secret_env`]), so that the programs libraries start (`ssh` for SFTP,
+/// `fusermount3` for `cairn mount`) do not inherit them either; this scrubbing stays for
+/// every other user of this library, and costs nothing.
 pub fn command(program: impl AsRef<OsStr>) -> Command {
     without_secrets(
         Command::new(program),
@@ -60,6 +61,52 @@ where
         c.env_remove(name);
     }
     c
+}
+
+/// cairn's password variables, once [`take_secret_env`] has moved them out of the
+/// environment.
+static SECRET_ENV: std::sync::OnceLock<Vec<(std::ffi::OsString, std::ffi::OsString)>> =
+    std::sync::OnceLock::new();
+
+/// Moves every variable [`is_secret_env`] matches out of the process environment into
+/// memory, where [`secret_env`] finds it: no program started afterwards, by cairn or by
+/// a library, inherits it. Call it first thing in `main`, before any thread starts
+/// (changing the environment while another thread reads it is unsound); calls after the
+/// first change nothing.
+pub fn take_secret_env() {
+    if SECRET_ENV.get().is_some() {
+        return;
+    }
+    let taken: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+        .filter(|(name, _)| is_secret_env(name))
+        .collect();
+    for (name, _) in &taken {
+        std::env::remove_var(name);
+    }
+    let _ = SECRET_ENV.set(taken);
+}
+
+/// The value of one of cairn's password variables: from memory once
+/// [`take_secret_env`] has run, else from the environment.
+pub fn secret_env(name: &str) -> Option<std::ffi::OsString> {
+    match SECRET_ENV.get() {
+        Some(taken) => taken
+            .iter()
+            .find(|(n, _)| n.as_os_str() == OsStr::new(name))
+            .map(|(_, v)| v.clone()),
+        None => std::env::var_os(name),
+    }
+}
+
+/// Every password variable cairn was started with (for the cairn commands `cairn run`
+/// starts, which need them to open the repositories).
+pub fn secret_envs() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    match SECRET_ENV.get() {
+        Some(taken) => taken.clone(),
+        None => std::env::vars_os()
+            .filter(|(name, _)| is_secret_env(name))
+            .collect(),
+    }
 }
 
 /// The host name (uname's nodename).

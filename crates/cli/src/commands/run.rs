@@ -552,7 +552,7 @@ impl Runner<'_> {
         let mut cmd = cairn_core::command(&self.exe);
         // The step is cairn itself: it gets cairn's password variables back (they say
         // how to open the repositories), and removes them again from what it starts.
-        cmd.envs(std::env::vars_os().filter(|(name, _)| cairn_core::is_secret_env(name)));
+        cmd.envs(cairn_core::secret_envs());
         if let Some(source) = &step.password {
             let pw = crate::password::read_password(source, false, "database password")?;
             let pw = std::ffi::OsStr::from_bytes(pw.as_bytes()).to_os_string();
