@@ -774,6 +774,39 @@ impl Repository {
             .collect())
     }
 
+    /// Every index file, read whole; and the names of those sealed under an earlier epoch
+    /// that this key refuses (written after that epoch was rotated away, by a removed key:
+    /// every reader ignores them, so the packs only they list are unreadable already). Any
+    /// other index file that cannot be read is an error: a pack it lists would look unused.
+    pub(crate) fn admitted_index_files(&self) -> Result<(Vec<SealedIndexFile>, Vec<String>)> {
+        let epoch = self.master.epoch();
+        let mut files = Vec::new();
+        let mut refused = Vec::new();
+        for (name, file) in self.read_index_files_sealed()? {
+            match file {
+                Ok(f) => files.push(f),
+                Err(Error::Backend(e)) => return Err(Error::Backend(e)),
+                Err(e) => {
+                    let head = self.backend.read(FileKind::Index, &name)?;
+                    match crate::sealed::read_header(Magic::Index, &head, &name) {
+                        Ok((_, env))
+                            if env.epoch() < epoch && !self.master.admits(env.epoch(), &name) =>
+                        {
+                            refused.push(name)
+                        }
+                        _ => {
+                            return Err(Error::Invalid(format!(
+                                "{e}; every index file must be readable, or a pack it lists \
+                                 would look unused (run `cairn check`, then `cairn repair index`)"
+                            )))
+                        }
+                    }
+                }
+            }
+        }
+        Ok((files, refused))
+    }
+
     /// Reads and decodes one index file; returns its packs, who wrote it and its envelope.
     fn read_index_file_sealed(&self, name: &str) -> Result<(Vec<IndexedPack>, Trust, Envelope)> {
         let what = format!("index {}", short(name));

@@ -140,7 +140,7 @@ pub type RewriteProgress<'a> = &'a (dyn Fn(&str) + Sync);
 pub fn earlier_epoch_files(repo: &Repository) -> Result<usize> {
     repo.require_full()?;
     let epoch = repo.master().epoch();
-    let (files, _) = index_files(repo)?;
+    let (files, _) = repo.admitted_index_files()?;
     let mut packs = HashSet::new();
     let mut count = 0;
     for f in &files {
@@ -272,7 +272,7 @@ fn rewrite_packs(
     progress: RewriteProgress<'_>,
 ) -> Result<()> {
     let backend = repo.backend();
-    let (mut files, refused) = index_files(repo)?;
+    let (mut files, refused) = repo.admitted_index_files()?;
     for name in refused {
         report.refused.push(format!(
             "index {} (sealed under an earlier epoch, but written after it was rotated \
@@ -424,39 +424,6 @@ fn rewrite_packs(
         report.packs_removed += 1;
     }
     Ok(())
-}
-
-/// Every index file, read whole; and the names of those sealed under an earlier epoch
-/// that this key refuses (written after that epoch was rotated away, by a removed key:
-/// every reader ignores them, so the packs only they list are unreadable already). Any
-/// other index file that cannot be read is an error: a pack it lists would look unused.
-pub(crate) fn index_files(repo: &Repository) -> Result<(Vec<SealedIndexFile>, Vec<String>)> {
-    let epoch = repo.master().epoch();
-    let mut files = Vec::new();
-    let mut refused = Vec::new();
-    for (name, file) in repo.read_index_files_sealed()? {
-        match file {
-            Ok(f) => files.push(f),
-            Err(Error::Backend(e)) => return Err(Error::Backend(e)),
-            Err(e) => {
-                let head = repo.backend().read(FileKind::Index, &name)?;
-                match read_header(Magic::Index, &head, &name) {
-                    Ok((_, env))
-                        if env.epoch() < epoch && !repo.master().admits(env.epoch(), &name) =>
-                    {
-                        refused.push(name)
-                    }
-                    _ => {
-                        return Err(Error::Invalid(format!(
-                            "{e}; every index file must be readable, or a pack it lists \
-                             would look unused (run `cairn check`, then `cairn repair index`)"
-                        )))
-                    }
-                }
-            }
-        }
-    }
-    Ok((files, refused))
 }
 
 /// The stored packs that `listed` does not name and whose header says they are sealed

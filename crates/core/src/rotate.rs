@@ -89,7 +89,7 @@ pub fn rotate(
     // Read every index file before anything changes. One that every reader refuses
     // (written under an earlier epoch by a key an earlier rotation removed) is left as
     // it is: such a key must not be able to stop a rotation.
-    let (readable, refused) = crate::rewrite::index_files(repo)?;
+    let (readable, refused) = repo.admitted_index_files()?;
     for name in &refused {
         repo.say(&format!(
             "index {} is refused (written under an earlier key epoch by a removed key); \
