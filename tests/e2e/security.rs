@@ -458,3 +458,61 @@ fn an_index_file_replayed_after_it_had_gone_is_reported_by_restore_and_check() {
     assert!(!out.status.success(), "check must fail");
     assert!(stderr(&out).contains(&kept[0].0[..16]), "{}", stderr(&out));
 }
+
+/// Every command that picks `latest` stops on a damaged newest snapshot, not only the
+/// ones that restore: `tag latest` would otherwise rewrite the older snapshot, `copy
+/// latest` send it offsite as the newest, `find --snapshot latest` search it.
+#[test]
+fn every_command_that_picks_latest_stops_on_a_damaged_newest_snapshot() {
+    let (env, _src, old, new) = two_generations();
+    flip(&env.repo.join("snapshots").join(&new), 60);
+    let before = names_in(&env.repo.join("snapshots"));
+    let dst = env.path("offsite");
+    let offsite = || {
+        let mut c = env.cmd();
+        c.env("CAIRN_REPOSITORY", &dst)
+            .env("CAIRN_FROM_REPOSITORY", &env.repo)
+            .env("CAIRN_FROM_PASSWORD_FILE", &env.password_file);
+        c
+    };
+    succeed(offsite().args(["init"]));
+    // As on a machine whose catalog never held the newest snapshot.
+    for (mut cmd, what) in [
+        (env.cmd(), vec!["--no-cache", "tag", "latest", "--add", "x"]),
+        (
+            env.cmd(),
+            vec!["--no-cache", "repair", "snapshots", "latest"],
+        ),
+        (
+            env.cmd(),
+            vec!["--no-cache", "find", "--snapshot", "latest", "ledger.txt"],
+        ),
+        (offsite(), vec!["--no-cache", "copy", "latest"]),
+    ] {
+        let out = cmd.args(&what).output().unwrap();
+        assert!(!out.status.success(), "{what:?} must fail");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&new[..8]),
+            "{what:?} names the damaged one: {err}"
+        );
+        assert!(
+            err.contains(&old[..8]),
+            "{what:?} names the readable one: {err}"
+        );
+    }
+    assert_eq!(
+        names_in(&env.repo.join("snapshots")),
+        before,
+        "nothing rewritten"
+    );
+    assert!(
+        names_in(&dst.join("snapshots")).is_empty(),
+        "nothing copied"
+    );
+    // Copying everything copies what is readable and says what it leaves.
+    let out = offsite().args(["copy"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not copied"), "{}", stderr(&out));
+    assert_eq!(names_in(&dst.join("snapshots")).len(), 1);
+}

@@ -1450,8 +1450,12 @@ impl Repository {
 
 /// Picks `latest` or the unique snapshot whose id starts with `spec` among `snaps`, which
 /// the caller has read (and whose damage it has dealt with: see [`Repository::select_snapshot`]).
-pub fn select_snapshot(snaps: Vec<(Id, Snapshot)>, spec: &str) -> Result<(Id, Snapshot)> {
-    crate::select::select(snaps, &[], spec, &SnapshotFilter::default(), false)
+pub fn select_snapshot(
+    snaps: Vec<(Id, Snapshot)>,
+    damaged: &[DamagedSnapshot],
+    spec: &str,
+) -> Result<(Id, Snapshot)> {
+    crate::select::select(snaps, damaged, spec, &SnapshotFilter::default(), false)
 }
 
 /// "data" or "tree".

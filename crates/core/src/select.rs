@@ -117,8 +117,9 @@ pub fn select(
         };
         return Err(Error::DamagedSnapshots(format!(
             "{} cannot be read and may be the snapshot `{spec}`{narrowed} means: {}{instead}. \
-             Nothing was restored. Run `cairn check` to see the damage, or add \
-             --skip-damaged to choose among the readable snapshots only",
+             Nothing was done. Run `cairn check` to see the damage; name a snapshot by \
+             its id, or add --skip-damaged (restore, ls, dump) to choose among the \
+             readable snapshots only",
             if in_doubt.len() == 1 {
                 "a snapshot".to_string()
             } else {

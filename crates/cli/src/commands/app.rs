@@ -358,12 +358,12 @@ pub fn backup(s: &Settings, a: AppBackupArgs) -> Result<u8> {
 /// `cairn app show SNAPSHOT`.
 pub fn show(s: &Settings, spec: &str) -> Result<u8> {
     let repo = super::open(s)?;
-    let snaps: Vec<_> = repo
-        .snapshots()?
+    let (snaps, damaged) = repo.snapshots_and_damaged()?;
+    let snaps: Vec<_> = snaps
         .into_iter()
         .filter(|(_, sn)| sn.app.is_some())
         .collect();
-    let (id, snap) = cairn_core::select_snapshot(snaps, spec)?;
+    let (id, snap) = cairn_core::select_snapshot(snaps, &damaged, spec)?;
     let Some(value) = snap.manifest.clone() else {
         bail!("snapshot {} has no manifest", id.short());
     };

@@ -57,8 +57,14 @@ pub fn run(s: &Settings, a: CopyArgs) -> Result<u8> {
         .with_context(|| format!("opening {}", src_settings.repo))?;
     let dst = super::open(s)?;
     let _lock = super::lock_shared(s, &dst, "copy")?;
-    let all: Vec<_> = src
-        .snapshots()?
+    let (all, damaged) = src.snapshots_and_damaged()?;
+    if !s.quiet {
+        // Not copied: say so, rather than let the copy look complete.
+        for d in &damaged {
+            eprintln!("cairn: {}; not copied", d.error);
+        }
+    }
+    let all: Vec<_> = all
         .into_iter()
         .filter(|(_, sn)| a.host.as_ref().is_none_or(|h| &sn.hostname == h))
         .filter(|(_, sn)| a.tag.as_ref().is_none_or(|t| sn.has_tag(t)))
@@ -68,7 +74,7 @@ pub fn run(s: &Settings, a: CopyArgs) -> Result<u8> {
     } else {
         let mut out = Vec::new();
         for spec in &a.snapshots {
-            out.push(cairn_core::select_snapshot(all.clone(), spec)?);
+            out.push(cairn_core::select_snapshot(all.clone(), &damaged, spec)?);
         }
         out
     };

@@ -119,7 +119,7 @@ pub fn find(s: &Settings, a: crate::args::FindArgs) -> Result<u8> {
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "find")?;
     repo.load_index()?;
-    let all = repo.snapshots()?;
+    let (all, damaged) = repo.snapshots_and_damaged()?;
     let chosen: Vec<(Id, Snapshot)> = if a.snapshots.is_empty() {
         all.into_iter()
             .filter(|(_, sn)| a.host.as_ref().is_none_or(|h| &sn.hostname == h))
@@ -127,7 +127,7 @@ pub fn find(s: &Settings, a: crate::args::FindArgs) -> Result<u8> {
     } else {
         a.snapshots
             .iter()
-            .map(|spec| cairn_core::select_snapshot(all.clone(), spec))
+            .map(|spec| cairn_core::select_snapshot(all.clone(), &damaged, spec))
             .collect::<cairn_core::Result<_>>()?
     };
     let mut found = Vec::new();

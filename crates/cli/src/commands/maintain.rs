@@ -101,7 +101,8 @@ pub fn forget(s: &Settings, a: ForgetArgs) -> Result<u8> {
         json_groups = groups;
     } else {
         for spec in &a.snapshots {
-            let (id, sn) = select_snapshot(chosen.clone(), spec)?;
+            // No snapshot is damaged here: forget stopped above if one was.
+            let (id, sn) = select_snapshot(chosen.clone(), &[], spec)?;
             if sn.has_tag(cairn_core::PROTECTED_TAG) {
                 bail!(
                     "snapshot {} is protected; remove the tag first (cairn tag {} --remove {})",
@@ -241,10 +242,10 @@ pub fn tag(s: &Settings, a: TagArgs) -> Result<u8> {
     }
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "tag")?;
-    let all = repo.snapshots()?;
+    let (all, damaged) = repo.snapshots_and_damaged()?;
     let mut changed = Vec::new();
     for spec in &a.snapshots {
-        let (old_id, mut sn) = select_snapshot(all.clone(), spec)?;
+        let (old_id, mut sn) = select_snapshot(all.clone(), &damaged, spec)?;
         let before = sn.tags.clone();
         if !a.set.is_empty() {
             sn.tags = a.set.clone();
@@ -312,13 +313,13 @@ pub fn repair_index(s: &Settings) -> Result<u8> {
 pub fn repair_snapshots(s: &Settings, specs: &[String]) -> Result<u8> {
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "repair snapshots")?;
-    let all = repo.snapshots()?;
+    let (all, damaged) = repo.snapshots_and_damaged()?;
     let chosen: Vec<Id> = if specs.is_empty() {
         all.iter().map(|(id, _)| *id).collect()
     } else {
         specs
             .iter()
-            .map(|spec| select_snapshot(all.clone(), spec).map(|(id, _)| id))
+            .map(|spec| select_snapshot(all.clone(), &damaged, spec).map(|(id, _)| id))
             .collect::<cairn_core::Result<_>>()?
     };
     let mut reports = Vec::new();
