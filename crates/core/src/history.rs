@@ -501,6 +501,27 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_file_is_reported_once_and_the_memory_starts_anew() {
+        let (_d, h) = hist();
+        let a = (Id([1; 32]), snap("web", 100));
+        h.saved(&a.0, &a.1).unwrap();
+        let mut bytes = std::fs::read(h.path()).unwrap();
+        bytes[30] ^= 1;
+        std::fs::write(h.path(), &bytes).unwrap();
+        let said = h
+            .observe_snapshots(&[a.0.to_hex()], std::slice::from_ref(&a), now_ms())
+            .unwrap();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("started anew"), "{said:?}");
+        // Rewritten whole: readable again, with what this look saw.
+        assert!(h.alarms().unwrap().is_empty());
+        assert!(h
+            .observe_snapshots(&[a.0.to_hex()], std::slice::from_ref(&a), now_ms())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
     fn the_file_holds_nothing_in_clear_and_another_key_cannot_read_it() {
         let (_d, h) = hist();
         let a = (Id([1; 32]), snap("secret-host-name", 100));

@@ -177,6 +177,17 @@ impl Lock {
     pub fn is_exclusive(&self) -> bool {
         self.held.lock().unwrap().info.exclusive
     }
+
+    /// Refuses a shared lock for `what` (prune, repair, rotation, the data rewrite), which
+    /// changes what other clients read.
+    pub fn require_exclusive(&self, what: &str) -> crate::error::Result<()> {
+        if self.is_exclusive() {
+            return Ok(());
+        }
+        Err(crate::error::Error::Invalid(format!(
+            "{what} needs the exclusive lock"
+        )))
+    }
 }
 
 impl Drop for Lock {

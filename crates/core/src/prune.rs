@@ -94,9 +94,7 @@ pub struct PruneReport {
 /// Prunes the repository; see the module documentation. Needs an exclusive lock.
 pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<PruneReport> {
     repo.require_full()?;
-    if !lock.is_exclusive() {
-        return Err(Error::Invalid("prune needs an exclusive lock".into()));
-    }
+    lock.require_exclusive("prune")?;
     if !(0.0..=1.0).contains(&opts.max_unused) {
         return Err(Error::Invalid(format!(
             "max-unused must be between 0% and 100%, not {}%",

@@ -39,9 +39,7 @@ pub struct RepairIndexReport {
 /// this repair has not read.
 pub fn repair_index(repo: &Repository, lock: &Lock) -> Result<RepairIndexReport> {
     repo.require_full()?;
-    if !lock.is_exclusive() {
-        return Err(Error::Invalid("repair needs an exclusive lock".into()));
-    }
+    lock.require_exclusive("repair")?;
     let old: Vec<String> = repo
         .backend()
         .list(FileKind::Index)?

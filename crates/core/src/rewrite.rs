@@ -182,11 +182,7 @@ pub fn rotate_and_rewrite(
     progress: RewriteProgress<'_>,
 ) -> Result<RewriteReport> {
     repo.require_full()?;
-    if !lock.is_exclusive() {
-        return Err(Error::Invalid(
-            "rewriting data needs the exclusive lock".into(),
-        ));
-    }
+    lock.require_exclusive("rewriting data")?;
     let pending = earlier_epoch_files(repo)?;
     let rotation = if pending == 0 {
         Some(rotate(repo, lock, password, params, remove_other_keys)?)
@@ -210,11 +206,7 @@ pub fn rewrite_data(
     progress: RewriteProgress<'_>,
 ) -> Result<RewriteReport> {
     repo.require_full()?;
-    if !lock.is_exclusive() {
-        return Err(Error::Invalid(
-            "rewriting data needs the exclusive lock".into(),
-        ));
-    }
+    lock.require_exclusive("rewriting data")?;
     let epoch = repo.master().epoch();
     let mut report = RewriteReport {
         epoch,

@@ -58,9 +58,7 @@ pub fn rotate(
     remove_other_keys: bool,
 ) -> Result<RotateReport> {
     repo.require_full()?;
-    if !lock.is_exclusive() {
-        return Err(Error::Invalid("rotation needs the exclusive lock".into()));
-    }
+    lock.require_exclusive("rotation")?;
     let backend = repo.backend().clone();
     let current = repo.key_name().to_string();
     // The password must open the key file in use: it is the one rewritten.
