@@ -19,7 +19,7 @@
 # cairn_cpu_s is cairn's user+system time (with its ssh child); server_cpu_s the
 # server's over the step (s3s-fs, Garage, or sshd with its per-connection processes).
 # On loopback both share the machine's cores, so a step is also bounded by their sum.
-# Needs: s3s-fs (see .ci/run), sshd and ssh-keygen (openssh-server), a release build.
+# Needs: s3s-fs (see scripts/test.sh), sshd and ssh-keygen (openssh-server), a release build.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CAIRN=${CAIRN:-$ROOT/target/release/cairn}

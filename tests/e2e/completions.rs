@@ -17,7 +17,7 @@ fn script(env: &Env, shell: &str) -> std::path::PathBuf {
 fn shell_out(cmd: &mut Command) -> String {
     let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (.ci/run installs bash, zsh and fish)"));
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/test.sh installs zsh and fish)"));
     assert!(
         out.status.success(),
         "{cmd:?}: {}",

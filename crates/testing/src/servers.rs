@@ -4,7 +4,7 @@
 //! killed, its directory deleted, when the handle drops.
 //!
 //! A missing server program is a test failure naming the package to install, never a
-//! silent skip: `.ci/run` installs both.
+//! silent skip: `scripts/test.sh` installs both.
 //!
 //! Why `s3s-fs`: it is a real S3 endpoint (SigV4-signed requests, ranged GETs,
 //! ListObjectsV2, NoSuchBucket and credential errors) in one small binary that builds
