@@ -30,7 +30,9 @@ fi
 
 # Debian packages, named by a program each provides.
 need=()
-# A C and C++ compiler: zstd and SQLite (bundled) are built from C, libFuzzer from C++.
+# A C and C++ compiler: zstd and SQLite (bundled) are built from C, libFuzzer from C++
+# (fuzz/smoke.sh builds the fuzz targets with this same toolchain: no nightly, no
+# cargo-fuzz; only fuzz/run.sh, the long campaign, needs those).
 command -v cc >/dev/null || need+=(gcc)
 command -v c++ >/dev/null || need+=(g++)
 command -v setpriv >/dev/null || need+=(util-linux)
