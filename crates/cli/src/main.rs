@@ -6,7 +6,6 @@
 
 mod args;
 mod commands;
-mod monitoring;
 mod output;
 mod progress;
 mod settings;

@@ -26,11 +26,11 @@
 //! Every step gets one log line on standard error; the summary goes to standard output
 //! (`--json` too). The exit code is 0 when every step succeeded, 3 when the only
 //! trouble was files that could not be read, 1 otherwise. Pings and the Prometheus
-//! textfile are in [`crate::monitoring`]; when steps last ran is kept in a small state
+//! textfile are in [`cairn_monitor`]; when steps last ran is kept in a small state
 //! file (`$XDG_STATE_HOME/cairn/jobs/JOB.json`).
 
 use crate::config::{Cadence, JobConfig, SourceConfig};
-use crate::monitoring::{self, Metrics, Ping, StepMetric};
+use cairn_monitor::{self as monitoring, Metrics, Ping, StepMetric};
 use crate::output::{bytes, duration};
 use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
