@@ -167,7 +167,7 @@ pub fn run(
     let ping = job.ping_url.as_deref().map(|u| Ping::new(u, &rid));
     if let Some(p) = &ping {
         if let Err(e) = p.start() {
-            log(s, &format!("warning: {e:#}"));
+            log(s, &format!("warning: {e}"));
         }
     }
     log(s, &format!("job {} started", job.name));
@@ -283,7 +283,8 @@ pub fn run(
         };
         match monitoring::write_textfile(dir, &metrics) {
             Ok(path) => log(s, &format!("metrics written to {}", path.display())),
-            Err(e) => log(s, &format!("warning: {e:#}")),
+            // With its cause (the I/O error), as anyhow's alternate form prints it.
+            Err(e) => log(s, &format!("warning: {:#}", anyhow::Error::new(e))),
         }
     }
     if let Some(p) = &ping {
@@ -294,7 +295,7 @@ pub fn run(
             p.fail(&body)
         };
         if let Err(e) = sent {
-            log(s, &format!("warning: {e:#}"));
+            log(s, &format!("warning: {e}"));
         }
     }
     Ok(if failed > 0 {
