@@ -1,7 +1,6 @@
 //! Commands. Each takes resolved settings and its own options, never clap types.
 
 mod app;
-mod archive;
 mod backup;
 mod catalog;
 mod config;
@@ -123,7 +122,11 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
         Command::Ls(a) => read::ls(s, &a.snapshot, &a.select, a.long),
         Command::Dump(a) => match (a.archive, a.path) {
             (Some(format), path) => {
-                archive::dump(s, &a.snapshot, &a.select, path.as_deref(), format)
+                let format = match format {
+                    crate::args::ArchiveFormat::Tar => cairn_archive::Format::Tar,
+                    crate::args::ArchiveFormat::Zip => cairn_archive::Format::Zip,
+                };
+                read::dump_archive(s, &a.snapshot, &a.select, path.as_deref(), format)
             }
             (None, path) => read::dump(s, &a.snapshot, &a.select, &path.unwrap_or_default()),
         },

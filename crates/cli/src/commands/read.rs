@@ -153,6 +153,41 @@ pub fn dump(s: &Settings, spec: &str, select: &SelectArgs, path: &str) -> Result
     Ok(crate::exit::OK)
 }
 
+/// `cairn dump --archive FORMAT SNAPSHOT[:path] [PATH]`: a directory of a snapshot (or
+/// one file) as an archive on standard output (written by cairn-archive).
+pub fn dump_archive(
+    s: &Settings,
+    spec: &str,
+    select: &SelectArgs,
+    path: Option<&str>,
+    format: cairn_archive::Format,
+) -> Result<u8> {
+    let repo = super::open(s)?;
+    let _lock = super::lock_shared(s, &repo, "dump")?;
+    let (snap_spec, spec_path) = browse::split_spec(spec);
+    if spec_path.is_some() && path.is_some() {
+        bail!("give the path either as SNAPSHOT:path or as PATH, not both");
+    }
+    let path = spec_path.or(path).unwrap_or("/");
+    let (id, snap) = repo.select_snapshot(snap_spec, &select.filter(), select.skip_damaged)?;
+    repo.load_index()?;
+    let node = browse::resolve(&repo, &id, &snap, path)?;
+    let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let skipped = |what: &str| eprintln!("cairn: {what}");
+    cairn_archive::write(&repo, &node, format, out, &skipped).map_err(archive_error)?;
+    Ok(crate::exit::OK)
+}
+
+/// An archive error as the error it wraps, so that `main` still finds a closed pipe
+/// (quiet exit) or a repository error (its exit code) in the chain.
+fn archive_error(e: cairn_archive::Error) -> anyhow::Error {
+    match e {
+        cairn_archive::Error::Repository(e) => e.into(),
+        cairn_archive::Error::Io(e) => e.into(),
+        other => other.into(),
+    }
+}
+
 pub fn check(s: &Settings, a: &crate::args::CheckArgs) -> Result<u8> {
     let subset: Option<cairn_core::DataSubset> =
         a.read_data_subset.as_deref().map(str::parse).transpose()?;
