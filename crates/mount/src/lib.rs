@@ -1,28 +1,73 @@
-//! `cairn mount MOUNTPOINT`: the snapshots as a read-only file system (FUSE), until
-//! unmounted or interrupted. The layout is in docs/mount.md; the file system in `fs.rs`.
+//! cairn-mount: the snapshots of a repository as a read-only file system (FUSE), for
+//! `cairn mount MOUNTPOINT`. The layout is in docs/mount.md.
+//!
+//! Main items:
+//! - [`serve`]: mounts the file system, serves it until it is unmounted from outside or
+//!   SIGINT/SIGTERM arrives, then unmounts it; says how it [`Ended`].
+//! - [`check_mountpoint`]: what can be said before the repository is opened (and a
+//!   password asked for): whether this machine can mount at all, and whether the mount
+//!   point is usable.
+//! - [`Shown`]: a snapshot with the name of its directory; [`AppGroup`]: a directory of
+//!   `apps/` and which snapshots it holds.
+//! - [`Error`]: each failure as one line saying what to do about it.
 //!
 //! FUSE is reached through the `fuser` crate without libfuse: as root it mounts with
 //! mount(2), otherwise through the setuid `fusermount3` of the fuse3 package. What can
 //! fail before anything is served (no /dev/fuse, no permission, no fusermount3, a bad
 //! mount point) is said in one line, at once.
+//!
+//! What it is not: it selects no snapshots and reads no config file (the caller chooses
+//! the snapshots and the application groups, and holds the repository's lock while
+//! [`serve`] runs); it never writes to the repository.
 
 mod fs;
 
-use crate::settings::Settings;
-use anyhow::{bail, Result};
-use fs::{CairnFs, Shown};
+use cairn_core::{Id, Repository, Snapshot};
+use fs::CairnFs;
+pub use fs::Shown;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What `cairn mount` takes besides the settings.
-#[derive(Debug)]
-pub struct MountOptions {
-    pub mountpoint: PathBuf,
-    pub allow_other: bool,
-    pub host: Option<String>,
-    pub tag: Option<String>,
+/// What can go wrong, each as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// There is no FUSE device.
+    #[error(
+        "FUSE is not available here: {DEV_FUSE} is missing (load the fuse module with \
+         `modprobe fuse`, or install fuse3; in a container, pass --device /dev/fuse)"
+    )]
+    NoFuse,
+    /// The mount point is not a directory.
+    #[error("cannot mount at {}: it is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// The mount point cannot be read.
+    #[error("cannot mount at {}: {source}", path.display())]
+    Mountpoint {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Mounting failed; the message says why and what to do about it.
+    #[error("{0}")]
+    Mount(String),
+    /// The file system could not be unmounted after a signal (and not detached either).
+    #[error("cannot unmount {}: {source}", path.display())]
+    Unmount {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file system ended with an error.
+    #[error("the file system ended with an error: {0}")]
+    Ended(#[source] std::io::Error),
+    /// Setting up the signal handling failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
+
+/// The result of this crate's functions.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What ends the mount.
 #[derive(Debug)]
@@ -33,49 +78,49 @@ pub enum Event {
     Unmounted,
 }
 
+/// How [`serve`] ended (without error).
+#[derive(Debug)]
+pub enum Ended {
+    /// Unmounted from outside, or after a signal.
+    Unmounted,
+    /// After a signal the mount point was busy (a shell's working directory inside, a
+    /// file open): it was detached, and goes away when the last program using it ends.
+    /// The reason it was busy.
+    Detached(String),
+}
+
 /// The FUSE device the kernel offers.
 const DEV_FUSE: &str = "/dev/fuse";
 
-pub fn run(s: &Settings, o: MountOptions) -> Result<u8> {
-    // Said before the repository is opened (and a password asked for): whether this
-    // machine can mount at all, and whether the mount point is usable.
+/// Whether this machine can mount at all, and whether the mount point is a directory.
+pub fn check_mountpoint(mountpoint: &Path) -> Result<()> {
     if !Path::new(DEV_FUSE).exists() {
-        bail!(
-            "FUSE is not available here: {DEV_FUSE} is missing (load the fuse module with \
-             `modprobe fuse`, or install fuse3; in a container, pass --device /dev/fuse)"
-        );
+        return Err(Error::NoFuse);
     }
-    match std::fs::metadata(&o.mountpoint) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => bail!(
-            "cannot mount at {}: it is not a directory",
-            o.mountpoint.display()
-        ),
-        Err(e) => bail!("cannot mount at {}: {e}", o.mountpoint.display()),
+    match std::fs::metadata(mountpoint) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::NotADirectory(mountpoint.to_path_buf())),
+        Err(source) => Err(Error::Mountpoint {
+            path: mountpoint.to_path_buf(),
+            source,
+        }),
     }
+}
 
-    let repo = super::open(s)?;
-    let lock = super::lock_shared(s, &repo, "mount")?;
-    repo.load_index()?;
-    let (all, damage) = repo.snapshots_and_damage()?;
-    for e in &damage {
-        eprintln!("cairn: {e}");
-    }
-    let snaps: Vec<Shown> = all
-        .into_iter()
-        .filter(|(_, sn)| o.host.as_ref().is_none_or(|h| &sn.hostname == h))
-        .filter(|(_, sn)| o.tag.as_ref().is_none_or(|t| sn.has_tag(t)))
-        .map(|(id, snap)| Shown {
-            name: snapshot_name(&id, &snap),
-            snap,
-        })
-        .collect();
-    let count = snaps.len();
-    let apps = app_groups(s, &snaps);
-    let repo = Arc::new(repo);
-
+/// Mounts `snaps` (oldest first) and `apps` at `mountpoint`, read-only, and serves them
+/// until the file system is unmounted from outside or SIGINT/SIGTERM arrives (then it
+/// unmounts it). `mounted` is called once the file system is up. The repository's index
+/// must be loaded.
+pub fn serve(
+    repo: Arc<Repository>,
+    snaps: Vec<Shown>,
+    apps: Vec<AppGroup>,
+    mountpoint: &Path,
+    allow_other: bool,
+    mounted: &dyn Fn(),
+) -> Result<Ended> {
     let (tx, rx) = std::sync::mpsc::channel();
-    let filesystem = CairnFs::new(Arc::clone(&repo), snaps, apps, tx.clone());
+    let filesystem = CairnFs::new(repo, snaps, apps, tx.clone());
     let mut config = fuser::Config::default();
     config.mount_options = vec![
         fuser::MountOption::RO,
@@ -86,12 +131,12 @@ pub fn run(s: &Settings, o: MountOptions) -> Result<u8> {
         fuser::MountOption::NoDev,
         fuser::MountOption::NoSuid,
     ];
-    if o.allow_other {
+    if allow_other {
         config.acl = fuser::SessionACL::All;
     }
-    let session = match fuser::spawn_mount(filesystem, &o.mountpoint, &config) {
+    let session = match fuser::spawn_mount(filesystem, mountpoint, &config) {
         Ok(session) => session,
-        Err(e) => bail!("{}", mount_error(&o.mountpoint, &e)),
+        Err(e) => return Err(Error::Mount(mount_error(mountpoint, &e))),
     };
 
     // Signals are taken only now: before, Ctrl-C ends cairn as usual.
@@ -108,14 +153,7 @@ pub fn run(s: &Settings, o: MountOptions) -> Result<u8> {
                 let _ = forward.send(Event::Signal);
             }
         })?;
-    if !s.quiet {
-        eprintln!(
-            "cairn: {count} snapshot(s) mounted at {} (read-only); unmount with \
-             `fusermount3 -u {}` or Ctrl-C",
-            o.mountpoint.display(),
-            o.mountpoint.display()
-        );
-    }
+    mounted();
 
     let event = loop {
         match rx.recv_timeout(Duration::from_millis(500)) {
@@ -128,82 +166,47 @@ pub fn run(s: &Settings, o: MountOptions) -> Result<u8> {
     };
     signal_handle.close();
     let _ = signal_thread.join();
-    let result = match event {
+    match event {
         Event::Signal => match session.umount_and_join() {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Ended::Unmounted),
             Err(e) => {
                 // Busy (a shell's working directory inside, a file open): detach it,
                 // so that it goes as soon as the last user leaves.
                 let detached = cairn_core::command("fusermount3")
                     .args(["-u", "-z", "--"])
-                    .arg(&o.mountpoint)
+                    .arg(mountpoint)
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
                     .status()
                     .is_ok_and(|st| st.success());
                 if detached {
-                    eprintln!(
-                        "cairn: {} was busy ({e}); detached it: it goes away when the last \
-                         program using it ends",
-                        o.mountpoint.display()
-                    );
-                    Ok(())
+                    Ok(Ended::Detached(e.to_string()))
                 } else {
-                    Err(anyhow::anyhow!(
-                        "cannot unmount {}: {e}",
-                        o.mountpoint.display()
-                    ))
+                    Err(Error::Unmount {
+                        path: mountpoint.to_path_buf(),
+                        source: e,
+                    })
                 }
             }
         },
         Event::Unmounted => session
             .join()
-            .map_err(|e| anyhow::anyhow!("the file system ended with an error: {e}")),
-    };
-    drop(lock);
-    result?;
-    if s.verbose {
-        eprintln!("cairn: unmounted {}", o.mountpoint.display());
+            .map(|()| Ended::Unmounted)
+            .map_err(Error::Ended),
     }
-    Ok(crate::exit::OK)
 }
 
-/// `<local time>_<short id>`: sorts by time, unique by id.
-fn snapshot_name(id: &cairn_core::Id, snap: &cairn_core::Snapshot) -> String {
-    let t = snap.time.to_zoned(jiff::tz::TimeZone::system());
-    format!("{}_{}", t.strftime("%Y-%m-%dT%H:%M:%S"), id.short())
+impl Shown {
+    /// A snapshot under the name `<local time>_<short id>`: sorts by time, unique by id.
+    pub fn new(id: &Id, snap: Snapshot) -> Shown {
+        let t = snap.time.to_zoned(jiff::tz::TimeZone::system());
+        let name = format!("{}_{}", t.strftime("%Y-%m-%dT%H:%M:%S"), id.short());
+        Shown { snap, name }
+    }
 }
 
 /// A directory of `apps/`: its name, and which snapshots it holds.
-pub type AppGroup = (String, Box<dyn Fn(&cairn_core::Snapshot) -> bool>);
-
-/// The directories of `apps/`: one per application front-end found in a snapshot's
-/// `app` field, and one per configured instance whose name is not its kind (holding
-/// the snapshots tagged with its name, as `cairn app snapshots NAME` shows them).
-fn app_groups(s: &Settings, snaps: &[Shown]) -> Vec<AppGroup> {
-    let mut kinds: Vec<String> = snaps.iter().filter_map(|x| x.snap.app.clone()).collect();
-    kinds.sort();
-    kinds.dedup();
-    let mut groups: Vec<AppGroup> = Vec::new();
-    for kind in kinds {
-        let k = kind.clone();
-        groups.push((
-            kind,
-            Box::new(move |sn| sn.app.as_deref() == Some(k.as_str())),
-        ));
-    }
-    for c in &s.config.apps {
-        if c.name == c.kind || groups.iter().any(|(n, _)| *n == c.name) {
-            continue;
-        }
-        let (kind, name) = (c.kind.clone(), c.name.clone());
-        groups.push((
-            c.name.clone(),
-            Box::new(move |sn| sn.app.as_deref() == Some(kind.as_str()) && sn.has_tag(&name)),
-        ));
-    }
-    groups
-}
+pub type AppGroup = (String, Box<dyn Fn(&Snapshot) -> bool>);
 
 /// One line saying why mounting failed and what to do about it.
 fn mount_error(mountpoint: &Path, e: &std::io::Error) -> String {
