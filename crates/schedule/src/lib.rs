@@ -1,4 +1,17 @@
-//! `cairn schedule install|list|remove`: the timers that run `cairn run JOB`.
+//! cairn-schedule: the timers that run `cairn run JOB` (`cairn schedule
+//! install|list|remove`): systemd units or cron entries, rendered, installed, checked,
+//! listed and removed.
+//!
+//! Main items:
+//! - [`Job`]: what a timer runs and when (a name, a calendar expression, a randomized
+//!   delay, the command line), in plain types: the caller converts its config.
+//! - [`Where`] and [`place`]: where the timers go ([`Place`]: a systemd unit directory,
+//!   a file of /etc/cron.d, the user's crontab).
+//! - [`install`], [`list`], [`remove`]; [`units`] and [`cron_entry`] render.
+//! - [`Error`]: thiserror errors, each one line.
+//!
+//! What it is not: it reads no config file and runs no job; what it did is said through
+//! a callback, one line at a time, and where those lines go is the caller's business.
 //!
 //! Where systemd runs (as init: `/run/systemd/system` exists), a job gets a service and
 //! a timer, `cairn-JOB.service` and `cairn-JOB.timer`:
@@ -16,26 +29,120 @@
 //! Every file cairn writes starts with [`MARKER`], so `list` and `remove` never touch a
 //! file or crontab line that cairn did not write.
 
-use crate::args::{ScheduleCommand, ScheduleInstallArgs, ScheduleWhereArgs};
-use crate::config::JobConfig;
-use crate::settings::Settings;
-use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 /// The first line of every unit and cron entry cairn writes.
-const MARKER: &str = "# Written by `cairn schedule install`";
+pub const MARKER: &str = "# Written by `cairn schedule install`";
 
-pub fn run(s: &Settings, c: ScheduleCommand) -> Result<u8> {
-    match c {
-        ScheduleCommand::Install(a) => install(s, a),
-        ScheduleCommand::List(place) => list(s, &place),
-        ScheduleCommand::Remove { job, place } => remove(s, job, &place),
+/// What can go wrong, each as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `HOME` is needed for the user's unit directory.
+    #[error("HOME is not set")]
+    NoHome,
+    /// A path that a unit or cron entry cannot hold.
+    #[error("{0:?}: a path with spaces, quotes or % cannot go into a timer or cron entry")]
+    UnsafePath(String),
+    /// A schedule cron cannot say.
+    #[error(
+        "the schedule {0:?} is a systemd calendar expression; a cron entry needs HH:MM, \
+         hourly, daily, weekly or monthly"
+    )]
+    NotForCron(String),
+    /// A file operation or a program (systemctl, crontab) that could not run.
+    #[error("{what}")]
+    Io {
+        /// What was being done, e.g. `writing /etc/cron.d/cairn-nightly`.
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else that stops the change: a file cairn did not write, a unit that
+    /// systemd rejects, a failing systemctl, a job that has no timer.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The result of this crate's functions.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Stops with [`Error::Refused`].
+macro_rules! refuse {
+    ($($arg:tt)*) => {
+        return Err(Error::Refused(format!($($arg)*)))
+    };
+}
+
+/// Adds what was being done to an I/O error.
+trait Doing<T> {
+    fn doing(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> Doing<T> for std::io::Result<T> {
+    fn doing(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            what: what(),
+            source,
+        })
     }
 }
 
+/// A job as a timer runs it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The job's name (`cairn-NAME.timer`, `cairn schedule remove NAME`).
+    pub name: String,
+    /// When: a systemd calendar expression (`02:00` is one); cron takes only `HH:MM`,
+    /// `hourly`, `daily`, `weekly` and `monthly`.
+    pub calendar: String,
+    /// The timer waits a random part of this many seconds more.
+    pub randomized_delay: u64,
+    /// The command line that runs the job (see [`command_line`]).
+    pub command: String,
+}
+
+/// Where the caller asked the timers to go (`--unit-dir`, `--cron`, `--cron-file`).
+#[derive(Debug, Clone, Default)]
+pub struct Where {
+    /// systemd units into this directory, whatever runs here.
+    pub unit_dir: Option<PathBuf>,
+    /// A cron entry even where systemd runs.
+    pub cron: bool,
+    /// The cron entry into this file (in the format of /etc/cron.d).
+    pub cron_file: Option<PathBuf>,
+}
+
+/// What [`install`] does besides writing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InstallOptions {
+    /// Print what would be written; write nothing.
+    pub dry_run: bool,
+    /// Write the units, do not enable the timer.
+    pub no_enable: bool,
+}
+
+/// A scheduled job found by [`list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub job: String,
+    /// The timer file, cron file, or `crontab`.
+    pub file: PathBuf,
+    /// When it runs: the timer's `OnCalendar=` and `RandomizedDelaySec=` lines, or the
+    /// cron entry's five fields.
+    pub when: String,
+    /// `systemd` or `cron`.
+    pub kind: &'static str,
+}
+
+/// A variable of the environment, unless unset or empty.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 /// Where the timers go.
-enum Place {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
     Systemd {
         dir: PathBuf,
         user: bool,
@@ -55,16 +162,21 @@ fn systemd_running() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
-fn place(p: &ScheduleWhereArgs, job: &str) -> Result<Place> {
+/// Where the timers of `job` go: as asked, else systemd units where systemd runs
+/// (/etc/systemd/system as root, the user's unit directory otherwise), else a file of
+/// /etc/cron.d as root, else the user's crontab.
+pub fn place(p: &Where, job: &str) -> Result<Place> {
     if let Some(dir) = &p.unit_dir {
         return Ok(Place::Systemd {
-            dir: std::path::absolute(dir)?,
+            dir: std::path::absolute(dir).doing(|| format!("finding {}", dir.display()))?,
             user: !is_root(),
         });
     }
     if p.cron || !systemd_running() {
         if let Some(f) = &p.cron_file {
-            return Ok(Place::CronFile(std::path::absolute(f)?));
+            return Ok(Place::CronFile(
+                std::path::absolute(f).doing(|| format!("finding {}", f.display()))?,
+            ));
         }
         if is_root() {
             // run-parts names: letters, digits, `-` and `_` only.
@@ -90,8 +202,8 @@ fn place(p: &ScheduleWhereArgs, job: &str) -> Result<Place> {
             user: false,
         })
     } else {
-        let home = crate::settings::env_var("HOME").context("HOME is not set")?;
-        let base = crate::settings::env_var("XDG_CONFIG_HOME")
+        let home = env_var("HOME").ok_or(Error::NoHome)?;
+        let base = env_var("XDG_CONFIG_HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(home).join(".config"));
         Ok(Place::Systemd {
@@ -101,35 +213,27 @@ fn place(p: &ScheduleWhereArgs, job: &str) -> Result<Place> {
     }
 }
 
-/// `cairn --config FILE run JOB`, with absolute paths.
-fn command_line(s: &Settings, job: &JobConfig) -> Result<String> {
-    let Some(config) = &s.config.file else {
-        bail!(
-            "a schedule runs `cairn run` with the config file, and none was found (see \
-             docs/config.md)"
-        );
-    };
-    let config = std::path::absolute(config)?;
-    let exe = std::env::current_exe().context("finding the cairn binary")?;
-    for p in [&exe, &config] {
+/// `EXE --config CONFIG run JOB`, the command a timer runs, with absolute paths.
+pub fn command_line(exe: &Path, config: &Path, job: &str) -> Result<String> {
+    let config = std::path::absolute(config).doing(|| format!("finding {}", config.display()))?;
+    for p in [exe, &config] {
         let t = p.to_string_lossy();
         if t.chars()
             .any(|c| c.is_whitespace() || c == '%' || c == '"' || c == '\'')
         {
-            bail!("{t:?}: a path with spaces, quotes or % cannot go into a timer or cron entry");
+            return Err(Error::UnsafePath(t.into_owned()));
         }
     }
     Ok(format!(
-        "{} --config {} run {}",
+        "{} --config {} run {job}",
         exe.display(),
         config.display(),
-        job.name
     ))
 }
 
-/// The two systemd units of a job.
-fn units(s: &Settings, job: &JobConfig) -> Result<(String, String)> {
-    let command = command_line(s, job)?;
+/// The two systemd units of a job: the service and the timer.
+pub fn units(job: &Job) -> (String, String) {
+    let command = &job.command;
     let name = &job.name;
     let service = format!(
         "{MARKER} {name}; `cairn schedule remove {name}` removes it.\n\
@@ -159,13 +263,13 @@ fn units(s: &Settings, job: &JobConfig) -> Result<(String, String)> {
          \n\
          [Install]\n\
          WantedBy=timers.target\n",
-        job.schedule, job.randomized_delay
+        job.calendar, job.randomized_delay
     );
-    Ok((service, timer))
+    (service, timer)
 }
 
 /// The five cron fields of a schedule, for the simple forms cron can say.
-fn cron_fields(schedule: &str) -> Result<String> {
+pub fn cron_fields(schedule: &str) -> Result<String> {
     let t = schedule.trim();
     let fields = match t {
         "hourly" => "0 * * * *".to_string(),
@@ -180,10 +284,7 @@ fn cron_fields(schedule: &str) -> Result<String> {
             });
             match parsed {
                 Some((h, m)) => format!("{m} {h} * * *"),
-                None => bail!(
-                    "the schedule {t:?} is a systemd calendar expression; a cron entry needs \
-                     HH:MM, hourly, daily, weekly or monthly"
-                ),
+                None => return Err(Error::NotForCron(t.to_string())),
             }
         }
     };
@@ -191,9 +292,9 @@ fn cron_fields(schedule: &str) -> Result<String> {
 }
 
 /// The cron entry of a job: a marker line and the entry (`user` for /etc/cron.d).
-fn cron_entry(s: &Settings, job: &JobConfig, user: Option<&str>) -> Result<String> {
-    let fields = cron_fields(&job.schedule)?;
-    let command = command_line(s, job)?;
+pub fn cron_entry(job: &Job, user: Option<&str>) -> Result<String> {
+    let fields = cron_fields(&job.calendar)?;
+    let command = &job.command;
     let who = user.map(|u| format!("{u} ")).unwrap_or_default();
     Ok(format!(
         "{MARKER} {name}; `cairn schedule remove {name}` removes it.\n\
@@ -203,53 +304,62 @@ fn cron_entry(s: &Settings, job: &JobConfig, user: Option<&str>) -> Result<Strin
     ))
 }
 
-fn install(s: &Settings, a: ScheduleInstallArgs) -> Result<u8> {
-    let job = s.config.job(a.job.as_deref())?;
-    match place(&a.place, &job.name)? {
+/// Installs the timer of `job` at `place`: writes the units (checked with
+/// `systemd-analyze verify` where it is installed) and enables the timer, or writes
+/// the cron entry. Each line of what it did (or, with `dry_run`, of what it would
+/// write) goes to `say`.
+pub fn install(
+    job: &Job,
+    place: &Place,
+    o: InstallOptions,
+    say: &mut dyn FnMut(&str),
+) -> Result<()> {
+    match place {
         Place::Systemd { dir, user } => {
-            let (service, timer) = units(s, &job)?;
+            let user = *user;
+            let (service, timer) = units(job);
             let service_path = dir.join(format!("cairn-{}.service", job.name));
             let timer_path = dir.join(format!("cairn-{}.timer", job.name));
-            if a.dry_run {
-                println!(
+            if o.dry_run {
+                say(&format!(
                     "# {}\n{service}\n# {}\n{timer}",
                     service_path.display(),
                     timer_path.display()
-                );
-                return Ok(crate::exit::OK);
+                ));
+                return Ok(());
             }
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).doing(|| format!("creating {}", dir.display()))?;
             write_new(&service_path, &service)?;
             write_new(&timer_path, &timer)?;
-            println!(
+            say(&format!(
                 "wrote {} and {}",
                 service_path.display(),
                 timer_path.display()
-            );
+            ));
             verify(&service_path, &timer_path)?;
-            if a.no_enable {
-                return Ok(crate::exit::OK);
+            if o.no_enable {
+                return Ok(());
             }
             if !systemd_running() {
-                println!(
+                say(&format!(
                     "systemd is not running here: enable it later with `systemctl{} enable --now cairn-{}.timer`",
                     if user { " --user" } else { "" },
                     job.name
-                );
-                return Ok(crate::exit::OK);
+                ));
+                return Ok(());
             }
             systemctl(user, &["daemon-reload"])?;
             systemctl(
                 user,
                 &["enable", "--now", &format!("cairn-{}.timer", job.name)],
             )?;
-            println!(
+            say(&format!(
                 "enabled cairn-{}.timer: {} (plus up to {} s), see `systemctl{} list-timers`",
                 job.name,
-                job.schedule,
+                job.calendar,
                 job.randomized_delay,
                 if user { " --user" } else { "" }
-            );
+            ));
         }
         Place::CronFile(path) => {
             // A file of /etc/cron.d names the user the entry runs as: the one installing it.
@@ -258,42 +368,42 @@ fn install(s: &Settings, a: ScheduleInstallArgs) -> Result<u8> {
             } else {
                 current_user()
             };
-            let entry = cron_entry(s, &job, Some(&user))?;
+            let entry = cron_entry(job, Some(&user))?;
             let text = format!("SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n{entry}");
             let text = format!("{MARKER} {}\n{text}", job.name);
-            if a.dry_run {
-                println!("# {}\n{text}", path.display());
-                return Ok(crate::exit::OK);
+            if o.dry_run {
+                say(&format!("# {}\n{text}", path.display()));
+                return Ok(());
             }
-            if parent_missing(&path) {
-                bail!(
+            if parent_missing(path) {
+                refuse!(
                     "{} does not exist: is cron installed? (install cron, or run systemd \
                      and use its timers)",
                     path.parent()
                         .map_or(String::new(), |d| d.display().to_string())
                 );
             }
-            write_new(&path, &text)?;
-            println!("wrote {}", path.display());
+            write_new(path, &text)?;
+            say(&format!("wrote {}", path.display()));
         }
         Place::Crontab => {
-            let entry = cron_entry(s, &job, None)?;
-            if a.dry_run {
-                println!("# the crontab of {}\n{entry}", current_user());
-                return Ok(crate::exit::OK);
+            let entry = cron_entry(job, None)?;
+            if o.dry_run {
+                say(&format!("# the crontab of {}\n{entry}", current_user()));
+                return Ok(());
             }
             let old = read_crontab()?;
             let mut new = without_job(&old, &job.name);
             new.push_str(&entry);
             write_crontab(&new)?;
-            println!(
+            say(&format!(
                 "added the job {} to the crontab of {}",
                 job.name,
                 current_user()
-            );
+            ));
         }
     }
-    Ok(crate::exit::OK)
+    Ok(())
 }
 
 /// Whether the directory a file would go into is missing.
@@ -305,15 +415,15 @@ fn parent_missing(path: &Path) -> bool {
 fn write_new(path: &Path, text: &str) -> Result<()> {
     if let Ok(old) = std::fs::read_to_string(path) {
         if !old.starts_with(MARKER) {
-            bail!(
+            refuse!(
                 "{} exists and was not written by cairn: remove it first",
                 path.display()
             );
         }
     }
     let tmp = path.with_extension("cairn-tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(&tmp, text).doing(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).doing(|| format!("writing {}", path.display()))
 }
 
 /// Checks the units with `systemd-analyze verify` where it is installed.
@@ -329,7 +439,7 @@ fn verify(service: &Path, timer: &Path) -> Result<()> {
         Err(_) => return Ok(()),
     };
     if !out.status.success() {
-        bail!(
+        refuse!(
             "systemd-analyze verify rejects the units:\n{}",
             String::from_utf8_lossy(&out.stderr).trim_end()
         );
@@ -342,17 +452,20 @@ fn systemctl(user: bool, args: &[&str]) -> Result<()> {
     if user {
         cmd.arg("--user");
     }
-    let status = cmd.args(args).status().context("running systemctl")?;
+    let status = cmd
+        .args(args)
+        .status()
+        .doing(|| "running systemctl".into())?;
     if !status.success() {
-        bail!("systemctl {} failed ({status})", args.join(" "));
+        refuse!("systemctl {} failed ({status})", args.join(" "));
     }
     Ok(())
 }
 
 /// The user, for messages.
 fn current_user() -> String {
-    crate::settings::env_var("USER")
-        .or_else(|| crate::settings::env_var("LOGNAME"))
+    env_var("USER")
+        .or_else(|| env_var("LOGNAME"))
         .unwrap_or_else(|| format!("uid {}", rustix::process::geteuid().as_raw()))
 }
 
@@ -361,7 +474,7 @@ fn read_crontab() -> Result<String> {
         .arg("-l")
         .stdin(Stdio::null())
         .output()
-        .context("running crontab -l (is cron installed?)")?;
+        .doing(|| "running crontab -l (is cron installed?)".into())?;
     // `crontab -l` fails when the user has no crontab yet.
     Ok(if out.status.success() {
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -376,15 +489,16 @@ fn write_crontab(text: &str) -> Result<()> {
         .arg("-")
         .stdin(Stdio::piped())
         .spawn()
-        .context("running crontab -")?;
+        .doing(|| "running crontab -".into())?;
     child
         .stdin
         .take()
         .expect("piped")
-        .write_all(text.as_bytes())?;
-    let status = child.wait()?;
+        .write_all(text.as_bytes())
+        .doing(|| "writing to crontab -".into())?;
+    let status = child.wait().doing(|| "running crontab -".into())?;
     if !status.success() {
-        bail!("crontab - failed ({status})");
+        refuse!("crontab - failed ({status})");
     }
     Ok(())
 }
@@ -409,8 +523,8 @@ fn without_job(crontab: &str, job: &str) -> String {
     out
 }
 
-/// The jobs of cairn's files in a directory: (job, file, schedule line).
-fn installed_units(dir: &Path) -> Vec<(String, PathBuf, String)> {
+/// The jobs of cairn's files in a directory, by job name.
+fn installed_units(dir: &Path) -> Vec<Entry> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;
@@ -434,22 +548,23 @@ fn installed_units(dir: &Path) -> Vec<(String, PathBuf, String)> {
             .filter(|l| l.starts_with("OnCalendar=") || l.starts_with("RandomizedDelaySec="))
             .collect::<Vec<_>>()
             .join(", ");
-        out.push((job.to_string(), e.path(), when));
+        out.push(Entry {
+            job: job.to_string(),
+            file: e.path(),
+            when,
+            kind: "systemd",
+        });
     }
-    out.sort();
+    out.sort_by(|a, b| (&a.job, &a.file, &a.when).cmp(&(&b.job, &b.file, &b.when)));
     out
 }
 
-fn list(s: &Settings, p: &ScheduleWhereArgs) -> Result<u8> {
-    let mut rows: Vec<serde_json::Value> = Vec::new();
+/// The jobs cairn scheduled where `p` says (without `--cron-file`, in every cairn file
+/// of /etc/cron.d).
+pub fn list(p: &Where) -> Result<Vec<Entry>> {
+    let mut rows = Vec::new();
     match place(p, "")? {
-        Place::Systemd { dir, .. } => {
-            for (job, path, when) in installed_units(&dir) {
-                rows.push(
-                    serde_json::json!({"job": job, "file": path, "when": when, "kind": "systemd"}),
-                );
-            }
-        }
+        Place::Systemd { dir, .. } => rows.extend(installed_units(&dir)),
         Place::CronFile(path) => {
             // Without --cron-file: every cairn file in /etc/cron.d.
             let files: Vec<PathBuf> = if p.cron_file.is_some() {
@@ -476,25 +591,11 @@ fn list(s: &Settings, p: &ScheduleWhereArgs) -> Result<u8> {
         }
         Place::Crontab => rows.extend(cron_rows(&read_crontab()?, Path::new("crontab"))),
     }
-    if s.json {
-        super::print_json(&rows)?;
-    } else if rows.is_empty() {
-        println!("no job is scheduled");
-    } else {
-        for r in &rows {
-            println!(
-                "{:<16} {}  ({})",
-                r["job"].as_str().unwrap_or_default(),
-                r["when"].as_str().unwrap_or_default(),
-                r["file"].as_str().unwrap_or_default()
-            );
-        }
-    }
-    Ok(crate::exit::OK)
+    Ok(rows)
 }
 
 /// The cairn entries of a cron file or crontab.
-fn cron_rows(text: &str, file: &Path) -> Vec<serde_json::Value> {
+fn cron_rows(text: &str, file: &Path) -> Vec<Entry> {
     let mut out = Vec::new();
     let mut lines = text.lines();
     while let Some(l) = lines.next() {
@@ -509,24 +610,26 @@ fn cron_rows(text: &str, file: &Path) -> Vec<serde_json::Value> {
         }
         let entry = lines.next().unwrap_or_default();
         let when: Vec<&str> = entry.split_whitespace().take(5).collect();
-        out.push(
-            serde_json::json!({"job": job, "file": file, "when": when.join(" "), "kind": "cron"}),
-        );
+        out.push(Entry {
+            job: job.to_string(),
+            file: file.to_path_buf(),
+            when: when.join(" "),
+            kind: "cron",
+        });
     }
     out
 }
 
-fn remove(s: &Settings, job_name: Option<String>, p: &ScheduleWhereArgs) -> Result<u8> {
-    let name = match job_name {
-        Some(n) => n,
-        None => s.config.job(None)?.name,
-    };
-    match place(p, &name)? {
+/// Removes the timer (or cron entry) of the job `name` from where `p` says; disables
+/// the timer first where systemd runs (unless `--unit-dir` was given). What it did goes
+/// to `say`.
+pub fn remove(name: &str, p: &Where, say: &mut dyn FnMut(&str)) -> Result<()> {
+    match place(p, name)? {
         Place::Systemd { dir, user } => {
             let service = dir.join(format!("cairn-{name}.service"));
             let timer = dir.join(format!("cairn-{name}.timer"));
-            if !installed_units(&dir).iter().any(|(j, _, _)| *j == name) {
-                bail!("no timer of job {name} in {}", dir.display());
+            if !installed_units(&dir).iter().any(|e| e.job == name) {
+                refuse!("no timer of job {name} in {}", dir.display());
             }
             if systemd_running() && p.unit_dir.is_none() {
                 systemctl(user, &["disable", "--now", &format!("cairn-{name}.timer")])?;
@@ -535,34 +638,38 @@ fn remove(s: &Settings, job_name: Option<String>, p: &ScheduleWhereArgs) -> Resu
                 match std::fs::remove_file(f) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e).with_context(|| format!("removing {}", f.display())),
+                    Err(e) => return Err(e).doing(|| format!("removing {}", f.display())),
                 }
             }
             if systemd_running() && p.unit_dir.is_none() {
                 systemctl(user, &["daemon-reload"])?;
             }
-            println!("removed {} and {}", timer.display(), service.display());
+            say(&format!(
+                "removed {} and {}",
+                timer.display(),
+                service.display()
+            ));
         }
         Place::CronFile(path) => {
             let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("no cron entry of job {name} at {}", path.display()))?;
+                .doing(|| format!("no cron entry of job {name} at {}", path.display()))?;
             if !text.starts_with(MARKER) {
-                bail!("{} was not written by cairn", path.display());
+                refuse!("{} was not written by cairn", path.display());
             }
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-            println!("removed {}", path.display());
+            std::fs::remove_file(&path).doing(|| format!("removing {}", path.display()))?;
+            say(&format!("removed {}", path.display()));
         }
         Place::Crontab => {
             let old = read_crontab()?;
-            let new = without_job(&old, &name);
+            let new = without_job(&old, name);
             if new == old {
-                bail!("no cron entry of job {name} in the crontab");
+                refuse!("no cron entry of job {name} in the crontab");
             }
             write_crontab(&new)?;
-            println!("removed the job {name} from the crontab");
+            say(&format!("removed the job {name} from the crontab"));
         }
     }
-    Ok(crate::exit::OK)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -590,7 +697,7 @@ mod tests {
         );
         let rows = cron_rows(&out, Path::new("t"));
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0]["job"], "b");
-        assert_eq!(rows[0]["when"], "0 3 * * *");
+        assert_eq!(rows[0].job, "b");
+        assert_eq!(rows[0].when, "0 3 * * *");
     }
 }

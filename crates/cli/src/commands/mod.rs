@@ -116,7 +116,7 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
         Command::Import(a) => export::import(s, a),
         Command::Status => status::run(s),
         Command::Run(a) => run::run(s, a.job, a.random_delay, a.dry_run),
-        Command::Schedule(c) => schedule::run(s, c),
+        Command::Schedule(c) => schedule::run(s, schedule_request(c)),
         Command::Backup(a) => backup::run(s, a),
         Command::Snapshots(a) => read::snapshots(s, a.host, a.tag),
         Command::Ls(a) => read::ls(s, &a.snapshot, &a.select, a.long),
@@ -179,6 +179,31 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
         | Command::Man { .. } => {
             unreachable!("handled before the settings")
         }
+    }
+}
+
+/// `cairn schedule`'s arguments as a request.
+fn schedule_request(c: crate::args::ScheduleCommand) -> schedule::ScheduleRequest {
+    use crate::args::{ScheduleCommand, ScheduleWhereArgs};
+    let place = |p: ScheduleWhereArgs| cairn_schedule::Where {
+        unit_dir: p.unit_dir,
+        cron: p.cron,
+        cron_file: p.cron_file,
+    };
+    match c {
+        ScheduleCommand::Install(a) => schedule::ScheduleRequest::Install {
+            job: a.job,
+            place: place(a.place),
+            options: cairn_schedule::InstallOptions {
+                dry_run: a.dry_run,
+                no_enable: a.no_enable,
+            },
+        },
+        ScheduleCommand::List(p) => schedule::ScheduleRequest::List(place(p)),
+        ScheduleCommand::Remove { job, place: p } => schedule::ScheduleRequest::Remove {
+            job,
+            place: place(p),
+        },
     }
 }
 
