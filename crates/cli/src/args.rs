@@ -1,5 +1,6 @@
-//! The command line, as clap sees it. Nothing outside `main.rs` and `settings.rs` uses
-//! these types: commands take resolved settings.
+//! The command line, as clap sees it. Nothing outside `main.rs`, `dispatch.rs`,
+//! `requests.rs` and `settings.rs` uses these types: commands take resolved settings and
+//! the plain requests of `requests.rs`.
 
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
@@ -611,8 +612,8 @@ pub struct BackupArgs {
     #[arg(long, value_name = "URL")]
     pub postgres: Vec<String>,
     /// Format of --postgres dumps of one database: custom (pg_restore) or plain (SQL).
-    #[arg(long, value_name = "FORMAT", default_value = "custom", value_parser = ["custom", "plain"])]
-    pub postgres_format: String,
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = PostgresFormat::Custom)]
+    pub postgres_format: PostgresFormat,
     /// Dump a MariaDB/MySQL database (mariadb-dump --single-transaction) or, without a
     /// database, all of them: mariadb://USER@HOST[:PORT]/DB (repeatable; a URL with a
     /// password is refused: set MYSQL_PWD or use ~/.my.cnf).
@@ -680,17 +681,6 @@ pub struct SelectArgs {
     /// (by default a damaged snapshot that `latest` could mean stops the command).
     #[arg(long)]
     pub skip_damaged: bool,
-}
-
-impl SelectArgs {
-    /// The filter these options describe.
-    pub fn filter(&self) -> cairn_core::SnapshotFilter {
-        cairn_core::SnapshotFilter {
-            host: self.host.clone(),
-            tags: self.tag.clone(),
-            app: self.app.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -959,6 +949,14 @@ mod tests {
             "commands without an about line or an example of themselves: {missing:?}"
         );
     }
+}
+
+/// `--postgres-format`. No doc comments on the variants: the help lists the values
+/// without descriptions, as the field's own line explains them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PostgresFormat {
+    Custom,
+    Plain,
 }
 
 /// `--stage`.

@@ -1,6 +1,6 @@
 //! Commands that read a repository: snapshots, ls, dump, check.
 
-use crate::args::SelectArgs;
+use crate::requests::Select;
 use crate::output::{bytes, local_time};
 use crate::progress::Bar;
 use crate::settings::Settings;
@@ -96,7 +96,7 @@ fn node_json(path: &str, n: &Node) -> serde_json::Value {
     v
 }
 
-pub fn ls(s: &Settings, spec: &str, select: &SelectArgs, long: bool) -> Result<u8> {
+pub fn ls(s: &Settings, spec: &str, select: &Select, long: bool) -> Result<u8> {
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "ls")?;
     let (snap_spec, path) = browse::split_spec(spec);
@@ -141,7 +141,7 @@ pub fn ls(s: &Settings, spec: &str, select: &SelectArgs, long: bool) -> Result<u
     Ok(crate::exit::OK)
 }
 
-pub fn dump(s: &Settings, spec: &str, select: &SelectArgs, path: &str) -> Result<u8> {
+pub fn dump(s: &Settings, spec: &str, select: &Select, path: &str) -> Result<u8> {
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "dump")?;
     let (id, snap) = repo.select_snapshot(spec, &select.filter(), select.skip_damaged)?;
@@ -158,7 +158,7 @@ pub fn dump(s: &Settings, spec: &str, select: &SelectArgs, path: &str) -> Result
 pub fn dump_archive(
     s: &Settings,
     spec: &str,
-    select: &SelectArgs,
+    select: &Select,
     path: Option<&str>,
     format: cairn_archive::Format,
 ) -> Result<u8> {
@@ -188,7 +188,7 @@ fn archive_error(e: cairn_archive::Error) -> anyhow::Error {
     }
 }
 
-pub fn check(s: &Settings, a: &crate::args::CheckArgs) -> Result<u8> {
+pub fn check(s: &Settings, a: &crate::requests::CheckRequest) -> Result<u8> {
     let subset: Option<cairn_core::DataSubset> =
         a.read_data_subset.as_deref().map(str::parse).transpose()?;
     let read_data = a.read_data || subset.is_some();
