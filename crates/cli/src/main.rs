@@ -9,6 +9,7 @@ mod args;
 mod commands;
 mod dispatch;
 mod output;
+mod plan;
 mod progress;
 mod requests;
 mod settings;
