@@ -101,7 +101,11 @@ pub fn write<W: Write>(
                 skipped,
             };
             zip.top(node)?;
-            zip.writer.finish().map_err(zip_error)?.into_inner().into_inner()
+            zip.writer
+                .finish()
+                .map_err(zip_error)?
+                .into_inner()
+                .into_inner()
         }
     };
     out.flush()?;

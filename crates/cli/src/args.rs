@@ -226,9 +226,7 @@ pub enum Command {
     ///
     /// Without snapshots, all snapshots are measured. The total counts each blob once,
     /// however many snapshots use it: the space they take together.
-    #[command(
-        after_help = "Examples:\n  cairn stats\n  cairn stats latest 1a2b3c4d --json"
-    )]
+    #[command(after_help = "Examples:\n  cairn stats\n  cairn stats latest 1a2b3c4d --json")]
     Stats(StatsArgs),
     /// Remove snapshots by retention rules (or by id), optionally pruning afterwards.
     #[command(

@@ -174,4 +174,3 @@ fn schedule_request(c: crate::args::ScheduleCommand) -> schedule::ScheduleReques
         },
     }
 }
-

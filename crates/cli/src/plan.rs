@@ -352,14 +352,25 @@ before = ["true"]
             .iter()
             .map(|s| (s.label.as_str(), s.repository.as_str()))
             .collect();
-        assert_eq!(labels, [("app backup kimai", "local"), ("backup etc", "local")]);
+        assert_eq!(
+            labels,
+            [("app backup kimai", "local"), ("backup etc", "local")]
+        );
         assert_eq!(plan.backups[0].args, ["--json", "app", "backup", "kimai"]);
         let etc = &plan.backups[1];
         assert_eq!(
             etc.args,
             [
-                "--json", "backup", "--tag", "etc", "--tag", "system", "--exclude", "*.tmp",
-                "--one-file-system", "/etc"
+                "--json",
+                "backup",
+                "--tag",
+                "etc",
+                "--tag",
+                "system",
+                "--exclude",
+                "*.tmp",
+                "--one-file-system",
+                "/etc"
             ]
         );
         assert_eq!(etc.before, ["true"]);
@@ -367,7 +378,15 @@ before = ["true"]
         assert_eq!(forget.repository, "usb");
         assert_eq!(
             forget.args,
-            ["forget", "--keep-last", "2", "--keep-daily", "7", "--keep-tag", "release"]
+            [
+                "forget",
+                "--keep-last",
+                "2",
+                "--keep-daily",
+                "7",
+                "--keep-tag",
+                "release"
+            ]
         );
         assert_eq!(plan.offsite, ["usb", "disk"]);
         let copy = plan.copy("disk");
@@ -391,9 +410,7 @@ before = ["true"]
 
     #[test]
     fn a_job_that_does_not_forget_has_no_forget_step() {
-        let c = config(
-            "[retention]\nkeep-last = 2\n\n[[job]]\nname = \"n\"\nforget = false\n",
-        );
+        let c = config("[retention]\nkeep-last = 2\n\n[[job]]\nname = \"n\"\nforget = false\n");
         let plan = Plan::new(&c, &c.job(None).unwrap());
         assert!(plan.forget("local").is_none());
         let c = config("");

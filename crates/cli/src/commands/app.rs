@@ -6,11 +6,11 @@
 //! key. An instance whose name is not its kind's tags its snapshots with its name, and
 //! `restore`, `verify` and `snapshots` of that name choose among those.
 
-use crate::requests::{AppBackupRequest, AppRestoreRequest};
 use crate::config::AppConfig;
 use crate::output::{bytes, local_time};
 use crate::password::read_password;
 use crate::progress::Bar;
+use crate::requests::{AppBackupRequest, AppRestoreRequest};
 use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
 use cairn_apps::app::{self, Manifest, Plan};

@@ -1,6 +1,6 @@
-use crate::requests::BackupRequest;
 use crate::output::{bytes, duration};
 use crate::progress::Bar;
+use crate::requests::BackupRequest;
 use crate::settings::Settings;
 use anyhow::{bail, Result};
 use cairn_apps::db::{Database, MariaDb, Postgres, Sqlite};

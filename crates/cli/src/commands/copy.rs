@@ -1,7 +1,7 @@
 //! `cairn copy` and the other repository of `init --copy-params-from`.
 
-use crate::requests::{CopyRequest, FromRepo};
 use crate::password::{InlinePassword, PasswordSource};
+use crate::requests::{CopyRequest, FromRepo};
 use crate::settings::{env_var, Settings};
 use anyhow::{bail, Context, Result};
 use cairn_core::Repository;

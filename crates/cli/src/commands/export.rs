@@ -8,9 +8,9 @@
 //! opens that repository read-only through [`ExportFile`]: no lock is taken there and
 //! nothing is written.
 
-use crate::requests::{ExportPassword, ExportRequest, ImportRequest};
 use crate::output::{bytes, local_time};
 use crate::password::{read_password, InlinePassword, PasswordSource};
+use crate::requests::{ExportPassword, ExportRequest, ImportRequest};
 use crate::settings::{env_var, Settings};
 use anyhow::{bail, Context, Result};
 use cairn_backend::{ExportFile, LocalBackend};

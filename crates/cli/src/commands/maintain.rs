@@ -1,8 +1,8 @@
 //! Commands that change what the repository keeps: forget, prune, tag.
 
 use crate::args::ForgetArgs;
-use crate::requests::TagRequest;
 use crate::output::{bytes, local_time};
+use crate::requests::TagRequest;
 use crate::settings::Settings;
 use anyhow::{bail, Result};
 use cairn_core::{select_snapshot, Id, Policy, PruneOptions, PruneReport, Repository, Snapshot};

@@ -1,8 +1,8 @@
 //! Commands that read a repository: snapshots, ls, dump, check.
 
-use crate::requests::Select;
 use crate::output::{bytes, local_time};
 use crate::progress::Bar;
+use crate::requests::Select;
 use crate::settings::Settings;
 use anyhow::{bail, Result};
 use cairn_core::{browse, CheckOptions, Node, NodeKind};

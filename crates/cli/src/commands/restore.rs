@@ -1,6 +1,6 @@
-use crate::requests::RestoreRequest;
 use crate::output::{bytes, error_chain};
 use crate::progress::Bar;
+use crate::requests::RestoreRequest;
 use crate::settings::Settings;
 use anyhow::{bail, Result};
 use cairn_core::{browse, RestoreOptions};

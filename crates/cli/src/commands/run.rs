@@ -22,11 +22,11 @@
 //! file (`$XDG_STATE_HOME/cairn/jobs/JOB.json`).
 
 use crate::config::Cadence;
-use cairn_monitor::{self as monitoring, Metrics, Ping, StepMetric};
 use crate::output::{bytes, duration};
 use crate::plan::{self, Common, Plan, Step};
 use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
+use cairn_monitor::{self as monitoring, Metrics, Ping, StepMetric};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
