@@ -1,5 +1,6 @@
-//! The command line, as clap sees it. Nothing outside `main.rs` and `settings.rs` uses
-//! these types: commands take resolved settings.
+//! The command line, as clap sees it. Nothing outside `main.rs`, `dispatch.rs`,
+//! `requests.rs` and `settings.rs` uses these types: commands take resolved settings and
+//! the plain requests of `requests.rs`.
 
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
@@ -50,6 +51,8 @@ pub struct Cli {
 /// The options every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
+    /// Read this config file (it must exist).
+    ///
     /// Read this config file (it must exist) instead of the first found of
     /// $XDG_CONFIG_HOME/cairn/config.toml (or ~/.config/...) and /etc/cairn/config.toml.
     #[arg(long, global = true, value_name = "FILE")]
@@ -79,11 +82,15 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// How long to wait when another process holds a conflicting lock (a backup waits
-    /// for a running prune, a prune for running backups), e.g. 0, 10m, 2h.
+    /// How long to wait for a conflicting lock, e.g. 0, 10m, 2h.
+    ///
+    /// How long to wait when another process holds a conflicting lock (a backup waits for a
+    /// running prune, a prune for running backups), e.g. 0, 10m, 2h.
     #[arg(long, global = true, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     pub retry_lock: std::time::Duration,
 
+    /// Take no lock for commands that read or add.
+    ///
     /// Take no lock for commands that read or add (to read a repository on read-only
     /// storage). Prune and repair always lock.
     #[arg(long, global = true)]
@@ -97,6 +104,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, conflicts_with = "cache_dir")]
     pub no_cache: bool,
 
+    /// Open the repository with this key file only (or CAIRN_KEY_ID).
+    ///
     /// Open the repository with this key file only (a prefix of its name, as `cairn key
     /// list` shows; or CAIRN_KEY_ID). By default every key file is tried.
     #[arg(long, global = true, value_name = "ID")]
@@ -121,10 +130,18 @@ pub enum Command {
     /// List files in a snapshot.
     #[command(after_help = "Examples:\n  cairn ls latest\n  cairn ls 1a2b3c4d:/etc --long")]
     Ls(LsArgs),
-    /// Write one file of a snapshot to standard output, or with --archive a directory
-    /// (the whole snapshot by default) as a tar or zip archive.
+    /// Write a file of a snapshot to standard output, or a directory as an archive.
+    ///
+    /// Write one file of a snapshot to standard output, or with --archive a directory (the
+    /// whole snapshot by default) as a tar or zip archive.
+    ///
+    /// Archive entries are named relative to the directory dumped. tar keeps modes, owners,
+    /// times (to the nanosecond), symlinks, hard links, devices, FIFOs and extended
+    /// attributes; zip keeps modes, times (to two seconds) and symlinks, and stores a hard
+    /// link's contents again. File contents stream from the repository: memory does not
+    /// grow with their size.
     #[command(
-        after_help = "Examples:\n  cairn dump latest /etc/hosts > hosts\n  cairn dump --archive tar latest > snapshot.tar\n  cairn dump --archive zip 1a2b3c4d:/home/ann/Documents > documents.zip\n  cairn dump --archive tar latest:/srv/www | ssh host tar -x -C /srv/www\n\nArchive entries are named relative to the directory dumped. tar keeps modes, owners,\ntimes (to the nanosecond), symlinks, hard links, devices, FIFOs and extended\nattributes; zip keeps modes, times (to two seconds) and symlinks, and stores a hard\nlink's contents again. File contents stream from the repository: memory does not grow\nwith their size."
+        after_help = "Examples:\n  cairn dump latest /etc/hosts > hosts\n  cairn dump --archive tar latest > snapshot.tar\n  cairn dump --archive zip 1a2b3c4d:/home/ann/Documents > documents.zip\n  cairn dump --archive tar latest:/srv/www | ssh host tar -x -C /srv/www"
     )]
     Dump(DumpArgs),
     /// Restore a snapshot (or a path inside it) into a directory.
@@ -132,50 +149,84 @@ pub enum Command {
         after_help = "Examples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/ann --target /home/ann --include '*.odt'\n  cairn restore --from-export web1.cairn --target /srv/restore --export-password-file pw"
     )]
     Restore(RestoreArgs),
-    /// Show the snapshots as a read-only file system (FUSE) until unmounted or
-    /// interrupted: browse them, copy files out, diff them with your own tools.
+    /// Show the snapshots as a read-only file system (FUSE).
+    ///
+    /// Show the snapshots as a read-only file system (FUSE) until unmounted or interrupted:
+    /// browse them, copy files out, diff them with your own tools.
+    ///
+    /// Layout: snapshots/<time>_<id>/ (every snapshot, local time), hosts/<host>/,
+    /// apps/<app>/ and tags/<tag>/ (links into snapshots/), and a `latest` link in each.
+    /// Files are read from the repository as they are read: memory does not grow with their
+    /// size. Needs /dev/fuse, and root or the fuse3 package's fusermount3 (see
+    /// docs/mount.md).
     #[command(
-        after_help = "Examples:\n  mkdir -p /mnt/cairn && cairn mount /mnt/cairn    # Ctrl-C (or fusermount3 -u /mnt/cairn) to unmount\n  cairn mount /mnt/cairn --host web1 &\n  cp /mnt/cairn/snapshots/latest/etc/hosts /tmp/\n  diff -r /mnt/cairn/hosts/web1/latest/etc /etc\n\nLayout: snapshots/<time>_<id>/ (every snapshot, local time), hosts/<host>/,\napps/<app>/ and tags/<tag>/ (links into snapshots/), and a `latest` link in each.\nFiles are read from the repository as they are read: memory does not grow with\ntheir size. Needs /dev/fuse, and root or the fuse3 package's fusermount3\n(see docs/mount.md)."
+        after_help = "Examples:\n  mkdir -p /mnt/cairn && cairn mount /mnt/cairn    # Ctrl-C (or fusermount3 -u /mnt/cairn) to unmount\n  cairn mount /mnt/cairn --host web1 &\n  cp /mnt/cairn/snapshots/latest/etc/hosts /tmp/\n  diff -r /mnt/cairn/hosts/web1/latest/etc /etc"
     )]
     Mount(MountArgs),
-    /// Copy snapshots from another repository into this one (an offsite copy): only
-    /// what this repository lacks is read and stored, encrypted with this repository's
-    /// keys. Snapshots copied before are skipped, so an interrupted copy run again
-    /// finishes the work.
+    /// Copy snapshots from another repository into this one (an offsite copy).
+    ///
+    /// Copy snapshots from another repository into this one (an offsite copy): only what
+    /// this repository lacks is read and stored, encrypted with this repository's keys.
+    /// Snapshots copied before are skipped, so an interrupted copy run again finishes the
+    /// work.
+    ///
+    /// A repository made with `init --copy-params-from` names and cuts blobs as its source
+    /// does: copies then move only missing blobs and keep dumps stored as deltas. Into any
+    /// other repository every file is read and cut again, which costs more; the summary
+    /// says so.
     #[command(
-        after_help = "Examples:\n  cairn copy -r usb --from-repo local    # configured repositories, by name\n  cairn -r /mnt/offsite copy --from-repo ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n  cairn -r /mnt/offsite init --copy-params-from ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n\nA repository made with `init --copy-params-from` names and cuts blobs as its source\ndoes: copies then move only missing blobs and keep dumps stored as deltas. Into any\nother repository every file is read and cut again, which costs more; the summary says so."
+        after_help = "Examples:\n  cairn copy -r usb --from-repo local    # configured repositories, by name\n  cairn -r /mnt/offsite copy --from-repo ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw\n  cairn -r /mnt/offsite init --copy-params-from ~/.local/share/cairn/repository --from-password-file ~/.cairn-pw"
     )]
     Copy(CopyArgs),
-    /// Write one snapshot into one self-contained, encrypted file that opens with its
-    /// own password (see docs/exports.md).
+    /// Write one snapshot into a self-contained, encrypted export file.
+    ///
+    /// Write one snapshot into one self-contained, encrypted file that opens with its own
+    /// password (see docs/exports.md).
+    ///
+    /// The export password comes from --export-password-file, --export-password-command,
+    /// CAIRN_EXPORT_PASSWORD_FILE, CAIRN_EXPORT_PASSWORD_COMMAND, CAIRN_EXPORT_PASSWORD,
+    /// else a prompt. Read it back with `cairn import FILE` (into a repository), `cairn
+    /// restore --from-export FILE --target DIR` (no repository needed) or `cairn import
+    /// FILE --list`.
     #[command(
-        after_help = "Examples:\n  cairn export latest --output /media/usb/web1.cairn --export-password-file ~/.export-pw\n  cairn export 1a2b3c4d -o ann.cairn     # asks for the export password twice\n\nThe export password comes from --export-password-file, --export-password-command,\nCAIRN_EXPORT_PASSWORD_FILE, CAIRN_EXPORT_PASSWORD_COMMAND, CAIRN_EXPORT_PASSWORD, else a\nprompt. Read it back with `cairn import FILE` (into a repository), `cairn restore\n--from-export FILE --target DIR` (no repository needed) or `cairn import FILE --list`."
+        after_help = "Examples:\n  cairn export latest --output /media/usb/web1.cairn --export-password-file ~/.export-pw\n  cairn export 1a2b3c4d -o ann.cairn     # asks for the export password twice"
     )]
     Export(ExportArgs),
-    /// Copy the snapshot of an export into this repository (what it already holds is
-    /// not stored again), or with --list show what the export holds.
+    /// Copy the snapshot of an export into this repository, or list what it holds.
+    ///
+    /// Copy the snapshot of an export into this repository (what it already holds is not
+    /// stored again), or with --list show what the export holds.
+    ///
+    /// A snapshot imported before is skipped, so importing twice stores nothing new.
     #[command(
-        after_help = "Examples:\n  cairn import /media/usb/web1.cairn --export-password-file ~/.export-pw\n  cairn import web1.cairn --list     # host, time, paths, tags, app, size; no repository needed\n\nA snapshot imported before is skipped, so importing twice stores nothing new."
+        after_help = "Examples:\n  cairn import /media/usb/web1.cairn --export-password-file ~/.export-pw\n  cairn import web1.cairn --list     # host, time, paths, tags, app, size; no repository needed"
     )]
     Import(ImportArgs),
+    /// Where each recent snapshot is kept, and what falls short of [copies].
+    ///
     /// Where each recent snapshot is kept: for every host and application (or set of
-    /// paths), which of the configured repositories ([repository] and each
-    /// [[offsite]]) hold its newest snapshots, how old the newest offsite copy is, and
-    /// what falls short of [copies] in the config file. Exits 1 when anything does.
+    /// paths), which of the configured repositories ([repository] and each [[offsite]])
+    /// hold its newest snapshots, how old the newest offsite copy is, and what falls short
+    /// of [copies] in the config file. Exits 1 when anything does.
     #[command(after_help = "Example:\n  cairn status --json")]
     Status,
     /// Verify the repository's structure, and with --read-data every stored byte.
     #[command(after_help = "Example:\n  cairn check --read-data")]
     Check(CheckArgs),
     /// Show what changed between two snapshots: added, removed, changed, metadata only.
+    ///
+    /// Marks: + added, - removed, M contents changed, U metadata only (mode, owner,
+    /// modification time, extended attributes, link target), T type changed. An added or
+    /// removed directory is one line ending in `/`.
     #[command(
-        after_help = "Examples:\n  cairn diff 1a2b3c4d latest\n  cairn diff 1a2b3c4d 5e6f7a8b --json\n\nMarks: + added, - removed, M contents changed, U metadata only (mode, owner,\nmodification time, extended attributes, link target), T type changed. An added or\nremoved directory is one line ending in `/`."
+        after_help = "Examples:\n  cairn diff 1a2b3c4d latest\n  cairn diff 1a2b3c4d 5e6f7a8b --json"
     )]
     Diff(DiffArgs),
     /// Show restore size, deduplicated size and compression, per snapshot and in total.
-    #[command(
-        after_help = "Examples:\n  cairn stats\n  cairn stats latest 1a2b3c4d --json\n\nWithout snapshots, all snapshots are measured. The total counts each blob once,\nhowever many snapshots use it: the space they take together."
-    )]
+    ///
+    /// Without snapshots, all snapshots are measured. The total counts each blob once,
+    /// however many snapshots use it: the space they take together.
+    #[command(after_help = "Examples:\n  cairn stats\n  cairn stats latest 1a2b3c4d --json")]
     Stats(StatsArgs),
     /// Remove snapshots by retention rules (or by id), optionally pruning afterwards.
     #[command(
@@ -186,8 +237,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  cairn prune --dry-run\n  cairn prune --max-unused 5%")]
     Prune(PruneArgs),
     /// Find entries by name in all snapshots (or some).
+    ///
+    /// The pattern is a glob matched against entry names (not paths).
     #[command(
-        after_help = "Examples:\n  cairn find '*.conf'\n  cairn find 'id_rsa*' --host web1 --json\n\nThe pattern is a glob matched against entry names (not paths)."
+        after_help = "Examples:\n  cairn find '*.conf'\n  cairn find 'id_rsa*' --host web1 --json"
     )]
     Find(FindArgs),
     /// Rebuild what can be rebuilt from what is stored.
@@ -210,16 +263,24 @@ pub enum Command {
     /// The config file.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Run a job of the config file: back up its apps and sources, forget by
-    /// [retention], copy to each offsite repository, prune and check when due, then
-    /// report (log lines, a summary, pings, metrics). A failed step does not stop the
-    /// steps that do not need it; the exit code is 1 when any failed.
+    /// Run a job of the config file: backups, forget, copies, prune, check, report.
+    ///
+    /// Run a job of the config file: back up its apps and sources, forget by [retention],
+    /// copy to each offsite repository, prune and check when due, then report (log lines, a
+    /// summary, pings, metrics). A failed step does not stop the steps that do not need it;
+    /// the exit code is 1 when any failed.
+    ///
+    /// Each step is a cairn command run with the same config file; the log shows its
+    /// command line, so a failed step can be run again by hand. Exit codes: 0 every step
+    /// succeeded, 3 a backup could not read some files, 1 a step failed.
     #[command(
-        after_help = "Examples:\n  cairn run                 # the only job (or `nightly`, the job of a file without [[job]])\n  cairn run nightly --dry-run\n  cairn run nightly --random-delay 1h   # from cron: start within the next hour\n\nEach step is a cairn command run with the same config file; the log shows its\ncommand line, so a failed step can be run again by hand. Exit codes: 0 every step\nsucceeded, 3 a backup could not read some files, 1 a step failed."
+        after_help = "Examples:\n  cairn run                 # the only job (or `nightly`, the job of a file without [[job]])\n  cairn run nightly --dry-run\n  cairn run nightly --random-delay 1h   # from cron: start within the next hour"
     )]
     Run(RunArgs),
-    /// Install, list or remove the timers that run jobs (systemd units, or a cron
-    /// entry where systemd is absent).
+    /// Install, list or remove the timers that run jobs (systemd or cron).
+    ///
+    /// Install, list or remove the timers that run jobs (systemd units, or a cron entry
+    /// where systemd is absent).
     #[command(subcommand)]
     Schedule(ScheduleCommand),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
@@ -237,6 +298,8 @@ pub enum Command {
         after_help = "Examples:\n  cairn man | man -l -\n  cairn man --dir /usr/local/share/man/man1 && mandb -q"
     )]
     Man {
+        /// Write cairn.1 and a page for every command into this directory.
+        ///
         /// Write cairn.1 and a page for every command (cairn-backup.1, cairn-key-add.1,
         /// ...) into this directory.
         #[arg(long, value_name = "DIR")]
@@ -248,8 +311,10 @@ pub enum Command {
 pub struct RunArgs {
     /// The job (a [[job]] name); default: the only one.
     pub job: Option<String>,
-    /// Wait a random time up to this long first (for cron, which has no randomized
-    /// delay of its own), e.g. 30m.
+    /// Wait a random time up to this long first, e.g. 30m.
+    ///
+    /// Wait a random time up to this long first (for cron, which has no randomized delay of
+    /// its own), e.g. 30m.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub random_delay: Option<std::time::Duration>,
     /// Print the backup commands the job would run; run nothing.
@@ -259,11 +324,16 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
+    /// Write and enable the timer of a job (systemd units, or a cron entry).
+    ///
     /// Write and enable a systemd service and timer for a job (`cairn-JOB.service`,
-    /// `cairn-JOB.timer`: the job's schedule, its randomized delay, persistent), or a
-    /// cron entry where systemd is not running.
+    /// `cairn-JOB.timer`: the job's schedule, its randomized delay, persistent), or a cron
+    /// entry where systemd is not running.
+    ///
+    /// As root the units go to /etc/systemd/system (cron: /etc/cron.d/cairn-JOB); as
+    /// another user to ~/.config/systemd/user (cron: the user's crontab).
     #[command(
-        after_help = "Examples:\n  cairn schedule install              # the only job\n  cairn schedule install nightly --dry-run\n  cairn schedule install nightly --cron\n  cairn schedule install nightly --unit-dir /tmp/units --no-enable\n\nAs root the units go to /etc/systemd/system (cron: /etc/cron.d/cairn-JOB); as\nanother user to ~/.config/systemd/user (cron: the user's crontab)."
+        after_help = "Examples:\n  cairn schedule install              # the only job\n  cairn schedule install nightly --dry-run\n  cairn schedule install nightly --cron\n  cairn schedule install nightly --unit-dir /tmp/units --no-enable"
     )]
     Install(ScheduleInstallArgs),
     /// List the jobs' timers cairn installed, with their schedules.
@@ -302,10 +372,14 @@ pub struct ScheduleWhereArgs {
     /// Use cron even where systemd runs.
     #[arg(long)]
     pub cron: bool,
+    /// The directory of the systemd units.
+    ///
     /// The directory of the systemd units (default: /etc/systemd/system as root, else
     /// ~/.config/systemd/user).
     #[arg(long, value_name = "DIR", conflicts_with = "cron")]
     pub unit_dir: Option<PathBuf>,
+    /// The cron file to write.
+    ///
     /// The cron file to write (default: /etc/cron.d/cairn-JOB as root, else the user's
     /// crontab).
     #[arg(long, value_name = "FILE", requires = "cron")]
@@ -314,9 +388,11 @@ pub struct ScheduleWhereArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
+    /// Read and check the config file; print what it found, or every error.
+    ///
     /// Read and check the config file: unknown keys, types, app kinds, absolute paths,
-    /// unique names, one password source per table, readable password files. Prints
-    /// what it found, or every error with file:line:column; exit code 0 or 1.
+    /// unique names, one password source per table, readable password files. Prints what it
+    /// found, or every error with file:line:column; exit code 0 or 1.
     #[command(
         after_help = "Examples:\n  cairn config check\n  cairn config check --config /etc/cairn/config.toml --json"
     )]
@@ -325,9 +401,11 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
+    /// The known front-ends, and what each installation would back up.
+    ///
     /// The known front-ends, and for each installation given (or, without any, each one
-    /// configured in the config file, then each found where they usually are) what
-    /// would be backed up and whether its databases answer.
+    /// configured in the config file, then each found where they usually are) what would be
+    /// backed up and whether its databases answer.
     #[command(
         after_help = "Examples:\n  cairn app list\n  cairn app list kimai=/var/www/kimai\n  cairn app list kimai   # a configured installation"
     )]
@@ -336,38 +414,60 @@ pub enum AppCommand {
         installs: Vec<String>,
     },
     /// Back up an installation: its databases first, then its files, one snapshot.
+    ///
+    /// A flag replaces the configured value of its key (lists too: --before replaces the
+    /// configured before-hooks). After-hooks run whatever happens, each even if an earlier
+    /// one failed. A dump that fails commits no snapshot.
     #[command(
-        after_help = "Examples:\n  cairn app backup kimai           # configured in the config file ([[app]] name = \"kimai\")\n  cairn app backup kimai --path /var/www/kimai\n  cairn app backup kimai --path /var/www/kimai --before 'systemctl stop php-fpm' --after 'systemctl start php-fpm'\n\nA flag replaces the configured value of its key (lists too: --before replaces the\nconfigured before-hooks). After-hooks run whatever happens, each even if an earlier one\nfailed. A dump that fails commits no snapshot."
+        after_help = "Examples:\n  cairn app backup kimai           # configured in the config file ([[app]] name = \"kimai\")\n  cairn app backup kimai --path /var/www/kimai\n  cairn app backup kimai --path /var/www/kimai --before 'systemctl stop php-fpm' --after 'systemctl start php-fpm'"
     )]
     Backup(AppBackupArgs),
-    /// Restore an application snapshot: files, then each database into an empty
-    /// database (a restore point first if it must replace one), then a health check.
+    /// Restore an application snapshot: files, databases, then a health check.
+    ///
+    /// Restore an application snapshot: files, then each database into an empty database (a
+    /// restore point first if it must replace one), then a health check.
+    ///
+    /// What will happen, and any difference between the snapshot's version and the
+    /// installed one, is shown before anything is changed. A restore is one transaction:
+    /// first a restore point (a snapshot tagged restore-point) of every path and database
+    /// it will replace, read back before it is trusted; if any step fails, every database
+    /// and path is put back as it was. A database that holds tables is replaced only with
+    /// --replace-existing. A restore cut short (killed, power lost) is found by the next
+    /// `cairn app` command: --rollback puts everything back, --finish completes it.
     #[command(
-        after_help = "Examples:\n  cairn app restore kimai\n  cairn app restore kimai 1a2b3c4d --target /var/www/kimai --database kimai_restored\n  cairn app restore kimai --replace-existing\n  cairn app restore kimai --rollback\n\nWhat will happen, and any difference between the snapshot's version and the installed\none, is shown before anything is changed. A restore is one transaction: first a restore\npoint (a snapshot tagged restore-point) of every path and database it will replace, read\nback before it is trusted; if any step fails, every database and path is put back as it\nwas. A database that holds tables is replaced only with --replace-existing. A restore cut\nshort (killed, power lost) is found by the next `cairn app` command: --rollback puts\neverything back, --finish completes it."
+        after_help = "Examples:\n  cairn app restore kimai\n  cairn app restore kimai 1a2b3c4d --target /var/www/kimai --database kimai_restored\n  cairn app restore kimai --replace-existing\n  cairn app restore kimai --rollback"
     )]
     Restore(AppRestoreArgs),
-    /// Load the dumps of an application snapshot into scratch databases and compare
-    /// their tables and row counts with the manifest; nothing else is touched.
+    /// Check an application snapshot's dumps by loading them into scratch databases.
+    ///
+    /// Load the dumps of an application snapshot into scratch databases and compare their
+    /// tables and row counts with the manifest; nothing else is touched.
     #[command(after_help = "Example:\n  cairn app verify kimai latest --path /var/www/kimai")]
     Verify {
         /// A configured installation's name, or a front-end.
         app: String,
         /// `latest` (default: the newest snapshot of the app) or an id prefix.
         snapshot: Option<String>,
-        /// The installation whose configuration names the database server (default:
-        /// the configured one, else where the snapshot was taken).
+        /// The installation whose configuration names the database server.
+        ///
+        /// The installation whose configuration names the database server (default: the
+        /// configured one, else where the snapshot was taken).
         #[arg(long, value_name = "DIR")]
         path: Option<PathBuf>,
         /// The server to load into, as a URL (instead of the installation's).
         #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
-    /// List an application's snapshots, each with its version and whether it matches
-    /// the installed one (match / different / unknown).
+    /// List an application's snapshots with their versions.
+    ///
+    /// List an application's snapshots, each with its version and whether it matches the
+    /// installed one (match / different / unknown).
     #[command(after_help = "Example:\n  cairn app snapshots immich --path /opt/immich")]
     Snapshots {
         /// A configured installation's name, or a front-end.
         app: String,
+        /// The installation to compare versions with.
+        ///
         /// The installation to compare versions with (default: the configured one, else
         /// where each snapshot was taken).
         #[arg(long, value_name = "DIR")]
@@ -408,32 +508,46 @@ pub struct AppRestoreArgs {
     /// Restore the databases only.
     #[arg(long)]
     pub databases_only: bool,
-    /// Say what would happen (versions, where each database goes and what is there
-    /// now); change nothing.
+    /// Say what would happen; change nothing.
+    ///
+    /// Say what would happen (versions, where each database goes and what is there now);
+    /// change nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
-    /// A restore of this installation was cut short (killed, power lost): put back
-    /// every database and path it touched as its restore point holds them.
+    /// Put back everything a restore that was cut short touched.
+    ///
+    /// A restore of this installation was cut short (killed, power lost): put back every
+    /// database and path it touched as its restore point holds them.
     #[arg(long, conflicts_with_all = ["snapshot", "finish", "dry_run"])]
     pub rollback: bool,
-    /// A restore of this installation was cut short: complete it (the same snapshot;
-    /// its restore point already holds what was there before).
+    /// Complete a restore that was cut short.
+    ///
+    /// A restore of this installation was cut short: complete it (the same snapshot; its
+    /// restore point already holds what was there before).
     #[arg(long, conflicts_with_all = ["snapshot", "dry_run"])]
     pub finish: bool,
+    /// Restore the system configuration the snapshot holds too.
+    ///
     /// Restore the system configuration the snapshot holds too (files under /etc, e.g.
     /// i-doit's Apache, PHP and MariaDB files), in the same transaction.
     #[arg(long)]
     pub system_config: bool,
+    /// Restore in the vendor's stages (Kimai): `core`, then `rest`.
+    ///
     /// Restore in the vendor's stages (Kimai): `core` (the databases and the files, less
     /// plugins, invoice templates and local.yaml), check that it works, then `rest`.
     #[arg(long, value_enum, conflicts_with_all = ["files_only", "databases_only", "rollback", "finish"])]
     pub stage: Option<StageArg>,
-    /// Run this shell command before the first change (repeatable), e.g. to stop the
-    /// app (default: the configured installation's before-hooks, as for a backup).
+    /// Run this shell command before the first change (repeatable).
+    ///
+    /// Run this shell command before the first change (repeatable), e.g. to stop the app
+    /// (default: the configured installation's before-hooks, as for a backup).
     #[arg(long, value_name = "COMMAND")]
     pub before: Vec<String>,
-    /// Run this shell command at the end, whatever happened (repeatable), e.g. to start
-    /// the app again (default: the configured installation's after-hooks).
+    /// Run this shell command at the end, whatever happened (repeatable).
+    ///
+    /// Run this shell command at the end, whatever happened (repeatable), e.g. to start the
+    /// app again (default: the configured installation's after-hooks).
     #[arg(long, value_name = "COMMAND")]
     pub after: Vec<String>,
 }
@@ -457,16 +571,20 @@ pub struct AppBackupArgs {
     /// Run the dump tools through this command, e.g. 'docker exec db' (split at spaces).
     #[arg(long, value_name = "COMMAND")]
     pub db_wrapper: Option<String>,
-    /// Also back up what the application can generate again (Immich's thumbnails,
-    /// encoded videos and its own database dumps).
+    /// Also back up what the application can generate again.
+    ///
+    /// Also back up what the application can generate again (Immich's thumbnails, encoded
+    /// videos and its own database dumps).
     #[arg(long)]
     pub with_generated: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum CatalogCommand {
-    /// Delete the local catalog and fill a new one from the repository: every snapshot
-    /// and every tree of every snapshot.
+    /// Delete the local catalog and fill a new one from the repository.
+    ///
+    /// Delete the local catalog and fill a new one from the repository: every snapshot and
+    /// every tree of every snapshot.
     #[command(after_help = "Example:\n  cairn catalog rebuild")]
     Rebuild,
     /// Show where the catalog is and what it holds.
@@ -524,6 +642,8 @@ pub struct ForgetArgs {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
+    /// Repack a pack when more than this share of it is unused.
+    ///
     /// Repack a pack when more than this share of it is unused (lower: more space
     /// reclaimed, more data rewritten).
     #[arg(long, default_value = "10%", value_name = "PERCENT", value_parser = parse_percent)]
@@ -554,6 +674,8 @@ pub struct InitArgs {
     /// zstd compression level for new data (0 = none).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
     pub compression: i32,
+    /// Name and cut blobs as the repository REPO does.
+    ///
     /// Name and cut blobs as the repository REPO does, so that `cairn copy` between them
     /// moves only what is missing (its password from the --from-password options or
     /// CAIRN_FROM_PASSWORD_FILE, CAIRN_FROM_PASSWORD_COMMAND, CAIRN_FROM_PASSWORD).
@@ -598,6 +720,8 @@ pub struct BackupArgs {
     /// Read a stream from standard input and store it under this name.
     #[arg(long, value_name = "NAME")]
     pub stdin_name: Option<String>,
+    /// Store the output of the command after `--` under this name.
+    ///
     /// Store the output of the command after `--` under this name; a failing command
     /// commits no snapshot.
     #[arg(long, value_name = "NAME", requires = "command")]
@@ -605,19 +729,25 @@ pub struct BackupArgs {
     /// The command for --stdin-from-command.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+    /// Dump a PostgreSQL database or server: postgresql://USER@HOST[:PORT][/DB].
+    ///
     /// Dump a PostgreSQL database (pg_dump) or, without a database in the URL, a whole
-    /// server (pg_dumpall) into the snapshot: postgresql://USER@HOST[:PORT]/DB
-    /// (repeatable; a URL with a password is refused: set PGPASSWORD or use ~/.pgpass).
+    /// server (pg_dumpall) into the snapshot: postgresql://USER@HOST[:PORT]/DB (repeatable;
+    /// a URL with a password is refused: set PGPASSWORD or use ~/.pgpass).
     #[arg(long, value_name = "URL")]
     pub postgres: Vec<String>,
     /// Format of --postgres dumps of one database: custom (pg_restore) or plain (SQL).
-    #[arg(long, value_name = "FORMAT", default_value = "custom", value_parser = ["custom", "plain"])]
-    pub postgres_format: String,
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = PostgresFormat::Custom)]
+    pub postgres_format: PostgresFormat,
+    /// Dump a MariaDB/MySQL database or server: mariadb://USER@HOST[:PORT][/DB].
+    ///
     /// Dump a MariaDB/MySQL database (mariadb-dump --single-transaction) or, without a
     /// database, all of them: mariadb://USER@HOST[:PORT]/DB (repeatable; a URL with a
     /// password is refused: set MYSQL_PWD or use ~/.my.cnf).
     #[arg(long, value_name = "URL")]
     pub mariadb: Vec<String>,
+    /// Copy a SQLite database consistently, even while it is written (repeatable).
+    ///
     /// Copy a SQLite database consistently (online backup API), even while it is written
     /// (repeatable).
     #[arg(long, value_name = "PATH")]
@@ -676,21 +806,12 @@ pub struct SelectArgs {
     /// Only snapshots of this application or installation name.
     #[arg(long, value_name = "APP")]
     pub app: Option<String>,
+    /// Choose among the readable snapshots even when a damaged one might be meant.
+    ///
     /// Choose among the readable snapshots even when a damaged one might be the one meant
     /// (by default a damaged snapshot that `latest` could mean stops the command).
     #[arg(long)]
     pub skip_damaged: bool,
-}
-
-impl SelectArgs {
-    /// The filter these options describe.
-    pub fn filter(&self) -> cairn_core::SnapshotFilter {
-        cairn_core::SnapshotFilter {
-            host: self.host.clone(),
-            tags: self.tag.clone(),
-            app: self.app.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -729,12 +850,16 @@ pub enum ArchiveFormat {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// `latest`, an id prefix, optionally followed by `:path` (with --from-export,
-    /// default: the export's snapshot).
+    /// `latest`, an id prefix, optionally followed by `:path`.
+    ///
+    /// `latest`, an id prefix, optionally followed by `:path` (with --from-export, default:
+    /// the export's snapshot).
     #[arg(required_unless_present = "from_export")]
     pub snapshot: Option<String>,
-    /// Restore from this export file instead of a repository (only the export
-    /// password is needed; see `cairn export --help`).
+    /// Restore from this export file instead of a repository.
+    ///
+    /// Restore from this export file instead of a repository (only the export password is
+    /// needed; see `cairn export --help`).
     #[arg(long, value_name = "FILE")]
     pub from_export: Option<PathBuf>,
     #[command(flatten)]
@@ -756,9 +881,11 @@ pub struct RestoreArgs {
 pub struct MountArgs {
     /// An existing, empty directory to mount on.
     pub mountpoint: PathBuf,
-    /// Let other users see the file system too (passes allow_other; for users other
-    /// than root, /etc/fuse.conf must say user_allow_other). Modes and owners of the
-    /// files are checked as on the restored files.
+    /// Let other users see the file system too.
+    ///
+    /// Let other users see the file system too (passes allow_other; for users other than
+    /// root, /etc/fuse.conf must say user_allow_other). Modes and owners of the files are
+    /// checked as on the restored files.
     #[arg(long)]
     pub allow_other: bool,
     /// Only snapshots of this host.
@@ -784,6 +911,8 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// The export file.
     pub file: PathBuf,
+    /// Show what the export holds; import nothing.
+    ///
     /// Show what the export holds (host, time, paths, tags, app and databases, size,
     /// files); import nothing and open no repository.
     #[arg(long)]
@@ -809,14 +938,18 @@ pub struct CheckArgs {
     /// Read and authenticate every pack.
     #[arg(long)]
     pub read_data: bool,
-    /// Read and authenticate only part of the packs: `n/t` (group n of t, e.g. 1/7 to
-    /// 7/7 on successive days) or `x%` (a random share).
+    /// Read and authenticate only part of the packs: `n/t` or `x%`.
+    ///
+    /// Read and authenticate only part of the packs: `n/t` (group n of t, e.g. 1/7 to 7/7
+    /// on successive days) or `x%` (a random share).
     #[arg(long, value_name = "n/t|x%", conflicts_with = "read_data")]
     pub read_data_subset: Option<String>,
+    /// Accept the repository as it is now after a reported rollback.
+    ///
     /// Accept the repository as it is now after a reported rollback (a newest snapshot
-    /// gone, an index file back after it had gone): this machine forgets what it had
-    /// seen and remembers afresh. Only once you know why (e.g. snapshots forgotten on
-    /// another machine, or the repository restored from a copy on purpose).
+    /// gone, an index file back after it had gone): this machine forgets what it had seen
+    /// and remembers afresh. Only once you know why (e.g. snapshots forgotten on another
+    /// machine, or the repository restored from a copy on purpose).
     #[arg(long)]
     pub accept_rollback: bool,
 }
@@ -842,21 +975,27 @@ pub enum KeyCommand {
         after_help = "Examples:\n  cairn key passwd\n  cairn key passwd --new-password-file /root/.cairn-new-pw"
     )]
     Passwd(NewPasswordArgs),
-    /// Make new meta and data keys: what is written from now on cannot be opened with
-    /// the current keys, should they have leaked. Earlier data stays readable with them
-    /// unless --rewrite-data re-seals it (see docs/maintenance.md).
+    /// Make new meta and data keys (after a key may have leaked).
+    ///
+    /// Make new meta and data keys: what is written from now on cannot be opened with the
+    /// current keys, should they have leaked. Earlier data stays readable with them unless
+    /// --rewrite-data re-seals it (see docs/maintenance.md).
     #[command(
         after_help = "Examples:\n  cairn key rotate                       # refused while other keys exist; it names them\n  cairn key rotate --remove-other-keys   # then add the others again with cairn key add\n  cairn key rotate --remove-other-keys --rewrite-data   # and re-seal every pack and snapshot"
     )]
     Rotate {
-        /// Remove every other key (they would not open what is written after the
-        /// rotation); add them again afterwards.
+        /// Remove every other key; add them again afterwards.
+        ///
+        /// Remove every other key (they would not open what is written after the rotation);
+        /// add them again afterwards.
         #[arg(long)]
         remove_other_keys: bool,
-        /// Also re-seal every pack, snapshot and index file under the new keys, so that
-        /// the earlier keys open none of them (reads and writes the whole repository).
-        /// When files are still sealed under earlier keys (an interrupted run), no new
-        /// keys are made: the run continues re-sealing them.
+        /// Also re-seal every pack, snapshot and index file under the new keys.
+        ///
+        /// Also re-seal every pack, snapshot and index file under the new keys, so that the
+        /// earlier keys open none of them (reads and writes the whole repository). When
+        /// files are still sealed under earlier keys (an interrupted run), no new keys are
+        /// made: the run continues re-sealing them.
         #[arg(long)]
         rewrite_data: bool,
     },
@@ -874,8 +1013,10 @@ pub struct KeyAddArgs {
     /// Read the new password from this file (otherwise it is asked for twice).
     #[arg(long, value_name = "FILE")]
     pub new_password_file: Option<PathBuf>,
-    /// A put-only key: it can back up (and deduplicate against what is stored) but
-    /// cannot read, restore, forget, prune or check anything, its own backups included.
+    /// A put-only key: it can back up but cannot read, restore or delete anything.
+    ///
+    /// A put-only key: it can back up (and deduplicate against what is stored) but cannot
+    /// read, restore, forget, prune or check anything, its own backups included.
     #[arg(long)]
     pub put_only: bool,
 }
@@ -896,12 +1037,16 @@ pub struct StatsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum RepairCommand {
-    /// Rebuild the index files from the headers of the packs (after an index file was
-    /// lost or damaged, or `check` reports blobs missing from the index).
+    /// Rebuild the index files from the headers of the packs.
+    ///
+    /// Rebuild the index files from the headers of the packs (after an index file was lost
+    /// or damaged, or `check` reports blobs missing from the index).
     #[command(after_help = "Example:\n  cairn repair index && cairn check")]
     Index,
-    /// Write copies (tagged `repaired`) of snapshots that lost data, without the files
-    /// and directories that cannot be read; run `repair index` first.
+    /// Write copies (tagged `repaired`) of snapshots that lost data.
+    ///
+    /// Write copies (tagged `repaired`) of snapshots that lost data, without the files and
+    /// directories that cannot be read; run `repair index` first.
     #[command(
         after_help = "Examples:\n  cairn repair snapshots\n  cairn repair snapshots 1a2b3c4d latest"
     )]
@@ -959,6 +1104,14 @@ mod tests {
             "commands without an about line or an example of themselves: {missing:?}"
         );
     }
+}
+
+/// `--postgres-format`. No doc comments on the variants: the help lists the values
+/// without descriptions, as the field's own line explains them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PostgresFormat {
+    Custom,
+    Plain,
 }
 
 /// `--stage`.

@@ -1,4 +1,5 @@
-//! The `cairn` binary: clap arguments → resolved [`settings::Settings`] → commands.
+//! The `cairn` binary: clap arguments → resolved [`settings::Settings`] and plain
+//! requests ([`requests`]) → commands ([`dispatch`]).
 //!
 //! Error rules at this edge: commands return `anyhow::Result`; `main` prints one line
 //! per error (with its causes) and maps cairn-core's errors to documented exit codes.
@@ -6,9 +7,11 @@
 
 mod args;
 mod commands;
-mod monitoring;
+mod dispatch;
 mod output;
+mod plan;
 mod progress;
+mod requests;
 mod settings;
 
 use cairn_cli::{config, password};
@@ -58,7 +61,7 @@ fn main() -> ExitCode {
     cairn_core::take_secret_env();
     tune_allocator();
     let cli = args::Cli::parse();
-    match commands::run(cli) {
+    match dispatch::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             if is_broken_pipe(&e) {

@@ -6,11 +6,11 @@
 //! key. An instance whose name is not its kind's tags its snapshots with its name, and
 //! `restore`, `verify` and `snapshots` of that name choose among those.
 
-use crate::args::{AppBackupArgs, AppRestoreArgs};
 use crate::config::AppConfig;
 use crate::output::{bytes, local_time};
 use crate::password::read_password;
 use crate::progress::Bar;
+use crate::requests::{AppBackupRequest, AppRestoreRequest};
 use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
 use cairn_apps::app::{self, Manifest, Plan};
@@ -292,7 +292,7 @@ pub fn list(s: &Settings, installs: &[String]) -> Result<u8> {
 }
 
 /// `cairn app backup NAME [--path DIR]`.
-pub fn backup(s: &Settings, a: AppBackupArgs) -> Result<u8> {
+pub fn backup(s: &Settings, a: AppBackupRequest) -> Result<u8> {
     let n = named(s, &a.app)?;
     let c = n.configured;
     let Some(path) = a.path.or_else(|| n.path()) else {
@@ -562,7 +562,7 @@ fn cut_short(dir: &Path, name: &str, n: &Named, target: Option<&Path>) -> Result
 }
 
 /// `cairn app restore`.
-pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
+pub fn restore(s: &Settings, a: AppRestoreRequest) -> Result<u8> {
     if let Some(url) = &a.database {
         crate::config::refuse_url_password(
             "--database",
@@ -682,10 +682,7 @@ pub fn restore(s: &Settings, a: AppRestoreArgs) -> Result<u8> {
         before,
         after,
         system_config: a.system_config,
-        stage: a.stage.map(|s| match s {
-            crate::args::StageArg::Core => app::RestoreStage::Core,
-            crate::args::StageArg::Rest => app::RestoreStage::Rest,
-        }),
+        stage: a.stage,
         finish,
     };
     let report = app::restore(&repo, &id, &snap, &opts, &mut say)?;

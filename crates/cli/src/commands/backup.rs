@@ -1,12 +1,12 @@
-use crate::args::BackupArgs;
 use crate::output::{bytes, duration};
 use crate::progress::Bar;
+use crate::requests::BackupRequest;
 use crate::settings::Settings;
 use anyhow::{bail, Result};
-use cairn_apps::db::{Database, MariaDb, PgFormat, Postgres, Sqlite};
+use cairn_apps::db::{Database, MariaDb, Postgres, Sqlite};
 use cairn_core::{BackupOptions, Excludes, ParentChoice, Progress, StreamSource};
 
-pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
+pub fn run(s: &Settings, a: BackupRequest) -> Result<u8> {
     // Before anything runs or is written: a password in a URL is refused as the config
     // file refuses it.
     let configured = "database-password-file or database-password-command of a [[source]]";
@@ -48,10 +48,7 @@ pub fn run(s: &Settings, a: BackupArgs) -> Result<u8> {
         .as_deref()
         .map(cairn_apps::db::Wrapper::parse)
         .unwrap_or_default();
-    let pg_format = match a.postgres_format.as_str() {
-        "plain" => PgFormat::Plain,
-        _ => PgFormat::Custom,
-    };
+    let pg_format = a.postgres_format;
     let mut databases = Vec::new();
     for url in &a.postgres {
         let pg = Postgres::from_url(url)?.with_format(pg_format);

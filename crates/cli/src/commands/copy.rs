@@ -1,7 +1,7 @@
 //! `cairn copy` and the other repository of `init --copy-params-from`.
 
-use crate::args::{CopyArgs, FromRepoArgs};
 use crate::password::{InlinePassword, PasswordSource};
+use crate::requests::{CopyRequest, FromRepo};
 use crate::settings::{env_var, Settings};
 use anyhow::{bail, Context, Result};
 use cairn_core::Repository;
@@ -11,7 +11,7 @@ use cairn_core::Repository;
 /// `CAIRN_FROM_PASSWORD_COMMAND`, `CAIRN_FROM_PASSWORD`, else the config file's when
 /// `repo` names a configured repository (its url and remote options come from there
 /// too), else a prompt. Everything else (output, locking, cache) is this command's.
-pub fn from_settings(s: &Settings, repo: String, from: FromRepoArgs) -> Result<Settings> {
+pub fn from_settings(s: &Settings, repo: String, from: FromRepo) -> Result<Settings> {
     let given = if let Some(f) = from.from_password_file {
         Some(PasswordSource::File(f))
     } else if let Some(c) = from.from_password_command {
@@ -39,13 +39,13 @@ pub fn from_settings(s: &Settings, repo: String, from: FromRepoArgs) -> Result<S
 }
 
 /// Opens the other repository (read only: no lock is taken there, nothing is written).
-pub fn open_from(s: &Settings, repo: String, from: FromRepoArgs) -> Result<Repository> {
+pub fn open_from(s: &Settings, repo: String, from: FromRepo) -> Result<Repository> {
     let fs = from_settings(s, repo, from)?;
     super::open_without_catalog(&fs).with_context(|| format!("opening {}", fs.repo))
 }
 
 /// `cairn copy`.
-pub fn run(s: &Settings, a: CopyArgs) -> Result<u8> {
+pub fn run(s: &Settings, a: CopyRequest) -> Result<u8> {
     let Some(from_repo) = a.from_repo.or_else(|| env_var("CAIRN_FROM_REPOSITORY")) else {
         bail!("copy needs --from-repo REPO (or CAIRN_FROM_REPOSITORY)");
     };

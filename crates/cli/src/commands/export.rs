@@ -8,9 +8,9 @@
 //! opens that repository read-only through [`ExportFile`]: no lock is taken there and
 //! nothing is written.
 
-use crate::args::{ExportArgs, ExportPasswordArgs, ImportArgs};
 use crate::output::{bytes, local_time};
 use crate::password::{read_password, InlinePassword, PasswordSource};
+use crate::requests::{ExportPassword, ExportRequest, ImportRequest};
 use crate::settings::{env_var, Settings};
 use anyhow::{bail, Context, Result};
 use cairn_backend::{ExportFile, LocalBackend};
@@ -22,7 +22,7 @@ use std::sync::Arc;
 /// Where the export password comes from: `--export-password-file`,
 /// `--export-password-command`, then `CAIRN_EXPORT_PASSWORD_FILE`,
 /// `CAIRN_EXPORT_PASSWORD_COMMAND`, `CAIRN_EXPORT_PASSWORD`, else a prompt.
-fn password_source(a: ExportPasswordArgs) -> PasswordSource {
+fn password_source(a: ExportPassword) -> PasswordSource {
     if let Some(f) = a.export_password_file {
         PasswordSource::File(f)
     } else if let Some(c) = a.export_password_command {
@@ -39,7 +39,7 @@ fn password_source(a: ExportPasswordArgs) -> PasswordSource {
 }
 
 /// Reads the export password (asked twice when `confirm` and on a terminal).
-fn export_password(a: ExportPasswordArgs, confirm: bool) -> Result<Password> {
+fn export_password(a: ExportPassword, confirm: bool) -> Result<Password> {
     let src = password_source(a);
     if src == PasswordSource::Prompt
         && !std::io::stdin().is_terminal()
@@ -56,14 +56,14 @@ fn export_password(a: ExportPasswordArgs, confirm: bool) -> Result<Password> {
 
 /// Opens an export for reading: its layout is checked before the password is asked
 /// for; a wrong password is [`cairn_core::Error::WrongPassword`] (exit code 12).
-pub fn open_export(file: &Path, password: ExportPasswordArgs) -> Result<Repository> {
+pub fn open_export(file: &Path, password: ExportPassword) -> Result<Repository> {
     let backend = ExportFile::open(file)?;
     let pw = export_password(password, false)?;
     Ok(Repository::open(Arc::new(backend), &pw)?)
 }
 
 /// `cairn export SNAPSHOT --output FILE`.
-pub fn export(s: &Settings, a: ExportArgs) -> Result<u8> {
+pub fn export(s: &Settings, a: ExportRequest) -> Result<u8> {
     if a.snapshot.contains(':') {
         bail!("an export holds a whole snapshot: give SNAPSHOT without `:path`");
     }
@@ -149,7 +149,7 @@ pub fn export(s: &Settings, a: ExportArgs) -> Result<u8> {
 }
 
 /// `cairn import FILE [--list]`.
-pub fn import(s: &Settings, a: ImportArgs) -> Result<u8> {
+pub fn import(s: &Settings, a: ImportRequest) -> Result<u8> {
     let src = open_export(&a.file, a.export_password)?;
     let snaps = src.snapshots()?;
     if a.list {

@@ -1,9 +1,9 @@
-use crate::args::InitArgs;
+use crate::requests::InitRequest;
 use crate::settings::Settings;
 use anyhow::Result;
 use cairn_core::{InitOptions, Repository};
 
-pub fn run(s: &Settings, a: InitArgs) -> Result<u8> {
+pub fn run(s: &Settings, a: InitRequest) -> Result<u8> {
     // The other repository first: a wrong password there creates nothing here.
     let like = match a.copy_params_from {
         Some(r) => Some(super::copy::open_from(s, r, a.from)?),

@@ -114,7 +114,7 @@ pub fn stats(s: &Settings, specs: &[String]) -> Result<u8> {
     Ok(code)
 }
 
-pub fn find(s: &Settings, a: crate::args::FindArgs) -> Result<u8> {
+pub fn find(s: &Settings, a: crate::requests::FindRequest) -> Result<u8> {
     let pattern = cairn_core::name_pattern(&a.pattern)?;
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "find")?;

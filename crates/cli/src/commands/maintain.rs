@@ -1,7 +1,8 @@
 //! Commands that change what the repository keeps: forget, prune, tag.
 
-use crate::args::{ForgetArgs, TagArgs};
+use crate::args::ForgetArgs;
 use crate::output::{bytes, local_time};
+use crate::requests::TagRequest;
 use crate::settings::Settings;
 use anyhow::{bail, Result};
 use cairn_core::{select_snapshot, Id, Policy, PruneOptions, PruneReport, Repository, Snapshot};
@@ -236,7 +237,7 @@ fn run_prune(
     Ok(r)
 }
 
-pub fn tag(s: &Settings, a: TagArgs) -> Result<u8> {
+pub fn tag(s: &Settings, a: TagRequest) -> Result<u8> {
     if a.add.is_empty() && a.remove.is_empty() && a.set.is_empty() {
         bail!("nothing to change: give --add, --remove or --set");
     }

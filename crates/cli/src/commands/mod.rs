@@ -1,91 +1,35 @@
-//! Commands. Each takes resolved settings and its own options, never clap types.
+//! Commands. Each takes resolved settings and its own request (`crate::requests`),
+//! never clap types; `crate::dispatch` calls them. This module holds what they share:
+//! opening the repository, locking, JSON output.
 
-mod app;
-mod archive;
-mod backup;
-mod catalog;
-mod config;
-mod copy;
-mod export;
-mod init;
-mod inspect;
-mod key;
-mod maintain;
-mod mount;
-mod read;
-mod restore;
-mod run;
-mod schedule;
-mod status;
+pub mod app;
+pub mod backup;
+pub mod catalog;
+pub mod config;
+pub mod copy;
+pub mod export;
+pub mod init;
+pub mod inspect;
+pub mod key;
+pub mod maintain;
+pub mod mount;
+pub mod read;
+pub mod restore;
+pub mod run;
+pub mod schedule;
+pub mod status;
 
-use crate::args::{
-    AppCommand, CatalogCommand, Cli, Command, ConfigCommand, KeyCommand, RepairCommand,
-};
 use crate::settings::Settings;
 use anyhow::Result;
 use cairn_core::{Backend, Lock, Repository};
 use std::sync::Arc;
-
-/// Runs the parsed command line; returns the exit code.
-pub fn run(cli: Cli) -> Result<u8> {
-    // `config check` reports a broken config file instead of failing on it, so it runs
-    // before the settings (which need a sound one) are resolved; completions need no
-    // settings at all.
-    let command = match cli.command {
-        Command::Completions { shell } => {
-            use clap::CommandFactory;
-            use std::io::Write;
-            // Into memory first: the generator panics when its writer fails (a closed
-            // pipe); writing the result ourselves turns that into an error.
-            let mut script = Vec::new();
-            clap_complete::generate(
-                shell,
-                &mut crate::args::Cli::command(),
-                "cairn",
-                &mut script,
-            );
-            std::io::stdout().write_all(&script)?;
-            return Ok(crate::exit::OK);
-        }
-        Command::Man { dir } => return manual(dir),
-        Command::Config(ConfigCommand::Check) => {
-            let location = crate::config::locate(cli.global.config, &crate::settings::env_var);
-            return config::check(&location, cli.global.json);
-        }
-        other => other,
-    };
-    let mut s = Settings::resolve(cli.global)?;
-    s.put_only_allowed = put_only_may_run(&command);
-    let result = run_command(&s, command);
-    report_retries(&s);
-    result
-}
-
-/// `cairn man`: the manual page on standard output, or every page into `dir`.
-fn manual(dir: Option<std::path::PathBuf>) -> Result<u8> {
-    use clap::CommandFactory;
-    use std::io::Write;
-    let cmd = crate::args::Cli::command();
-    match dir {
-        Some(dir) => {
-            std::fs::create_dir_all(&dir)?;
-            clap_mangen::generate_to(cmd, &dir)?;
-        }
-        None => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(cmd).render(&mut page)?;
-            std::io::stdout().write_all(&page)?;
-        }
-    }
-    Ok(crate::exit::OK)
-}
 
 /// The backends this process opened, so that their retries are reported at the end.
 static OPENED: std::sync::Mutex<Vec<Arc<dyn Backend>>> = std::sync::Mutex::new(Vec::new());
 
 /// Says how many requests were sent again after transient failures (a dropped
 /// connection, a timeout, a 5xx answer), per repository; nothing when none were.
-fn report_retries(s: &Settings) {
+pub fn report_retries(s: &Settings) {
     let opened = std::mem::take(&mut *OPENED.lock().unwrap());
     for b in opened {
         let n = b.retries();
@@ -94,87 +38,6 @@ fn report_retries(s: &Settings) {
                 "cairn: {n} request(s) to {} were sent again after transient failures",
                 b.location()
             );
-        }
-    }
-}
-
-/// Whether the command may run with a put-only key: it only adds backups (or changes
-/// that key's own password). Every other command is refused before it reads anything.
-fn put_only_may_run(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Backup(_)
-            | Command::App(AppCommand::Backup(_))
-            | Command::Key(KeyCommand::List | KeyCommand::Passwd(_))
-    )
-}
-
-fn run_command(s: &Settings, command: Command) -> Result<u8> {
-    match command {
-        Command::Init(a) => init::run(s, a),
-        Command::Copy(a) => copy::run(s, a),
-        Command::Export(a) => export::export(s, a),
-        Command::Import(a) => export::import(s, a),
-        Command::Status => status::run(s),
-        Command::Run(a) => run::run(s, a.job, a.random_delay, a.dry_run),
-        Command::Schedule(c) => schedule::run(s, c),
-        Command::Backup(a) => backup::run(s, a),
-        Command::Snapshots(a) => read::snapshots(s, a.host, a.tag),
-        Command::Ls(a) => read::ls(s, &a.snapshot, &a.select, a.long),
-        Command::Dump(a) => match (a.archive, a.path) {
-            (Some(format), path) => {
-                archive::dump(s, &a.snapshot, &a.select, path.as_deref(), format)
-            }
-            (None, path) => read::dump(s, &a.snapshot, &a.select, &path.unwrap_or_default()),
-        },
-        Command::Restore(a) => restore::run(s, a),
-        Command::Mount(a) => mount::run(
-            s,
-            mount::MountOptions {
-                mountpoint: a.mountpoint,
-                allow_other: a.allow_other,
-                host: a.host,
-                tag: a.tag,
-            },
-        ),
-        Command::Check(a) => read::check(s, &a),
-        Command::Diff(a) => inspect::diff(s, &a.from, &a.to),
-        Command::Stats(a) => inspect::stats(s, &a.snapshots),
-        Command::Find(a) => inspect::find(s, a),
-        Command::Forget(a) => maintain::forget(s, a),
-        Command::Prune(a) => maintain::prune(s, a.max_unused, a.dry_run),
-        Command::Repair(RepairCommand::Index) => maintain::repair_index(s),
-        Command::Repair(RepairCommand::Snapshots { snapshots }) => {
-            maintain::repair_snapshots(s, &snapshots)
-        }
-        Command::Tag(a) => maintain::tag(s, a),
-        Command::Key(k) => match k {
-            KeyCommand::Add(a) => key::add(s, a.new_password_file, a.put_only),
-            KeyCommand::List => key::list(s),
-            KeyCommand::Remove { id } => key::remove(s, &id),
-            KeyCommand::Passwd(a) => key::passwd(s, a.new_password_file),
-            KeyCommand::Rotate {
-                remove_other_keys,
-                rewrite_data,
-            } => key::rotate(s, remove_other_keys, rewrite_data),
-        },
-        Command::Catalog(CatalogCommand::Rebuild) => catalog::rebuild(s),
-        Command::Catalog(CatalogCommand::Info) => catalog::info(s),
-        Command::App(AppCommand::List { installs }) => app::list(s, &installs),
-        Command::App(AppCommand::Backup(a)) => app::backup(s, a),
-        Command::App(AppCommand::Show { snapshot }) => app::show(s, &snapshot),
-        Command::App(AppCommand::Snapshots { app, path }) => app::snapshots(s, &app, path),
-        Command::App(AppCommand::Restore(a)) => app::restore(s, a),
-        Command::App(AppCommand::Verify {
-            app,
-            snapshot,
-            path,
-            database,
-        }) => app::verify(s, &app, snapshot.as_deref(), path, database),
-        Command::Config(ConfigCommand::Check)
-        | Command::Completions { .. }
-        | Command::Man { .. } => {
-            unreachable!("handled before the settings")
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Commands that read a repository: snapshots, ls, dump, check.
 
-use crate::args::SelectArgs;
 use crate::output::{bytes, local_time};
 use crate::progress::Bar;
+use crate::requests::Select;
 use crate::settings::Settings;
 use anyhow::{bail, Result};
 use cairn_core::{browse, CheckOptions, Node, NodeKind};
@@ -96,7 +96,7 @@ fn node_json(path: &str, n: &Node) -> serde_json::Value {
     v
 }
 
-pub fn ls(s: &Settings, spec: &str, select: &SelectArgs, long: bool) -> Result<u8> {
+pub fn ls(s: &Settings, spec: &str, select: &Select, long: bool) -> Result<u8> {
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "ls")?;
     let (snap_spec, path) = browse::split_spec(spec);
@@ -141,7 +141,7 @@ pub fn ls(s: &Settings, spec: &str, select: &SelectArgs, long: bool) -> Result<u
     Ok(crate::exit::OK)
 }
 
-pub fn dump(s: &Settings, spec: &str, select: &SelectArgs, path: &str) -> Result<u8> {
+pub fn dump(s: &Settings, spec: &str, select: &Select, path: &str) -> Result<u8> {
     let repo = super::open(s)?;
     let _lock = super::lock_shared(s, &repo, "dump")?;
     let (id, snap) = repo.select_snapshot(spec, &select.filter(), select.skip_damaged)?;
@@ -153,7 +153,42 @@ pub fn dump(s: &Settings, spec: &str, select: &SelectArgs, path: &str) -> Result
     Ok(crate::exit::OK)
 }
 
-pub fn check(s: &Settings, a: &crate::args::CheckArgs) -> Result<u8> {
+/// `cairn dump --archive FORMAT SNAPSHOT[:path] [PATH]`: a directory of a snapshot (or
+/// one file) as an archive on standard output (written by cairn-archive).
+pub fn dump_archive(
+    s: &Settings,
+    spec: &str,
+    select: &Select,
+    path: Option<&str>,
+    format: cairn_archive::Format,
+) -> Result<u8> {
+    let repo = super::open(s)?;
+    let _lock = super::lock_shared(s, &repo, "dump")?;
+    let (snap_spec, spec_path) = browse::split_spec(spec);
+    if spec_path.is_some() && path.is_some() {
+        bail!("give the path either as SNAPSHOT:path or as PATH, not both");
+    }
+    let path = spec_path.or(path).unwrap_or("/");
+    let (id, snap) = repo.select_snapshot(snap_spec, &select.filter(), select.skip_damaged)?;
+    repo.load_index()?;
+    let node = browse::resolve(&repo, &id, &snap, path)?;
+    let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let skipped = |what: &str| eprintln!("cairn: {what}");
+    cairn_archive::write(&repo, &node, format, out, &skipped).map_err(archive_error)?;
+    Ok(crate::exit::OK)
+}
+
+/// An archive error as the error it wraps, so that `main` still finds a closed pipe
+/// (quiet exit) or a repository error (its exit code) in the chain.
+fn archive_error(e: cairn_archive::Error) -> anyhow::Error {
+    match e {
+        cairn_archive::Error::Repository(e) => e.into(),
+        cairn_archive::Error::Io(e) => e.into(),
+        other => other.into(),
+    }
+}
+
+pub fn check(s: &Settings, a: &crate::requests::CheckRequest) -> Result<u8> {
     let subset: Option<cairn_core::DataSubset> =
         a.read_data_subset.as_deref().map(str::parse).transpose()?;
     let read_data = a.read_data || subset.is_some();

@@ -1,11 +1,11 @@
-use crate::args::RestoreArgs;
 use crate::output::{bytes, error_chain};
 use crate::progress::Bar;
+use crate::requests::RestoreRequest;
 use crate::settings::Settings;
 use anyhow::{bail, Result};
 use cairn_core::{browse, RestoreOptions};
 
-pub fn run(s: &Settings, a: RestoreArgs) -> Result<u8> {
+pub fn run(s: &Settings, a: RestoreRequest) -> Result<u8> {
     // An export is read in place: no repository, no lock (it is read-only).
     let (repo, _lock) = match &a.from_export {
         Some(file) => (super::export::open_export(file, a.export_password)?, None),

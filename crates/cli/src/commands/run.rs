@@ -1,18 +1,10 @@
 //! `cairn run [JOB]`: the whole nightly job of the config file.
 //!
 //! A job is a list of steps, each one cairn command run as a child process of this
-//! binary, in this order:
-//!
-//! 1. `app backup NAME` for each app of the job, and `backup …` for each source (its
-//!    before-hooks first, its after-hooks whatever happened);
-//! 2. `forget` with the `[retention]` rules on the primary repository;
-//! 3. for each offsite repository: `copy --from-repo PRIMARY`, then `forget` there;
-//! 4. `prune` on each repository when `prune-every` has passed since the last one;
-//! 5. `check --read-data-subset` on each repository when `check-every` has passed;
-//! 6. `status`: snapshot counts and ages for the metrics, and the `[copies]` rules.
-//!
-//! The job's own `before` commands run first and its `after` commands last, each a
-//! step of its own.
+//! binary; which steps, in what order and on which repositories is decided in
+//! [`crate::plan`] (apps and sources backed up, forget, copy to each offsite repository
+//! and forget there, prune and check when due, status, the job's own hooks first and
+//! last). This module runs them, logs, and reports.
 //!
 //! A step that fails does not stop the steps that do not need it: an offsite outage
 //! does not skip the local backups, a failed backup does not skip the copy of what the
@@ -26,14 +18,15 @@
 //! Every step gets one log line on standard error; the summary goes to standard output
 //! (`--json` too). The exit code is 0 when every step succeeded, 3 when the only
 //! trouble was files that could not be read, 1 otherwise. Pings and the Prometheus
-//! textfile are in [`crate::monitoring`]; when steps last ran is kept in a small state
+//! textfile are in [`cairn_monitor`]; when steps last ran is kept in a small state
 //! file (`$XDG_STATE_HOME/cairn/jobs/JOB.json`).
 
-use crate::config::{Cadence, JobConfig, SourceConfig};
-use crate::monitoring::{self, Metrics, Ping, StepMetric};
+use crate::config::Cadence;
 use crate::output::{bytes, duration};
+use crate::plan::{self, Common, Plan, Step};
 use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
+use cairn_monitor::{self as monitoring, Metrics, Ping, StepMetric};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -133,13 +126,17 @@ pub fn run(
     let runner = Runner {
         s,
         exe: std::env::current_exe().context("finding the cairn binary")?,
-        config_file,
-        job: &job,
+        common: Common {
+            config_file,
+            retry_lock_secs: s.locking.retry.as_secs(),
+            no_cache: s.cache_dir.is_none(),
+        },
     };
-    let steps = runner.plan_backups();
+    let plan = Plan::new(&s.config, &job);
+    let steps = &plan.backups;
     if dry_run {
-        for p in &steps {
-            println!("{}", p.command_line(&runner));
+        for p in steps {
+            println!("{}", runner.common.command_line(p));
         }
         println!("then: forget, copy to each offsite repository, prune and check when due");
         return Ok(crate::exit::OK);
@@ -167,7 +164,7 @@ pub fn run(
     let ping = job.ping_url.as_deref().map(|u| Ping::new(u, &rid));
     if let Some(p) = &ping {
         if let Err(e) = p.start() {
-            log(s, &format!("warning: {e:#}"));
+            log(s, &format!("warning: {e}"));
         }
     }
     log(s, &format!("job {} started", job.name));
@@ -178,27 +175,15 @@ pub fn run(
     for h in &job.before {
         results.push(runner.hook("before", h));
     }
-    for step in &steps {
+    for step in steps {
         results.push(runner.run_step(step));
     }
-    let primary = s.config.primary_name().to_string();
-    let forget_args = runner.forget_args();
-    if let Some(args) = &forget_args {
-        results.push(runner.run_step(&Step::plain("forget", &primary, args.clone())));
+    if let Some(forget) = plan.forget(&plan.primary) {
+        results.push(runner.run_step(&forget));
     }
-    let mut reachable = vec![primary.clone()];
-    for offsite in &job.copy_to {
-        let copy = Step::plain(
-            &format!("copy to {offsite}"),
-            offsite,
-            vec![
-                "--json".into(),
-                "copy".into(),
-                "--from-repo".into(),
-                primary.clone(),
-            ],
-        );
-        let r = runner.run_step(&copy);
+    let mut copied: Vec<&str> = Vec::new();
+    for offsite in &plan.offsite {
+        let r = runner.run_step(&plan.copy(offsite));
         let ok = r.outcome == Outcome::Ok;
         results.push(r);
         if !ok {
@@ -209,37 +194,35 @@ pub fn run(
             ));
             continue;
         }
-        reachable.push(offsite.clone());
-        if let Some(args) = &forget_args {
-            results.push(runner.run_step(&Step::plain("forget", offsite, args.clone())));
+        copied.push(offsite);
+        if let Some(forget) = plan.forget(offsite) {
+            results.push(runner.run_step(&forget));
         }
     }
+    let reachable = plan.reachable(|o| copied.contains(&o));
     let now = jiff::Timestamp::now().as_second();
-    let prune = vec!["prune".to_string()];
-    let check = vec![
-        "check".to_string(),
-        "--read-data-subset".into(),
-        job.check_subset.clone(),
-    ];
-    for (what, cadence, last, args) in [
-        ("prune", job.prune_every, &mut state.prune, prune),
-        ("check", job.check_every, &mut state.check, check),
-    ] {
+    for m in &plan.maintenance {
+        let (what, cadence) = (m.what, m.cadence);
+        let last = if what == "prune" {
+            &mut state.prune
+        } else {
+            &mut state.check
+        };
         for repo in &reachable {
-            if !cadence.due(last.get(repo).copied(), now) {
+            if !plan::due(cadence, last.get(repo).copied(), now) {
                 if cadence != Cadence::Never {
                     log(s, &format!("{what} of {repo}: not due ({what}-every)"));
                 }
                 continue;
             }
-            let r = runner.run_step(&Step::plain(what, repo, args.clone()));
+            let r = runner.run_step(&Step::plain(what, repo, m.args.clone()));
             if r.outcome == Outcome::Ok {
                 last.insert(repo.clone(), now);
             }
             results.push(r);
         }
     }
-    let (status_result, repositories) = runner.status();
+    let (status_result, repositories) = runner.status(&plan.status());
     results.push(status_result);
     for h in &job.after {
         results.push(runner.hook("after", h));
@@ -283,7 +266,8 @@ pub fn run(
         };
         match monitoring::write_textfile(dir, &metrics) {
             Ok(path) => log(s, &format!("metrics written to {}", path.display())),
-            Err(e) => log(s, &format!("warning: {e:#}")),
+            // With its cause (the I/O error), as anyhow's alternate form prints it.
+            Err(e) => log(s, &format!("warning: {:#}", anyhow::Error::new(e))),
         }
     }
     if let Some(p) = &ping {
@@ -294,7 +278,7 @@ pub fn run(
             p.fail(&body)
         };
         if let Err(e) = sent {
-            log(s, &format!("warning: {e:#}"));
+            log(s, &format!("warning: {e}"));
         }
     }
     Ok(if failed > 0 {
@@ -306,109 +290,15 @@ pub fn run(
     })
 }
 
-/// One step to run: a cairn command on a repository, with hooks around it.
-#[derive(Debug)]
-struct Step {
-    label: String,
-    repository: String,
-    args: Vec<String>,
-    /// A source's database password: given to the child (and so to the dump tools) as
-    /// `PGPASSWORD` and `MYSQL_PWD`, never on a command line.
-    password: Option<crate::password::PasswordSource>,
-    before: Vec<String>,
-    after: Vec<String>,
-}
-
-impl Step {
-    fn plain(label: &str, repository: &str, args: Vec<String>) -> Step {
-        Step {
-            label: label.into(),
-            repository: repository.into(),
-            args,
-            password: None,
-            before: Vec::new(),
-            after: Vec::new(),
-        }
-    }
-
-    /// The command line, as the log shows it.
-    fn command_line(&self, r: &Runner) -> String {
-        let mut words = vec!["cairn".to_string()];
-        words.extend(r.common_args(&self.repository));
-        words.extend(self.args.iter().cloned());
-        let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
-        quoted.join(" ")
-    }
-}
-
 /// Runs the steps of one job.
 struct Runner<'a> {
     s: &'a Settings,
     exe: PathBuf,
-    config_file: PathBuf,
-    job: &'a JobConfig,
+    /// What every step's command line starts with.
+    common: Common,
 }
 
 impl Runner<'_> {
-    /// The backup steps: each app, then each source.
-    fn plan_backups(&self) -> Vec<Step> {
-        let primary = self.s.config.primary_name();
-        let mut steps = Vec::new();
-        for name in &self.job.apps {
-            steps.push(Step::plain(
-                &format!("app backup {name}"),
-                primary,
-                vec!["--json".into(), "app".into(), "backup".into(), name.clone()],
-            ));
-        }
-        for name in &self.job.sources {
-            if let Some(src) = self.s.config.sources.iter().find(|x| &x.name == name) {
-                steps.push(source_step(src, primary));
-            }
-        }
-        steps
-    }
-
-    /// `--config FILE -r REPO` and the global settings a child must share.
-    fn common_args(&self, repository: &str) -> Vec<String> {
-        let mut out = vec![
-            "--config".to_string(),
-            self.config_file.to_string_lossy().into_owned(),
-            "-r".into(),
-            repository.into(),
-            "--retry-lock".into(),
-            format!("{}s", self.s.locking.retry.as_secs()),
-        ];
-        if self.s.cache_dir.is_none() {
-            out.push("--no-cache".into());
-        }
-        out
-    }
-
-    /// `forget` with the `[retention]` rules, when the job forgets.
-    fn forget_args(&self) -> Option<Vec<String>> {
-        let r = self
-            .s
-            .config
-            .retention
-            .as_ref()
-            .filter(|_| self.job.forget)?;
-        let mut args = vec!["forget".to_string()];
-        for (key, n) in &r.counts {
-            args.push(format!("--{key}"));
-            args.push(n.to_string());
-        }
-        if let Some(w) = &r.keep_within {
-            args.push("--keep-within".into());
-            args.push(w.clone());
-        }
-        for t in &r.keep_tags {
-            args.push("--keep-tag".into());
-            args.push(t.clone());
-        }
-        Some(args)
-    }
-
     /// Runs one step (its hooks too) and logs how it ended.
     fn run_step(&self, step: &Step) -> StepResult {
         let started = Instant::now();
@@ -418,7 +308,7 @@ impl Runner<'_> {
                 "{} ({}): {}",
                 step.label,
                 step.repository,
-                step.command_line(self)
+                self.common.command_line(step)
             ),
         );
         let mut result = StepResult {
@@ -558,7 +448,7 @@ impl Runner<'_> {
             let pw = std::ffi::OsStr::from_bytes(pw.as_bytes()).to_os_string();
             cmd.env("PGPASSWORD", &pw).env("MYSQL_PWD", &pw);
         }
-        cmd.args(self.common_args(&step.repository))
+        cmd.args(self.common.args(&step.repository))
             .args(&step.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -597,14 +487,12 @@ impl Runner<'_> {
     /// The last step: `status --json` over every configured repository, for the
     /// metrics (snapshot counts, newest snapshot per repository) and the `[copies]`
     /// rules.
-    fn status(&self) -> (StepResult, Vec<monitoring::RepositoryMetric>) {
-        let step = Step::plain(
-            "status",
-            self.s.config.primary_name(),
-            vec!["--json".into(), "status".into()],
-        );
+    fn status(&self, step: &Step) -> (StepResult, Vec<monitoring::RepositoryMetric>) {
         let started = Instant::now();
-        log(self.s, &format!("status: {}", step.command_line(self)));
+        log(
+            self.s,
+            &format!("status: {}", self.common.command_line(step)),
+        );
         let mut result = StepResult {
             step: "status".into(),
             repository: step.repository.clone(),
@@ -616,7 +504,7 @@ impl Runner<'_> {
             log_tail: Vec::new(),
         };
         let mut repos = Vec::new();
-        match self.child(&step) {
+        match self.child(step) {
             Ok((code, out, tail)) => {
                 let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
                 for r in v["repositories"].as_array().into_iter().flatten() {
@@ -674,51 +562,6 @@ impl Runner<'_> {
         );
         (result, repos)
     }
-}
-
-/// The `backup` step of a `[[source]]`.
-fn source_step(src: &SourceConfig, repository: &str) -> Step {
-    let mut args: Vec<String> = vec!["--json".into(), "backup".into()];
-    for t in std::iter::once(&src.name).chain(&src.tags) {
-        args.push("--tag".into());
-        args.push(t.clone());
-    }
-    for e in &src.exclude {
-        args.push("--exclude".into());
-        args.push(e.clone());
-    }
-    for f in &src.exclude_files {
-        args.push("--exclude-file".into());
-        args.push(f.to_string_lossy().into_owned());
-    }
-    if src.exclude_caches {
-        args.push("--exclude-caches".into());
-    }
-    if src.one_file_system {
-        args.push("--one-file-system".into());
-    }
-    for u in &src.postgres {
-        args.push("--postgres".into());
-        args.push(u.clone());
-    }
-    for u in &src.mariadb {
-        args.push("--mariadb".into());
-        args.push(u.clone());
-    }
-    for p in &src.sqlite {
-        args.push("--sqlite".into());
-        args.push(p.to_string_lossy().into_owned());
-    }
-    if let Some(w) = &src.db_wrapper {
-        args.push("--db-wrapper".into());
-        args.push(w.clone());
-    }
-    args.extend(src.paths.iter().map(|p| p.to_string_lossy().into_owned()));
-    let mut step = Step::plain(&format!("backup {}", src.name), repository, args);
-    step.before = src.before.clone();
-    step.after = src.after.clone();
-    step.password = src.database_password.clone();
-    step
 }
 
 fn skipped(step: &str, repository: &str, why: &str) -> StepResult {
@@ -803,18 +646,6 @@ fn log(s: &Settings, line: &str) {
     eprintln!("{} cairn run: {line}", now.strftime("%Y-%m-%d %H:%M:%S"));
 }
 
-/// A word as a POSIX shell reads it back.
-fn shell_quote(w: &str) -> String {
-    if !w.is_empty()
-        && w.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,%@+".contains(c))
-    {
-        w.to_string()
-    } else {
-        format!("'{}'", w.replace('\'', "'\\''"))
-    }
-}
-
 /// A number below `n` that differs from run to run (for the random delay: no
 /// cryptographic use).
 fn random_below(n: u64) -> u64 {
@@ -850,26 +681,6 @@ fn write_state(path: &Path, state: &State) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shell_quoting_reads_back() {
-        assert_eq!(shell_quote("--keep-daily"), "--keep-daily");
-        assert_eq!(shell_quote("/var/www/kimai"), "/var/www/kimai");
-        assert_eq!(shell_quote("*.tmp"), "'*.tmp'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-        assert_eq!(shell_quote(""), "''");
-    }
-
-    #[test]
-    fn cadences() {
-        let day = 86_400;
-        let weekly = Cadence::Every(7 * day);
-        assert!(weekly.due(None, 100 * day));
-        assert!(!weekly.due(Some(95 * day), 100 * day));
-        assert!(weekly.due(Some(93 * day), 100 * day));
-        assert!(Cadence::Always.due(Some(100 * day), 100 * day));
-        assert!(!Cadence::Never.due(None, 100 * day));
-    }
 
     #[test]
     fn random_delays_stay_below_their_bound() {

@@ -1,15 +1,21 @@
-//! `cairn dump --archive tar|zip`: a directory of a snapshot (or one file) as an archive
-//! on standard output.
+//! cairn-archive: a directory of a snapshot (or one file) as a tar or zip archive, for
+//! `cairn dump --archive tar|zip`.
+//!
+//! Main items:
+//! - [`write`]: writes a node of a snapshot and everything below it, in a [`Format`],
+//!   to any writer (standard output, typically: nothing needs to seek).
+//! - [`Format`]: POSIX tar (ustar with PAX records where needed) or zip (deflated).
+//! - [`Error`]: a repository error, an I/O error of the output, a zip error.
 //!
 //! Entries are named relative to the directory dumped and come in tree order, each
 //! directory before its contents. File contents stream from the repository straight
 //! into the archive, so memory does not grow with a file's size: tar needs the size
 //! before the contents, and the tree records it; zip's streaming writer puts sizes and
 //! checksums after the contents (data descriptors), as a non-seekable output requires.
+//!
+//! What it is not: it selects no snapshot and takes no lock (the caller resolves the
+//! node and holds the repository's lock); it never unpacks an archive.
 
-use crate::args::{ArchiveFormat, SelectArgs};
-use crate::settings::Settings;
-use anyhow::{bail, Result};
 use cairn_core::content::ContentWalk;
 use cairn_core::{browse, Extent, Node, NodeKind, Repository};
 use std::collections::HashMap;
@@ -24,50 +30,86 @@ const READ_AHEAD_FROM: u64 = 8 << 20;
 /// record.
 const USTAR_NAME: usize = 100;
 
-/// `cairn dump --archive FORMAT SNAPSHOT[:path] [PATH]`.
-pub fn dump(
-    s: &Settings,
-    spec: &str,
-    select: &SelectArgs,
-    path: Option<&str>,
-    format: ArchiveFormat,
-) -> Result<u8> {
-    let repo = super::open(s)?;
-    let _lock = super::lock_shared(s, &repo, "dump")?;
-    let (snap_spec, spec_path) = browse::split_spec(spec);
-    if spec_path.is_some() && path.is_some() {
-        bail!("give the path either as SNAPSHOT:path or as PATH, not both");
-    }
-    let path = spec_path.or(path).unwrap_or("/");
-    let (id, snap) = repo.select_snapshot(snap_spec, &select.filter(), select.skip_damaged)?;
-    repo.load_index()?;
-    let node = browse::resolve(&repo, &id, &snap, path)?;
-    let out = Latch::new(io::BufWriter::with_capacity(1 << 20, io::stdout().lock()));
-    match format {
-        ArchiveFormat::Tar => {
+/// The formats an archive can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// POSIX tar (ustar with PAX records where needed): modes, owners, times to the
+    /// nanosecond, symlinks, hard links, devices, FIFOs, extended attributes.
+    Tar,
+    /// Zip, deflated: modes, times to two seconds, symlinks; a hard link's contents are
+    /// stored again.
+    Zip,
+}
+
+/// What can stop an archive half-way.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the repository (a tree, a blob) failed.
+    #[error(transparent)]
+    Repository(#[from] cairn_core::Error),
+    /// Writing the archive failed (a closed pipe, a full disk).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The zip writer refused an entry.
+    #[error(transparent)]
+    Zip(zip::result::ZipError),
+    /// A file's contents do not have the size its tree records (the tar header, written
+    /// first, said otherwise).
+    #[error("{path}: the tree says {tree} bytes, the contents hold {contents}")]
+    SizeMismatch {
+        path: String,
+        tree: u64,
+        contents: u64,
+    },
+    /// A content walk yielded a list of extents instead of its items.
+    #[error("a content walk yielded a list")]
+    ContentList,
+}
+
+/// The result of this crate's functions.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Writes `node` (a directory's contents, or a lone file under its name) as an archive
+/// of `format` to `out`, flushes `out` and gives it back. `skipped` hears of each entry
+/// the format cannot hold (a socket; in zip anything but files, directories and
+/// symlinks), as `PATH skipped: WHY`. After the first error nothing more is written to
+/// `out`, so the writers' own clean-up does not write an archive's end into a closed
+/// pipe.
+pub fn write<W: Write>(
+    repo: &Repository,
+    node: &Node,
+    format: Format,
+    out: W,
+    skipped: &dyn Fn(&str),
+) -> Result<W> {
+    let out = Latch::new(out);
+    let mut out = match format {
+        Format::Tar => {
             let mut tar = Tar {
-                repo: &repo,
+                repo,
                 builder: tar::Builder::new(out),
                 links: HashMap::new(),
+                skipped,
             };
-            tar.top(&node)?;
-            tar.builder.into_inner()?.into_inner().flush()?;
+            tar.top(node)?;
+            tar.builder.into_inner()?.into_inner()
         }
-        ArchiveFormat::Zip => {
+        Format::Zip => {
             let mut zip = Zip {
-                repo: &repo,
+                repo,
                 writer: zip::ZipWriter::new_stream(out),
+                skipped,
             };
-            zip.top(&node)?;
+            zip.top(node)?;
             zip.writer
                 .finish()
                 .map_err(zip_error)?
                 .into_inner()
                 .into_inner()
-                .flush()?;
         }
-    }
-    Ok(crate::exit::OK)
+    };
+    out.flush()?;
+    Ok(out)
 }
 
 /// A writer that, after its first error, swallows everything: the first error goes up
@@ -147,7 +189,7 @@ fn write_contents(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result
                 io::copy(&mut io::Read::take(io::repeat(0), len), out)?;
                 n += len;
             }
-            (Extent::List { .. }, _) => bail!("a content walk yielded a list"),
+            (Extent::List { .. }, _) => return Err(Error::ContentList),
         }
     }
     Ok(n)
@@ -181,12 +223,12 @@ fn walk(
     Ok(())
 }
 
-/// Warns about an entry the format cannot hold.
-fn skipped(path: &[u8], what: &str) {
-    eprintln!(
-        "cairn: {} skipped: {what}",
+/// Tells of an entry the format cannot hold.
+fn skip(skipped: &dyn Fn(&str), path: &[u8], what: &str) {
+    skipped(&format!(
+        "{} skipped: {what}",
         String::from_utf8_lossy(path).trim_end_matches('/')
-    );
+    ));
 }
 
 struct Tar<'a, W: Write> {
@@ -194,6 +236,7 @@ struct Tar<'a, W: Write> {
     builder: tar::Builder<W>,
     /// First path of each hard-link group (device, inode) written so far.
     links: HashMap<(u64, u64), Vec<u8>>,
+    skipped: &'a dyn Fn(&str),
 }
 
 impl<W: Write> Tar<'_, W> {
@@ -252,7 +295,7 @@ impl<W: Write> Tar<'_, W> {
                 }
             }
             NodeKind::Socket => {
-                skipped(&path, "tar cannot hold a socket");
+                skip(self.skipped, &path, "tar cannot hold a socket");
                 return Ok(());
             }
         };
@@ -317,11 +360,11 @@ impl<W: Write> Tar<'_, W> {
             let mut counting = Counting { inner: out, n: 0 };
             write_contents(self.repo, node, &mut counting)?;
             if counting.n != size {
-                bail!(
-                    "{}: the tree says {size} bytes, the contents hold {}",
-                    String::from_utf8_lossy(&path),
-                    counting.n
-                );
+                return Err(Error::SizeMismatch {
+                    path: String::from_utf8_lossy(&path).into_owned(),
+                    tree: size,
+                    contents: counting.n,
+                });
             }
             let pad = (512 - size % 512) % 512;
             out.write_all(&[0u8; 512][..pad as usize])?;
@@ -366,6 +409,7 @@ fn dev_minor(rdev: u64) -> u32 {
 struct Zip<'a, W: Write> {
     repo: &'a Repository,
     writer: zip::ZipWriter<zip::write::StreamWriter<W>>,
+    skipped: &'a dyn Fn(&str),
 }
 
 impl<W: Write> Zip<'_, W> {
@@ -400,7 +444,11 @@ impl<W: Write> Zip<'_, W> {
                 .writer
                 .add_symlink(name, String::from_utf8_lossy(target), options)
                 .map_err(zip_error)?,
-            _ => skipped(path, "zip holds files, directories and symlinks only"),
+            _ => skip(
+                self.skipped,
+                path,
+                "zip holds files, directories and symlinks only",
+            ),
         }
         Ok(())
     }
@@ -427,12 +475,12 @@ fn zip_time(t: cairn_core::Time) -> zip::DateTime {
         .unwrap_or_default()
 }
 
-/// A zip error, its I/O error as the source when it has one (so that a closed pipe is
-/// recognised as such).
-fn zip_error(e: zip::result::ZipError) -> anyhow::Error {
+/// A zip error, as an I/O error when it is one (so that a closed pipe is recognised as
+/// such).
+fn zip_error(e: zip::result::ZipError) -> Error {
     match e {
-        zip::result::ZipError::Io(io) => anyhow::Error::new(io),
-        other => anyhow::Error::new(other),
+        zip::result::ZipError::Io(io) => Error::Io(io),
+        other => Error::Zip(other),
     }
 }
 

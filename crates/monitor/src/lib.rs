@@ -1,5 +1,18 @@
-//! What `cairn run` tells monitoring: pings to a healthchecks-style URL, and a
+//! cairn-monitor: what `cairn run` tells monitoring, healthchecks-style pings and a
 //! Prometheus textfile.
+//!
+//! Main items:
+//! - [`Ping`]: the pings of one run to one URL ([`Ping::start`], [`Ping::success`],
+//!   [`Ping::fail`]), paired by a [`run_id`].
+//! - [`Metrics`] (with [`StepMetric`] and [`RepositoryMetric`]): what a run measured;
+//!   [`render`] writes it in the text exposition format and [`write_textfile`] puts it
+//!   where the node exporter's textfile collector reads it.
+//! - [`Error`]: a ping that could not be sent, a textfile that could not be written.
+//!
+//! What it is not: it runs no step and reads no repository (the binary's `cairn run`
+//! does, and fills in [`Metrics`]); it decides nothing about failures: a ping that
+//! cannot be sent is an error here, and a warning for the caller, never a failure of
+//! the job.
 //!
 //! **Pings** follow the protocol of healthchecks.io (which many self-hosters run
 //! themselves, and which Uptime Kuma's and others' push monitors accept in its simple
@@ -14,10 +27,34 @@
 //! exporter's textfile collector, written whole (temporary file, then rename) so that
 //! the collector never reads half of it.
 
-use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// What can go wrong: a ping not sent, a textfile not written.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Every attempt of a ping failed. Only the host is named: the URL is a secret of
+    /// sorts (anyone who has it can ping).
+    #[error("the ping{suffix} to {host} failed: {reason}")]
+    Ping {
+        /// `/start`, `/fail`, or empty for the success ping.
+        suffix: String,
+        host: String,
+        /// The last attempt's error.
+        reason: String,
+    },
+    /// Writing (or renaming into place) a file of the textfile directory.
+    #[error("writing {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The result of this crate's functions.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The longest body sent with a ping (healthchecks.io keeps 100 kB).
 const MAX_BODY: usize = 100_000;
@@ -84,11 +121,11 @@ impl Ping {
         }
         // The URL is a secret of sorts (anyone who has it can ping): name its host only.
         let host = base.split('/').nth(2).unwrap_or("?");
-        bail!(
-            "the ping{} to {host} failed: {}",
-            if suffix.is_empty() { "" } else { suffix },
-            last.map(|e| e.to_string()).unwrap_or_default()
-        )
+        Err(Error::Ping {
+            suffix: suffix.to_string(),
+            host: host.to_string(),
+            reason: last.map(|e| e.to_string()).unwrap_or_default(),
+        })
     }
 }
 
@@ -322,8 +359,14 @@ pub fn write_textfile(dir: &Path, m: &Metrics) -> Result<PathBuf> {
     let path = dir.join(format!("cairn_{}.prom", m.job));
     // The collector reads only `*.prom`: the temporary name must not end so.
     let tmp = dir.join(format!(".cairn_{}.prom.tmp", m.job));
-    std::fs::write(&tmp, render(m)).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&tmp, render(m)).map_err(|source| Error::Write {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|source| Error::Write {
+        path: path.clone(),
+        source,
+    })?;
     Ok(path)
 }
 
