@@ -24,7 +24,7 @@ waiting --retry-lock), 12 wrong password.";
 
 /// Parses a duration such as `90s`, `30m`, `1h`, `2h30m` or `0`.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    cairn_cli::duration::parse(text)
+    cairn_config::duration::parse(text)
 }
 
 /// Parses a percentage such as `10%` or `10` into a fraction.

@@ -11,7 +11,11 @@ mod output;
 mod progress;
 mod settings;
 
-use cairn_cli::{config, password};
+// The config file and the password sources live in the cairn-config crate; these two
+// names keep the `crate::config::…` and `crate::password::…` paths of the commands
+// working until they name the crate directly.
+use cairn_config as config;
+use cairn_config::password;
 use clap::Parser;
 use std::process::ExitCode;
 
