@@ -8,14 +8,13 @@ mod args;
 mod commands;
 mod monitoring;
 mod output;
+mod password;
 mod progress;
 mod settings;
 
-// The config file and the password sources live in the cairn-config crate; these two
-// names keep the `crate::config::…` and `crate::password::…` paths of the commands
-// working until they name the crate directly.
+// The config file lives in the cairn-config crate; this name keeps the commands'
+// `crate::config::…` paths working until they name the crate directly.
 use cairn_config as config;
-use cairn_config::password;
 use clap::Parser;
 use std::process::ExitCode;
 

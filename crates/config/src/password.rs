@@ -1,9 +1,9 @@
-//! Passwords: where one comes from ([`PasswordSource`]) and reading it, with exactly one
-//! trailing line ending removed from files and command output.
+//! Passwords: where one comes from ([`PasswordSource`]) and reading it
+//! ([`PasswordSource::read`]), with exactly one trailing line ending removed from files
+//! and command output. Asking on a terminal is not here: that is the binary's.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Error, Result};
 use cairn_core::Password;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::Stdio;
 use zeroize::Zeroizing;
@@ -52,60 +52,52 @@ pub fn trim_one_newline(mut v: Vec<u8>) -> Vec<u8> {
     v
 }
 
-/// Reads a password from a source.
-pub fn read_password(src: &PasswordSource, confirm: bool, what: &str) -> Result<Password> {
-    let pw = match src {
-        PasswordSource::File(p) => {
-            let bytes = std::fs::read(p)
-                .with_context(|| format!("reading password file {}", p.display()))?;
-            trim_one_newline(bytes)
-        }
-        PasswordSource::Command(c) => {
-            let out = cairn_core::command("sh")
-                .arg("-c")
-                .arg(c)
-                .stdin(Stdio::inherit())
-                .stderr(Stdio::inherit())
-                .output()
-                .context("running the password command")?;
-            let stdout = Zeroizing::new(out.stdout);
-            if !out.status.success() {
-                bail!("the password command failed ({})", out.status);
+impl PasswordSource {
+    /// Reads the password from its file, its command, `CAIRN_PASSWORD` or the config
+    /// file, with exactly one trailing line ending removed from files and command
+    /// output. `Ok(None)` for [`PasswordSource::Prompt`]: asking on a terminal is the
+    /// caller's. An empty password is an error.
+    pub fn read(&self) -> Result<Option<Password>> {
+        let pw = match self {
+            PasswordSource::File(p) => {
+                let bytes = std::fs::read(p).map_err(|source| Error::PasswordFile {
+                    path: p.clone(),
+                    source,
+                })?;
+                trim_one_newline(bytes)
             }
-            trim_one_newline(stdout.to_vec())
-        }
-        PasswordSource::Env => {
-            use std::os::unix::ffi::OsStringExt;
-            cairn_core::secret_env("CAIRN_PASSWORD")
-                .map(OsStringExt::into_vec)
-                .unwrap_or_default()
-        }
-        PasswordSource::Inline(p) => p.0.clone().into_bytes(),
-        PasswordSource::Prompt => {
-            if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {
-                bail!("no password given: set CAIRN_PASSWORD_FILE or CAIRN_PASSWORD_COMMAND, or password-file in the config file's [repository] (or run on a terminal)");
-            }
-            // Both answers are wiped when dropped; the first moves into the Password.
-            let first = Zeroizing::new(
-                rpassword::prompt_password(format!("Enter {what}: "))
-                    .context("reading the password from the terminal")?,
-            );
-            if confirm {
-                let second = Zeroizing::new(
-                    rpassword::prompt_password(format!("Enter {what} again: "))
-                        .context("reading the password from the terminal")?,
-                );
-                if *first != *second {
-                    bail!("the passwords do not match");
+            PasswordSource::Command(c) => {
+                let out = cairn_core::command("sh")
+                    .arg("-c")
+                    .arg(c)
+                    .stdin(Stdio::inherit())
+                    .stderr(Stdio::inherit())
+                    .output()
+                    .map_err(Error::PasswordCommand)?;
+                let stdout = Zeroizing::new(out.stdout);
+                if !out.status.success() {
+                    return Err(Error::PasswordCommandFailed(out.status));
                 }
+                trim_one_newline(stdout.to_vec())
             }
-            first.as_bytes().to_vec()
-        }
-    };
-    // Wiped on every path, the error ones included.
-    let pw = Password::new(pw);
+            PasswordSource::Env => {
+                use std::os::unix::ffi::OsStringExt;
+                cairn_core::secret_env("CAIRN_PASSWORD")
+                    .map(OsStringExt::into_vec)
+                    .unwrap_or_default()
+            }
+            PasswordSource::Inline(p) => p.0.clone().into_bytes(),
+            PasswordSource::Prompt => return Ok(None),
+        };
+        // Wiped on every path, the error ones included.
+        nonempty(Password::new(pw)).map(Some)
+    }
+}
+
+/// The password, unless it is empty.
+pub fn nonempty(pw: Password) -> Result<Password> {
     if pw.is_empty() {
-        bail!("the password is empty");
+        return Err(Error::EmptyPassword);
     }
     Ok(pw)
 }

@@ -394,17 +394,9 @@ impl Runner<'_> {
             .as_ref()
             .filter(|_| self.job.forget)?;
         let mut args = vec!["forget".to_string()];
-        for (key, n) in &r.counts {
+        for (key, value) in r.rule_pairs() {
             args.push(format!("--{key}"));
-            args.push(n.to_string());
-        }
-        if let Some(w) = &r.keep_within {
-            args.push("--keep-within".into());
-            args.push(w.clone());
-        }
-        for t in &r.keep_tags {
-            args.push("--keep-tag".into());
-            args.push(t.clone());
+            args.push(value);
         }
         Some(args)
     }
