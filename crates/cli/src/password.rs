@@ -6,9 +6,9 @@ use cairn_core::Password;
 use std::io::IsTerminal;
 use zeroize::Zeroizing;
 
-pub use cairn_config::password::{InlinePassword, PasswordSource};
 #[cfg(test)]
 pub use cairn_config::password::trim_one_newline;
+pub use cairn_config::password::{InlinePassword, PasswordSource};
 
 /// Reads a password from a source; [`PasswordSource::Prompt`] asks on the terminal
 /// for `what`, twice with `confirm`.

@@ -306,8 +306,23 @@ mod tests {
     fn the_config_files_checks_agree_with_the_front_ends() {
         assert_eq!(crate::config::FRONT_ENDS, cairn_apps::app::APPS);
         for m in [
-            "FULL", "full", "", " TENANT ", "TENANT:acme", "tenant: x", "TENANT:", "TENANT: ",
-            "off", "None", "no", "FALSE", "0", "HALF", "FULL:x", "off:x", ":",
+            "FULL",
+            "full",
+            "",
+            " TENANT ",
+            "TENANT:acme",
+            "tenant: x",
+            "TENANT:",
+            "TENANT: ",
+            "off",
+            "None",
+            "no",
+            "FALSE",
+            "0",
+            "HALF",
+            "FULL:x",
+            "off:x",
+            ":",
         ] {
             assert_eq!(
                 crate::config::metadata_export_is_valid(m),
@@ -332,10 +347,16 @@ mod tests {
             let config = crate::config::check_database_url(u);
             let apps = cairn_apps::db::Database::parse(u);
             match (&config, &apps) {
-                (Ok(crate::config::DatabaseUrl::NotAUrl), Ok(cairn_apps::db::Database::Sqlite(_)))
+                (
+                    Ok(crate::config::DatabaseUrl::NotAUrl),
+                    Ok(cairn_apps::db::Database::Sqlite(_)),
+                )
                 | (Ok(crate::config::DatabaseUrl::Server), Ok(_)) => {}
                 (Err(c), Err(a)) => assert_eq!(c, &a.to_string(), "{u}"),
-                _ => panic!("{u}: cairn-config says {config:?}, cairn-apps {:?}", apps.is_ok()),
+                _ => panic!(
+                    "{u}: cairn-config says {config:?}, cairn-apps {:?}",
+                    apps.is_ok()
+                ),
             }
         }
     }

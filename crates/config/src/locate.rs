@@ -1,8 +1,8 @@
 //! Where the config file is: `--config`, `CAIRN_CONFIG`, the XDG place, `/etc`.
 
+use crate::error::{Error, Result};
 use crate::model::Config;
 use crate::validate::parse;
-use crate::error::{Error, Result};
 use std::path::PathBuf;
 
 /// Where the config file is, as found by [`locate`].

@@ -2,8 +2,8 @@
 //! [`crate::parse`] builds it; the commands read it.
 
 use crate::duration::parse_age;
-use crate::password::PasswordSource;
 use crate::error::{Error, Result};
+use crate::password::PasswordSource;
 use std::path::PathBuf;
 
 /// What the config file says, checked. The default is what no file says.

@@ -4,12 +4,12 @@
 
 use crate::duration::parse_age;
 use crate::error::{line_column, problem, Problem, Problems};
+use crate::error::{Error, Result};
 use crate::model::*;
 use crate::password::{InlinePassword, PasswordSource};
 use crate::raw;
-use crate::error::{Error, Result};
-use std::path::{Path, PathBuf};
 use serde::Deserialize;
+use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// Parses and checks the text of the config file `file` (named in errors).
@@ -668,15 +668,14 @@ fn app(a: raw::App, v: &mut Validator) -> Option<AppConfig> {
         );
     }
     let metadata_export =
-        a.metadata_export.and_then(
-            |m| match metadata_export_is_valid(m.get_ref()) {
+        a.metadata_export
+            .and_then(|m| match metadata_export_is_valid(m.get_ref()) {
                 true => Some(m.into_inner()),
                 false => {
                     v.at(&m, "expected FULL, TENANT, TENANT:name or off".into());
                     None
                 }
-            },
-        );
+            });
     let key_file = a
         .metadata_encryption_key_file
         .and_then(|f| v.absolute("metadata-encryption-key-file", &f));
@@ -694,8 +693,8 @@ fn app(a: raw::App, v: &mut Validator) -> Option<AppConfig> {
         (_, Some(f)) => MetadataEncryption::KeyFile(f),
         (_, None) => MetadataEncryption::Embedded,
     };
-    let kestra_only = metadata_export.is_some()
-        || metadata_encryption != MetadataEncryption::Embedded;
+    let kestra_only =
+        metadata_export.is_some() || metadata_encryption != MetadataEncryption::Embedded;
     if kestra_only && kind != "kestra" {
         v.at(
             &a.name,
@@ -772,7 +771,11 @@ pub fn check_database_url(spec: &str) -> Result<DatabaseUrl, String> {
     if database.contains('/') {
         return Err(bad("the path must be one database name"));
     }
-    let utf8 = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8().is_ok();
+    let utf8 = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .is_ok()
+    };
     if ![url.username(), url.password().unwrap_or(""), database]
         .into_iter()
         .all(utf8)
@@ -1368,7 +1371,6 @@ keep-within = "2 weeks"
         assert!(parse(&text, &file(), true).is_ok());
     }
 
-
     #[test]
     fn retention_is_a_policy_and_its_problems_are_reported_with_the_others() {
         let text = "[repository]\nurl = \"rel\"\n\n[retention]\nkeep-tag = [\"a\", \" \"]\n";
@@ -1377,7 +1379,10 @@ keep-within = "2 weeks"
             .map(|p| format!("{}:{}: {}", p.line, p.column, p.message))
             .collect();
         assert_eq!(found.len(), 2, "{found:#?}");
-        assert!(found[0].starts_with("2:7: url must be an absolute path"), "{found:#?}");
+        assert!(
+            found[0].starts_with("2:7: url must be an absolute path"),
+            "{found:#?}"
+        );
         assert_eq!(found[1], "5:18: an entry of keep-tag is empty");
         let c = parse(
             "[retention]\nkeep-last = 1\ngroup-by = \"host,app\"\n",

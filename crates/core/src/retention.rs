@@ -1701,7 +1701,10 @@ mod tests {
             .map(|((id, _), s)| (*id, s.name))
             .collect();
         let now = at("2024-01-10T00:00");
-        (plan_forget(input, damaged, by, filter, now, &berlin()), names)
+        (
+            plan_forget(input, damaged, by, filter, now, &berlin()),
+            names,
+        )
     }
 
     fn removed(plan: &ForgetPlan, names: &HashMap<Id, &'static str>) -> Vec<&'static str> {
@@ -1871,13 +1874,27 @@ mod tests {
         assert!(default.is_empty());
         assert_eq!(default.group_by, GroupBy::default());
         for (bad, says) in [
-            (serde_json::json!({"keep-dayly": 7}), "unknown field `keep-dayly`"),
-            (serde_json::json!({"keep-within": "2 weeks"}), "keep-within: invalid duration"),
-            (serde_json::json!({"keep-tag": [""]}), "an entry of keep-tag is empty"),
-            (serde_json::json!({"group-by": "hostname"}), "group-by: cannot group by"),
+            (
+                serde_json::json!({"keep-dayly": 7}),
+                "unknown field `keep-dayly`",
+            ),
+            (
+                serde_json::json!({"keep-within": "2 weeks"}),
+                "keep-within: invalid duration",
+            ),
+            (
+                serde_json::json!({"keep-tag": [""]}),
+                "an entry of keep-tag is empty",
+            ),
+            (
+                serde_json::json!({"group-by": "hostname"}),
+                "group-by: cannot group by",
+            ),
             (serde_json::json!({"keep-last": -1}), "invalid value"),
         ] {
-            let err = serde_json::from_value::<Policy>(bad).unwrap_err().to_string();
+            let err = serde_json::from_value::<Policy>(bad)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(says), "{err}");
         }
     }
