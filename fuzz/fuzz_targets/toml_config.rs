@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Err(problems) = cairn_cli::config::parse(text, Path::new("/fuzz/config.toml"), false) {
+    if let Err(problems) = cairn_config::parse(text, Path::new("/fuzz/config.toml"), false) {
         assert!(!problems.0.is_empty(), "an error without a problem");
         let lines = text.split('\n').count();
         for p in &problems.0 {

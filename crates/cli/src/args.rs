@@ -25,7 +25,7 @@ waiting --retry-lock), 12 wrong password.";
 
 /// Parses a duration such as `90s`, `30m`, `1h`, `2h30m` or `0`.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    cairn_cli::duration::parse(text)
+    cairn_config::duration::parse(text)
 }
 
 /// Parses a percentage such as `10%` or `10` into a fraction.
@@ -596,6 +596,30 @@ pub enum CatalogCommand {
 pub struct ForgetArgs {
     /// Snapshots to remove by id prefix (instead of, or besides, the rules).
     pub snapshots: Vec<String>,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Show what would be removed; remove nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Run prune afterwards.
+    #[arg(long)]
+    pub prune: bool,
+    /// With --prune: see `cairn prune --help`.
+    #[arg(long, default_value = "10%", value_name = "PERCENT", value_parser = parse_percent)]
+    pub max_unused: f64,
+}
+
+/// The retention rules, as `forget` takes them; [`RetentionArgs::policy`] turns them
+/// into cairn-core's [`cairn_core::Policy`], the one type of the rules (the config
+/// file's `[retention]` deserializes into it too).
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
     /// Keep the N newest snapshots.
     #[arg(long, value_name = "N")]
     pub keep_last: Option<u32>,
@@ -623,21 +647,29 @@ pub struct ForgetArgs {
     /// Apply the rules per group: any of host, paths, tags, app, comma-separated, or none.
     #[arg(long, default_value = "host,paths", value_name = "FIELDS")]
     pub group_by: String,
-    /// Only snapshots of this host.
-    #[arg(long)]
-    pub host: Option<String>,
-    /// Only snapshots with this tag.
-    #[arg(long)]
-    pub tag: Option<String>,
-    /// Show what would be removed; remove nothing.
-    #[arg(short = 'n', long)]
-    pub dry_run: bool,
-    /// Run prune afterwards.
-    #[arg(long)]
-    pub prune: bool,
-    /// With --prune: see `cairn prune --help`.
-    #[arg(long, default_value = "10%", value_name = "PERCENT", value_parser = parse_percent)]
-    pub max_unused: f64,
+}
+
+impl RetentionArgs {
+    /// The policy these flags give. The duration and the grouping are parsed here
+    /// rather than by clap, so that a bad one is cairn's error (exit code 1), as it
+    /// always was.
+    pub fn policy(&self) -> anyhow::Result<cairn_core::Policy> {
+        Ok(cairn_core::Policy {
+            keep_last: self.keep_last,
+            keep_hourly: self.keep_hourly,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+            keep_yearly: self.keep_yearly,
+            keep_within: self
+                .keep_within
+                .as_deref()
+                .map(cairn_core::Policy::parse_duration)
+                .transpose()?,
+            keep_tags: self.keep_tag.clone(),
+            group_by: self.group_by.parse()?,
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -10,11 +10,14 @@ mod commands;
 mod dispatch;
 mod output;
 mod plan;
+mod password;
 mod progress;
 mod requests;
 mod settings;
 
-use cairn_cli::{config, password};
+// The config file lives in the cairn-config crate; this name keeps the commands'
+// `crate::config::…` paths working until they name the crate directly.
+use cairn_config as config;
 use clap::Parser;
 use std::process::ExitCode;
 

@@ -17,7 +17,8 @@
 //! 6. [`Plan::status`]: `status --json` over every configured repository;
 //! 7. the job's `after` commands.
 
-use crate::config::{Cadence, Config, JobConfig, RetentionConfig, SourceConfig};
+use crate::config::{Cadence, Config, JobConfig, SourceConfig};
+use cairn_core::Policy;
 use crate::password::PasswordSource;
 use std::path::PathBuf;
 
@@ -162,20 +163,12 @@ pub fn backups(job: &JobConfig, sources: &[SourceConfig], primary: &str) -> Vec<
 }
 
 /// `forget` with the `[retention]` rules, when the job forgets and there are rules.
-pub fn forget_args(retention: Option<&RetentionConfig>, job: &JobConfig) -> Option<Vec<String>> {
+pub fn forget_args(retention: Option<&Policy>, job: &JobConfig) -> Option<Vec<String>> {
     let r = retention.filter(|_| job.forget)?;
     let mut args = vec!["forget".to_string()];
-    for (key, n) in &r.counts {
+    for (key, value) in r.rule_pairs() {
         args.push(format!("--{key}"));
-        args.push(n.to_string());
-    }
-    if let Some(w) = &r.keep_within {
-        args.push("--keep-within".into());
-        args.push(w.clone());
-    }
-    for t in &r.keep_tags {
-        args.push("--keep-tag".into());
-        args.push(t.clone());
+        args.push(value);
     }
     Some(args)
 }

@@ -197,7 +197,7 @@ impl Settings {
                 .or_else(|| config.repository.cache_dir.clone())
                 .or_else(cairn_catalog::default_cache_dir)
         };
-        let mut remote = configured.remote.clone();
+        let mut remote = remote_options(&configured.remote);
         remote.apply_env(env);
         let s3_secret = configured.s3_secret.clone();
         Ok(Settings {
@@ -248,7 +248,7 @@ impl Settings {
         let Some(url) = &rc.url else {
             bail!("the repository {name} has no url");
         };
-        let mut remote = rc.remote.clone();
+        let mut remote = remote_options(&rc.remote);
         remote.apply_env(&env_var);
         Ok(Settings {
             repo: url.clone(),
@@ -266,10 +266,100 @@ impl Settings {
     }
 }
 
+/// The backends' options from the config file's `s3-*` and `sftp-*` keys.
+fn remote_options(c: &crate::config::RemoteConfig) -> cairn_backend::RemoteOptions {
+    cairn_backend::RemoteOptions {
+        s3_endpoint: c.s3_endpoint.clone(),
+        s3_region: c.s3_region.clone(),
+        s3_path_style: c.s3_path_style,
+        s3_access_key_id: c.s3_access_key_id.clone(),
+        s3_secret_access_key: None,
+        s3_session_token: None,
+        sftp_identity_file: c.sftp_identity_file.clone(),
+        sftp_known_hosts: c.sftp_known_hosts.clone(),
+    }
+}
+
+/// The front-end's options from an `[[app]]`'s keys.
+pub fn app_options(c: &crate::config::AppOptions) -> cairn_apps::app::AppOptions {
+    use crate::config::MetadataEncryption as From;
+    use cairn_apps::app::MetadataEncryption as To;
+    cairn_apps::app::AppOptions {
+        with_generated: c.with_generated,
+        metadata_export: c.metadata_export.clone(),
+        metadata_encryption: match &c.metadata_encryption {
+            From::Embedded => To::Embedded,
+            From::KeyFile(f) => To::KeyFile(f.clone()),
+            From::None => To::None,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::password::{trim_one_newline, InlinePassword};
+
+    /// cairn-config checks front-end names, Kestra's metadata export and database URLs
+    /// without depending on cairn-apps; it must agree with what cairn-apps reads.
+    #[test]
+    fn the_config_files_checks_agree_with_the_front_ends() {
+        assert_eq!(crate::config::FRONT_ENDS, cairn_apps::app::APPS);
+        for m in [
+            "FULL",
+            "full",
+            "",
+            " TENANT ",
+            "TENANT:acme",
+            "tenant: x",
+            "TENANT:",
+            "TENANT: ",
+            "off",
+            "None",
+            "no",
+            "FALSE",
+            "0",
+            "HALF",
+            "FULL:x",
+            "off:x",
+            ":",
+        ] {
+            assert_eq!(
+                crate::config::metadata_export_is_valid(m),
+                cairn_apps::app::MetadataExport::parse(m).is_ok(),
+                "{m:?}"
+            );
+        }
+        for u in [
+            "postgresql://u@h/db",
+            "postgres://u:p@h:5432/db?sslmode=require",
+            "mariadb://root@127.0.0.1:3306/",
+            "mysql://u@h/a/b",
+            "postgresql://u@h:99999/db",
+            "postgresql://u%FF@h/db",
+            "postgresql://u@h/d%FFb",
+            "postgresql://[::1/db",
+            "ftp://u:hunter2@h/x",
+            "MySQL://h/x",
+            "/var/data/x.sqlite",
+            "x.sqlite",
+        ] {
+            let config = crate::config::check_database_url(u);
+            let apps = cairn_apps::db::Database::parse(u);
+            match (&config, &apps) {
+                (
+                    Ok(crate::config::DatabaseUrl::NotAUrl),
+                    Ok(cairn_apps::db::Database::Sqlite(_)),
+                )
+                | (Ok(crate::config::DatabaseUrl::Server), Ok(_)) => {}
+                (Err(c), Err(a)) => assert_eq!(c, &a.to_string(), "{u}"),
+                _ => panic!(
+                    "{u}: cairn-config says {config:?}, cairn-apps {:?}",
+                    apps.is_ok()
+                ),
+            }
+        }
+    }
     use clap::Parser;
 
     const CONFIGURED: &str = "[repository]\nurl = \"/conf/repo\"\npassword-file = \"/conf/pw\"\n\

@@ -93,8 +93,8 @@ pub use repository::{
 };
 pub use restore::{restore, RestoreOptions, RestoreSummary};
 pub use retention::{
-    Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG, RESTORE_POINTS_KEPT,
-    RESTORE_POINTS_KEPT_DAYS, RESTORE_POINT_TAG,
+    plan_forget, Decision, ForgetBy, ForgetFilter, ForgetPlan, Group, GroupBy, GroupKey, Policy,
+    Reason, PROTECTED_TAG, RESTORE_POINTS_KEPT, RESTORE_POINTS_KEPT_DAYS, RESTORE_POINT_TAG,
 };
 pub use rewrite::{
     earlier_epoch_files, rewrite_data, rotate_and_rewrite, RewriteProgress, RewriteReport,

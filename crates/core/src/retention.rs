@@ -27,6 +27,12 @@
 //!   [`RESTORE_POINTS_KEPT_DAYS`] days are kept. A restore that went wrong is noticed
 //!   within days; a policy of `keep-last 1` must not take away the way back.
 //!
+//! The same [`Policy`] is what the config file's `[retention]` table deserializes into
+//! (kebab-case keys `keep-last` … `keep-yearly`, `keep-within` as a duration string,
+//! `keep-tag`, `group-by`; unknown keys refused) and what `forget`'s flags build.
+//! [`plan_forget`] holds forget's own rules around the policy: a damaged snapshot stops
+//! it, the filters, protected snapshots named by id.
+//!
 //! Decided against: restic's extra "oldest" keep (when fewer buckets exist than asked
 //! for, restic ≥ 0.17 also keeps the oldest snapshot); it surprises more than it helps and
 //! is not what the rules say. Deliberately different from restic: an hour that a DST change
@@ -38,7 +44,7 @@ use crate::snapshot::Snapshot;
 use jiff::civil::DateTime;
 use jiff::tz::{Offset, TimeZone};
 use jiff::{Span, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
@@ -60,7 +66,14 @@ pub const RESTORE_POINTS_KEPT_DAYS: i64 = 7;
 ///
 /// An empty policy ([`Policy::is_empty`]) keeps everything; callers that forget
 /// snapshots must refuse it rather than apply it, as restic does.
-#[derive(Clone, Debug, Default)]
+///
+/// Deserializes from the config file's `[retention]` table: `keep-last` … `keep-yearly`
+/// (whole numbers), `keep-within` (a duration string, see [`Policy::parse_duration`]),
+/// `keep-tag` (a list of non-empty tags) and `group-by` (see [`GroupBy`]'s `FromStr`);
+/// a key it does not know is an error. Errors name the key, so that a caller reporting
+/// them at a line and column says everything.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Policy {
     /// Keep the N newest snapshots.
     pub keep_last: Option<u32>,
@@ -76,11 +89,68 @@ pub struct Policy {
     pub keep_yearly: Option<u32>,
     /// Keep every snapshot newer than `now` minus this span (see [`Policy::parse_duration`]).
     /// A span that is zero or negative is no rule.
+    #[serde(deserialize_with = "de::within")]
     pub keep_within: Option<Span>,
     /// Keep every snapshot that has any of these tags.
+    #[serde(rename = "keep-tag", deserialize_with = "de::tags")]
     pub keep_tags: Vec<String>,
     /// How snapshots are grouped; each group is judged on its own.
+    #[serde(deserialize_with = "de::group_by")]
     pub group_by: GroupBy,
+}
+
+/// The deserializers of [`Policy`]'s fields that are written as strings.
+mod de {
+    use super::{GroupBy, Policy};
+    use jiff::Span;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn within<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Span>, D::Error> {
+        let text = String::deserialize(d)?;
+        Policy::parse_duration(&text)
+            .map(Some)
+            .map_err(|e| D::Error::custom(format!("keep-within: {e}")))
+    }
+
+    /// A tag of `keep-tag`: not empty. Checked by a visitor, inside the entry's own
+    /// deserializer, so that a deserializer that knows where values are (the config
+    /// file's) places the error at the entry rather than at the list.
+    struct Tag(String);
+
+    impl<'de> Deserialize<'de> for Tag {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tag, D::Error> {
+            d.deserialize_string(TagVisitor)
+        }
+    }
+
+    struct TagVisitor;
+
+    impl serde::de::Visitor<'_> for TagVisitor {
+        type Value = Tag;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, tag: &str) -> Result<Tag, E> {
+            if tag.trim().is_empty() {
+                return Err(E::custom("an entry of keep-tag is empty"));
+            }
+            Ok(Tag(tag.to_string()))
+        }
+    }
+
+    pub(super) fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let tags = Vec::<Tag>::deserialize(d)?;
+        Ok(tags.into_iter().map(|t| t.0).collect())
+    }
+
+    pub(super) fn group_by<'de, D: Deserializer<'de>>(d: D) -> Result<GroupBy, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|e| D::Error::custom(format!("group-by: {e}")))
+    }
 }
 
 impl Policy {
@@ -98,6 +168,41 @@ impl Policy {
         counts.iter().all(|c| c.unwrap_or(0) == 0)
             && self.within().is_none()
             && self.keep_tags.is_empty()
+    }
+
+    /// The rules that are set, in the words of the config file and of `forget`'s flags,
+    /// as (key, value): `("keep-daily", "7")`, `("keep-within", "14d")`,
+    /// `("keep-tag", "release")`, in that order, then `("group-by", …)` when the
+    /// grouping is not the default.
+    pub fn rule_pairs(&self) -> Vec<(&'static str, String)> {
+        let counts = [
+            ("keep-last", self.keep_last),
+            ("keep-hourly", self.keep_hourly),
+            ("keep-daily", self.keep_daily),
+            ("keep-weekly", self.keep_weekly),
+            ("keep-monthly", self.keep_monthly),
+            ("keep-yearly", self.keep_yearly),
+        ];
+        let mut out: Vec<(&'static str, String)> = counts
+            .into_iter()
+            .filter_map(|(k, n)| n.map(|n| (k, n.to_string())))
+            .collect();
+        if let Some(w) = self.keep_within {
+            out.push(("keep-within", Policy::format_duration(w)));
+        }
+        out.extend(self.keep_tags.iter().map(|t| ("keep-tag", t.clone())));
+        if self.group_by != GroupBy::default() {
+            out.push(("group-by", self.group_by.to_string()));
+        }
+        out
+    }
+
+    /// [`Policy::rule_pairs`] as words: `keep-daily 7`.
+    pub fn rules(&self) -> Vec<String> {
+        self.rule_pairs()
+            .into_iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect()
     }
 
     /// Parses a restic-style duration such as `1y2m3d4h`: one or more parts, each a
@@ -656,6 +761,101 @@ impl Serialize for Reason {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
+}
+
+/// Which snapshots `forget` looks at: all, or those of one host, or with one tag.
+#[derive(Clone, Debug, Default)]
+pub struct ForgetFilter {
+    /// Only snapshots of this host.
+    pub host: Option<String>,
+    /// Only snapshots with this tag.
+    pub tag: Option<String>,
+}
+
+/// What `forget` removes: what a policy does not keep, or snapshots named by id.
+#[derive(Clone, Copy, Debug)]
+pub enum ForgetBy<'a> {
+    /// Every snapshot the policy keeps for no reason.
+    Policy(&'a Policy),
+    /// These snapshots (`latest` or id prefixes, as [`crate::select_snapshot`] takes
+    /// them).
+    Snapshots(&'a [String]),
+}
+
+/// What `forget` decided; carrying it out (or not, for a dry run) is the caller's.
+#[derive(Clone, Debug, Default)]
+pub struct ForgetPlan {
+    /// The snapshots the filter let through, as given.
+    pub snapshots: Vec<(Id, Snapshot)>,
+    /// The policy's decisions per group; empty when snapshots were named.
+    pub groups: Vec<Group>,
+    /// The snapshots to remove, each once: in the groups' order for a policy, in the
+    /// order named otherwise.
+    pub remove: Vec<Id>,
+}
+
+/// Decides what `forget` removes among `snapshots`, the snapshots of the repository
+/// that could be read; `damaged` is how many could not. Pure: it reads no clock (`now`
+/// and `tz` are [`Policy::apply`]'s) and changes nothing.
+///
+/// Refused, with nothing decided:
+/// - any damaged snapshot: the rules count snapshots, and without all of them they
+///   could remove too much;
+/// - an empty policy (see [`Policy::is_empty`]);
+/// - a named snapshot that is not among those the filter lets through, or is tagged
+///   [`PROTECTED_TAG`] (a policy keeps those; naming one is a mistake, not a wish).
+pub fn plan_forget(
+    snapshots: Vec<(Id, Snapshot)>,
+    damaged: usize,
+    by: ForgetBy<'_>,
+    filter: &ForgetFilter,
+    now: Timestamp,
+    tz: &TimeZone,
+) -> Result<ForgetPlan> {
+    if damaged > 0 {
+        return Err(Error::Invalid(format!(
+            "{damaged} snapshot(s) cannot be read; forget changes nothing (run `cairn check`)"
+        )));
+    }
+    let snapshots: Vec<(Id, Snapshot)> = snapshots
+        .into_iter()
+        .filter(|(_, sn)| filter.host.as_ref().is_none_or(|h| &sn.hostname == h))
+        .filter(|(_, sn)| filter.tag.as_ref().is_none_or(|t| sn.has_tag(t)))
+        .collect();
+    let mut plan = ForgetPlan::default();
+    match by {
+        ForgetBy::Policy(policy) => {
+            if policy.is_empty() {
+                return Err(Error::Invalid(
+                    "the retention policy has no rule: forget removes nothing by it".into(),
+                ));
+            }
+            plan.groups = policy.apply(&snapshots, now, tz);
+            plan.remove = plan
+                .groups
+                .iter()
+                .flat_map(|g| g.removed().map(|d| d.id))
+                .collect();
+        }
+        ForgetBy::Snapshots(specs) => {
+            for spec in specs {
+                let (id, sn) = crate::select_snapshot(snapshots.clone(), &[], spec)?;
+                if sn.has_tag(PROTECTED_TAG) {
+                    return Err(Error::Invalid(format!(
+                        "snapshot {} is protected; remove the tag first (cairn tag {} --remove {})",
+                        id.short(),
+                        id.short(),
+                        PROTECTED_TAG
+                    )));
+                }
+                if !plan.remove.contains(&id) {
+                    plan.remove.push(id);
+                }
+            }
+        }
+    }
+    plan.snapshots = snapshots;
+    Ok(plan)
 }
 
 #[cfg(test)]
@@ -1486,5 +1686,216 @@ mod tests {
             json[0]["decisions"][0]["id"],
             serde_json::json!(input[0].0.to_hex())
         );
+    }
+
+    fn plan(
+        snaps: &[S],
+        damaged: usize,
+        by: ForgetBy<'_>,
+        filter: &ForgetFilter,
+    ) -> (Result<ForgetPlan>, HashMap<Id, &'static str>) {
+        let input = entries(snaps);
+        let names = input
+            .iter()
+            .zip(snaps)
+            .map(|((id, _), s)| (*id, s.name))
+            .collect();
+        let now = at("2024-01-10T00:00");
+        (
+            plan_forget(input, damaged, by, filter, now, &berlin()),
+            names,
+        )
+    }
+
+    fn removed(plan: &ForgetPlan, names: &HashMap<Id, &'static str>) -> Vec<&'static str> {
+        plan.remove.iter().map(|id| names[id]).collect()
+    }
+
+    fn week() -> Vec<S> {
+        vec![
+            s("mon", "2024-01-01T10:00"),
+            s("tue", "2024-01-02T10:00").tags(&[PROTECTED_TAG]),
+            s("wed", "2024-01-03T10:00").tags(&["release"]),
+            s("thu", "2024-01-04T10:00").host("db"),
+            s("fri", "2024-01-05T10:00"),
+        ]
+    }
+
+    #[test]
+    fn forget_refuses_when_a_snapshot_is_damaged_whatever_the_rules() {
+        let keep_last = Policy {
+            keep_last: Some(1),
+            ..p()
+        };
+        let named = ["latest".to_string()];
+        for by in [ForgetBy::Policy(&keep_last), ForgetBy::Snapshots(&named)] {
+            let (got, _) = plan(&week(), 1, by, &ForgetFilter::default());
+            let err = got.unwrap_err().to_string();
+            assert_eq!(
+                err,
+                "1 snapshot(s) cannot be read; forget changes nothing (run `cairn check`)"
+            );
+        }
+    }
+
+    #[test]
+    fn forget_by_policy_removes_what_no_rule_keeps_and_keeps_protected_and_tagged() {
+        let policy = Policy {
+            keep_last: Some(1),
+            keep_tags: tags(&["release"]),
+            group_by: GroupBy::NONE,
+            ..p()
+        };
+        let (got, names) = plan(
+            &week(),
+            0,
+            ForgetBy::Policy(&policy),
+            &ForgetFilter::default(),
+        );
+        let got = got.unwrap();
+        assert_eq!(removed(&got, &names), ["thu", "mon"]);
+        assert_eq!(got.groups.len(), 1);
+        assert_eq!(got.snapshots.len(), 5);
+    }
+
+    #[test]
+    fn forget_judges_each_group_on_its_own() {
+        let policy = Policy {
+            keep_last: Some(1),
+            group_by: "host".parse().unwrap(),
+            ..p()
+        };
+        let (got, names) = plan(
+            &week(),
+            0,
+            ForgetBy::Policy(&policy),
+            &ForgetFilter::default(),
+        );
+        let got = got.unwrap();
+        // "db" keeps its only snapshot; "web" its newest and the protected one.
+        assert_eq!(got.groups.len(), 2);
+        assert_eq!(removed(&got, &names), ["wed", "mon"]);
+    }
+
+    #[test]
+    fn forget_looks_only_at_the_filtered_snapshots() {
+        let policy = Policy {
+            keep_last: Some(1),
+            ..p()
+        };
+        let only_web = ForgetFilter {
+            host: Some("web".into()),
+            tag: None,
+        };
+        let (got, names) = plan(&week(), 0, ForgetBy::Policy(&policy), &only_web);
+        let got = got.unwrap();
+        assert_eq!(got.snapshots.len(), 4);
+        assert!(!removed(&got, &names).contains(&"thu"));
+        let released = ForgetFilter {
+            host: None,
+            tag: Some("release".into()),
+        };
+        let (got, _) = plan(&week(), 0, ForgetBy::Policy(&policy), &released);
+        assert!(got.unwrap().remove.is_empty());
+    }
+
+    #[test]
+    fn forget_by_id_refuses_a_protected_snapshot_and_names_each_once() {
+        let snaps = week();
+        let input = entries(&snaps);
+        let id_of = |name: &str| {
+            let i = snaps.iter().position(|s| s.name == name).unwrap();
+            input[i].0.to_hex()
+        };
+        let protected = [id_of("tue")];
+        let (got, _) = plan(
+            &snaps,
+            0,
+            ForgetBy::Snapshots(&protected),
+            &ForgetFilter::default(),
+        );
+        let err = got.unwrap_err().to_string();
+        assert!(err.contains("is protected; remove the tag first"), "{err}");
+        let twice = [id_of("wed"), "latest".into(), id_of("wed")];
+        let (got, names) = plan(
+            &snaps,
+            0,
+            ForgetBy::Snapshots(&twice),
+            &ForgetFilter::default(),
+        );
+        let got = got.unwrap();
+        assert_eq!(removed(&got, &names), ["wed", "fri"]);
+        assert!(got.groups.is_empty());
+    }
+
+    #[test]
+    fn forget_refuses_an_empty_policy() {
+        let (got, _) = plan(&week(), 0, ForgetBy::Policy(&p()), &ForgetFilter::default());
+        assert!(got.unwrap_err().to_string().contains("no rule"));
+    }
+
+    #[test]
+    fn planning_is_pure_so_a_dry_run_changes_nothing() {
+        // A dry run is the plan without carrying it out: the same input gives the same
+        // plan, and planning takes the snapshots by value and touches no repository.
+        let policy = Policy {
+            keep_daily: Some(2),
+            ..p()
+        };
+        let by = ForgetBy::Policy(&policy);
+        let (a, _) = plan(&week(), 0, by, &ForgetFilter::default());
+        let (b, _) = plan(&week(), 0, by, &ForgetFilter::default());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.groups, b.groups);
+        assert_eq!(a.remove, b.remove);
+    }
+
+    #[test]
+    fn the_config_files_retention_table_deserializes_into_a_policy() {
+        let policy: Policy = serde_json::from_value(serde_json::json!({
+            "keep-last": 3,
+            "keep-daily": 7,
+            "keep-within": "1y2m",
+            "keep-tag": ["release"],
+            "group-by": "host,app",
+        }))
+        .unwrap();
+        assert_eq!(
+            policy.rules(),
+            [
+                "keep-last 3",
+                "keep-daily 7",
+                "keep-within 1y2m",
+                "keep-tag release",
+                "group-by host,app"
+            ]
+        );
+        let default: Policy = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert!(default.is_empty());
+        assert_eq!(default.group_by, GroupBy::default());
+        for (bad, says) in [
+            (
+                serde_json::json!({"keep-dayly": 7}),
+                "unknown field `keep-dayly`",
+            ),
+            (
+                serde_json::json!({"keep-within": "2 weeks"}),
+                "keep-within: invalid duration",
+            ),
+            (
+                serde_json::json!({"keep-tag": [""]}),
+                "an entry of keep-tag is empty",
+            ),
+            (
+                serde_json::json!({"group-by": "hostname"}),
+                "group-by: cannot group by",
+            ),
+            (serde_json::json!({"keep-last": -1}), "invalid value"),
+        ] {
+            let err = serde_json::from_value::<Policy>(bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{err}");
+        }
     }
 }

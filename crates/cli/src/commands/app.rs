@@ -113,7 +113,9 @@ fn plan_for(
     with_generated: bool,
 ) -> Result<Plan> {
     let access = access_for(c, wrapper)?;
-    let mut options = c.map(|c| c.options.clone()).unwrap_or_default();
+    let mut options = c
+        .map(|c| crate::settings::app_options(&c.options))
+        .unwrap_or_default();
     options.with_generated |= with_generated;
     let what = || match c {
         Some(c) => format!("the database of {} ([app.database])", c.name),

@@ -31,8 +31,8 @@ pub fn check(location: &Location, json: bool) -> Result<u8> {
             Ok(crate::exit::OK)
         }
         Err(e) => {
-            let Some(Problems(problems)) = e.downcast_ref::<Problems>() else {
-                return Err(e);
+            let crate::config::Error::Problems(Problems(problems)) = &e else {
+                return Err(e.into());
             };
             let file = problems.first().map(|p| p.file.display().to_string());
             if json {

@@ -5,25 +5,13 @@ use crate::output::{bytes, local_time};
 use crate::requests::TagRequest;
 use crate::settings::Settings;
 use anyhow::{bail, Result};
-use cairn_core::{select_snapshot, Id, Policy, PruneOptions, PruneReport, Repository, Snapshot};
+use cairn_core::{
+    select_snapshot, ForgetBy, ForgetFilter, Id, PruneOptions, PruneReport, Repository, Snapshot,
+};
 use std::io::Write;
 
 pub fn forget(s: &Settings, a: ForgetArgs) -> Result<u8> {
-    let policy = Policy {
-        keep_last: a.keep_last,
-        keep_hourly: a.keep_hourly,
-        keep_daily: a.keep_daily,
-        keep_weekly: a.keep_weekly,
-        keep_monthly: a.keep_monthly,
-        keep_yearly: a.keep_yearly,
-        keep_within: a
-            .keep_within
-            .as_deref()
-            .map(Policy::parse_duration)
-            .transpose()?,
-        keep_tags: a.keep_tag.clone(),
-        group_by: a.group_by.parse()?,
-    };
+    let policy = a.retention.policy()?;
     match (policy.is_empty(), a.snapshots.is_empty()) {
         (true, true) => bail!(
             "no rule (--keep-*) and no snapshot given: forget removes nothing without one \
@@ -32,98 +20,70 @@ pub fn forget(s: &Settings, a: ForgetArgs) -> Result<u8> {
         (false, false) => bail!("give either snapshot ids or --keep-* rules, not both"),
         _ => {}
     }
+    let by = match a.snapshots.is_empty() {
+        true => ForgetBy::Policy(&policy),
+        false => ForgetBy::Snapshots(&a.snapshots),
+    };
+    let filter = ForgetFilter {
+        host: a.host.clone(),
+        tag: a.tag.clone(),
+    };
     let repo = super::open(s)?;
     let lock = super::lock_shared(s, &repo, "forget")?;
     let (all, damage) = repo.snapshots_and_damage()?;
-    if !damage.is_empty() {
-        // The rules count snapshots: without all of them they could remove too much.
-        for e in &damage {
-            eprintln!("cairn: {e}");
-        }
-        bail!(
-            "{} snapshot(s) cannot be read; forget changes nothing (run `cairn check`)",
-            damage.len()
-        );
+    for e in &damage {
+        eprintln!("cairn: {e}");
     }
-    let chosen: Vec<(Id, Snapshot)> = all
-        .into_iter()
-        .filter(|(_, sn)| a.host.as_ref().is_none_or(|h| &sn.hostname == h))
-        .filter(|(_, sn)| a.tag.as_ref().is_none_or(|t| sn.has_tag(t)))
-        .collect();
+    let now = jiff::Timestamp::now();
+    let tz = jiff::tz::TimeZone::system();
+    let plan = cairn_core::plan_forget(all, damage.len(), by, &filter, now, &tz)?;
 
     let mut out = std::io::stdout().lock();
     let show = !s.quiet && !s.json;
-    let mut remove: Vec<Id> = Vec::new();
-    let mut json_groups = Vec::new();
-    if a.snapshots.is_empty() {
-        let now = jiff::Timestamp::now();
-        let groups = policy.apply(&chosen, now, &jiff::tz::TimeZone::system());
+    if show {
         let by_id: std::collections::HashMap<Id, &Snapshot> =
-            chosen.iter().map(|(id, sn)| (*id, sn)).collect();
-        for g in &groups {
+            plan.snapshots.iter().map(|(id, sn)| (*id, sn)).collect();
+        for g in &plan.groups {
             let kept = g.kept().count();
-            if show {
-                writeln!(
-                    out,
-                    "{}: {} snapshot(s), {} kept, {} to remove",
-                    if g.key.to_string().is_empty() {
-                        "all snapshots".to_string()
-                    } else {
-                        g.key.to_string()
-                    },
-                    g.decisions.len(),
-                    kept,
-                    g.decisions.len() - kept
-                )?;
-            }
+            writeln!(
+                out,
+                "{}: {} snapshot(s), {} kept, {} to remove",
+                if g.key.to_string().is_empty() {
+                    "all snapshots".to_string()
+                } else {
+                    g.key.to_string()
+                },
+                g.decisions.len(),
+                kept,
+                g.decisions.len() - kept
+            )?;
             for d in &g.decisions {
                 let sn = by_id[&d.id];
-                if show {
-                    let why: Vec<String> = d.reasons.iter().map(|r| r.to_string()).collect();
-                    writeln!(
-                        out,
-                        "  {:<6} {:<9} {:<19} {:<16} {}",
-                        if d.is_kept() { "keep" } else { "remove" },
-                        d.id.short(),
-                        local_time(sn.time),
-                        sn.tags.join(","),
-                        if d.is_kept() {
-                            why.join(", ")
-                        } else {
-                            "no rule keeps it".into()
-                        }
-                    )?;
-                }
-                if !d.is_kept() {
-                    remove.push(d.id);
-                }
+                let why: Vec<String> = d.reasons.iter().map(|r| r.to_string()).collect();
+                writeln!(
+                    out,
+                    "  {:<6} {:<9} {:<19} {:<16} {}",
+                    if d.is_kept() { "keep" } else { "remove" },
+                    d.id.short(),
+                    local_time(sn.time),
+                    sn.tags.join(","),
+                    if d.is_kept() {
+                        why.join(", ")
+                    } else {
+                        "no rule keeps it".into()
+                    }
+                )?;
             }
         }
-        json_groups = groups;
-    } else {
-        for spec in &a.snapshots {
-            // No snapshot is damaged here: forget stopped above if one was.
-            let (id, sn) = select_snapshot(chosen.clone(), &[], spec)?;
-            if sn.has_tag(cairn_core::PROTECTED_TAG) {
-                bail!(
-                    "snapshot {} is protected; remove the tag first (cairn tag {} --remove {})",
-                    id.short(),
-                    id.short(),
-                    cairn_core::PROTECTED_TAG
-                );
-            }
-            if !remove.contains(&id) {
-                remove.push(id);
-            }
-        }
-        if show {
-            for id in &remove {
+        if !a.snapshots.is_empty() {
+            for id in &plan.remove {
                 writeln!(out, "  remove {}", id.short())?;
             }
         }
     }
+    let remove = &plan.remove;
     if !a.dry_run {
-        for id in &remove {
+        for id in remove {
             repo.remove_snapshot(id)?;
         }
     }
@@ -144,7 +104,7 @@ pub fn forget(s: &Settings, a: ForgetArgs) -> Result<u8> {
     if s.json {
         super::print_json(&serde_json::json!({
             "dry_run": a.dry_run,
-            "groups": json_groups,
+            "groups": plan.groups,
             "removed": remove.iter().map(|id| id.to_hex()).collect::<Vec<_>>(),
             "prune": pruned,
         }))?;

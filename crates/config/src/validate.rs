@@ -1,649 +1,45 @@
-//! The config file: the repository, the applications, retention rules.
-//!
-//! A TOML file; the first of these that exists is read:
-//! 1. `--config FILE` or `CAIRN_CONFIG` (named explicitly: it must exist);
-//! 2. `$XDG_CONFIG_HOME/cairn/config.toml`, or `~/.config/cairn/config.toml` when
-//!    `XDG_CONFIG_HOME` is not set;
-//! 3. `/etc/cairn/config.toml`.
-//!
-//! None at all is fine: every setting has a default. `docs/config.md` describes every
-//! key; how the file ranks against flags and the environment is in `settings.rs`.
-//!
-//! Reading takes two steps. Serde reads the text into the `raw` tables. Each of them
-//! refuses keys it does not know: a misspelt `pasword-file` ignored would leave the
-//! password to a prompt that nobody answers at night. The values keep their place in
-//! the file. [`validate`] then checks what the types cannot say (one password source,
-//! absolute paths, known front-ends, unique names) and builds the [`Config`] that the
-//! commands use. Every error names the file, the line and the column.
-//!
-//! Later tables (schedules, monitoring, offsite copies) are new fields of `raw::File`,
-//! each with its own `raw` struct, checks in [`validate`] and a field in [`Config`].
+//! Checks what the types of [`crate::raw`] cannot say (one password source, absolute
+//! paths, known front-ends, unique names) and builds the [`Config`]; every problem is
+//! reported at its line and column, all of them at once.
 
+use crate::duration::parse_age;
+use crate::error::{line_column, problem, Problem, Problems};
+use crate::error::{Error, Result};
+use crate::model::*;
 use crate::password::{InlinePassword, PasswordSource};
-use anyhow::{bail, Context, Result};
+use crate::raw;
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
-/// The tables of the file as serde reads them, before [`validate`].
-mod raw {
-    use serde::Deserialize;
-    use std::path::PathBuf;
-    use toml::Spanned;
-
-    /// The whole file.
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-    pub struct File {
-        pub repository: Option<Repository>,
-        #[serde(default)]
-        pub offsite: Vec<Spanned<Repository>>,
-        pub copies: Option<Copies>,
-        #[serde(default)]
-        pub app: Vec<Spanned<App>>,
-        pub retention: Option<Retention>,
-        #[serde(default)]
-        pub source: Vec<Spanned<Source>>,
-        #[serde(default)]
-        pub job: Vec<Spanned<Job>>,
-        pub monitoring: Option<Monitoring>,
-    }
-
-    /// One `[[source]]`: paths and databases backed up together, without a front-end.
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-    pub struct Source {
-        pub name: Spanned<String>,
-        #[serde(default)]
-        pub paths: Vec<Spanned<PathBuf>>,
-        #[serde(default)]
-        pub exclude: Vec<Spanned<String>>,
-        #[serde(default)]
-        pub exclude_file: Vec<Spanned<PathBuf>>,
-        #[serde(default)]
-        pub exclude_caches: bool,
-        #[serde(default)]
-        pub one_file_system: bool,
-        #[serde(default)]
-        pub postgres: Vec<Spanned<String>>,
-        #[serde(default)]
-        pub mariadb: Vec<Spanned<String>>,
-        #[serde(default)]
-        pub sqlite: Vec<Spanned<PathBuf>>,
-        pub db_wrapper: Option<Spanned<String>>,
-        pub database_password_file: Option<Spanned<PathBuf>>,
-        pub database_password_command: Option<Spanned<String>>,
-        #[serde(default)]
-        pub tags: Vec<Spanned<String>>,
-        #[serde(default)]
-        pub before: Vec<Spanned<String>>,
-        #[serde(default)]
-        pub after: Vec<Spanned<String>>,
-    }
-
-    /// One `[[job]]`: what `cairn run NAME` does, when, and whom it tells.
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-    pub struct Job {
-        pub name: Spanned<String>,
-        pub apps: Option<Vec<Spanned<String>>>,
-        pub sources: Option<Vec<Spanned<String>>>,
-        pub copy_to: Option<Vec<Spanned<String>>>,
-        pub forget: Option<bool>,
-        pub prune_every: Option<Spanned<String>>,
-        pub check_every: Option<Spanned<String>>,
-        pub check_subset: Option<Spanned<String>>,
-        pub schedule: Option<Spanned<String>>,
-        pub randomized_delay: Option<Spanned<String>>,
-        pub ping_url: Option<Spanned<String>>,
-        #[serde(default)]
-        pub before: Vec<Spanned<String>>,
-        #[serde(default)]
-        pub after: Vec<Spanned<String>>,
-    }
-
-    /// `[monitoring]`.
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-    pub struct Monitoring {
-        pub textfile_dir: Option<Spanned<PathBuf>>,
-    }
-
-    /// `[copies]`.
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-    pub struct Copies {
-        pub offsite_max_age: Option<Spanned<String>>,
-        pub min_copies: Option<Spanned<usize>>,
-    }
-
-    /// `[repository]`.
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-    pub struct Repository {
-        pub name: Option<Spanned<String>>,
-        pub url: Option<Spanned<String>>,
-        pub password_file: Option<Spanned<PathBuf>>,
-        pub password_command: Option<Spanned<String>>,
-        pub password: Option<Spanned<String>>,
-        pub cache_dir: Option<Spanned<PathBuf>>,
-        pub s3_endpoint: Option<Spanned<String>>,
-        pub s3_region: Option<Spanned<String>>,
-        pub s3_path_style: Option<bool>,
-        pub s3_access_key_id: Option<Spanned<String>>,
-        pub s3_secret_access_key_file: Option<Spanned<PathBuf>>,
-        pub s3_secret_access_key_command: Option<Spanned<String>>,
-        pub s3_secret_access_key: Option<Spanned<String>>,
-        pub sftp_identity_file: Option<Spanned<PathBuf>>,
-        pub sftp_known_hosts: Option<Spanned<PathBuf>>,
-    }
-
-    /// One `[[app]]`.
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-    pub struct App {
-        pub name: Spanned<String>,
-        pub kind: Option<Spanned<String>>,
-        pub path: Spanned<PathBuf>,
-        #[serde(default)]
-        pub before: Vec<Spanned<String>>,
-        #[serde(default)]
-        pub after: Vec<Spanned<String>>,
-        #[serde(default)]
-        pub tags: Vec<Spanned<String>>,
-        pub db_wrapper: Option<Spanned<String>>,
-        pub database: Option<Database>,
-        #[serde(default)]
-        pub with_generated: bool,
-        pub metadata_export: Option<Spanned<String>>,
-        pub metadata_encryption: Option<bool>,
-        pub metadata_encryption_key_file: Option<Spanned<PathBuf>>,
-    }
-
-    /// `[app.database]`.
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-    pub struct Database {
-        pub url: Option<Spanned<String>>,
-        pub password_file: Option<Spanned<PathBuf>>,
-        pub password_command: Option<Spanned<String>>,
-        pub password: Option<Spanned<String>>,
-        #[serde(default)]
-        pub exclude: Vec<String>,
-    }
-
-    /// `[retention]`.
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-    pub struct Retention {
-        pub keep_last: Option<u32>,
-        pub keep_hourly: Option<u32>,
-        pub keep_daily: Option<u32>,
-        pub keep_weekly: Option<u32>,
-        pub keep_monthly: Option<u32>,
-        pub keep_yearly: Option<u32>,
-        pub keep_within: Option<Spanned<String>>,
-        #[serde(default)]
-        pub keep_tag: Vec<Spanned<String>>,
-    }
-}
-
-/// What the config file says, checked. The default is what no file says.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    /// The file it was read from; `None` when there was none.
-    pub file: Option<PathBuf>,
-    /// `[repository]`: the primary repository.
-    pub repository: RepositoryConfig,
-    /// `[[offsite]]`: the repositories that hold copies, in the file's order.
-    pub offsite: Vec<RepositoryConfig>,
-    /// `[copies]`: what `cairn status` checks the copies against.
-    pub copies: CopiesConfig,
-    /// `[[app]]`: the application installations, in the file's order.
-    pub apps: Vec<AppConfig>,
-    /// `[retention]`: the rules `cairn run` applies with `forget`.
-    pub retention: Option<RetentionConfig>,
-    /// `[[source]]`: paths and databases backed up without a front-end, in the file's
-    /// order.
-    pub sources: Vec<SourceConfig>,
-    /// `[[job]]`: the jobs of `cairn run`, in the file's order; see [`Config::jobs`].
-    pub jobs: Vec<JobConfig>,
-    /// `[monitoring]`.
-    pub monitoring: MonitoringConfig,
-}
-
-impl Config {
-    /// The configured installation named `name`.
-    pub fn app(&self, name: &str) -> Option<&AppConfig> {
-        self.apps.iter().find(|a| a.name == name)
-    }
-
-    /// The configured instance names, for messages: `a, b` or `none`.
-    pub fn app_names(&self) -> String {
-        if self.apps.is_empty() {
-            return "none".into();
-        }
-        let names: Vec<&str> = self.apps.iter().map(|a| a.name.as_str()).collect();
-        names.join(", ")
-    }
-
-    /// The jobs of `cairn run`: the `[[job]]` tables, or when there is none, one job
-    /// named `nightly` with every default (every app, every source, a copy to every
-    /// offsite repository).
-    pub fn jobs(&self) -> Vec<JobConfig> {
-        if !self.jobs.is_empty() {
-            return self.jobs.clone();
-        }
-        vec![JobConfig::with_defaults(DEFAULT_JOB.into(), self)]
-    }
-
-    /// The job called `name`, or without a name the only job; the error names the jobs
-    /// there are.
-    pub fn job(&self, name: Option<&str>) -> Result<JobConfig> {
-        let jobs = self.jobs();
-        let names = jobs
-            .iter()
-            .map(|j| j.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        match name {
-            Some(n) => match jobs.iter().find(|j| j.name == n) {
-                Some(j) => Ok(j.clone()),
-                None => bail!("no job {n:?} in the config file (jobs: {names})"),
-            },
-            None if jobs.len() == 1 => Ok(jobs[0].clone()),
-            None => bail!("the config file has several jobs: name one (jobs: {names})"),
-        }
-    }
-
-    /// The configured repository called `name`: `[repository]` (named `primary` unless
-    /// it has a name) or an `[[offsite]]`.
-    pub fn named_repository(&self, name: &str) -> Option<&RepositoryConfig> {
-        if self.repository.name.as_deref().unwrap_or(PRIMARY) == name {
-            return Some(&self.repository);
-        }
-        self.offsite
-            .iter()
-            .find(|o| o.name.as_deref() == Some(name))
-    }
-
-    /// The name of `[repository]`.
-    pub fn primary_name(&self) -> &str {
-        self.repository.name.as_deref().unwrap_or(PRIMARY)
-    }
-}
-
-/// The name of `[repository]` when it has none.
-pub const PRIMARY: &str = "primary";
-
-/// The name of the job of a file without `[[job]]`.
-pub const DEFAULT_JOB: &str = "nightly";
-
-/// One `[[source]]`: paths and databases backed up into one snapshot, without a
-/// front-end (what `cairn backup` takes on its command line).
-#[derive(Debug, Clone, Default)]
-pub struct SourceConfig {
-    /// `name`: how jobs name it; also a tag of its snapshots.
-    pub name: String,
-    /// `paths`: files and directories.
-    pub paths: Vec<PathBuf>,
-    /// `exclude`: patterns, as `--exclude`.
-    pub exclude: Vec<String>,
-    /// `exclude-file`: files of patterns, as `--exclude-file`.
-    pub exclude_files: Vec<PathBuf>,
-    /// `exclude-caches`: skip directories holding a CACHEDIR.TAG.
-    pub exclude_caches: bool,
-    /// `one-file-system`: stay on the file system of each path.
-    pub one_file_system: bool,
-    /// `postgres`: database URLs, without passwords.
-    pub postgres: Vec<String>,
-    /// `mariadb`: database URLs, without passwords.
-    pub mariadb: Vec<String>,
-    /// `sqlite`: database files.
-    pub sqlite: Vec<PathBuf>,
-    /// `db-wrapper`: the command the dump tools run through.
-    pub db_wrapper: Option<String>,
-    /// `database-password-file` or `-command`: the password of its database servers.
-    pub database_password: Option<PasswordSource>,
-    /// `tags`: tags of its snapshots, besides its name.
-    pub tags: Vec<String>,
-    /// `before`: shell commands run before the backup.
-    pub before: Vec<String>,
-    /// `after`: shell commands run after it, whatever happened.
-    pub after: Vec<String>,
-}
-
-/// How often a step of a job runs: `prune-every`, `check-every`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cadence {
-    /// `always`: on every run.
-    Always,
-    /// `never`.
-    Never,
-    /// An age such as `7d`: when the step last succeeded longer ago (or never).
-    Every(i64),
-}
-
-impl Cadence {
-    /// Parses `always`, `never` or an age.
-    pub fn parse(text: &str) -> Result<Cadence, String> {
-        match text.trim() {
-            "always" => Ok(Cadence::Always),
-            "never" => Ok(Cadence::Never),
-            t => parse_age(t)
-                .map(Cadence::Every)
-                .map_err(|e| format!("{e}, always or never")),
-        }
-    }
-
-    /// Whether the step is due at `now` when it last succeeded at `last` (seconds since
-    /// the epoch).
-    pub fn due(self, last: Option<i64>, now: i64) -> bool {
-        match (self, last) {
-            (Cadence::Always, _) => true,
-            (Cadence::Never, _) => false,
-            (Cadence::Every(_), None) => true,
-            (Cadence::Every(secs), Some(t)) => now - t >= secs,
-        }
-    }
-}
-
-/// One job of `cairn run`, with every default filled in.
-#[derive(Debug, Clone)]
-pub struct JobConfig {
-    /// `name`: what `cairn run` and `cairn schedule` take.
-    pub name: String,
-    /// `apps`: the `[[app]]` names it backs up (default: all).
-    pub apps: Vec<String>,
-    /// `sources`: the `[[source]]` names it backs up (default: all).
-    pub sources: Vec<String>,
-    /// `copy-to`: the `[[offsite]]` names it copies to (default: all).
-    pub copy_to: Vec<String>,
-    /// `forget`: apply `[retention]` (default: when there is one).
-    pub forget: bool,
-    /// `prune-every` (default `7d`).
-    pub prune_every: Cadence,
-    /// `check-every` (default `7d`).
-    pub check_every: Cadence,
-    /// `check-subset`: the share of packs a check reads (default `5%`), as
-    /// `check --read-data-subset` takes it.
-    pub check_subset: String,
-    /// `schedule`: when the timer runs it, a systemd calendar expression or `HH:MM`
-    /// (default `02:00`).
-    pub schedule: String,
-    /// `randomized-delay`: the timer waits up to this long more (seconds; default 1h).
-    pub randomized_delay: u64,
-    /// `ping-url`: a healthchecks-style URL told of start, success and failure.
-    pub ping_url: Option<String>,
-    /// `before`: shell commands run before the first step (e.g. mounting the disk of
-    /// an offsite repository).
-    pub before: Vec<String>,
-    /// `after`: shell commands run after the last step, whatever happened.
-    pub after: Vec<String>,
-}
-
-impl JobConfig {
-    /// A job called `name` with every default of `config`.
-    fn with_defaults(name: String, config: &Config) -> JobConfig {
-        JobConfig {
-            name,
-            apps: config.apps.iter().map(|a| a.name.clone()).collect(),
-            sources: config.sources.iter().map(|s| s.name.clone()).collect(),
-            copy_to: config
-                .offsite
-                .iter()
-                .filter_map(|o| o.name.clone())
-                .collect(),
-            forget: config.retention.is_some(),
-            prune_every: Cadence::Every(7 * 86_400),
-            check_every: Cadence::Every(7 * 86_400),
-            check_subset: "5%".into(),
-            schedule: "02:00".into(),
-            randomized_delay: 3600,
-            ping_url: None,
-            before: Vec::new(),
-            after: Vec::new(),
-        }
-    }
-}
-
-/// `[monitoring]`.
-#[derive(Debug, Clone, Default)]
-pub struct MonitoringConfig {
-    /// `textfile-dir`: where `cairn run` writes `cairn_JOB.prom` for the Prometheus
-    /// node exporter's textfile collector.
-    pub textfile_dir: Option<PathBuf>,
-}
-
-/// `[copies]`.
-#[derive(Debug, Clone, Default)]
-pub struct CopiesConfig {
-    /// `offsite-max-age`: the newest offsite copy of each group may be this old at most
-    /// (seconds).
-    pub offsite_max_age: Option<i64>,
-    /// `min-copies`: the newest snapshot of each group must be in this many
-    /// repositories at least.
-    pub min_copies: Option<usize>,
-}
-
-/// `[repository]`, and each `[[offsite]]`.
-#[derive(Debug, Clone, Default)]
-pub struct RepositoryConfig {
-    /// `name`: what `cairn status` calls it (`primary` when `[repository]` has none);
-    /// required and unique in `[[offsite]]`.
-    pub name: Option<String>,
-    /// `url`: where the repository is (an absolute local path, `s3://` or `sftp://`).
-    pub url: Option<String>,
-    /// `password-file`, `password-command` or `password`.
-    pub password: Option<PasswordSource>,
-    /// `cache-dir`: the directory of the local catalogs.
-    pub cache_dir: Option<PathBuf>,
-    /// `s3-*` and `sftp-*`: options of remote repositories, less the S3 secret.
-    pub remote: cairn_backend::RemoteOptions,
-    /// `s3-secret-access-key-file`, `-command` or `s3-secret-access-key`; read only
-    /// when an S3 repository is opened.
-    pub s3_secret: Option<PasswordSource>,
-}
-
-/// One `[[app]]`: an installation, by instance name.
-#[derive(Debug, Clone)]
-pub struct AppConfig {
-    /// `name`: what `cairn app backup NAME` takes; unique in the file.
-    pub name: String,
-    /// `kind`: the front-end (one of `cairn_apps::app::APPS`); defaults to the name.
-    pub kind: String,
-    /// `path`: the installation directory.
-    pub path: PathBuf,
-    /// `before`: shell commands run before a backup.
-    pub before: Vec<String>,
-    /// `after`: shell commands run after it, whatever happened.
-    pub after: Vec<String>,
-    /// `tags`: tags of its snapshots (besides the front-end's name).
-    pub tags: Vec<String>,
-    /// `db-wrapper`: the command the dump tools run through, e.g. `docker exec db`.
-    pub db_wrapper: Option<String>,
-    /// `[app.database]`: how its databases are reached instead of as the application's
-    /// own configuration says.
-    pub database: DatabaseConfig,
-    /// `with-generated`, `metadata-export`, `metadata-encryption` and
-    /// `metadata-encryption-key-file`: what its backups take beyond the front-end's
-    /// defaults.
-    pub options: cairn_apps::app::AppOptions,
-}
-
-/// `[app.database]`.
-#[derive(Clone, Default)]
-pub struct DatabaseConfig {
-    /// `url`: server, user (and database) to dump instead of the application's own.
-    pub url: Option<String>,
-    /// `password-file`, `password-command` or `password`.
-    pub password: Option<PasswordSource>,
-    /// `exclude`: databases the application's configuration names that are left out
-    /// (e.g. an i-doit tenant whose database is gone).
-    pub exclude: Vec<String>,
-}
-
-impl std::fmt::Debug for DatabaseConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may hold a password.
-        f.debug_struct("DatabaseConfig")
-            .field("url", &self.url.as_ref().map(|_| "[redacted]"))
-            .field("password", &self.password)
-            .field("exclude", &self.exclude)
-            .finish()
-    }
-}
-
-/// `[retention]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RetentionConfig {
-    /// `keep-last`, `keep-hourly`, …, `keep-yearly`, by key, in that order.
-    pub counts: Vec<(&'static str, u32)>,
-    /// `keep-within`, e.g. `14d`.
-    pub keep_within: Option<String>,
-    /// `keep-tag`.
-    pub keep_tags: Vec<String>,
-}
-
-impl RetentionConfig {
-    /// The rules as `keep-daily 7` words.
-    pub fn rules(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .counts
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
-        out.extend(self.keep_within.iter().map(|w| format!("keep-within {w}")));
-        out.extend(self.keep_tags.iter().map(|t| format!("keep-tag {t}")));
-        out
-    }
-}
-
-/// One error in a config file, at a place in it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Problem {
-    /// The file.
-    pub file: PathBuf,
-    /// Line, from 1.
-    pub line: usize,
-    /// Column (in characters), from 1.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )
-    }
-}
-
-/// Every error found in a config file (at least one).
-#[derive(Debug, Clone)]
-pub struct Problems(pub Vec<Problem>);
-
-impl std::fmt::Display for Problems {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let lines: Vec<String> = self.0.iter().map(Problem::to_string).collect();
-        f.write_str(&lines.join("\n"))
-    }
-}
-
-impl std::error::Error for Problems {}
-
-/// Where the config file is, as found by [`locate`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// Named by `--config` or `CAIRN_CONFIG`: it must exist.
-    Explicit(PathBuf),
-    /// The first usual place where one exists.
-    Found(PathBuf),
-    /// None exists at any of these places: defaults apply.
-    Absent(Vec<PathBuf>),
-}
-
-/// The usual places, in order: `$XDG_CONFIG_HOME/cairn/config.toml` (else
-/// `~/.config/cairn/config.toml`), then `/etc/cairn/config.toml`.
-pub fn usual_places(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    // The XDG base directory specification: a relative XDG_CONFIG_HOME is invalid and
-    // is ignored.
-    let xdg = env("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|d| d.is_absolute());
-    if let Some(d) = xdg {
-        out.push(d.join("cairn/config.toml"));
-    } else if let Some(home) = env("HOME") {
-        out.push(PathBuf::from(home).join(".config/cairn/config.toml"));
-    }
-    out.push(PathBuf::from("/etc/cairn/config.toml"));
-    out
-}
-
-/// Finds the config file: the `--config` flag, else `CAIRN_CONFIG`, else the first of
-/// [`usual_places`] that exists. `env` gives non-empty environment variables.
-pub fn locate(flag: Option<PathBuf>, env: &dyn Fn(&str) -> Option<String>) -> Location {
-    if let Some(f) = flag.or_else(|| env("CAIRN_CONFIG").map(PathBuf::from)) {
-        return Location::Explicit(f);
-    }
-    let places = usual_places(env);
-    match places.iter().find(|p| p.exists()) {
-        Some(p) => Location::Found(p.clone()),
-        None => Location::Absent(places),
-    }
-}
-
-/// Reads and checks the config file at `location` (nothing: the defaults). With
-/// `check_secrets`, password files must also be readable now (`cairn config check`);
-/// otherwise they are read when needed. Errors in the file come as [`Problems`].
-pub fn load(location: &Location, check_secrets: bool) -> Result<Config> {
-    let path = match location {
-        Location::Explicit(p) | Location::Found(p) => p,
-        Location::Absent(_) => return Ok(Config::default()),
-    };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if matches!(location, Location::Explicit(_)) {
-                bail!(
-                    "the config file {} (named by --config or CAIRN_CONFIG) does not exist",
-                    path.display()
-                );
-            }
-            // Gone between `locate` and now.
-            return Ok(Config::default());
-        }
-        Err(e) => {
-            return Err(e).with_context(|| format!("reading the config file {}", path.display()))
-        }
-    };
-    Ok(parse(&text, path, check_secrets)?)
-}
-
 /// Parses and checks the text of the config file `file` (named in errors).
+///
+/// `[retention]` is read on its own, straight into cairn-core's [`cairn_core::Policy`]:
+/// it is taken out of the parsed document first, so that a problem in it is reported
+/// with the problems of the other tables rather than instead of them.
 pub fn parse(text: &str, file: &Path, check_secrets: bool) -> Result<Config, Problems> {
-    let raw: raw::File = toml::from_str(text).map_err(|e| {
+    let problem_of = |e: toml::de::Error| {
         let at = e.span().map(|s| s.start).unwrap_or(0);
-        Problems(vec![problem(
-            text,
-            file,
-            at,
-            e.message().trim().to_string(),
-        )])
-    })?;
+        problem(text, file, at, e.message().trim().to_string())
+    };
+    let mut document = toml::de::DeTable::parse(text).map_err(|e| Problems(vec![problem_of(e)]))?;
+    let retention = document.get_mut().remove("retention");
+    let raw = raw::File::deserialize(toml::de::Deserializer::from(document))
+        .map_err(|e| Problems(vec![problem_of(e)]))?;
     let mut v = Validator {
         text,
         file,
         check_secrets,
         problems: Vec::new(),
     };
-    let config = validate(raw, &mut v);
+    let mut config = Config::default();
+    if let Some(r) = retention {
+        match cairn_core::Policy::deserialize(toml::de::ValueDeserializer::from(r)) {
+            Ok(policy) => config.retention = Some(policy),
+            Err(e) => v.problems.push(problem_of(e)),
+        }
+    }
+    let config = validate(raw, config, &mut v);
     v.problems.sort_by_key(|p| (p.line, p.column));
     if v.problems.is_empty() {
         Ok(Config {
@@ -653,29 +49,6 @@ pub fn parse(text: &str, file: &Path, check_secrets: bool) -> Result<Config, Pro
     } else {
         Err(Problems(v.problems))
     }
-}
-
-/// A [`Problem`] at byte `offset` of `text`.
-fn problem(text: &str, file: &Path, offset: usize, message: String) -> Problem {
-    let (line, column) = line_column(text, offset);
-    Problem {
-        file: file.to_path_buf(),
-        line,
-        column,
-        message,
-    }
-}
-
-/// Line and column (both from 1; the column in characters) of byte `offset`.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
 }
 
 /// Collects the problems of one file while its tables are checked.
@@ -799,9 +172,9 @@ impl Validator<'_> {
     }
 }
 
-/// Checks the tables and builds the [`Config`]; problems go to `v`.
-fn validate(raw: raw::File, v: &mut Validator) -> Config {
-    let mut config = Config::default();
+/// Checks the tables and completes `config` (which holds `[retention]` already);
+/// problems go to `v`.
+fn validate(raw: raw::File, mut config: Config, v: &mut Validator) -> Config {
     if let Some(r) = raw.repository {
         config.repository = repository(r, v);
     }
@@ -862,9 +235,6 @@ fn validate(raw: raw::File, v: &mut Validator) -> Config {
         if let (Some(app), None) = (app(a, v), duplicate) {
             config.apps.push(app);
         }
-    }
-    if let Some(r) = raw.retention {
-        config.retention = Some(retention(r, v));
     }
     for src in raw.source {
         let src = src.into_inner();
@@ -1014,10 +384,10 @@ pub fn refuse_url_password(flag: &str, url: &str, configured: &str) -> Result<()
         return Ok(());
     };
     if url_password(url, schemes) == Ok(true) {
-        bail!(url_holds_password(
+        return Err(Error::UrlPassword(url_holds_password(
             flag,
-            &format!("{tool} (in the config file: {configured})")
-        ));
+            &format!("{tool} (in the config file: {configured})"),
+        )));
     }
     Ok(())
 }
@@ -1160,15 +530,13 @@ fn repository(r: raw::Repository, v: &mut Validator) -> RepositoryConfig {
         let path = Spanned::new(u.span(), PathBuf::from(&text));
         v.absolute("url", &path).map(|_| text)
     });
-    let remote = cairn_backend::RemoteOptions {
+    let remote = RemoteConfig {
         s3_endpoint: r.s3_endpoint.and_then(|s| v.nonempty("s3-endpoint", &s)),
         s3_region: r.s3_region.and_then(|s| v.nonempty("s3-region", &s)),
         s3_path_style: r.s3_path_style,
         s3_access_key_id: r
             .s3_access_key_id
             .and_then(|s| v.nonempty("s3-access-key-id", &s)),
-        s3_secret_access_key: None,
-        s3_session_token: None,
         sftp_identity_file: r
             .sftp_identity_file
             .and_then(|p| v.absolute("sftp-identity-file", &p)),
@@ -1231,22 +599,6 @@ fn repository(r: raw::Repository, v: &mut Validator) -> RepositoryConfig {
     }
 }
 
-/// An age such as `2d`, `36h` or `90m`, in seconds (a day is 24 hours).
-pub fn parse_age(text: &str) -> Result<i64, String> {
-    let bad = || format!("{text:?} is not an age (examples: 2d, 36h, 90m)");
-    let span: jiff::Span = text.trim().parse().map_err(|_| bad())?;
-    let secs = span
-        .total((
-            jiff::Unit::Second,
-            jiff::SpanRelativeTo::days_are_24_hours(),
-        ))
-        .map_err(|_| bad())?;
-    if secs <= 0.0 {
-        return Err(bad());
-    }
-    Ok(secs as i64)
-}
-
 /// Instance names: letters, digits, `-`, `_` and `.`, as they are used on command
 /// lines, in `NAME=DIR` and as tags.
 fn valid_name(name: &str) -> bool {
@@ -1265,7 +617,7 @@ fn app(a: raw::App, v: &mut Validator) -> Option<AppConfig> {
             format!("app name {name:?}: use letters, digits, '-', '_' and '.' only"),
         );
     }
-    let known = cairn_apps::app::APPS.join(", ");
+    let known = FRONT_ENDS.join(", ");
     let kind = match &a.kind {
         Some(k) => {
             let kind = if k.get_ref() == "i-doit" {
@@ -1273,7 +625,7 @@ fn app(a: raw::App, v: &mut Validator) -> Option<AppConfig> {
             } else {
                 k.get_ref().clone()
             };
-            if !cairn_apps::app::APPS.contains(&kind.as_str()) {
+            if !FRONT_ENDS.contains(&kind.as_str()) {
                 v.at(
                     k,
                     format!("unknown kind {:?} (known: {known})", k.get_ref()),
@@ -1282,7 +634,7 @@ fn app(a: raw::App, v: &mut Validator) -> Option<AppConfig> {
             kind
         }
         None => {
-            if !cairn_apps::app::APPS.contains(&name.as_str()) {
+            if !FRONT_ENDS.contains(&name.as_str()) {
                 v.at(
                     &a.name,
                     format!(
@@ -1316,15 +668,14 @@ fn app(a: raw::App, v: &mut Validator) -> Option<AppConfig> {
         );
     }
     let metadata_export =
-        a.metadata_export.and_then(
-            |m| match cairn_apps::app::MetadataExport::parse(m.get_ref()) {
-                Ok(_) => Some(m.into_inner()),
-                Err(_) => {
+        a.metadata_export
+            .and_then(|m| match metadata_export_is_valid(m.get_ref()) {
+                true => Some(m.into_inner()),
+                false => {
                     v.at(&m, "expected FULL, TENANT, TENANT:name or off".into());
                     None
                 }
-            },
-        );
+            });
     let key_file = a
         .metadata_encryption_key_file
         .and_then(|f| v.absolute("metadata-encryption-key-file", &f));
@@ -1336,21 +687,21 @@ fn app(a: raw::App, v: &mut Validator) -> Option<AppConfig> {
                  each other"
                     .into(),
             );
-            cairn_apps::app::MetadataEncryption::None
+            MetadataEncryption::None
         }
-        (Some(false), None) => cairn_apps::app::MetadataEncryption::None,
-        (_, Some(f)) => cairn_apps::app::MetadataEncryption::KeyFile(f),
-        (_, None) => cairn_apps::app::MetadataEncryption::Embedded,
+        (Some(false), None) => MetadataEncryption::None,
+        (_, Some(f)) => MetadataEncryption::KeyFile(f),
+        (_, None) => MetadataEncryption::Embedded,
     };
-    let kestra_only = metadata_export.is_some()
-        || metadata_encryption != cairn_apps::app::MetadataEncryption::Embedded;
+    let kestra_only =
+        metadata_export.is_some() || metadata_encryption != MetadataEncryption::Embedded;
     if kestra_only && kind != "kestra" {
         v.at(
             &a.name,
             "metadata-export and metadata-encryption are keys of kestra installations".into(),
         );
     }
-    let options = cairn_apps::app::AppOptions {
+    let options = AppOptions {
         with_generated: a.with_generated,
         metadata_export,
         metadata_encryption,
@@ -1371,11 +722,74 @@ fn app(a: raw::App, v: &mut Validator) -> Option<AppConfig> {
     })
 }
 
+/// Whether `text` is a value of Kestra's metadata export: `FULL`, `TENANT`,
+/// `TENANT:name` or `off` (also `none`, `no`, `false`, `0`), in any case. The same
+/// syntax as cairn-apps' `MetadataExport::parse` (a test of the binary checks it).
+pub fn metadata_export_is_valid(text: &str) -> bool {
+    let s = text.trim();
+    let (kind, tenant) = match s.split_once(':') {
+        Some((k, t)) => (k, Some(t.trim())),
+        None => (s, None),
+    };
+    match (kind.to_ascii_uppercase().as_str(), tenant) {
+        ("" | "FULL" | "TENANT", None) => true,
+        ("TENANT", Some(t)) => !t.is_empty(),
+        ("OFF" | "NONE" | "NO" | "FALSE" | "0", None) => true,
+        _ => false,
+    }
+}
+
+/// What [`check_database_url`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A PostgreSQL or MariaDB URL.
+    Server,
+    /// No `scheme://`: a SQLite file as the dump sources take it, not a server.
+    NotAUrl,
+}
+
+/// Checks a database URL as cairn-apps' `Database::parse` reads it (a test of the
+/// binary checks that both agree): `postgresql://`, `postgres://`, `mariadb://` or
+/// `mysql://`, a URL the `url` crate parses, one database name at most, UTF-8 when
+/// percent-decoded. The error never repeats the URL: it may hold a password.
+pub fn check_database_url(spec: &str) -> Result<DatabaseUrl, String> {
+    let Some((scheme, _)) = spec.split_once("://") else {
+        return Ok(DatabaseUrl::NotAUrl);
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if !matches!(
+        scheme.as_str(),
+        "postgresql" | "postgres" | "mariadb" | "mysql"
+    ) {
+        return Err(format!(
+            "unknown database URL scheme {scheme}:// (postgresql, mariadb, mysql)"
+        ));
+    }
+    let bad = |why: &str| format!("invalid database URL: {why}");
+    let url = url::Url::parse(spec).map_err(|e| bad(&e.to_string()))?;
+    let database = url.path().trim_start_matches('/');
+    if database.contains('/') {
+        return Err(bad("the path must be one database name"));
+    }
+    let utf8 = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .is_ok()
+    };
+    if ![url.username(), url.password().unwrap_or(""), database]
+        .into_iter()
+        .all(utf8)
+    {
+        return Err(bad("a percent-encoded part is not UTF-8"));
+    }
+    Ok(DatabaseUrl::Server)
+}
+
 fn database(d: raw::Database, v: &mut Validator) -> DatabaseConfig {
     let url = d.url.and_then(|u| {
         // The message never repeats the URL: it may hold a password.
-        match cairn_apps::db::Database::parse(u.get_ref()) {
-            Ok(cairn_apps::db::Database::Sqlite(_)) => {
+        match check_database_url(u.get_ref()) {
+            Ok(DatabaseUrl::NotAUrl) => {
                 v.at(
                     &u,
                     "the database url must start with postgresql://, mariadb:// or mysql://".into(),
@@ -1393,37 +807,6 @@ fn database(d: raw::Database, v: &mut Validator) -> DatabaseConfig {
         url,
         password: v.password(d.password_file, d.password_command, d.password),
         exclude: d.exclude,
-    }
-}
-
-fn retention(r: raw::Retention, v: &mut Validator) -> RetentionConfig {
-    let counts = [
-        ("keep-last", r.keep_last),
-        ("keep-hourly", r.keep_hourly),
-        ("keep-daily", r.keep_daily),
-        ("keep-weekly", r.keep_weekly),
-        ("keep-monthly", r.keep_monthly),
-        ("keep-yearly", r.keep_yearly),
-    ]
-    .into_iter()
-    .filter_map(|(k, n)| n.map(|n| (k, n)))
-    .collect();
-    let keep_within = r.keep_within.and_then(|w| {
-        if let Err(e) = cairn_core::Policy::parse_duration(w.get_ref()) {
-            v.at(&w, format!("keep-within: {e}"));
-            return None;
-        }
-        Some(w.into_inner())
-    });
-    let keep_tags = r
-        .keep_tag
-        .iter()
-        .filter_map(|t| v.nonempty("an entry of keep-tag", t))
-        .collect();
-    RetentionConfig {
-        counts,
-        keep_within,
-        keep_tags,
     }
 }
 
@@ -1678,11 +1061,11 @@ keep-tag = ["release"]
         );
         assert_eq!(
             c.apps[1].options.metadata_encryption,
-            cairn_apps::app::MetadataEncryption::KeyFile("/etc/cairn/kestra-key".into())
+            MetadataEncryption::KeyFile("/etc/cairn/kestra-key".into())
         );
         assert_eq!(
             c.apps[2].options.metadata_encryption,
-            cairn_apps::app::MetadataEncryption::None
+            MetadataEncryption::None
         );
         assert_eq!(c.apps[2].database.exclude, vec!["old".to_string()]);
         assert_eq!(
@@ -1989,87 +1372,28 @@ keep-within = "2 weeks"
     }
 
     #[test]
-    fn line_and_column_count_characters() {
-        let text = "ä = 1\nbb = \"ü\"\n";
-        assert_eq!(line_column(text, 0), (1, 1));
-        assert_eq!(line_column(text, 2), (1, 2), "after the two bytes of ä");
-        assert_eq!(line_column(text, text.find("bb").unwrap()), (2, 1));
-        assert_eq!(line_column(text, text.find('"').unwrap()), (2, 6));
-        assert_eq!(line_column(text, text.len() + 10), (3, 1));
-    }
-
-    fn env_of(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
+    fn retention_is_a_policy_and_its_problems_are_reported_with_the_others() {
+        let text = "[repository]\nurl = \"rel\"\n\n[retention]\nkeep-tag = [\"a\", \" \"]\n";
+        let found: Vec<String> = problems(text)
             .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
+            .map(|p| format!("{}:{}: {}", p.line, p.column, p.message))
             .collect();
-        move |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    }
-
-    #[test]
-    fn the_file_is_found_in_order_and_a_named_one_must_exist() {
-        let dir = tempfile::tempdir().unwrap();
-        let xdg = dir.path().join("xdg");
-        let home = dir.path().join("home");
-        let env = env_of(&[
-            ("XDG_CONFIG_HOME", xdg.display().to_string()),
-            ("HOME", home.display().to_string()),
-        ]);
-        assert_eq!(
-            usual_places(&env),
-            [
-                xdg.join("cairn/config.toml"),
-                PathBuf::from("/etc/cairn/config.toml")
-            ]
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(
+            found[0].starts_with("2:7: url must be an absolute path"),
+            "{found:#?}"
         );
-        let no_xdg = env_of(&[("HOME", home.display().to_string())]);
-        assert_eq!(
-            usual_places(&no_xdg)[0],
-            home.join(".config/cairn/config.toml")
-        );
-        let relative_xdg = env_of(&[
-            ("XDG_CONFIG_HOME", "rel".into()),
-            ("HOME", home.display().to_string()),
-        ]);
-        assert_eq!(
-            usual_places(&relative_xdg)[0],
-            home.join(".config/cairn/config.toml")
-        );
-
-        std::fs::create_dir_all(xdg.join("cairn")).unwrap();
-        std::fs::write(
-            xdg.join("cairn/config.toml"),
-            "[repository]\nurl = \"/r\"\n",
+        assert_eq!(found[1], "5:18: an entry of keep-tag is empty");
+        let c = parse(
+            "[retention]\nkeep-last = 1\ngroup-by = \"host,app\"\n",
+            &file(),
+            false,
         )
         .unwrap();
-        let found = locate(None, &env);
-        assert_eq!(found, Location::Found(xdg.join("cairn/config.toml")));
-        assert_eq!(
-            load(&found, false).unwrap().repository.url.as_deref(),
-            Some("/r")
-        );
-
-        // Named explicitly: the flag, then CAIRN_CONFIG; it must exist.
-        let named = dir.path().join("named.toml");
-        let with_var = env_of(&[
-            ("XDG_CONFIG_HOME", xdg.display().to_string()),
-            ("CAIRN_CONFIG", named.display().to_string()),
-        ]);
-        assert_eq!(locate(None, &with_var), Location::Explicit(named.clone()));
-        let flag = dir.path().join("flag.toml");
-        assert_eq!(
-            locate(Some(flag.clone()), &with_var),
-            Location::Explicit(flag)
-        );
-        let e = load(&Location::Explicit(named.clone()), false).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains(&format!("config file {} ", named.display()))
-                && e.to_string().contains("does not exist"),
-            "{e}"
-        );
-        // A usual place that is not there: the defaults.
-        let c = load(&Location::Absent(vec![named]), false).unwrap();
-        assert!(c.file.is_none());
+        let r = c.retention.unwrap();
+        assert_eq!(r.group_by, "host,app".parse().unwrap());
+        assert_eq!(r.rules(), ["keep-last 1", "group-by host,app"]);
+        let p = one_problem("[retention]\ngroup-by = \"hostname\"\n");
+        assert!(p.starts_with("2:12: group-by: cannot group by"), "{p}");
     }
 }

@@ -12,3 +12,19 @@ pub fn parse(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|_| format!("{text:?} is not a duration (examples: 90s, 30m, 1h, 2h30m)"))?;
     std::time::Duration::try_from(d).map_err(|_| format!("{text:?} is negative"))
 }
+
+/// An age such as `2d`, `36h` or `90m`, in seconds (a day is 24 hours).
+pub fn parse_age(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?} is not an age (examples: 2d, 36h, 90m)");
+    let span: jiff::Span = text.trim().parse().map_err(|_| bad())?;
+    let secs = span
+        .total((
+            jiff::Unit::Second,
+            jiff::SpanRelativeTo::days_are_24_hours(),
+        ))
+        .map_err(|_| bad())?;
+    if secs <= 0.0 {
+        return Err(bad());
+    }
+    Ok(secs as i64)
+}
