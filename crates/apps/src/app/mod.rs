@@ -26,8 +26,9 @@ pub use restore::{
 use crate::db::Consistent;
 pub use crate::db::TableCount;
 use crate::db::{Database, DumpInfo};
+use crate::{Error, Result};
 use cairn_core::{
-    BackupOptions, BackupResult, Error, ManifestFinish, ParentChoice, Progress, Repository, Result,
+    BackupOptions, BackupResult, ManifestFinish, ParentChoice, Progress, Repository,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -203,9 +204,12 @@ impl Manifest {
         let value = snap
             .manifest
             .clone()
-            .ok_or_else(|| Error::Invalid(format!("snapshot {} has no manifest", id.short())))?;
+            .ok_or_else(|| Error::NoManifest(id.short()))?;
         serde_json::from_value(value)
-            .map_err(|e| Error::format(format!("snapshot {}: manifest", id.short()), e.to_string()))
+            .map_err(|e| {
+                cairn_core::Error::format(format!("snapshot {}: manifest", id.short()), e.to_string())
+                    .into()
+            })
     }
 }
 
@@ -388,11 +392,18 @@ pub fn run_hook(what: &str, cmd: &str) -> Result<()> {
         .arg("-c")
         .arg(cmd)
         .status()
-        .map_err(|e| Error::Invalid(format!("{what} hook {cmd:?}: {e}")))?;
+        .map_err(|source| Error::HookStart {
+            which: what.to_string(),
+            command: cmd.to_string(),
+            source,
+        })?;
     if !status.success() {
-        return Err(Error::Invalid(format!(
-            "{what} hook {cmd:?} failed ({status})"
-        )));
+        return Err(Error::Hook {
+            which: what.to_string(),
+            command: cmd.to_string(),
+            status,
+            tail: Vec::new(),
+        });
     }
     Ok(())
 }
@@ -437,21 +448,19 @@ fn backup_between_hooks(
     progress: &dyn Progress,
 ) -> Result<BackupResult> {
     if let Some(p) = plan.problems.first() {
-        return Err(Error::Invalid(format!(
-            "{} at {}: {p}; nothing was backed up",
-            plan.app,
-            plan.install.display()
-        )));
+        return Err(Error::Discovery {
+            app: plan.app.clone(),
+            install: plan.install.clone(),
+            problem: p.clone(),
+        });
     }
     if let Some((name, what)) = plan.missing_databases.first() {
-        return Err(Error::Invalid(format!(
-            "{} at {}: {what} names database {name}, which does not exist; nothing was \
-             backed up (no database is left out silently). Restore or create it, or leave \
-             it out: exclude = [\"{name}\"] under the installation's [app.database] in the \
-             config file",
-            plan.app,
-            plan.install.display()
-        )));
+        return Err(Error::MissingDatabase {
+            app: plan.app.clone(),
+            install: plan.install.clone(),
+            name: name.clone(),
+            named_by: what.clone(),
+        });
     }
     store(repo, plan, tags, None, progress)
 }
@@ -592,7 +601,7 @@ fn store(
     };
     let result = cairn_core::backup(repo, opts, progress);
     drop(held);
-    result
+    Ok(result?)
 }
 
 /// The blocks of an accounts script, each with its account's name.
