@@ -386,27 +386,8 @@ pub fn restore_later(app: &str) -> &'static [&'static str] {
     }
 }
 
-/// Runs a shell command of a hook (`what`: before or after); an error names it.
-pub fn run_hook(what: &str, cmd: &str) -> Result<()> {
-    let status = cairn_core::command("sh")
-        .arg("-c")
-        .arg(cmd)
-        .status()
-        .map_err(|source| Error::HookStart {
-            which: what.to_string(),
-            command: cmd.to_string(),
-            source,
-        })?;
-    if !status.success() {
-        return Err(Error::Hook {
-            which: what.to_string(),
-            command: cmd.to_string(),
-            status,
-            tail: Vec::new(),
-        });
-    }
-    Ok(())
-}
+/// Runs a shell command of a hook (see [`crate::hook::run`]).
+pub use crate::hook::run as run_hook;
 
 /// How an application backup ended.
 #[derive(Debug)]
@@ -418,22 +399,24 @@ pub struct AppBackup {
 }
 
 /// Backs up an installation: before-hooks, dumps, files, one snapshot; the after-hooks
-/// run whatever happened, each even if an earlier one failed.
+/// run whatever happened, each even if an earlier one failed. What the hooks print goes
+/// to `show`, line by line.
 pub fn backup(
     repo: &Repository,
     plan: &Plan,
     tags: Vec<String>,
     progress: &dyn Progress,
+    show: &mut dyn FnMut(&str),
 ) -> AppBackup {
     let result = plan
         .before
         .iter()
-        .try_for_each(|h| run_hook("before", h))
+        .try_for_each(|h| run_hook("before", h, show))
         .and_then(|()| backup_between_hooks(repo, plan, tags, progress));
     let after_errors = plan
         .after
         .iter()
-        .filter_map(|h| run_hook("after", h).err())
+        .filter_map(|h| run_hook("after", h, show).err())
         .collect();
     AppBackup {
         result,

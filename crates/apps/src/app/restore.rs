@@ -427,7 +427,7 @@ fn restore_transaction(
     // whatever happened from here on.
     for h in &opts.before {
         say(&format!("before-hook: {h}"));
-        if let Err(e) = super::run_hook("before", h) {
+        if let Err(e) = super::run_hook("before", h, &mut |line| say(&format!("  {line}"))) {
             let after = run_after_hooks(opts, say);
             return Err(Error::Restore(format!("{e}; nothing was changed{after}")));
         }
@@ -712,7 +712,7 @@ fn run_after_hooks(opts: &RestoreOptions, say: &mut dyn FnMut(&str)) -> String {
     let mut failed = String::new();
     for h in &opts.after {
         say(&format!("after-hook: {h}"));
-        if let Err(e) = super::run_hook("after", h) {
+        if let Err(e) = super::run_hook("after", h, &mut |line| say(&format!("  {line}"))) {
             failed.push_str(&format!(
                 "; {e}: the application may not have been started again"
             ));
