@@ -112,14 +112,7 @@ impl Immich {
     /// Reads the installation at `install`.
     pub fn discover(install: &Path) -> Result<Plan> {
         let install = install.canonicalize().map_err(|e| Error::io(install, e))?;
-        let env_file = install.join(".env");
-        if !env_file.is_file() {
-            return Err(Error::NotAnInstallation {
-                install,
-                missing: ".env".into(),
-                app: "an Immich".into(),
-            });
-        }
+        let env_file = super::required_file(&install, ".env", "an Immich")?;
         let env = read_dotenv(&env_file)?;
         let get = |k: &str| lookup(&env, k).filter(|v| !v.is_empty());
         let upload = get("UPLOAD_LOCATION")

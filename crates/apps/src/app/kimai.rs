@@ -35,14 +35,7 @@ impl Kimai {
     /// Reads the installation at `install`.
     pub fn discover(install: &Path) -> Result<Plan> {
         let install = install.canonicalize().map_err(|e| Error::io(install, e))?;
-        let env_file = install.join(".env");
-        if !env_file.is_file() {
-            return Err(Error::NotAnInstallation {
-                install,
-                missing: ".env".into(),
-                app: "a Kimai".into(),
-            });
-        }
+        let env_file = super::required_file(&install, ".env", "a Kimai")?;
         let mut env = read_dotenv(&env_file)?;
         let local = install.join(".env.local");
         if local.is_file() {

@@ -27,9 +27,7 @@ use crate::db::Consistent;
 pub use crate::db::TableCount;
 use crate::db::{Database, DumpInfo};
 use crate::{Error, Result};
-use cairn_core::{
-    BackupOptions, BackupResult, ManifestFinish, ParentChoice, Progress, Repository,
-};
+use cairn_core::{BackupOptions, BackupResult, ManifestFinish, ParentChoice, Progress, Repository};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -205,11 +203,10 @@ impl Manifest {
             .manifest
             .clone()
             .ok_or_else(|| Error::NoManifest(id.short()))?;
-        serde_json::from_value(value)
-            .map_err(|e| {
-                cairn_core::Error::format(format!("snapshot {}: manifest", id.short()), e.to_string())
-                    .into()
-            })
+        serde_json::from_value(value).map_err(|e| {
+            cairn_core::Error::format(format!("snapshot {}: manifest", id.short()), e.to_string())
+                .into()
+        })
     }
 }
 
@@ -629,6 +626,21 @@ pub fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .rev()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
+}
+
+/// The file `name` of the installation at `install`, which every installation of `app`
+/// (with its article: "a Kimai") has; without it, the directory is not one.
+fn required_file(install: &Path, name: &str, app: &str) -> Result<PathBuf> {
+    let path = install.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::NotAnInstallation {
+            install: install.to_path_buf(),
+            missing: name.into(),
+            app: app.into(),
+        })
+    }
 }
 
 /// Reads the `KEY=value` lines of a dotenv file (`#` comments, optional quotes,
