@@ -126,7 +126,10 @@ mod tests {
         assert_eq!(shown.len(), 5);
         match &e {
             Error::Hook {
-                which, status, tail, ..
+                which,
+                status,
+                tail,
+                ..
             } => {
                 assert_eq!(which, "after");
                 assert_eq!(status.code(), Some(4));
@@ -144,7 +147,10 @@ mod tests {
     #[test]
     fn standard_input_is_empty() {
         let mut shown = Vec::new();
-        run("before", "cat; echo end", &mut |l| shown.push(l.to_string())).unwrap();
+        run("before", "cat; echo end", &mut |l| {
+            shown.push(l.to_string())
+        })
+        .unwrap();
         assert_eq!(shown, ["end"]);
     }
 

@@ -123,7 +123,6 @@ impl ExportFile {
                 name: name.to_string(),
             })
     }
-
 }
 
 impl Backend for ExportFile {

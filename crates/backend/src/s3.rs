@@ -305,7 +305,8 @@ impl Backend for S3Backend {
             // decides.
             _ => {
                 let size = self.size(kind, name, &key)?;
-                return BackendError::check_range(kind, name, offset, len, size).map(|_| Vec::new());
+                return BackendError::check_range(kind, name, offset, len, size)
+                    .map(|_| Vec::new());
             }
         };
         match self

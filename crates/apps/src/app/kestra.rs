@@ -324,17 +324,15 @@ fn database(y: &Yaml, config: &Path) -> Result<Database> {
         .or_else(|| (names.len() == 1).then(|| names[0].clone()))
         .ok_or_else(no_jdbc)?;
     let key = |k: &str| scalar(y, &["datasources", &name, k], config);
-    let url = key("url")?.ok_or_else(|| {
-        Error::config(config, format!("datasources.{name}.url is missing"), None)
-    })?;
-    from_jdbc(&url, key("username")?, key("password")?)
-        .map_err(|e| {
-            Error::config(
-                config,
-                format!("datasources.{name}.url: {e}"),
-                Some(Box::new(e)),
-            )
-        })
+    let url = key("url")?
+        .ok_or_else(|| Error::config(config, format!("datasources.{name}.url is missing"), None))?;
+    from_jdbc(&url, key("username")?, key("password")?).map_err(|e| {
+        Error::config(
+            config,
+            format!("datasources.{name}.url: {e}"),
+            Some(Box::new(e)),
+        )
+    })
 }
 
 /// A database from a JDBC URL (`jdbc:postgresql://host:port/db?…`,

@@ -132,8 +132,8 @@ impl Sqlite {
             use std::os::unix::fs::PermissionsExt;
             let now = super::FileOwner::of(tmp.path());
             if now.map(|n| (n.uid, n.gid)) != Some((o.uid, o.gid)) {
-                std::os::unix::fs::chown(tmp.path(), Some(o.uid), Some(o.gid)).map_err(|source| {
-                    Error::Io {
+                std::os::unix::fs::chown(tmp.path(), Some(o.uid), Some(o.gid)).map_err(
+                    |source| Error::Io {
                         what: format!(
                             "restored SQLite database {}: cannot give it owner {} and group \
                              {} as before",
@@ -142,8 +142,8 @@ impl Sqlite {
                             o.gid
                         ),
                         source,
-                    }
-                })?;
+                    },
+                )?;
             }
             std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(o.mode))
                 .map_err(|e| Error::io(tmp.path(), e))?;
