@@ -123,25 +123,6 @@ impl ExportFile {
                 name: name.to_string(),
             })
     }
-
-    fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
-        let context = || format!("reading {}", self.path.display());
-        let len = usize::try_from(len).map_err(|_| {
-            BackendError::io(
-                context(),
-                io::Error::new(
-                    io::ErrorKind::OutOfMemory,
-                    "range larger than address space",
-                ),
-            )
-        })?;
-        let mut buf = vec![0; len];
-        self.file.read_exact_at(&mut buf, offset).map_err(|e| {
-            // Checked against the size when opened: the file shrank since.
-            BackendError::io(context(), e)
-        })?;
-        Ok(buf)
-    }
 }
 
 impl Backend for ExportFile {
@@ -158,8 +139,8 @@ impl Backend for ExportFile {
     }
 
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>, BackendError> {
-        let (offset, len) = self.entry(kind, name)?;
-        self.read_at(offset, len)
+        let (_, size) = self.entry(kind, name)?;
+        self.read_range(kind, name, 0, size)
     }
 
     fn read_range(
@@ -170,16 +151,14 @@ impl Backend for ExportFile {
         len: u64,
     ) -> Result<Vec<u8>, BackendError> {
         let (start, size) = self.entry(kind, name)?;
-        if offset.checked_add(len).is_none_or(|end| end > size) {
-            return Err(BackendError::ShortRead {
-                kind,
-                name: name.to_string(),
-                offset,
-                wanted: len,
-                size,
-            });
-        }
-        self.read_at(start + offset, len)
+        let mut buf = vec![0; BackendError::check_range(kind, name, offset, len, size)?];
+        self.file
+            .read_exact_at(&mut buf, start + offset)
+            .map_err(|e| {
+                // Checked against the size when opened: the file shrank since.
+                BackendError::io(format!("reading {}", self.path.display()), e)
+            })?;
+        Ok(buf)
     }
 
     fn list(&self, kind: FileKind) -> Result<Vec<(String, u64)>, BackendError> {

@@ -96,19 +96,17 @@ impl LocalBackend {
         &self.root
     }
 
-    /// The directory holding `name` of `kind` (the name must be valid).
+    /// The directory holding `name` of `kind` (the name must be valid; see
+    /// [`FileKind::dir_of`]).
     fn dir_of(&self, kind: FileKind, name: &str) -> PathBuf {
-        match kind {
-            FileKind::Config => self.root.clone(),
-            FileKind::Pack => self.root.join(kind.dir()).join(&name[..2]),
-            _ => self.root.join(kind.dir()),
-        }
+        self.root.join(kind.dir_of(name))
     }
 
-    /// The path of `name` of `kind`, after validating the name.
+    /// The path of `name` of `kind`, after validating the name (see
+    /// [`FileKind::path_of`]).
     fn file_path(&self, kind: FileKind, name: &str) -> Result<PathBuf, BackendError> {
         validate_name(kind, name)?;
-        Ok(self.dir_of(kind, name).join(name))
+        Ok(self.root.join(kind.path_of(name)))
     }
 
     /// Writes `data` to a new temp file in `dir` and returns its path. The temp file is
@@ -296,34 +294,13 @@ impl Backend for LocalBackend {
             .metadata()
             .map_err(|e| read_error(kind, name, &path, e))?
             .len();
-        let short = |size| BackendError::ShortRead {
-            kind,
-            name: name.to_owned(),
-            offset,
-            wanted: len,
-            size,
-        };
-        if offset.checked_add(len).is_none_or(|end| end > size) {
-            return Err(short(size));
-        }
-        // `len <= size`, and `size` bytes fit in memory if the file fits on disk; a
-        // 32-bit target can still refuse.
-        let len_usize = usize::try_from(len).map_err(|_| {
-            BackendError::io(
-                format!("reading {}", path.display()),
-                io::Error::new(
-                    io::ErrorKind::OutOfMemory,
-                    "range larger than address space",
-                ),
-            )
-        })?;
-        let mut buf = vec![0; len_usize];
+        let mut buf = vec![0; BackendError::check_range(kind, name, offset, len, size)?];
         match file.read_exact_at(&mut buf, offset) {
             Ok(()) => Ok(buf),
             // The file shrank under us; it is not what was written.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 let now = file.metadata().map(|m| m.len()).unwrap_or(0);
-                Err(short(now))
+                Err(BackendError::short_read(kind, name, offset, len, now))
             }
             Err(e) => Err(read_error(kind, name, &path, e)),
         }

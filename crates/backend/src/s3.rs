@@ -136,14 +136,11 @@ impl S3Backend {
         })
     }
 
-    /// The object key of `name` of `kind` below the prefix, after validating the name.
+    /// The object key of `name` of `kind` below the prefix, after validating the name
+    /// (see [`FileKind::path_of`]).
     fn key(kind: FileKind, name: &str) -> Result<String, BackendError> {
         validate_name(kind, name)?;
-        Ok(match kind {
-            FileKind::Config => name.to_owned(),
-            FileKind::Pack => format!("data/{}/{name}", &name[..2]),
-            _ => format!("{}/{name}", kind.dir()),
-        })
+        Ok(kind.path_of(name))
     }
 
     /// Maps an OpenDAL error of an operation on `what` (a file, or the bucket).
@@ -301,23 +298,15 @@ impl Backend for S3Backend {
         len: u64,
     ) -> Result<Vec<u8>, BackendError> {
         let key = Self::key(kind, name)?;
-        let short = |size| BackendError::ShortRead {
-            kind,
-            name: name.to_owned(),
-            offset,
-            wanted: len,
-            size,
-        };
+        let short = |size| BackendError::short_read(kind, name, offset, len, size);
         let end = match offset.checked_add(len) {
             Some(end) if len > 0 => end,
             // An empty range (S3 has no such thing) or one past u64::MAX: the size
             // decides.
             _ => {
                 let size = self.size(kind, name, &key)?;
-                return match offset.checked_add(len) {
-                    Some(end) if end <= size => Ok(Vec::new()),
-                    _ => Err(short(size)),
-                };
+                return BackendError::check_range(kind, name, offset, len, size)
+                    .map(|_| Vec::new());
             }
         };
         match self

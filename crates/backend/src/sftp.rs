@@ -237,15 +237,6 @@ impl SftpBackend {
         }
     }
 
-    /// The directory holding `name` of `kind`, relative to the root.
-    fn dir_of(kind: FileKind, name: &str) -> String {
-        match kind {
-            FileKind::Config => String::new(),
-            FileKind::Pack => format!("data/{}", &name[..2]),
-            _ => kind.dir().to_owned(),
-        }
-    }
-
     /// Opens the SSH connection and the SFTP session.
     async fn connect(&self) -> Result<Sftp, Fail> {
         let mut b = SessionBuilder::default();
@@ -389,12 +380,7 @@ impl SftpBackend {
     }
 
     fn file_location(&self, kind: FileKind, name: &str) -> String {
-        let dir = Self::dir_of(kind, name);
-        if dir.is_empty() {
-            format!("{}/{name}", self.location)
-        } else {
-            format!("{}/{dir}/{name}", self.location)
-        }
+        format!("{}/{}", self.location, kind.path_of(name))
     }
 
     fn dir_error(&self, doing: &str, rel: &str, e: SftpOutcome) -> BackendError {
@@ -557,7 +543,7 @@ impl Backend for SftpBackend {
 
     fn write(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), BackendError> {
         validate_name(kind, name)?;
-        let dir_rel = Self::dir_of(kind, name);
+        let dir_rel = kind.dir_of(name);
         let dir = self.path(&dir_rel);
         let final_path = format!("{dir}/{name}");
         let kind_dir = self.path(kind.dir());
@@ -637,7 +623,7 @@ impl Backend for SftpBackend {
 
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>, BackendError> {
         validate_name(kind, name)?;
-        let path = format!("{}/{name}", self.path(&Self::dir_of(kind, name)));
+        let path = self.path(&kind.path_of(name));
         self.run(
             &|| format!("reading {}", self.file_location(kind, name)),
             |sftp| {
@@ -656,7 +642,7 @@ impl Backend for SftpBackend {
         len: u64,
     ) -> Result<Vec<u8>, BackendError> {
         validate_name(kind, name)?;
-        let path = format!("{}/{name}", self.path(&Self::dir_of(kind, name)));
+        let path = self.path(&kind.path_of(name));
         let (got, size) = self
             .run(
                 &|| format!("reading {}", self.file_location(kind, name)),
@@ -681,13 +667,7 @@ impl Backend for SftpBackend {
                 },
             )
             .map_err(|e| self.file_error("reading", kind, name, e))?;
-        got.ok_or(BackendError::ShortRead {
-            kind,
-            name: name.to_owned(),
-            offset,
-            wanted: len,
-            size,
-        })
+        got.ok_or_else(|| BackendError::short_read(kind, name, offset, len, size))
     }
 
     fn list(&self, kind: FileKind) -> Result<Vec<(String, u64)>, BackendError> {
@@ -732,7 +712,7 @@ impl Backend for SftpBackend {
 
     fn remove(&self, kind: FileKind, name: &str) -> Result<(), BackendError> {
         validate_name(kind, name)?;
-        let path = format!("{}/{name}", self.path(&Self::dir_of(kind, name)));
+        let path = self.path(&kind.path_of(name));
         match self.run(
             &|| format!("removing {}", self.file_location(kind, name)),
             |sftp| {

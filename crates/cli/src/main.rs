@@ -70,7 +70,13 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(exit::OK);
             }
-            let code = match e.downcast_ref::<cairn_core::Error>() {
+            let core = e.downcast_ref::<cairn_core::Error>().or_else(|| {
+                match e.downcast_ref::<cairn_apps::Error>() {
+                    Some(cairn_apps::Error::Core(c)) => Some(c),
+                    _ => None,
+                }
+            });
+            let code = match core {
                 Some(cairn_core::Error::WrongPassword) => exit::WRONG_PASSWORD,
                 Some(cairn_core::Error::NotARepository(_)) => exit::NO_REPOSITORY,
                 Some(cairn_core::Error::Locked(_)) => exit::LOCKED,

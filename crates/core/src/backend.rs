@@ -47,6 +47,30 @@ impl FileKind {
             FileKind::Lock => "locks",
         }
     }
+
+    /// The directory that holds the file `name` of this kind, relative to the repository
+    /// root and `/`-separated: `""` for the config, `data/NA` for a pack (packs fan out
+    /// into up to 256 directories by the first two characters of their name, so that no
+    /// directory grows too large), the kind's [`dir`](FileKind::dir) for the others.
+    /// `name` must have passed [`validate_name`] (a pack name has two characters at least).
+    pub fn dir_of(self, name: &str) -> String {
+        match self {
+            FileKind::Config => String::new(),
+            FileKind::Pack => format!("{}/{}", self.dir(), &name[..2]),
+            _ => self.dir().to_owned(),
+        }
+    }
+
+    /// The path of the file `name` of this kind relative to the repository root,
+    /// `/`-separated (`config`, `keys/NAME`, `data/NA/NAME`, …): the repository layout
+    /// every backend stores, whatever its protocol. `name` must have passed
+    /// [`validate_name`].
+    pub fn path_of(self, name: &str) -> String {
+        match self.dir_of(name) {
+            dir if dir.is_empty() => name.to_owned(),
+            dir => format!("{dir}/{name}"),
+        }
+    }
 }
 
 /// What went wrong in a backend operation.
@@ -91,6 +115,45 @@ impl BackendError {
     /// True when the error says the file is not there.
     pub fn is_not_found(&self) -> bool {
         matches!(self, BackendError::NotFound { .. })
+    }
+
+    /// A [`BackendError::ShortRead`]: `len` bytes at `offset` were asked of the file
+    /// `name` of `kind`, which has `size`.
+    pub fn short_read(kind: FileKind, name: &str, offset: u64, len: u64, size: u64) -> Self {
+        BackendError::ShortRead {
+            kind,
+            name: name.to_owned(),
+            offset,
+            wanted: len,
+            size,
+        }
+    }
+
+    /// Checks a read of `len` bytes at `offset` against the size of the file `name` of
+    /// `kind`, as every backend must (see [`Backend::read_range`]): a range that ends past
+    /// the end, or past `u64::MAX`, is a [`ShortRead`](BackendError::ShortRead); a length that does not
+    /// fit in memory on this target is an I/O error. Gives the length to allocate.
+    pub fn check_range(
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+        size: u64,
+    ) -> Result<usize, Self> {
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(Self::short_read(kind, name, offset, len, size));
+        }
+        // `len <= size`, and `size` bytes fit in memory if the file fits on disk; a 32-bit
+        // target can still refuse.
+        usize::try_from(len).map_err(|_| {
+            Self::io(
+                format!("reading {kind:?} file {name}"),
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "range larger than address space",
+                ),
+            )
+        })
     }
 }
 

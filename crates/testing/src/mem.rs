@@ -111,17 +111,8 @@ impl Backend for MemBackend {
         let data = files
             .get(&(kind, name.to_owned()))
             .ok_or_else(|| not_found(kind, name))?;
-        let size = data.len() as u64;
-        match offset.checked_add(len) {
-            Some(end) if end <= size => Ok(data[offset as usize..end as usize].to_vec()),
-            _ => Err(BackendError::ShortRead {
-                kind,
-                name: name.to_owned(),
-                offset,
-                wanted: len,
-                size,
-            }),
-        }
+        let len = BackendError::check_range(kind, name, offset, len, data.len() as u64)?;
+        Ok(data[offset as usize..][..len].to_vec())
     }
 
     fn list(&self, kind: FileKind) -> Result<Vec<(String, u64)>, BackendError> {

@@ -13,7 +13,7 @@
 
 use super::{lookup, Plan};
 use crate::db::{Database, MariaDb};
-use cairn_core::{Error, Result};
+use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// The i-doit front-end.
@@ -32,13 +32,14 @@ impl Idoit {
         let install = install.canonicalize().map_err(|e| Error::io(install, e))?;
         let config = install.join("src/config.inc.php");
         let text = std::fs::read_to_string(&config).map_err(|e| {
-            Error::Invalid(format!(
-                "{}: {e}: not an i-doit installation",
-                config.display()
-            ))
+            Error::config(
+                &config,
+                format!("{e}: not an i-doit installation"),
+                Some(Box::new(e)),
+            )
         })?;
         let system = php_array(&text, "$g_db_system")
-            .ok_or_else(|| Error::Invalid(format!("{}: no $g_db_system", config.display())))?;
+            .ok_or_else(|| Error::config(&config, "no $g_db_system", None))?;
         let get = |k: &str| lookup(&system, k).unwrap_or("");
         let server = Server {
             host: or(get("host"), "localhost"),

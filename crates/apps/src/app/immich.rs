@@ -16,7 +16,7 @@
 
 use super::{lookup, read_dotenv, Plan};
 use crate::db::{Database, PgFormat, Postgres, Wrapper};
-use cairn_core::{Error, Result};
+use crate::{Error, Result};
 use std::path::Path;
 
 /// The Immich front-end.
@@ -42,7 +42,7 @@ fn external_libraries(
 ) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(compose).map_err(|e| Error::io(compose, e))?;
     let docs = yaml_rust2::YamlLoader::load_from_str(&text)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", compose.display())))?;
+        .map_err(|e| Error::config(compose, e.to_string(), Some(Box::new(e))))?;
     let Some(doc) = docs.first() else {
         return Ok(Vec::new());
     };
@@ -112,17 +112,11 @@ impl Immich {
     /// Reads the installation at `install`.
     pub fn discover(install: &Path) -> Result<Plan> {
         let install = install.canonicalize().map_err(|e| Error::io(install, e))?;
-        let env_file = install.join(".env");
-        if !env_file.is_file() {
-            return Err(Error::Invalid(format!(
-                "{} has no .env: not an Immich installation",
-                install.display()
-            )));
-        }
+        let env_file = super::required_file(&install, ".env", "an Immich")?;
         let env = read_dotenv(&env_file)?;
         let get = |k: &str| lookup(&env, k).filter(|v| !v.is_empty());
         let upload = get("UPLOAD_LOCATION")
-            .ok_or_else(|| Error::Invalid(format!("{}: no UPLOAD_LOCATION", env_file.display())))?;
+            .ok_or_else(|| Error::config(&env_file, "no UPLOAD_LOCATION", None))?;
         let upload = install.join(upload);
         let enc = |s: &str| {
             percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()

@@ -10,7 +10,7 @@
 //! by engine, name and location; their credentials come from the installation's
 //! configuration when the journal is acted on.
 
-use cairn_core::{Error, Result};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -166,14 +166,14 @@ impl Journal {
             Err(e) => return Err(Error::io(path, e)),
         };
         let j: Journal = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Invalid(format!(
+            Error::Restore(format!(
                 "the restore journal {} cannot be read ({e}); an application restore was \
                  cut short there: look at it, then remove it by hand",
                 path.display()
             ))
         })?;
         if j.version != VERSION {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Restore(format!(
                 "the restore journal {} is of version {}, this cairn reads {VERSION}",
                 path.display(),
                 j.version

@@ -22,7 +22,7 @@
 
 use super::Plan;
 use crate::db::Database;
-use cairn_core::{Error, Result};
+use crate::{Error, Result};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -141,16 +141,14 @@ impl Kestra {
             .iter()
             .map(|c| install.join(c))
             .find(|p| p.is_file())
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{} has no application.yaml (nor confs/application.yaml): not a Kestra \
-                     installation",
-                    install.display()
-                ))
+            .ok_or_else(|| Error::NotAnInstallation {
+                install: install.clone(),
+                missing: "application.yaml (nor confs/application.yaml)".into(),
+                app: "a Kestra".into(),
             })?;
         let text = std::fs::read_to_string(&config).map_err(|e| Error::io(&config, e))?;
         let docs = YamlLoader::load_from_str(&text)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", config.display())))?;
+            .map_err(|e| Error::config(&config, e.to_string(), Some(Box::new(e))))?;
         let yaml = docs.first().cloned().unwrap_or(Yaml::Null);
         let database = database(&yaml, &config)?;
         let storage = storage(&yaml, &config, &install)?;
@@ -241,21 +239,24 @@ fn scalar(y: &Yaml, path: &[&str], config: &Path) -> Result<Option<String>> {
         Some(Yaml::Integer(i)) => i.to_string(),
         Some(Yaml::Boolean(b)) => b.to_string(),
         Some(_) => {
-            return Err(Error::Invalid(format!(
-                "{}: {} is not a single value",
-                config.display(),
-                path.join(".")
-            )))
+            return Err(Error::config(
+                config,
+                format!("{} is not a single value", path.join(".")),
+                None,
+            ))
         }
     };
     resolve(&text, &|k| std::env::var(k).ok())
         .map(Some)
         .map_err(|name| {
-            Error::Invalid(format!(
-                "{}: {} uses ${{{name}}}, which is not set in the environment",
-                config.display(),
-                path.join(".")
-            ))
+            Error::config(
+                config,
+                format!(
+                    "{} uses ${{{name}}}, which is not set in the environment",
+                    path.join(".")
+                ),
+                None,
+            )
         })
 }
 
@@ -300,11 +301,12 @@ fn resolve(s: &str, env: &dyn Fn(&str) -> Option<String>) -> std::result::Result
 /// `postgres`, `mysql`, or the only one there is.
 fn database(y: &Yaml, config: &Path) -> Result<Database> {
     let no_jdbc = || {
-        Error::Invalid(format!(
-            "{}: no datasources.<name>.url: Kestra with the Elasticsearch/Kafka backend is \
-             backed up with Elasticsearch snapshots, which cairn does not take",
-            config.display()
-        ))
+        Error::config(
+            config,
+            "no datasources.<name>.url: Kestra with the Elasticsearch/Kafka backend is backed \
+             up with Elasticsearch snapshots, which cairn does not take",
+            None,
+        )
     };
     let Some(Yaml::Hash(sources)) = lookup(y, &["datasources"]) else {
         return Err(no_jdbc());
@@ -322,14 +324,15 @@ fn database(y: &Yaml, config: &Path) -> Result<Database> {
         .or_else(|| (names.len() == 1).then(|| names[0].clone()))
         .ok_or_else(no_jdbc)?;
     let key = |k: &str| scalar(y, &["datasources", &name, k], config);
-    let url = key("url")?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "{}: datasources.{name}.url is missing",
-            config.display()
-        ))
-    })?;
-    from_jdbc(&url, key("username")?, key("password")?)
-        .map_err(|e| Error::Invalid(format!("{}: datasources.{name}.url: {e}", config.display())))
+    let url = key("url")?
+        .ok_or_else(|| Error::config(config, format!("datasources.{name}.url is missing"), None))?;
+    from_jdbc(&url, key("username")?, key("password")?).map_err(|e| {
+        Error::config(
+            config,
+            format!("datasources.{name}.url: {e}"),
+            Some(Box::new(e)),
+        )
+    })
 }
 
 /// A database from a JDBC URL (`jdbc:postgresql://host:port/db?…`,
@@ -418,10 +421,11 @@ fn storage(y: &Yaml, config: &Path, install: &Path) -> Result<Storage> {
     )?);
     match (kind.as_deref(), base) {
         (Some("local") | None, Some(base)) => Ok(Storage::Local(install.join(base))),
-        (Some("local"), None) => Err(Error::Invalid(format!(
-            "{}: kestra.storage.type is local but kestra.storage.local.base-path is missing",
-            config.display()
-        ))),
+        (Some("local"), None) => Err(Error::config(
+            config,
+            "kestra.storage.type is local but kestra.storage.local.base-path is missing",
+            None,
+        )),
         (Some(other), _) => Ok(Storage::Other(other.to_string())),
         (None, None) => Ok(Storage::None),
     }

@@ -12,7 +12,7 @@
 
 use super::{lookup, read_dotenv, Plan};
 use crate::db::{Database, Sqlite};
-use cairn_core::{Error, Result};
+use crate::{Error, Result};
 use std::path::Path;
 use std::process::Stdio;
 
@@ -35,13 +35,7 @@ impl Kimai {
     /// Reads the installation at `install`.
     pub fn discover(install: &Path) -> Result<Plan> {
         let install = install.canonicalize().map_err(|e| Error::io(install, e))?;
-        let env_file = install.join(".env");
-        if !env_file.is_file() {
-            return Err(Error::Invalid(format!(
-                "{} has no .env: not a Kimai installation",
-                install.display()
-            )));
-        }
+        let env_file = super::required_file(&install, ".env", "a Kimai")?;
         let mut env = read_dotenv(&env_file)?;
         let local = install.join(".env.local");
         if local.is_file() {
@@ -49,7 +43,7 @@ impl Kimai {
             env.extend(read_dotenv(&local)?);
         }
         let url = lookup(&env, "DATABASE_URL")
-            .ok_or_else(|| Error::Invalid(format!("{}: no DATABASE_URL", env_file.display())))?;
+            .ok_or_else(|| Error::config(&env_file, "no DATABASE_URL", None))?;
         let (database, excludes) = database(url, &install)?;
         Ok(Plan {
             app: "kimai".into(),

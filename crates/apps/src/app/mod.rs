@@ -26,9 +26,8 @@ pub use restore::{
 use crate::db::Consistent;
 pub use crate::db::TableCount;
 use crate::db::{Database, DumpInfo};
-use cairn_core::{
-    BackupOptions, BackupResult, Error, ManifestFinish, ParentChoice, Progress, Repository, Result,
-};
+use crate::{Error, Result};
+use cairn_core::{BackupOptions, BackupResult, ManifestFinish, ParentChoice, Progress, Repository};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -203,9 +202,11 @@ impl Manifest {
         let value = snap
             .manifest
             .clone()
-            .ok_or_else(|| Error::Invalid(format!("snapshot {} has no manifest", id.short())))?;
-        serde_json::from_value(value)
-            .map_err(|e| Error::format(format!("snapshot {}: manifest", id.short()), e.to_string()))
+            .ok_or_else(|| Error::NoManifest(id.short()))?;
+        serde_json::from_value(value).map_err(|e| {
+            cairn_core::Error::format(format!("snapshot {}: manifest", id.short()), e.to_string())
+                .into()
+        })
     }
 }
 
@@ -382,20 +383,8 @@ pub fn restore_later(app: &str) -> &'static [&'static str] {
     }
 }
 
-/// Runs a shell command of a hook (`what`: before or after); an error names it.
-pub fn run_hook(what: &str, cmd: &str) -> Result<()> {
-    let status = cairn_core::command("sh")
-        .arg("-c")
-        .arg(cmd)
-        .status()
-        .map_err(|e| Error::Invalid(format!("{what} hook {cmd:?}: {e}")))?;
-    if !status.success() {
-        return Err(Error::Invalid(format!(
-            "{what} hook {cmd:?} failed ({status})"
-        )));
-    }
-    Ok(())
-}
+/// Runs a shell command of a hook (see [`crate::hook::run`]).
+pub use crate::hook::run as run_hook;
 
 /// How an application backup ended.
 #[derive(Debug)]
@@ -407,22 +396,24 @@ pub struct AppBackup {
 }
 
 /// Backs up an installation: before-hooks, dumps, files, one snapshot; the after-hooks
-/// run whatever happened, each even if an earlier one failed.
+/// run whatever happened, each even if an earlier one failed. What the hooks print goes
+/// to `show`, line by line.
 pub fn backup(
     repo: &Repository,
     plan: &Plan,
     tags: Vec<String>,
     progress: &dyn Progress,
+    show: &mut dyn FnMut(&str),
 ) -> AppBackup {
     let result = plan
         .before
         .iter()
-        .try_for_each(|h| run_hook("before", h))
+        .try_for_each(|h| run_hook("before", h, show))
         .and_then(|()| backup_between_hooks(repo, plan, tags, progress));
     let after_errors = plan
         .after
         .iter()
-        .filter_map(|h| run_hook("after", h).err())
+        .filter_map(|h| run_hook("after", h, show).err())
         .collect();
     AppBackup {
         result,
@@ -437,21 +428,19 @@ fn backup_between_hooks(
     progress: &dyn Progress,
 ) -> Result<BackupResult> {
     if let Some(p) = plan.problems.first() {
-        return Err(Error::Invalid(format!(
-            "{} at {}: {p}; nothing was backed up",
-            plan.app,
-            plan.install.display()
-        )));
+        return Err(Error::Discovery {
+            app: plan.app.clone(),
+            install: plan.install.clone(),
+            problem: p.clone(),
+        });
     }
     if let Some((name, what)) = plan.missing_databases.first() {
-        return Err(Error::Invalid(format!(
-            "{} at {}: {what} names database {name}, which does not exist; nothing was \
-             backed up (no database is left out silently). Restore or create it, or leave \
-             it out: exclude = [\"{name}\"] under the installation's [app.database] in the \
-             config file",
-            plan.app,
-            plan.install.display()
-        )));
+        return Err(Error::MissingDatabase {
+            app: plan.app.clone(),
+            install: plan.install.clone(),
+            name: name.clone(),
+            named_by: what.clone(),
+        });
     }
     store(repo, plan, tags, None, progress)
 }
@@ -592,7 +581,7 @@ fn store(
     };
     let result = cairn_core::backup(repo, opts, progress);
     drop(held);
-    result
+    Ok(result?)
 }
 
 /// The blocks of an accounts script, each with its account's name.
@@ -637,6 +626,21 @@ pub fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .rev()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
+}
+
+/// The file `name` of the installation at `install`, which every installation of `app`
+/// (with its article: "a Kimai") has; without it, the directory is not one.
+fn required_file(install: &Path, name: &str, app: &str) -> Result<PathBuf> {
+    let path = install.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::NotAnInstallation {
+            install: install.to_path_buf(),
+            missing: name.into(),
+            app: app.into(),
+        })
+    }
 }
 
 /// Reads the `KEY=value` lines of a dotenv file (`#` comments, optional quotes,

@@ -31,9 +31,9 @@
 use super::journal::{Before, Journal, JournalAccounts, JournalDatabase, JournalPath, Phase};
 use super::{plan, plan_with, DatabaseAccess, Manifest, Plan, RestorePointOf, RESTORE_POINT_TAG};
 use crate::db::{Database, TargetState};
+use crate::{Error, Result};
 use cairn_core::{
-    browse, Error, Id, NoProgress, NodeKind, Repository, RestoreOptions as CoreRestore, Result,
-    Snapshot,
+    browse, Id, NoProgress, NodeKind, Repository, RestoreOptions as CoreRestore, Snapshot,
 };
 use std::path::{Path, PathBuf};
 
@@ -237,7 +237,7 @@ pub fn restore(
         if said.iter().any(|s| text.contains(s)) {
             e
         } else {
-            Error::Invalid(format!("{text}; nothing was changed"))
+            Error::Restore(format!("{text}; nothing was changed"))
         }
     })
 }
@@ -267,7 +267,7 @@ fn restore_transaction(
     // state as its restore point.
     if let (Some(dir), None) = (&opts.journal_dir, &opts.finish) {
         if let Some(j) = Journal::find(dir, &app, &target)? {
-            return Err(Error::Invalid(interrupted_message(
+            return Err(Error::Restore(interrupted_message(
                 &j,
                 &opts.rollback_command,
             )));
@@ -401,7 +401,7 @@ fn restore_transaction(
                 "databases: where they go is read from the configuration once the files are back",
             ),
             Err(e) => {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Restore(format!(
                     "where the databases go cannot be read from the installation at {}: \
                      {e}{nothing}",
                     target.display()
@@ -427,9 +427,9 @@ fn restore_transaction(
     // whatever happened from here on.
     for h in &opts.before {
         say(&format!("before-hook: {h}"));
-        if let Err(e) = super::run_hook("before", h) {
+        if let Err(e) = super::run_hook("before", h, &mut |line| say(&format!("  {line}"))) {
             let after = run_after_hooks(opts, say);
-            return Err(Error::Invalid(format!("{e}; nothing was changed{after}")));
+            return Err(Error::Restore(format!("{e}; nothing was changed{after}")));
         }
     }
     let result = (|| -> Result<RestoreReport> {
@@ -566,7 +566,7 @@ fn restore_transaction(
             }
             for d in &planned {
                 let differ = health_check(&d.db, &d.m)
-                    .map_err(|e| Error::Invalid(format!("database {}: {e}", d.db.name())))?;
+                    .map_err(|e| Error::Restore(format!("database {}: {e}", d.db.name())))?;
                 for (t, want, got) in &differ {
                     say(&format!(
                         "database {}: table {t} has {got} rows, the manifest counted {want} \
@@ -585,7 +585,7 @@ fn restore_transaction(
             Ok(()) => {
                 if let Some(dir) = &dir {
                     journal.remove(dir).map_err(|e| {
-                        Error::Invalid(format!(
+                        Error::Restore(format!(
                             "the restore succeeded, but its journal could not be removed \
                              ({e}): remove {} by hand",
                             Journal::path_for(dir, &journal.app, Path::new(&journal.install))
@@ -637,7 +637,7 @@ fn restore_transaction(
                         .find(|d| d.engine() == jd.engine && d.name() == jd.name)
                         .cloned()
                         .ok_or_else(|| {
-                            Error::Invalid(format!(
+                            Error::Restore(format!(
                                 "{} database {} is not known",
                                 jd.engine, jd.name
                             ))
@@ -645,7 +645,7 @@ fn restore_transaction(
                 };
                 let states =
                     rollback_with(repo, &mut journal, dir.as_deref(), &touched, &resolve, say);
-                Err(Error::Invalid(failure_message(
+                Err(Error::Restore(failure_message(
                     &format!("restoring {app} snapshot {} failed: {e}", id.short()),
                     &journal,
                     &states,
@@ -701,8 +701,8 @@ fn restore_transaction(
             }
             Ok(report)
         }
-        Ok(_) => Err(Error::Invalid(format!("the restore succeeded, but{after}"))),
-        Err(e) => Err(Error::Invalid(format!("{e}{after}"))),
+        Ok(_) => Err(Error::Restore(format!("the restore succeeded, but{after}"))),
+        Err(e) => Err(Error::Restore(format!("{e}{after}"))),
     }
 }
 
@@ -712,7 +712,7 @@ fn run_after_hooks(opts: &RestoreOptions, say: &mut dyn FnMut(&str)) -> String {
     let mut failed = String::new();
     for h in &opts.after {
         say(&format!("after-hook: {h}"));
-        if let Err(e) = super::run_hook("after", h) {
+        if let Err(e) = super::run_hook("after", h, &mut |line| say(&format!("  {line}"))) {
             failed.push_str(&format!(
                 "; {e}: the application may not have been started again"
             ));
@@ -732,7 +732,7 @@ fn short(hex: &str) -> &str {
 /// A snapshot id the journal names.
 fn journal_id(hex: &str, what: &str) -> Result<Id> {
     Id::from_hex(hex)
-        .ok_or_else(|| Error::Invalid(format!("the restore journal names no valid {what}")))
+        .ok_or_else(|| Error::Restore(format!("the restore journal names no valid {what}")))
 }
 
 /// The accounts of the manifest that the servers of `planned` lack (found before any
@@ -918,12 +918,12 @@ fn take_restore_point(
         &NoProgress,
     )
     .map_err(|e| {
-        Error::Invalid(format!(
+        Error::Restore(format!(
             "the restore point could not be taken: {e}; nothing was changed"
         ))
     })?;
     if let Some(w) = stored.warnings.first() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Restore(format!(
             "the restore point is incomplete ({w}{}); nothing was changed",
             match stored.warnings.len() {
                 1 => String::new(),
@@ -936,7 +936,7 @@ fn take_restore_point(
         stored.id.short()
     ));
     let v = cairn_core::verify_snapshot(repo, &stored.id).map_err(|e| {
-        Error::Invalid(format!(
+        Error::Restore(format!(
             "the restore point cannot be trusted: {e}; nothing was changed. The repository \
              is damaged: run `cairn check --read-data`, then `cairn repair index` or \
              `cairn repair snapshots`, and try again"
@@ -984,7 +984,7 @@ fn restore_path_with(
     };
     let (sum, warnings) = cairn_core::restore(repo, &node, from, &ro, &NoProgress)?;
     if sum.errors > 0 {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Restore(format!(
             "restoring {from} into {} failed: {} error(s): {}",
             into.display(),
             sum.errors,
@@ -1092,7 +1092,7 @@ pub fn rollback(
         .iter()
         .any(|(_, s)| matches!(s, ItemState::Unknown(_)))
     {
-        return Err(Error::Invalid(failure_message(
+        return Err(Error::Restore(failure_message(
             &format!("rolling back the restore of {} failed", journal.install),
             journal,
             &states,
@@ -1241,7 +1241,7 @@ fn rollback_with(
                                 .find(|d| d.dump.engine == "sqlite" && jd.engine == "sqlite")
                         })
                         .ok_or_else(|| {
-                            Error::Invalid(format!(
+                            Error::Restore(format!(
                                 "restore point {} holds no dump of it",
                                 rp.short()
                             ))
@@ -1272,7 +1272,7 @@ fn rollback_with(
             .databases
             .iter()
             .find(|d| d.engine == a.engine)
-            .ok_or_else(|| Error::Invalid("no database of that server in the journal".into()))
+            .ok_or_else(|| Error::Restore("no database of that server in the journal".into()))
             .and_then(resolve)
             .and_then(|db| {
                 say(&format!("{what}: dropping them (they were not there)"));
@@ -1423,7 +1423,7 @@ fn load_from(
             browse::dump_file(repo, &node, &mut fix)?;
             fix.finish()
         } else {
-            browse::dump_file(repo, &node, w).map(drop)
+            Ok(browse::dump_file(repo, &node, w).map(drop)?)
         }
     })
 }
@@ -1466,7 +1466,10 @@ impl<'a> SearchPathFix<'a> {
     fn finish(mut self) -> Result<()> {
         self.emit()
             .and_then(|()| self.out.flush())
-            .map_err(|e| Error::Invalid(format!("writing the dump: {e}")))
+            .map_err(|source| Error::Io {
+                what: "writing the dump".into(),
+                source,
+            })
     }
 }
 
@@ -1512,7 +1515,7 @@ fn health_check(db: &Database, m: &super::DatabaseManifest) -> Result<Vec<(Strin
         }
     }
     if !missing.is_empty() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Database(format!(
             "health check: table(s) missing after the restore: {}",
             missing.join(", ")
         )));

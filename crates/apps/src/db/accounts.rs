@@ -8,7 +8,7 @@
 //! `-- account NAME`, so a restore can run the blocks of the missing accounts only.
 
 use super::{Database, MariaDb, Postgres};
-use cairn_core::{Error, Result};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// What a snapshot records about the accounts stored beside the dumps.

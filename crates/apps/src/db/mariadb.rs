@@ -2,7 +2,8 @@
 //! --routines --events --triggers`, one database or all of them.
 
 use super::{file_name, DumpInfo, Planned, UrlParts, Wrapper};
-use cairn_core::{Result, StreamSource};
+use crate::Result;
+use cairn_core::StreamSource;
 
 /// A MariaDB/MySQL database (or server) to dump.
 #[derive(Clone, Debug)]
@@ -138,7 +139,7 @@ impl MariaDb {
     /// with foreign keys (i-doit).
     pub fn drop_database(&self) -> Result<()> {
         let Some(db) = self.database() else {
-            return Err(cairn_core::Error::Invalid(
+            return Err(crate::Error::Invalid(
                 "refusing to drop every database of a MariaDB server".into(),
             ));
         };

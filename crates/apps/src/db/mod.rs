@@ -23,7 +23,8 @@ pub use mariadb::MariaDb;
 pub use postgres::{PgFormat, PgSnapshot, Postgres};
 pub use sqlite::Sqlite;
 
-use cairn_core::{Error, Observer, Result, StreamSource};
+use crate::{Error, Result};
+use cairn_core::{Observer, StreamSource};
 pub use dump_rows::RowCounter;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
@@ -494,12 +495,7 @@ impl Planned {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| {
-                Error::Invalid(format!(
-                    "{what}: cannot run {}: {e}",
-                    self.program.to_string_lossy()
-                ))
-            })?;
+            .map_err(|source| self.start_error(what, source))?;
         let mut stderr = child.stderr.take().expect("piped");
         let tail = std::thread::spawn(move || {
             let mut all = Vec::new();
@@ -512,13 +508,13 @@ impl Planned {
         drop(stdin);
         let status = child
             .wait()
-            .map_err(|e| Error::Invalid(format!("{what}: {e}")))?;
+            .map_err(|source| self.start_error(what, source))?;
         let tail = tail.join().unwrap_or_default();
         // When the dump could not be read (a damaged or missing blob), the client saw a
         // cut-off script and complains about its syntax: the cause is the repository's
         // error, so it comes first, and the client's echo of SQL stays out of it.
-        if let Err(e) = &fed {
-            if !is_closed_pipe(e) {
+        let fed = match fed {
+            Err(e) if !is_closed_pipe(&e) => {
                 let client = match status.success() {
                     true => String::new(),
                     false => format!(
@@ -526,16 +522,21 @@ impl Planned {
                         self.program.to_string_lossy()
                     ),
                 };
-                return Err(Error::Invalid(format!(
-                    "{what}: reading the dump from the repository failed: {e}{client}"
-                )));
+                return Err(Error::DumpUnreadable {
+                    what: what.to_string(),
+                    source: Box::new(e),
+                    client,
+                });
             }
-        }
+            fed => fed,
+        };
         if !status.success() {
-            return Err(Error::Invalid(format!(
-                "{what}: {} exited with {status}: {tail}",
-                self.program.to_string_lossy()
-            )));
+            return Err(Error::Tool {
+                what: what.to_string(),
+                tool: self.program.to_string_lossy().into_owned(),
+                status,
+                stderr: tail,
+            });
         }
         // A client that stopped reading early (and still exited 0) did not load it all.
         fed
@@ -555,22 +556,29 @@ impl Planned {
     /// Runs it to the end and returns its standard output, trimmed; a failure names
     /// `what` and carries the tool's own message.
     pub fn output(&self, what: &str) -> Result<String> {
-        let out = self.command().stdin(Stdio::null()).output().map_err(|e| {
-            Error::Invalid(format!(
-                "{what}: cannot run {}: {e}",
-                self.program.to_string_lossy()
-            ))
-        })?;
+        let out = self
+            .command()
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| self.start_error(what, source))?;
         if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            return Err(Error::Invalid(format!(
-                "{what}: {} exited with {}: {}",
-                self.program.to_string_lossy(),
-                out.status,
-                err.trim()
-            )));
+            return Err(Error::Tool {
+                what: what.to_string(),
+                tool: self.program.to_string_lossy().into_owned(),
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The error of this command when it cannot be started (or waited for).
+    fn start_error(&self, what: &str, source: std::io::Error) -> Error {
+        Error::ToolStart {
+            what: what.to_string(),
+            tool: self.program.to_string_lossy().into_owned(),
+            source,
+        }
     }
 }
 
@@ -643,11 +651,11 @@ pub(crate) fn parse_counts(text: &str, what: &str) -> Result<Vec<TableCount>> {
         .map(|l| {
             let (t, n) = l
                 .rsplit_once('\t')
-                .ok_or_else(|| Error::Invalid(format!("{what}: unexpected output {l:?}")))?;
+                .ok_or_else(|| Error::Database(format!("{what}: unexpected output {l:?}")))?;
             let rows = n
                 .trim()
                 .parse()
-                .map_err(|_| Error::Invalid(format!("{what}: unexpected count {n:?}")))?;
+                .map_err(|_| Error::Database(format!("{what}: unexpected count {n:?}")))?;
             Ok(TableCount {
                 table: t.to_string(),
                 rows,
@@ -679,7 +687,8 @@ pub(crate) fn file_name(db: &str) -> String {
 /// Whether `e` is a write into a client that had already stopped reading (its own exit
 /// status then says why).
 fn is_closed_pipe(e: &Error) -> bool {
-    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    matches!(e, Error::Core(cairn_core::Error::Io { source, .. })
+        if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 #[cfg(test)]

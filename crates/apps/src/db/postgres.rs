@@ -2,7 +2,8 @@
 //! request), or `pg_dumpall --clean --if-exists` of a whole server.
 
 use super::{file_name, DumpInfo, Planned, UrlParts, Wrapper};
-use cairn_core::{Result, StreamSource};
+use crate::Result;
+use cairn_core::StreamSource;
 
 /// The format of a `pg_dump`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -111,7 +112,7 @@ impl Postgres {
     /// `DROP DATABASE … WITH (FORCE)` (closes its connections first).
     pub fn drop_database(&self) -> Result<()> {
         let Some(db) = self.database() else {
-            return Err(cairn_core::Error::Invalid(
+            return Err(crate::Error::Invalid(
                 "refusing to drop a whole PostgreSQL server".into(),
             ));
         };
@@ -283,8 +284,10 @@ impl Postgres {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .map_err(|e| {
-                cairn_core::Error::Invalid(format!("{}: cannot run psql: {e}", self.what()))
+            .map_err(|source| crate::Error::ToolStart {
+                what: self.what(),
+                tool: "psql".into(),
+                source,
             })?;
         let mut session = PgSnapshot {
             stdin: child.stdin.take(),
@@ -299,7 +302,7 @@ impl Postgres {
             .trim()
             .to_string();
         if session.id.is_empty() {
-            return Err(cairn_core::Error::Invalid(format!(
+            return Err(crate::Error::Database(format!(
                 "{}: no snapshot exported",
                 self.what()
             )));
@@ -425,7 +428,7 @@ impl PgSnapshot {
             if let Some(e) = s.child.stderr.as_mut() {
                 let _ = e.read_to_string(&mut err);
             }
-            cairn_core::Error::Invalid(format!("{}: {why}: {}", s.what, err.trim()))
+            crate::Error::Database(format!("{}: {why}: {}", s.what, err.trim()))
         };
         let stdin = self.stdin.as_mut().expect("open until drop");
         if let Err(e) = write!(stdin, "{sql};\n\\echo {DONE}\n").and_then(|()| stdin.flush()) {

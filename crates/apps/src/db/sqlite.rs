@@ -3,7 +3,8 @@
 //! what is still in the `-wal` file). Restored by putting the file back in place.
 
 use super::DumpInfo;
-use cairn_core::{Error, Result, StreamSource};
+use crate::{Error, Result};
+use cairn_core::StreamSource;
 use rusqlite::{Connection, OpenFlags};
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
@@ -42,11 +43,12 @@ impl Sqlite {
     }
 
     fn open(&self) -> Result<Connection> {
-        let what = |e: rusqlite::Error| {
-            Error::Invalid(format!("SQLite database {}: {e}", self.path.display()))
+        let what = |source| Error::Sqlite {
+            what: format!("SQLite database {}", self.path.display()),
+            source,
         };
         if !self.path.is_file() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Database(format!(
                 "SQLite database {}: no such file",
                 self.path.display()
             )));
@@ -113,9 +115,12 @@ impl Sqlite {
         let conn = check.open()?;
         let ok: String = conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .map_err(|e| Error::Invalid(format!("restored SQLite database: {e}")))?;
+            .map_err(|source| Error::Sqlite {
+                what: "restored SQLite database".into(),
+                source,
+            })?;
         if ok != "ok" {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Database(format!(
                 "restored SQLite database fails its integrity check: {ok}"
             )));
         }
@@ -127,15 +132,18 @@ impl Sqlite {
             use std::os::unix::fs::PermissionsExt;
             let now = super::FileOwner::of(tmp.path());
             if now.map(|n| (n.uid, n.gid)) != Some((o.uid, o.gid)) {
-                std::os::unix::fs::chown(tmp.path(), Some(o.uid), Some(o.gid)).map_err(|e| {
-                    Error::Invalid(format!(
-                        "restored SQLite database {}: cannot give it owner {} and group {} \
-                         as before: {e}",
-                        self.path.display(),
-                        o.uid,
-                        o.gid
-                    ))
-                })?;
+                std::os::unix::fs::chown(tmp.path(), Some(o.uid), Some(o.gid)).map_err(
+                    |source| Error::Io {
+                        what: format!(
+                            "restored SQLite database {}: cannot give it owner {} and group \
+                             {} as before",
+                            self.path.display(),
+                            o.uid,
+                            o.gid
+                        ),
+                        source,
+                    },
+                )?;
             }
             std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(o.mode))
                 .map_err(|e| Error::io(tmp.path(), e))?;
@@ -153,8 +161,9 @@ impl Sqlite {
     /// Every table with its row count, read in one transaction.
     pub fn tables(&self) -> Result<Vec<super::TableCount>> {
         let mut conn = self.open()?;
-        let what = |e: rusqlite::Error| {
-            Error::Invalid(format!("SQLite database {}: {e}", self.path.display()))
+        let what = |source| Error::Sqlite {
+            what: format!("SQLite database {}", self.path.display()),
+            source,
         };
         let tx = conn.transaction().map_err(what)?;
         let names: Vec<String> = {
@@ -183,11 +192,9 @@ impl Sqlite {
     /// Copies the database, consistently, into `dst` (a new file).
     pub fn copy_to(&self, dst: &Path) -> Result<()> {
         let src = self.open()?;
-        let what = |e: rusqlite::Error| {
-            Error::Invalid(format!(
-                "copying SQLite database {}: {e}",
-                self.path.display()
-            ))
+        let what = |source| Error::Sqlite {
+            what: format!("copying SQLite database {}", self.path.display()),
+            source,
         };
         let mut out = Connection::open(dst).map_err(what)?;
         let backup = rusqlite::backup::Backup::new(&src, &mut out).map_err(what)?;
@@ -204,7 +211,7 @@ impl Sqlite {
                     std::thread::sleep(Duration::from_millis(20))
                 }
                 _ => {
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::Database(format!(
                         "copying SQLite database {}: still locked by another process after {} s",
                         self.path.display(),
                         BUSY_TIMEOUT.as_secs()

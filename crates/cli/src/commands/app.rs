@@ -345,7 +345,7 @@ pub fn backup(s: &Settings, a: AppBackupRequest) -> Result<u8> {
         );
     }
     let bar = Bar::new(s.progress, None);
-    let done = app::backup(&repo, &plan, tags, &bar);
+    let done = app::backup(&repo, &plan, tags, &bar, &mut |l| eprintln!("    {l}"));
     bar.finish();
     for e in &done.after_errors {
         eprintln!("cairn: {e}; the application may not have been started again");
@@ -597,7 +597,7 @@ pub fn restore(s: &Settings, a: AppRestoreRequest) -> Result<u8> {
         let mut states = Ok(Vec::new());
         for h in &before {
             say(&format!("before-hook: {h}"));
-            if let Err(e) = app::run_hook("before", h) {
+            if let Err(e) = app::run_hook("before", h, &mut |l| say(&format!("  {l}"))) {
                 states = Err(e);
                 break;
             }
@@ -607,7 +607,7 @@ pub fn restore(s: &Settings, a: AppRestoreRequest) -> Result<u8> {
         }
         for h in &after {
             say(&format!("after-hook: {h}"));
-            if let Err(e) = app::run_hook("after", h) {
+            if let Err(e) = app::run_hook("after", h, &mut |l| say(&format!("  {l}"))) {
                 eprintln!("cairn: {e}; the application may not have been started again");
             }
         }

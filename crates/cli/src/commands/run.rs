@@ -323,8 +323,8 @@ impl Runner<'_> {
         };
         let mut hook_failed = None;
         for h in &step.before {
-            if let Err(e) = run_hook(h) {
-                hook_failed = Some(format!("before-hook failed: {e:#}"));
+            if let Err(e) = run_hook("before", h) {
+                hook_failed = Some(e.to_string());
                 break;
             }
         }
@@ -375,8 +375,8 @@ impl Runner<'_> {
             }
         }
         for h in &step.after {
-            if let Err(e) = run_hook(h) {
-                let why = format!("after-hook failed: {e:#}");
+            if let Err(e) = run_hook("after", h) {
+                let why = e.to_string();
                 log(self.s, &why);
                 result.log_tail.push(why.clone());
                 if result.outcome != Outcome::Failed {
@@ -414,10 +414,10 @@ impl Runner<'_> {
         let started = Instant::now();
         log(self.s, &format!("{which}: {command}"));
         let mut r = skipped(which, self.s.config.primary_name(), "");
-        r.outcome = match run_hook(command) {
+        r.outcome = match run_hook(which, command) {
             Ok(()) => Outcome::Ok,
             Err(e) => {
-                r.detail = format!("{e:#}");
+                r.detail = e.to_string();
                 r.log_tail.push(r.detail.clone());
                 Outcome::Failed
             }
@@ -577,33 +577,10 @@ fn skipped(step: &str, repository: &str, why: &str) -> StepResult {
     }
 }
 
-/// Runs a hook with `sh -c`; an error, with the end of what it printed, when it cannot
-/// start or exits non-zero. What it prints goes to standard error, indented, like a
-/// step's output (standard output carries the summary).
-fn run_hook(command: &str) -> Result<()> {
-    let out = cairn_core::command("sh")
-        .args(["-c", command])
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("starting `{command}`"))?;
-    let mut printed: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-        .map(String::from)
-        .collect();
-    for line in &printed {
-        eprintln!("    {line}");
-    }
-    if !out.status.success() {
-        let tail = printed.split_off(printed.len().saturating_sub(3));
-        let said = if tail.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", tail.join(" / "))
-        };
-        bail!("`{command}` exited with {}{said}", out.status);
-    }
-    Ok(())
+/// Runs a hook (see [`cairn_apps::hook::run`]); what it prints goes to standard error,
+/// indented, like a step's output (standard output carries the summary).
+fn run_hook(which: &str, command: &str) -> cairn_apps::Result<()> {
+    cairn_apps::hook::run(which, command, &mut |line| eprintln!("    {line}"))
 }
 
 /// The summary printed at the end, and sent with the last ping.
