@@ -35,7 +35,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Man { dir } => return manual(dir),
         Command::Config(ConfigCommand::Check) => {
-            let location = crate::config::locate(cli.global.config, &crate::settings::env_var);
+            let location = cairn_config::locate(cli.global.config, &crate::settings::env_var);
             return config::check(&location, cli.global.json);
         }
         other => other,

@@ -15,9 +15,6 @@ mod progress;
 mod requests;
 mod settings;
 
-// The config file lives in the cairn-config crate; this name keeps the commands'
-// `crate::config::…` paths working until they name the crate directly.
-use cairn_config as config;
 use clap::Parser;
 use std::process::ExitCode;
 

@@ -17,7 +17,7 @@
 //! 6. [`Plan::status`]: `status --json` over every configured repository;
 //! 7. the job's `after` commands.
 
-use crate::config::{Cadence, Config, JobConfig, SourceConfig};
+use cairn_config::{Cadence, Config, JobConfig, SourceConfig};
 use cairn_core::Policy;
 use crate::password::PasswordSource;
 use std::path::PathBuf;
@@ -328,7 +328,7 @@ before = ["true"]
 
 {text}"#
         );
-        crate::config::parse(&text, std::path::Path::new("/etc/cairn/config.toml"), false)
+        cairn_config::parse(&text, std::path::Path::new("/etc/cairn/config.toml"), false)
             .unwrap_or_else(|p| panic!("{p:?}"))
     }
 

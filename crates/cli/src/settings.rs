@@ -27,7 +27,7 @@
 //! `password-file`). Application settings (`[[app]]`) follow the same rule in
 //! `cairn app`: a flag replaces the configured value of its key.
 
-use crate::config::Config;
+use cairn_config::Config;
 use crate::password::{read_password, PasswordSource};
 use anyhow::{bail, Context, Result};
 use cairn_core::Password;
@@ -121,8 +121,8 @@ pub fn state_dir(what: &str) -> anyhow::Result<std::path::PathBuf> {
 impl Settings {
     /// Resolves the global flags against the environment and the config file.
     pub fn resolve(flags: crate::args::GlobalArgs) -> Result<Settings> {
-        let location = crate::config::locate(flags.config.clone(), &env_var);
-        let config = crate::config::load(&location, false)?;
+        let location = cairn_config::locate(flags.config.clone(), &env_var);
+        let config = cairn_config::load(&location, false)?;
         let password_set = cairn_core::secret_env("CAIRN_PASSWORD").is_some();
         Settings::resolve_with(flags, &env_var, password_set, config)
     }
@@ -243,7 +243,7 @@ impl Settings {
     /// The settings of another configured repository (an `[[offsite]]`): its url,
     /// password source and remote options (the environment overriding them, as for
     /// the primary); everything else stays.
-    pub fn for_repository(&self, rc: &crate::config::RepositoryConfig) -> Result<Settings> {
+    pub fn for_repository(&self, rc: &cairn_config::RepositoryConfig) -> Result<Settings> {
         let name = rc.name.as_deref().unwrap_or("primary");
         let Some(url) = &rc.url else {
             bail!("the repository {name} has no url");
@@ -267,7 +267,7 @@ impl Settings {
 }
 
 /// The backends' options from the config file's `s3-*` and `sftp-*` keys.
-fn remote_options(c: &crate::config::RemoteConfig) -> cairn_backend::RemoteOptions {
+fn remote_options(c: &cairn_config::RemoteConfig) -> cairn_backend::RemoteOptions {
     cairn_backend::RemoteOptions {
         s3_endpoint: c.s3_endpoint.clone(),
         s3_region: c.s3_region.clone(),
@@ -281,8 +281,8 @@ fn remote_options(c: &crate::config::RemoteConfig) -> cairn_backend::RemoteOptio
 }
 
 /// The front-end's options from an `[[app]]`'s keys.
-pub fn app_options(c: &crate::config::AppOptions) -> cairn_apps::app::AppOptions {
-    use crate::config::MetadataEncryption as From;
+pub fn app_options(c: &cairn_config::AppOptions) -> cairn_apps::app::AppOptions {
+    use cairn_config::MetadataEncryption as From;
     use cairn_apps::app::MetadataEncryption as To;
     cairn_apps::app::AppOptions {
         with_generated: c.with_generated,
@@ -304,7 +304,7 @@ mod tests {
     /// without depending on cairn-apps; it must agree with what cairn-apps reads.
     #[test]
     fn the_config_files_checks_agree_with_the_front_ends() {
-        assert_eq!(crate::config::FRONT_ENDS, cairn_apps::app::APPS);
+        assert_eq!(cairn_config::FRONT_ENDS, cairn_apps::app::APPS);
         for m in [
             "FULL",
             "full",
@@ -325,7 +325,7 @@ mod tests {
             ":",
         ] {
             assert_eq!(
-                crate::config::metadata_export_is_valid(m),
+                cairn_config::metadata_export_is_valid(m),
                 cairn_apps::app::MetadataExport::parse(m).is_ok(),
                 "{m:?}"
             );
@@ -344,14 +344,14 @@ mod tests {
             "/var/data/x.sqlite",
             "x.sqlite",
         ] {
-            let config = crate::config::check_database_url(u);
+            let config = cairn_config::check_database_url(u);
             let apps = cairn_apps::db::Database::parse(u);
             match (&config, &apps) {
                 (
-                    Ok(crate::config::DatabaseUrl::NotAUrl),
+                    Ok(cairn_config::DatabaseUrl::NotAUrl),
                     Ok(cairn_apps::db::Database::Sqlite(_)),
                 )
-                | (Ok(crate::config::DatabaseUrl::Server), Ok(_)) => {}
+                | (Ok(cairn_config::DatabaseUrl::Server), Ok(_)) => {}
                 (Err(c), Err(a)) => assert_eq!(c, &a.to_string(), "{u}"),
                 _ => panic!(
                     "{u}: cairn-config says {config:?}, cairn-apps {:?}",
@@ -371,7 +371,7 @@ mod tests {
         argv.extend_from_slice(flags);
         argv.push("snapshots");
         let cli = crate::args::Cli::try_parse_from(argv).unwrap();
-        let config = crate::config::parse(config, std::path::Path::new("/c.toml"), false).unwrap();
+        let config = cairn_config::parse(config, std::path::Path::new("/c.toml"), false).unwrap();
         let lookup = |k: &str| {
             env.iter()
                 .find(|(n, _)| *n == k)

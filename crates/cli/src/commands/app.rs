@@ -6,7 +6,7 @@
 //! key. An instance whose name is not its kind's tags its snapshots with its name, and
 //! `restore`, `verify` and `snapshots` of that name choose among those.
 
-use crate::config::AppConfig;
+use cairn_config::AppConfig;
 use crate::output::{bytes, local_time};
 use crate::password::read_password;
 use crate::progress::Bar;
@@ -566,7 +566,7 @@ fn cut_short(dir: &Path, name: &str, n: &Named, target: Option<&Path>) -> Result
 /// `cairn app restore`.
 pub fn restore(s: &Settings, a: AppRestoreRequest) -> Result<u8> {
     if let Some(url) = &a.database {
-        crate::config::refuse_url_password(
+        cairn_config::refuse_url_password(
             "--database",
             url,
             "password-file or password-command of [app.database]",

@@ -12,7 +12,7 @@ pub fn run(s: &Settings, a: BackupRequest) -> Result<u8> {
     let configured = "database-password-file or database-password-command of a [[source]]";
     for (flag, urls) in [("--postgres", &a.postgres), ("--mariadb", &a.mariadb)] {
         for url in urls {
-            crate::config::refuse_url_password(flag, url, configured)?;
+            cairn_config::refuse_url_password(flag, url, configured)?;
         }
     }
     let mut excludes = a.exclude;

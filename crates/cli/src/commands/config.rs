@@ -1,6 +1,6 @@
 //! `cairn config check`: reads and checks the config file, and says what it found.
 
-use crate::config::{Cadence, Config, JobConfig, Location, Problems};
+use cairn_config::{Cadence, Config, JobConfig, Location, Problems};
 use crate::password::PasswordSource;
 use anyhow::Result;
 use serde_json::json;
@@ -21,7 +21,7 @@ pub fn check(location: &Location, json: bool) -> Result<u8> {
         }
         return Ok(crate::exit::OK);
     }
-    match crate::config::load(location, true) {
+    match cairn_config::load(location, true) {
         Ok(c) => {
             if json {
                 super::print_json(&summary_json(&c))?;
@@ -31,7 +31,7 @@ pub fn check(location: &Location, json: bool) -> Result<u8> {
             Ok(crate::exit::OK)
         }
         Err(e) => {
-            let crate::config::Error::Problems(Problems(problems)) = &e else {
+            let cairn_config::Error::Problems(Problems(problems)) = &e else {
                 return Err(e.into());
             };
             let file = problems.first().map(|p| p.file.display().to_string());

@@ -21,7 +21,7 @@
 //! textfile are in [`cairn_monitor`]; when steps last ran is kept in a small state
 //! file (`$XDG_STATE_HOME/cairn/jobs/JOB.json`).
 
-use crate::config::Cadence;
+use cairn_config::Cadence;
 use crate::output::{bytes, duration};
 use crate::plan::{self, Common, Plan, Step};
 use crate::settings::Settings;

@@ -2,7 +2,7 @@
 //! and cron entries are cairn-schedule's; this command turns the config file's job into
 //! a [`cairn_schedule::Job`] and prints what was done.
 
-use crate::config::JobConfig;
+use cairn_config::JobConfig;
 use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
 use cairn_schedule::{InstallOptions, Job, Where};
