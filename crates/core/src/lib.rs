@@ -49,7 +49,7 @@ mod prune;
 mod repair;
 mod repository;
 mod restore;
-mod retention;
+mod operations;
 mod rewrite;
 mod rotate;
 mod sealed;
@@ -92,7 +92,7 @@ pub use repository::{
     SnapshotsAndDamaged, Warn, PUT_ONLY,
 };
 pub use restore::{restore, RestoreOptions, RestoreSummary};
-pub use retention::{
+pub use operations::retention::{
     Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG, RESTORE_POINTS_KEPT,
     RESTORE_POINTS_KEPT_DAYS, RESTORE_POINT_TAG,
 };
