@@ -37,8 +37,8 @@
 //! implementation is `cairn-catalog`'s, an in-memory one is in `cairn-testing`.
 
 use crate::error::Result;
-use crate::id::Id;
-use crate::snapshot::Snapshot;
+use crate::formats::id::Id;
+use crate::formats::snapshot::Snapshot;
 use cairn_crypto::Key;
 
 /// A local index of one repository. All methods may be called from several threads at

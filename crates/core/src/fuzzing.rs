@@ -2,8 +2,8 @@
 //! storage. Not part of the supported API.
 
 use crate::error::Result;
-use crate::{
-    config::RepoConfig, index, keys::KeyFile, pack, sealed, snapshot::Snapshot, tree::Tree,
+use crate::formats::{
+    index, keys::KeyFile, pack, repo_config::RepoConfig, sealed, snapshot::Snapshot, tree::Tree,
 };
 use cairn_crypto::Key;
 
@@ -93,7 +93,7 @@ pub fn key_file(bytes: &[u8]) -> Result<()> {
 /// Parses a lock file's JSON body and decides whether it still counts (never for this
 /// host, so no process is probed).
 pub fn lock(bytes: &[u8]) -> Option<bool> {
-    let info: crate::lock::LockInfo = serde_json::from_slice(bytes).ok()?;
+    let info: crate::formats::lock::LockInfo = serde_json::from_slice(bytes).ok()?;
     Some(info.is_live(jiff::Timestamp::now(), "\u{0}fuzz"))
 }
 
@@ -129,7 +129,8 @@ pub fn encode_index(packs: &[index::IndexedPack]) -> Vec<u8> {
 /// Decodes a send log (framing, then records sealed under a fixed key); returns the
 /// numbers of packs and snapshots found.
 pub fn send_log(bytes: &[u8]) -> (usize, usize) {
-    let log = crate::sendlog::SendLog::new(std::path::PathBuf::new(), &Key::from_bytes([7; 32]));
+    let log =
+        crate::formats::sendlog::SendLog::new(std::path::PathBuf::new(), &Key::from_bytes([7; 32]));
     let sent = log.decode(bytes);
     (sent.packs.len(), sent.snapshots.len())
 }
@@ -137,6 +138,7 @@ pub fn send_log(bytes: &[u8]) -> (usize, usize) {
 /// Decodes a repository history file (sealed under a fixed key), and the same bytes as
 /// its plaintext (the JSON behind the seal); returns how many alarms each holds.
 pub fn history(bytes: &[u8]) -> (Option<usize>, Option<usize>) {
-    let h = crate::history::History::new(std::path::PathBuf::new(), &Key::from_bytes([7; 32]));
+    let h =
+        crate::formats::history::History::new(std::path::PathBuf::new(), &Key::from_bytes([7; 32]));
     h.decode_both(bytes)
 }

@@ -20,92 +20,71 @@
 //! protocol; those are the binary's, `cairn-catalog`'s and `cairn-backend`'s.
 
 mod backend;
-mod backup;
-pub mod browse;
 mod catalog;
-mod check;
-mod compression;
-mod config;
-pub mod content;
-mod copies;
-mod copy;
-mod delta;
-mod diff;
 mod error;
-mod exclude;
 mod fetch;
-mod find;
+mod formats;
 #[doc(hidden)]
 pub mod fuzzing;
-mod history;
-mod id;
-mod index;
-mod keys;
-mod lock;
-mod pack;
-mod padding;
-mod platform;
-mod prune;
-mod repair;
-mod repository;
-mod restore;
 mod operations;
-mod rewrite;
-mod rotate;
-mod sealed;
+mod platform;
+mod repository;
 mod select;
-mod sendlog;
-mod snapshot;
-mod stats;
 mod store;
-mod tree;
+
+pub use formats::content;
+pub use operations::browse;
 
 pub use backend::{validate_name, Backend, BackendError, FileKind, MAX_NAME_LEN};
-pub use backup::{
+pub use catalog::{cache_trees, Catalog, CatalogInfo, CatalogKey, SnapshotRow};
+pub use error::{Error, Result};
+pub use formats::id::{BlobKind, Id};
+pub use formats::index::{BlobLocation, Index, PackInfo};
+pub use formats::keys::{KeyFile, MasterKey};
+pub use formats::lock::{FoundLock, Lock, LockInfo, REFRESH_EVERY, STALE_AFTER};
+pub use formats::pack::PackEntry;
+pub use formats::repo_config::{InitOptions, RepoConfig, DELTA_VERSION, REPO_VERSION};
+pub use formats::sealed::{Envelope, FORMAT_VERSION};
+pub use formats::snapshot::Snapshot;
+pub use formats::tree::{Extent, Node, NodeKind, Time, Tree, Xattr};
+pub use operations::backup::{
     backup, scan, BackupOptions, BackupResult, BackupSummary, ManifestFinish, NoProgress, Observer,
     ParentChoice, Progress, StreamSource, StreamSummary, Warning, WarningKind,
 };
-pub use catalog::{cache_trees, Catalog, CatalogInfo, CatalogKey, SnapshotRow};
-pub use check::{
+pub use operations::check::{
     check, verify_snapshot, CheckOptions, CheckProgress, CheckReport, DataSubset, SnapshotVerified,
 };
-pub use config::{InitOptions, RepoConfig, DELTA_VERSION, REPO_VERSION};
-pub use copies::{copies_status, human_age, CopiesPolicy, GroupCopies, Holding, Placement};
-pub use copy::{copy, CopyReport};
-pub use diff::{diff, diff_trees, diff_trees_with, Change, ChangeKind, DiffSummary};
-pub use error::{Error, Result};
-pub use exclude::Excludes;
-pub use find::{find, name_pattern, Found};
-pub use id::{BlobKind, Id};
-pub use index::{BlobLocation, Index, PackInfo};
-pub use keys::{KeyFile, MasterKey};
-pub use lock::{FoundLock, Lock, LockInfo, REFRESH_EVERY, STALE_AFTER};
-pub use pack::PackEntry;
-pub use platform::{
-    command, hostname, is_root, is_secret_env, secret_env, secret_env_names, secret_envs,
-    take_secret_env, username,
+pub use operations::copies::{
+    copies_status, human_age, CopiesPolicy, GroupCopies, Holding, Placement,
 };
-pub use prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
-pub use repair::{repair_index, repair_snapshot, RepairIndexReport, RepairSnapshotReport};
-pub use repository::{
-    select_snapshot, CatalogTrouble, KeyInfo, OpenOptions, Repository, SnapshotsAndDamage,
-    SnapshotsAndDamaged, Warn, PUT_ONLY,
+pub use operations::copy::{copy, CopyReport};
+pub use operations::diff::{diff, diff_trees, diff_trees_with, Change, ChangeKind, DiffSummary};
+pub use operations::exclude::Excludes;
+pub use operations::find::{find, name_pattern, Found};
+pub use operations::prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
+pub use operations::repair::{
+    repair_index, repair_snapshot, RepairIndexReport, RepairSnapshotReport,
 };
-pub use restore::{restore, RestoreOptions, RestoreSummary};
+pub use operations::restore::{restore, RestoreOptions, RestoreSummary};
 pub use operations::retention::{
     Decision, Group, GroupBy, GroupKey, Policy, Reason, PROTECTED_TAG, RESTORE_POINTS_KEPT,
     RESTORE_POINTS_KEPT_DAYS, RESTORE_POINT_TAG,
 };
-pub use rewrite::{
+pub use operations::rewrite::{
     earlier_epoch_files, rewrite_data, rotate_and_rewrite, RewriteProgress, RewriteReport,
 };
-pub use rotate::{rotate, RotateReport};
-pub use sealed::{Envelope, FORMAT_VERSION};
+pub use operations::rotate::{rotate, RotateReport};
+pub use operations::stats::{stats, SnapshotStats, Stats, Usage};
+pub use platform::{
+    command, hostname, is_root, is_secret_env, secret_env, secret_env_names, secret_envs,
+    take_secret_env, username,
+};
+pub use repository::{
+    select_snapshot, CatalogTrouble, KeyInfo, OpenOptions, Repository, SnapshotsAndDamage,
+    SnapshotsAndDamaged, Warn, PUT_ONLY,
+};
 pub use select::{select as select_snapshot_among, DamagedSnapshot, SnapshotFilter};
-pub use snapshot::Snapshot;
-pub use stats::{stats, SnapshotStats, Stats, Usage};
 pub use store::WriteStats;
-pub use tree::{Extent, Node, NodeKind, Time, Tree, Xattr};
 
 pub use cairn_chunker::ChunkerParams;
 pub use cairn_crypto::{KdfParams, Password};

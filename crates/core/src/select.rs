@@ -8,8 +8,8 @@
 //! snapshot fails, naming it, unless the user asks to skip damaged snapshots.
 
 use crate::error::{Error, Result};
-use crate::id::Id;
-use crate::snapshot::Snapshot;
+use crate::formats::id::Id;
+use crate::formats::snapshot::Snapshot;
 
 /// What a snapshot must match to be chosen (every given field must match).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

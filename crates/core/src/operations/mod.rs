@@ -3,8 +3,19 @@
 //!
 //! Named `operations` rather than `ops`: the crate spells its names out (`repository`,
 //! `compression`, `retention`), and `ops` reads as `std::ops`, the operator traits.
-//!
-//! An operation may use the formats (`crate::formats`), the shared reporting types
-//! (`crate::report`) and the repository; nothing below it imports an operation.
 
+pub mod backup;
+pub mod browse;
+pub mod check;
+pub mod copies;
+pub mod copy;
+pub mod diff;
+pub mod exclude;
+pub mod find;
+pub mod prune;
+pub mod repair;
+pub mod restore;
 pub mod retention;
+pub mod rewrite;
+pub mod rotate;
+pub mod stats;

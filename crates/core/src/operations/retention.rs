@@ -33,8 +33,8 @@
 //! repeats is two hourly buckets, since they are two real hours apart.
 
 use crate::error::{Error, Result};
-use crate::id::Id;
-use crate::snapshot::Snapshot;
+use crate::formats::id::Id;
+use crate::formats::snapshot::Snapshot;
 use jiff::civil::DateTime;
 use jiff::tz::{Offset, TimeZone};
 use jiff::{Span, Timestamp};
@@ -696,7 +696,7 @@ mod tests {
         S {
             name,
             snap: Snapshot {
-                version: crate::snapshot::SNAPSHOT_VERSION,
+                version: crate::formats::snapshot::SNAPSHOT_VERSION,
                 time: at(time),
                 tree: Id::default(),
                 paths: vec!["/srv".into()],

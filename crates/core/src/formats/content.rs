@@ -21,9 +21,9 @@
 //! as before and deduplicate.
 
 use crate::error::{Error, Result};
-use crate::id::Id;
+use crate::formats::id::Id;
+use crate::formats::tree::Extent;
 use crate::repository::Repository;
-use crate::tree::Extent;
 
 /// List blob encoding version.
 pub const LIST_VERSION: u8 = 1;

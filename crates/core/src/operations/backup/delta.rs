@@ -14,14 +14,14 @@
 //! previous dump. The finder looks a bounded number of chunks ahead: memory does not
 //! grow with the stream.
 //!
-//! The stored form is in [`crate::pack`], the compression in [`crate::compression`];
-//! reading follows the chain of bases, at most [`crate::pack::MAX_DELTA_DEPTH`] links,
+//! The stored form is in [`crate::formats::pack`], the compression in [`crate::formats::compression`];
+//! reading follows the chain of bases, at most [`crate::formats::pack::MAX_DELTA_DEPTH`] links,
 //! each read verified like any blob.
 
-use crate::content::{ContentSource, ContentWalk};
 use crate::error::Result;
-use crate::id::Id;
-use crate::tree::Extent;
+use crate::formats::content::{ContentSource, ContentWalk};
+use crate::formats::id::Id;
+use crate::formats::tree::Extent;
 use std::collections::{HashMap, VecDeque};
 
 /// Chunks of the old stream the finder holds ahead of its position (about 16 MiB of

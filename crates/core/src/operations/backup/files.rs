@@ -1,13 +1,13 @@
 //! Reading regular files: unchanged detection, sparse regions, chunking into the store.
 
 use super::{segment_len, Progress, Warning, WarningKind};
-use crate::content::ContentBuilder;
-use crate::delta::BaseFinder;
 use crate::error::{Error, Result};
-use crate::id::BlobKind;
+use crate::formats::content::ContentBuilder;
+use crate::formats::id::BlobKind;
+use crate::formats::tree::{Extent, Node, NodeKind, Time, Xattr};
+use crate::operations::backup::delta::BaseFinder;
 use crate::repository::Repository;
 use crate::store::BlobWriter;
-use crate::tree::{Extent, Node, NodeKind, Time, Xattr};
 use cairn_chunker::Chunker;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};

@@ -5,7 +5,7 @@
 //! by name bytes, so equal directories give equal bytes and deduplicate.
 
 use crate::error::{Error, Result};
-use crate::id::Id;
+use crate::formats::id::Id;
 use serde::{Deserialize, Serialize};
 
 /// Tree encoding version.
@@ -53,7 +53,7 @@ pub enum Extent {
     Data(Id),
     /// A hole of this many bytes (reads as zeros, stored as nothing).
     Hole(u64),
-    /// A run of extents stored as a list blob (see [`crate::content`]), covering `len`
+    /// A run of extents stored as a list blob (see [`crate::formats::content`]), covering `len`
     /// bytes. Long contents are made of these so that no tree holds a huge list.
     List {
         /// The list blob's id (a metadata blob, kind tree).

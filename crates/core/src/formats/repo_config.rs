@@ -1,14 +1,14 @@
 //! The repository config: parameters every writer must agree on.
 
 use crate::error::{Error, Result};
-use crate::id::Id;
+use crate::formats::id::Id;
 use cairn_chunker::ChunkerParams;
 use serde::{Deserialize, Serialize};
 
 /// The highest repository version this build reads and the one `init` writes.
 ///
 /// - 1: the first format.
-/// - 2: adds delta blobs (see [`crate::delta`]): compression byte 2 in a blob's stored
+/// - 2: adds delta blobs (see [`crate::operations::backup::delta`]): compression byte 2 in a blob's stored
 ///   form, and a base id after pack and index entries flagged with it. A version 1
 ///   repository stays readable and writable and never receives a delta blob, so an
 ///   older cairn can go on using it.

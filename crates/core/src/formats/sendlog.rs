@@ -21,9 +21,9 @@
 //! crash ends the log; the records before it stay.
 
 use crate::error::{Error, Result};
-use crate::id::Id;
-use crate::index::{decode_index_file, encode_index_file, IndexedPack};
-use crate::snapshot::Snapshot;
+use crate::formats::id::Id;
+use crate::formats::index::{decode_index_file, encode_index_file, IndexedPack};
+use crate::formats::snapshot::Snapshot;
 use cairn_crypto::Key;
 use std::io::Write;
 use std::path::PathBuf;
@@ -154,15 +154,15 @@ impl SendLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::BlobKind;
-    use crate::index::PackInfo;
-    use crate::pack::PackEntry;
+    use crate::formats::id::BlobKind;
+    use crate::formats::index::PackInfo;
+    use crate::formats::pack::PackEntry;
 
     fn pack(b: u8) -> IndexedPack {
         (
             PackInfo {
                 id: Id([b; 32]),
-                envelope: crate::sealed::Envelope::filled(1),
+                envelope: crate::formats::sealed::Envelope::filled(1),
             },
             vec![PackEntry {
                 kind: BlobKind::Data,

@@ -3,7 +3,7 @@
 //! A snapshot file is a sealed file (magic `CRNs`) whose body is JSON. Writing it is
 //! the last step of a backup: every blob and index it needs is stored before it.
 
-use crate::id::Id;
+use crate::formats::id::Id;
 use serde::{Deserialize, Serialize};
 
 /// Snapshot JSON version.

@@ -9,8 +9,8 @@
 //! A snapshot is recognised in every repository by the id it was first taken as
 //! ([`Snapshot::original`], set by `copy`), whatever its id there.
 
-use crate::id::Id;
-use crate::snapshot::Snapshot;
+use crate::formats::id::Id;
+use crate::formats::snapshot::Snapshot;
 use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};

@@ -51,15 +51,15 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
-use crate::id::Id;
-use crate::index::{IndexedPack, PackInfo, Trust};
-use crate::keys::KeyFile;
-use crate::lock::Lock;
-use crate::pack::{open_blob, read_entries, PackBuilder};
+use crate::formats::id::Id;
+use crate::formats::index::{IndexedPack, PackInfo, Trust};
+use crate::formats::keys::KeyFile;
+use crate::formats::lock::Lock;
+use crate::formats::pack::{open_blob, read_entries, PackBuilder};
+use crate::formats::sealed::{read_header, seal_file, FileKey, Magic, Wrap};
+use crate::formats::snapshot::Snapshot;
+use crate::operations::rotate::{rotate, RotateReport};
 use crate::repository::{short, Repository, SealedIndexFile};
-use crate::rotate::{rotate, RotateReport};
-use crate::sealed::{read_header, seal_file, FileKey, Magic, Wrap};
-use crate::snapshot::Snapshot;
 use crate::store::PACKS_PER_INDEX;
 use cairn_crypto::{KdfParams, Password};
 use rayon::prelude::*;
@@ -432,7 +432,7 @@ fn unlisted_old_packs(repo: &Repository, listed: &HashSet<Id>, epoch: u32) -> Re
             FileKind::Pack,
             &name,
             0,
-            size.min(5 + crate::sealed::ENVELOPE_MAX_LEN as u64),
+            size.min(5 + crate::formats::sealed::ENVELOPE_MAX_LEN as u64),
         )?;
         if let Ok((_, env)) = read_header(Magic::Pack, &head, &name) {
             if env.epoch() < epoch {

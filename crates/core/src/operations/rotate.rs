@@ -25,9 +25,9 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
-use crate::index::{packs_of_files, IndexedPack};
-use crate::keys::KeyFile;
-use crate::lock::Lock;
+use crate::formats::index::{packs_of_files, IndexedPack};
+use crate::formats::keys::KeyFile;
+use crate::formats::lock::Lock;
 use crate::repository::Repository;
 use crate::store::PACKS_PER_INDEX;
 use cairn_crypto::{KdfParams, Password};

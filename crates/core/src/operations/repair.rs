@@ -10,10 +10,10 @@
 
 use crate::backend::FileKind;
 use crate::error::{Error, Result};
-use crate::id::Id;
-use crate::index::{IndexedPack, PackInfo};
-use crate::lock::Lock;
-use crate::pack::read_entries;
+use crate::formats::id::Id;
+use crate::formats::index::{IndexedPack, PackInfo};
+use crate::formats::lock::Lock;
+use crate::formats::pack::read_entries;
 use crate::repository::{short, Repository};
 use crate::store::PACKS_PER_INDEX;
 use rayon::prelude::*;
@@ -165,15 +165,18 @@ fn rebuild(
     for mut node in std::mem::take(&mut tree.nodes) {
         let p = format!("{path}/{}", node.display_name());
         match &node.kind {
-            crate::tree::NodeKind::Dir { subtree } => match rebuild(repo, w, subtree, &p, lost)? {
-                Some(new) => {
-                    node.kind = crate::tree::NodeKind::Dir { subtree: new };
-                    keep.push(node);
+            crate::formats::tree::NodeKind::Dir { subtree } => {
+                match rebuild(repo, w, subtree, &p, lost)? {
+                    Some(new) => {
+                        node.kind = crate::formats::tree::NodeKind::Dir { subtree: new };
+                        keep.push(node);
+                    }
+                    None => lost.push(format!("{p}/")),
                 }
-                None => lost.push(format!("{p}/")),
-            },
-            crate::tree::NodeKind::File { content } => {
-                let whole = crate::content::ContentWalk::new(repo, content).all(|e| e.is_ok());
+            }
+            crate::formats::tree::NodeKind::File { content } => {
+                let whole =
+                    crate::formats::content::ContentWalk::new(repo, content).all(|e| e.is_ok());
                 if whole {
                     keep.push(node);
                 } else {

@@ -14,12 +14,12 @@
 //! Entry counts are a function of a tree id, so they are computed once per subtree;
 //! blobs are collected per snapshot.
 
-use crate::content::add_blobs;
 use crate::error::{Error, Result};
-use crate::id::{BlobKind, Id};
+use crate::formats::content::add_blobs;
+use crate::formats::id::{BlobKind, Id};
+use crate::formats::snapshot::Snapshot;
+use crate::formats::tree::NodeKind;
 use crate::repository::Repository;
-use crate::snapshot::Snapshot;
-use crate::tree::NodeKind;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 

@@ -11,14 +11,14 @@
 //! written. A re-run over a partial restore reads what is there and writes only chunks
 //! whose contents differ, so an interrupted restore resumes cheaply.
 
-use crate::backup::{Progress, Warning, WarningKind};
-use crate::content::ContentWalk;
 use crate::error::{Error, Result};
-use crate::exclude::Excludes;
 use crate::fetch::fetch_blobs;
-use crate::id::Id;
+use crate::formats::content::ContentWalk;
+use crate::formats::id::Id;
+use crate::formats::tree::{Extent, Node, NodeKind, Time, Tree};
+use crate::operations::backup::{Progress, Warning, WarningKind};
+use crate::operations::exclude::Excludes;
 use crate::repository::Repository;
-use crate::tree::{Extent, Node, NodeKind, Time, Tree};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -36,9 +36,9 @@
 //! too, so that prune and check know which blobs a delta needs without reading it.
 
 use crate::error::{Error, Result};
-use crate::id::{BlobKind, Id};
-use crate::padding::{is_trailer, padded_len, MIN_HEADER_LEN, MIN_PACK_LEN, PAD_MARKER};
-use crate::sealed::{self, EpochKeys, FileKey, Magic, PADDED_VERSION};
+use crate::formats::id::{BlobKind, Id};
+use crate::formats::padding::{is_trailer, padded_len, MIN_HEADER_LEN, MIN_PACK_LEN, PAD_MARKER};
+use crate::formats::sealed::{self, EpochKeys, FileKey, Magic, PADDED_VERSION};
 use cairn_crypto::{open, open_in_place, seal_into, seal_parts_into, Key, SEAL_OVERHEAD};
 
 /// Bytes of one header entry without a base (the shortest entry).
@@ -357,7 +357,7 @@ pub fn read_entries<K: EpochKeys + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sealed::Wrap;
+    use crate::formats::sealed::Wrap;
 
     fn fk(k: &Key) -> FileKey {
         FileKey::new(Magic::Pack, Wrap::Key(k, 0))

@@ -8,8 +8,8 @@
 //! anything.
 
 use crate::error::{Error, Result};
-use crate::id::Id;
-use crate::sealed::{EpochKeys, Wrap};
+use crate::formats::id::Id;
+use crate::formats::sealed::{EpochKeys, Wrap};
 use cairn_crypto::{
     derive_key, open, random_bytes, seal, CryptoError, KdfParams, Key, Password, PublicKey,
 };
@@ -149,7 +149,7 @@ impl<'de> Deserialize<'de> for MasterKey {
         }
         let (data_key, data_public) = match (put_only, s.data_key, s.data_public) {
             (false, Some(data_key), None) => {
-                let public = crate::sealed::data_public(&data_key);
+                let public = crate::formats::sealed::data_public(&data_key);
                 (Some(data_key), public)
             }
             (true, None, Some(public)) => {
@@ -225,7 +225,7 @@ impl MasterKey {
     }
 
     fn full(id_key: Key, chunker_seed: Key, meta_key: Key, data_key: Key) -> MasterKey {
-        let data_public = crate::sealed::data_public(&data_key);
+        let data_public = crate::formats::sealed::data_public(&data_key);
         MasterKey {
             id_key,
             chunker_seed,

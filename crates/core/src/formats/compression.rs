@@ -1,5 +1,5 @@
 //! zstd with one context per thread, reused: plain frames, and frames compressed
-//! against a base blob's plaintext (delta blobs, see [`crate::delta`]).
+//! against a base blob's plaintext (delta blobs, see [`crate::operations::backup::delta`]).
 //!
 //! Creating a zstd context costs more than decompressing a 16 KiB chunk: a third of
 //! the time of reading back a dump stored as deltas went there. Each thread keeps one

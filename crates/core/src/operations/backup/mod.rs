@@ -15,11 +15,11 @@
 //! the backup goes on; a failing stream source fails the backup and nothing is committed.
 
 use crate::error::{Error, Result};
-use crate::exclude::Excludes;
-use crate::id::Id;
+use crate::formats::id::Id;
+use crate::formats::snapshot::{Snapshot, SNAPSHOT_VERSION};
+use crate::operations::exclude::Excludes;
 use crate::platform::NameCache;
 use crate::repository::Repository;
-use crate::snapshot::{Snapshot, SNAPSHOT_VERSION};
 use crate::store::{with_writer, WriteStats};
 use cairn_chunker::Chunker;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
+mod delta;
 mod files;
 mod walk;
 
@@ -480,7 +481,7 @@ fn stream_components(name: &str) -> Result<Vec<Vec<u8>>> {
         .filter(|c| !c.is_empty())
         .map(|c| c.as_bytes().to_vec())
         .collect();
-    if comps.is_empty() || comps.iter().any(|c| !crate::tree::valid_name(c)) {
+    if comps.is_empty() || comps.iter().any(|c| !crate::formats::tree::valid_name(c)) {
         return Err(Error::Invalid(format!("invalid stream name {name:?}")));
     }
     Ok(comps)

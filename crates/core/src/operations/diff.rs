@@ -9,10 +9,10 @@
 //! give equal lists (chunking and list blobs are content-defined), so no data is read.
 
 use crate::error::Result;
-use crate::id::Id;
+use crate::formats::id::Id;
+use crate::formats::snapshot::Snapshot;
+use crate::formats::tree::{Node, NodeKind};
 use crate::repository::Repository;
-use crate::snapshot::Snapshot;
-use crate::tree::{Node, NodeKind};
 use serde::Serialize;
 
 /// What happened to a path between the first and the second tree.

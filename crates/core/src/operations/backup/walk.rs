@@ -2,16 +2,16 @@
 
 use super::files::{is_cache_dir, read_xattrs, FileOutcome, FileStatus, Files, ReadError};
 use super::{BackupSummary, Progress, StreamSource, Warning, WarningKind};
-use crate::config::DELTA_VERSION;
-use crate::content::ContentBuilder;
-use crate::delta::BaseFinder;
 use crate::error::{Error, Result};
-use crate::exclude::Excludes;
-use crate::id::Id;
+use crate::formats::content::ContentBuilder;
+use crate::formats::id::Id;
+use crate::formats::repo_config::DELTA_VERSION;
+use crate::formats::tree::{Extent, Node, NodeKind, Time, Tree};
+use crate::operations::backup::delta::BaseFinder;
+use crate::operations::exclude::Excludes;
 use crate::platform::NameCache;
 use crate::repository::Repository;
 use crate::store::BlobWriter;
-use crate::tree::{Extent, Node, NodeKind, Time, Tree};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -326,7 +326,7 @@ impl Walk<'_, '_> {
     /// application wrote after the dump are extra, never missing).
     ///
     /// A stream that the parent snapshot holds too is stored against it: each new chunk
-    /// as a delta against the old chunk at its place (see [`crate::delta`]).
+    /// as a delta against the old chunk at its place (see [`crate::operations::backup::delta`]).
     pub(super) fn read_streams(
         &mut self,
         sources: Vec<StreamSource>,

@@ -28,8 +28,8 @@
 //! starts the memory anew.
 
 use crate::error::{Error, Result};
-use crate::id::Id;
-use crate::snapshot::Snapshot;
+use crate::formats::id::Id;
+use crate::formats::snapshot::Snapshot;
 use cairn_crypto::Key;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};

@@ -13,13 +13,13 @@
 //! repositories and every file is cut again with the destination's chunker; that reads
 //! every file of every snapshot copied, and the report says so.
 
-use crate::content::{ContentBuilder, ContentWalk};
 use crate::error::{Error, Result};
-use crate::id::{BlobKind, Id};
+use crate::formats::content::{ContentBuilder, ContentWalk};
+use crate::formats::id::{BlobKind, Id};
+use crate::formats::snapshot::Snapshot;
+use crate::formats::tree::{Extent, Node, NodeKind, Tree};
 use crate::repository::Repository;
-use crate::snapshot::Snapshot;
 use crate::store::{with_writer, BlobWriter, WriteStats};
-use crate::tree::{Extent, Node, NodeKind, Tree};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -150,7 +150,9 @@ struct Copier<'a, 'w> {
 
 impl Copier<'_, '_> {
     fn read(&mut self, id: &Id) -> Result<(Vec<u8>, Option<Id>)> {
-        let (plain, _, base) = self.src.read_blob_depth(id, crate::pack::MAX_DELTA_DEPTH)?;
+        let (plain, _, base) = self
+            .src
+            .read_blob_depth(id, crate::formats::pack::MAX_DELTA_DEPTH)?;
         self.read.0 += 1;
         self.read.1 += plain.len() as u64;
         Ok((plain, base))
@@ -201,7 +203,7 @@ impl Copier<'_, '_> {
 
     /// Copies the blobs of a content the destination lacks (same ids on both sides).
     fn content(&mut self, content: &[Extent]) -> Result<()> {
-        let mut lists: Vec<Id> = crate::content::lists_in(content).collect();
+        let mut lists: Vec<Id> = crate::formats::content::lists_in(content).collect();
         let mut data: Vec<Id> = content
             .iter()
             .filter_map(|e| match e {
@@ -213,8 +215,9 @@ impl Copier<'_, '_> {
         // the destination may hold a list without all of its blobs.
         while let Some(list) = lists.pop() {
             let (bytes, _) = self.read(&list)?;
-            let extents = crate::content::decode_list(&bytes, &format!("list {}", list.short()))?;
-            lists.extend(crate::content::lists_in(&extents));
+            let extents =
+                crate::formats::content::decode_list(&bytes, &format!("list {}", list.short()))?;
+            lists.extend(crate::formats::content::lists_in(&extents));
             data.extend(extents.iter().filter_map(|e| match e {
                 Extent::Data(id) => Some(*id),
                 _ => None,
@@ -246,7 +249,7 @@ impl Copier<'_, '_> {
                 let (plain, base) = match read.remove(id) {
                     Some(b) => b,
                     None => src
-                        .read_blob_depth(id, crate::pack::MAX_DELTA_DEPTH)
+                        .read_blob_depth(id, crate::formats::pack::MAX_DELTA_DEPTH)
                         .map(|(plain, _, base)| (plain, base))?,
                 };
                 self.read.0 += 1;

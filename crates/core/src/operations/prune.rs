@@ -18,15 +18,15 @@
 //!    index any more; a pack not yet removed is an unindexed pack the next prune deletes.
 
 use crate::backend::FileKind;
-use crate::content::add_blobs;
 use crate::error::{Error, Result};
-use crate::id::Id;
-use crate::index::IndexedPack;
-use crate::lock::Lock;
-use crate::pack::PackEntry;
+use crate::formats::content::add_blobs;
+use crate::formats::id::Id;
+use crate::formats::index::IndexedPack;
+use crate::formats::lock::Lock;
+use crate::formats::pack::PackEntry;
+use crate::formats::tree::NodeKind;
 use crate::repository::Repository;
 use crate::store::{with_writer, PACKS_PER_INDEX};
-use crate::tree::NodeKind;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -122,7 +122,7 @@ pub fn prune(repo: &Repository, lock: &Lock, opts: &PruneOptions) -> Result<Prun
 
     // 2. The plan.
     report.index_files = index_files.len();
-    let (packs, index_files) = crate::index::packs_of_files(index_files);
+    let (packs, index_files) = crate::formats::index::packs_of_files(index_files);
     add_bases(&packs, &mut used);
     report.blobs_used = used.len();
     let stored: HashMap<String, u64> = repo.backend().list(FileKind::Pack)?.into_iter().collect();

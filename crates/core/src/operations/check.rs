@@ -11,12 +11,12 @@
 //! index names (left by an interrupted backup) are reported as information only.
 
 use crate::backend::FileKind;
-use crate::content::ContentSource;
 use crate::error::Result;
-use crate::id::Id;
-use crate::pack::{delta_parts, open_blob, read_entries};
+use crate::formats::content::ContentSource;
+use crate::formats::id::Id;
+use crate::formats::pack::{delta_parts, open_blob, read_entries};
+use crate::formats::tree::{Extent, NodeKind};
 use crate::repository::{kind_name, short, Repository};
-use crate::tree::{Extent, NodeKind};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -176,7 +176,7 @@ pub trait CheckProgress: Sync {
     fn packs_total(&self, _n: usize, _bytes: u64) {}
 }
 
-impl CheckProgress for crate::backup::NoProgress {}
+impl CheckProgress for crate::operations::backup::NoProgress {}
 
 /// Checks the repository.
 pub fn check(
@@ -197,7 +197,7 @@ pub fn check(
                 short(&name)
             )),
             Ok(bytes) => {
-                if let Err(e) = crate::keys::KeyFile::parse(&bytes, &name).and_then(|k| {
+                if let Err(e) = crate::formats::keys::KeyFile::parse(&bytes, &name).and_then(|k| {
                     k.params.check().map_err(|e| crate::Error::WeakKey {
                         key: short(&name),
                         detail: e.to_string(),
@@ -212,7 +212,7 @@ pub fn check(
 
     // Index files, one by one so a broken one does not hide the others.
     let index_files = repo.list_index_files()?;
-    let mut indexed: HashMap<Id, Vec<crate::pack::PackEntry>> = HashMap::new();
+    let mut indexed: HashMap<Id, Vec<crate::formats::pack::PackEntry>> = HashMap::new();
     for (name, _) in &index_files {
         match repo.read_index_file(name) {
             Ok(packs) => {
@@ -232,7 +232,7 @@ pub fn check(
         let index = repo.index();
         for e in indexed.values().flatten() {
             if let Some(b) = e.base {
-                if index.get(&b).map(|l| l.kind) != Some(crate::id::BlobKind::Data) {
+                if index.get(&b).map(|l| l.kind) != Some(crate::formats::id::BlobKind::Data) {
                     err(format!(
                         "data blob {} is stored as a delta of {}, which is missing",
                         e.id.short(),
@@ -274,7 +274,7 @@ pub fn check(
     }
 
     // Snapshots and their trees.
-    let listed_at = crate::history::now_ms();
+    let listed_at = crate::formats::history::now_ms();
     let snap_names = repo.backend().list(FileKind::Snapshot)?;
     let mut roots = Vec::new();
     let mut readable = Vec::new();
@@ -370,7 +370,7 @@ pub fn check(
             Some(subset) => subset.select(present),
             None => present,
         };
-        let packs: Vec<(&Id, &Vec<crate::pack::PackEntry>)> =
+        let packs: Vec<(&Id, &Vec<crate::formats::pack::PackEntry>)> =
             chosen.into_iter().map(|id| (id, &indexed[id])).collect();
         report.packs_read = packs.len();
         let total: u64 = packs.iter().map(|(id, _)| stored[&id.to_hex()]).sum();
@@ -471,7 +471,7 @@ pub fn verify_snapshot(repo: &Repository, id: &Id) -> Result<SnapshotVerified> {
                 NodeKind::Dir { subtree } => todo.push((*subtree, path)),
                 NodeKind::File { content } => {
                     let mut ids = HashSet::new();
-                    crate::content::add_blobs(repo, content, &mut ids).map_err(|e| {
+                    crate::formats::content::add_blobs(repo, content, &mut ids).map_err(|e| {
                         crate::Error::Invalid(format!("{path} in snapshot {}: {e}", id.short()))
                     })?;
                     for b in ids {

@@ -15,9 +15,9 @@
 //! read, without first reading the pack's head.
 
 use crate::error::{Error, Result};
-use crate::id::{BlobKind, Id};
-use crate::pack::{decode_entry, encode_entries, PackEntry, ENTRY_LEN};
-use crate::sealed::{Envelope, ENVELOPE_LEN};
+use crate::formats::id::{BlobKind, Id};
+use crate::formats::pack::{decode_entry, encode_entries, PackEntry, ENTRY_LEN};
+use crate::formats::sealed::{Envelope, ENVELOPE_LEN};
 use std::collections::HashMap;
 
 /// Who wrote an index file, as far as its envelope can tell: what decides which copy of a
@@ -379,10 +379,11 @@ pub(crate) fn packs_of_files(
 /// envelope, the seal's nonce and tag) is `padded_len` bytes long.
 pub fn encode_index_file(packs: &[IndexedPack]) -> Vec<u8> {
     let mut out = encode_index_file_unpadded(packs);
-    out.push(crate::padding::PAD_MARKER);
+    out.push(crate::formats::padding::PAD_MARKER);
     let sealed_extra = 5 + ENVELOPE_LEN + cairn_crypto::SEAL_OVERHEAD;
     let unpadded = (out.len() + sealed_extra) as u64;
-    let padded = crate::padding::padded_len(unpadded, crate::padding::MIN_INDEX_LEN);
+    let padded =
+        crate::formats::padding::padded_len(unpadded, crate::formats::padding::MIN_INDEX_LEN);
     out.resize(out.len() + (padded - unpadded) as usize, 0);
     out
 }
@@ -437,7 +438,7 @@ pub fn decode_index_file(bytes: &[u8], what: &str) -> Result<Vec<IndexedPack>> {
         }
         packs.push((PackInfo { id, envelope }, entries));
     }
-    if pos != bytes.len() && !crate::padding::is_trailer(&bytes[pos..]) {
+    if pos != bytes.len() && !crate::formats::padding::is_trailer(&bytes[pos..]) {
         return Err(bad("trailing bytes"));
     }
     Ok(packs)
@@ -478,7 +479,7 @@ mod tests {
         // Cut anywhere before the padding trailer: refused. (Cutting zeros off the
         // trailer leaves a valid plaintext; the seal around it is what detects that.)
         let content = encode_index_file_unpadded(&[(info.clone(), entries.clone())]).len();
-        assert_eq!(enc[content], crate::padding::PAD_MARKER);
+        assert_eq!(enc[content], crate::formats::padding::PAD_MARKER);
         for n in 0..content {
             assert!(decode_index_file(&enc[..n], "i").is_err(), "{n}");
         }

@@ -7,10 +7,10 @@
 //! The cost is that of the distinct trees, not of snapshots times files.
 
 use crate::error::{Error, Result};
-use crate::id::Id;
+use crate::formats::id::Id;
+use crate::formats::snapshot::Snapshot;
+use crate::formats::tree::{Node, NodeKind};
 use crate::repository::Repository;
-use crate::snapshot::Snapshot;
-use crate::tree::{Node, NodeKind};
 use globset::{GlobBuilder, GlobMatcher};
 use serde::Serialize;
 use std::collections::HashMap;

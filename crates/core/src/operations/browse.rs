@@ -1,11 +1,11 @@
 //! Reading snapshots without restoring them: resolve paths, walk trees, stream files.
 
-use crate::content::ContentWalk;
 use crate::error::{Error, Result};
-use crate::id::Id;
+use crate::formats::content::ContentWalk;
+use crate::formats::id::Id;
+use crate::formats::snapshot::Snapshot;
+use crate::formats::tree::{Extent, Node, NodeKind, Time};
 use crate::repository::Repository;
-use crate::snapshot::Snapshot;
-use crate::tree::{Extent, Node, NodeKind, Time};
 use std::io::Write;
 
 /// Splits `SNAPSHOT[:path]` into the snapshot spec and the path (if any).

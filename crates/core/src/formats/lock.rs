@@ -22,9 +22,9 @@
 
 use crate::backend::{Backend, FileKind};
 use crate::error::{Error, Result};
-use crate::id::Id;
+use crate::formats::id::Id;
+use crate::formats::sealed::{open_file, seal_file, Magic, Wrap};
 use crate::repository::Repository;
-use crate::sealed::{open_file, seal_file, Magic, Wrap};
 use cairn_crypto::Key;
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
