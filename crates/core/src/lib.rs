@@ -28,6 +28,7 @@ mod formats;
 pub mod fuzzing;
 mod operations;
 mod platform;
+mod report;
 mod repository;
 mod select;
 mod store;
@@ -48,8 +49,7 @@ pub use formats::sealed::{Envelope, FORMAT_VERSION};
 pub use formats::snapshot::Snapshot;
 pub use formats::tree::{Extent, Node, NodeKind, Time, Tree, Xattr};
 pub use operations::backup::{
-    backup, scan, BackupOptions, BackupResult, BackupSummary, ManifestFinish, NoProgress, Observer,
-    ParentChoice, Progress, StreamSource, StreamSummary, Warning, WarningKind,
+    backup, scan, BackupOptions, BackupResult, ManifestFinish, Observer, ParentChoice, StreamSource,
 };
 pub use operations::check::{
     check, verify_snapshot, CheckOptions, CheckProgress, CheckReport, DataSubset, SnapshotVerified,
@@ -79,12 +79,14 @@ pub use platform::{
     command, hostname, is_root, is_secret_env, secret_env, secret_env_names, secret_envs,
     take_secret_env, username,
 };
+pub use report::{
+    BackupSummary, NoProgress, Progress, StreamSummary, Warning, WarningKind, WriteStats,
+};
 pub use repository::{
     select_snapshot, CatalogTrouble, KeyInfo, OpenOptions, Repository, SnapshotsAndDamage,
     SnapshotsAndDamaged, Warn, PUT_ONLY,
 };
 pub use select::{select as select_snapshot_among, DamagedSnapshot, SnapshotFilter};
-pub use store::WriteStats;
 
 pub use cairn_chunker::ChunkerParams;
 pub use cairn_crypto::{KdfParams, Password};

@@ -12,6 +12,7 @@
 //! every [`PACKS_PER_INDEX`] packs and at the end. A crash leaves packs that no index
 //! names: they are unused data, never a broken repository.
 
+use crate::backend::FileKind;
 use crate::error::{Error, Result};
 use crate::formats::id::{BlobKind, Id};
 use crate::formats::index::{IndexedPack, PackInfo};
@@ -21,8 +22,8 @@ use crate::formats::pack::{
 };
 use crate::formats::repo_config::DELTA_VERSION;
 use crate::formats::sealed::{FileKey, Magic};
+use crate::report::WriteStats;
 use crate::repository::Repository;
-use crate::FileKind;
 use cairn_crypto::SEAL_OVERHEAD;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::HashSet;
@@ -35,21 +36,6 @@ const QUEUE_PER_WORKER: usize = 4;
 const RECYCLE_MAX: usize = 2 << 20;
 /// Packs per index file (about 1 GiB of data with 16 MiB packs).
 pub const PACKS_PER_INDEX: usize = 64;
-
-/// What the writer stored.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct WriteStats {
-    /// New data blobs stored.
-    pub data_blobs: u64,
-    /// New tree blobs stored.
-    pub tree_blobs: u64,
-    /// Plaintext bytes of the new blobs.
-    pub bytes_raw: u64,
-    /// Bytes of the new blobs as stored (compressed and sealed).
-    pub bytes_stored: u64,
-    /// Pack files written.
-    pub packs: u64,
-}
 
 struct Job {
     kind: BlobKind,

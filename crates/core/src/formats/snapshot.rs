@@ -4,6 +4,7 @@
 //! the last step of a backup: every blob and index it needs is stored before it.
 
 use crate::formats::id::Id;
+use crate::report::BackupSummary;
 use serde::{Deserialize, Serialize};
 
 /// Snapshot JSON version.
@@ -39,7 +40,7 @@ pub struct Snapshot {
     pub program_version: String,
     /// What the backup did.
     #[serde(default)]
-    pub summary: Option<crate::BackupSummary>,
+    pub summary: Option<BackupSummary>,
     /// The application front-end that made the snapshot (e.g. "kimai"), if any. Absent in
     /// snapshots of plain file trees and streams, and in snapshots written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

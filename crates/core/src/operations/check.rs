@@ -176,7 +176,7 @@ pub trait CheckProgress: Sync {
     fn packs_total(&self, _n: usize, _bytes: u64) {}
 }
 
-impl CheckProgress for crate::operations::backup::NoProgress {}
+impl CheckProgress for crate::report::NoProgress {}
 
 /// Checks the repository.
 pub fn check(

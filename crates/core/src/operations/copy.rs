@@ -18,8 +18,9 @@ use crate::formats::content::{ContentBuilder, ContentWalk};
 use crate::formats::id::{BlobKind, Id};
 use crate::formats::snapshot::Snapshot;
 use crate::formats::tree::{Extent, Node, NodeKind, Tree};
+use crate::report::WriteStats;
 use crate::repository::Repository;
-use crate::store::{with_writer, BlobWriter, WriteStats};
+use crate::store::{with_writer, BlobWriter};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 

@@ -1,11 +1,11 @@
 //! Reading regular files: unchanged detection, sparse regions, chunking into the store.
 
-use super::{segment_len, Progress, Warning, WarningKind};
 use crate::error::{Error, Result};
 use crate::formats::content::ContentBuilder;
 use crate::formats::id::BlobKind;
 use crate::formats::tree::{Extent, Node, NodeKind, Time, Xattr};
 use crate::operations::backup::delta::BaseFinder;
+use crate::report::{Progress, Warning, WarningKind};
 use crate::repository::Repository;
 use crate::store::BlobWriter;
 use cairn_chunker::Chunker;
@@ -14,6 +14,13 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+
+/// Reads files and streams in segments of this many bytes: the largest chunk (so a
+/// full buffer always holds a cut) plus 2 MiB (so each refill reads at least that much
+/// after the unfinished tail moves to the front). 10 MiB for files, 4 MiB for streams.
+fn segment_len(chunker: &Chunker) -> usize {
+    (chunker.params().max_size as usize + (2 << 20)).max(4 << 20)
+}
 
 /// Reads regular files. Shared by the threads that read the files of a directory in
 /// parallel, so it holds only shared references.

@@ -19,12 +19,9 @@ use crate::formats::id::Id;
 use crate::formats::snapshot::{Snapshot, SNAPSHOT_VERSION};
 use crate::operations::exclude::Excludes;
 use crate::platform::NameCache;
+use crate::report::{BackupSummary, Progress, Warning, WarningKind};
 use crate::repository::Repository;
-use crate::store::{with_writer, WriteStats};
-use cairn_chunker::Chunker;
-use serde::{Deserialize, Serialize};
-use std::ffi::OsString;
-use std::io::Read;
+use crate::store::with_writer;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -32,48 +29,14 @@ use std::time::Instant;
 
 mod delta;
 mod files;
+mod stream;
 mod walk;
+
+use stream::stream_components;
+pub use stream::{Observer, StreamSource};
 
 use files::Files;
 use walk::{Target, Trie, Walk};
-
-/// A stream to store as a file of the snapshot.
-pub enum StreamSource {
-    /// Any reader, e.g. stdin.
-    Reader {
-        /// Path of the file in the snapshot, e.g. `db/kimai.sql`.
-        name: String,
-        /// The bytes.
-        reader: Box<dyn Read + Send>,
-    },
-    /// A command's standard output. A non-zero exit fails the backup.
-    Command {
-        /// Path of the file in the snapshot.
-        name: String,
-        /// The program.
-        program: OsString,
-        /// Its arguments.
-        args: Vec<OsString>,
-        /// Variables added to its environment (credentials go here or in files, never
-        /// in `args`, which other users can see). Never printed.
-        env: Vec<(OsString, OsString)>,
-        /// Sees every byte of the output as it is read (e.g. to count a dump's rows).
-        observe: Option<Observer>,
-    },
-}
-
-/// A function that sees every byte of a command stream's output, in order, as it is
-/// read (see [`StreamSource::Command`]).
-pub struct Observer(pub Box<ObserveFn>);
-
-/// What an [`Observer`] calls with each piece read.
-pub type ObserveFn = dyn FnMut(&[u8]) + Send;
-
-impl std::fmt::Debug for Observer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Observer")
-    }
-}
 
 /// Completes the manifest once every stream and file is read, before the snapshot is
 /// stored (e.g. with what an [`Observer`] counted).
@@ -82,25 +45,6 @@ pub struct ManifestFinish(pub Box<dyn FnOnce(&mut serde_json::Value) + Send>);
 impl std::fmt::Debug for ManifestFinish {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ManifestFinish")
-    }
-}
-
-impl std::fmt::Debug for StreamSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StreamSource::Reader { name, .. } => write!(f, "Reader({name})"),
-            StreamSource::Command { name, program, .. } => {
-                write!(f, "Command({name}: {})", program.to_string_lossy())
-            }
-        }
-    }
-}
-
-impl StreamSource {
-    fn name(&self) -> &str {
-        match self {
-            StreamSource::Reader { name, .. } | StreamSource::Command { name, .. } => name,
-        }
     }
 }
 
@@ -147,81 +91,6 @@ pub struct BackupOptions {
     pub finish_manifest: Option<ManifestFinish>,
 }
 
-/// Kinds of per-file problems.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WarningKind {
-    /// The file or directory could not be read; it is missing from the snapshot.
-    Unreadable,
-    /// The file changed while it was read; the snapshot holds what was read.
-    Changed,
-}
-
-/// A per-file problem found during a backup.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Warning {
-    /// What happened.
-    pub kind: WarningKind,
-    /// The path concerned.
-    pub path: String,
-    /// Details.
-    pub message: String,
-}
-
-impl std::fmt::Display for Warning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.kind {
-            WarningKind::Unreadable => write!(f, "{}: cannot read: {}", self.path, self.message),
-            WarningKind::Changed => {
-                write!(f, "{}: changed while read: {}", self.path, self.message)
-            }
-        }
-    }
-}
-
-/// What a backup did; stored in the snapshot and printed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct BackupSummary {
-    /// Files not in the parent.
-    pub files_new: u64,
-    /// Files in the parent that changed.
-    pub files_changed: u64,
-    /// Files taken from the parent without reading.
-    pub files_unchanged: u64,
-    /// Directories.
-    pub dirs: u64,
-    /// Symlinks, devices, FIFOs, sockets.
-    pub others: u64,
-    /// Bytes read from files and streams.
-    pub bytes_read: u64,
-    /// Total size of all files and streams in the snapshot.
-    pub bytes_total: u64,
-    /// New blobs and bytes stored.
-    pub added: WriteStats,
-    /// Files and directories that could not be read.
-    pub unreadable: u64,
-    /// Files that changed while read.
-    pub changed_while_read: u64,
-    /// Seconds from start to commit.
-    pub duration_secs: f64,
-    /// Each stream, in the order read (streams are read before any file).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub streams: Vec<StreamSummary>,
-}
-
-/// What reading one stream took.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct StreamSummary {
-    /// Its path in the snapshot.
-    pub name: String,
-    /// Bytes read.
-    pub bytes: u64,
-    /// Seconds from the backup's start to the stream's start.
-    pub started_secs: f64,
-    /// Seconds it took.
-    pub duration_secs: f64,
-}
-
 /// The outcome of a backup.
 #[derive(Debug)]
 pub struct BackupResult {
@@ -232,26 +101,6 @@ pub struct BackupResult {
     /// Per-file problems (the snapshot was still written).
     pub warnings: Vec<Warning>,
 }
-
-/// Receives progress while a backup runs. All methods have no-op defaults.
-pub trait Progress: Sync {
-    /// The sources hold about this many files and bytes (sent once, from a scan that
-    /// runs beside the backup, so it may arrive late or never).
-    fn total(&self, _files: u64, _bytes: u64) {}
-    /// A file (or stream) is about to be read; `size` if known.
-    fn file(&self, _path: &Path, _size: Option<u64>) {}
-    /// Bytes were read or skipped as unchanged.
-    fn bytes(&self, _n: u64) {}
-    /// A file was finished (read or unchanged).
-    fn file_done(&self) {}
-    /// A per-file problem.
-    fn warning(&self, _w: &Warning) {}
-}
-
-/// A [`Progress`] that reports nothing.
-#[derive(Debug, Default)]
-pub struct NoProgress;
-impl Progress for NoProgress {}
 
 /// Counts the files and bytes below `paths` (not following symlinks, honouring
 /// excludes) so that progress can show an ETA. Unreadable entries are skipped silently:
@@ -289,13 +138,6 @@ pub fn scan(paths: &[PathBuf], excludes: &[String], one_file_system: bool) -> (u
         }
     }
     (files, bytes)
-}
-
-/// Reads files and streams in segments of this many bytes: the largest chunk (so a
-/// full buffer always holds a cut) plus 2 MiB (so each refill reads at least that much
-/// after the unfinished tail moves to the front). 10 MiB for files, 4 MiB for streams.
-fn segment_len(chunker: &Chunker) -> usize {
-    (chunker.params().max_size as usize + (2 << 20)).max(4 << 20)
 }
 
 /// Backs up into `repo` and writes a snapshot.
@@ -473,16 +315,4 @@ fn components(abs: &Path) -> Vec<Vec<u8>> {
             _ => None,
         })
         .collect()
-}
-
-fn stream_components(name: &str) -> Result<Vec<Vec<u8>>> {
-    let comps: Vec<Vec<u8>> = name
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .map(|c| c.as_bytes().to_vec())
-        .collect();
-    if comps.is_empty() || comps.iter().any(|c| !crate::formats::tree::valid_name(c)) {
-        return Err(Error::Invalid(format!("invalid stream name {name:?}")));
-    }
-    Ok(comps)
 }

@@ -1,7 +1,7 @@
 //! The walk: sources in a fixed order, directories depth first, one tree per directory.
 
 use super::files::{is_cache_dir, read_xattrs, FileOutcome, FileStatus, Files, ReadError};
-use super::{BackupSummary, Progress, StreamSource, Warning, WarningKind};
+use super::stream::{stream_components, Observer, StreamSource};
 use crate::error::{Error, Result};
 use crate::formats::content::ContentBuilder;
 use crate::formats::id::Id;
@@ -10,6 +10,7 @@ use crate::formats::tree::{Extent, Node, NodeKind, Time, Tree};
 use crate::operations::backup::delta::BaseFinder;
 use crate::operations::exclude::Excludes;
 use crate::platform::NameCache;
+use crate::report::{BackupSummary, Progress, StreamSummary, Warning, WarningKind};
 use crate::repository::Repository;
 use crate::store::BlobWriter;
 use rayon::prelude::*;
@@ -332,19 +333,19 @@ impl Walk<'_, '_> {
         sources: Vec<StreamSource>,
         parent: Option<&Tree>,
         start: std::time::Instant,
-    ) -> Result<Vec<super::StreamSummary>> {
+    ) -> Result<Vec<StreamSummary>> {
         let mut out = Vec::with_capacity(sources.len());
         for src in sources {
             let name = src.name().to_string();
             let began = std::time::Instant::now();
             let old = match parent {
                 Some(t) if self.repo.config().version >= DELTA_VERSION => {
-                    self.old_stream(t, &super::stream_components(&name)?)
+                    self.old_stream(t, &stream_components(&name)?)
                 }
                 _ => None,
             };
             let node = self.stream(Vec::new(), src, old)?;
-            out.push(super::StreamSummary {
+            out.push(StreamSummary {
                 name,
                 bytes: node.size,
                 started_secs: began.duration_since(start).as_secs_f64(),
@@ -442,7 +443,7 @@ impl Walk<'_, '_> {
         &mut self,
         label: &str,
         (program, args, env): (&OsStr, &[OsString], &[(OsString, OsString)]),
-        observe: Option<super::Observer>,
+        observe: Option<Observer>,
         content: &mut ContentBuilder,
         bases: Option<&mut BaseFinder<'_, Repository>>,
     ) -> Result<u64> {
@@ -506,10 +507,10 @@ impl Walk<'_, '_> {
     }
 }
 
-/// A reader that shows what it reads to an [`super::Observer`].
+/// A reader that shows what it reads to an [`Observer`].
 struct Observed<R> {
     inner: R,
-    observe: Option<super::Observer>,
+    observe: Option<Observer>,
 }
 
 impl<R: Read> Read for Observed<R> {
