@@ -185,22 +185,3 @@ impl CatalogKey {
         (snap.time.as_second() == row.unix_time).then_some(snap)
     }
 }
-
-/// Reads every distinct tree below `roots` through the catalog, so that it holds them all
-/// (`cairn catalog rebuild`); returns how many distinct trees there are.
-pub fn cache_trees(repo: &crate::Repository, roots: impl IntoIterator<Item = Id>) -> Result<u64> {
-    let mut seen = std::collections::HashSet::new();
-    let mut stack: Vec<Id> = roots.into_iter().collect();
-    while let Some(id) = stack.pop() {
-        if !seen.insert(id) {
-            continue;
-        }
-        for node in repo.load_tree(&id)?.nodes {
-            if let crate::NodeKind::Dir { subtree } = node.kind {
-                stack.push(subtree);
-            }
-        }
-    }
-    repo.flush_catalog();
-    Ok(seen.len() as u64)
-}

@@ -1,9 +1,15 @@
 //! Entry points for the fuzz targets in `fuzz/`: every decoder of bytes that come from
 //! storage. Not part of the supported API.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::formats::{
-    index, keys::KeyFile, pack, repo_config::RepoConfig, sealed, snapshot::Snapshot, tree::Tree,
+    index,
+    keys::{KeyFile, MasterKey},
+    pack,
+    repo_config::RepoConfig,
+    sealed,
+    snapshot::Snapshot,
+    tree::Tree,
 };
 use cairn_crypto::Key;
 
@@ -75,7 +81,7 @@ pub fn snapshot(bytes: &[u8]) -> Option<Snapshot> {
 /// Parses and validates a config's JSON.
 pub fn config(bytes: &[u8]) -> Result<()> {
     let c: RepoConfig =
-        serde_json::from_slice(bytes).map_err(|e| crate::Error::format("fuzz", e.to_string()))?;
+        serde_json::from_slice(bytes).map_err(|e| Error::format("fuzz", e.to_string()))?;
     c.validate()
 }
 
@@ -86,7 +92,7 @@ pub fn key_file(bytes: &[u8]) -> Result<()> {
     let kf = KeyFile::parse(bytes, "fuzz")?;
     kf.params
         .check()
-        .map_err(|e| crate::Error::format("fuzz", e.to_string()))?;
+        .map_err(|e| Error::format("fuzz", e.to_string()))?;
     Ok(())
 }
 
@@ -102,7 +108,7 @@ pub fn lock(bytes: &[u8]) -> Option<bool> {
 /// `magic` (`b'c'` config, `b'i'` index, `b's'` snapshot) of format `version`. For the
 /// attack tests of docs/security.md: what a put-only key or an old key can write.
 pub fn seal_as(
-    master: &crate::MasterKey,
+    master: &MasterKey,
     data: bool,
     magic: u8,
     version: u8,

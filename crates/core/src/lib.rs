@@ -37,7 +37,7 @@ pub use formats::content;
 pub use operations::browse;
 
 pub use backend::{validate_name, Backend, BackendError, FileKind, MAX_NAME_LEN};
-pub use catalog::{cache_trees, Catalog, CatalogInfo, CatalogKey, SnapshotRow};
+pub use catalog::{Catalog, CatalogInfo, CatalogKey, SnapshotRow};
 pub use error::{Error, Result};
 pub use formats::id::{BlobKind, Id};
 pub use formats::index::{BlobLocation, Index, PackInfo};
@@ -83,8 +83,8 @@ pub use report::{
     BackupSummary, NoProgress, Progress, StreamSummary, Warning, WarningKind, WriteStats,
 };
 pub use repository::{
-    select_snapshot, CatalogTrouble, KeyInfo, OpenOptions, Repository, SnapshotsAndDamage,
-    SnapshotsAndDamaged, Warn, PUT_ONLY,
+    cache_trees, select_snapshot, CatalogTrouble, KeyInfo, OpenOptions, Repository,
+    SnapshotsAndDamage, SnapshotsAndDamaged, Warn, PUT_ONLY,
 };
 pub use select::{select as select_snapshot_among, DamagedSnapshot, SnapshotFilter};
 

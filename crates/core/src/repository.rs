@@ -6,11 +6,13 @@
 use crate::backend::{Backend, FileKind};
 use crate::catalog::{Catalog, CatalogKey};
 use crate::error::{Error, Result};
+use crate::formats::content::{decode_list, ContentSource};
 use crate::formats::id::{BlobKind, Id};
 use crate::formats::index::{
     decode_index_file, encode_index_file, BlobLocation, Index, IndexedPack, PackInfo, Trust,
 };
 use crate::formats::keys::{KeyFile, MasterKey};
+use crate::formats::lock::{self, FoundLock, Lock};
 use crate::formats::pack::{
     delta_parts, open_blob, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_DELTA_DEPTH,
 };
@@ -20,13 +22,14 @@ use crate::formats::sealed::{
 };
 use crate::formats::sendlog::SendLog;
 use crate::formats::snapshot::Snapshot;
-use crate::formats::tree::Tree;
+use crate::formats::tree::{Extent, NodeKind, Tree};
 use crate::select::{DamagedSnapshot, SnapshotFilter};
 use cairn_chunker::Chunker;
 use cairn_crypto::{keyed_hash, KdfParams, Key, Password};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::Duration;
 
 /// Trees read from the repository are written to the catalog in batches of this many:
 /// one transaction per tree would cost more than reading it.
@@ -1454,6 +1457,62 @@ impl Repository {
     }
 }
 
+impl Repository {
+    /// Every lock file of the repository that opens with this key; others are skipped.
+    pub fn list_locks(&self) -> Result<Vec<FoundLock>> {
+        lock::list(&self.backend, &self.master)
+    }
+
+    /// Takes a shared or exclusive lock for `command`, waiting up to `wait` for
+    /// conflicting locks to go (see [`Lock`]).
+    pub fn lock(&self, exclusive: bool, command: &str, wait: Duration) -> Result<Lock> {
+        lock::take(&self.backend, &self.master, exclusive, command, wait)
+    }
+}
+
+/// The contents of file nodes are read from the repository: data blobs through the
+/// index, list blobs read, verified and decoded.
+impl ContentSource for Repository {
+    fn data_len(&self, id: &Id) -> Result<u64> {
+        self.index()
+            .get(id)
+            .map(|l| l.raw_len as u64)
+            .ok_or_else(|| Error::MissingBlob {
+                kind: "data",
+                id: id.short(),
+                context: String::new(),
+            })
+    }
+
+    fn list(&self, id: &Id) -> Result<Vec<Extent>> {
+        let bytes = self.read_blob(id)?;
+        decode_list(&bytes, &format!("list {}", id.short()))
+    }
+
+    fn data(&self, id: &Id) -> Result<Vec<u8>> {
+        self.read_blob(id)
+    }
+}
+
+/// Reads every distinct tree below `roots` through the catalog, so that it holds them all
+/// (`cairn catalog rebuild`); returns how many distinct trees there are.
+pub fn cache_trees(repo: &Repository, roots: impl IntoIterator<Item = Id>) -> Result<u64> {
+    let mut seen = HashSet::new();
+    let mut stack: Vec<Id> = roots.into_iter().collect();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        for node in repo.load_tree(&id)?.nodes {
+            if let NodeKind::Dir { subtree } = node.kind {
+                stack.push(subtree);
+            }
+        }
+    }
+    repo.flush_catalog();
+    Ok(seen.len() as u64)
+}
+
 /// Picks `latest` or the unique snapshot whose id starts with `spec` among `snaps`, which
 /// the caller has read (and whose damage it has dealt with: see [`Repository::select_snapshot`]).
 pub fn select_snapshot(
@@ -1472,6 +1531,4 @@ pub(crate) fn kind_name(kind: BlobKind) -> &'static str {
     }
 }
 
-pub(crate) fn short(name: &str) -> String {
-    name.chars().take(8).collect()
-}
+pub(crate) use crate::formats::id::short;

@@ -23,7 +23,6 @@
 use crate::error::{Error, Result};
 use crate::formats::id::Id;
 use crate::formats::tree::Extent;
-use crate::repository::Repository;
 
 /// List blob encoding version.
 pub const LIST_VERSION: u8 = 1;
@@ -156,28 +155,6 @@ pub trait ContentSource {
     fn list(&self, id: &Id) -> Result<Vec<Extent>>;
     /// The plaintext of a data blob, verified.
     fn data(&self, id: &Id) -> Result<Vec<u8>>;
-}
-
-impl ContentSource for Repository {
-    fn data_len(&self, id: &Id) -> Result<u64> {
-        self.index()
-            .get(id)
-            .map(|l| l.raw_len as u64)
-            .ok_or_else(|| Error::MissingBlob {
-                kind: "data",
-                id: id.short(),
-                context: String::new(),
-            })
-    }
-
-    fn list(&self, id: &Id) -> Result<Vec<Extent>> {
-        let bytes = self.read_blob(id)?;
-        decode_list(&bytes, &format!("list {}", id.short()))
-    }
-
-    fn data(&self, id: &Id) -> Result<Vec<u8>> {
-        self.read_blob(id)
-    }
 }
 
 struct Frame {

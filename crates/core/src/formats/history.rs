@@ -391,7 +391,7 @@ mod tests {
     use super::*;
 
     fn snap(host: &str, secs: i64) -> Snapshot {
-        crate::select::tests::snap(host, secs, &[], None)
+        crate::formats::snapshot::sample(host, secs, &[], None)
     }
 
     fn hist() -> (tempfile::TempDir, History) {

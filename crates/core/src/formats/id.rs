@@ -133,6 +133,11 @@ impl BlobKind {
     }
 }
 
+/// The first 8 characters of a file name (the hex of its id), for messages.
+pub(crate) fn short(name: &str) -> String {
+    name.chars().take(8).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

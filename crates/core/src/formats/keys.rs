@@ -8,7 +8,7 @@
 //! anything.
 
 use crate::error::{Error, Result};
-use crate::formats::id::Id;
+use crate::formats::id::{short, Id};
 use crate::formats::sealed::{EpochKeys, Wrap};
 use cairn_crypto::{
     derive_key, open, random_bytes, seal, CryptoError, KdfParams, Key, Password, PublicKey,
@@ -503,10 +503,6 @@ impl KeyFile {
     pub fn id(bytes: &[u8]) -> Id {
         Id::of_file(bytes)
     }
-}
-
-fn short(name: &str) -> String {
-    name.chars().take(8).collect()
 }
 
 fn zeroizing_json(master: &MasterKey) -> Result<zeroize::Zeroizing<Vec<u8>>> {

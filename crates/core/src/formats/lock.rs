@@ -22,9 +22,9 @@
 
 use crate::backend::{Backend, FileKind};
 use crate::error::{Error, Result};
-use crate::formats::id::Id;
+use crate::formats::id::{short, Id};
+use crate::formats::keys::MasterKey;
 use crate::formats::sealed::{open_file, seal_file, Magic, Wrap};
-use crate::repository::Repository;
 use cairn_crypto::Key;
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
@@ -200,130 +200,135 @@ impl Drop for Lock {
     }
 }
 
-impl Repository {
-    /// Every lock file of the repository that opens with this key; others are skipped.
-    pub fn list_locks(&self) -> Result<Vec<FoundLock>> {
-        let mut out = Vec::new();
-        for (name, _) in self.backend().list(FileKind::Lock)? {
-            let bytes = match self.backend().read(FileKind::Lock, &name) {
-                Ok(b) => b,
-                Err(e) if e.is_not_found() => continue, // released meanwhile
-                Err(e) => return Err(e.into()),
-            };
-            let what = format!("lock {}", crate::repository::short(&name));
-            let info = open_file(Magic::Lock, &self.master().meta_keys(), &bytes, &what)
-                .ok()
-                .and_then(|plain| serde_json::from_slice::<LockInfo>(&plain).ok());
-            if let Some(info) = info {
-                out.push(FoundLock { name, info });
-            }
-        }
-        Ok(out)
-    }
-
-    /// Takes a shared or exclusive lock for `command`, waiting up to `wait` for
-    /// conflicting locks to go (see the module documentation).
-    pub fn lock(&self, exclusive: bool, command: &str, wait: Duration) -> Result<Lock> {
-        let now = jiff::Timestamp::now();
-        let host = crate::platform::hostname();
-        let mut held = Held {
-            backend: self.backend().clone(),
-            key: self.master().meta_key.clone(),
-            epoch: self.master().epoch(),
-            info: LockInfo {
-                version: LOCK_VERSION,
-                exclusive,
-                command: command.to_string(),
-                hostname: host.clone(),
-                username: crate::platform::username(),
-                pid: std::process::id(),
-                created: now,
-                refreshed: now,
-                nonce: {
-                    let mut n = [0u8; 16];
-                    cairn_crypto::random_bytes(&mut n);
-                    hex::encode(n)
-                },
-            },
-            name: String::new(),
+/// Every lock file in `backend` that opens with one of `master`'s metadata keys; others
+/// are skipped.
+pub(crate) fn list(backend: &Arc<dyn Backend>, master: &MasterKey) -> Result<Vec<FoundLock>> {
+    let mut out = Vec::new();
+    for (name, _) in backend.list(FileKind::Lock)? {
+        let bytes = match backend.read(FileKind::Lock, &name) {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => continue, // released meanwhile
+            Err(e) => return Err(e.into()),
         };
-        let deadline = Instant::now() + wait;
-        let mut pause = Duration::from_millis(200);
-        let mut last_write = Instant::now();
-        held.write()?;
-        loop {
-            let now = jiff::Timestamp::now();
-            let (live, stale): (Vec<FoundLock>, Vec<FoundLock>) = self
-                .list_locks()?
-                .into_iter()
-                .filter(|l| l.name != held.name)
-                .partition(|l| l.info.is_live(now, &host));
-            for l in stale {
-                // Left by a process that crashed or was killed; best effort, as the
-                // storage may refuse deletes.
-                let _ = self.backend().remove(FileKind::Lock, &l.name);
-            }
-            let conflict = live.into_iter().find(|l| {
-                if !exclusive {
-                    l.info.exclusive
-                } else {
-                    !l.info.exclusive || (l.info.created, &l.name) < (held.info.created, &held.name)
-                }
-            });
-            let Some(conflict) = conflict else {
-                break;
-            };
-            if Instant::now() >= deadline {
-                held.release();
-                return Err(Error::Locked(format!(
-                    "repository is locked: {}",
-                    conflict.info.describe()
-                )));
-            }
-            // Back off (shared against exclusive, exclusive against an earlier
-            // exclusive); an exclusive taker waiting for shared locks keeps its file.
-            let back_off = !exclusive || conflict.info.exclusive;
-            if back_off {
-                held.release();
-            }
-            let mut r = [0u8; 1];
-            cairn_crypto::random_bytes(&mut r);
-            let jitter = Duration::from_millis(u64::from(r[0]));
-            std::thread::sleep(
-                (pause + jitter).min(deadline.saturating_duration_since(Instant::now())),
-            );
-            pause = (pause * 2).min(Duration::from_secs(5));
-            if back_off {
-                held.info.created = jiff::Timestamp::now();
-                held.refresh()?;
-                last_write = Instant::now();
-            } else if last_write.elapsed() >= REFRESH_EVERY {
-                held.refresh()?;
-                last_write = Instant::now();
-            }
+        let what = format!("lock {}", short(&name));
+        let info = open_file(Magic::Lock, &master.meta_keys(), &bytes, &what)
+            .ok()
+            .and_then(|plain| serde_json::from_slice::<LockInfo>(&plain).ok());
+        if let Some(info) = info {
+            out.push(FoundLock { name, info });
         }
-        let held = Arc::new(Mutex::new(held));
-        let (stop, stopped) = channel::<()>();
-        let h = held.clone();
-        let refresher = std::thread::Builder::new()
-            .name("cairn-lock".into())
-            .spawn(move || loop {
-                match stopped.recv_timeout(REFRESH_EVERY) {
-                    Err(RecvTimeoutError::Timeout) => {
-                        // A failed refresh is retried at the next tick; the lock
-                        // stays live until STALE_AFTER, six ticks away.
-                        let _ = h.lock().unwrap().refresh();
-                    }
-                    _ => return,
-                }
-            })
-            .map_err(|e| Error::io("lock refresh thread", e))?;
-        Ok(Lock {
-            held,
-            stop: Some(stop),
-            refresher: Some(refresher),
-        })
     }
+    Ok(out)
+}
+
+/// Takes a shared or exclusive lock in `backend` for `command`, sealed under `master`'s
+/// metadata key, waiting up to `wait` for conflicting locks to go (see the module
+/// documentation).
+pub(crate) fn take(
+    backend: &Arc<dyn Backend>,
+    master: &MasterKey,
+    exclusive: bool,
+    command: &str,
+    wait: Duration,
+) -> Result<Lock> {
+    let now = jiff::Timestamp::now();
+    let host = crate::platform::hostname();
+    let mut held = Held {
+        backend: backend.clone(),
+        key: master.meta_key.clone(),
+        epoch: master.epoch(),
+        info: LockInfo {
+            version: LOCK_VERSION,
+            exclusive,
+            command: command.to_string(),
+            hostname: host.clone(),
+            username: crate::platform::username(),
+            pid: std::process::id(),
+            created: now,
+            refreshed: now,
+            nonce: {
+                let mut n = [0u8; 16];
+                cairn_crypto::random_bytes(&mut n);
+                hex::encode(n)
+            },
+        },
+        name: String::new(),
+    };
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(200);
+    let mut last_write = Instant::now();
+    held.write()?;
+    loop {
+        let now = jiff::Timestamp::now();
+        let (live, stale): (Vec<FoundLock>, Vec<FoundLock>) = list(backend, master)?
+            .into_iter()
+            .filter(|l| l.name != held.name)
+            .partition(|l| l.info.is_live(now, &host));
+        for l in stale {
+            // Left by a process that crashed or was killed; best effort, as the
+            // storage may refuse deletes.
+            let _ = backend.remove(FileKind::Lock, &l.name);
+        }
+        let conflict = live.into_iter().find(|l| {
+            if !exclusive {
+                l.info.exclusive
+            } else {
+                !l.info.exclusive || (l.info.created, &l.name) < (held.info.created, &held.name)
+            }
+        });
+        let Some(conflict) = conflict else {
+            break;
+        };
+        if Instant::now() >= deadline {
+            held.release();
+            return Err(Error::Locked(format!(
+                "repository is locked: {}",
+                conflict.info.describe()
+            )));
+        }
+        // Back off (shared against exclusive, exclusive against an earlier
+        // exclusive); an exclusive taker waiting for shared locks keeps its file.
+        let back_off = !exclusive || conflict.info.exclusive;
+        if back_off {
+            held.release();
+        }
+        let mut r = [0u8; 1];
+        cairn_crypto::random_bytes(&mut r);
+        let jitter = Duration::from_millis(u64::from(r[0]));
+        std::thread::sleep(
+            (pause + jitter).min(deadline.saturating_duration_since(Instant::now())),
+        );
+        pause = (pause * 2).min(Duration::from_secs(5));
+        if back_off {
+            held.info.created = jiff::Timestamp::now();
+            held.refresh()?;
+            last_write = Instant::now();
+        } else if last_write.elapsed() >= REFRESH_EVERY {
+            held.refresh()?;
+            last_write = Instant::now();
+        }
+    }
+    let held = Arc::new(Mutex::new(held));
+    let (stop, stopped) = channel::<()>();
+    let h = held.clone();
+    let refresher = std::thread::Builder::new()
+        .name("cairn-lock".into())
+        .spawn(move || loop {
+            match stopped.recv_timeout(REFRESH_EVERY) {
+                Err(RecvTimeoutError::Timeout) => {
+                    // A failed refresh is retried at the next tick; the lock
+                    // stays live until STALE_AFTER, six ticks away.
+                    let _ = h.lock().unwrap().refresh();
+                }
+                _ => return,
+            }
+        })
+        .map_err(|e| Error::io("lock refresh thread", e))?;
+    Ok(Lock {
+        held,
+        stop: Some(stop),
+        refresher: Some(refresher),
+    })
 }
 
 #[cfg(test)]

@@ -72,6 +72,29 @@ impl Snapshot {
     }
 }
 
+/// A snapshot of `host` taken `secs` seconds after the epoch, for tests.
+#[cfg(test)]
+pub(crate) fn sample(host: &str, secs: i64, tags: &[&str], app: Option<&str>) -> Snapshot {
+    Snapshot {
+        version: 1,
+        time: jiff::Timestamp::from_second(secs).unwrap(),
+        tree: Id([0; 32]),
+        paths: vec!["/srv".into()],
+        hostname: host.into(),
+        username: String::new(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        parent: None,
+        excludes: vec![],
+        program_version: String::new(),
+        summary: None,
+        app: app.map(str::to_string),
+        manifest: None,
+        original: None,
+        key: None,
+        access: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@
 //! index names (left by an interrupted backup) are reported as information only.
 
 use crate::backend::FileKind;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::formats::content::ContentSource;
 use crate::formats::id::Id;
 use crate::formats::pack::{delta_parts, open_blob, read_entries};
@@ -92,12 +92,12 @@ pub enum DataSubset {
 }
 
 impl std::str::FromStr for DataSubset {
-    type Err = crate::Error;
+    type Err = Error;
 
     /// Parses `n/t` (e.g. `2/7`) or `x%` (e.g. `10%`).
-    fn from_str(text: &str) -> crate::Result<DataSubset> {
+    fn from_str(text: &str) -> Result<DataSubset> {
         let bad = || {
-            crate::Error::Invalid(format!(
+            Error::Invalid(format!(
                 "read-data subset {text:?}: give n/t (e.g. 2/7, 1 <= n <= t) or a percentage (e.g. 10%)"
             ))
         };
@@ -198,7 +198,7 @@ pub fn check(
             )),
             Ok(bytes) => {
                 if let Err(e) = crate::formats::keys::KeyFile::parse(&bytes, &name).and_then(|k| {
-                    k.params.check().map_err(|e| crate::Error::WeakKey {
+                    k.params.check().map_err(|e| Error::WeakKey {
                         key: short(&name),
                         detail: e.to_string(),
                     })
@@ -472,7 +472,7 @@ pub fn verify_snapshot(repo: &Repository, id: &Id) -> Result<SnapshotVerified> {
                 NodeKind::File { content } => {
                     let mut ids = HashSet::new();
                     crate::formats::content::add_blobs(repo, content, &mut ids).map_err(|e| {
-                        crate::Error::Invalid(format!("{path} in snapshot {}: {e}", id.short()))
+                        Error::Invalid(format!("{path} in snapshot {}: {e}", id.short()))
                     })?;
                     for b in ids {
                         blobs.entry(b).or_insert_with(|| path.clone());
@@ -497,7 +497,7 @@ pub fn verify_snapshot(repo: &Repository, id: &Id) -> Result<SnapshotVerified> {
     let mut failed = failed.into_inner().unwrap();
     failed.sort();
     if let Some((blob, e)) = failed.first() {
-        return Err(crate::Error::Invalid(format!(
+        return Err(Error::Invalid(format!(
             "snapshot {} cannot be read back: {e} (used by {}){}",
             id.short(),
             blobs[blob],
