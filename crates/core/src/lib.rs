@@ -1,5 +1,22 @@
 //! cairn-core: the repository format and everything done with a repository.
 //!
+//! Arrangement, from the ground up (nothing imports upward):
+//! - `report`: what operations report ([`Progress`], [`Warning`], [`BackupSummary`],
+//!   [`WriteStats`]), shared by every layer and importing nothing of the crate.
+//! - `formats/`: the on-disk formats, each with its encoder and decoder: ids, sealed
+//!   files, keys, the repository config, padding, compression, packs, the index, trees,
+//!   contents and their list blobs, snapshots, lock files, and the two files kept on the
+//!   client's disk (history, send log). A format imports only formats, `report`, the
+//!   errors and the ports. See `docs/format.md` for every byte.
+//! - The top level: the ports [`Backend`] and [`Catalog`], [`Error`], the opened
+//!   [`Repository`] (reading what is stored; [`select_snapshot`] and its rules live
+//!   beside it), the write path (`store`), reading many blobs at once (`fetch`), and
+//!   facts about the machine (`platform`).
+//! - `operations/`: what is done with a repository, one module each: [`backup()`],
+//!   [`restore()`], [`check()`], [`prune()`], [`copy()`], [`diff()`], [`find()`],
+//!   [`stats()`], repair, key rotation and rewrite, [`browse`], the 3-2-1 status of copies,
+//!   and retention ([`Policy`]).
+//!
 //! Main types:
 //! - [`Repository`]: an opened repository (keys, config, index). Obtained only through
 //!   [`Repository::init`] or [`Repository::open`], so nothing runs on a repository whose
@@ -8,8 +25,7 @@
 //!   contract in prose; implementations live in `cairn-backend`.
 //! - [`backup()`] with [`BackupOptions`] and [`StreamSource`]: file trees and streams
 //!   into one snapshot. [`restore()`], [`check()`], and [`browse`] for reading back.
-//! - The formats: [`Snapshot`], [`Tree`]/[`Node`], packs and index files (see
-//!   `docs/format.md` for every byte).
+//! - The formats: [`Snapshot`], [`Tree`]/[`Node`], packs and index files.
 //! - [`Catalog`]: the port to the local, disposable index of a repository (snapshots and
 //!   trees already read, sealed by a [`CatalogKey`] so that only ids and times are in
 //!   clear); implemented on SQLite in `cairn-catalog`.
@@ -19,19 +35,23 @@
 //! What it is not: it parses no command lines, opens no database and speaks no network
 //! protocol; those are the binary's, `cairn-catalog`'s and `cairn-backend`'s.
 
+mod report;
+
+mod formats;
+
 mod backend;
 mod catalog;
 mod error;
 mod fetch;
-mod formats;
-#[doc(hidden)]
-pub mod fuzzing;
-mod operations;
 mod platform;
-mod report;
 mod repository;
 mod select;
 mod store;
+
+mod operations;
+
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use formats::content;
 pub use operations::browse;

@@ -8,6 +8,10 @@
 //! them), [`snapshot`], [`lock`] (lock files and the protocol that takes one), and the
 //! two files kept on the client's disk: [`history`] (what it has seen of a repository)
 //! and [`sendlog`] (what a put-only key stored).
+//!
+//! A format imports other formats, the shared reporting types (a snapshot holds its
+//! backup's summary), the errors, the `Backend` port and the facts about the machine
+//! (a lock file names its host); never the repository or an operation.
 
 pub mod compression;
 pub mod content;

@@ -3,6 +3,11 @@
 //!
 //! Named `operations` rather than `ops`: the crate spells its names out (`repository`,
 //! `compression`, `retention`), and `ops` reads as `std::ops`, the operator traits.
+//!
+//! An operation may use the formats, the reporting types (`crate::report`), the
+//! repository, the write path (`crate::store`) and batched reads (`crate::fetch`);
+//! nothing outside this directory imports an operation, except the crate root that
+//! re-exports them.
 
 pub mod backup;
 pub mod browse;
