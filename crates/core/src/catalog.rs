@@ -37,8 +37,8 @@
 //! implementation is `cairn-catalog`'s, an in-memory one is in `cairn-testing`.
 
 use crate::error::Result;
-use crate::id::Id;
-use crate::snapshot::Snapshot;
+use crate::formats::id::Id;
+use crate::formats::snapshot::Snapshot;
 use cairn_crypto::Key;
 
 /// A local index of one repository. All methods may be called from several threads at
@@ -184,23 +184,4 @@ impl CatalogKey {
         let snap: Snapshot = serde_json::from_slice(&json).ok()?;
         (snap.time.as_second() == row.unix_time).then_some(snap)
     }
-}
-
-/// Reads every distinct tree below `roots` through the catalog, so that it holds them all
-/// (`cairn catalog rebuild`); returns how many distinct trees there are.
-pub fn cache_trees(repo: &crate::Repository, roots: impl IntoIterator<Item = Id>) -> Result<u64> {
-    let mut seen = std::collections::HashSet::new();
-    let mut stack: Vec<Id> = roots.into_iter().collect();
-    while let Some(id) = stack.pop() {
-        if !seen.insert(id) {
-            continue;
-        }
-        for node in repo.load_tree(&id)?.nodes {
-            if let crate::NodeKind::Dir { subtree } = node.kind {
-                stack.push(subtree);
-            }
-        }
-    }
-    repo.flush_catalog();
-    Ok(seen.len() as u64)
 }

@@ -9,9 +9,9 @@
 
 use crate::backend::{read_range_exact, FileKind};
 use crate::error::Error;
-use crate::id::Id;
-use crate::index::{BlobLocation, PackInfo};
-use crate::pack::MAX_DELTA_DEPTH;
+use crate::formats::id::Id;
+use crate::formats::index::{BlobLocation, PackInfo};
+use crate::formats::pack::MAX_DELTA_DEPTH;
 use crate::repository::Repository;
 use rayon::prelude::*;
 
@@ -168,7 +168,7 @@ fn elsewhere(repo: &Repository, id: &Id, e: &Error, sink: &Sink) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::BlobKind;
+    use crate::formats::id::BlobKind;
 
     fn loc(pack: u32, offset: u32, len: u32) -> (Id, BlobLocation) {
         let id = Id(*blake3::hash(&[pack as u8, (offset >> 8) as u8, offset as u8]).as_bytes());
@@ -187,7 +187,7 @@ mod tests {
     fn info(pos: u32) -> PackInfo {
         PackInfo {
             id: Id([pos as u8; 32]),
-            envelope: crate::sealed::Envelope::filled(1),
+            envelope: crate::formats::sealed::Envelope::filled(1),
         }
     }
 

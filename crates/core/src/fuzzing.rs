@@ -1,9 +1,15 @@
 //! Entry points for the fuzz targets in `fuzz/`: every decoder of bytes that come from
 //! storage. Not part of the supported API.
 
-use crate::error::Result;
-use crate::{
-    config::RepoConfig, index, keys::KeyFile, pack, sealed, snapshot::Snapshot, tree::Tree,
+use crate::error::{Error, Result};
+use crate::formats::{
+    index,
+    keys::{KeyFile, MasterKey},
+    pack,
+    repo_config::RepoConfig,
+    sealed,
+    snapshot::Snapshot,
+    tree::Tree,
 };
 use cairn_crypto::Key;
 
@@ -75,7 +81,7 @@ pub fn snapshot(bytes: &[u8]) -> Option<Snapshot> {
 /// Parses and validates a config's JSON.
 pub fn config(bytes: &[u8]) -> Result<()> {
     let c: RepoConfig =
-        serde_json::from_slice(bytes).map_err(|e| crate::Error::format("fuzz", e.to_string()))?;
+        serde_json::from_slice(bytes).map_err(|e| Error::format("fuzz", e.to_string()))?;
     c.validate()
 }
 
@@ -86,14 +92,14 @@ pub fn key_file(bytes: &[u8]) -> Result<()> {
     let kf = KeyFile::parse(bytes, "fuzz")?;
     kf.params
         .check()
-        .map_err(|e| crate::Error::format("fuzz", e.to_string()))?;
+        .map_err(|e| Error::format("fuzz", e.to_string()))?;
     Ok(())
 }
 
 /// Parses a lock file's JSON body and decides whether it still counts (never for this
 /// host, so no process is probed).
 pub fn lock(bytes: &[u8]) -> Option<bool> {
-    let info: crate::lock::LockInfo = serde_json::from_slice(bytes).ok()?;
+    let info: crate::formats::lock::LockInfo = serde_json::from_slice(bytes).ok()?;
     Some(info.is_live(jiff::Timestamp::now(), "\u{0}fuzz"))
 }
 
@@ -102,7 +108,7 @@ pub fn lock(bytes: &[u8]) -> Option<bool> {
 /// `magic` (`b'c'` config, `b'i'` index, `b's'` snapshot) of format `version`. For the
 /// attack tests of docs/security.md: what a put-only key or an old key can write.
 pub fn seal_as(
-    master: &crate::MasterKey,
+    master: &MasterKey,
     data: bool,
     magic: u8,
     version: u8,
@@ -129,7 +135,8 @@ pub fn encode_index(packs: &[index::IndexedPack]) -> Vec<u8> {
 /// Decodes a send log (framing, then records sealed under a fixed key); returns the
 /// numbers of packs and snapshots found.
 pub fn send_log(bytes: &[u8]) -> (usize, usize) {
-    let log = crate::sendlog::SendLog::new(std::path::PathBuf::new(), &Key::from_bytes([7; 32]));
+    let log =
+        crate::formats::sendlog::SendLog::new(std::path::PathBuf::new(), &Key::from_bytes([7; 32]));
     let sent = log.decode(bytes);
     (sent.packs.len(), sent.snapshots.len())
 }
@@ -137,6 +144,7 @@ pub fn send_log(bytes: &[u8]) -> (usize, usize) {
 /// Decodes a repository history file (sealed under a fixed key), and the same bytes as
 /// its plaintext (the JSON behind the seal); returns how many alarms each holds.
 pub fn history(bytes: &[u8]) -> (Option<usize>, Option<usize>) {
-    let h = crate::history::History::new(std::path::PathBuf::new(), &Key::from_bytes([7; 32]));
+    let h =
+        crate::formats::history::History::new(std::path::PathBuf::new(), &Key::from_bytes([7; 32]));
     h.decode_both(bytes)
 }

@@ -1,5 +1,22 @@
 //! cairn-core: the repository format and everything done with a repository.
 //!
+//! Arrangement, from the ground up (nothing imports upward):
+//! - `report`: what operations report ([`Progress`], [`Warning`], [`BackupSummary`],
+//!   [`WriteStats`]), shared by every layer and importing nothing of the crate.
+//! - `formats/`: the on-disk formats, each with its encoder and decoder: ids, sealed
+//!   files, keys, the repository config, padding, compression, packs, the index, trees,
+//!   contents and their list blobs, snapshots, lock files, and the two files kept on the
+//!   client's disk (history, send log). A format imports only formats, `report`, the
+//!   errors and the ports. See `docs/format.md` for every byte.
+//! - The top level: the ports [`Backend`] and [`Catalog`], [`Error`], the opened
+//!   [`Repository`] (reading what is stored; [`select_snapshot`] and its rules live
+//!   beside it), the write path (`store`), reading many blobs at once (`fetch`), and
+//!   facts about the machine (`platform`).
+//! - `operations/`: what is done with a repository, one module each: [`backup()`],
+//!   [`restore()`], [`check()`], [`prune()`], [`copy()`], [`diff()`], [`find()`],
+//!   [`stats()`], repair, key rotation and rewrite, [`browse`], the 3-2-1 status of copies,
+//!   and retention ([`Policy`]).
+//!
 //! Main types:
 //! - [`Repository`]: an opened repository (keys, config, index). Obtained only through
 //!   [`Repository::init`] or [`Repository::open`], so nothing runs on a repository whose
@@ -8,8 +25,7 @@
 //!   contract in prose; implementations live in `cairn-backend`.
 //! - [`backup()`] with [`BackupOptions`] and [`StreamSource`]: file trees and streams
 //!   into one snapshot. [`restore()`], [`check()`], and [`browse`] for reading back.
-//! - The formats: [`Snapshot`], [`Tree`]/[`Node`], packs and index files (see
-//!   `docs/format.md` for every byte).
+//! - The formats: [`Snapshot`], [`Tree`]/[`Node`], packs and index files.
 //! - [`Catalog`]: the port to the local, disposable index of a repository (snapshots and
 //!   trees already read, sealed by a [`CatalogKey`] so that only ids and times are in
 //!   clear); implemented on SQLite in `cairn-catalog`.
@@ -19,93 +35,78 @@
 //! What it is not: it parses no command lines, opens no database and speaks no network
 //! protocol; those are the binary's, `cairn-catalog`'s and `cairn-backend`'s.
 
+mod report;
+
+mod formats;
+
 mod backend;
-mod backup;
-pub mod browse;
 mod catalog;
-mod check;
-mod compression;
-mod config;
-pub mod content;
-mod copies;
-mod copy;
-mod delta;
-mod diff;
 mod error;
-mod exclude;
 mod fetch;
-mod find;
+mod platform;
+mod repository;
+mod select;
+mod store;
+
+mod operations;
+
 #[doc(hidden)]
 pub mod fuzzing;
-mod history;
-mod id;
-mod index;
-mod keys;
-mod lock;
-mod pack;
-mod padding;
-mod platform;
-mod prune;
-mod repair;
-mod repository;
-mod restore;
-mod retention;
-mod rewrite;
-mod rotate;
-mod sealed;
-mod select;
-mod sendlog;
-mod snapshot;
-mod stats;
-mod store;
-mod tree;
+
+pub use formats::content;
+pub use operations::browse;
 
 pub use backend::{validate_name, Backend, BackendError, FileKind, MAX_NAME_LEN};
-pub use backup::{
-    backup, scan, BackupOptions, BackupResult, BackupSummary, ManifestFinish, NoProgress, Observer,
-    ParentChoice, Progress, StreamSource, StreamSummary, Warning, WarningKind,
+pub use catalog::{Catalog, CatalogInfo, CatalogKey, SnapshotRow};
+pub use error::{Error, Result};
+pub use formats::id::{BlobKind, Id};
+pub use formats::index::{BlobLocation, Index, PackInfo};
+pub use formats::keys::{KeyFile, MasterKey};
+pub use formats::lock::{FoundLock, Lock, LockInfo, REFRESH_EVERY, STALE_AFTER};
+pub use formats::pack::PackEntry;
+pub use formats::repo_config::{InitOptions, RepoConfig, DELTA_VERSION, REPO_VERSION};
+pub use formats::sealed::{Envelope, FORMAT_VERSION};
+pub use formats::snapshot::Snapshot;
+pub use formats::tree::{Extent, Node, NodeKind, Time, Tree, Xattr};
+pub use operations::backup::{
+    backup, scan, BackupOptions, BackupResult, ManifestFinish, Observer, ParentChoice, StreamSource,
 };
-pub use catalog::{cache_trees, Catalog, CatalogInfo, CatalogKey, SnapshotRow};
-pub use check::{
+pub use operations::check::{
     check, verify_snapshot, CheckOptions, CheckProgress, CheckReport, DataSubset, SnapshotVerified,
 };
-pub use config::{InitOptions, RepoConfig, DELTA_VERSION, REPO_VERSION};
-pub use copies::{copies_status, human_age, CopiesPolicy, GroupCopies, Holding, Placement};
-pub use copy::{copy, CopyReport};
-pub use diff::{diff, diff_trees, diff_trees_with, Change, ChangeKind, DiffSummary};
-pub use error::{Error, Result};
-pub use exclude::Excludes;
-pub use find::{find, name_pattern, Found};
-pub use id::{BlobKind, Id};
-pub use index::{BlobLocation, Index, PackInfo};
-pub use keys::{KeyFile, MasterKey};
-pub use lock::{FoundLock, Lock, LockInfo, REFRESH_EVERY, STALE_AFTER};
-pub use pack::PackEntry;
+pub use operations::copies::{
+    copies_status, human_age, CopiesPolicy, GroupCopies, Holding, Placement,
+};
+pub use operations::copy::{copy, CopyReport};
+pub use operations::diff::{diff, diff_trees, diff_trees_with, Change, ChangeKind, DiffSummary};
+pub use operations::exclude::Excludes;
+pub use operations::find::{find, name_pattern, Found};
+pub use operations::prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
+pub use operations::repair::{
+    repair_index, repair_snapshot, RepairIndexReport, RepairSnapshotReport,
+};
+pub use operations::restore::{restore, RestoreOptions, RestoreSummary};
+pub use operations::retention::{
+    plan_forget, Decision, ForgetBy, ForgetFilter, ForgetPlan, Group, GroupBy, GroupKey, Policy,
+    Reason, PROTECTED_TAG, RESTORE_POINTS_KEPT, RESTORE_POINTS_KEPT_DAYS, RESTORE_POINT_TAG,
+};
+pub use operations::rewrite::{
+    earlier_epoch_files, rewrite_data, rotate_and_rewrite, RewriteProgress, RewriteReport,
+};
+pub use operations::rotate::{rotate, RotateReport};
+pub use operations::stats::{stats, SnapshotStats, Stats, Usage};
 pub use platform::{
     command, hostname, is_root, is_secret_env, secret_env, secret_env_names, secret_envs,
     take_secret_env, username,
 };
-pub use prune::{prune, PruneOptions, PruneReport, DEFAULT_MAX_UNUSED};
-pub use repair::{repair_index, repair_snapshot, RepairIndexReport, RepairSnapshotReport};
+pub use report::{
+    BackupSummary, NoProgress, Progress, StreamSummary, Warning, WarningKind, WriteStats,
+};
 pub use repository::{
-    select_snapshot, CatalogTrouble, KeyInfo, OpenOptions, Repository, SnapshotsAndDamage,
-    SnapshotsAndDamaged, Warn, PUT_ONLY,
+    cache_trees, select_snapshot, CatalogTrouble, KeyInfo, OpenOptions, Repository,
+    SnapshotsAndDamage, SnapshotsAndDamaged, Warn, PUT_ONLY,
 };
-pub use restore::{restore, RestoreOptions, RestoreSummary};
-pub use retention::{
-    plan_forget, Decision, ForgetBy, ForgetFilter, ForgetPlan, Group, GroupBy, GroupKey, Policy,
-    Reason, PROTECTED_TAG, RESTORE_POINTS_KEPT, RESTORE_POINTS_KEPT_DAYS, RESTORE_POINT_TAG,
-};
-pub use rewrite::{
-    earlier_epoch_files, rewrite_data, rotate_and_rewrite, RewriteProgress, RewriteReport,
-};
-pub use rotate::{rotate, RotateReport};
-pub use sealed::{Envelope, FORMAT_VERSION};
 pub use select::{select as select_snapshot_among, DamagedSnapshot, SnapshotFilter};
-pub use snapshot::Snapshot;
-pub use stats::{stats, SnapshotStats, Stats, Usage};
-pub use store::WriteStats;
-pub use tree::{Extent, Node, NodeKind, Time, Tree, Xattr};
 
 pub use cairn_chunker::ChunkerParams;
 pub use cairn_crypto::{KdfParams, Password};

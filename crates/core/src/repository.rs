@@ -5,28 +5,31 @@
 
 use crate::backend::{Backend, FileKind};
 use crate::catalog::{Catalog, CatalogKey};
-use crate::config::{InitOptions, RepoConfig};
 use crate::error::{Error, Result};
-use crate::id::{BlobKind, Id};
-use crate::index::{
+use crate::formats::content::{decode_list, ContentSource};
+use crate::formats::id::{BlobKind, Id};
+use crate::formats::index::{
     decode_index_file, encode_index_file, BlobLocation, Index, IndexedPack, PackInfo, Trust,
 };
-use crate::keys::{KeyFile, MasterKey};
-use crate::pack::{
+use crate::formats::keys::{KeyFile, MasterKey};
+use crate::formats::lock::{self, FoundLock, Lock};
+use crate::formats::pack::{
     delta_parts, open_blob, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_DELTA_DEPTH,
 };
-use crate::sealed::{
+use crate::formats::repo_config::{InitOptions, RepoConfig};
+use crate::formats::sealed::{
     open_file, seal_file, seal_file_at, Envelope, FileKey, Magic, VERSION_DATA_INDEX,
 };
+use crate::formats::sendlog::SendLog;
+use crate::formats::snapshot::Snapshot;
+use crate::formats::tree::{Extent, NodeKind, Tree};
 use crate::select::{DamagedSnapshot, SnapshotFilter};
-use crate::sendlog::SendLog;
-use crate::snapshot::Snapshot;
-use crate::tree::Tree;
 use cairn_chunker::Chunker;
 use cairn_crypto::{keyed_hash, KdfParams, Key, Password};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::Duration;
 
 /// Trees read from the repository are written to the catalog in batches of this many:
 /// one transaction per tree would cost more than reading it.
@@ -67,7 +70,7 @@ pub struct Repository {
     warn: Option<Warn>,
     index_damage: Mutex<Vec<String>>,
     send_log: Option<SendLog>,
-    history: Option<crate::history::History>,
+    history: Option<crate::formats::history::History>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -139,7 +142,7 @@ pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The authenticator of a config (see [`RepoConfig::auth`]); needs a full key.
 fn config_auth(master: &MasterKey, config: &RepoConfig) -> Result<[u8; 32]> {
-    use crate::sealed::EpochKeys;
+    use crate::formats::sealed::EpochKeys;
     let data_keys = master.data_keys()?;
     let key = data_keys
         .for_epoch(0)
@@ -559,7 +562,7 @@ impl Repository {
         let mut index = self.index.write().unwrap();
         // Room for every entry the files can hold (each takes ENTRY_LEN bytes there).
         let bytes: u64 = files.iter().map(|(_, n)| n).sum();
-        index.reserve((bytes / crate::pack::ENTRY_LEN as u64) as usize);
+        index.reserve((bytes / crate::formats::pack::ENTRY_LEN as u64) as usize);
         // Decode in parallel, a batch of files at a time, appending as they come. A
         // damaged index file is reported and skipped: what other index files list still
         // reads (`check` names the damage, `repair index` rebuilds from the packs).
@@ -636,13 +639,16 @@ impl Repository {
     /// put-only keys, which see only what they wrote.
     pub fn set_history(&mut self, path: std::path::PathBuf) {
         if !self.is_put_only() {
-            self.history = Some(crate::history::History::new(path, &self.master.id_key));
+            self.history = Some(crate::formats::history::History::new(
+                path,
+                &self.master.id_key,
+            ));
         }
     }
 
     /// Lists the index files, and tells the history what was listed.
     pub(crate) fn list_index_files(&self) -> Result<Vec<(String, u64)>> {
-        let listed_at = crate::history::now_ms();
+        let listed_at = crate::formats::history::now_ms();
         let files = self.backend.list(FileKind::Index)?;
         if let Some(h) = &self.history {
             let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
@@ -657,7 +663,7 @@ impl Repository {
         self.backend.remove(FileKind::Index, name)?;
         if let Some(h) = &self.history {
             // After the removal: a listing that began before now may still show it.
-            if let Err(e) = h.removed_index(name, crate::history::now_ms()) {
+            if let Err(e) = h.removed_index(name, crate::formats::history::now_ms()) {
                 self.say(&format!("{e}: rollbacks are not watched for"));
             }
         }
@@ -788,7 +794,7 @@ impl Repository {
                 Err(Error::Backend(e)) => return Err(Error::Backend(e)),
                 Err(e) => {
                     let head = self.backend.read(FileKind::Index, &name)?;
-                    match crate::sealed::read_header(Magic::Index, &head, &name) {
+                    match crate::formats::sealed::read_header(Magic::Index, &head, &name) {
                         Ok((_, env))
                             if env.epoch() < epoch && !self.master.admits(env.epoch(), &name) =>
                         {
@@ -814,7 +820,7 @@ impl Repository {
         if Id::of_file(&bytes).to_hex() != name {
             return Err(Error::corrupt(&what));
         }
-        let (version, envelope) = crate::sealed::read_header(Magic::Index, &bytes, &what)?;
+        let (version, envelope) = crate::formats::sealed::read_header(Magic::Index, &bytes, &what)?;
         self.admit(&envelope, name, &what)?;
         let (plain, trust) = if version >= VERSION_DATA_INDEX {
             let trust = if envelope.is_public() {
@@ -1021,7 +1027,7 @@ impl Repository {
         let (plain, depth, base) = match stored.first() {
             Some(&COMPRESSION_NONE) => (stored[1..].to_vec(), 0, None),
             Some(&COMPRESSION_ZSTD) => (
-                crate::compression::decompress(&stored[1..], raw_len as usize)
+                crate::formats::compression::decompress(&stored[1..], raw_len as usize)
                     .map_err(|e| Error::format(what(), format!("zstd: {e}")))?,
                 0,
                 None,
@@ -1043,9 +1049,12 @@ impl Repository {
                     });
                 }
                 let (prefix, _, _) = self.read_blob_depth(&base, depth - 1)?;
-                let plain =
-                    crate::compression::decompress_against(&prefix, frame, raw_len as usize)
-                        .map_err(|e| Error::format(what(), format!("zstd: {e}")))?;
+                let plain = crate::formats::compression::decompress_against(
+                    &prefix,
+                    frame,
+                    raw_len as usize,
+                )
+                .map_err(|e| Error::format(what(), format!("zstd: {e}")))?;
                 (plain, depth, Some(base))
             }
             _ => return Err(Error::format(what(), "unknown compression")),
@@ -1193,13 +1202,13 @@ impl Repository {
             serde_json::from_slice(&json).map_err(|e| Error::format(&what, e.to_string()))?;
         // Who sealed it is read from the envelope, never from the JSON: only a full key
         // can write a kind-1 envelope for a snapshot.
-        let (_, envelope) = crate::sealed::read_header(Magic::Snapshot, bytes, &what)?;
+        let (_, envelope) = crate::formats::sealed::read_header(Magic::Snapshot, bytes, &what)?;
         self.admit(&envelope, name, &what)?;
         snap.access = envelope.is_public().then(|| PUT_ONLY.to_string());
-        if snap.version != crate::snapshot::SNAPSHOT_VERSION {
+        if snap.version != crate::formats::snapshot::SNAPSHOT_VERSION {
             return Err(Error::UnsupportedVersion {
                 found: snap.version,
-                supported: crate::snapshot::SNAPSHOT_VERSION,
+                supported: crate::formats::snapshot::SNAPSHOT_VERSION,
             });
         }
         Ok((snap, json, envelope))
@@ -1225,7 +1234,7 @@ impl Repository {
     /// As [`Repository::snapshots_and_damage`], with the name of each damaged file.
     pub fn snapshots_and_damaged(&self) -> Result<SnapshotsAndDamaged> {
         self.require_full()?;
-        let listed_at = crate::history::now_ms();
+        let listed_at = crate::formats::history::now_ms();
         let names = self.backend.list(FileKind::Snapshot)?;
         let (Some(a), Some(cached)) = (self.live_catalog(), self.with_catalog(|c| c.snapshots()))
         else {
@@ -1283,7 +1292,7 @@ impl Repository {
     /// Every snapshot read from the repository itself, never from the catalog (for check,
     /// prune and repair, which judge what the repository holds).
     pub fn snapshots_from_repository(&self) -> Result<SnapshotsAndDamage> {
-        let listed_at = crate::history::now_ms();
+        let listed_at = crate::formats::history::now_ms();
         let names = self.backend.list(FileKind::Snapshot)?;
         let (snaps, damaged) = self.read_snapshots(&names)?;
         self.observe_snapshots(&names, &snaps, listed_at);
@@ -1448,6 +1457,62 @@ impl Repository {
     }
 }
 
+impl Repository {
+    /// Every lock file of the repository that opens with this key; others are skipped.
+    pub fn list_locks(&self) -> Result<Vec<FoundLock>> {
+        lock::list(&self.backend, &self.master)
+    }
+
+    /// Takes a shared or exclusive lock for `command`, waiting up to `wait` for
+    /// conflicting locks to go (see [`Lock`]).
+    pub fn lock(&self, exclusive: bool, command: &str, wait: Duration) -> Result<Lock> {
+        lock::take(&self.backend, &self.master, exclusive, command, wait)
+    }
+}
+
+/// The contents of file nodes are read from the repository: data blobs through the
+/// index, list blobs read, verified and decoded.
+impl ContentSource for Repository {
+    fn data_len(&self, id: &Id) -> Result<u64> {
+        self.index()
+            .get(id)
+            .map(|l| l.raw_len as u64)
+            .ok_or_else(|| Error::MissingBlob {
+                kind: "data",
+                id: id.short(),
+                context: String::new(),
+            })
+    }
+
+    fn list(&self, id: &Id) -> Result<Vec<Extent>> {
+        let bytes = self.read_blob(id)?;
+        decode_list(&bytes, &format!("list {}", id.short()))
+    }
+
+    fn data(&self, id: &Id) -> Result<Vec<u8>> {
+        self.read_blob(id)
+    }
+}
+
+/// Reads every distinct tree below `roots` through the catalog, so that it holds them all
+/// (`cairn catalog rebuild`); returns how many distinct trees there are.
+pub fn cache_trees(repo: &Repository, roots: impl IntoIterator<Item = Id>) -> Result<u64> {
+    let mut seen = HashSet::new();
+    let mut stack: Vec<Id> = roots.into_iter().collect();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        for node in repo.load_tree(&id)?.nodes {
+            if let NodeKind::Dir { subtree } = node.kind {
+                stack.push(subtree);
+            }
+        }
+    }
+    repo.flush_catalog();
+    Ok(seen.len() as u64)
+}
+
 /// Picks `latest` or the unique snapshot whose id starts with `spec` among `snaps`, which
 /// the caller has read (and whose damage it has dealt with: see [`Repository::select_snapshot`]).
 pub fn select_snapshot(
@@ -1466,6 +1531,4 @@ pub(crate) fn kind_name(kind: BlobKind) -> &'static str {
     }
 }
 
-pub(crate) fn short(name: &str) -> String {
-    name.chars().take(8).collect()
-}
+pub(crate) use crate::formats::id::short;

@@ -8,8 +8,8 @@
 //! snapshot fails, naming it, unless the user asks to skip damaged snapshots.
 
 use crate::error::{Error, Result};
-use crate::id::Id;
-use crate::snapshot::Snapshot;
+use crate::formats::id::{short, Id};
+use crate::formats::snapshot::Snapshot;
 
 /// What a snapshot must match to be chosen (every given field must match).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -148,34 +148,10 @@ pub fn select(
     }
 }
 
-fn short(name: &str) -> String {
-    name.chars().take(8).collect()
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub(crate) fn snap(host: &str, secs: i64, tags: &[&str], app: Option<&str>) -> Snapshot {
-        Snapshot {
-            version: 1,
-            time: jiff::Timestamp::from_second(secs).unwrap(),
-            tree: Id([0; 32]),
-            paths: vec!["/srv".into()],
-            hostname: host.into(),
-            username: String::new(),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            parent: None,
-            excludes: vec![],
-            program_version: String::new(),
-            summary: None,
-            app: app.map(str::to_string),
-            manifest: None,
-            original: None,
-            key: None,
-            access: None,
-        }
-    }
+    use crate::formats::snapshot::sample as snap;
 
     fn id(b: u8) -> Id {
         Id([b; 32])

@@ -12,17 +12,18 @@
 //! every [`PACKS_PER_INDEX`] packs and at the end. A crash leaves packs that no index
 //! names: they are unused data, never a broken repository.
 
-use crate::config::DELTA_VERSION;
+use crate::backend::FileKind;
 use crate::error::{Error, Result};
-use crate::id::{BlobKind, Id};
-use crate::index::{IndexedPack, PackInfo};
-use crate::pack::{
+use crate::formats::id::{BlobKind, Id};
+use crate::formats::index::{IndexedPack, PackInfo};
+use crate::formats::pack::{
     entry_len, PackBuilder, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, DELTA_HEAD_LEN,
     ENTRY_LEN, MAX_DELTA_DEPTH,
 };
+use crate::formats::repo_config::DELTA_VERSION;
+use crate::formats::sealed::{FileKey, Magic};
+use crate::report::WriteStats;
 use crate::repository::Repository;
-use crate::sealed::{FileKey, Magic};
-use crate::FileKind;
 use cairn_crypto::SEAL_OVERHEAD;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::HashSet;
@@ -35,21 +36,6 @@ const QUEUE_PER_WORKER: usize = 4;
 const RECYCLE_MAX: usize = 2 << 20;
 /// Packs per index file (about 1 GiB of data with 16 MiB packs).
 pub const PACKS_PER_INDEX: usize = 64;
-
-/// What the writer stored.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct WriteStats {
-    /// New data blobs stored.
-    pub data_blobs: u64,
-    /// New tree blobs stored.
-    pub tree_blobs: u64,
-    /// Plaintext bytes of the new blobs.
-    pub bytes_raw: u64,
-    /// Bytes of the new blobs as stored (compressed and sealed).
-    pub bytes_stored: u64,
-    /// Pack files written.
-    pub packs: u64,
-}
 
 struct Job {
     kind: BlobKind,
@@ -150,7 +136,7 @@ impl BlobWriter<'_> {
 
     /// Stores a blob as [`BlobWriter::add`] does; `pick_base` learns its id and whether
     /// it is new, and may name up to two data blobs to store it as a delta against (see
-    /// [`crate::delta`]). The worker takes the one that gives the smaller blob, and
+    /// [`crate::operations::backup::delta`]). The worker takes the one that gives the smaller blob, and
     /// stores it whole when no base is worth it: too deep in a chain, unreadable, or
     /// the repository predates delta blobs.
     pub(crate) fn add_with_base(
@@ -183,7 +169,7 @@ impl BlobWriter<'_> {
 
     /// Stores a tree unless the repository has it, and remembers it for the catalog (the
     /// next backup finds its files' metadata there); returns its id.
-    pub(crate) fn add_tree(&self, tree: &crate::tree::Tree) -> Result<Id> {
+    pub(crate) fn add_tree(&self, tree: &crate::formats::tree::Tree) -> Result<Id> {
         let bytes = tree.encode();
         let (id, _) = self.add(BlobKind::Tree, &bytes)?;
         self.shared.repo.remember_tree(id, bytes);
@@ -341,7 +327,7 @@ fn delta_payload(
 ) -> Option<Id> {
     // A damaged or missing base is check's to report; this blob is then stored whole.
     let (prefix, depth, _) = repo.read_blob_depth(&base, MAX_DELTA_DEPTH - 1).ok()?;
-    crate::compression::compress_against(level, &prefix, data, frame).ok()?;
+    crate::formats::compression::compress_against(level, &prefix, data, frame).ok()?;
     if DELTA_HEAD_LEN - 1 + frame.len() >= data.len() - data.len() / 32 {
         return None;
     }
