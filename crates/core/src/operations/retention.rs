@@ -777,7 +777,7 @@ pub struct ForgetFilter {
 pub enum ForgetBy<'a> {
     /// Every snapshot the policy keeps for no reason.
     Policy(&'a Policy),
-    /// These snapshots (`latest` or id prefixes, as [`crate::select_snapshot`] takes
+    /// These snapshots (`latest` or id prefixes, as [`crate::repository::select_snapshot`] takes
     /// them).
     Snapshots(&'a [String]),
 }
@@ -839,7 +839,7 @@ pub fn plan_forget(
         }
         ForgetBy::Snapshots(specs) => {
             for spec in specs {
-                let (id, sn) = crate::select_snapshot(snapshots.clone(), &[], spec)?;
+                let (id, sn) = crate::repository::select_snapshot(snapshots.clone(), &[], spec)?;
                 if sn.has_tag(PROTECTED_TAG) {
                     return Err(Error::Invalid(format!(
                         "snapshot {} is protected; remove the tag first (cairn tag {} --remove {})",
