@@ -112,7 +112,7 @@ fn run_command(s: &Settings, command: Command) -> Result<u8> {
         Command::Diff(a) => inspect::diff(s, &a.from, &a.to),
         Command::Stats(a) => inspect::stats(s, &a.snapshots),
         Command::Find(a) => inspect::find(s, a.into()),
-        Command::Forget(a) => maintain::forget(s, a),
+        Command::Forget(a) => maintain::forget(s, a.try_into()?),
         Command::Prune(a) => maintain::prune(s, a.max_unused, a.dry_run),
         Command::Repair(RepairCommand::Index) => maintain::repair_index(s),
         Command::Repair(RepairCommand::Snapshots { snapshots }) => {

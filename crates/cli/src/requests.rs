@@ -1,9 +1,6 @@
 //! The second stage of the command line: what each command is asked to do, as plain
 //! types, converted from clap's parsed arguments (`args.rs`). Commands take these and
 //! never see clap; a value clap hands over as text (a format name) becomes an enum here.
-//!
-//! `forget` still takes its clap arguments (`ForgetArgs`): its retention flags are
-//! being moved with the retention rules.
 
 use crate::args;
 use cairn_apps::app::RestoreStage;
@@ -383,5 +380,37 @@ impl From<args::ArchiveFormat> for cairn_archive::Format {
             args::ArchiveFormat::Tar => cairn_archive::Format::Tar,
             args::ArchiveFormat::Zip => cairn_archive::Format::Zip,
         }
+    }
+}
+
+/// `cairn forget`: snapshots named by id, or the retention rules, with a filter.
+#[derive(Debug)]
+pub struct ForgetRequest {
+    /// Snapshots to remove by id prefix (instead of the rules).
+    pub snapshots: Vec<String>,
+    /// The rules (empty when snapshots are named).
+    pub policy: cairn_core::Policy,
+    /// Only snapshots of this host or with this tag.
+    pub filter: cairn_core::ForgetFilter,
+    /// Show what would be removed; remove nothing.
+    pub dry_run: bool,
+    /// Run prune afterwards, repacking packs more than this share unused.
+    pub prune: Option<f64>,
+}
+
+impl TryFrom<args::ForgetArgs> for ForgetRequest {
+    type Error = anyhow::Error;
+    /// Fails on a retention flag that does not parse (a duration, a grouping).
+    fn try_from(a: args::ForgetArgs) -> anyhow::Result<ForgetRequest> {
+        Ok(ForgetRequest {
+            policy: a.retention.policy()?,
+            snapshots: a.snapshots,
+            filter: cairn_core::ForgetFilter {
+                host: a.host,
+                tag: a.tag,
+            },
+            dry_run: a.dry_run,
+            prune: a.prune.then_some(a.max_unused),
+        })
     }
 }

@@ -1,17 +1,14 @@
 //! Commands that change what the repository keeps: forget, prune, tag.
 
-use crate::args::ForgetArgs;
 use crate::output::{bytes, local_time};
-use crate::requests::TagRequest;
+use crate::requests::{ForgetRequest, TagRequest};
 use crate::settings::Settings;
 use anyhow::{bail, Result};
-use cairn_core::{
-    select_snapshot, ForgetBy, ForgetFilter, Id, PruneOptions, PruneReport, Repository, Snapshot,
-};
+use cairn_core::{select_snapshot, ForgetBy, Id, PruneOptions, PruneReport, Repository, Snapshot};
 use std::io::Write;
 
-pub fn forget(s: &Settings, a: ForgetArgs) -> Result<u8> {
-    let policy = a.retention.policy()?;
+pub fn forget(s: &Settings, a: ForgetRequest) -> Result<u8> {
+    let policy = &a.policy;
     match (policy.is_empty(), a.snapshots.is_empty()) {
         (true, true) => bail!(
             "no rule (--keep-*) and no snapshot given: forget removes nothing without one \
@@ -21,12 +18,8 @@ pub fn forget(s: &Settings, a: ForgetArgs) -> Result<u8> {
         _ => {}
     }
     let by = match a.snapshots.is_empty() {
-        true => ForgetBy::Policy(&policy),
+        true => ForgetBy::Policy(policy),
         false => ForgetBy::Snapshots(&a.snapshots),
-    };
-    let filter = ForgetFilter {
-        host: a.host.clone(),
-        tag: a.tag.clone(),
     };
     let repo = super::open(s)?;
     let lock = super::lock_shared(s, &repo, "forget")?;
@@ -36,7 +29,7 @@ pub fn forget(s: &Settings, a: ForgetArgs) -> Result<u8> {
     }
     let now = jiff::Timestamp::now();
     let tz = jiff::tz::TimeZone::system();
-    let plan = cairn_core::plan_forget(all, damage.len(), by, &filter, now, &tz)?;
+    let plan = cairn_core::plan_forget(all, damage.len(), by, &a.filter, now, &tz)?;
 
     let mut out = std::io::stdout().lock();
     let show = !s.quiet && !s.json;
@@ -97,9 +90,9 @@ pub fn forget(s: &Settings, a: ForgetArgs) -> Result<u8> {
     }
     drop(out);
     let mut pruned = None;
-    if a.prune && !a.dry_run {
+    if let (Some(max_unused), false) = (a.prune, a.dry_run) {
         drop(lock);
-        pruned = Some(run_prune(s, &repo, a.max_unused, false)?);
+        pruned = Some(run_prune(s, &repo, max_unused, false)?);
     }
     if s.json {
         super::print_json(&serde_json::json!({
