@@ -8,31 +8,16 @@
 mod args;
 mod commands;
 mod dispatch;
+mod exit;
 mod output;
-mod plan;
 mod password;
+mod plan;
 mod progress;
 mod requests;
 mod settings;
 
 use clap::Parser;
 use std::process::ExitCode;
-
-/// Exit codes (documented in `--help` and the README).
-pub mod exit {
-    /// Success.
-    pub const OK: u8 = 0;
-    /// Any error.
-    pub const ERROR: u8 = 1;
-    /// The backup was written but some files could not be read.
-    pub const PARTIAL: u8 = 3;
-    /// Another process holds a conflicting lock (after waiting `--retry-lock`).
-    pub const LOCKED: u8 = 11;
-    /// No repository at the location.
-    pub const NO_REPOSITORY: u8 = 10;
-    /// Wrong password.
-    pub const WRONG_PASSWORD: u8 = 12;
-}
 
 /// Serves buffers of 4 MiB and more (packs, large-file segments, the largest chunks)
 /// from their own memory maps, returned to the system when freed.
@@ -67,18 +52,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(exit::OK);
             }
-            let core = e.downcast_ref::<cairn_core::Error>().or_else(|| {
-                match e.downcast_ref::<cairn_apps::Error>() {
-                    Some(cairn_apps::Error::Core(c)) => Some(c),
-                    _ => None,
-                }
-            });
-            let code = match core {
-                Some(cairn_core::Error::WrongPassword) => exit::WRONG_PASSWORD,
-                Some(cairn_core::Error::NotARepository(_)) => exit::NO_REPOSITORY,
-                Some(cairn_core::Error::Locked(_)) => exit::LOCKED,
-                _ => exit::ERROR,
-            };
+            let code = exit::code_of(&e);
             eprintln!("cairn: {}", output::error_chain(&e));
             ExitCode::from(code)
         }
