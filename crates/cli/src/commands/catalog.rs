@@ -1,43 +1,18 @@
-//! The local catalog: where it is, what happens when it fails, `catalog rebuild` and
-//! `catalog info`.
+//! The local catalog's commands: `catalog rebuild` and `catalog info` (where the
+//! catalog is and what happens when it fails are in the parent module, with `open`).
 
 use crate::output::bytes;
 use crate::settings::Settings;
 use anyhow::{Context, Result};
 use cairn_catalog::SqliteCatalog;
-use cairn_core::{CatalogTrouble, Repository};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// The catalog file of the repository, unless catalogs are off (`--no-cache`, or no
-/// cache directory can be found).
-pub fn path(s: &Settings, repo: &Repository) -> Option<PathBuf> {
-    let dir = s.cache_dir.as_ref()?;
-    Some(cairn_catalog::catalog_path(dir, &repo.config().id))
-}
-
-/// Says that the catalog cannot be used and that the command goes on without it.
-pub fn warn(s: &Settings, e: &cairn_core::Error) {
-    if !s.quiet {
-        eprintln!(
-            "cairn: warning: {e}; going on without the catalog (`cairn catalog rebuild` \
-             makes a new one)"
-        );
-    }
-}
-
-/// What the repository calls if the catalog fails mid-command.
-pub fn trouble(s: &Settings) -> CatalogTrouble {
-    let s = s.clone();
-    Box::new(move |e| warn(&s, e))
-}
 
 /// `cairn catalog rebuild`.
 pub fn rebuild(s: &Settings) -> Result<u8> {
     let started = Instant::now();
     let mut repo = super::open_without_catalog(s)?;
-    let path = path(s, &repo).context(
+    let path = super::catalog_path(s, &repo).context(
         "no cache directory: give --cache-dir or CAIRN_CACHE_DIR (or set HOME), not --no-cache",
     )?;
     let _lock = super::lock_shared(s, &repo, "catalog rebuild")?;

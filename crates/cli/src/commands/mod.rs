@@ -21,7 +21,8 @@ pub mod status;
 
 use crate::settings::Settings;
 use anyhow::Result;
-use cairn_core::{Backend, Lock, Repository};
+use cairn_core::{Backend, CatalogTrouble, Lock, Repository};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The backends this process opened, so that their retries are reported at the end.
@@ -61,7 +62,7 @@ pub fn open(s: &Settings) -> Result<Repository> {
             .join(format!("sent-{}", &repo.key_name()[..16]));
         repo.set_send_log(path);
     }
-    if let Some(path) = catalog::path(s, &repo) {
+    if let Some(path) = catalog_path(s, &repo) {
         match cairn_catalog::SqliteCatalog::open(&path, &repo.config().id) {
             Ok(c) => {
                 if let (Some(why), false) = (c.replaced(), s.quiet) {
@@ -70,9 +71,9 @@ pub fn open(s: &Settings) -> Result<Repository> {
                         path.display()
                     );
                 }
-                repo.attach_catalog(Arc::new(c), catalog::trouble(s))
+                repo.attach_catalog(Arc::new(c), catalog_trouble(s))
             }
-            Err(e) => catalog::warn(s, &e),
+            Err(e) => catalog_warn(s, &e),
         }
     }
     Ok(repo)
@@ -198,4 +199,27 @@ pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// The catalog file of the repository, unless catalogs are off (`--no-cache`, or no
+/// cache directory can be found).
+pub fn catalog_path(s: &Settings, repo: &Repository) -> Option<PathBuf> {
+    let dir = s.cache_dir.as_ref()?;
+    Some(cairn_catalog::catalog_path(dir, &repo.config().id))
+}
+
+/// Says that the catalog cannot be used and that the command goes on without it.
+pub fn catalog_warn(s: &Settings, e: &cairn_core::Error) {
+    if !s.quiet {
+        eprintln!(
+            "cairn: warning: {e}; going on without the catalog (`cairn catalog rebuild` \
+             makes a new one)"
+        );
+    }
+}
+
+/// What the repository calls if the catalog fails mid-command.
+pub fn catalog_trouble(s: &Settings) -> CatalogTrouble {
+    let s = s.clone();
+    Box::new(move |e| catalog_warn(&s, e))
 }
