@@ -17,9 +17,9 @@
 //! 6. [`Plan::status`]: `status --json` over every configured repository;
 //! 7. the job's `after` commands.
 
+use crate::password::PasswordSource;
 use cairn_config::{Cadence, Config, JobConfig, SourceConfig};
 use cairn_core::Policy;
-use crate::password::PasswordSource;
 use std::path::PathBuf;
 
 /// One step to run: a cairn command on a repository, with hooks around it.

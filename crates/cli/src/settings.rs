@@ -27,9 +27,9 @@
 //! `password-file`). Application settings (`[[app]]`) follow the same rule in
 //! `cairn app`: a flag replaces the configured value of its key.
 
-use cairn_config::Config;
 use crate::password::{read_password, PasswordSource};
 use anyhow::{bail, Context, Result};
+use cairn_config::Config;
 use cairn_core::Password;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -282,8 +282,8 @@ fn remote_options(c: &cairn_config::RemoteConfig) -> cairn_backend::RemoteOption
 
 /// The front-end's options from an `[[app]]`'s keys.
 pub fn app_options(c: &cairn_config::AppOptions) -> cairn_apps::app::AppOptions {
-    use cairn_config::MetadataEncryption as From;
     use cairn_apps::app::MetadataEncryption as To;
+    use cairn_config::MetadataEncryption as From;
     cairn_apps::app::AppOptions {
         with_generated: c.with_generated,
         metadata_export: c.metadata_export.clone(),

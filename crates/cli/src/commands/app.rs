@@ -6,7 +6,6 @@
 //! key. An instance whose name is not its kind's tags its snapshots with its name, and
 //! `restore`, `verify` and `snapshots` of that name choose among those.
 
-use cairn_config::AppConfig;
 use crate::output::{bytes, local_time};
 use crate::password::read_password;
 use crate::progress::Bar;
@@ -14,6 +13,7 @@ use crate::requests::{AppBackupRequest, AppRestoreRequest};
 use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
 use cairn_apps::app::{self, Manifest, Plan};
+use cairn_config::AppConfig;
 use std::path::{Path, PathBuf};
 
 /// What a `cairn app` command's NAME stands for.

@@ -1,8 +1,8 @@
 //! `cairn config check`: reads and checks the config file, and says what it found.
 
-use cairn_config::{Cadence, Config, JobConfig, Location, Problems};
 use crate::password::PasswordSource;
 use anyhow::Result;
+use cairn_config::{Cadence, Config, JobConfig, Location, Problems};
 use serde_json::json;
 
 /// `cairn config check`: exit code 0 when the file (or its absence) is sound, 1 with

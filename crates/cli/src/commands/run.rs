@@ -21,11 +21,11 @@
 //! textfile are in [`cairn_monitor`]; when steps last ran is kept in a small state
 //! file (`$XDG_STATE_HOME/cairn/jobs/JOB.json`).
 
-use cairn_config::Cadence;
 use crate::output::{bytes, duration};
 use crate::plan::{self, Common, Plan, Step};
 use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
+use cairn_config::Cadence;
 use cairn_monitor::{self as monitoring, Metrics, Ping, StepMetric};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};

@@ -2,9 +2,9 @@
 //! and cron entries are cairn-schedule's; this command turns the config file's job into
 //! a [`cairn_schedule::Job`] and prints what was done.
 
-use cairn_config::JobConfig;
 use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
+use cairn_config::JobConfig;
 use cairn_schedule::{InstallOptions, Job, Where};
 
 /// What `cairn schedule` is asked to do.
