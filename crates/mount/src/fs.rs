@@ -24,6 +24,18 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// What ends the mount.
+#[derive(Debug)]
+pub enum Event {
+    /// SIGINT or SIGTERM: unmount and exit.
+    Signal,
+    /// The file system was unmounted from outside (`fusermount3 -u`, `umount`).
+    Unmounted,
+}
+
+/// A directory of `apps/`: its name, and which snapshots it holds.
+pub type AppGroup = (String, Box<dyn Fn(&Snapshot) -> bool>);
+
 /// How long the kernel may keep names and attributes: nothing here ever changes.
 const TTL: Duration = Duration::from_secs(300);
 
@@ -74,7 +86,7 @@ pub struct CairnFs {
     gid: u32,
     mounted: SystemTime,
     /// Said when the file system ends (unmounted by anyone).
-    on_destroy: Option<std::sync::mpsc::Sender<super::Event>>,
+    on_destroy: Option<std::sync::mpsc::Sender<Event>>,
 }
 
 impl std::fmt::Debug for CairnFs {
@@ -104,8 +116,8 @@ impl CairnFs {
     pub fn new(
         repo: Arc<Repository>,
         snaps: Vec<Shown>,
-        apps: Vec<super::AppGroup>,
-        on_destroy: std::sync::mpsc::Sender<super::Event>,
+        apps: Vec<AppGroup>,
+        on_destroy: std::sync::mpsc::Sender<Event>,
     ) -> CairnFs {
         let mut inodes: Vec<Inode> = Vec::new();
         let add = |inodes: &mut Vec<Inode>, i: Inode| {
@@ -376,7 +388,7 @@ fn node_attr(ino: INodeNo, n: &Node) -> FileAttr {
 impl Filesystem for CairnFs {
     fn destroy(&mut self) {
         if let Some(tx) = self.on_destroy.take() {
-            let _ = tx.send(super::Event::Unmounted);
+            let _ = tx.send(Event::Unmounted);
         }
     }
 

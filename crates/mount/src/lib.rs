@@ -25,6 +25,7 @@ mod fs;
 use cairn_core::{Id, Repository, Snapshot};
 use fs::CairnFs;
 pub use fs::Shown;
+pub use fs::{AppGroup, Event};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,15 +69,6 @@ pub enum Error {
 
 /// The result of this crate's functions.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// What ends the mount.
-#[derive(Debug)]
-pub enum Event {
-    /// SIGINT or SIGTERM: unmount and exit.
-    Signal,
-    /// The file system was unmounted from outside (`fusermount3 -u`, `umount`).
-    Unmounted,
-}
 
 /// How [`serve`] ended (without error).
 #[derive(Debug)]
@@ -204,9 +196,6 @@ impl Shown {
         Shown { snap, name }
     }
 }
-
-/// A directory of `apps/`: its name, and which snapshots it holds.
-pub type AppGroup = (String, Box<dyn Fn(&Snapshot) -> bool>);
 
 /// One line saying why mounting failed and what to do about it.
 fn mount_error(mountpoint: &Path, e: &std::io::Error) -> String {
