@@ -11,7 +11,6 @@ mod dispatch;
 mod exit;
 mod output;
 mod password;
-mod plan;
 mod progress;
 mod requests;
 mod settings;

@@ -18,6 +18,10 @@
 //! [`Problem`] that names the file, the line and the column, and all of them are
 //! reported at once ([`Problems`]).
 //!
+//! [`plan`] reads a job of the file as the steps `cairn run` runs (which commands, in
+//! what order, on which repositories, when a cadenced step is due), without running
+//! anything.
+//!
 //! Also here: where a password comes from ([`PasswordSource`], read by
 //! [`PasswordSource::read`]) and the durations and ages the file and the command
 //! line share ([`duration`]).
@@ -25,8 +29,8 @@
 //! Later tables are new fields of `raw::File`, each with its own raw struct, checks in
 //! the validator and a field in [`Config`].
 //!
-//! Not here: command-line flags, the environment, and anything that opens a repository
-//! or runs a dump.
+//! Not here: command-line flags, the environment, and anything that opens a repository,
+//! runs a step or runs a dump.
 
 mod error;
 mod locate;
@@ -36,6 +40,7 @@ mod validate;
 
 pub mod duration;
 pub mod password;
+pub mod plan;
 
 pub use duration::parse_age;
 pub use error::{line_column, Error, Problem, Problems, Result};

@@ -1,6 +1,6 @@
 //! What `cairn run JOB` runs, decided without running anything: which steps a job has,
 //! in what order, on which repositories, and when a cadenced step is due. No I/O here;
-//! `commands/run.rs` runs the steps, logs and reports.
+//! the binary's `cairn run` runs the steps, logs and reports.
 //!
 //! A job's steps, in order:
 //!
@@ -18,7 +18,7 @@
 //! 7. the job's `after` commands.
 
 use crate::password::PasswordSource;
-use cairn_config::{Cadence, Config, JobConfig, SourceConfig};
+use crate::{Cadence, Config, JobConfig, SourceConfig};
 use cairn_core::Policy;
 use std::path::PathBuf;
 
@@ -328,7 +328,7 @@ before = ["true"]
 
 {text}"#
         );
-        cairn_config::parse(&text, std::path::Path::new("/etc/cairn/config.toml"), false)
+        crate::parse(&text, std::path::Path::new("/etc/cairn/config.toml"), false)
             .unwrap_or_else(|p| panic!("{p:?}"))
     }
 

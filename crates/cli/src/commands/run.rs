@@ -2,7 +2,7 @@
 //!
 //! A job is a list of steps, each one cairn command run as a child process of this
 //! binary; which steps, in what order and on which repositories is decided in
-//! [`crate::plan`] (apps and sources backed up, forget, copy to each offsite repository
+//! [`cairn_config::plan`] (apps and sources backed up, forget, copy to each offsite repository
 //! and forget there, prune and check when due, status, the job's own hooks first and
 //! last). This module runs them, logs, and reports.
 //!
@@ -22,9 +22,9 @@
 //! file (`$XDG_STATE_HOME/cairn/jobs/JOB.json`).
 
 use crate::output::{bytes, duration};
-use crate::plan::{self, Common, Plan, Step};
 use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
+use cairn_config::plan::{self, Common, Plan, Step};
 use cairn_config::Cadence;
 use cairn_monitor::{self as monitoring, Metrics, Ping, StepMetric};
 use std::collections::BTreeMap;
