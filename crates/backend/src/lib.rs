@@ -31,6 +31,7 @@
 
 mod export;
 mod local;
+mod location;
 mod options;
 mod s3;
 mod sftp;
@@ -38,11 +39,7 @@ mod sftp;
 pub use cairn_core::{validate_name, Backend, BackendError, FileKind, MAX_NAME_LEN};
 pub use export::{fuzz_scan, write_export, ExportFile, EXPORT_MARKER, EXPORT_MARKER_CONTENTS};
 pub use local::{LocalBackend, DIR_MODE, FILE_MODE, TEMP_PREFIX};
-pub use options::{local_path, open, RemoteOptions, Secret, ENV_VARS};
+pub use location::{local_path, open};
+pub use options::{RemoteOptions, Secret, ENV_VARS};
 pub use s3::S3Backend;
 pub use sftp::SftpBackend;
-
-/// Requests a remote backend asks to have in flight at once (see
-/// [`Backend::parallelism`]): each waits on a round trip, so many overlap even on two
-/// cores.
-const REMOTE_PARALLELISM: usize = 16;

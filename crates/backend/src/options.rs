@@ -1,14 +1,11 @@
 //! [`RemoteOptions`]: what the S3 and SFTP backends need beyond the location URL, and
-//! [`open`]: the one function that picks a backend from a location.
+//! what the two share (their runtime, how many requests they keep in flight).
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use cairn_core::{Backend, BackendError};
-
-use crate::{LocalBackend, S3Backend, SftpBackend};
+use cairn_core::BackendError;
 
 /// A secret (an S3 secret key or session token): printed as `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -98,44 +95,10 @@ impl RemoteOptions {
     }
 }
 
-/// The directory of a local repository location (a plain path or a `file://` URL);
-/// `None` for remote ones (`s3://`, `sftp://`, any other `scheme://`).
-pub fn local_path(location: &str) -> Option<PathBuf> {
-    if let Some(path) = location.strip_prefix("file://") {
-        return Some(PathBuf::from(path));
-    }
-    match location.split_once("://") {
-        Some((scheme, _))
-            if !scheme.is_empty()
-                && scheme
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
-        {
-            None
-        }
-        _ => Some(PathBuf::from(location)),
-    }
-}
-
-/// The backend for a repository location: `s3://bucket/prefix`,
-/// `sftp://[user@]host[:port]/path`, or a local directory (a plain path or
-/// `file:///path`). Remote backends check their options here but connect lazily, on
-/// the first operation.
-pub fn open(location: &str, options: &RemoteOptions) -> Result<Arc<dyn Backend>, BackendError> {
-    if let Some(path) = local_path(location) {
-        return Ok(Arc::new(LocalBackend::new(path)));
-    }
-    if location.starts_with("s3://") {
-        return Ok(Arc::new(S3Backend::new(location, options)?));
-    }
-    if location.starts_with("sftp://") {
-        return Ok(Arc::new(SftpBackend::new(location, options)?));
-    }
-    Err(invalid_location(
-        location,
-        "unsupported scheme (use a path, file://, s3:// or sftp://)",
-    ))
-}
+/// Requests a remote backend asks to have in flight at once (see
+/// [`cairn_core::Backend::parallelism`]): each waits on a round trip, so many overlap
+/// even on two cores.
+pub(crate) const REMOTE_PARALLELISM: usize = 16;
 
 /// The error for a location or option that cannot work.
 pub(crate) fn invalid_location(location: &str, why: &str) -> BackendError {
@@ -160,18 +123,6 @@ pub(crate) fn runtime(name: &str) -> Result<tokio::runtime::Runtime, BackendErro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn locations_pick_the_backend() {
-        assert_eq!(local_path("/srv/repo"), Some(PathBuf::from("/srv/repo")));
-        assert_eq!(local_path("repo"), Some(PathBuf::from("repo")));
-        assert_eq!(local_path("file:///srv/repo"), Some("/srv/repo".into()));
-        assert_eq!(local_path("s3://bucket/prefix"), None);
-        assert_eq!(local_path("sftp://host/repo"), None);
-        assert_eq!(local_path("/odd/dir://x"), Some("/odd/dir://x".into()));
-        let err = open("ftp://host/x", &RemoteOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("unsupported scheme"), "{err}");
-    }
 
     #[test]
     fn the_environment_overrides_and_secrets_never_print() {

@@ -384,6 +384,6 @@ impl Backend for S3Backend {
     }
 
     fn parallelism(&self) -> usize {
-        crate::REMOTE_PARALLELISM
+        crate::options::REMOTE_PARALLELISM
     }
 }

@@ -15,8 +15,8 @@ use openssh_sftp_client::metadata::Permissions;
 use openssh_sftp_client::{Error as SftpError, Sftp, SftpOptions};
 use tokio::io::AsyncSeekExt;
 
+use crate::local::{DIR_MODE, FILE_MODE, TEMP_PREFIX};
 use crate::options::{invalid_location, runtime, RemoteOptions};
-use crate::{DIR_MODE, FILE_MODE, TEMP_PREFIX};
 
 /// Attempts of an operation whose connection failed (dropped, reset, timed out): the
 /// connection is opened anew after 200 ms, 400 ms, 800 ms, 1.6 s, 3.2 s.
@@ -776,7 +776,7 @@ impl Backend for SftpBackend {
     }
 
     fn parallelism(&self) -> usize {
-        crate::REMOTE_PARALLELISM
+        crate::options::REMOTE_PARALLELISM
     }
 }
 
