@@ -38,13 +38,13 @@
 #   TOOLS          tools to run ["cairn restic borg"]
 #   SCENARIOS      scenarios to run ["mixed small dumps"]
 #   QUICK          1 = smoke-test sizes [0]
-#   MIXED_GB       size of the mixed tree in GB (1e9 bytes) [1.5; QUICK 0.1]
+#   MIXED_GB       size of the mixed tree in GB (1e9 bytes) [2.0; QUICK 0.1]
 #   MIXED_SOURCES  directories copied into the mixed tree
 #                  ["/usr/bin /usr/sbin /usr/lib /usr/libexec /usr/share /usr/include"]
 #   MIXED_MAX_FILE_MB  skip bigger files when building the mixed tree [128]
 #   SMALL_FILES    number of small files [100000; QUICK 5000]
 #   DUMP_NIGHTS    number of nightly dumps [5; QUICK 3]
-#   DUMP_MB        size of the first dump in MB [150; QUICK 10]
+#   DUMP_MB        size of the first dump in MB [390; QUICK 10]
 #   CAIRN          cairn binary [<workspace>/target/release/cairn]
 #   DROP_CACHES    auto (try, fall back to warm cache), 1 (must work), 0 (never) [auto]
 #   KEEP=1         keep repositories and restored trees under $BENCH_DIR/run [0]
@@ -86,10 +86,10 @@ if [[ $QUICK == 1 ]]; then
     DUMP_NIGHTS=${DUMP_NIGHTS:-3}
     DUMP_MB=${DUMP_MB:-10}
 else
-    MIXED_GB=${MIXED_GB:-1.5}
+    MIXED_GB=${MIXED_GB:-2.0}
     SMALL_FILES=${SMALL_FILES:-100000}
     DUMP_NIGHTS=${DUMP_NIGHTS:-5}
-    DUMP_MB=${DUMP_MB:-150}
+    DUMP_MB=${DUMP_MB:-390}
 fi
 TOOLS=${TOOLS:-cairn restic borg}
 SCENARIOS=${SCENARIOS:-mixed small dumps}
