@@ -92,12 +92,15 @@ else
     DUMP_MB=${DUMP_MB:-390}
 fi
 TOOLS=${TOOLS:-cairn restic borg}
+RUNS=${RUNS:-1}
 SCENARIOS=${SCENARIOS:-mixed small dumps}
 MIXED_SOURCES=${MIXED_SOURCES:-/usr/bin /usr/sbin /usr/lib /usr/libexec /usr/share /usr/include}
 MIXED_MAX_FILE_MB=${MIXED_MAX_FILE_MB:-128}
 CAIRN=${CAIRN:-$WORKSPACE/target/release/cairn}
 DROP_CACHES=${DROP_CACHES:-auto}
 KEEP=${KEEP:-0}
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "RUNS must be a positive number, not '$RUNS'" >&2; exit 2; }
+ROUND=1
 TIME=/usr/bin/time
 PASSWORD=cairn-bench-password
 
@@ -207,6 +210,7 @@ tool_bin() {
         cairn) echo "$CAIRN" ;;
         restic) command -v restic || true ;;
         borg) command -v borg || true ;;
+        bupstash) command -v bupstash || true ;;
     esac
 }
 
@@ -219,6 +223,7 @@ tool_version() {
             ;;
         restic) restic version | head -n1 ;;
         borg) borg --version | head -n1 ;;
+        bupstash) bupstash version | head -n1 ;;
     esac
 }
 
@@ -231,7 +236,15 @@ fresh_repo() { # TOOL SCENARIO
     export CAIRN_REPOSITORY=$REPO RESTIC_REPOSITORY=$REPO BORG_REPO=$REPO
     export RESTIC_CACHE_DIR=$TOOL_HOME/restic-cache BORG_BASE_DIR=$TOOL_HOME
     export XDG_CACHE_HOME=$TOOL_HOME/cache XDG_CONFIG_HOME=$TOOL_HOME/config
+    # bupstash: a key file (no password) made here, untimed; its send log and query
+    # cache (by default under XDG_CACHE_HOME) in the fresh home too.
+    export BUPSTASH_REPOSITORY=$REPO BUPSTASH_KEY=$TOOL_HOME/bupstash.key
+    export BUPSTASH_SEND_LOG=$TOOL_HOME/bupstash.sendlog BUPSTASH_QUERY_CACHE=$TOOL_HOME/bupstash.qcache
+    if [[ $1 == bupstash ]]; then
+        bupstash new-key -o "$BUPSTASH_KEY" || die "bupstash new-key failed"
+    fi
     BORG_LAST=
+    BUP_LAST=
 }
 
 # The command line of one operation, into the array CMD.
@@ -256,12 +269,29 @@ build_cmd() { # TOOL OP [ARG...]
             CMD=(borg create --stdin-name "$1" "::$BORG_LAST" -) ;;
         borg:restore) CMD=(borg extract "::$BORG_LAST") ;; # run in the target directory
         borg:check) CMD=(borg check) ;;
+        # bupstash snapshots get a tag bench=SCENARIO-N, and the restore asks for the
+        # last one.  A directory put keeps paths relative to the directory: restore
+        # --into TARGET puts its contents straight into TARGET.  A stream (stdin) is
+        # read back with get, into TARGET/NAME (standard output goes there).
+        bupstash:init) CMD=(bupstash init) ;;
+        bupstash:backup) BUP_SEQ=$((BUP_SEQ + 1)); BUP_LAST=$STEP_NAME-$BUP_SEQ
+            CMD=(bupstash put --no-progress "bench=$BUP_LAST" "$@") ;;
+        bupstash:backup-stdin) BUP_SEQ=$((BUP_SEQ + 1)); BUP_LAST=$STEP_NAME-$BUP_SEQ
+            CMD=(bupstash put --no-progress "name=$1" "bench=$BUP_LAST" -) ;;
+        bupstash:restore) CMD=(bupstash restore --no-progress --ownership --into "$1" "bench=$BUP_LAST") ;;
+        bupstash:restore-stream) CMD=(bupstash get --no-progress "bench=$BUP_LAST")
+            CMD_STDOUT=$1/$2 ;;
+        # bupstash 0.12 has no check: list the snapshots (reads the item log) instead.
+        bupstash:check) CMD=(bupstash list) ;;
+        *:restore-stream) build_cmd "$tool" restore "$1" ;; # restores the stream as NAME
         *) die "no command for $tool $op" ;;
     esac
 }
 BORG_SEQ=0
+BUP_SEQ=0
 
-# Exit codes that mean "done, with warnings" (unreadable files).
+# Exit codes that mean "done, with warnings" (unreadable files).  bupstash has none:
+# it exits 1 on any error (put stops at an unreadable file unless told to ignore it).
 is_warning() { # TOOL RC
     case $1:$2 in cairn:3 | restic:3 | borg:1) return 0 ;; *) return 1 ;; esac
 }
@@ -282,14 +312,15 @@ measure() {
     local tool=$1 scenario=$2 step=$3 op=$4
     shift 4
     STEP_NAME=$scenario
+    CMD_STDOUT=
     build_cmd "$tool" "$op" "$@"
-    local base=$LOGS/$tool-$scenario-${step// /_}
-    local tfile=$base.time
+    local base=$LOGS/r$ROUND-$tool-$scenario-${step// /_}
+    local tfile=$base.time out=${CMD_STDOUT:-$base.out}
     local stdin=${STEP_STDIN:-/dev/null} cwd=${STEP_CWD:-$RUN}
-    printf '%q ' "${CMD[@]}" >"$base.cmd"
+    { printf '%q ' "${CMD[@]}"; if [[ -n $CMD_STDOUT ]]; then printf '> %q' "$CMD_STDOUT"; fi; } >"$base.cmd"
     if [[ $CACHE_MODE == cold ]]; then drop_caches || true; fi
     local rc=0
-    (cd "$cwd" && exec "$TIME" -f '%e %U %S %M' -o "$tfile" "${CMD[@]}" <"$stdin" >"$base.out" 2>"$base.err") || rc=$?
+    (cd "$cwd" && exec "$TIME" -f '%e %U %S %M' -o "$tfile" "${CMD[@]}" <"$stdin" >"$out" 2>"$base.err") || rc=$?
     local wall=null user=null sys=null rss=null
     if [[ -s $tfile ]]; then
         read -r wall user sys rss < <(tail -n1 "$tfile") || true
@@ -305,8 +336,8 @@ measure() {
     local repo_bytes=null
     [[ -d $REPO ]] && repo_bytes=$(du -sb "$REPO" | cut -f1)
     {
-        printf '{"kind":"step","run":"%s","date":"%s","quick":%s,"cache":"%s",' \
-            "$RUN_ID" "$(date -Iseconds)" "$([[ $QUICK == 1 ]] && echo true || echo false)" "$CACHE_MODE"
+        printf '{"kind":"step","run":"%s","round":%s,"date":"%s","quick":%s,"cache":"%s",' \
+            "$RUN_ID" "$ROUND" "$(date -Iseconds)" "$([[ $QUICK == 1 ]] && echo true || echo false)" "$CACHE_MODE"
         printf '"tool":"%s","version":%s,"scenario":"%s","dataset":"%s","step":"%s",' \
             "$tool" "$(json_str "${TOOL_VERSION[$tool]}")" "$scenario" "${DATASET_OF[$scenario]}" "$step"
         printf '"status":"%s","rc":%s,"wall_s":%s,"user_s":%s,"sys_s":%s,"max_rss_kib":%s,' \
@@ -315,7 +346,7 @@ measure() {
             "$repo_bytes" "${STEP_INPUT_BYTES:-null}" "$(json_str "${STEP_NOTE:-}")" \
             "$(json_str "$(cat "$base.cmd")")"
     } >>"$RESULTS"
-    local shown="$tool $scenario $step: $STEP_STATUS rc=$rc wall=${wall}s cpu=${user}+${sys}s rss=${rss}KiB repo=${repo_bytes}B"
+    local shown="[round $ROUND] $tool $scenario $step: $STEP_STATUS rc=$rc wall=${wall}s cpu=${user}+${sys}s rss=${rss}KiB repo=${repo_bytes}B"
     log "$shown"
     if [[ $STEP_STATUS != ok ]]; then
         log "--- stderr of $tool $step (last 20 lines, full log $base.err) ---"
@@ -327,14 +358,15 @@ measure() {
 
 # Record a line without timing (verification results and skipped tools).
 record() { # TOOL SCENARIO STEP STATUS NOTE
-    printf '{"kind":"step","run":"%s","date":"%s","quick":%s,"cache":"%s","tool":"%s","scenario":"%s","dataset":"%s","step":"%s","status":"%s","note":%s}\n' \
-        "$RUN_ID" "$(date -Iseconds)" "$([[ $QUICK == 1 ]] && echo true || echo false)" "$CACHE_MODE" \
+    printf '{"kind":"step","run":"%s","round":%s,"date":"%s","quick":%s,"cache":"%s","tool":"%s","scenario":"%s","dataset":"%s","step":"%s","status":"%s","note":%s}\n' \
+        "$RUN_ID" "$ROUND" "$(date -Iseconds)" "$([[ $QUICK == 1 ]] && echo true || echo false)" "$CACHE_MODE" \
         "$1" "$2" "${DATASET_OF[$2]:-}" "$3" "$4" "$(json_str "$5")" >>"$RESULTS"
-    log "$1 $2 $3: $4 $5"
+    log "[round $ROUND] $1 $2 $3: $4 $5"
 }
 
 # Where a tool put the restored copy of SRC under TARGET: restic and borg keep the
-# absolute path (TARGET/var/tmp/...); a tool may also restore the last component only.
+# absolute path (TARGET/var/tmp/...); a tool may also restore the last component only,
+# or (bupstash) the contents straight into TARGET.
 restored_root() { # TARGET SRC
     local c
     for c in "$1$2" "$1/$(basename "$2")"; do
@@ -346,7 +378,7 @@ restored_root() { # TARGET SRC
 # Compare a restored tree with its source: contents (diff -r, symlinks compared as
 # links) and a metadata listing (type, mode, size, link target, file mtime, owner).
 verify_tree() { # TOOL SCENARIO SRC RESTORED
-    local tool=$1 scenario=$2 src=$3 dst=$4 base=$LOGS/$1-$2-verify
+    local tool=$1 scenario=$2 src=$3 dst=$4 base=$LOGS/r$ROUND-$1-$2-verify
     if diff -r --no-dereference -q "$src" "$dst" >"$base.diff" 2>&1; then
         local listing='%P\t%y\t%m\t%u:%g\t%s\t%l\t%TY-%Tm-%Td %TH:%TM:%TS\n' nmeta
         find "$src" -mindepth 1 \( -type d -printf '%P\t%y\t%m\t%u:%g\n' \) -o -printf "$listing" | sort >"$base.meta-src"
@@ -396,7 +428,7 @@ scenario_dumps() { # TOOL
     done
     rm -rf "$target" && mkdir -p "$target"
     STEP_INPUT_BYTES=$(stat -c %s "$file") STEP_CWD=$target \
-        measure "$tool" dumps "restore night $DUMP_NIGHTS" restore "$target"
+        measure "$tool" dumps "restore night $DUMP_NIGHTS" restore-stream "$target" db.sql
     if [[ $STEP_STATUS != FAILED ]]; then
         local got
         got=$(find "$target" -name db.sql -type f | head -n1)
@@ -419,7 +451,7 @@ for s in $SCENARIOS; do
     [[ -n ${DATASET_OF[$s]:-} ]] || die "unknown scenario '$s' (mixed, small, dumps)"
 done
 
-log "run $RUN_ID: tools [$TOOLS], scenarios [$SCENARIOS], quick=$QUICK, work dir $BENCH_DIR"
+log "run $RUN_ID: tools [$TOOLS], scenarios [$SCENARIOS], rounds $RUNS, quick=$QUICK, work dir $BENCH_DIR"
 log "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(free -g | awk '/^Mem:/{print $2}') GiB RAM"
 
 ACTIVE_TOOLS=()
@@ -435,8 +467,8 @@ for tool in $TOOLS; do
     ACTIVE_TOOLS+=("$tool")
 done
 
-printf '{"kind":"machine","run":"%s","date":"%s","quick":%s,"cache":"%s","cores":%s,"cpu":%s,"mem_kib":%s,"kernel":%s}\n' \
-    "$RUN_ID" "$(date -Iseconds)" "$([[ $QUICK == 1 ]] && echo true || echo false)" "$CACHE_MODE" "$(nproc)" \
+printf '{"kind":"machine","run":"%s","date":"%s","quick":%s,"cache":"%s","rounds":%s,"cores":%s,"cpu":%s,"mem_kib":%s,"kernel":%s}\n' \
+    "$RUN_ID" "$(date -Iseconds)" "$([[ $QUICK == 1 ]] && echo true || echo false)" "$CACHE_MODE" "$RUNS" "$(nproc)" \
     "$(json_str "$(lscpu | sed -n 's/^Model name: *//p' | head -n1)")" \
     "$(awk '/^MemTotal:/{print $2}' /proc/meminfo)" "$(json_str "$(uname -sr)")" >>"$RESULTS"
 for tool in ${ACTIVE_TOOLS[@]+"${ACTIVE_TOOLS[@]}"}; do
@@ -458,20 +490,32 @@ for s in $SCENARIOS; do
         "$RUN_ID" "$s" "${DATASET_OF[$s]}" "$dbytes" "$dfiles" >>"$RESULTS"
 done
 
-for s in $SCENARIOS; do
-    for tool in ${ACTIVE_TOOLS[@]+"${ACTIVE_TOOLS[@]}"}; do
-        log "=== $tool / $s ==="
-        fresh_repo "$tool" "$s"
-        measure "$tool" "$s" init init
-        if [[ $STEP_STATUS == FAILED ]]; then
-            log "$tool: init failed, skipping scenario $s"
-            continue
-        fi
-        "scenario_$s" "$tool"
-        measure "$tool" "$s" check check
-        [[ $KEEP == 1 ]] || rm -rf "$REPO" "$TOOL_HOME"
+# RUNS rounds of every scenario and tool; the tools alternate: in order in odd rounds,
+# reversed in even ones, so no tool always runs first (or right after another one).
+for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
+    ROUND_TOOLS=(${ACTIVE_TOOLS[@]+"${ACTIVE_TOOLS[@]}"})
+    if ((ROUND % 2 == 0)); then
+        for ((i = ${#ACTIVE_TOOLS[@]} - 1, j = 0; i >= 0; i--, j++)); do
+            ROUND_TOOLS[j]=${ACTIVE_TOOLS[i]}
+        done
+    fi
+    log "=== round $ROUND of $RUNS: tools [${ROUND_TOOLS[*]-}] ==="
+    for s in $SCENARIOS; do
+        for tool in ${ROUND_TOOLS[@]+"${ROUND_TOOLS[@]}"}; do
+            log "=== round $ROUND: $tool / $s ==="
+            fresh_repo "$tool" "$s"
+            measure "$tool" "$s" init init
+            if [[ $STEP_STATUS == FAILED ]]; then
+                log "$tool: init failed, skipping scenario $s"
+                continue
+            fi
+            "scenario_$s" "$tool"
+            measure "$tool" "$s" check check
+            [[ $KEEP == 1 ]] || rm -rf "$REPO" "$TOOL_HOME"
+        done
     done
 done
+ROUND=1
 
 python3 "$HERE/report.py" "$RESULTS" | tee "${RESULTS%.jsonl}.md"
 log "results: $RESULTS (table: ${RESULTS%.jsonl}.md, logs: $LOGS)"
