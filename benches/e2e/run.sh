@@ -85,17 +85,20 @@ if [[ $QUICK == 1 ]]; then
     SMALL_FILES=${SMALL_FILES:-5000}
     DUMP_NIGHTS=${DUMP_NIGHTS:-3}
     DUMP_MB=${DUMP_MB:-10}
+    IMAGE_GB=${IMAGE_GB:-0.2}
 else
     MIXED_GB=${MIXED_GB:-2.0}
     SMALL_FILES=${SMALL_FILES:-100000}
     DUMP_NIGHTS=${DUMP_NIGHTS:-5}
     DUMP_MB=${DUMP_MB:-390}
+    IMAGE_GB=${IMAGE_GB:-2}
 fi
 TOOLS=${TOOLS:-cairn restic borg}
 RUNS=${RUNS:-1}
-SCENARIOS=${SCENARIOS:-mixed small dumps}
+SCENARIOS=${SCENARIOS:-mixed small dumps image}
 MIXED_SOURCES=${MIXED_SOURCES:-/usr/bin /usr/sbin /usr/lib /usr/libexec /usr/share /usr/include}
 MIXED_MAX_FILE_MB=${MIXED_MAX_FILE_MB:-128}
+IMAGE_SOURCES=${IMAGE_SOURCES:-/usr/lib /usr/share}
 CAIRN=${CAIRN:-$WORKSPACE/target/release/cairn}
 DROP_CACHES=${DROP_CACHES:-auto}
 KEEP=${KEEP:-0}
@@ -146,6 +149,7 @@ fi
 MIXED_NAME=mixed-${MIXED_GB}G
 SMALL_NAME=small-${SMALL_FILES}
 DUMPS_NAME=dumps-${DUMP_NIGHTS}x${DUMP_MB}MB
+IMAGE_NAME=image-${IMAGE_GB}G
 
 tree_stats() { # PATH -> "bytes files"
     printf '%s %s\n' "$(du -sb "$1" | cut -f1)" "$(find "$1" -type f | wc -l)"
@@ -156,6 +160,7 @@ recipe() { # NAME -> what the dataset is made from
         mixed-*) echo "$(md5sum <"$HERE/mixed_list.py") $MIXED_GB $MIXED_MAX_FILE_MB $MIXED_SOURCES" ;;
         small-*) echo "$(md5sum <"$HERE/gen_small.py") $SMALL_FILES 42" ;;
         dumps-*) echo "$(md5sum <"$HERE/gen_dumps.py") $DUMP_NIGHTS $DUMP_MB 7" ;;
+        image-*) echo "$(cat "$HERE/gen_image.py" "$HERE/mixed_list.py" | md5sum) $IMAGE_GB half max-file:min($MIXED_MAX_FILE_MB,1/16) $IMAGE_SOURCES" ;;
     esac
 }
 
@@ -192,6 +197,26 @@ prepare_dataset() { # NAME
             ;;
         small-*) python3 "$HERE/gen_small.py" "$tmp" "$SMALL_FILES" 42 ;;
         dumps-*) python3 "$HERE/gen_dumps.py" "$tmp" "$DUMP_NIGHTS" "$DUMP_MB" 7 ;;
+        image-*)
+            # A tree of system files filling about half the image (mkfs needs room for
+            # its own metadata), copied as for mixed, then mkfs.ext4 -d copies it into
+            # the image; the tree is removed afterwards.
+            local size src=$DATA/$name.src
+            if ! command -v mkfs.ext4 >/dev/null || ! command -v debugfs >/dev/null; then
+                die "the image dataset needs mkfs.ext4 and debugfs (apt-get install e2fsprogs)"
+            fi
+            size=$(python3 -c "print(int(float('$IMAGE_GB') * 2**30))")
+            rm -rf "$src" && mkdir -p "$src"
+            local max=$((MIXED_MAX_FILE_MB * 1024 * 1024))
+            ((max < size / 16)) || max=$((size / 16)) # so the last file does not overshoot much
+            # shellcheck disable=SC2086 # IMAGE_SOURCES is a list of directories
+            python3 "$HERE/mixed_list.py" $((size / 2)) "$max" $IMAGE_SOURCES >"$DATA/$name.list"
+            (cd "$src" && xargs -0 -n 2000 cp -a --parents -t . <"$DATA/$name.list") 2>"$DATA/$name.cp-errors" ||
+                log "dataset $name: some files were skipped ($(wc -l <"$DATA/$name.cp-errors") errors)"
+            python3 "$HERE/mixed_list.py" --fix-dirs "$src"
+            python3 "$HERE/gen_image.py" "$tmp/disk.img" "$size" "$src"
+            rm -rf "$src" "$DATA/$name.list"
+            ;;
     esac
     mv "$tmp" "$dir"
     tree_stats "$dir" >"$dir.done"
@@ -441,14 +466,34 @@ scenario_dumps() { # TOOL
     [[ $KEEP == 1 ]] || rm -rf "$target"
 }
 
+# A disk image: one big file, mostly unchanged between backups on a real server.
+scenario_image() { # TOOL
+    local tool=$1 dir=$DATA/$IMAGE_NAME target=$RUN/restore-$1 bytes
+    bytes=$(stat -c %s "$dir/disk.img")
+    STEP_INPUT_BYTES=$bytes measure "$tool" image "backup" backup "$dir"
+    STEP_INPUT_BYTES=$bytes measure "$tool" image "backup again" backup "$dir"
+    rm -rf "$target" && mkdir -p "$target"
+    STEP_INPUT_BYTES=$bytes STEP_CWD=$target measure "$tool" image "restore" restore "$target"
+    if [[ $STEP_STATUS != FAILED ]]; then
+        local got
+        got=$(find "$target" -name disk.img -type f | head -n1)
+        if [[ -n $got ]] && cmp -s "$dir/disk.img" "$got"; then
+            record "$tool" image verify ok "restored disk.img identical to the image"
+        else
+            record "$tool" image verify FAILED "restored disk.img (${got:-missing}) differs from the image"
+        fi
+    fi
+    [[ $KEEP == 1 ]] || rm -rf "$target"
+}
+
 # ---------------------------------------------------------------------------------
 # Main
 
-declare -A DATASET_OF=([mixed]=$MIXED_NAME [small]=$SMALL_NAME [dumps]=$DUMPS_NAME)
+declare -A DATASET_OF=([mixed]=$MIXED_NAME [small]=$SMALL_NAME [dumps]=$DUMPS_NAME [image]=$IMAGE_NAME)
 declare -A TOOL_VERSION=()
 
 for s in $SCENARIOS; do
-    [[ -n ${DATASET_OF[$s]:-} ]] || die "unknown scenario '$s' (mixed, small, dumps)"
+    [[ -n ${DATASET_OF[$s]:-} ]] || die "unknown scenario '$s' (mixed, small, dumps, image)"
 done
 
 log "run $RUN_ID: tools [$TOOLS], scenarios [$SCENARIOS], rounds $RUNS, quick=$QUICK, work dir $BENCH_DIR"
