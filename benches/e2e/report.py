@@ -110,9 +110,14 @@ def main():
         out.append("")
         out.append("%d rounds: each value is the median, with the min\u2013max spread." % nrounds)
     out.append("")
+    check_notes = {}
+    for s in steps:
+        if s["step"] == "check" and s.get("note"):
+            check_notes.setdefault(s["tool"], s["note"])
     for t in TOOLS + sorted(t for t in versions if t not in TOOLS):
         if t in versions:
-            out.append("- %s: %s" % (t, " / ".join(sorted(versions[t]))))
+            out.append("- %s: %s%s" % (t, " / ".join(sorted(versions[t])),
+                                       " (%s)" % check_notes[t] if t in check_notes else ""))
     for d in datasets.values():
         out.append("- dataset %s: %s, %.1f MiB, %d files" % (d["scenario"], d["name"], d["bytes"] / MiB, d["files"]))
     missing = {}

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: cairn against restic and borg on the same data.
+# End-to-end benchmark: cairn against restic, borg and bupstash on the same data.
 #
 # Usage:
 #   benches/e2e/run.sh [--regen] [--datasets-only] [--help]
-#   benches/e2e/run.sh --report FILE.jsonl     # print the table of an earlier run
+#   benches/e2e/run.sh --report FILE.jsonl...  # print the table of earlier runs
+#                                              # (several files merge as rounds)
 #
 # What it does:
-#   1. Generates (or reuses) three datasets under $BENCH_DIR/data:
+#   1. Generates (or reuses) four datasets under $BENCH_DIR/data:
 #        mixed  a copy of system files (/usr/bin, /usr/lib, /usr/share, ...): binaries,
 #               libraries, text, compressed files; MIXED_GB in size (cp -a).
 #        small  SMALL_FILES files of 0-8 KiB of text-like content, ~100 per directory.
@@ -14,29 +15,42 @@
 #               app database, the first DUMP_MB MB; rows are appended, ~2% updated
 #               (recent rows mostly) and a few deleted each night, and updated rows
 #               move inside the dump as PostgreSQL's MVCC moves them.
+#        image  disk.img, an ext4 file system image of IMAGE_GB GiB made without mounting
+#               (mkfs.ext4 -d) from system files (IMAGE_SOURCES) that fill about half
+#               of it; the rest stays zeros, as on a real disk.  Fixed UUID, hash
+#               seed and times: every generation gives the same bytes (gen_image.py).
 #      Datasets are deterministic and cached: they are generated again only when
 #      missing or with --regen.  Their names carry their parameters.
-#   2. For each scenario and tool, in a fresh repository (and fresh tool cache), times
-#      every step with GNU time (wall, user CPU, system CPU, max RSS):
+#   2. RUNS times (rounds), for each scenario and tool, in a fresh repository (and
+#      fresh tool cache), times every step with GNU time (wall, user CPU, system
+#      CPU, max RSS):
 #        mixed  backup, backup again (unchanged), restore latest into an empty
 #               directory (checked against the source with diff -r and a metadata
 #               listing)
 #        small  backup, backup again (unchanged)
 #        dumps  one backup per night from standard input (name db.sql), then a
 #               restore of the last night (checked with cmp)
+#        image  backup of the directory holding disk.img, backup again (unchanged),
+#               restore (checked with cmp)
 #      and records the repository size (du -sb) after every step.  Each tool ends a
-#      scenario with its own `check` (recorded, shown only if it fails).
+#      scenario with its own `check` (recorded, shown only if it fails; bupstash has
+#      none and runs `list` instead).  The tools take turns: in the order of TOOLS in
+#      odd rounds, reversed in even ones.
 #      The page cache is dropped before every timed step when possible (root);
 #      otherwise the run says the cache is warm.
 #   3. Prints a markdown table (also saved as $BENCH_DIR/results-<run>.md) and writes
-#      one JSON object per step to $BENCH_DIR/results-<run>.jsonl.
+#      one JSON object per step (with its "round") to $BENCH_DIR/results-<run>.jsonl.
+#      With several rounds each value is the median with the min-max spread, and the
+#      ratios are ratios of medians (report.py).
 #   A failing step is reported (stderr tail), marked FAILED, and the run goes on.
 #   --datasets-only stops after step 1 (to prepare the data ahead of a run).
 #
 # Environment (defaults in brackets; QUICK=1 switches to the smaller ones):
 #   BENCH_DIR      work directory [/var/tmp/cairn-bench]
-#   TOOLS          tools to run ["cairn restic borg"]
-#   SCENARIOS      scenarios to run ["mixed small dumps"]
+#   TOOLS          tools to run ["cairn restic borg bupstash"]; a missing one is
+#                  recorded and skipped
+#   SCENARIOS      scenarios to run ["mixed small dumps image"]
+#   RUNS           rounds of the whole scenario/tool loop, in one results file [1]
 #   QUICK          1 = smoke-test sizes [0]
 #   MIXED_GB       size of the mixed tree in GB (1e9 bytes) [2.0; QUICK 0.1]
 #   MIXED_SOURCES  directories copied into the mixed tree
@@ -45,14 +59,22 @@
 #   SMALL_FILES    number of small files [100000; QUICK 5000]
 #   DUMP_NIGHTS    number of nightly dumps [5; QUICK 3]
 #   DUMP_MB        size of the first dump in MB [390; QUICK 10]
+#   IMAGE_GB       size of the disk image in GiB [2; QUICK 0.2]
+#   IMAGE_SOURCES  directories the image's files come from ["/usr/lib /usr/share"]
 #   CAIRN          cairn binary [<workspace>/target/release/cairn]
 #   DROP_CACHES    auto (try, fall back to warm cache), 1 (must work), 0 (never) [auto]
 #   KEEP=1         keep repositories and restored trees under $BENCH_DIR/run [0]
 #
 # Tool settings: cairn defaults; restic defaults (repository format 2, compression
 # auto = zstd); borg `init --encryption=repokey-blake2` and the default lz4
-# compression.  Passwords are given through CAIRN_PASSWORD, RESTIC_PASSWORD and
-# BORG_PASSPHRASE.  Needs bash, python3, GNU time (/usr/bin/time), diff, du.
+# compression; bupstash defaults (zstd:3), a key file made with `new-key` before init
+# (untimed), its send log and query cache in the fresh tool home, restore with
+# --ownership (as the others restore owners when run as root).  Passwords are given
+# through CAIRN_PASSWORD, RESTIC_PASSWORD and BORG_PASSPHRASE.  Needs bash, python3,
+# GNU time (/usr/bin/time), diff, du, cmp; the image needs e2fsprogs (mkfs.ext4,
+# debugfs, dumpe2fs).  bupstash 0.12 builds from crates.io with libsodium-dev and
+# pkg-config: `cargo install --locked bupstash` (it has no "warning" exit code: any
+# error is 1).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -62,20 +84,21 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0
 
 REGEN=0
 DATASETS_ONLY=0
-REPORT_ONLY=
+REPORT_ONLY=()
 while [[ $# -gt 0 ]]; do
     case $1 in
         --regen) REGEN=1 ;;
         --datasets-only) DATASETS_ONLY=1 ;;
-        --report) REPORT_ONLY=${2:?--report needs a file}; shift ;;
+        --report) shift; REPORT_ONLY=("$@"); [[ $# -gt 0 ]] || { echo "--report needs a file" >&2; exit 2; }
+            break ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 
-if [[ -n $REPORT_ONLY ]]; then
-    exec python3 "$HERE/report.py" "$REPORT_ONLY"
+if [[ ${#REPORT_ONLY[@]} -gt 0 ]]; then
+    exec python3 "$HERE/report.py" "${REPORT_ONLY[@]}"
 fi
 
 BENCH_DIR=${BENCH_DIR:-/var/tmp/cairn-bench}
@@ -93,7 +116,7 @@ else
     DUMP_MB=${DUMP_MB:-390}
     IMAGE_GB=${IMAGE_GB:-2}
 fi
-TOOLS=${TOOLS:-cairn restic borg}
+TOOLS=${TOOLS:-cairn restic borg bupstash}
 RUNS=${RUNS:-1}
 SCENARIOS=${SCENARIOS:-mixed small dumps image}
 MIXED_SOURCES=${MIXED_SOURCES:-/usr/bin /usr/sbin /usr/lib /usr/libexec /usr/share /usr/include}
@@ -555,6 +578,7 @@ for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
                 continue
             fi
             "scenario_$s" "$tool"
+            if [[ $tool == bupstash ]]; then STEP_NOTE="bupstash has no check command: list instead"; fi
             measure "$tool" "$s" check check
             [[ $KEEP == 1 ]] || rm -rf "$REPO" "$TOOL_HOME"
         done
