@@ -1,8 +1,10 @@
 //! Micro-benchmarks of the pipeline's stages, each on 4 MiB: chunk, hash, compress
-//! (text and random), seal and open. Run with `cargo bench --bench micro`.
+//! (text and random), seal and open; a stream's changed chunk compressed against its
+//! base (delta blobs) at the levels a backup may use; the key derivation that opens a
+//! repository. Run with `cargo bench --bench micro`.
 
 use cairn_chunker::{Chunker, ChunkerParams};
-use cairn_crypto::{keyed_hash, open_in_place, seal_into, Key};
+use cairn_crypto::{derive_key, keyed_hash, open_in_place, seal_into, KdfParams, Key, Password};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 
@@ -83,6 +85,44 @@ fn benches(c: &mut Criterion) {
             open_in_place(&key, b"ad", &mut buf).unwrap();
         })
     });
+    g.finish();
+
+    // A changed 16 KiB chunk of a dump (one row in 200 differs) against its old version,
+    // as a delta blob is written: the old chunk is the zstd prefix.
+    let old = text(16 << 10);
+    let mut new = old.clone();
+    for row in (0..new.len() - 8).step_by(80 * 200) {
+        new[row..row + 8].copy_from_slice(b"changed!");
+    }
+    let mut g = c.benchmark_group("delta");
+    g.throughput(Throughput::Bytes(new.len() as u64));
+    let mut cctx = zstd::zstd_safe::CCtx::create();
+    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(new.len()));
+    for level in [1, 3] {
+        g.bench_function(format!("compress-16k-against-base/level{level}"), |b| {
+            b.iter(|| {
+                frame.clear();
+                cctx.compress_using_dict(&mut frame, black_box(&new), &old, level)
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+
+    // The key derivation every command runs once: the default parameters, one lane
+    // against four (four lanes are computed on as many cores as there are).
+    let mut g = c.benchmark_group("kdf");
+    g.sample_size(10);
+    let password = Password::new(b"correct horse battery staple".to_vec());
+    for lanes in [1, 4] {
+        let params = KdfParams {
+            parallelism: lanes,
+            ..KdfParams::DEFAULT
+        };
+        g.bench_function(format!("argon2id-64MiB-t3/lanes{lanes}"), |b| {
+            b.iter(|| derive_key(&password, &[7; 16], black_box(&params)).unwrap())
+        });
+    }
     g.finish();
 }
 

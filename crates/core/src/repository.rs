@@ -923,6 +923,18 @@ impl Repository {
     /// (0 and none unless it is a delta blob). A delta blob deeper than `limit` is
     /// refused: each link of a chain must be shallower than the one before, so reads end.
     pub(crate) fn read_blob_depth(&self, id: &Id, limit: u8) -> Result<(Vec<u8>, u8, Option<Id>)> {
+        self.read_blob_rooted(id, limit, None)
+    }
+
+    /// Reads a blob as [`Repository::read_blob_depth`] does; for a delta blob, `root`
+    /// receives the id and plaintext of its chain's first blob (the one that is not a
+    /// delta), read on the way at no extra cost.
+    pub(crate) fn read_blob_rooted(
+        &self,
+        id: &Id,
+        limit: u8,
+        mut root: Option<&mut Option<(Id, Vec<u8>)>>,
+    ) -> Result<(Vec<u8>, u8, Option<Id>)> {
         let (loc, pack) = {
             let index = self.index();
             let loc = index.get(id).ok_or_else(|| Error::MissingBlob {
@@ -932,9 +944,9 @@ impl Repository {
             })?;
             (loc, index.pack(loc.pack).clone())
         };
-        match self.read_at(id, &loc, &pack, limit) {
+        match self.read_at(id, &loc, &pack, limit, root.as_deref_mut()) {
             Ok(v) => Ok(v),
-            Err(e) => match self.read_alternates(id, limit) {
+            Err(e) => match self.read_alternates_rooted(id, limit, root) {
                 Some(Ok(v)) => Ok(v),
                 _ => Err(e),
             },
@@ -947,6 +959,7 @@ impl Repository {
         loc: &BlobLocation,
         pack: &PackInfo,
         limit: u8,
+        root: Option<&mut Option<(Id, Vec<u8>)>>,
     ) -> Result<(Vec<u8>, u8, Option<Id>)> {
         let buf = crate::backend::read_range_exact(
             self.backend.as_ref(),
@@ -955,7 +968,7 @@ impl Repository {
             loc.offset as u64,
             loc.sealed_len as u64,
         )?;
-        self.open_sealed(id, loc, pack, &buf, limit)
+        self.open_sealed_rooted(id, loc, pack, &buf, limit, root)
     }
 
     /// Reads a blob from its other copies, when the index knows more than one: `None`
@@ -963,6 +976,15 @@ impl Repository {
     /// when the first copy fails, so that a damaged (or planted) copy does not make a
     /// blob unreadable while a good one exists.
     pub(crate) fn read_alternates(&self, id: &Id, limit: u8) -> Option<Result<ReadBlob>> {
+        self.read_alternates_rooted(id, limit, None)
+    }
+
+    fn read_alternates_rooted(
+        &self,
+        id: &Id,
+        limit: u8,
+        mut root: Option<&mut Option<(Id, Vec<u8>)>>,
+    ) -> Option<Result<ReadBlob>> {
         let alternates: Vec<(BlobLocation, PackInfo)> = {
             let index = self.index();
             index
@@ -973,7 +995,7 @@ impl Repository {
         };
         let mut last = None;
         for (loc, pack) in alternates {
-            match self.read_at(id, &loc, &pack, limit) {
+            match self.read_at(id, &loc, &pack, limit, root.as_deref_mut()) {
                 Ok(v) => return Some(Ok(v)),
                 Err(e) => last = Some(Err(e)),
             }
@@ -991,6 +1013,18 @@ impl Repository {
         sealed: &[u8],
         limit: u8,
     ) -> Result<(Vec<u8>, u8, Option<Id>)> {
+        self.open_sealed_rooted(id, loc, pack, sealed, limit, None)
+    }
+
+    fn open_sealed_rooted(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        pack: &PackInfo,
+        sealed: &[u8],
+        limit: u8,
+        root: Option<&mut Option<(Id, Vec<u8>)>>,
+    ) -> Result<(Vec<u8>, u8, Option<Id>)> {
         let what = || {
             format!(
                 "{} blob {} in pack {}",
@@ -1001,7 +1035,7 @@ impl Repository {
         };
         let key = self.pack_key(&pack.envelope, &format!("pack {}", pack.id.short()))?;
         let stored = open_blob(&key, loc.kind, id, sealed).map_err(|_| Error::corrupt(what()))?;
-        self.decode_stored(&stored, loc.raw_len, id, limit, &what)
+        self.decode_stored(&stored, loc.raw_len, id, limit, root, &what)
     }
 
     /// Turns an opened blob (compression byte, payload) into its verified plaintext.
@@ -1012,7 +1046,7 @@ impl Repository {
         id: &Id,
         what: &dyn Fn() -> String,
     ) -> Result<Vec<u8>> {
-        self.decode_stored(stored, raw_len, id, MAX_DELTA_DEPTH, what)
+        self.decode_stored(stored, raw_len, id, MAX_DELTA_DEPTH, None, what)
             .map(|(plain, _, _)| plain)
     }
 
@@ -1022,6 +1056,7 @@ impl Repository {
         raw_len: u32,
         id: &Id,
         limit: u8,
+        mut root: Option<&mut Option<(Id, Vec<u8>)>>,
         what: &dyn Fn() -> String,
     ) -> Result<(Vec<u8>, u8, Option<Id>)> {
         let (plain, depth, base) = match stored.first() {
@@ -1048,7 +1083,8 @@ impl Repository {
                         context: format!(" (the base of {})", what()),
                     });
                 }
-                let (prefix, _, _) = self.read_blob_depth(&base, depth - 1)?;
+                let (prefix, _, _) =
+                    self.read_blob_rooted(&base, depth - 1, root.as_deref_mut())?;
                 let plain = crate::formats::compression::decompress_against(
                     &prefix,
                     frame,
@@ -1061,6 +1097,11 @@ impl Repository {
         };
         if plain.len() != raw_len as usize || self.blob_id(&plain) != *id {
             return Err(Error::corrupt(what()));
+        }
+        if depth == 0 {
+            if let Some(r) = root {
+                *r = Some((*id, plain.clone()));
+            }
         }
         Ok((plain, depth, base))
     }

@@ -312,11 +312,35 @@ pub fn with_writer<T>(
     Ok((value, stats))
 }
 
+/// A base this many links deep is not extended: the new chunk is compressed against
+/// the first blob of the base's chain instead (read on the way, so at no extra cost).
+/// Writing a delta reads its base's whole chain back (each link decrypted, decompressed
+/// and verified), so with chains that grow by one link a night every night of a stream
+/// cost more than the one before; with this cap a night costs the same per changed byte
+/// however many came before, and reading any blob back takes at most `REBASE_DEPTH + 1`
+/// links. Decision 0025 has the measurements.
+pub(crate) const REBASE_DEPTH: u8 = 3;
+/// A delta against a chain's first blob that is larger than this share of the
+/// plaintext (1/5; plain zstd keeps about 1/4 of a dump's bytes) is not kept: the chunk
+/// has drifted too far from it and is stored whole, starting a new chain.
+const REROOT_SHARE: usize = 5;
+/// A first base that gives a delta under this share of the plaintext (1/8) is kept
+/// without trying the second: each try costs a compression.
+const GOOD_DELTA_SHARE: usize = 8;
+
+/// The zstd level of delta frames: two below the repository's, at least 1. A delta
+/// frame is mostly long matches into its base, which the fastest levels find as well:
+/// at the default level 3 a delta at level 1 takes half the time for 2 % more bytes.
+fn delta_level(level: i32) -> i32 {
+    (level - 2).max(1)
+}
+
 /// Compresses `data` against the blob `base` into `out` (the delta blob's payload after
 /// its compression byte: depth, base id, frame); `frame` is scratch space. Returns the
-/// base when that is worth storing: the base is readable, its chain has room for one
-/// more link, and the payload is smaller than the plaintext by 1/32 at least (the
-/// rule for plain zstd blobs too).
+/// base taken (`base`, or the first blob of its chain when `base` is
+/// [`REBASE_DEPTH`] links deep) when that is worth storing: the base is readable and
+/// the payload is smaller than the plaintext by 1/32 at least (the rule for plain zstd
+/// blobs too), and, against a chain's first blob, smaller than 1/[`REROOT_SHARE`].
 fn delta_payload(
     repo: &Repository,
     level: i32,
@@ -326,8 +350,20 @@ fn delta_payload(
     out: &mut Vec<u8>,
 ) -> Option<Id> {
     // A damaged or missing base is check's to report; this blob is then stored whole.
-    let (prefix, depth, _) = repo.read_blob_depth(&base, MAX_DELTA_DEPTH - 1).ok()?;
-    crate::formats::compression::compress_against(level, &prefix, data, frame).ok()?;
+    let mut root = None;
+    let (mut prefix, mut depth, _) = repo
+        .read_blob_rooted(&base, MAX_DELTA_DEPTH - 1, Some(&mut root))
+        .ok()?;
+    let mut base = base;
+    let mut rebased = false;
+    if depth >= REBASE_DEPTH {
+        let (r, plain) = root?;
+        (base, prefix, depth, rebased) = (r, plain, 0, true);
+    }
+    crate::formats::compression::compress_against(delta_level(level), &prefix, data, frame).ok()?;
+    if rebased && frame.len() > data.len() / REROOT_SHARE {
+        return None;
+    }
     if DELTA_HEAD_LEN - 1 + frame.len() >= data.len() - data.len() / 32 {
         return None;
     }
@@ -360,6 +396,9 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
         let raw_len = job.data.len();
         let mut base = None;
         for b in job.bases.into_iter().flatten().filter(|_| deltas) {
+            if base.is_some() && compressed.len() < raw_len / GOOD_DELTA_SHARE {
+                break;
+            }
             if let Some(b) = delta_payload(repo, level, b, &job.data, &mut frame, &mut other) {
                 if base.is_none() || other.len() < compressed.len() {
                     std::mem::swap(&mut compressed, &mut other);
