@@ -508,6 +508,57 @@ fn a_second_backup_without_changes_reads_nothing() {
 }
 
 #[test]
+fn an_attribute_set_on_an_unchanged_entry_is_in_the_next_snapshot() {
+    // A second backup takes the extended attributes of an entry whose inode and ctime
+    // are the parent's from the parent; setting or removing one changes the ctime.
+    let (_be, repo) = mem_repo(&InitOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("dir")).unwrap();
+    std::fs::write(src.join("dir/file"), b"same bytes").unwrap();
+    if xattr::set(src.join("dir/file"), "user.cairn", b"one").is_err() {
+        eprintln!("skipped: the file system keeps no user attributes");
+        return;
+    }
+    let attrs = |r: &cairn_core::BackupResult, rel: &str| {
+        let path = format!("{}/{rel}", src.display());
+        let node = resolve(&repo, &r.id, &r.snapshot, &path).unwrap();
+        node.xattrs
+            .iter()
+            .map(|x| (x.name.clone(), x.value.clone()))
+            .collect::<Vec<_>>()
+    };
+    let r1 = backup_path(&repo, &src, ParentChoice::Auto);
+    assert_eq!(
+        attrs(&r1, "dir/file"),
+        [(b"user.cairn".to_vec(), b"one".to_vec())]
+    );
+
+    xattr::set(src.join("dir/file"), "user.cairn", b"two").unwrap();
+    xattr::set(src.join("dir"), "user.on-dir", b"d").unwrap();
+    let r2 = backup_path(&repo, &src, ParentChoice::Auto);
+    assert_eq!(
+        attrs(&r2, "dir/file"),
+        [(b"user.cairn".to_vec(), b"two".to_vec())]
+    );
+    assert_eq!(
+        attrs(&r2, "dir"),
+        [(b"user.on-dir".to_vec(), b"d".to_vec())]
+    );
+
+    xattr::remove(src.join("dir/file"), "user.cairn").unwrap();
+    let r3 = backup_path(&repo, &src, ParentChoice::Auto);
+    assert!(attrs(&r3, "dir/file").is_empty());
+    // Unchanged since: the parent's attributes carry over.
+    let r4 = backup_path(&repo, &src, ParentChoice::Auto);
+    assert_eq!(
+        attrs(&r4, "dir"),
+        [(b"user.on-dir".to_vec(), b"d".to_vec())]
+    );
+    assert!(attrs(&r4, "dir/file").is_empty());
+}
+
+#[test]
 fn restoring_again_repairs_a_damaged_target_and_skips_what_is_right() {
     let (_be, repo) = mem_repo(&InitOptions {
         chunker_files: cairn_core::ChunkerParams {
