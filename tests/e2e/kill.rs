@@ -280,8 +280,17 @@ fn sigkill_during_copy_leaves_a_valid_destination() {
 /// The epoch of the key file in use (its label, in clear) and of every pack, index file
 /// and snapshot (from their envelopes).
 fn epochs(repo: &Path) -> (Vec<u32>, Vec<u32>) {
+    // A write that a kill interrupted leaves a temporary file (`.tmp-*`), in `keys/` as
+    // anywhere else: never listed or read as a key.
+    let temporary = |f: &Path| {
+        f.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(".tmp-")
+    };
     let keys = files_under(&repo.join("keys"))
         .iter()
+        .filter(|k| !temporary(k))
         .map(|k| {
             let v: serde_json::Value = serde_json::from_slice(&fs::read(k).unwrap()).unwrap();
             v["epoch"].as_u64().unwrap_or(0) as u32
@@ -290,13 +299,8 @@ fn epochs(repo: &Path) -> (Vec<u32>, Vec<u32>) {
     let mut files = Vec::new();
     for dir in ["data", "index", "snapshots"] {
         for f in files_under(&repo.join(dir)) {
-            // A write that a kill interrupted leaves a temporary file, never listed or
-            // read; prune and the rewrite remove those older than an hour.
-            if f.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".tmp-")
-            {
+            // Prune and the rewrite remove temporary files older than an hour.
+            if temporary(&f) {
                 continue;
             }
             let b = fs::read(&f).unwrap();
