@@ -260,7 +260,7 @@ mod tests {
         let json = serde_json::to_string(&KdfParams::DEFAULT).unwrap();
         assert_eq!(
             json,
-            r#"{"memory_kib":65536,"iterations":3,"parallelism":1}"#
+            r#"{"memory_kib":65536,"iterations":3,"parallelism":4}"#
         );
         assert_eq!(
             serde_json::from_str::<KdfParams>(&json).unwrap(),
