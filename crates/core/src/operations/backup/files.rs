@@ -36,36 +36,45 @@ pub(super) struct Files<'a, 'w> {
     pub(super) large: &'a Slots,
 }
 
-/// A counting semaphore: at most `n` holders at once.
+/// A counting semaphore (at most `n` holders at once) that keeps each holder's segment
+/// buffer for the next one.
+///
+/// A large file's segment is 4 MiB or more, so the allocator maps fresh pages for it
+/// (decision 0021) and every page is faulted in and zeroed by the kernel while the file
+/// is read into it: on a tree of large files that cost more than the copy itself.
+/// Handing the same `n` buffers from one large file to the next costs no more memory
+/// than `n` files read at once always could hold.
 pub(super) struct Slots {
-    free: std::sync::Mutex<usize>,
+    free: std::sync::Mutex<Vec<Vec<u8>>>,
     freed: std::sync::Condvar,
 }
 
 impl Slots {
     pub(super) fn new(n: usize) -> Slots {
         Slots {
-            free: std::sync::Mutex::new(n.max(1)),
+            free: std::sync::Mutex::new((0..n.max(1)).map(|_| Vec::new()).collect()),
             freed: std::sync::Condvar::new(),
         }
     }
 
-    /// Waits for a free slot; it is given back when the guard drops.
+    /// Waits for a free slot; its buffer goes back with it when the guard drops.
     fn take(&self) -> SlotGuard<'_> {
         let mut free = self.free.lock().unwrap();
-        while *free == 0 {
+        loop {
+            if let Some(buf) = free.pop() {
+                return SlotGuard(self, buf);
+            }
             free = self.freed.wait(free).unwrap();
         }
-        *free -= 1;
-        SlotGuard(self)
     }
 }
 
-struct SlotGuard<'s>(&'s Slots);
+struct SlotGuard<'s>(&'s Slots, Vec<u8>);
 
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap() += 1;
+        let buf = std::mem::take(&mut self.1);
+        self.0.free.lock().unwrap().push(buf);
         self.0.freed.notify_one();
     }
 }
@@ -313,7 +322,10 @@ impl Files<'_, '_> {
         hint: u64,
         bases: Option<&mut BaseFinder<'_, Repository>>,
     ) -> Result<u64, ReadError> {
-        let _slot = (hint > KEEP_SEGMENT as u64).then(|| self.large.take());
+        if hint > KEEP_SEGMENT as u64 {
+            let mut slot = self.large.take();
+            return self.chunk_into(r, chunker, content, hint, &mut slot.1, bases);
+        }
         SEGMENT.with_borrow_mut(|buf| {
             let r = self.chunk_into(r, chunker, content, hint, buf, bases);
             if buf.capacity() > KEEP_SEGMENT {
