@@ -496,3 +496,55 @@ fn a_backup_of_a_tree_holding_the_repository_leaves_it_out() {
         "the catalog was backed up:\n{ls}"
     );
 }
+
+/// Restored files are written and given their metadata through the handle opened when
+/// each was created, as many as the open-files limit allows; past that, by path. Both
+/// give the same tree, and what stood where a file goes (a directory, a symlink that
+/// must not be followed) is replaced.
+#[test]
+fn restore_under_a_low_open_files_limit_gives_the_same_tree() {
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    for d in 0..3 {
+        let dir = src.join(format!("d{d}"));
+        fs::create_dir_all(&dir).unwrap();
+        for i in 0..150 {
+            let p = dir.join(format!("f{i}"));
+            fs::write(&p, pseudo_random(d * 1000 + i, (i as usize * 37) % 5000)).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o600 + (i as u32 % 64))).unwrap();
+            if i % 10 == 0 {
+                let _ = xattr::set(&p, "user.cairn.n", format!("{i}").as_bytes());
+            }
+        }
+    }
+    fs::write(src.join("big.bin"), pseudo_random(9, 3 << 20)).unwrap();
+    let snap = env.backup(&[&src]);
+    for (name, limit) in [("plenty", None), ("low", Some("--nofile=300:300"))] {
+        let target = env.path(name);
+        let out = restored(&target, &src);
+        // Where two files go: a directory with a file in it, and a symlink to a file
+        // outside the target, which must not be written through.
+        let outside = env.path(&format!("outside-{name}"));
+        fs::write(&outside, b"not to be touched").unwrap();
+        fs::create_dir_all(out.join("d0/f1/inner")).unwrap();
+        fs::create_dir_all(out.join("d1")).unwrap();
+        symlink(&outside, out.join("d1/f2")).unwrap();
+        let mut cmd = match limit {
+            Some(l) => {
+                let mut c = std::process::Command::new("prlimit");
+                c.arg(l).arg(env!("CARGO_BIN_EXE_cairn"));
+                c.env_clear()
+                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                    .env("HOME", env.path(""))
+                    .env("CAIRN_REPOSITORY", &env.repo)
+                    .env("CAIRN_PASSWORD_FILE", &env.password_file);
+                c
+            }
+            None => env.cmd(),
+        };
+        succeed(cmd.args(["restore", &snap, "--target", target.to_str().unwrap()]));
+        assert_same_tree(&src, &out);
+        assert_eq!(fs::read(&outside).unwrap(), b"not to be touched");
+    }
+}

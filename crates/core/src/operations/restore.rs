@@ -28,7 +28,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Files started per window: their chunks are planned, read pack by pack and written,
 /// and their metadata set, before the next window starts. Windows bound the memory of
@@ -39,6 +39,15 @@ const WINDOW_BYTES: u64 = 1 << 30;
 /// Chunks planned per window, all its files together; a file cut short by it goes on
 /// in windows of its own, as many chunks at a time.
 const WINDOW_PIECES: isize = 65536;
+
+/// How many restored files may be kept open at once (see [`Target::file`]): half of what
+/// the open-files limit leaves after 256 for everything else, at most a window's worth.
+fn open_file_budget() -> isize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    (limit.saturating_sub(256) / 2).min(WINDOW_FILES as u64) as isize
+}
 
 /// How to restore.
 #[derive(Debug, Clone, Default)]
@@ -193,6 +202,7 @@ pub fn restore(
         warn: &warn,
         written: &written,
         skipped: &skipped,
+        open_files: &AtomicIsize::new(open_file_budget()),
     };
     pool.install(|| {
         items
@@ -357,6 +367,8 @@ struct Ctx<'a> {
     warn: &'a (dyn Fn(&Path, String) + Sync),
     written: &'a AtomicU64,
     skipped: &'a AtomicU64,
+    /// How many more files may stay open from creation to metadata (see [`Target::file`]).
+    open_files: &'a AtomicIsize,
 }
 
 /// A regular file being restored.
@@ -370,6 +382,13 @@ struct Target<'a> {
     changed: AtomicBool,
     /// The first error met; it fails the file.
     failed: Mutex<Option<String>>,
+    /// The file, open from its creation until its metadata is set, so that its chunks
+    /// and metadata are written through one descriptor instead of a path lookup each.
+    /// Only while [`Ctx::open_files`] lasts: past it, a file is closed once planned and
+    /// each write opens it again by path.
+    file: RwLock<Option<File>>,
+    /// This file counts against [`Ctx::open_files`] while its handle is kept.
+    kept: bool,
 }
 
 impl Target<'_> {
@@ -393,7 +412,6 @@ struct Piece {
 /// A file whose content was planned in part: the rest is planned in later windows.
 struct Unfinished<'a> {
     target: Arc<Target<'a>>,
-    file: File,
     walk: ContentWalk<'a, Repository>,
     off: u64,
 }
@@ -416,15 +434,18 @@ fn restore_files(ctx: &Ctx, files: &[&Item]) {
             .par_iter()
             .filter_map(|item| {
                 ctx.progress.file(&item.path, Some(item.node.size));
-                match begin_file(item) {
-                    Ok((target, file)) => {
+                match begin_file(ctx, item) {
+                    Ok(target) => {
                         let target = Arc::new(target);
                         let NodeKind::File { content } = &item.node.kind else {
                             unreachable!("only files are planned")
                         };
                         let walk = ContentWalk::new(ctx.repo, content);
                         let mut pieces = Vec::new();
-                        let rest = plan_pieces(ctx, &target, file, walk, 0, &mut pieces, &budget);
+                        let rest = plan_pieces(ctx, &target, walk, 0, &mut pieces, &budget);
+                        if !target.kept && rest.is_none() {
+                            *target.file.write().unwrap() = None;
+                        }
                         Some((target, pieces, rest))
                     }
                     Err(e) => {
@@ -457,15 +478,7 @@ fn restore_files(ctx: &Ctx, files: &[&Item]) {
             loop {
                 let mut planned_pieces = Vec::new();
                 let budget = AtomicIsize::new(WINDOW_PIECES);
-                let rest = plan_pieces(
-                    ctx,
-                    &u.target,
-                    u.file,
-                    u.walk,
-                    u.off,
-                    &mut planned_pieces,
-                    &budget,
-                );
+                let rest = plan_pieces(ctx, &u.target, u.walk, u.off, &mut planned_pieces, &budget);
                 let pieces: Vec<Piece> = planned_pieces
                     .into_iter()
                     .map(|(off, len, id)| Piece {
@@ -487,9 +500,52 @@ fn restore_files(ctx: &Ctx, files: &[&Item]) {
 }
 
 /// Opens (creating or replacing whatever else is there) and sizes a file to restore.
-fn begin_file(item: &Item) -> Result<(Target<'_>, File)> {
+fn begin_file<'a>(ctx: &Ctx, item: &'a Item) -> Result<Target<'a>> {
     let path = &item.path;
-    let existing = match std::fs::symlink_metadata(path) {
+    let open = |new: bool| {
+        let mut o = OpenOptions::new();
+        o.read(true).write(true);
+        if new {
+            o.create_new(true);
+        } else {
+            o.create(true).truncate(false);
+        }
+        o.custom_flags(libc::O_NOFOLLOW).mode(0o600).open(path)
+    };
+    // The usual case, a new file, takes one system call; what is already there (a
+    // file, a directory, a symlink, even a dangling one) is looked at first.
+    let (file, existing, old_len) = match open(true) {
+        Ok(file) => (file, false, 0),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let existing = replace_non_file(path)?;
+            let file = open(false).map_err(|e| Error::io(path, e))?;
+            let old_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+            (file, existing, old_len)
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let size = item.node.size;
+    if old_len != size {
+        file.set_len(size).map_err(|e| Error::io(path, e))?;
+    }
+    let kept = ctx.open_files.fetch_sub(1, Ordering::Relaxed) > 0;
+    if !kept {
+        ctx.open_files.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(Target {
+        item,
+        existing,
+        old_len,
+        changed: AtomicBool::new(!existing || old_len != size),
+        failed: Mutex::new(None),
+        file: RwLock::new(Some(file)),
+        kept,
+    })
+}
+
+/// Removes what is at `path` unless it is a regular file; true if it is one.
+fn replace_non_file(path: &Path) -> Result<bool> {
+    Ok(match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => true,
         Ok(m) => {
             let r = if m.is_dir() {
@@ -501,29 +557,7 @@ fn begin_file(item: &Item) -> Result<(Target<'_>, File)> {
             false
         }
         Err(_) => false,
-    };
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    let old_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let size = item.node.size;
-    if old_len != size {
-        file.set_len(size).map_err(|e| Error::io(path, e))?;
-    }
-    let target = Target {
-        item,
-        existing,
-        old_len,
-        changed: AtomicBool::new(!existing || old_len != size),
-        failed: Mutex::new(None),
-    };
-    Ok((target, file))
+    })
 }
 
 /// Walks a file's content from `off` while the window's `budget` of extents lasts, adding
@@ -533,7 +567,6 @@ fn begin_file(item: &Item) -> Result<(Target<'_>, File)> {
 fn plan_pieces<'a>(
     ctx: &Ctx<'a>,
     target: &Arc<Target<'a>>,
-    file: File,
     mut walk: ContentWalk<'a, Repository>,
     mut off: u64,
     pieces: &mut Vec<(u64, u64, Id)>,
@@ -568,8 +601,10 @@ fn plan_pieces<'a>(
         match e {
             Extent::Data(id) => pieces.push((off, len, id)),
             Extent::Hole(n) => {
-                if target.existing && off < target.old_len && !is_hole(&file, off, n) {
-                    if let Err(e) = punch_hole(&file, off, n) {
+                let file = target.file.read().unwrap();
+                let file = file.as_ref().expect("a file is open while it is planned");
+                if target.existing && off < target.old_len && !is_hole(file, off, n) {
+                    if let Err(e) = punch_hole(file, off, n) {
                         target.fail(Error::io(path, e).to_string());
                         return None;
                     }
@@ -583,7 +618,6 @@ fn plan_pieces<'a>(
     }
     Some(Unfinished {
         target: Arc::clone(target),
-        file,
         walk,
         off,
     })
@@ -641,12 +675,15 @@ fn write_pieces(ctx: &Ctx, targets: &[Arc<Target>], pieces: &[Piece]) {
                     d.len(),
                     p.len
                 )),
-                Ok(d) => OpenOptions::new()
-                    .write(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(path)
-                    .and_then(|f| f.write_all_at(d, p.off))
-                    .map_err(|e| Error::io(path, e).to_string()),
+                Ok(d) => match t.file.read().unwrap().as_ref() {
+                    Some(f) => f.write_all_at(d, p.off),
+                    None => OpenOptions::new()
+                        .write(true)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(path)
+                        .and_then(|f| f.write_all_at(d, p.off)),
+                }
+                .map_err(|e| Error::io(path, e).to_string()),
             };
             match r {
                 Ok(()) => {
@@ -679,7 +716,12 @@ fn holds(repo: &Repository, t: &Target, p: &Piece) -> bool {
 /// metadata is set.
 fn finish_file(ctx: &Ctx, t: &Target) {
     let path = &t.item.path;
+    let file = t.file.write().unwrap().take();
+    if t.kept {
+        ctx.open_files.fetch_add(1, Ordering::Relaxed);
+    }
     if let Some(msg) = t.failed.lock().unwrap().take() {
+        drop(file);
         if !t.existing {
             let _ = std::fs::remove_file(path);
         }
@@ -693,7 +735,12 @@ fn finish_file(ctx: &Ctx, t: &Target) {
                 s.files_unchanged += 1
             }
         }
-        if let Err(e) = set_metadata(path, &t.item.node, ctx.owners, ctx.names) {
+        let r = match &file {
+            Some(f) => set_file_metadata(f, &t.item.node, ctx.owners, ctx.names),
+            None => set_metadata(path, &t.item.node, ctx.owners, ctx.names),
+        };
+        drop(file);
+        if let Err(e) = r {
             (ctx.warn)(path, format!("metadata: {e}"));
         }
     }
@@ -784,13 +831,46 @@ fn hard_link(first: &Path, path: &Path) -> io::Result<()> {
     std::fs::hard_link(first, path)
 }
 
+/// [`set_metadata`] through an open regular file: the same steps in the same order
+/// (owner, extended attributes, mode, times), without a path lookup each.
+fn set_file_metadata(
+    file: &File,
+    node: &Node,
+    owners: bool,
+    names: &crate::platform::NameCache,
+) -> io::Result<()> {
+    use xattr::FileExt as _;
+    if owners {
+        let uid = names.uid_for(node.user.as_deref(), node.uid);
+        let gid = names.gid_for(node.group.as_deref(), node.gid);
+        std::os::unix::fs::fchown(file, Some(uid), Some(gid))?;
+    }
+    for x in &node.xattrs {
+        file.set_xattr(std::ffi::OsStr::from_bytes(&x.name), &x.value)?;
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(node.mode & 0o7777))?;
+    rustix::fs::futimens(file, &timestamps(node)).map_err(io::Error::from)
+}
+
+/// A node's modification time as both times to set (the access time is not kept).
+fn timestamps(node: &Node) -> rustix::fs::Timestamps {
+    let ts = |t: Time| rustix::fs::Timespec {
+        tv_sec: t.secs,
+        tv_nsec: t.nanos as _,
+    };
+    rustix::fs::Timestamps {
+        last_access: ts(node.mtime),
+        last_modification: ts(node.mtime),
+    }
+}
+
 fn set_metadata(
     path: &Path,
     node: &Node,
     owners: bool,
     names: &crate::platform::NameCache,
 ) -> io::Result<()> {
-    use rustix::fs::{utimensat, AtFlags, Timestamps, CWD};
+    use rustix::fs::{utimensat, AtFlags, CWD};
     let symlink = matches!(node.kind, NodeKind::Symlink { .. });
     if matches!(node.kind, NodeKind::Socket) {
         return Ok(());
@@ -807,13 +887,5 @@ fn set_metadata(
     if !symlink {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode & 0o7777))?;
     }
-    let ts = |t: Time| rustix::fs::Timespec {
-        tv_sec: t.secs,
-        tv_nsec: t.nanos as _,
-    };
-    let times = Timestamps {
-        last_access: ts(node.mtime),
-        last_modification: ts(node.mtime),
-    };
-    utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(io::Error::from)
+    utimensat(CWD, path, &timestamps(node), AtFlags::SYMLINK_NOFOLLOW).map_err(io::Error::from)
 }
