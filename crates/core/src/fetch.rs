@@ -149,7 +149,7 @@ fn read_range(repo: &Repository, r: &Range, sink: &Sink) {
     for (id, loc) in &r.blobs {
         let at = (loc.offset as u64 - r.start) as usize;
         let sealed = &bytes[at..at + loc.sealed_len as usize];
-        match repo.open_sealed(id, loc, &r.pack, sealed, MAX_DELTA_DEPTH) {
+        match repo.open_sealed(id, loc, &r.pack, sealed, MAX_DELTA_DEPTH, None) {
             Ok((plain, _, base)) => sink(id, Ok((plain, base))),
             Err(e) => elsewhere(repo, id, &e, sink),
         }
@@ -159,7 +159,7 @@ fn read_range(repo: &Repository, r: &Range, sink: &Sink) {
 /// A blob whose first copy failed with `e`: from another copy if the index knows one
 /// that reads, else the error.
 fn elsewhere(repo: &Repository, id: &Id, e: &Error, sink: &Sink) {
-    match repo.read_alternates(id, MAX_DELTA_DEPTH) {
+    match repo.read_alternates(id, MAX_DELTA_DEPTH, None) {
         Some(Ok((plain, _, base))) => sink(id, Ok((plain, base))),
         _ => sink(id, Err(e)),
     }

@@ -922,7 +922,7 @@ impl Repository {
     /// Reads a blob as [`Repository::read_blob`] does, and returns its depth and base too
     /// (0 and none unless it is a delta blob). A delta blob deeper than `limit` is
     /// refused: each link of a chain must be shallower than the one before, so reads end.
-    pub(crate) fn read_blob_depth(&self, id: &Id, limit: u8) -> Result<(Vec<u8>, u8, Option<Id>)> {
+    pub(crate) fn read_blob_depth(&self, id: &Id, limit: u8) -> Result<ReadBlob> {
         self.read_blob_rooted(id, limit, None)
     }
 
@@ -934,7 +934,7 @@ impl Repository {
         id: &Id,
         limit: u8,
         mut root: Option<&mut Option<(Id, Vec<u8>)>>,
-    ) -> Result<(Vec<u8>, u8, Option<Id>)> {
+    ) -> Result<ReadBlob> {
         let (loc, pack) = {
             let index = self.index();
             let loc = index.get(id).ok_or_else(|| Error::MissingBlob {
@@ -946,7 +946,7 @@ impl Repository {
         };
         match self.read_at(id, &loc, &pack, limit, root.as_deref_mut()) {
             Ok(v) => Ok(v),
-            Err(e) => match self.read_alternates_rooted(id, limit, root) {
+            Err(e) => match self.read_alternates(id, limit, root) {
                 Some(Ok(v)) => Ok(v),
                 _ => Err(e),
             },
@@ -960,7 +960,7 @@ impl Repository {
         pack: &PackInfo,
         limit: u8,
         root: Option<&mut Option<(Id, Vec<u8>)>>,
-    ) -> Result<(Vec<u8>, u8, Option<Id>)> {
+    ) -> Result<ReadBlob> {
         let buf = crate::backend::read_range_exact(
             self.backend.as_ref(),
             FileKind::Pack,
@@ -968,18 +968,15 @@ impl Repository {
             loc.offset as u64,
             loc.sealed_len as u64,
         )?;
-        self.open_sealed_rooted(id, loc, pack, &buf, limit, root)
+        self.open_sealed(id, loc, pack, &buf, limit, root)
     }
 
     /// Reads a blob from its other copies, when the index knows more than one: `None`
     /// when it knows no other, else the first copy that reads or the last error. Used
     /// when the first copy fails, so that a damaged (or planted) copy does not make a
-    /// blob unreadable while a good one exists.
-    pub(crate) fn read_alternates(&self, id: &Id, limit: u8) -> Option<Result<ReadBlob>> {
-        self.read_alternates_rooted(id, limit, None)
-    }
-
-    fn read_alternates_rooted(
+    /// blob unreadable while a good one exists. `root` as for
+    /// [`Repository::read_blob_rooted`].
+    pub(crate) fn read_alternates(
         &self,
         id: &Id,
         limit: u8,
@@ -1004,7 +1001,8 @@ impl Repository {
     }
 
     /// Authenticates, decompresses and verifies a sealed blob read from its pack
-    /// (`sealed` holds exactly the blob's `loc.sealed_len` bytes).
+    /// (`sealed` holds exactly the blob's `loc.sealed_len` bytes); `root` as for
+    /// [`Repository::read_blob_rooted`].
     pub(crate) fn open_sealed(
         &self,
         id: &Id,
@@ -1012,19 +1010,8 @@ impl Repository {
         pack: &PackInfo,
         sealed: &[u8],
         limit: u8,
-    ) -> Result<(Vec<u8>, u8, Option<Id>)> {
-        self.open_sealed_rooted(id, loc, pack, sealed, limit, None)
-    }
-
-    fn open_sealed_rooted(
-        &self,
-        id: &Id,
-        loc: &BlobLocation,
-        pack: &PackInfo,
-        sealed: &[u8],
-        limit: u8,
         root: Option<&mut Option<(Id, Vec<u8>)>>,
-    ) -> Result<(Vec<u8>, u8, Option<Id>)> {
+    ) -> Result<ReadBlob> {
         let what = || {
             format!(
                 "{} blob {} in pack {}",
@@ -1058,7 +1045,7 @@ impl Repository {
         limit: u8,
         mut root: Option<&mut Option<(Id, Vec<u8>)>>,
         what: &dyn Fn() -> String,
-    ) -> Result<(Vec<u8>, u8, Option<Id>)> {
+    ) -> Result<ReadBlob> {
         let (plain, depth, base) = match stored.first() {
             Some(&COMPRESSION_NONE) => (stored[1..].to_vec(), 0, None),
             Some(&COMPRESSION_ZSTD) => (
