@@ -64,6 +64,13 @@
 #   CAIRN          cairn binary [<workspace>/target/release/cairn]
 #   DROP_CACHES    auto (try, fall back to warm cache), 1 (must work), 0 (never) [auto]
 #   KEEP=1         keep repositories and restored trees under $BENCH_DIR/run [0]
+#   RESTORE_FS     where restores write: loop (each into a fresh ext4 file system on a
+#                  sparse image, mounted on the target; needs root and loop devices),
+#                  dir (a fresh directory of $BENCH_DIR's file system), auto (loop
+#                  when it works) [auto].  ext4 does not reuse an inode freed in the
+#                  last minute and reads inode tables to find another, so a restore
+#                  into a directory right after another tool's restored tree was
+#                  removed ran up to three times slower, depending on the order.
 #
 # Tool settings: cairn defaults; restic defaults (repository format 2, compression
 # auto = zstd); borg `init --encryption=repokey-blake2` and the default lz4
@@ -125,6 +132,7 @@ IMAGE_SOURCES=${IMAGE_SOURCES:-/usr/lib /usr/share}
 CAIRN=${CAIRN:-$WORKSPACE/target/release/cairn}
 DROP_CACHES=${DROP_CACHES:-auto}
 KEEP=${KEEP:-0}
+RESTORE_FS=${RESTORE_FS:-auto}
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "RUNS must be a positive number, not '$RUNS'" >&2; exit 2; }
 ROUND=1
 TIME=/usr/bin/time
@@ -142,6 +150,55 @@ die() { log "error: $*"; exit 1; }
 
 [[ -x $TIME ]] || die "GNU time is needed at $TIME (apt-get install time)"
 command -v python3 >/dev/null || die "python3 is needed"
+
+# ---------------------------------------------------------------------------------
+# Restore targets
+
+# fresh_fs DIR BYTES: mounts a fresh ext4 file system of about BYTES on DIR (an empty
+# directory); its image is DIR.img.
+fresh_fs() {
+    truncate -s "$2" "$1.img" && mkfs.ext4 -q -F -E nodiscard "$1.img" 2>/dev/null &&
+        mount -o loop "$1.img" "$1" 2>/dev/null || { rm -f "$1.img"; return 1; }
+}
+drop_target() { # DIR
+    if mountpoint -q "$1" 2>/dev/null; then umount "$1"; fi
+    rm -rf "$1" "$1.img"
+}
+case $RESTORE_FS in
+    dir) ;;
+    loop | auto)
+        probe=$RUN/restore-probe
+        drop_target "$probe"
+        mkdir -p "$probe"
+        if fresh_fs "$probe" $((64 << 20)); then
+            RESTORE_FS=loop
+        elif [[ $RESTORE_FS == loop ]]; then
+            die "cannot mount a fresh ext4 file system for restores (needs root, mkfs.ext4 and loop devices) and RESTORE_FS=loop"
+        else
+            RESTORE_FS=dir
+        fi
+        drop_target "$probe"
+        ;;
+    *) die "RESTORE_FS must be loop, dir or auto, not '$RESTORE_FS'" ;;
+esac
+if [[ $RESTORE_FS == loop ]]; then
+    log "restores: each into a fresh ext4 file system (RESTORE_FS=loop)"
+    # Nothing stays mounted when the run stops early.
+    trap 'for d in "$RUN"/restore-*; do mountpoint -q "$d" 2>/dev/null && umount "$d"; done; true' EXIT
+else
+    log "restores: each into a fresh directory of $BENCH_DIR's file system (RESTORE_FS=dir)"
+fi
+# new_target DIR BYTES: an empty directory to restore BYTES into.
+new_target() {
+    drop_target "$1"
+    mkdir -p "$1"
+    if [[ $RESTORE_FS == loop ]]; then
+        fresh_fs "$1" $(($2 * 13 / 10 + (512 << 20))) || die "cannot mount a fresh file system on $1"
+    fi
+}
+done_target() { # DIR
+    [[ $KEEP == 1 ]] || drop_target "$1"
+}
 
 # ---------------------------------------------------------------------------------
 # Page cache
@@ -452,12 +509,12 @@ scenario_mixed() { # TOOL
     bytes=$(cut -d' ' -f1 "$src.done")
     STEP_INPUT_BYTES=$bytes measure "$tool" mixed "backup" backup "$src"
     STEP_INPUT_BYTES=$bytes measure "$tool" mixed "backup again" backup "$src"
-    rm -rf "$target" && mkdir -p "$target"
+    new_target "$target" "$bytes"
     STEP_INPUT_BYTES=$bytes STEP_CWD=$target measure "$tool" mixed "restore" restore "$target"
     if [[ $STEP_STATUS != FAILED ]]; then
         verify_tree "$tool" mixed "$src" "$(restored_root "$target" "$src")"
     fi
-    [[ $KEEP == 1 ]] || rm -rf "$target"
+    done_target "$target"
 }
 
 scenario_small() { # TOOL
@@ -474,7 +531,7 @@ scenario_dumps() { # TOOL
         STEP_STDIN=$file STEP_INPUT_BYTES=$(stat -c %s "$file") \
             measure "$tool" dumps "night $n" backup-stdin db.sql
     done
-    rm -rf "$target" && mkdir -p "$target"
+    new_target "$target" "$(stat -c %s "$file")"
     STEP_INPUT_BYTES=$(stat -c %s "$file") STEP_CWD=$target \
         measure "$tool" dumps "restore night $DUMP_NIGHTS" restore-stream "$target" db.sql
     if [[ $STEP_STATUS != FAILED ]]; then
@@ -486,7 +543,7 @@ scenario_dumps() { # TOOL
             record "$tool" dumps verify FAILED "restored db.sql (${got:-missing}) differs from night $DUMP_NIGHTS"
         fi
     fi
-    [[ $KEEP == 1 ]] || rm -rf "$target"
+    done_target "$target"
 }
 
 # A disk image: one big file, mostly unchanged between backups on a real server.
@@ -495,7 +552,7 @@ scenario_image() { # TOOL
     bytes=$(stat -c %s "$dir/disk.img")
     STEP_INPUT_BYTES=$bytes measure "$tool" image "backup" backup "$dir"
     STEP_INPUT_BYTES=$bytes measure "$tool" image "backup again" backup "$dir"
-    rm -rf "$target" && mkdir -p "$target"
+    new_target "$target" "$bytes"
     STEP_INPUT_BYTES=$bytes STEP_CWD=$target measure "$tool" image "restore" restore "$target"
     if [[ $STEP_STATUS != FAILED ]]; then
         local got
@@ -506,7 +563,7 @@ scenario_image() { # TOOL
             record "$tool" image verify FAILED "restored disk.img (${got:-missing}) differs from the image"
         fi
     fi
-    [[ $KEEP == 1 ]] || rm -rf "$target"
+    done_target "$target"
 }
 
 # ---------------------------------------------------------------------------------
