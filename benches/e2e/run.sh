@@ -217,6 +217,8 @@ case $DROP_CACHES in
 esac
 if [[ $CACHE_MODE == cold ]]; then
     log "page cache: dropped before every timed step (cold cache)"
+elif [[ $DROP_CACHES == 0 ]]; then
+    log "page cache: not dropped (warm cache, DROP_CACHES=0)"
 else
     log "page cache: NOT dropped (warm cache; run as root to measure cold)"
 fi
