@@ -841,8 +841,7 @@ fn set_file_metadata(
 ) -> io::Result<()> {
     use xattr::FileExt as _;
     if owners {
-        let uid = names.uid_for(node.user.as_deref(), node.uid);
-        let gid = names.gid_for(node.group.as_deref(), node.gid);
+        let (uid, gid) = owner(node, names);
         std::os::unix::fs::fchown(file, Some(uid), Some(gid))?;
     }
     for x in &node.xattrs {
@@ -850,6 +849,15 @@ fn set_file_metadata(
     }
     file.set_permissions(std::fs::Permissions::from_mode(node.mode & 0o7777))?;
     rustix::fs::futimens(file, &timestamps(node)).map_err(io::Error::from)
+}
+
+/// The owner and group to give a node: by name where this system knows the names,
+/// else the numbers stored.
+fn owner(node: &Node, names: &crate::platform::NameCache) -> (u32, u32) {
+    (
+        names.uid_for(node.user.as_deref(), node.uid),
+        names.gid_for(node.group.as_deref(), node.gid),
+    )
 }
 
 /// A node's modification time as both times to set (the access time is not kept).
@@ -876,8 +884,7 @@ fn set_metadata(
         return Ok(());
     }
     if owners {
-        let uid = names.uid_for(node.user.as_deref(), node.uid);
-        let gid = names.gid_for(node.group.as_deref(), node.gid);
+        let (uid, gid) = owner(node, names);
         std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
     }
     for x in &node.xattrs {
