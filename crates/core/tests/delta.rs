@@ -4,8 +4,9 @@
 //! Properties: every night reads back byte for byte; a night stores far less than in a
 //! repository without deltas; chains of bases a backup writes stay short (a base three
 //! links deep is replaced by its chain's first blob), however many nights; prune keeps
-//! the bases that kept snapshots need, and check finds a base that is gone; a version 1
-//! repository never receives a delta blob.
+//! the bases that kept snapshots need, and check finds a base that is gone; a damaged
+//! chain does not spread to the next night; a version 1 repository never receives a
+//! delta blob.
 
 mod common;
 
@@ -216,4 +217,55 @@ fn a_missing_base_is_found_by_check_and_never_read_as_data() {
         }
     });
     assert!(failed, "no night needed the removed base");
+}
+
+/// A chain's first blob that no longer reads (its pack damaged) does not stop the next
+/// night: a chunk whose base needs it is stored whole or against another base, the
+/// backup succeeds, and every blob it writes reads back without the damaged ones.
+#[test]
+fn a_damaged_chain_root_does_not_spread_to_the_next_night() {
+    let data = nights(5);
+    let (be, repo) = mem_repo(&InitOptions::default());
+    back_up_nights(&repo, &data[..4]);
+    let before = entries(&be, &repo);
+    // The first blobs of the chains nights 2 to 4 built.
+    let roots: std::collections::HashSet<Id> = before
+        .values()
+        .filter_map(|e| e.base)
+        .filter(|b| before[b].base.is_none())
+        .collect();
+    assert!(!roots.is_empty(), "no chain was written");
+    for name in be.names(FileKind::Index) {
+        for (info, es) in repo.read_index_file(&name).unwrap() {
+            for e in es.iter().filter(|e| roots.contains(&e.id)) {
+                let at = e.offset as usize + e.sealed_len as usize / 2;
+                be.corrupt(FileKind::Pack, &info.id.to_hex(), |b| b[at] ^= 0x40);
+            }
+        }
+    }
+    // A fresh process, so that nothing read before is cached.
+    let repo = open(&be).unwrap();
+    repo.load_index().unwrap();
+    for r in &roots {
+        assert!(repo.read_blob(r).is_err(), "a damaged root still reads");
+    }
+    back_up_nights(&repo, &data[4..]);
+    let after = entries(&be, &repo);
+    let new: Vec<&PackEntry> = after
+        .values()
+        .filter(|e| !before.contains_key(&e.id))
+        .collect();
+    assert!(
+        new.iter()
+            .any(|e| e.kind == cairn_core::BlobKind::Data && e.base.is_none()),
+        "no chunk stored whole"
+    );
+    for e in new {
+        let mut link = e.base;
+        while let Some(b) = link {
+            assert!(!roots.contains(&b), "a new blob depends on a damaged one");
+            link = after[&b].base;
+        }
+        assert!(repo.read_blob(&e.id).is_ok(), "a new blob does not read");
+    }
 }
