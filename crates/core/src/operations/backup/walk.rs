@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::Metadata;
 use std::io::Read;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -284,12 +284,12 @@ impl Walk<'_, '_> {
         let crosses = self.one_file_system && meta.dev() != self.root_dev;
         let cache_dir = self.exclude_caches && is_cache_dir(path);
         if !crosses && !cache_dir {
-            let mut listed: Vec<std::fs::DirEntry> = match std::fs::read_dir(path) {
+            let mut listed: Vec<(OsString, std::fs::DirEntry)> = match std::fs::read_dir(path) {
                 Ok(rd) => {
                     let mut v = Vec::new();
                     for e in rd {
                         match e {
-                            Ok(e) => v.push(e),
+                            Ok(e) => v.push((e.file_name(), e)),
                             Err(e) => {
                                 self.warn(WarningKind::Unreadable, path, e.to_string());
                                 break;
@@ -303,14 +303,13 @@ impl Walk<'_, '_> {
                     Vec::new()
                 }
             };
-            listed.sort_by_cached_key(|e| e.file_name().into_vec());
+            listed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
             // lstat in parallel too: with a cold cache each one may wait for the disk.
             // Each is relative to the open directory (`DirEntry::metadata` does not
             // follow a symlink), so the kernel does not walk the whole path again.
             let stats: Vec<_> = listed
                 .into_par_iter()
-                .map(|e| {
-                    let name = e.file_name();
+                .map(|(name, e)| {
                     let child = path.join(&name);
                     let meta = e.metadata();
                     (name, child, meta)
