@@ -180,9 +180,10 @@ fn write_contents(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result
     let mut n = 0u64;
     for item in ContentWalk::new(repo, content) {
         match item? {
-            (Extent::Data(id), _) => {
-                let data = repo.read_blob(&id)?;
-                out.write_all(&data)?;
+            (e @ (Extent::Data(_) | Extent::Part { .. }), _) => {
+                let data = repo.read_blob(&e.data_blob().expect("a data extent"))?;
+                let data = cairn_core::content::extent_bytes(&e, &data)?;
+                out.write_all(data)?;
                 n += data.len() as u64;
             }
             (Extent::Hole(len), _) => {

@@ -64,7 +64,9 @@ pub use formats::index::{BlobLocation, Index, PackInfo};
 pub use formats::keys::{KeyFile, MasterKey};
 pub use formats::lock::{FoundLock, Lock, LockInfo, REFRESH_EVERY, STALE_AFTER};
 pub use formats::pack::PackEntry;
-pub use formats::repo_config::{InitOptions, RepoConfig, DELTA_VERSION, REPO_VERSION};
+pub use formats::repo_config::{
+    InitOptions, RepoConfig, DELTA_VERSION, PARTS_VERSION, REPO_VERSION,
+};
 pub use formats::sealed::{Envelope, FORMAT_VERSION};
 pub use formats::snapshot::Snapshot;
 pub use formats::tree::{Extent, Node, NodeKind, Time, Tree, Xattr};

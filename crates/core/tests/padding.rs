@@ -74,7 +74,9 @@ fn index_files_do_not_give_the_number_of_new_blobs() {
         .map(|n| {
             let (be, repo) = mem_repo(&InitOptions::default());
             let files: Vec<(String, Vec<u8>)> = (0..n)
-                .map(|j| (format!("f{j}"), random_bytes(j as u64 + 7, 700)))
+                // Each a blob of its own: above the size under which the files of a
+                // directory share chunks.
+                .map(|j| (format!("f{j}"), random_bytes(j as u64 + 7, 300 << 10)))
                 .collect();
             let files: Vec<(&str, Vec<u8>)> =
                 files.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();

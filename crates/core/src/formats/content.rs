@@ -68,7 +68,7 @@ pub fn decode_list(bytes: &[u8], what: &str) -> Result<Vec<Extent>> {
 
 fn ends_run(e: &Extent) -> bool {
     match e {
-        Extent::Data(id) | Extent::List { id, .. } => {
+        Extent::Data(id) | Extent::List { id, .. } | Extent::Part { id, .. } => {
             u16::from_le_bytes([id.0[0], id.0[1]]) & ((1 << LIST_CUT_BITS) - 1) == 0
         }
         Extent::Hole(_) => false,
@@ -157,6 +157,45 @@ pub trait ContentSource {
     fn data(&self, id: &Id) -> Result<Vec<u8>>;
 }
 
+/// The length of a part, once it is known to lie inside its blob: a tree that names
+/// bytes past a blob's end is refused, so that no reader slices out of bounds.
+pub fn part_len<S: ContentSource + ?Sized>(
+    source: &S,
+    id: &Id,
+    offset: u64,
+    len: u64,
+) -> Result<u64> {
+    let blob = source.data_len(id)?;
+    match offset.checked_add(len) {
+        Some(end) if len > 0 && end <= blob => Ok(len),
+        _ => Err(Error::format(
+            format!("data blob {}", id.short()),
+            format!("a part of {len} bytes at {offset} where the blob holds {blob}"),
+        )),
+    }
+}
+
+/// The bytes a data or part extent names in its blob's plaintext `data`; a blob that
+/// does not hold them (it differs from what the index said) is an error.
+pub fn extent_bytes<'d>(extent: &Extent, data: &'d [u8]) -> Result<&'d [u8]> {
+    let (id, range) = match *extent {
+        Extent::Part { id, offset, len } => (id, offset.checked_add(len).map(|end| offset..end)),
+        Extent::Data(id) => (id, Some(0..data.len() as u64)),
+        Extent::Hole(_) | Extent::List { .. } => {
+            return Err(Error::Invalid(
+                "a hole or list has no bytes of a blob".into(),
+            ))
+        }
+    };
+    match range {
+        Some(r) if r.end <= data.len() as u64 => Ok(&data[r.start as usize..r.end as usize]),
+        _ => Err(Error::format(
+            format!("data blob {}", id.short()),
+            format!("{} bytes, too few for the part the tree names", data.len()),
+        )),
+    }
+}
+
 struct Frame {
     extents: Vec<Extent>,
     pos: usize,
@@ -223,6 +262,11 @@ impl<'s, S: ContentSource + ?Sized> ContentWalk<'s, S> {
                     top.seen += len;
                     return Ok(Some((e, len)));
                 }
+                Extent::Part { id, offset, len } => {
+                    let len = part_len(self.source, &id, offset, len)?;
+                    top.seen += len;
+                    return Ok(Some((e, len)));
+                }
                 Extent::List { id, len } => {
                     top.seen += len;
                     if self.stack.len() > MAX_DEPTH {
@@ -279,6 +323,7 @@ impl Level {
         for &e in extents {
             let len = match e {
                 Extent::Data(id) => source.data_len(&id)?,
+                Extent::Part { id, offset, len } => part_len(source, &id, offset, len)?,
                 Extent::Hole(len) | Extent::List { len, .. } => len,
             };
             out.push((pos, e, len));
@@ -323,8 +368,8 @@ pub struct ContentReader {
     top: Level,
     /// The deepest level used last, for the next read nearby.
     last: Option<Level>,
-    /// The data blob used last: where it starts, its id and plaintext.
-    blob: Option<(u64, Id, Vec<u8>)>,
+    /// The data blob used last: its id and plaintext.
+    blob: Option<(Id, Vec<u8>)>,
 }
 
 impl ContentReader {
@@ -353,7 +398,7 @@ impl ContentReader {
         source: &S,
         offset: u64,
     ) -> Result<(u64, Extent, u64)> {
-        if let Some(found @ (_, Extent::Data(_) | Extent::Hole(_), _)) =
+        if let Some(found @ (_, Extent::Data(_) | Extent::Hole(_) | Extent::Part { .. }, _)) =
             self.last.as_ref().and_then(|l| l.at(offset))
         {
             return Ok(found);
@@ -395,20 +440,29 @@ impl ContentReader {
             let out = &mut buf[done..done + take];
             match extent {
                 Extent::Hole(_) => out.fill(0),
-                Extent::Data(id) => {
-                    if !matches!(&self.blob, Some((s, i, _)) if *s == start && *i == id) {
+                Extent::Data(id) | Extent::Part { id, .. } => {
+                    // Where the extent's bytes start in the blob's plaintext.
+                    let base = match extent {
+                        Extent::Part { offset, .. } => offset,
+                        _ => 0,
+                    };
+                    if !matches!(&self.blob, Some((i, _)) if *i == id) {
                         self.blob = None; // free the old one before reading the next
-                        let data = source.data(&id)?;
-                        if data.len() as u64 != len {
-                            return Err(Error::format(
-                                format!("data blob {}", id.short()),
-                                format!("{} bytes, the index says {len}", data.len()),
-                            ));
-                        }
-                        self.blob = Some((start, id, data));
+                        self.blob = Some((id, source.data(&id)?));
                     }
-                    let (_, _, data) = self.blob.as_ref().expect("just read");
-                    out.copy_from_slice(&data[skip..skip + take]);
+                    let (_, data) = self.blob.as_ref().expect("just read");
+                    let fits = match extent {
+                        Extent::Data(_) => data.len() as u64 == len,
+                        _ => data.len() as u64 >= base + len,
+                    };
+                    if !fits {
+                        return Err(Error::format(
+                            format!("data blob {}", id.short()),
+                            format!("{} bytes, the index says otherwise", data.len()),
+                        ));
+                    }
+                    let from = (base + skip as u64) as usize;
+                    out.copy_from_slice(&data[from..from + take]);
                 }
                 Extent::List { .. } => unreachable!("locate descends into lists"),
             }
@@ -428,7 +482,7 @@ pub fn add_blobs<S: ContentSource + ?Sized>(
     fn add(extents: &[Extent], blobs: &mut std::collections::HashSet<Id>, lists: &mut Vec<Id>) {
         for e in extents {
             match e {
-                Extent::Data(id) => {
+                Extent::Data(id) | Extent::Part { id, .. } => {
                     blobs.insert(*id);
                 }
                 Extent::List { id, .. } => {

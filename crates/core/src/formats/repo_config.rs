@@ -12,9 +12,14 @@ use serde::{Deserialize, Serialize};
 ///   form, and a base id after pack and index entries flagged with it. A version 1
 ///   repository stays readable and writable and never receives a delta blob, so an
 ///   older cairn can go on using it.
-pub const REPO_VERSION: u32 = 2;
+/// - 3: adds parts ([`crate::formats::tree::Extent::Part`]): the small files of a
+///   directory share chunks, and a file's content may name a slice of a data blob. A
+///   version 2 repository stays readable and writable and never receives a part.
+pub const REPO_VERSION: u32 = 3;
 /// The first repository version whose blobs may be delta blobs.
 pub const DELTA_VERSION: u32 = 2;
+/// The first repository version whose file contents may hold parts.
+pub const PARTS_VERSION: u32 = 3;
 
 /// Stored sealed (with the meta key) as the file `config`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

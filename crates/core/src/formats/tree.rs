@@ -61,6 +61,27 @@ pub enum Extent {
         /// Bytes the run covers, holes included.
         len: u64,
     },
+    /// `len` bytes from `offset` in the plaintext of data blob `id`: a small file
+    /// stored with the other small files of its directory in one chunk (repository
+    /// version 3; decision 0027). Readers check that it lies inside the blob.
+    Part {
+        /// The data blob holding the bytes.
+        id: Id,
+        /// Where they start in its plaintext.
+        offset: u64,
+        /// How many there are.
+        len: u64,
+    },
+}
+
+impl Extent {
+    /// The data blob this extent reads from, if any (a data blob or a part of one).
+    pub fn data_blob(&self) -> Option<Id> {
+        match self {
+            Extent::Data(id) | Extent::Part { id, .. } => Some(*id),
+            Extent::Hole(_) | Extent::List { .. } => None,
+        }
+    }
 }
 
 /// What a node is, with what only that kind has.
@@ -234,7 +255,15 @@ mod tests {
         Node {
             name: name.to_vec(),
             kind: NodeKind::File {
-                content: vec![Extent::Data(Id::of_file(b"x")), Extent::Hole(4096)],
+                content: vec![
+                    Extent::Data(Id::of_file(b"x")),
+                    Extent::Hole(4096),
+                    Extent::Part {
+                        id: Id::of_file(b"y"),
+                        offset: 7,
+                        len: 9,
+                    },
+                ],
             },
             mode: 0o100644,
             uid: 1000,

@@ -99,7 +99,7 @@ pub fn dump_file(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<
         while window.len() < DUMP_AHEAD_BLOBS && ahead < DUMP_AHEAD_BYTES {
             let Some(item) = walk.next() else { break };
             let (e, len) = item?;
-            if matches!(e, Extent::Data(_)) {
+            if e.data_blob().is_some() {
                 ahead += len;
             }
             window.push((e, len));
@@ -107,23 +107,18 @@ pub fn dump_file(repo: &Repository, node: &Node, out: &mut dyn Write) -> Result<
         if window.is_empty() {
             break;
         }
-        let ids: Vec<Id> = window
-            .iter()
-            .filter_map(|(e, _)| match e {
-                Extent::Data(id) => Some(*id),
-                _ => None,
-            })
-            .collect();
+        let ids: Vec<Id> = window.iter().filter_map(|(e, _)| e.data_blob()).collect();
         let read = crate::fetch::fetch_map(repo, &pool, &ids);
         for (e, _) in &window {
             match e {
-                Extent::Data(id) => {
+                Extent::Data(id) | Extent::Part { id, .. } => {
                     // A blob that could not be read is read again alone, for its error.
                     let data = match read.get(id) {
                         Some((d, _)) => std::borrow::Cow::Borrowed(d),
                         None => std::borrow::Cow::Owned(repo.read_blob(id)?),
                     };
-                    out.write_all(&data).map_err(stdout_err)?;
+                    let data = crate::formats::content::extent_bytes(e, &data)?;
+                    out.write_all(data).map_err(stdout_err)?;
                     n += data.len() as u64;
                 }
                 Extent::Hole(len) => {

@@ -54,6 +54,27 @@ impl Contents {
                         None
                     }
                 },
+                Extent::Part { id, offset, len } => match index.get(id) {
+                    Some(l)
+                        if offset
+                            .checked_add(*len)
+                            .is_some_and(|end| *len > 0 && end <= l.raw_len as u64) =>
+                    {
+                        Some(*len)
+                    }
+                    Some(l) => {
+                        err(format!(
+                            "a part of {path} ({len} bytes at {offset}) lies outside data blob {} ({} bytes)",
+                            id.short(),
+                            l.raw_len
+                        ));
+                        None
+                    }
+                    None => {
+                        err(format!("data blob {} of {path} is missing", id.short()));
+                        None
+                    }
+                },
                 Extent::Hole(n) => Some(*n),
                 Extent::List { id, len } => {
                     self.todo.push((*id, path.to_string()));

@@ -16,6 +16,7 @@
 use crate::error::{Error, Result};
 use crate::formats::content::{ContentBuilder, ContentWalk};
 use crate::formats::id::{BlobKind, Id};
+use crate::formats::repo_config::PARTS_VERSION;
 use crate::formats::snapshot::Snapshot;
 use crate::formats::tree::{Extent, Node, NodeKind, Tree};
 use crate::report::WriteStats;
@@ -75,7 +76,10 @@ pub fn copy(
     } else {
         workers
     };
-    let same = dst.chunks_like(src);
+    // Trees are copied as they are only into a repository that can hold what they
+    // name: parts need version 3 (a version 2 destination gets whole chunks).
+    let same = dst.chunks_like(src)
+        && (dst.config().version >= PARTS_VERSION || src.config().version < PARTS_VERSION);
     let pool = crate::fetch::reading_pool(src.backend().parallelism(), "cairn-copy")?;
     let mut report = CopyReport {
         rechunked: !same,
@@ -205,13 +209,7 @@ impl Copier<'_, '_> {
     /// Copies the blobs of a content the destination lacks (same ids on both sides).
     fn content(&mut self, content: &[Extent]) -> Result<()> {
         let mut lists: Vec<Id> = crate::formats::content::lists_in(content).collect();
-        let mut data: Vec<Id> = content
-            .iter()
-            .filter_map(|e| match e {
-                Extent::Data(id) => Some(*id),
-                _ => None,
-            })
-            .collect();
+        let mut data: Vec<Id> = content.iter().filter_map(Extent::data_blob).collect();
         // Every list is read, even one the destination holds: after an interrupted copy
         // the destination may hold a list without all of its blobs.
         while let Some(list) = lists.pop() {
@@ -219,10 +217,7 @@ impl Copier<'_, '_> {
             let extents =
                 crate::formats::content::decode_list(&bytes, &format!("list {}", list.short()))?;
             lists.extend(crate::formats::content::lists_in(&extents));
-            data.extend(extents.iter().filter_map(|e| match e {
-                Extent::Data(id) => Some(*id),
-                _ => None,
-            }));
+            data.extend(extents.iter().filter_map(Extent::data_blob));
             self.w.add(BlobKind::Tree, &bytes)?;
         }
         let mut seen = HashSet::new();
@@ -276,11 +271,11 @@ impl Copier<'_, '_> {
         for item in ContentWalk::new(src, content) {
             let (e, len) = item?;
             match e {
-                Extent::Data(id) => {
+                Extent::Data(id) | Extent::Part { id, .. } => {
                     let plain = src.read_blob(&id)?;
                     self.read.0 += 1;
                     self.read.1 += plain.len() as u64;
-                    buf.extend_from_slice(&plain);
+                    buf.extend_from_slice(crate::formats::content::extent_bytes(&e, &plain)?);
                     cut(self.w, chunker, &mut buf, &mut out, false)?;
                 }
                 Extent::Hole(n) => {

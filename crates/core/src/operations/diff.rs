@@ -7,11 +7,13 @@
 //! An added or removed directory is one change (its path with a trailing `/`), not one
 //! per entry below it. File contents are compared by their extent lists: equal contents
 //! give equal lists (chunking and list blobs are content-defined), so no data is read.
+//! Small files stored as parts of shared chunks are the exception: their bytes are
+//! compared when their lists differ (see `same_bytes`).
 
 use crate::error::Result;
 use crate::formats::id::Id;
 use crate::formats::snapshot::Snapshot;
-use crate::formats::tree::{Node, NodeKind};
+use crate::formats::tree::{Extent, Node, NodeKind};
 use crate::repository::Repository;
 use serde::Serialize;
 
@@ -127,7 +129,63 @@ pub fn diff_trees_with(
     b: &Id,
     emit: &mut dyn FnMut(Change) -> Result<()>,
 ) -> Result<()> {
-    walk(repo, a, b, "", emit)
+    walk(repo, a, b, "", emit, &mut Blobs::default())
+}
+
+/// The data blobs read last while comparing files (see [`same_bytes`]).
+#[derive(Default)]
+struct Blobs(std::collections::VecDeque<(Id, Vec<u8>)>);
+
+impl Blobs {
+    /// At most this many are kept: the small files of a directory share a few chunks.
+    const KEEP: usize = 4;
+
+    fn get(&mut self, repo: &Repository, id: &Id) -> Result<&[u8]> {
+        if let Some(i) = self.0.iter().position(|(k, _)| k == id) {
+            return Ok(&self.0[i].1);
+        }
+        if self.0.len() == Self::KEEP {
+            self.0.pop_front();
+        }
+        self.0.push_back((*id, repo.read_blob(id)?));
+        Ok(&self.0.back().expect("just pushed").1)
+    }
+}
+
+/// Files stored with others (parts of shared chunks, see decision 0027) have no extent
+/// list of their own: the same bytes stored on two nights may name different chunks.
+/// Two contents of equal size where either has a part are compared by their bytes.
+fn same_bytes(repo: &Repository, a: &[Extent], b: &[Extent], blobs: &mut Blobs) -> Result<bool> {
+    let flat = |c: &[Extent]| -> Option<Vec<Extent>> {
+        c.iter()
+            .all(|e| e.data_blob().is_some())
+            .then(|| c.to_vec())
+    };
+    let has_part = |c: &[Extent]| c.iter().any(|e| matches!(e, Extent::Part { .. }));
+    if !(has_part(a) || has_part(b)) {
+        return Ok(false);
+    }
+    let (Some(a), Some(b)) = (flat(a), flat(b)) else {
+        return Ok(false);
+    };
+    let mut bytes_a = Vec::new();
+    for e in &a {
+        let id = e.data_blob().expect("flat");
+        bytes_a.extend_from_slice(crate::formats::content::extent_bytes(
+            e,
+            blobs.get(repo, &id)?,
+        )?);
+    }
+    let mut at = 0usize;
+    for e in &b {
+        let id = e.data_blob().expect("flat");
+        let part = crate::formats::content::extent_bytes(e, blobs.get(repo, &id)?)?;
+        if bytes_a.get(at..at + part.len()) != Some(part) {
+            return Ok(false);
+        }
+        at += part.len();
+    }
+    Ok(at == bytes_a.len())
 }
 
 fn walk(
@@ -136,6 +194,7 @@ fn walk(
     b: &Id,
     prefix: &str,
     emit: &mut dyn FnMut(Change) -> Result<()>,
+    blobs: &mut Blobs,
 ) -> Result<()> {
     if a == b {
         return Ok(());
@@ -162,7 +221,7 @@ fn walk(
             }
             std::cmp::Ordering::Equal => {
                 let (x, y) = (&ta.nodes[i], &tb.nodes[j]);
-                compare(repo, prefix, x, y, emit)?;
+                compare(repo, prefix, x, y, emit, blobs)?;
                 i += 1;
                 j += 1;
             }
@@ -190,16 +249,18 @@ fn compare(
     x: &Node,
     y: &Node,
     emit: &mut dyn FnMut(Change) -> Result<()>,
+    blobs: &mut Blobs,
 ) -> Result<()> {
     match (&x.kind, &y.kind) {
         (NodeKind::Dir { subtree: sa }, NodeKind::Dir { subtree: sb }) => {
             if !same_metadata(x, y) {
                 emit(change(prefix, y, ChangeKind::MetadataOnly))?;
             }
-            walk(repo, sa, sb, &path_of(prefix, y), emit)
+            walk(repo, sa, sb, &path_of(prefix, y), emit, blobs)
         }
         (NodeKind::File { content: ca }, NodeKind::File { content: cb }) => {
-            if ca != cb || x.size != y.size {
+            let differ = x.size != y.size || (ca != cb && !same_bytes(repo, ca, cb, blobs)?);
+            if differ {
                 emit(change(prefix, y, ChangeKind::Changed))
             } else if !same_metadata(x, y) {
                 emit(change(prefix, y, ChangeKind::MetadataOnly))

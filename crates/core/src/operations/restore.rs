@@ -407,6 +407,8 @@ struct Piece {
     off: u64,
     len: u64,
     id: Id,
+    /// For a part: where its bytes start in the blob's plaintext.
+    part: Option<u64>,
 }
 
 /// A file whose content was planned in part: the rest is planned in later windows.
@@ -462,12 +464,17 @@ fn restore_files(ctx: &Ctx, files: &[&Item]) {
         let mut unfinished = Vec::new();
         for (target, planned_pieces, rest) in planned {
             let t = targets.len();
-            pieces.extend(planned_pieces.into_iter().map(|(off, len, id)| Piece {
-                target: t,
-                off,
-                len,
-                id,
-            }));
+            pieces.extend(
+                planned_pieces
+                    .into_iter()
+                    .map(|(off, len, id, part)| Piece {
+                        target: t,
+                        off,
+                        len,
+                        id,
+                        part,
+                    }),
+            );
             targets.push(target);
             unfinished.extend(rest);
         }
@@ -481,11 +488,12 @@ fn restore_files(ctx: &Ctx, files: &[&Item]) {
                 let rest = plan_pieces(ctx, &u.target, u.walk, u.off, &mut planned_pieces, &budget);
                 let pieces: Vec<Piece> = planned_pieces
                     .into_iter()
-                    .map(|(off, len, id)| Piece {
+                    .map(|(off, len, id, part)| Piece {
                         target: 0,
                         off,
                         len,
                         id,
+                        part,
                     })
                     .collect();
                 write_pieces(ctx, std::slice::from_ref(&u.target), &pieces);
@@ -561,7 +569,7 @@ fn replace_non_file(path: &Path) -> Result<bool> {
 }
 
 /// Walks a file's content from `off` while the window's `budget` of extents lasts, adding
-/// them to `pieces` as (offset, length, blob) and making holes where the content has
+/// them to `pieces` as (offset, length, blob, where a part starts in the blob) and making holes where the content has
 /// them. Returns the file's walk when there is more to plan; `None` when it is all
 /// planned, or when it failed (the target then says why).
 fn plan_pieces<'a>(
@@ -569,7 +577,7 @@ fn plan_pieces<'a>(
     target: &Arc<Target<'a>>,
     mut walk: ContentWalk<'a, Repository>,
     mut off: u64,
-    pieces: &mut Vec<(u64, u64, Id)>,
+    pieces: &mut Vec<(u64, u64, Id, Option<u64>)>,
     budget: &AtomicIsize,
 ) -> Option<Unfinished<'a>> {
     let path = &target.item.path;
@@ -599,7 +607,8 @@ fn plan_pieces<'a>(
             return None;
         }
         match e {
-            Extent::Data(id) => pieces.push((off, len, id)),
+            Extent::Data(id) => pieces.push((off, len, id, None)),
+            Extent::Part { id, offset, .. } => pieces.push((off, len, id, Some(offset))),
             Extent::Hole(n) => {
                 let file = target.file.read().unwrap();
                 let file = file.as_ref().expect("a file is open while it is planned");
@@ -648,7 +657,9 @@ fn write_pieces(ctx: &Ctx, targets: &[Arc<Target>], pieces: &[Piece]) {
             if t.has_failed() {
                 return false;
             }
-            if t.existing && p.off + p.len <= t.old_len && holds(ctx.repo, t, p) {
+            // A part's bytes are compared once its blob is read (see `sink`).
+            if p.part.is_none() && t.existing && p.off + p.len <= t.old_len && holds(ctx.repo, t, p)
+            {
                 ctx.skipped.fetch_add(p.len, Ordering::Relaxed);
                 ctx.progress.bytes(p.len);
                 return false;
@@ -667,15 +678,38 @@ fn write_pieces(ctx: &Ctx, targets: &[Arc<Target>], pieces: &[Piece]) {
             let p = &pieces[i];
             let t = &targets[p.target];
             let path = &t.item.path;
-            let r = match &data {
-                Err(e) => Err(needed_by(e, path)),
-                Ok(d) if d.len() as u64 != p.len => Err(format!(
+            let bytes = match (&data, p.part) {
+                (Err(e), _) => Err(needed_by(e, path)),
+                (Ok(d), None) if d.len() as u64 != p.len => Err(format!(
                     "file {}: a chunk of {} bytes where the tree says {}",
                     path.display(),
                     d.len(),
                     p.len
                 )),
-                Ok(d) => match t.file.read().unwrap().as_ref() {
+                (Ok(d), None) => Ok(&d[..]),
+                (Ok(d), Some(from)) => match from.checked_add(p.len) {
+                    Some(end) if end <= d.len() as u64 => Ok(&d[from as usize..end as usize]),
+                    _ => Err(format!(
+                        "file {}: a part of {} bytes at {from} in a chunk of {}",
+                        path.display(),
+                        p.len,
+                        d.len()
+                    )),
+                },
+            };
+            if let Ok(b) = bytes {
+                if p.part.is_some()
+                    && t.existing
+                    && p.off + p.len <= t.old_len
+                    && has_bytes(t, p.off, b)
+                {
+                    ctx.skipped.fetch_add(p.len, Ordering::Relaxed);
+                    ctx.progress.bytes(p.len);
+                    continue;
+                }
+            }
+            let r = bytes.and_then(|d| {
+                match t.file.read().unwrap().as_ref() {
                     Some(f) => f.write_all_at(d, p.off),
                     None => OpenOptions::new()
                         .write(true)
@@ -683,8 +717,8 @@ fn write_pieces(ctx: &Ctx, targets: &[Arc<Target>], pieces: &[Piece]) {
                         .open(path)
                         .and_then(|f| f.write_all_at(d, p.off)),
                 }
-                .map_err(|e| Error::io(path, e).to_string()),
-            };
+                .map_err(|e| Error::io(path, e).to_string())
+            });
             match r {
                 Ok(()) => {
                     ctx.written.fetch_add(p.len, Ordering::Relaxed);
@@ -709,6 +743,21 @@ fn holds(repo: &Repository, t: &Target, p: &Piece) -> bool {
     };
     let mut cur = vec![0u8; p.len as usize];
     file.read_exact_at(&mut cur, p.off).is_ok() && repo.blob_id(&cur) == p.id
+}
+
+/// True when an existing file holds `bytes` at `off` (for a part: the blob is shared, so
+/// its id says nothing about the file's bytes).
+fn has_bytes(t: &Target, off: u64, bytes: &[u8]) -> bool {
+    let mut cur = vec![0u8; bytes.len()];
+    let read = match t.file.read().unwrap().as_ref() {
+        Some(f) => f.read_exact_at(&mut cur, off),
+        None => OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&t.item.path)
+            .and_then(|f| f.read_exact_at(&mut cur, off)),
+    };
+    read.is_ok() && cur == bytes
 }
 
 /// Ends a file: on failure it is reported (and removed unless it was there before, so

@@ -91,6 +91,7 @@ impl<'s, S: ContentSource + ?Sized> BaseFinder<'s, S> {
         while !self.done && self.ahead.len() < LOOKAHEAD {
             match self.old.next().transpose()? {
                 Some((extent, len)) => {
+                    // Parts (small files) are never bases: only whole chunks of a stream.
                     if let Extent::Data(id) = extent {
                         self.ahead.push_back(Old {
                             seq: self.next_seq,

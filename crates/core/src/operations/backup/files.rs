@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::formats::content::ContentBuilder;
-use crate::formats::id::BlobKind;
+use crate::formats::id::{BlobKind, Id};
 use crate::formats::tree::{Extent, Node, NodeKind, Time, Xattr};
 use crate::operations::backup::delta::BaseFinder;
 use crate::report::{Progress, Warning, WarningKind};
@@ -131,14 +131,10 @@ impl Files<'_, '_> {
             bytes_read: 0,
             warnings: Vec::new(),
         };
-        self.progress.file(path, Some(meta.size()));
-        if let Some(content) = self.unchanged(meta, pnode) {
-            self.progress.bytes(meta.size());
-            self.progress.file_done();
-            out.status = FileStatus::Unchanged;
-            out.read = Some((content, meta.size(), None));
+        if let Some(out) = self.unchanged_outcome(path, meta, pnode) {
             return Ok(out);
         }
+        self.progress.file(path, Some(meta.size()));
         let opened = open_for_backup(path).and_then(|f| f.metadata().map(|m| (f, m)));
         let (file, before) = match opened {
             Ok(x) => x,
@@ -210,6 +206,26 @@ impl Files<'_, '_> {
         Ok(out)
     }
 
+    /// The outcome of a file the parent snapshot holds unchanged, with its content; `None`
+    /// when it must be read.
+    pub(super) fn unchanged_outcome(
+        &self,
+        path: &Path,
+        meta: &Metadata,
+        pnode: Option<&Node>,
+    ) -> Option<FileOutcome> {
+        let content = self.unchanged(meta, pnode)?;
+        self.progress.file(path, Some(meta.size()));
+        self.progress.bytes(meta.size());
+        self.progress.file_done();
+        Some(FileOutcome {
+            read: Some((content, meta.size(), None)),
+            status: FileStatus::Unchanged,
+            bytes_read: 0,
+            warnings: Vec::new(),
+        })
+    }
+
     /// The parent's content when the file is unchanged and all its blobs are indexed.
     fn unchanged(&self, meta: &Metadata, pnode: Option<&Node>) -> Option<Vec<Extent>> {
         if self.force {
@@ -232,7 +248,9 @@ impl Files<'_, '_> {
             .all(|e| match e {
                 // A list's data blobs are kept as long as the list is (prune keeps
                 // what a kept list names): the list's own entry is enough.
-                Extent::Data(id) | Extent::List { id, .. } => index.contains(id),
+                Extent::Data(id) | Extent::List { id, .. } | Extent::Part { id, .. } => {
+                    index.contains(id)
+                }
                 Extent::Hole(_) => true,
             })
             .then(|| content.clone())
@@ -322,12 +340,27 @@ impl Files<'_, '_> {
         hint: u64,
         bases: Option<&mut BaseFinder<'_, Repository>>,
     ) -> Result<u64, ReadError> {
+        self.chunks(r, chunker, hint, bases, &mut |id, n| {
+            self.push(content, Extent::Data(id), n)
+        })
+    }
+
+    /// Chunks everything `r` yields and stores the chunks, handing each one's id and
+    /// length to `sink` in order; returns the byte count. `hint` is the expected length.
+    pub(super) fn chunks(
+        &self,
+        r: &mut dyn Read,
+        chunker: &Chunker,
+        hint: u64,
+        bases: Option<&mut BaseFinder<'_, Repository>>,
+        sink: &mut dyn FnMut(Id, u64) -> Result<(), ReadError>,
+    ) -> Result<u64, ReadError> {
         if hint > KEEP_SEGMENT as u64 {
             let mut slot = self.large.take();
-            return self.chunk_into(r, chunker, content, hint, &mut slot.1, bases);
+            return self.chunk_into(r, chunker, hint, &mut slot.1, bases, sink);
         }
         SEGMENT.with_borrow_mut(|buf| {
-            let r = self.chunk_into(r, chunker, content, hint, buf, bases);
+            let r = self.chunk_into(r, chunker, hint, buf, bases, sink);
             if buf.capacity() > KEEP_SEGMENT {
                 // A large file's segment (up to the largest chunk plus 2 MiB) is not kept
                 // for the next file: with two reading threads per core they would add up
@@ -342,10 +375,10 @@ impl Files<'_, '_> {
         &self,
         r: &mut dyn Read,
         chunker: &Chunker,
-        content: &mut ContentBuilder,
         hint: u64,
         buf: &mut Vec<u8>,
         mut bases: Option<&mut BaseFinder<'_, Repository>>,
+        sink: &mut dyn FnMut(Id, u64) -> Result<(), ReadError>,
     ) -> Result<u64, ReadError> {
         let seg = segment_len(chunker);
         // One byte more than expected, so that end of file is seen in the first pass.
@@ -387,7 +420,7 @@ impl Files<'_, '_> {
                             }
                         }
                         .map_err(ReadError::Store)?;
-                        self.push(content, Extent::Data(id), n as u64)?;
+                        sink(id, n as u64)?;
                         chunked += n as u64;
                         start += n;
                     }

@@ -27,6 +27,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
+mod bundle;
 mod delta;
 mod files;
 mod stream;

@@ -1,11 +1,12 @@
 //! The walk: sources in a fixed order, directories depth first, one tree per directory.
 
+use super::bundle::{Small, BUNDLE_BELOW};
 use super::files::{is_cache_dir, read_xattrs, FileOutcome, FileStatus, Files, ReadError};
 use super::stream::{stream_components, Observer, StreamSource};
 use crate::error::{Error, Result};
 use crate::formats::content::ContentBuilder;
 use crate::formats::id::Id;
-use crate::formats::repo_config::DELTA_VERSION;
+use crate::formats::repo_config::{DELTA_VERSION, PARTS_VERSION};
 use crate::formats::tree::{Extent, Node, NodeKind, Time, Tree};
 use crate::operations::backup::delta::BaseFinder;
 use crate::operations::exclude::Excludes;
@@ -327,15 +328,78 @@ impl Walk<'_, '_> {
                 .iter()
                 .map(|(name, _, _)| ptree.as_ref().and_then(|t| t.find(name.as_bytes())))
                 .collect();
-            // Every entry in parallel, subdirectories included (work stealing keeps the
-            // reading threads busy however the tree is shaped); results keep their order.
-            let built: Vec<Option<Node>> = entries
+            // Regular files the parent holds unchanged are taken from it; the other
+            // small ones are read together, as one stream (see `bundle`), while every
+            // other entry is built in parallel, subdirectories included (work stealing
+            // keeps the reading threads busy however the tree is shaped).
+            let mut ready: Vec<Option<FileOutcome>> = Vec::new();
+            let mut small = Vec::new();
+            if self.repo.config().version >= PARTS_VERSION {
+                ready.resize_with(entries.len(), || None);
+                for (i, ((_, child, m), p)) in entries.iter().zip(&pchildren).enumerate() {
+                    if m.is_file() && m.size() > 0 && m.size() < BUNDLE_BELOW {
+                        match self.files.unchanged_outcome(child, m, *p) {
+                            Some(o) => ready[i] = Some(o),
+                            None => small.push(i),
+                        }
+                    }
+                }
+            }
+            let is_small = |i: usize| small.binary_search(&i).is_ok();
+            let (bundled, built) = rayon::join(
+                || {
+                    let files: Vec<Small> = small
+                        .iter()
+                        .map(|&i| Small {
+                            path: &entries[i].1,
+                            meta: &entries[i].2,
+                            pnode: pchildren[i],
+                        })
+                        .collect();
+                    self.files.bundle(&files)
+                },
+                || {
+                    entries
+                        .par_iter()
+                        .zip(pchildren.par_iter())
+                        .enumerate()
+                        .filter(|(i, _)| ready.get(*i).is_none_or(|r| r.is_none()) && !is_small(*i))
+                        .map(|(i, ((name, child, meta), pchild))| {
+                            let node = self.entry(
+                                child,
+                                name.as_bytes().to_vec(),
+                                meta.clone(),
+                                *pchild,
+                                None,
+                            )?;
+                            Ok((i, node))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                },
+            );
+            for (i, o) in small.iter().zip(bundled?) {
+                ready[*i] = Some(o);
+            }
+            let read: Vec<(usize, Option<Node>)> = ready
                 .into_par_iter()
-                .zip(pchildren.into_par_iter())
-                .map(|((name, child, meta), pchild)| {
-                    self.entry(&child, name.as_bytes().to_vec(), meta, pchild, None)
+                .enumerate()
+                .filter_map(|(i, o)| o.map(|o| (i, o)))
+                .map(|(i, o)| {
+                    let (name, child, meta) = &entries[i];
+                    let node = self.entry(
+                        child,
+                        name.as_bytes().to_vec(),
+                        meta.clone(),
+                        pchildren[i],
+                        Some(Ok(o)),
+                    )?;
+                    Ok((i, node))
                 })
                 .collect::<Result<_>>()?;
+            let mut built = built?;
+            built.extend(read);
+            built.sort_unstable_by_key(|(i, _)| *i);
+            let built = built.into_iter().map(|(_, n)| n);
             nodes.extend(built.into_iter().flatten());
         }
         self.writer.add_tree(&Tree { nodes })
