@@ -148,3 +148,13 @@ pub fn history(bytes: &[u8]) -> (Option<usize>, Option<usize>) {
         crate::formats::history::History::new(std::path::PathBuf::new(), &Key::from_bytes([7; 32]));
     h.decode_both(bytes)
 }
+
+/// Stores `tree` as a tree blob, as a backup would, and returns its id: the tests write
+/// trees that no backup writes (a hostile writer's) with it.
+pub fn store_tree(
+    repo: &crate::repository::Repository,
+    tree: &Tree,
+) -> Result<crate::formats::id::Id> {
+    repo.load_index()?;
+    crate::store::with_writer(repo, 1, |w| w.add_tree(tree)).map(|(id, _)| id)
+}

@@ -772,4 +772,49 @@ mod tests {
         let err = r.read_at(&mem, 0, &mut [0; 16]).unwrap_err().to_string();
         assert!(err.contains("its parent says"), "{err}");
     }
+
+    #[test]
+    fn a_reader_slices_parts_and_refuses_one_outside_its_blob() {
+        let mut mem = Mem::default();
+        let ext = data(&mut mem, 3, 9);
+        let (a, b) = (ext[1].0.data_blob().unwrap(), ext[2].0.data_blob().unwrap());
+        let (la, lb) = (ext[1].1, ext[2].1);
+        assert!(la > 20, "blob a is {la} bytes");
+        let content = [
+            Extent::Part {
+                id: a,
+                offset: 5,
+                len: 10,
+            },
+            Extent::Data(b),
+            Extent::Part {
+                id: a,
+                offset: 0,
+                len: 3,
+            },
+        ];
+        let mut want: Vec<u8> = (5..15).map(|i| byte_of(&a, i)).collect();
+        want.extend((0..lb).map(|i| byte_of(&b, i)));
+        want.extend((0..3).map(|i| byte_of(&a, i)));
+        let mut r = ContentReader::new(&mem, &content).unwrap();
+        assert_eq!(r.len(), want.len() as u64);
+        let mut got = vec![0u8; want.len()];
+        let mut off = 0;
+        while off < got.len() {
+            let end = (off + 7).min(got.len());
+            off += r.read_at(&mem, off as u64, &mut got[off..end]).unwrap();
+        }
+        assert_eq!(got, want);
+        let walked: Vec<u64> = walk(&mem, &content).unwrap().iter().map(|e| e.1).collect();
+        assert_eq!(walked, vec![10, lb, 3]);
+        for bad in [(la - 2, 3), (la, 1), (u64::MAX, 2), (0, 0)] {
+            let c = [Extent::Part {
+                id: a,
+                offset: bad.0,
+                len: bad.1,
+            }];
+            assert!(ContentReader::new(&mem, &c).is_err(), "{bad:?}");
+            assert!(walk(&mem, &c).is_err(), "{bad:?}");
+        }
+    }
 }
