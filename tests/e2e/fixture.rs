@@ -38,8 +38,8 @@ fn fixture_dump(night: u32) -> Vec<u8> {
 }
 
 /// The tree the fixture holds, relative to the backed-up directory `fixture-src`.
-fn fixture_files() -> Vec<(&'static str, Vec<u8>)> {
-    vec![
+fn fixture_files(version: u32) -> Vec<(&'static str, Vec<u8>)> {
+    let mut files = vec![
         ("hello.txt", b"hello from format version 1\n".to_vec()),
         ("empty", Vec::new()),
         ("dir/random.bin", pseudo_random(42, 300_000)),
@@ -49,7 +49,19 @@ fn fixture_files() -> Vec<(&'static str, Vec<u8>)> {
                 .flat_map(|i| format!("row {i}\n").into_bytes())
                 .collect(),
         ),
-    ]
+    ];
+    if version >= 3 {
+        // Small files that share a chunk with dir/text.txt (parts).
+        for (name, n) in [("dir/notes-a.txt", 300), ("dir/notes-b.txt", 40)] {
+            files.push((
+                name,
+                (0..n)
+                    .flat_map(|i| format!("note {i} of {name}\n").into_bytes())
+                    .collect(),
+            ));
+        }
+    }
+    files
 }
 
 #[test]
@@ -63,7 +75,7 @@ fn make_fixture_repository() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("fixture-src");
-    for (p, data) in fixture_files() {
+    for (p, data) in fixture_files(cairn_core::REPO_VERSION) {
         let f = src.join(p);
         fs::create_dir_all(f.parent().unwrap()).unwrap();
         fs::write(f, data).unwrap();
@@ -128,7 +140,7 @@ fn open_fixture(version: u32) -> (Env, Vec<serde_json::Value>) {
 }
 
 /// Restores the fixture's first snapshot (the file tree) and compares every file.
-fn restores_the_fixture_files(env: &Env, first: &serde_json::Value) {
+fn restores_the_fixture_files(env: &Env, first: &serde_json::Value, version: u32) {
     let target = env.path("out");
     env.ok(&[
         "restore",
@@ -137,7 +149,7 @@ fn restores_the_fixture_files(env: &Env, first: &serde_json::Value) {
         target.to_str().unwrap(),
     ]);
     let out = restored(&target, Path::new(first["paths"][0].as_str().unwrap()));
-    for (p, data) in fixture_files() {
+    for (p, data) in fixture_files(version) {
         assert_eq!(fs::read(out.join(p)).unwrap(), data, "{p}");
     }
     assert_eq!(
@@ -150,7 +162,7 @@ fn restores_the_fixture_files(env: &Env, first: &serde_json::Value) {
 fn format_v1_fixture_still_reads_and_verifies() {
     let (env, snaps) = open_fixture(1);
     assert_eq!(snaps.len(), 2);
-    restores_the_fixture_files(&env, &snaps[0]);
+    restores_the_fixture_files(&env, &snaps[0], 1);
     let second = snaps[1]["id"].as_str().unwrap();
     let dump = env
         .cmd()
@@ -167,7 +179,7 @@ fn format_v1_fixture_still_reads_and_verifies() {
 fn format_v2_fixture_reads_its_delta_blobs() {
     let (env, snaps) = open_fixture(2);
     assert_eq!(snaps.len(), 3);
-    restores_the_fixture_files(&env, &snaps[0]);
+    restores_the_fixture_files(&env, &snaps[0], 2);
     for night in 1..=2u32 {
         let id = snaps[night as usize]["id"].as_str().unwrap();
         let dump = env
@@ -242,5 +254,48 @@ fn unpadded_fixture_files_work_beside_padded_ones() {
         "{pruned}"
     );
     env.ok(&["check", "--read-data"]);
-    restores_the_fixture_files(&env, &snaps[0]);
+    restores_the_fixture_files(&env, &snaps[0], 1);
+}
+
+#[test]
+fn format_v3_fixture_reads_its_parts() {
+    let (env, snaps) = open_fixture(3);
+    assert_eq!(snaps.len(), 3);
+    restores_the_fixture_files(&env, &snaps[0], 3);
+    for night in 1..=2u32 {
+        let id = snaps[night as usize]["id"].as_str().unwrap();
+        let dump = env
+            .cmd()
+            .args(["dump", id, "/db/dump.sql"])
+            .output()
+            .unwrap();
+        assert!(dump.stdout == fixture_dump(night), "night {night} differs");
+    }
+    // The small files of dir/ are parts of one chunk.
+    let backend = std::sync::Arc::new(cairn_backend::LocalBackend::new(&env.repo));
+    let repo = cairn_core::Repository::open(
+        backend,
+        &cairn_core::Password::new(fixture_password(3).into_bytes()),
+    )
+    .unwrap();
+    assert_eq!(repo.config().version, 3);
+    repo.load_index().unwrap();
+    let snap = repo
+        .load_snapshot(snaps[0]["id"].as_str().unwrap())
+        .unwrap();
+    let first = snaps[0]["paths"][0].as_str().unwrap();
+    let node = cairn_core::browse::resolve(
+        &repo,
+        &cairn_core::Id::from_hex(snaps[0]["id"].as_str().unwrap()).unwrap(),
+        &snap,
+        &format!("{first}/dir/notes-b.txt"),
+    )
+    .unwrap();
+    let cairn_core::NodeKind::File { content } = &node.kind else {
+        panic!("{node:?}")
+    };
+    assert!(
+        matches!(content[..], [cairn_core::Extent::Part { .. }]),
+        "{content:?}"
+    );
 }

@@ -706,6 +706,13 @@ pub struct InitArgs {
     /// zstd compression level for new data (0 = none).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=22))]
     pub compression: i32,
+    /// Repository format version to create (1 to the newest; default the newest).
+    ///
+    /// Repository format version to create. The newest (3) stores the small files of a
+    /// directory in shared chunks; 2 makes a repository that cairn versions from before
+    /// that can still use (see docs/format.md, "Versioning").
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=cairn_core::REPO_VERSION as i64))]
+    pub repository_version: Option<u32>,
     /// Name and cut blobs as the repository REPO does.
     ///
     /// Name and cut blobs as the repository REPO does, so that `cairn copy` between them

@@ -81,6 +81,8 @@ impl From<args::ExportPasswordArgs> for ExportPassword {
 pub struct InitRequest {
     /// zstd compression level for new data (0 = none).
     pub compression: i32,
+    /// Repository format version (default the newest).
+    pub repository_version: Option<u32>,
     /// Name and cut blobs as this repository does.
     pub copy_params_from: Option<String>,
     pub from: FromRepo,
@@ -90,6 +92,7 @@ impl From<args::InitArgs> for InitRequest {
     fn from(a: args::InitArgs) -> InitRequest {
         InitRequest {
             compression: a.compression,
+            repository_version: a.repository_version,
             copy_params_from: a.copy_params_from,
             from: a.from.into(),
         }

@@ -13,6 +13,7 @@ pub fn run(s: &Settings, a: InitRequest) -> Result<u8> {
     let pw = s.password(true)?;
     let opts = InitOptions {
         compression_level: a.compression,
+        version: a.repository_version.unwrap_or(cairn_core::REPO_VERSION),
         ..InitOptions::default()
     };
     let repo = match &like {
