@@ -182,9 +182,7 @@ impl Files<'_, '_> {
         f: &Small<'_>,
         cache: &mut Option<(Id, Vec<u8>)>,
     ) -> Option<FileOutcome> {
-        if self.force {
-            return None;
-        }
+        // Under --force too: the file is read either way, and its bytes decide.
         let p = f.pnode?;
         let NodeKind::File { content } = &p.kind else {
             return None;
