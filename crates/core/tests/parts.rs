@@ -235,3 +235,52 @@ fn a_part_outside_its_blob_is_refused() {
         repo.remove_snapshot(&snap_id).unwrap();
     }
 }
+
+/// A copy keeps parts into a version 3 repository made like the source (same trees, no
+/// file read again) and cuts the files again into a version 2 one, which never holds a
+/// part; both restore the same bytes.
+#[test]
+fn copy_keeps_parts_only_where_the_destination_can_hold_them() {
+    let (_be, src) = mem_repo(&InitOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("src");
+    let files = small_tree(&dir);
+    let r = backup_dir(&src, &dir, ParentChoice::Auto);
+    let all = vec![(r.id, r.snapshot.clone())];
+    for version in [3, 2] {
+        let dbe = std::sync::Arc::new(cairn_testing::MemBackend::new());
+        let dst = Repository::init_like(
+            dbe.clone() as std::sync::Arc<dyn cairn_core::Backend>,
+            &password(),
+            &InitOptions {
+                version,
+                ..InitOptions::default()
+            },
+            &src,
+        )
+        .unwrap();
+        let report = cairn_core::copy(&src, &dst, &all, 2).unwrap();
+        assert_eq!(report.rechunked, version < 3, "version {version}");
+        let (_, copied_id) = report.copied[0];
+        let copied = dst.load_snapshot(&copied_id.to_hex()).unwrap();
+        if version == 3 {
+            assert_eq!(copied.tree, r.snapshot.tree);
+        }
+        let mut parts = 0;
+        for (name, data) in &files {
+            let path = dir.join(name);
+            let n = resolve(&dst, &copied_id, &copied, path.to_str().unwrap()).unwrap();
+            parts += content(&n)
+                .iter()
+                .filter(|e| matches!(e, Extent::Part { .. }))
+                .count();
+            assert_eq!(&dump(&dst, &n), data, "{name} in version {version}");
+        }
+        if version == 3 {
+            assert!(parts >= 290, "{parts} parts");
+        } else {
+            assert_eq!(parts, 0);
+        }
+        assert!(check_read_data(&dst).errors.is_empty());
+    }
+}
