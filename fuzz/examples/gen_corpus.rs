@@ -208,6 +208,18 @@ fn main() {
     write("tree", "all-kinds", &tree_bytes);
     let small = Tree { nodes: vec![node(b"a", NodeKind::File { content: vec![Extent::Data(id(9))] })] };
     write("tree", "one-file", &small.encode());
+    let parts = Tree {
+        nodes: vec![
+            node(b"a", NodeKind::File { content: vec![Extent::Part { id: id(9), offset: 0, len: 100 }] }),
+            node(
+                b"b",
+                NodeKind::File {
+                    content: vec![Extent::Part { id: id(9), offset: 100, len: 7 }, Extent::Part { id: id(10), offset: 0, len: 3 }],
+                },
+            ),
+        ],
+    };
+    write("tree", "parts", &parts.encode());
     write("tree", "empty", &Tree::default().encode());
 
     // --- pack entries and packs ---
@@ -304,6 +316,8 @@ fn main() {
         params: KdfParams::DEFAULT,
         salt: "9136a8a43b7f226ee0a04394b1063a0ef8fef4aa0c009bd9fe56a6cf0937998e".into(),
         data: "c9e792c8198a5eea22b35ee7900a4f2d".into(),
+        access: None,
+        epoch: None,
     };
     let kf_bytes = kf.to_bytes();
     fuzzing::key_file(&kf_bytes).unwrap();

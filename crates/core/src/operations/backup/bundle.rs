@@ -27,6 +27,7 @@ use std::path::Path;
 pub const BUNDLE_BELOW: u64 = 256 << 10;
 
 /// A file to bundle: its path, its metadata as listed, and the parent snapshot's node.
+#[derive(Clone, Copy)]
 pub(super) struct Small<'p> {
     pub(super) path: &'p Path,
     pub(super) meta: &'p Metadata,
@@ -156,14 +157,7 @@ impl Files<'_, '_> {
             .collect();
         drop(cache);
         let rest: Vec<usize> = (0..files.len()).filter(|&i| out[i].is_none()).collect();
-        let read: Vec<Small> = rest
-            .iter()
-            .map(|&i| Small {
-                path: files[i].path,
-                meta: files[i].meta,
-                pnode: files[i].pnode,
-            })
-            .collect();
+        let read: Vec<Small> = rest.iter().map(|&i| files[i]).collect();
         for (i, o) in rest.into_iter().zip(self.bundle_read(&read)?) {
             out[i] = Some(o);
         }
