@@ -451,18 +451,28 @@ pub(super) enum ReadError {
 }
 
 /// Opens a file for reading without following a symlink swapped in after lstat, and
-/// without updating its access time where the kernel allows that.
+/// without updating its access time where the kernel allows that. What was listed as a
+/// regular file must still be one: a named pipe swapped in after lstat would otherwise
+/// block the open until someone writes to it (any user can make one in a directory of
+/// their own), so the open does not wait (`O_NONBLOCK`, which changes nothing for a
+/// regular file) and anything else is refused.
 pub(super) fn open_for_backup(path: &Path) -> io::Result<File> {
     let open = |flags| {
         std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(flags)
+            .custom_flags(flags | libc::O_NONBLOCK)
             .open(path)
     };
-    match open(libc::O_NOFOLLOW | libc::O_NOATIME) {
+    let file = match open(libc::O_NOFOLLOW | libc::O_NOATIME) {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(libc::O_NOFOLLOW),
         r => r,
+    }?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(
+            "no longer a regular file (replaced while the backup ran)",
+        ));
     }
+    Ok(file)
 }
 
 pub(super) fn read_xattrs(path: &Path) -> Vec<Xattr> {
@@ -489,4 +499,36 @@ pub(super) fn is_cache_dir(dir: &Path) -> bool {
         .and_then(|mut f| f.read_exact(&mut buf))
         .map(|_| buf == SIG)
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A named pipe where a regular file was listed is refused at once: opening it for
+    /// reading would wait for a writer, and the backup with it.
+    #[test]
+    fn a_named_pipe_swapped_in_for_a_file_does_not_block_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("was-a-file");
+        let st = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(open_for_backup(&path).map(|_| ()));
+        });
+        let r = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("opening a named pipe blocked");
+        let e = r.expect_err("a named pipe is not read as a file");
+        assert!(e.to_string().contains("no longer a regular file"), "{e}");
+        // A regular file still opens.
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"data").unwrap();
+        assert!(open_for_backup(&file).is_ok());
+    }
 }
