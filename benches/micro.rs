@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the pipeline's stages, each on 4 MiB: chunk, hash, compress
 //! (text and random), seal and open; a stream's changed chunk compressed against its
 //! base (delta blobs) at the levels a backup may use; the key derivation that opens a
-//! repository. Run with `cargo bench --bench micro`.
+//! repository; a backup of many small files, each its own blob against sharing chunks.
+//! Run with `cargo bench --bench micro`.
 
 use cairn_chunker::{Chunker, ChunkerParams};
 use cairn_crypto::{derive_key, keyed_hash, open_in_place, seal_into, KdfParams, Key, Password};
@@ -126,5 +127,54 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(micro, benches);
+/// A first backup of 2,000 small files (0 to 8 KiB of text, 20 directories) into a
+/// repository in memory: each file its own blob (version 2) against the files of a
+/// directory sharing chunks (version 3, decision 0027). The repository is made outside
+/// the timed part (its key derivation would dominate).
+fn small_files(c: &mut Criterion) {
+    use cairn_core::{backup, BackupOptions, InitOptions, NoProgress, Repository};
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let txt = text(8 << 20);
+    let mut bytes = 0u64;
+    for i in 0..2000usize {
+        let d = src.join(format!("d{:02}", i % 20));
+        std::fs::create_dir_all(&d).unwrap();
+        let len = i * 7919 % 8192;
+        let start = i * 104_729 % (txt.len() - 8192);
+        std::fs::write(d.join(format!("f{i:04}")), &txt[start..start + len]).unwrap();
+        bytes += len as u64;
+    }
+    let password = Password::new(b"correct horse battery staple".to_vec());
+    let mut g = c.benchmark_group("backup");
+    g.throughput(Throughput::Bytes(bytes));
+    g.sample_size(10);
+    for version in [2u32, 3] {
+        g.bench_function(format!("2000-small-files/repository-v{version}"), |b| {
+            b.iter_batched(
+                || {
+                    let be = std::sync::Arc::new(cairn_testing::MemBackend::new());
+                    let opts = InitOptions {
+                        version,
+                        kdf: KdfParams::FLOOR,
+                        ..InitOptions::default()
+                    };
+                    Repository::init(be, &password, &opts).unwrap()
+                },
+                |repo| {
+                    let o = BackupOptions {
+                        paths: vec![src.clone()],
+                        hostname: Some("bench".into()),
+                        ..BackupOptions::default()
+                    };
+                    backup(&repo, o, &NoProgress).unwrap()
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(micro, benches, small_files);
 criterion_main!(micro);
