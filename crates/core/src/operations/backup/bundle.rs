@@ -11,7 +11,9 @@
 //! Unchanged files keep their parts from the parent snapshot, so a night where one file
 //! of a directory changed stores that file alone.
 
-use super::files::{open_for_backup, FileOutcome, FileStatus, Files, ReadError};
+use super::files::{
+    changed_while_read, open_for_backup, FileOutcome, FileStatus, Files, ReadError,
+};
 use crate::error::{Error, Result};
 use crate::formats::id::Id;
 use crate::formats::tree::{Extent, Node, NodeKind};
@@ -79,20 +81,8 @@ impl Concat<'_, '_> {
         } else if let (Some(file), Some(before)) =
             (file, self.spans.last().and_then(|s| s.opened.clone()))
         {
-            if let Ok(a) = file.metadata() {
-                if a.size() != before.size()
-                    || a.mtime() != before.mtime()
-                    || a.mtime_nsec() != before.mtime_nsec()
-                    || a.ctime() != before.ctime()
-                    || a.ctime_nsec() != before.ctime_nsec()
-                {
-                    let msg = format!(
-                        "size {} → {} bytes during the read",
-                        before.size(),
-                        a.size()
-                    );
-                    self.warn(WarningKind::Changed, msg);
-                }
+            if let Some(msg) = changed_while_read(&file, &before) {
+                self.warn(WarningKind::Changed, msg);
             }
         }
         self.progress.file_done();

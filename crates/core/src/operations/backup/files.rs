@@ -178,24 +178,8 @@ impl Files<'_, '_> {
         };
         out.bytes_read = bytes_read;
         self.progress.file_done();
-        if let Ok(a) = file.metadata() {
-            if a.size() != before.size()
-                || a.mtime() != before.mtime()
-                || a.mtime_nsec() != before.mtime_nsec()
-                || a.ctime() != before.ctime()
-                || a.ctime_nsec() != before.ctime_nsec()
-            {
-                self.warn(
-                    &mut out.warnings,
-                    WarningKind::Changed,
-                    path,
-                    format!(
-                        "size {} → {} bytes during the read",
-                        before.size(),
-                        a.size()
-                    ),
-                );
-            }
+        if let Some(msg) = changed_while_read(&file, &before) {
+            self.warn(&mut out.warnings, WarningKind::Changed, path, msg);
         }
         let fresh = if before.ino() != meta.ino() || before.mtime() != meta.mtime() {
             Some(before)
@@ -448,6 +432,24 @@ pub(super) enum ReadError {
     Io(io::Error),
     /// Storing failed: the backup fails.
     Store(Error),
+}
+
+/// What changed in an open file since `before` (its metadata when it was opened), as
+/// a warning's message; `None` when size, mtime and ctime are the same.
+pub(super) fn changed_while_read(file: &File, before: &Metadata) -> Option<String> {
+    let a = file.metadata().ok()?;
+    let same = a.size() == before.size()
+        && a.mtime() == before.mtime()
+        && a.mtime_nsec() == before.mtime_nsec()
+        && a.ctime() == before.ctime()
+        && a.ctime_nsec() == before.ctime_nsec();
+    (!same).then(|| {
+        format!(
+            "size {} → {} bytes during the read",
+            before.size(),
+            a.size()
+        )
+    })
 }
 
 /// Opens a file for reading without following a symlink swapped in after lstat, and
