@@ -288,15 +288,31 @@ impl Backend for LocalBackend {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>, BackendError> {
+        let mut buf = Vec::new();
+        self.read_range_into(kind, name, offset, len, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn read_range_into(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), BackendError> {
         let path = self.file_path(kind, name)?;
         let file = self.open_for_range(kind, name, &path)?;
         let size = file
             .metadata()
             .map_err(|e| read_error(kind, name, &path, e))?
             .len();
-        let mut buf = vec![0; BackendError::check_range(kind, name, offset, len, size)?];
-        match file.read_exact_at(&mut buf, offset) {
-            Ok(()) => Ok(buf),
+        let n = BackendError::check_range(kind, name, offset, len, size)?;
+        // Bytes already there are overwritten by the read: only growth is zeroed.
+        buf.truncate(n);
+        buf.resize(n, 0);
+        match file.read_exact_at(buf, offset) {
+            Ok(()) => Ok(()),
             // The file shrank under us; it is not what was written.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 let now = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -197,7 +197,21 @@ pub(crate) fn read_range_exact(
     offset: u64,
     len: u64,
 ) -> Result<Vec<u8>, BackendError> {
-    let bytes = backend.read_range(kind, name, offset, len)?;
+    let mut bytes = Vec::new();
+    read_range_exact_into(backend, kind, name, offset, len, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_range_exact`] into a buffer the caller keeps (see [`Backend::read_range_into`]).
+pub(crate) fn read_range_exact_into(
+    backend: &dyn Backend,
+    kind: FileKind,
+    name: &str,
+    offset: u64,
+    len: u64,
+    bytes: &mut Vec<u8>,
+) -> Result<(), BackendError> {
+    backend.read_range_into(kind, name, offset, len, bytes)?;
     if bytes.len() as u64 != len {
         return Err(BackendError::io(
             format!("reading {kind:?} file {name} at offset {offset}"),
@@ -210,7 +224,7 @@ pub(crate) fn read_range_exact(
             ),
         ));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// Storage for a repository's files.
@@ -249,6 +263,21 @@ pub trait Backend: Send + Sync + fmt::Debug {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>, BackendError>;
+
+    /// Reads `len` bytes at `offset` into `buf`, replacing what it held: a caller that
+    /// reads many ranges keeps one buffer and its memory stays mapped between reads.
+    /// By default the bytes of [`Backend::read_range`].
+    fn read_range_into(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), BackendError> {
+        *buf = self.read_range(kind, name, offset, len)?;
+        Ok(())
+    }
 
     /// Lists the files of a kind with their sizes in bytes.
     fn list(&self, kind: FileKind) -> Result<Vec<(String, u64)>, BackendError>;

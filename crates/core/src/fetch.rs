@@ -6,8 +6,12 @@
 //! the gap between two blobs is small; the ranges are read in parallel (on the calling
 //! rayon pool), and every blob is authenticated, decoded and verified before it is
 //! handed over.
+//!
+//! Each thread keeps its read buffer and its plaintext buffer from one range to the
+//! next: a restore reads gigabytes through them, and fresh buffers would cost a page
+//! fault per 4 KiB and zeroing each time.
 
-use crate::backend::{read_range_exact, FileKind};
+use crate::backend::{read_range_exact_into, FileKind};
 use crate::error::Error;
 use crate::formats::id::Id;
 use crate::formats::index::{BlobLocation, PackInfo};
@@ -27,8 +31,20 @@ const MAX_RANGE: u64 = 4 << 20;
 /// A blob read: its plaintext, and its base if it is stored as a delta.
 pub type Fetched = (Vec<u8>, Option<Id>);
 
-/// Receives each blob read, or why it could not be.
-pub type Sink<'a> = dyn Fn(&Id, std::result::Result<Fetched, &Error>) + Sync + 'a;
+/// Receives each blob read, or why it could not be: its plaintext and its base if it is
+/// stored as a delta. The plaintext is lent: a sink that keeps it takes it
+/// (`std::mem::take`); what is left is reused for the next blob.
+pub type Sink<'a> =
+    dyn Fn(&Id, std::result::Result<(&mut Vec<u8>, Option<Id>), &Error>) + Sync + 'a;
+
+/// A thread's buffers kept between ranges are dropped past this capacity.
+const KEEP_BUFFER: usize = 16 << 20;
+
+thread_local! {
+    /// This thread's read buffer and plaintext buffer (see the module's notes).
+    static BUFFERS: std::cell::Cell<(Vec<u8>, Vec<u8>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
 
 /// One request: a range of a pack and the blobs it holds.
 struct Range {
@@ -79,8 +95,10 @@ pub fn fetch_map(
     let read = std::sync::Mutex::new(std::collections::HashMap::with_capacity(ids.len()));
     pool.install(|| {
         fetch_blobs(repo, ids, &|id, blob| {
-            if let Ok(b) = blob {
-                read.lock().unwrap().insert(*id, b);
+            if let Ok((plain, base)) = blob {
+                read.lock()
+                    .unwrap()
+                    .insert(*id, (std::mem::take(plain), base));
             }
         })
     });
@@ -130,27 +148,41 @@ fn join_ranges(
 }
 
 fn read_range(repo: &Repository, r: &Range, sink: &Sink) {
-    let bytes = match read_range_exact(
+    // Taken out while in use, so that a sink that reads blobs itself on this thread
+    // starts with buffers of its own.
+    let (mut bytes, mut plain) = BUFFERS.take();
+    read_range_with(repo, r, sink, &mut bytes, &mut plain);
+    if bytes.capacity() <= KEEP_BUFFER && plain.capacity() <= KEEP_BUFFER {
+        BUFFERS.set((bytes, plain));
+    }
+}
+
+fn read_range_with(
+    repo: &Repository,
+    r: &Range,
+    sink: &Sink,
+    bytes: &mut Vec<u8>,
+    plain: &mut Vec<u8>,
+) {
+    if let Err(e) = read_range_exact_into(
         repo.backend().as_ref(),
         FileKind::Pack,
         &r.pack.id.to_hex(),
         r.start,
         r.end - r.start,
+        bytes,
     ) {
-        Ok(b) => b,
-        Err(e) => {
-            let e = Error::from(e);
-            for (id, _) in &r.blobs {
-                elsewhere(repo, id, &e, sink);
-            }
-            return;
+        let e = Error::from(e);
+        for (id, _) in &r.blobs {
+            elsewhere(repo, id, &e, sink);
         }
-    };
+        return;
+    }
     for (id, loc) in &r.blobs {
         let at = (loc.offset as u64 - r.start) as usize;
-        let sealed = &bytes[at..at + loc.sealed_len as usize];
-        match repo.open_sealed(id, loc, &r.pack, sealed, MAX_DELTA_DEPTH, None) {
-            Ok((plain, _, base)) => sink(id, Ok((plain, base))),
+        let sealed = &mut bytes[at..at + loc.sealed_len as usize];
+        match repo.open_sealed_into(id, loc, &r.pack, sealed, plain) {
+            Ok(base) => sink(id, Ok((plain, base))),
             Err(e) => elsewhere(repo, id, &e, sink),
         }
     }
@@ -160,7 +192,7 @@ fn read_range(repo: &Repository, r: &Range, sink: &Sink) {
 /// that reads, else the error.
 fn elsewhere(repo: &Repository, id: &Id, e: &Error, sink: &Sink) {
     match repo.read_alternates(id, MAX_DELTA_DEPTH, None) {
-        Some(Ok((plain, _, base))) => sink(id, Ok((plain, base))),
+        Some(Ok((mut plain, _, base))) => sink(id, Ok((&mut plain, base))),
         _ => sink(id, Err(e)),
     }
 }

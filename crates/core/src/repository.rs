@@ -14,7 +14,8 @@ use crate::formats::index::{
 use crate::formats::keys::{KeyFile, MasterKey};
 use crate::formats::lock::{self, FoundLock, Lock};
 use crate::formats::pack::{
-    delta_parts, open_blob, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, MAX_DELTA_DEPTH,
+    delta_parts, open_blob, open_blob_in_slice, COMPRESSION_DELTA, COMPRESSION_NONE,
+    COMPRESSION_ZSTD, MAX_DELTA_DEPTH,
 };
 use crate::formats::repo_config::{InitOptions, RepoConfig};
 use crate::formats::sealed::{
@@ -1023,6 +1024,57 @@ impl Repository {
         let key = self.pack_key(&pack.envelope, &format!("pack {}", pack.id.short()))?;
         let stored = open_blob(&key, loc.kind, id, sealed).map_err(|_| Error::corrupt(what()))?;
         self.decode_stored(&stored, loc.raw_len, id, limit, root, &what)
+    }
+
+    /// [`Self::open_sealed`] for a blob read among others: decrypted in place in `sealed`
+    /// (a slice of the caller's read) and decoded into `out`, whose memory is reused.
+    /// Returns the blob's base if it is stored as a delta.
+    pub(crate) fn open_sealed_into(
+        &self,
+        id: &Id,
+        loc: &BlobLocation,
+        pack: &PackInfo,
+        sealed: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Id>> {
+        let what = || {
+            format!(
+                "{} blob {} in pack {}",
+                kind_name(loc.kind),
+                id.short(),
+                pack.id.short()
+            )
+        };
+        let key = self.pack_key(&pack.envelope, &format!("pack {}", pack.id.short()))?;
+        let stored =
+            open_blob_in_slice(&key, loc.kind, id, sealed).map_err(|_| Error::corrupt(what()))?;
+        let base = match stored.first() {
+            Some(&COMPRESSION_ZSTD) => {
+                crate::formats::compression::decompress_into(
+                    &stored[1..],
+                    loc.raw_len as usize,
+                    out,
+                )
+                .map_err(|e| Error::format(what(), format!("zstd: {e}")))?;
+                None
+            }
+            Some(&COMPRESSION_NONE) => {
+                out.clear();
+                out.extend_from_slice(&stored[1..]);
+                None
+            }
+            // Deltas (rare, and read with their bases) take the general way.
+            _ => {
+                let (plain, _, base) =
+                    self.decode_stored(stored, loc.raw_len, id, MAX_DELTA_DEPTH, None, &what)?;
+                *out = plain;
+                return Ok(base);
+            }
+        };
+        if out.len() != loc.raw_len as usize || self.blob_id(out) != *id {
+            return Err(Error::corrupt(what()));
+        }
+        Ok(base)
     }
 
     /// Turns an opened blob (compression byte, payload) into its verified plaintext.

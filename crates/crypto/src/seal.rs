@@ -98,6 +98,27 @@ pub fn open(key: &Key, ad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError>
     Ok(plaintext)
 }
 
+/// Opens sealed bytes in place inside a larger buffer (a slice of a read that holds
+/// several sealed objects) and returns the plaintext, a sub-slice of `sealed`.
+///
+/// # Errors
+/// As [`open`]. The tag is checked before anything is decrypted, so on failure `sealed`
+/// still holds the ciphertext.
+pub fn open_in_slice<'a>(
+    key: &Key,
+    ad: &[u8],
+    sealed: &'a mut [u8],
+) -> Result<&'a mut [u8], CryptoError> {
+    let (nonce, _, tag) = split(sealed)?;
+    let end = sealed.len() - TAG_LEN;
+    let plain = &mut sealed[NONCE_LEN..end];
+    let region: InOutBuf<'_, '_, u8> = (&mut *plain).into();
+    cipher(key)
+        .decrypt_inout_detached(&nonce, ad, region, &tag)
+        .map_err(|_| CryptoError::Tampered)?;
+    Ok(plain)
+}
+
 /// Opens sealed bytes in place: on success `buf` holds exactly the plaintext.
 ///
 /// # Errors
@@ -291,9 +312,29 @@ mod tests {
             let at = position.index(sealed.len());
             sealed[at] ^= 1 << bit;
             prop_assert!(matches!(open(&key(), b"ad", &sealed), Err(CryptoError::Tampered)));
+            let mut slice = sealed.clone();
+            prop_assert!(matches!(open_in_slice(&key(), b"ad", &mut slice), Err(CryptoError::Tampered)));
+            // Nothing was decrypted: the tag is checked first.
+            prop_assert_eq!(&slice, &sealed);
             let mut buf = sealed;
             prop_assert!(matches!(open_in_place(&key(), b"ad", &mut buf), Err(CryptoError::Tampered)));
             prop_assert!(buf.is_empty());
+        }
+
+        #[test]
+        fn open_in_slice_opens_one_object_among_others(
+            before in proptest::collection::vec(any::<u8>(), 0..100),
+            plaintext in proptest::collection::vec(any::<u8>(), 0..2000),
+            after in proptest::collection::vec(any::<u8>(), 0..100),
+        ) {
+            let sealed = seal(&key(), b"ad", &plaintext);
+            let mut read = [&before[..], &sealed, &after].concat();
+            let at = before.len();
+            let plain = open_in_slice(&key(), b"ad", &mut read[at..at + sealed.len()]).unwrap();
+            prop_assert_eq!(&plain[..], &plaintext[..]);
+            prop_assert_eq!(&read[..at], &before[..]);
+            prop_assert_eq!(&read[at + sealed.len()..], &after[..]);
+            prop_assert!(open_in_slice(&key(), b"other", &mut sealed.clone()).is_err());
         }
 
         #[test]

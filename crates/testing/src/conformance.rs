@@ -242,6 +242,12 @@ pub fn read_range_bounds(make: MakeBackend<'_>) {
             .read_range(FileKind::Pack, &name, offset, len)
             .unwrap_or_else(|e| panic!("read_range({offset}, {len}): {e}"));
         assert_eq!(got, &data[offset as usize..(offset + len) as usize]);
+        // Into a buffer that held more (a reader's kept buffer): exactly the range.
+        let mut buf = vec![0xEE; 150];
+        backend
+            .read_range_into(FileKind::Pack, &name, offset, len, &mut buf)
+            .unwrap_or_else(|e| panic!("read_range_into({offset}, {len}): {e}"));
+        assert_eq!(buf, &data[offset as usize..(offset + len) as usize]);
     }
     let short = [
         (95, 10),

@@ -72,15 +72,53 @@ pub(crate) fn decompress_against(
 /// Decompresses a zstd frame (a blob compressed without a base) into at most `raw_len`
 /// bytes, with this thread's context.
 pub(crate) fn decompress(frame: &[u8], raw_len: usize) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(raw_len);
-    DCTX.with_borrow_mut(|d| d.decompress(&mut out, frame))
-        .map_err(|code| std::io::Error::new(std::io::ErrorKind::InvalidData, zstd_error(code)))?;
+    let mut out = Vec::new();
+    decompress_into(frame, raw_len, &mut out)?;
     Ok(out)
+}
+
+/// [`decompress`] into `out`, replacing what it held; its memory is reused.
+pub(crate) fn decompress_into(
+    frame: &[u8],
+    raw_len: usize,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    out.clear();
+    out.reserve_exact(raw_len);
+    // zstd writes into the spare capacity and stops with an error past `raw_len` bytes
+    // when `out` was empty; a reused buffer may hold more, so its length is checked too.
+    DCTX.with_borrow_mut(|d| d.decompress(out, frame))
+        .map_err(|code| std::io::Error::new(std::io::ErrorKind::InvalidData, zstd_error(code)))?;
+    if out.len() > raw_len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("more than the {raw_len} bytes the index says"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reused_buffer_holds_exactly_the_frame_and_refuses_more_than_raw_len() {
+        let long: Vec<u8> = (0..100_000u32).map(|i| (i % 97) as u8).collect();
+        let short = b"a short blob".to_vec();
+        let frame = |b: &[u8]| zstd::bulk::compress(b, 3).unwrap();
+        let mut out = Vec::new();
+        decompress_into(&frame(&long), long.len(), &mut out).unwrap();
+        assert_eq!(out, long);
+        // The buffer keeps its capacity; a shorter blob replaces its bytes.
+        decompress_into(&frame(&short), short.len(), &mut out).unwrap();
+        assert_eq!(out, short);
+        assert!(out.capacity() >= long.len());
+        // A frame longer than the index says is refused even though the buffer has room.
+        assert!(decompress_into(&frame(&long), 1000, &mut out).is_err());
+        // A frame that is not zstd is refused.
+        assert!(decompress_into(b"not a frame", 10, &mut out).is_err());
+    }
 
     #[test]
     fn prefix_round_trip_and_gain() {

@@ -100,6 +100,17 @@ pub fn open_blob(key: &Key, kind: BlobKind, id: &Id, sealed: &[u8]) -> Result<Ve
     open(key, &blob_ad(kind, id), sealed).map_err(|_| ())
 }
 
+/// [`open_blob`] in place, inside a larger read; returns the compression byte and
+/// payload, a sub-slice of `sealed`.
+pub fn open_blob_in_slice<'a>(
+    key: &Key,
+    kind: BlobKind,
+    id: &Id,
+    sealed: &'a mut [u8],
+) -> Result<&'a mut [u8], ()> {
+    cairn_crypto::open_in_slice(key, &blob_ad(kind, id), sealed).map_err(|_| ())
+}
+
 /// Encodes header entries.
 pub fn encode_entries(entries: &[PackEntry], out: &mut Vec<u8>) {
     out.reserve(entries.len() * ENTRY_LEN);

@@ -672,8 +672,8 @@ fn write_pieces(ctx: &Ctx, targets: &[Arc<Target>], pieces: &[Piece]) {
         places.entry(pieces[i].id).or_default().push(i);
     }
     let ids: Vec<Id> = places.keys().copied().collect();
-    let sink = |id: &Id, data: std::result::Result<crate::fetch::Fetched, &Error>| {
-        let data = data.map(|(plain, _)| plain);
+    let sink = |id: &Id, data: std::result::Result<(&mut Vec<u8>, Option<Id>), &Error>| {
+        let data = data.map(|(plain, _)| &*plain);
         for &i in &places[id] {
             let p = &pieces[i];
             let t = &targets[p.target];
