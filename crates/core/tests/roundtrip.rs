@@ -700,6 +700,55 @@ fn sparse_files_keep_their_holes_and_bytes() {
     }
 }
 
+/// Files that end in a hole, or are nothing but one, come back at their length with
+/// their times (a new file gets its length from its writes, and one that ends in a hole
+/// is extended when it is finished, before its times are set).
+#[test]
+fn files_that_end_in_a_hole_keep_their_length_and_times() {
+    let (_be, repo) = mem_repo(&InitOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let data = log_lines(1 << 20);
+    let tail = src.join("tail-hole.img");
+    std::fs::write(&tail, &data).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&tail)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let all = src.join("all-hole.img");
+    std::fs::File::create(&all)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    std::fs::write(src.join("empty"), b"").unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    for name in ["tail-hole.img", "all-hole.img", "empty"] {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(src.join(name))
+            .unwrap();
+        f.set_modified(old).unwrap();
+    }
+
+    let r = backup_path(&repo, &src, ParentChoice::None);
+    let target = tmp.path().join("target");
+    restore_to(&repo, &r, &src, &target);
+    for (name, len) in [
+        ("tail-hole.img", 16u64 << 20),
+        ("all-hole.img", 8 << 20),
+        ("empty", 0),
+    ] {
+        let got = target.join(name);
+        let m = std::fs::metadata(&got).unwrap();
+        assert_eq!(m.len(), len, "{name}");
+        assert_eq!(m.modified().unwrap(), old, "{name}: times");
+        assert!(std::fs::read(&got).unwrap() == std::fs::read(src.join(name)).unwrap());
+    }
+}
+
 #[test]
 fn a_single_file_path_backs_up_and_restores() {
     let (_be, repo) = mem_repo(&InitOptions::default());

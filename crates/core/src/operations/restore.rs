@@ -389,6 +389,9 @@ struct Target<'a> {
     file: RwLock<Option<File>>,
     /// This file counts against [`Ctx::open_files`] while its handle is kept.
     kept: bool,
+    /// A new file kept open is not sized when it is created: its writes give it its
+    /// length, and only one that ends in a hole is extended when it is finished.
+    size_at_end: bool,
 }
 
 impl Target<'_> {
@@ -533,12 +536,13 @@ fn begin_file<'a>(ctx: &Ctx, item: &'a Item) -> Result<Target<'a>> {
         Err(e) => return Err(Error::io(path, e)),
     };
     let size = item.node.size;
-    if old_len != size {
-        file.set_len(size).map_err(|e| Error::io(path, e))?;
-    }
     let kept = ctx.open_files.fetch_sub(1, Ordering::Relaxed) > 0;
     if !kept {
         ctx.open_files.fetch_add(1, Ordering::Relaxed);
+    }
+    let size_at_end = kept && !existing && old_len == 0;
+    if old_len != size && !size_at_end {
+        file.set_len(size).map_err(|e| Error::io(path, e))?;
     }
     Ok(Target {
         item,
@@ -548,6 +552,7 @@ fn begin_file<'a>(ctx: &Ctx, item: &'a Item) -> Result<Target<'a>> {
         failed: Mutex::new(None),
         file: RwLock::new(Some(file)),
         kept,
+        size_at_end,
     })
 }
 
@@ -769,6 +774,21 @@ fn finish_file(ctx: &Ctx, t: &Target) {
     if t.kept {
         ctx.open_files.fetch_add(1, Ordering::Relaxed);
     }
+    if t.size_at_end && !t.has_failed() {
+        if let Some(f) = &file {
+            let size = t.item.node.size;
+            let sized = f.metadata().and_then(|m| {
+                if m.len() < size {
+                    f.set_len(size)
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = sized {
+                t.fail(Error::io(path, e).to_string());
+            }
+        }
+    }
     if let Some(msg) = t.failed.lock().unwrap().take() {
         drop(file);
         if !t.existing {
@@ -890,8 +910,13 @@ fn set_file_metadata(
 ) -> io::Result<()> {
     use xattr::FileExt as _;
     if owners {
+        // A file made by this restore usually has its owner already (root restoring
+        // root's files): changing it to itself would still cost a journaled update.
         let (uid, gid) = owner(node, names);
-        std::os::unix::fs::fchown(file, Some(uid), Some(gid))?;
+        let m = file.metadata()?;
+        if (m.uid(), m.gid()) != (uid, gid) {
+            std::os::unix::fs::fchown(file, Some(uid), Some(gid))?;
+        }
     }
     for x in &node.xattrs {
         file.set_xattr(std::ffi::OsStr::from_bytes(&x.name), &x.value)?;
