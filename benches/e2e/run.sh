@@ -34,8 +34,8 @@
 #               restore (checked with cmp)
 #      and records the repository size (du -sb) after every step.  Each tool ends a
 #      scenario with its own `check` (recorded, shown only if it fails; bupstash has
-#      none and runs `list` instead).  The tools take turns: in the order of TOOLS in
-#      odd rounds, reversed in even ones.
+#      none and runs `list` instead).  The tools take turns going first: round R
+#      starts with the R-th tool of TOOLS and goes on in their order.
 #      The page cache is dropped before every timed step when possible (root);
 #      otherwise the run says the cache is warm.
 #   3. Prints a markdown table (also saved as $BENCH_DIR/results-<run>.md) and writes
@@ -624,15 +624,17 @@ for s in $SCENARIOS; do
         "$RUN_ID" "$s" "${DATASET_OF[$s]}" "$dbytes" "$dfiles" >>"$RESULTS"
 done
 
-# RUNS rounds of every scenario and tool; the tools alternate: in order in odd rounds,
-# reversed in even ones, so no tool always runs first (or right after another one).
+# RUNS rounds of every scenario and tool; the tools take turns going first: round R
+# starts with the R-th tool of TOOLS (round 1 with the first). The first tool of a
+# scenario often pays for reclaiming the page cache that the scenario before filled
+# (its system time doubled or tripled on the disk image), so no tool may go first in
+# more rounds than another. Alternating the order instead put the first tool first in
+# every odd round: two of three rounds, so in the median.
 for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
-    ROUND_TOOLS=(${ACTIVE_TOOLS[@]+"${ACTIVE_TOOLS[@]}"})
-    if ((ROUND % 2 == 0)); then
-        for ((i = ${#ACTIVE_TOOLS[@]} - 1, j = 0; i >= 0; i--, j++)); do
-            ROUND_TOOLS[j]=${ACTIVE_TOOLS[i]}
-        done
-    fi
+    ROUND_TOOLS=()
+    for ((j = 0; j < ${#ACTIVE_TOOLS[@]}; j++)); do
+        ROUND_TOOLS[j]=${ACTIVE_TOOLS[(j + ROUND - 1) % ${#ACTIVE_TOOLS[@]}]}
+    done
     log "=== round $ROUND of $RUNS: tools [${ROUND_TOOLS[*]-}] ==="
     for s in $SCENARIOS; do
         for tool in ${ROUND_TOOLS[@]+"${ROUND_TOOLS[@]}"}; do
