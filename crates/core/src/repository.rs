@@ -1013,14 +1013,7 @@ impl Repository {
         limit: u8,
         root: Option<&mut Option<(Id, Vec<u8>)>>,
     ) -> Result<ReadBlob> {
-        let what = || {
-            format!(
-                "{} blob {} in pack {}",
-                kind_name(loc.kind),
-                id.short(),
-                pack.id.short()
-            )
-        };
+        let what = || blob_in_pack(id, loc, pack);
         let key = self.pack_key(&pack.envelope, &format!("pack {}", pack.id.short()))?;
         let stored = open_blob(&key, loc.kind, id, sealed).map_err(|_| Error::corrupt(what()))?;
         self.decode_stored(&stored, loc.raw_len, id, limit, root, &what)
@@ -1037,14 +1030,7 @@ impl Repository {
         sealed: &mut [u8],
         out: &mut Vec<u8>,
     ) -> Result<Option<Id>> {
-        let what = || {
-            format!(
-                "{} blob {} in pack {}",
-                kind_name(loc.kind),
-                id.short(),
-                pack.id.short()
-            )
-        };
+        let what = || blob_in_pack(id, loc, pack);
         let key = self.pack_key(&pack.envelope, &format!("pack {}", pack.id.short()))?;
         let stored =
             open_blob_in_slice(&key, loc.kind, id, sealed).map_err(|_| Error::corrupt(what()))?;
@@ -1612,3 +1598,13 @@ pub(crate) fn kind_name(kind: BlobKind) -> &'static str {
 }
 
 pub(crate) use crate::formats::id::short;
+
+/// Names a blob in its pack for errors: "data blob 1a2b3c4d in pack 5e6f7a8b".
+fn blob_in_pack(id: &Id, loc: &BlobLocation, pack: &PackInfo) -> String {
+    format!(
+        "{} blob {} in pack {}",
+        kind_name(loc.kind),
+        id.short(),
+        pack.id.short()
+    )
+}
