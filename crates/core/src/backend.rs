@@ -235,7 +235,8 @@ pub(crate) fn read_range_exact_into(
 ///   object storage: one PUT). A reader never sees a partly written file under its final
 ///   name. Writing a name that exists is allowed and leaves one whole copy (names are
 ///   content hashes, so both writes carry the same bytes); it may be skipped.
-/// - **`read` and `read_range`** return exactly the bytes asked for or an error;
+/// - **`read`, `read_range` and `read_range_into`** return exactly the bytes asked for
+///   or an error;
 ///   `ShortRead` when the file is shorter than the range.
 /// - **`list`** returns every file of a kind with its size, in no particular order. A
 ///   file whose `write` returned before `list` started is listed.

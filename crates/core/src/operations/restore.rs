@@ -774,17 +774,20 @@ fn finish_file(ctx: &Ctx, t: &Target) {
     if t.kept {
         ctx.open_files.fetch_add(1, Ordering::Relaxed);
     }
-    if t.size_at_end && !t.has_failed() {
-        if let Some(f) = &file {
+    // One fstat serves the length of a file sized by its writes and the owner check.
+    let mut owner_now = None;
+    if let Some(f) = file.as_ref().filter(|_| t.size_at_end || ctx.owners) {
+        if !t.has_failed() {
             let size = t.item.node.size;
             let sized = f.metadata().and_then(|m| {
-                if m.len() < size {
+                owner_now = Some((m.uid(), m.gid()));
+                if t.size_at_end && m.len() < size {
                     f.set_len(size)
                 } else {
                     Ok(())
                 }
             });
-            if let Err(e) = sized {
+            if let (Err(e), true) = (sized, t.size_at_end) {
                 t.fail(Error::io(path, e).to_string());
             }
         }
@@ -805,7 +808,7 @@ fn finish_file(ctx: &Ctx, t: &Target) {
             }
         }
         let r = match &file {
-            Some(f) => set_file_metadata(f, &t.item.node, ctx.owners, ctx.names),
+            Some(f) => set_file_metadata(f, &t.item.node, ctx.owners, ctx.names, owner_now),
             None => set_metadata(path, &t.item.node, ctx.owners, ctx.names),
         };
         drop(file);
@@ -901,20 +904,21 @@ fn hard_link(first: &Path, path: &Path) -> io::Result<()> {
 }
 
 /// [`set_metadata`] through an open regular file: the same steps in the same order
-/// (owner, extended attributes, mode, times), without a path lookup each.
+/// (owner, extended attributes, mode, times), without a path lookup each. `owner_now`,
+/// when known, spares a change of owner to the owner it already has.
 fn set_file_metadata(
     file: &File,
     node: &Node,
     owners: bool,
     names: &crate::platform::NameCache,
+    owner_now: Option<(u32, u32)>,
 ) -> io::Result<()> {
     use xattr::FileExt as _;
     if owners {
         // A file made by this restore usually has its owner already (root restoring
         // root's files): changing it to itself would still cost a journaled update.
         let (uid, gid) = owner(node, names);
-        let m = file.metadata()?;
-        if (m.uid(), m.gid()) != (uid, gid) {
+        if owner_now != Some((uid, gid)) {
             std::os::unix::fs::fchown(file, Some(uid), Some(gid))?;
         }
     }

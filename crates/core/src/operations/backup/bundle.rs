@@ -98,8 +98,7 @@ impl Read for Concat<'_, '_> {
                     return Ok(0);
                 };
                 self.progress.file(f.path, Some(f.meta.size()));
-                let opened =
-                    open_for_backup(f.path).and_then(|file| file.metadata().map(|m| (file, m)));
+                let opened = open_for_backup(f.path);
                 self.spans.push(Span {
                     start: self.pos,
                     len: 0,
@@ -174,8 +173,7 @@ impl Files<'_, '_> {
         if p.size != f.meta.size() || content.is_empty() {
             return None;
         }
-        let mut file = open_for_backup(f.path).ok()?;
-        let opened = file.metadata().ok()?;
+        let (mut file, opened) = open_for_backup(f.path).ok()?;
         let mut now = Vec::with_capacity(p.size as usize + 1);
         (&mut file).take(p.size + 1).read_to_end(&mut now).ok()?;
         if now.len() as u64 != p.size {

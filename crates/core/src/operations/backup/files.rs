@@ -135,7 +135,7 @@ impl Files<'_, '_> {
             return Ok(out);
         }
         self.progress.file(path, Some(meta.size()));
-        let opened = open_for_backup(path).and_then(|f| f.metadata().map(|m| (f, m)));
+        let opened = open_for_backup(path);
         let (file, before) = match opened {
             Ok(x) => x,
             Err(e) => {
@@ -457,8 +457,9 @@ pub(super) fn changed_while_read(file: &File, before: &Metadata) -> Option<Strin
 /// regular file must still be one: a named pipe swapped in after lstat would otherwise
 /// block the open until someone writes to it (any user can make one in a directory of
 /// their own), so the open does not wait (`O_NONBLOCK`, which changes nothing for a
-/// regular file) and anything else is refused.
-pub(super) fn open_for_backup(path: &Path) -> io::Result<File> {
+/// regular file) and anything else is refused. Returns the file and its metadata as
+/// opened.
+pub(super) fn open_for_backup(path: &Path) -> io::Result<(File, Metadata)> {
     let open = |flags| {
         std::fs::OpenOptions::new()
             .read(true)
@@ -469,12 +470,13 @@ pub(super) fn open_for_backup(path: &Path) -> io::Result<File> {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(libc::O_NOFOLLOW),
         r => r,
     }?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(io::Error::other(
             "no longer a regular file (replaced while the backup ran)",
         ));
     }
-    Ok(file)
+    Ok((file, meta))
 }
 
 pub(super) fn read_xattrs(path: &Path) -> Vec<Xattr> {
