@@ -548,3 +548,92 @@ fn restore_under_a_low_open_files_limit_gives_the_same_tree() {
         assert_eq!(fs::read(&outside).unwrap(), b"not to be touched");
     }
 }
+
+#[test]
+fn an_unprivileged_restore_sets_the_modes_and_times_of_nested_directories() {
+    // Directories are made and given their metadata a level at a time, in parallel. A
+    // directory without search permission (`a`, mode 600) must get its mode only after
+    // everything below it has its own, or an unprivileged restore cannot reach `a/b`.
+    // Only root can build and back up such a tree and then restore it as another user.
+    if !rustix_is_root() {
+        eprintln!("skipped: needs root to restore as an unprivileged user");
+        return;
+    }
+    let env = Env::new();
+    env.init();
+    let src = env.path("src");
+    let dirs = [
+        ("a", 0o600),
+        ("a/b", 0o755),
+        ("a/b/c", 0o500),
+        ("a/b/c/d", 0o711),
+        ("a/e", 0o700),
+        ("f", 0o555),
+        ("f/g", 0o300),
+    ];
+    for (d, _) in dirs {
+        fs::create_dir_all(src.join(d)).unwrap();
+        fs::write(src.join(d).join("file"), d.as_bytes()).unwrap();
+    }
+    // Deepest first, so that making a directory unsearchable comes after its contents.
+    for (i, (d, mode)) in dirs.iter().enumerate().rev() {
+        let p = src.join(d);
+        let t = filetime_of(1_600_000_000 + i as i64 * 86_400);
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            &p,
+            &rustix::fs::Timestamps {
+                last_access: t,
+                last_modification: t,
+            },
+            rustix::fs::AtFlags::empty(),
+        )
+        .unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(*mode)).unwrap();
+    }
+    let snap = env.backup(&[&src]);
+    // The unprivileged user reads the repository and owns the target.
+    let target = env.path("restore");
+    fs::create_dir(&target).unwrap();
+    for p in [env.dir.path(), &target] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    let st = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&env.repo)
+        .arg(&env.password_file)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut c = std::process::Command::new("setpriv");
+    c.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_cairn"),
+    ]);
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("CAIRN_REPOSITORY", &env.repo)
+        .env("CAIRN_PASSWORD_FILE", &env.password_file);
+    succeed(c.args(["restore", &snap, "--target", target.to_str().unwrap()]));
+    let out = restored(&target, &src);
+    for (i, (d, mode)) in dirs.iter().enumerate() {
+        let m = fs::metadata(out.join(d)).unwrap();
+        assert_eq!(m.mode() & 0o7777, *mode, "mode of {d}");
+        assert_eq!(
+            m.mtime(),
+            1_600_000_000 + i as i64 * 86_400,
+            "modification time of {d}"
+        );
+        assert_eq!(fs::read(out.join(d).join("file")).unwrap(), d.as_bytes());
+    }
+}
+
+fn filetime_of(secs: i64) -> rustix::fs::Timespec {
+    rustix::fs::Timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    }
+}
