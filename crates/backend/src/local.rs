@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use cairn_core::{validate_name, Backend, BackendError, FileKind};
+use cairn_core::{validate_name, Backend, BackendError, FileKind, Staged};
 
 /// Permission bits of every directory the backend creates: owner only.
 pub const DIR_MODE: u32 = 0o700;
@@ -276,6 +276,41 @@ impl Backend for LocalBackend {
         sync_dir(&dir)
     }
 
+    /// Packs are written to a temporary file in `data/` as they fill and renamed into
+    /// their fan-out directory when complete; other kinds are small and written whole.
+    fn stage(&self, kind: FileKind) -> Result<Option<Box<dyn Staged>>, BackendError> {
+        if kind != FileKind::Pack {
+            return Ok(None);
+        }
+        let dir = self.root.join(kind.dir());
+        let tmp =
+            dir.join(temp_name().map_err(|e| BackendError::io("naming a temporary file", e))?);
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .open(&tmp)
+        };
+        let file = match open() {
+            // `data/` removed by hand or dropped by a copy (see `write`).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                make_dir(&dir)?;
+                sync_dir(&self.root)?;
+                open()
+            }
+            other => other,
+        }
+        .map_err(|e| BackendError::io(format!("creating {}", tmp.display()), e))?;
+        Ok(Some(Box::new(LocalStaged {
+            root: self.root.clone(),
+            kind,
+            file,
+            tmp: Some(tmp),
+        })))
+    }
+
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>, BackendError> {
         let path = self.file_path(kind, name)?;
         fs::read(&path).map_err(|e| read_error(kind, name, &path, e))
@@ -425,6 +460,70 @@ fn subdirectories(dir: &Path) -> Result<Vec<PathBuf>, BackendError> {
         }
     }
     Ok(subs)
+}
+
+/// A pack being written by [`LocalBackend::stage`]: a temporary file in `data/`.
+struct LocalStaged {
+    /// The repository's root directory.
+    root: PathBuf,
+    kind: FileKind,
+    file: File,
+    /// The temporary file, until it is renamed onto its name.
+    tmp: Option<PathBuf>,
+}
+
+impl LocalStaged {
+    fn context(&self) -> String {
+        let tmp = self.tmp.as_deref().unwrap_or(Path::new(""));
+        format!("writing {}", tmp.display())
+    }
+}
+
+impl Staged for LocalStaged {
+    fn append(&mut self, data: &[u8]) -> Result<(), BackendError> {
+        self.file
+            .write_all(data)
+            .map_err(|e| BackendError::io(self.context(), e))
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), BackendError> {
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| BackendError::io(self.context(), e))
+    }
+
+    fn commit(mut self: Box<Self>, name: &str) -> Result<(), BackendError> {
+        validate_name(self.kind, name)?;
+        let path = self.root.join(self.kind.path_of(name));
+        let dir = self.root.join(self.kind.dir_of(name));
+        let context = || format!("writing {}", path.display());
+        self.file
+            .sync_all()
+            .map_err(|e| BackendError::io(self.context(), e))?;
+        let tmp = self.tmp.take().expect("a staged file is committed once");
+        let renamed = match fs::rename(&tmp, &path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && dir.parent().is_some() => {
+                // A fan-out directory removed by hand or dropped by a copy (see `write`).
+                make_dir(&dir).and_then(|()| sync_dir(dir.parent().unwrap()))?;
+                fs::rename(&tmp, &path)
+            }
+            other => other,
+        };
+        if let Err(e) = renamed {
+            let _ = fs::remove_file(&tmp);
+            return Err(BackendError::io(context(), e));
+        }
+        sync_dir(&dir)?;
+        sync_dir(tmp.parent().expect("a temporary file has a directory"))
+    }
+}
+
+impl Drop for LocalStaged {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
 }
 
 fn read_dir(dir: &Path) -> Result<fs::ReadDir, BackendError> {

@@ -205,6 +205,8 @@ fn stale_temp_files_are_invisible_and_removable() {
         root.join("keys/.tmp-11bb"),
         root.join("data").join(&name[..2]).join(".tmp-22cc"),
         root.join("snapshots/.tmp-33dd"),
+        // Where packs are written as they fill.
+        root.join("data/.tmp-44ee"),
     ];
     for path in &stale {
         fs::write(path, b"half a file").unwrap();
@@ -225,7 +227,7 @@ fn stale_temp_files_are_invisible_and_removable() {
         0,
         "fresh temp files may belong to a running write"
     );
-    assert_eq!(backend.remove_stale_temp_files(Duration::ZERO).unwrap(), 4);
+    assert_eq!(backend.remove_stale_temp_files(Duration::ZERO).unwrap(), 5);
     assert!(temp_files_below(&root).is_empty());
     assert_eq!(backend.read(FileKind::Pack, &name).unwrap(), b"pack");
     assert_eq!(backend.remove_stale_temp_files(Duration::ZERO).unwrap(), 0);
@@ -305,4 +307,40 @@ fn uncreated_repository_errors_name_the_path() {
         );
     }
     backend.remove(FileKind::Key, &name).unwrap();
+}
+
+#[test]
+fn a_staged_pack_is_a_read_only_file_under_its_name_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = LocalBackend::new(dir.path().join("repo"));
+    backend.create().unwrap();
+    let root = backend.path().to_owned();
+    let name = hex_name(7);
+
+    let mut dropped = backend.stage(FileKind::Pack).unwrap().unwrap();
+    dropped.append(&[1u8; 5000]).unwrap();
+    assert_eq!(temp_files_below(&root).len(), 1, "written as it fills");
+    drop(dropped);
+    assert!(
+        temp_files_below(&root).is_empty(),
+        "a dropped pack leaves nothing"
+    );
+
+    // A fan-out directory that went missing is made again.
+    fs::remove_dir(root.join("data").join(&name[..2])).unwrap();
+    let mut staged = backend.stage(FileKind::Pack).unwrap().unwrap();
+    staged.append(b"first ").unwrap();
+    staged.append(b"second").unwrap();
+    staged.commit(&name).unwrap();
+    assert!(temp_files_below(&root).is_empty());
+    let path = root.join("data").join(&name[..2]).join(&name);
+    assert_eq!(fs::read(&path).unwrap(), b"first second");
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o400
+    );
+    assert!(
+        backend.stage(FileKind::Index).unwrap().is_none(),
+        "small files are written whole"
+    );
 }

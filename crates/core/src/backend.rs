@@ -227,6 +227,21 @@ pub(crate) fn read_range_exact_into(
     Ok(())
 }
 
+/// A file written piece by piece, stored under its name only once it is complete (see
+/// [`Backend::stage`]). Dropped without [`Staged::commit`], it leaves nothing behind
+/// (at most a temporary file that `remove_stale_temp_files` deletes after a crash).
+pub trait Staged: Send {
+    /// Appends bytes.
+    fn append(&mut self, data: &[u8]) -> Result<(), BackendError>;
+
+    /// Reads back `buf.len()` of the bytes appended so far, from `offset`.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), BackendError>;
+
+    /// Stores the appended bytes under `name`, atomically and durably as
+    /// [`Backend::write`] does.
+    fn commit(self: Box<Self>, name: &str) -> Result<(), BackendError>;
+}
+
 /// Storage for a repository's files.
 ///
 /// Contract, for every implementation:
@@ -235,6 +250,9 @@ pub(crate) fn read_range_exact_into(
 ///   object storage: one PUT). A reader never sees a partly written file under its final
 ///   name. Writing a name that exists is allowed and leaves one whole copy (names are
 ///   content hashes, so both writes carry the same bytes); it may be skipped.
+/// - **A staged file (`stage`, where offered) obeys the same rule at its `commit`**:
+///   nothing is listed or readable under its name before, the whole file after; a
+///   staged file dropped without a commit leaves nothing that `list` shows.
 /// - **`read`, `read_range` and `read_range_into`** return exactly the bytes asked for
 ///   or an error;
 ///   `ShortRead` when the file is shorter than the range.
@@ -278,6 +296,15 @@ pub trait Backend: Send + Sync + fmt::Debug {
     ) -> Result<(), BackendError> {
         *buf = self.read_range(kind, name, offset, len)?;
         Ok(())
+    }
+
+    /// Starts a file of `kind` that is written as its bytes come and named when it is
+    /// complete (a pack is named by the hash of its bytes), so that the writer need not
+    /// hold it whole in memory. `None` (the default) when the backend has no cheaper way
+    /// than one [`Backend::write`] of the whole file.
+    fn stage(&self, kind: FileKind) -> Result<Option<Box<dyn Staged>>, BackendError> {
+        let _ = kind;
+        Ok(None)
     }
 
     /// Lists the files of a kind with their sizes in bytes.

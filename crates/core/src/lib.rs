@@ -56,7 +56,7 @@ pub mod fuzzing;
 pub use formats::content;
 pub use operations::browse;
 
-pub use backend::{validate_name, Backend, BackendError, FileKind, MAX_NAME_LEN};
+pub use backend::{validate_name, Backend, BackendError, FileKind, Staged, MAX_NAME_LEN};
 pub use catalog::{Catalog, CatalogInfo, CatalogKey, SnapshotRow};
 pub use error::{Error, Result};
 pub use formats::id::{BlobKind, Id};

@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::formats::id::{BlobKind, Id};
 use crate::formats::index::{IndexedPack, PackInfo};
 use crate::formats::pack::{
-    entry_len, PackBuilder, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD, DELTA_HEAD_LEN,
-    ENTRY_LEN, MAX_DELTA_DEPTH,
+    entry_len, Finished, PackBuilder, COMPRESSION_DELTA, COMPRESSION_NONE, COMPRESSION_ZSTD,
+    DELTA_HEAD_LEN, ENTRY_LEN, MAX_DELTA_DEPTH,
 };
 use crate::formats::repo_config::DELTA_VERSION;
 use crate::formats::sealed::{FileKey, Magic};
@@ -75,12 +75,34 @@ impl Shared<'_> {
         self.failed.store(true, Ordering::SeqCst);
     }
 
+    /// Starts a pack in `buf` (a buffer of an earlier one, or empty): written as it
+    /// fills where the backend can, else in memory.
+    fn new_pack(&self, buf: Vec<u8>) -> Result<PackBuilder> {
+        Ok(match self.repo.backend().stage(FileKind::Pack)? {
+            Some(file) => PackBuilder::staged(&self.file_key, buf, file),
+            None if buf.capacity() == 0 => PackBuilder::new(
+                &self.file_key,
+                self.repo.config().pack_size as usize + (1 << 20),
+            ),
+            None => PackBuilder::with_buffer(&self.file_key, buf),
+        })
+    }
+
     /// Stores a finished pack and indexes it; returns its buffer for the next pack.
     fn store_pack(&self, builder: PackBuilder) -> Result<Vec<u8>> {
-        let (id, bytes, entries) = builder.finish(&self.file_key);
-        self.repo
-            .backend()
-            .write(FileKind::Pack, &id.to_hex(), &bytes)?;
+        let (id, finished, entries) = builder.finish(&self.file_key)?;
+        let bytes = match finished {
+            Finished::Bytes(bytes) => {
+                self.repo
+                    .backend()
+                    .write(FileKind::Pack, &id.to_hex(), &bytes)?;
+                bytes
+            }
+            Finished::Staged { file, spare } => {
+                file.commit(&id.to_hex())?;
+                spare
+            }
+        };
         self.packs.fetch_add(1, Ordering::Relaxed);
         let packed = (
             PackInfo {
@@ -287,7 +309,7 @@ pub fn with_writer<T>(
     let mut merged: Option<PackBuilder> = None;
     for p in std::mem::take(&mut *shared.partial.lock().unwrap()) {
         match merged.as_mut() {
-            Some(m) if m.len() + p.len() <= repo.config().pack_size as usize => m.absorb(p),
+            Some(m) if m.len() + p.len() <= repo.config().pack_size as usize => m.absorb(p)?,
             _ => {
                 if let Some(full) = merged.replace(p) {
                     shared.store_pack(full)?;
@@ -430,10 +452,16 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
                 Err(e) => shared.fail(e),
             }
         }
-        let p = pack.get_or_insert_with(|| match spare.take() {
-            Some(buf) => PackBuilder::with_buffer(&shared.file_key, buf),
-            None => PackBuilder::new(&shared.file_key, pack_size + (1 << 20)),
-        });
+        let p = match pack.as_mut() {
+            Some(p) => p,
+            None => match shared.new_pack(spare.take().unwrap_or_default()) {
+                Ok(p) => pack.insert(p),
+                Err(e) => {
+                    shared.fail(e);
+                    continue;
+                }
+            },
+        };
         let sealed_len = p.push_new(
             &shared.file_key.key,
             job.kind,
@@ -443,6 +471,9 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
             payload,
             base,
         );
+        if let Err(e) = p.spill() {
+            shared.fail(e.into());
+        }
         match job.kind {
             BlobKind::Data => shared.data_blobs.fetch_add(1, Ordering::Relaxed),
             BlobKind::Tree => shared.tree_blobs.fetch_add(1, Ordering::Relaxed),

@@ -46,6 +46,10 @@ pub const PROPERTIES: &[(&str, Property)] = &[
     ("edge_names_are_accepted", edge_names_are_accepted),
     ("concurrent_writers", concurrent_writers),
     ("concurrent_range_reads", concurrent_range_reads),
+    (
+        "staged_files_appear_whole_or_not_at_all",
+        staged_files_appear_whole_or_not_at_all,
+    ),
 ];
 
 /// Runs every property in [`PROPERTIES`], each on a fresh backend from `make`.
@@ -574,8 +578,80 @@ macro_rules! backend_conformance_tests {
             edge_names_are_accepted,
             concurrent_writers,
             concurrent_range_reads,
+            staged_files_appear_whole_or_not_at_all,
         );
     };
+}
+
+/// A staged file (for the backends that stage one: see `Backend::stage`) is listed
+/// and read under its name only once committed, whole, with what was appended in
+/// pieces; read back before the commit, its pieces are what was appended; dropped
+/// without a commit, it leaves nothing that `list` shows. A name that exists already
+/// keeps one whole copy.
+pub fn staged_files_appear_whole_or_not_at_all(make: MakeBackend<'_>) {
+    let backend = created(make);
+    for kind in FileKind::ALL {
+        let Some(mut staged) = backend
+            .stage(kind)
+            .unwrap_or_else(|e| panic!("stage {kind:?}: {e}"))
+        else {
+            continue;
+        };
+        let name = name_of(kind, 41);
+        let data = content(41, (3 << 20) + 17);
+        for piece in data.chunks(1 << 20) {
+            staged.append(piece).unwrap();
+        }
+        let mut back = vec![0u8; 4096];
+        staged.read_at((2 << 20) - 100, &mut back).unwrap();
+        assert!(
+            back[..] == data[(2 << 20) - 100..(2 << 20) + 3996],
+            "{kind:?}"
+        );
+        assert!(staged.read_at(data.len() as u64 - 10, &mut back).is_err());
+        assert_eq!(
+            list(&*backend, kind),
+            vec![],
+            "{kind:?} listed before its commit"
+        );
+        staged.commit(&name).unwrap();
+        assert_eq!(
+            list(&*backend, kind),
+            vec![(name.clone(), data.len() as u64)]
+        );
+        assert!(read(&*backend, kind, &name) == data, "{kind:?} {name}");
+
+        // Dropped without a commit: nothing appears.
+        let mut dropped = backend
+            .stage(kind)
+            .unwrap()
+            .expect("staged once, staged again");
+        dropped.append(&content(42, 5000)).unwrap();
+        drop(dropped);
+        assert_eq!(
+            list(&*backend, kind),
+            vec![(name.clone(), data.len() as u64)]
+        );
+
+        // The same name again: one whole copy.
+        let mut again = backend.stage(kind).unwrap().unwrap();
+        again.append(&data).unwrap();
+        again.commit(&name).unwrap();
+        assert_eq!(
+            list(&*backend, kind),
+            vec![(name.clone(), data.len() as u64)]
+        );
+        assert!(read(&*backend, kind, &name) == data, "{kind:?} {name}");
+
+        // An invalid name is refused, and nothing appears.
+        let mut bad = backend.stage(kind).unwrap().unwrap();
+        bad.append(b"x").unwrap();
+        assert!(bad.commit("../escape").is_err());
+        assert_eq!(
+            list(&*backend, kind),
+            vec![(name.clone(), data.len() as u64)]
+        );
+    }
 }
 
 #[doc(hidden)]

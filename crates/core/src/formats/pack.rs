@@ -35,6 +35,7 @@
 //! a reader follows at most [`MAX_DELTA_DEPTH`] links. The header entry names the base
 //! too, so that prune and check know which blobs a delta needs without reading it.
 
+use crate::backend::{BackendError, Staged};
 use crate::error::{Error, Result};
 use crate::formats::id::{BlobKind, Id};
 use crate::formats::padding::{is_trailer, padded_len, MIN_HEADER_LEN, MIN_PACK_LEN, PAD_MARKER};
@@ -188,13 +189,50 @@ pub fn delta_parts(stored: &[u8]) -> Option<(u8, Id, &[u8])> {
     Some((stored[1], base, &stored[DELTA_HEAD_LEN..]))
 }
 
-/// Builds one pack in memory.
-#[derive(Debug)]
+/// Builds one pack, in memory or written to a [`Staged`] file as it fills.
 pub struct PackBuilder {
+    /// The whole pack in memory; for a staged pack, the bytes not yet appended to it.
     buf: Vec<u8>,
+    /// Where a staged pack's bytes go, [`SPILL_AT`] at a time.
+    out: Option<StagedOut>,
     entries: Vec<PackEntry>,
     /// Bytes the entries take in the header.
     entries_len: usize,
+}
+
+struct StagedOut {
+    file: Box<dyn Staged>,
+    /// The hash of the bytes appended so far (a pack is named by the hash of its bytes).
+    hasher: blake3::Hasher,
+    /// Bytes appended so far.
+    flushed: u64,
+}
+
+impl std::fmt::Debug for PackBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackBuilder")
+            .field("len", &self.len())
+            .field("blobs", &self.entries.len())
+            .field("staged", &self.out.is_some())
+            .finish()
+    }
+}
+
+/// A staged pack's buffered bytes are appended to its file once they reach this.
+pub const SPILL_AT: usize = 1 << 20;
+
+/// A finished pack: its bytes, or the staged file that holds them.
+pub enum Finished {
+    /// The whole pack, to be written under its name.
+    Bytes(Vec<u8>),
+    /// The staged file, complete, to be committed under its name; `spare` is the
+    /// emptied buffer, for the next pack.
+    Staged {
+        /// The file.
+        file: Box<dyn Staged>,
+        /// The buffer.
+        spare: Vec<u8>,
+    },
 }
 
 /// Bytes of the header entry of a blob with or without a base.
@@ -203,18 +241,44 @@ pub fn entry_len(delta: bool) -> usize {
 }
 
 impl PackBuilder {
-    /// Starts a pack whose blobs are sealed with `fk`.
+    /// Starts a pack in memory whose blobs are sealed with `fk`.
     pub fn new(fk: &FileKey, capacity: usize) -> PackBuilder {
         PackBuilder::with_buffer(fk, Vec::with_capacity(capacity))
     }
 
-    /// Starts a pack in a buffer of an earlier one (its pages stay mapped: a fresh
-    /// 16 MiB buffer for every pack costs thousands of page faults).
+    /// Starts a pack in memory in a buffer of an earlier one (its pages stay mapped: a
+    /// fresh 16 MiB buffer for every pack costs thousands of page faults).
     pub fn with_buffer(fk: &FileKey, mut buf: Vec<u8>) -> PackBuilder {
         buf.clear();
         sealed::write_header(Magic::Pack, PADDED_VERSION, fk, &mut buf);
         PackBuilder {
             buf,
+            out: None,
+            entries: Vec::new(),
+            entries_len: 0,
+        }
+    }
+
+    /// Finishes a pack built in memory: see [`PackBuilder::finish`].
+    pub fn finish_in_memory(self, fk: &FileKey) -> (Id, Vec<u8>, Vec<PackEntry>) {
+        match self.finish(fk) {
+            Ok((id, Finished::Bytes(bytes), entries)) => (id, bytes, entries),
+            _ => unreachable!("a pack in memory is finished in memory"),
+        }
+    }
+
+    /// Starts a pack that is appended to `file` as it fills, holding at most about
+    /// [`SPILL_AT`] bytes (or one larger blob) in `buf`.
+    pub fn staged(fk: &FileKey, mut buf: Vec<u8>, file: Box<dyn Staged>) -> PackBuilder {
+        buf.clear();
+        sealed::write_header(Magic::Pack, PADDED_VERSION, fk, &mut buf);
+        PackBuilder {
+            buf,
+            out: Some(StagedOut {
+                file,
+                hasher: blake3::Hasher::new(),
+                flushed: 0,
+            }),
             entries: Vec::new(),
             entries_len: 0,
         }
@@ -222,7 +286,7 @@ impl PackBuilder {
 
     /// Bytes so far.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.out.as_ref().map_or(0, |o| o.flushed as usize) + self.buf.len()
     }
 
     /// The length the pack would have, finished (padded), with one more blob of
@@ -230,7 +294,7 @@ impl PackBuilder {
     pub fn padded_len_with(&self, sealed: usize, entry: usize) -> usize {
         let header = (self.entries_len + entry + 1 + SEAL_OVERHEAD) as u64;
         let header_len = padded_len(header, MIN_HEADER_LEN) as usize;
-        let unpadded = self.buf.len() + sealed + SEAL_OVERHEAD + header_len + 4;
+        let unpadded = self.len() + sealed + SEAL_OVERHEAD + header_len + 4;
         padded_len(unpadded as u64, MIN_PACK_LEN) as usize
     }
 
@@ -246,7 +310,8 @@ impl PackBuilder {
     }
 
     /// Seals a blob straight into the pack (no intermediate buffer). `base` names the
-    /// base of a delta blob (whose payload starts with its depth and base id).
+    /// base of a delta blob (whose payload starts with its depth and base id). A staged
+    /// pack keeps the blob in memory until [`PackBuilder::spill`].
     #[allow(clippy::too_many_arguments)]
     pub fn push_new(
         &mut self,
@@ -258,9 +323,10 @@ impl PackBuilder {
         payload: &[u8],
         base: Option<Id>,
     ) -> usize {
-        let offset = self.buf.len();
+        let offset = self.len();
+        let start = self.buf.len();
         seal_blob(key, kind, &id, compression, payload, &mut self.buf);
-        let sealed_len = self.buf.len() - offset;
+        let sealed_len = self.buf.len() - start;
         self.entries_len += entry_len(base.is_some());
         self.entries.push(PackEntry {
             kind,
@@ -273,39 +339,95 @@ impl PackBuilder {
         sealed_len
     }
 
+    /// Appends what a staged pack holds in memory to its file once it reaches
+    /// [`SPILL_AT`]; nothing for a pack in memory.
+    pub fn spill(&mut self) -> Result<(), BackendError> {
+        if self.buf.len() >= SPILL_AT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), BackendError> {
+        if let Some(out) = self.out.as_mut() {
+            out.hasher.update(&self.buf);
+            out.file.append(&self.buf)?;
+            out.flushed += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
     /// Moves every blob of `other` (sealed with the same file key) into this pack.
-    pub fn absorb(&mut self, other: PackBuilder) {
+    pub fn absorb(&mut self, other: PackBuilder) -> Result<(), BackendError> {
+        let mut blob = Vec::new();
         for e in &other.entries {
-            let start = e.offset as usize;
-            let offset = self.buf.len() as u32;
-            self.buf
-                .extend_from_slice(&other.buf[start..start + e.sealed_len as usize]);
+            let start = e.offset as u64;
+            let len = e.sealed_len as usize;
+            // A blob is either wholly appended to the file or wholly in the buffer.
+            let bytes = match &other.out {
+                Some(o) if start < o.flushed => {
+                    blob.resize(len, 0);
+                    o.file.read_at(start, &mut blob)?;
+                    &blob[..]
+                }
+                o => {
+                    let at = (start - o.as_ref().map_or(0, |o| o.flushed)) as usize;
+                    &other.buf[at..at + len]
+                }
+            };
+            let offset = self.len() as u32;
+            self.buf.extend_from_slice(bytes);
             self.entries.push(PackEntry { offset, ..*e });
             self.entries_len += entry_len(e.base.is_some());
+            self.spill()?;
         }
+        Ok(())
     }
 
     /// Seals the pad and the header, padded so that the header is [`padded_len`] of its
     /// length (at least [`MIN_HEADER_LEN`]) and the pack [`padded_len`] of its length (at
-    /// least [`MIN_PACK_LEN`]); returns the pack's name, bytes and entries.
-    pub fn finish(mut self, fk: &FileKey) -> (Id, Vec<u8>, Vec<PackEntry>) {
+    /// least [`MIN_PACK_LEN`]); returns the pack's name, its bytes (or its staged file,
+    /// complete) and its entries.
+    pub fn finish(mut self, fk: &FileKey) -> Result<(Id, Finished, Vec<PackEntry>), BackendError> {
         let mut header = Vec::new();
         encode_entries(&self.entries, &mut header);
         debug_assert_eq!(header.len(), self.entries_len);
         header.push(PAD_MARKER);
         let header_len = padded_len((header.len() + SEAL_OVERHEAD) as u64, MIN_HEADER_LEN);
         header.resize(header_len as usize - SEAL_OVERHEAD, 0);
-        let unpadded = self.buf.len() + SEAL_OVERHEAD + header_len as usize + 4;
+        let len = self.len();
+        let unpadded = len + SEAL_OVERHEAD + header_len as usize + 4;
         let padded = padded_len(unpadded as u64, MIN_PACK_LEN) as usize;
-        self.buf.reserve_exact(padded - self.buf.len());
+        self.buf.reserve_exact(padded - len);
         let pad = vec![0u8; padded - unpadded];
         seal_into(&fk.key, &sealed::pack_pad_ad(), &pad, &mut self.buf);
         let ad = sealed::pack_header_ad(PADDED_VERSION);
         seal_into(&fk.key, &ad, &header, &mut self.buf);
         self.buf
             .extend_from_slice(&(header_len as u32).to_le_bytes());
-        debug_assert_eq!(self.buf.len(), padded);
-        (Id::of_file(&self.buf), self.buf, self.entries)
+        debug_assert_eq!(self.len(), padded);
+        match self.out.take() {
+            None => Ok((
+                Id::of_file(&self.buf),
+                Finished::Bytes(self.buf),
+                self.entries,
+            )),
+            Some(mut out) => {
+                out.hasher.update(&self.buf);
+                out.file.append(&self.buf)?;
+                self.buf.clear();
+                let id = Id(*out.hasher.finalize().as_bytes());
+                Ok((
+                    id,
+                    Finished::Staged {
+                        file: out.file,
+                        spare: self.buf,
+                    },
+                    self.entries,
+                ))
+            }
+        }
     }
 }
 
@@ -386,7 +508,7 @@ mod tests {
             let id = Id::of_file(data);
             b.push_new(&fk.key, kind, id, data.len() as u32, 0, data, None);
         }
-        let (id, bytes, entries) = b.finish(&fk);
+        let (id, bytes, entries) = b.finish_in_memory(&fk);
         assert_eq!(id, Id::of_file(&bytes));
         (bytes, entries)
     }
@@ -414,6 +536,98 @@ mod tests {
         let hlen = (buf.len() - before) as u32;
         buf.extend_from_slice(&hlen.to_le_bytes());
         (buf, e)
+    }
+
+    /// A staged file in memory: what was appended, and the name it was committed under.
+    #[derive(Clone, Default)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<(Vec<u8>, Option<String>)>>);
+
+    impl Staged for Sink {
+        fn append(&mut self, data: &[u8]) -> Result<(), BackendError> {
+            self.0.lock().unwrap().0.extend_from_slice(data);
+            Ok(())
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), BackendError> {
+            let g = self.0.lock().unwrap();
+            let start = offset as usize;
+            buf.copy_from_slice(&g.0[start..start + buf.len()]);
+            Ok(())
+        }
+        fn commit(self: Box<Self>, name: &str) -> Result<(), BackendError> {
+            self.0.lock().unwrap().1 = Some(name.to_owned());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_pack_written_as_it_fills_reads_as_one_built_in_memory() {
+        let k = Key::random();
+        let fk = fk(&k);
+        let blobs: Vec<Vec<u8>> = (0..40u32)
+            .map(|i| {
+                (0..(i as usize * 97_003) % 700_000)
+                    .map(|j| (j as u32 ^ i) as u8)
+                    .collect()
+            })
+            .collect();
+        let push = |b: &mut PackBuilder, range: std::ops::Range<usize>| {
+            for data in &blobs[range] {
+                let id = Id::of_file(data);
+                b.push_new(
+                    &fk.key,
+                    BlobKind::Data,
+                    id,
+                    data.len() as u32,
+                    0,
+                    data,
+                    None,
+                );
+                b.spill().unwrap();
+            }
+        };
+        // A staged pack absorbs a staged one (some of it in its file, the rest still
+        // in memory) and one built in memory.
+        let (mine, other) = (Sink::default(), Sink::default());
+        let mut a = PackBuilder::staged(&fk, Vec::new(), Box::new(mine.clone()));
+        push(&mut a, 0..20);
+        let mut b = PackBuilder::staged(&fk, Vec::new(), Box::new(other.clone()));
+        push(&mut b, 20..30);
+        assert!(
+            !other.0.lock().unwrap().0.is_empty(),
+            "spilled as it filled"
+        );
+        assert!(!b.buf.is_empty(), "the last blobs still in memory");
+        let mut c = PackBuilder::new(&fk, 1 << 20);
+        push(&mut c, 30..40);
+        assert!(
+            a.buf.len() < SPILL_AT + 700_000,
+            "at most one blob past the spill mark"
+        );
+        a.absorb(b).unwrap();
+        a.absorb(c).unwrap();
+        let len = a.len();
+        let (id, finished, entries) = a.finish(&fk).unwrap();
+        let Finished::Staged { file, spare } = finished else {
+            panic!("a staged pack finishes staged")
+        };
+        assert!(spare.is_empty());
+        file.commit(&id.to_hex()).unwrap();
+        let (bytes, name) = mine.0.lock().unwrap().clone();
+        assert_eq!(name, Some(id.to_hex()));
+        assert_eq!(id, Id::of_file(&bytes), "named by the hash of its bytes");
+        assert!(bytes.len() >= len);
+        let (rfk, read) = read_entries(&bytes, &k, "p").unwrap();
+        assert_eq!(read, entries);
+        assert_eq!(read.len(), blobs.len());
+        for (e, data) in read.iter().zip(&blobs) {
+            let sealed = &bytes[e.offset as usize..(e.offset + e.sealed_len) as usize];
+            let stored = open_blob(&rfk.key, e.kind, &e.id, sealed).unwrap();
+            assert_eq!(&stored[1..], &data[..]);
+        }
+        // As long as the same blobs in one pack built in memory: padding is the same.
+        let refs: Vec<&[u8]> = blobs.iter().map(|b| &b[..]).collect();
+        let (mem, _) = pack_of(&k, &refs);
+        assert_eq!(bytes.len(), mem.len());
     }
 
     fn header_len(pack: &[u8]) -> usize {

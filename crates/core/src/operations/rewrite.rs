@@ -495,7 +495,7 @@ fn rewrite_pack(repo: &Repository, info: &PackInfo, covered: &HashSet<Id>) -> Re
     let pack = if builder.is_empty() {
         None
     } else {
-        let (id, out, entries) = builder.finish(&new_fk);
+        let (id, out, entries) = builder.finish_in_memory(&new_fk);
         repo.backend().write(FileKind::Pack, &id.to_hex(), &out)?;
         Some((
             PackInfo {
