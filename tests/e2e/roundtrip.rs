@@ -295,19 +295,7 @@ fn unreadable_files_are_reported_skipped_and_exit_3() {
         }
         fs::set_permissions(&env.password_file, fs::Permissions::from_mode(0o644)).unwrap();
         fs::set_permissions(src.join("ok.txt"), fs::Permissions::from_mode(0o644)).unwrap();
-        let mut w = std::process::Command::new("setpriv");
-        w.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_cairn"),
-        ]);
-        w.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", env.dir.path())
-            .env("CAIRN_REPOSITORY", &env.repo)
-            .env("CAIRN_PASSWORD_FILE", &env.password_file);
-        c = w;
+        c = as_nobody(&env);
     }
     let init = c.arg("init").output().unwrap();
     assert!(
@@ -315,23 +303,7 @@ fn unreadable_files_are_reported_skipped_and_exit_3() {
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
-    let mut c2 = if as_root {
-        let mut w = std::process::Command::new("setpriv");
-        w.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_cairn"),
-        ]);
-        w.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", env.dir.path())
-            .env("CAIRN_REPOSITORY", &env.repo)
-            .env("CAIRN_PASSWORD_FILE", &env.password_file);
-        w
-    } else {
-        env.cmd()
-    };
+    let mut c2 = if as_root { as_nobody(&env) } else { env.cmd() };
     let out = c2
         .args(["backup", src.to_str().unwrap(), "--json"])
         .output()
@@ -347,6 +319,23 @@ fn unreadable_files_are_reported_skipped_and_exit_3() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["summary"]["unreadable"], 1);
     assert_eq!(v["summary"]["files_new"], 1);
+}
+
+/// cairn run as the unprivileged user 65534 (by root), on the test's repository.
+fn as_nobody(env: &Env) -> std::process::Command {
+    let mut c = std::process::Command::new("setpriv");
+    c.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_cairn"),
+    ]);
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.dir.path())
+        .env("CAIRN_REPOSITORY", &env.repo)
+        .env("CAIRN_PASSWORD_FILE", &env.password_file);
+    c
 }
 
 fn rustix_is_root() -> bool {
@@ -605,19 +594,7 @@ fn an_unprivileged_restore_sets_the_modes_and_times_of_nested_directories() {
         .status()
         .unwrap();
     assert!(st.success());
-    let mut c = std::process::Command::new("setpriv");
-    c.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        env!("CARGO_BIN_EXE_cairn"),
-    ]);
-    c.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.dir.path())
-        .env("CAIRN_REPOSITORY", &env.repo)
-        .env("CAIRN_PASSWORD_FILE", &env.password_file);
-    succeed(c.args(["restore", &snap, "--target", target.to_str().unwrap()]));
+    succeed(as_nobody(&env).args(["restore", &snap, "--target", target.to_str().unwrap()]));
     let out = restored(&target, &src);
     for (i, (d, mode)) in dirs.iter().enumerate() {
         let m = fs::metadata(out.join(d)).unwrap();
