@@ -540,9 +540,9 @@ fn restore_under_a_low_open_files_limit_gives_the_same_tree() {
 
 #[test]
 fn an_unprivileged_restore_sets_the_modes_and_times_of_nested_directories() {
-    // Directories are made and given their metadata a level at a time, in parallel. A
-    // directory without search permission (`a`, mode 600) must get its mode only after
-    // everything below it has its own, or an unprivileged restore cannot reach `a/b`.
+    // Directories get their metadata last, deepest first. A directory without search
+    // permission (`a`, mode 600) must get its mode only after everything below it has
+    // its own, or an unprivileged restore cannot reach `a/b`.
     // Only root can build and back up such a tree and then restore it as another user.
     if !rustix_is_root() {
         eprintln!("skipped: needs root to restore as an unprivileged user");
