@@ -232,11 +232,15 @@ impl BlobWriter<'_> {
         Ok(())
     }
 
-    /// Returns the first error a worker hit, if any.
+    /// Fails once a worker has failed, with that worker's error in the message. The
+    /// error itself stays for [`with_writer`] to return: the producer may call this from
+    /// several threads, and whichever of their errors wins, the cause must not be lost.
     pub fn check(&self) -> Result<()> {
         if self.shared.failed.load(Ordering::SeqCst) {
-            let e = self.shared.error.lock().unwrap().take();
-            return Err(e.unwrap_or_else(|| Error::Invalid("storing blobs failed".into())));
+            return Err(match &*self.shared.error.lock().unwrap() {
+                Some(e) => Error::Invalid(format!("storing blobs failed: {e}")),
+                None => Error::Invalid("storing blobs failed".into()),
+            });
         }
         Ok(())
     }
@@ -501,5 +505,130 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
         if !p.is_empty() {
             shared.partial.lock().unwrap().push(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Backend, BackendError};
+    use crate::formats::repo_config::InitOptions;
+    use cairn_crypto::{KdfParams, Password};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    /// Files in memory; every pack write fails as a full disk does.
+    #[derive(Debug, Default)]
+    struct FullForPacks(Mutex<HashMap<(FileKind, String), Vec<u8>>>);
+
+    impl Backend for FullForPacks {
+        fn location(&self) -> String {
+            "memory".into()
+        }
+        fn create(&self) -> std::result::Result<(), BackendError> {
+            Ok(())
+        }
+        fn write(
+            &self,
+            kind: FileKind,
+            name: &str,
+            data: &[u8],
+        ) -> std::result::Result<(), BackendError> {
+            if kind == FileKind::Pack {
+                return Err(BackendError::io(
+                    format!("writing pack {name}"),
+                    std::io::Error::from_raw_os_error(28),
+                ));
+            }
+            let mut files = self.0.lock().unwrap();
+            files.insert((kind, name.to_owned()), data.to_vec());
+            Ok(())
+        }
+        fn read(&self, kind: FileKind, name: &str) -> std::result::Result<Vec<u8>, BackendError> {
+            let files = self.0.lock().unwrap();
+            files
+                .get(&(kind, name.to_owned()))
+                .cloned()
+                .ok_or(BackendError::NotFound {
+                    kind,
+                    name: name.to_owned(),
+                })
+        }
+        fn read_range(
+            &self,
+            kind: FileKind,
+            name: &str,
+            offset: u64,
+            len: u64,
+        ) -> std::result::Result<Vec<u8>, BackendError> {
+            let all = self.read(kind, name)?;
+            let end = offset.checked_add(len).filter(|&e| e <= all.len() as u64);
+            match end {
+                Some(end) => Ok(all[offset as usize..end as usize].to_vec()),
+                None => Err(BackendError::short_read(
+                    kind,
+                    name,
+                    offset,
+                    len,
+                    all.len() as u64,
+                )),
+            }
+        }
+        fn list(&self, kind: FileKind) -> std::result::Result<Vec<(String, u64)>, BackendError> {
+            let files = self.0.lock().unwrap();
+            Ok(files
+                .iter()
+                .filter(|((k, _), _)| *k == kind)
+                .map(|((_, n), d)| (n.clone(), d.len() as u64))
+                .collect())
+        }
+        fn remove(&self, kind: FileKind, name: &str) -> std::result::Result<(), BackendError> {
+            self.0.lock().unwrap().remove(&(kind, name.to_owned()));
+            Ok(())
+        }
+    }
+
+    /// Once a worker failed, every later `add` fails naming the worker's error (the
+    /// producer may have several threads, and any of their errors may be the one the
+    /// user sees), and `with_writer` returns that error itself.
+    #[test]
+    fn every_error_after_a_failed_worker_names_its_cause() {
+        let opts = InitOptions {
+            pack_size: 1 << 20,
+            kdf: KdfParams::FLOOR,
+            ..InitOptions::default()
+        };
+        let password = Password::new(b"pw".to_vec());
+        let repo = Repository::init(Arc::new(FullForPacks::default()), &password, &opts).unwrap();
+        let mut seed = 1u64;
+        let mut blob = || {
+            // 256 KiB that do not compress: four fill a pack.
+            (0..256 << 10)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect::<Vec<u8>>()
+        };
+        let result = with_writer(&repo, 1, |w| {
+            let first = loop {
+                if let Err(e) = w.add(BlobKind::Data, &blob()) {
+                    break e;
+                }
+            };
+            let second = w.add(BlobKind::Data, &blob()).unwrap_err();
+            for e in [&first, &second] {
+                assert!(e.to_string().contains("No space left on device"), "{e}");
+            }
+            Err::<(), _>(second)
+        });
+        let e = result.unwrap_err().to_string();
+        assert!(e.contains("No space left on device"), "{e}");
+        assert!(
+            !e.contains("storing blobs failed"),
+            "the worker's own error: {e}"
+        );
     }
 }

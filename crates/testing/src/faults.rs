@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cairn_core::{Backend, BackendError, FileKind};
+use cairn_core::{Backend, BackendError, FileKind, Staged};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -64,9 +64,21 @@ impl Fault {
 /// A write never leaves part of a file under its name: every backend writes atomically
 /// (see the [`Backend`] contract). Partial writes are what a full disk does to a real
 /// local backend's temporary files; the tests of a full disk cover them.
+///
+/// A file written piece by piece ([`Backend::stage`], where the inner backend offers it)
+/// draws one random write fault when it is started, which strikes at one of its first
+/// appends (after half of that append reached the inner file, as a full disk does) or at
+/// its commit; a lost answer is a commit done whose answer is lost. A planned write
+/// fault strikes at the next commit of a staged file of its kind.
 #[derive(Debug)]
 pub struct Faulty {
     inner: Arc<dyn Backend>,
+    dice: Arc<Dice>,
+}
+
+/// What decides the faults, shared with the staged files a [`Faulty`] hands out.
+#[derive(Debug)]
+struct Dice {
     rate: f64,
     armed: AtomicBool,
     rng: Mutex<SmallRng>,
@@ -78,7 +90,7 @@ pub struct Faulty {
 /// An operation of the [`Backend`] port, for [`Faulty::plan`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
-    /// [`Backend::write`].
+    /// [`Backend::write`], and a file written piece by piece ([`Backend::stage`]).
     Write,
     /// [`Backend::read`] and [`Backend::read_range`].
     Read,
@@ -94,11 +106,13 @@ impl Faulty {
     pub fn new(inner: Arc<dyn Backend>, rate: f64, seed: u64) -> Faulty {
         Faulty {
             inner,
-            rate,
-            armed: AtomicBool::new(false),
-            rng: Mutex::new(SmallRng::seed_from_u64(seed)),
-            injected: Mutex::new(BTreeMap::new()),
-            planned: Mutex::new(Vec::new()),
+            dice: Arc::new(Dice {
+                rate,
+                armed: AtomicBool::new(false),
+                rng: Mutex::new(SmallRng::seed_from_u64(seed)),
+                injected: Mutex::new(BTreeMap::new()),
+                planned: Mutex::new(Vec::new()),
+            }),
         }
     }
 
@@ -106,38 +120,58 @@ impl Faulty {
     /// the rate (for a test that needs one fault at one place, such as the answer of a
     /// snapshot's write lost).
     pub fn plan(&self, op: Op, kind: FileKind, fault: Fault) {
-        self.planned.lock().unwrap().push((op, kind, fault));
+        self.dice.planned.lock().unwrap().push((op, kind, fault));
     }
 
     /// Starts injecting faults.
     pub fn arm(&self) {
-        self.armed.store(true, Ordering::SeqCst);
+        self.dice.armed.store(true, Ordering::SeqCst);
     }
 
     /// Stops injecting faults.
     pub fn disarm(&self) {
-        self.armed.store(false, Ordering::SeqCst);
+        self.dice.armed.store(false, Ordering::SeqCst);
     }
 
     /// How many faults of each kind were injected so far.
     pub fn injected(&self) -> BTreeMap<Fault, u64> {
-        self.injected.lock().unwrap().clone()
+        self.dice.injected.lock().unwrap().clone()
     }
 
-    /// The fault for the next `op` on a file of `kind`, if any: a planned one, else one
-    /// drawn from `choices` when armed.
     fn draw(&self, op: Op, kind: FileKind, choices: &[Fault]) -> Option<Fault> {
-        let planned = {
-            let mut planned = self.planned.lock().unwrap();
-            let i = planned.iter().position(|p| p.0 == op && p.1 == kind);
-            i.map(|i| planned.remove(i).2)
+        self.dice.draw(op, kind, choices, true, true)
+    }
+
+    fn random_index(&self, len: usize) -> usize {
+        self.dice.random_index(len)
+    }
+}
+
+impl Dice {
+    /// The fault for the next `op` on a file of `kind`, if any: a planned one (when
+    /// `planned`), else one drawn from `choices` when armed (and `random`).
+    fn draw(
+        &self,
+        op: Op,
+        kind: FileKind,
+        choices: &[Fault],
+        planned: bool,
+        random: bool,
+    ) -> Option<Fault> {
+        let planned = match planned {
+            false => None,
+            true => {
+                let mut planned = self.planned.lock().unwrap();
+                let i = planned.iter().position(|p| p.0 == op && p.1 == kind);
+                i.map(|i| planned.remove(i).2)
+            }
         };
         let (fault, delay) = {
             let mut rng = self.rng.lock().unwrap();
             let delay = Duration::from_micros(rng.random_range(0..20_000));
             match planned {
                 Some(f) => (f, delay),
-                None if !self.armed.load(Ordering::SeqCst) => return None,
+                None if !random || !self.armed.load(Ordering::SeqCst) => return None,
                 None if !rng.random_bool(self.rate) => return None,
                 None => (choices[rng.random_range(0..choices.len())], delay),
             }
@@ -236,6 +270,28 @@ impl Backend for Faulty {
         )
     }
 
+    fn stage(&self, kind: FileKind) -> Result<Option<Box<dyn Staged>>, BackendError> {
+        let Some(inner) = self.inner.stage(kind)? else {
+            return Ok(None);
+        };
+        // A random fault is drawn now; a planned one at the commit, so that a staged
+        // file dropped unused (merged into another) does not use it up.
+        let fault = self.dice.draw(Op::Write, kind, &Fault::WRITE, false, true);
+        // The append that fails (0 = the first), or None for the commit.
+        let at = match self.random_index(4) {
+            3 => None,
+            n => Some(n),
+        };
+        Ok(Some(Box::new(FaultyStaged {
+            inner,
+            dice: self.dice.clone(),
+            kind,
+            fault,
+            at,
+            appends: 0,
+        })))
+    }
+
     fn list(&self, kind: FileKind) -> Result<Vec<(String, u64)>, BackendError> {
         let what = || format!("listing {kind:?} files");
         let mut files = match self.draw(Op::List, kind, &Fault::OTHER) {
@@ -246,7 +302,7 @@ impl Backend for Faulty {
             }
             Some(f) => return Err(failure(f, what())),
         };
-        files.shuffle(&mut *self.rng.lock().unwrap());
+        files.shuffle(&mut *self.dice.rng.lock().unwrap());
         Ok(files)
     }
 
@@ -268,5 +324,52 @@ impl Backend for Faulty {
 
     fn parallelism(&self) -> usize {
         self.inner.parallelism()
+    }
+}
+
+/// A staged file of [`Faulty`]: fails at one append or at its commit, as drawn.
+struct FaultyStaged {
+    inner: Box<dyn Staged>,
+    dice: Arc<Dice>,
+    kind: FileKind,
+    /// The fault drawn when the file was started (never `Delay`: that already waited).
+    fault: Option<Fault>,
+    /// The append that fails, or None for the commit.
+    at: Option<usize>,
+    appends: usize,
+}
+
+impl Staged for FaultyStaged {
+    fn append(&mut self, data: &[u8]) -> Result<(), BackendError> {
+        let n = self.appends;
+        self.appends += 1;
+        match self.fault {
+            Some(f) if f != Fault::LostAnswer && self.at == Some(n) => {
+                self.inner.append(&data[..data.len() / 2])?;
+                Err(failure(
+                    f,
+                    format!("writing {:?} file (staged, append {n})", self.kind),
+                ))
+            }
+            _ => self.inner.append(data),
+        }
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), BackendError> {
+        self.inner.read_at(offset, buf)
+    }
+
+    fn commit(self: Box<Self>, name: &str) -> Result<(), BackendError> {
+        let what = format!("writing {:?} file {name} (staged)", self.kind);
+        let planned = self.dice.draw(Op::Write, self.kind, &[], true, false);
+        match planned.or(self.fault) {
+            None => self.inner.commit(name),
+            Some(Fault::LostAnswer) => {
+                self.inner.commit(name)?;
+                Err(failure(Fault::LostAnswer, what))
+            }
+            // The append chosen to fail never came: the file was shorter.
+            Some(f) => Err(failure(f, what)),
+        }
     }
 }
