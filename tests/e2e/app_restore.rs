@@ -1543,6 +1543,151 @@ fn sigkill_at_any_moment_of_a_postgresql_restore_never_leaves_it_mixed() {
     assert_eq!(landed, rounds, "too few kills landed mid-restore");
 }
 
+/// The moment the random kills above can hit only under load, made to happen every
+/// time: the killed restore leaves its `DROP DATABASE` running on the server (a
+/// transaction holding a lock on the database makes it wait), and `--finish` starts
+/// while it waits. Finishing looks at the database while the drop goes through; it must
+/// see the database gone and restore it, not fail on it.
+#[test]
+fn finish_restores_a_database_that_a_killed_restore_was_still_dropping() {
+    use crate::apps::pg_checksums;
+    let env = Env::new();
+    env.init();
+    let db = TempPg::new("held");
+    psql(
+        &db.0,
+        "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);
+         INSERT INTO users SELECT g, 'u' || g || '@example.org' FROM generate_series(1, 500) g;",
+    );
+    let install = env.path("immich");
+    let upload = install.join("library/upload/u1");
+    fs::create_dir_all(&upload).unwrap();
+    fs::write(
+        install.join(".env"),
+        format!(
+            "UPLOAD_LOCATION=./library\nIMMICH_VERSION=v1.120.0\nDB_PASSWORD=postgres\n\
+             DB_USERNAME=postgres\nDB_DATABASE_NAME={}\nDB_HOSTNAME=127.0.0.1\nDB_PORT=5432\n",
+            db.0
+        ),
+    )
+    .unwrap();
+    fs::write(upload.join("IMG_0.jpg"), pseudo_random(7, 50_000)).unwrap();
+    let snap = env.app_backup("immich", &install, &[]);
+    let at_snapshot = pg_checksums(&db.0);
+    psql(&db.0, "DELETE FROM users WHERE id % 2 = 0");
+    assert_ne!(pg_checksums(&db.0), at_snapshot);
+
+    // Locks on the database object that wait: the drop, then whoever connects after it.
+    let waiting = || -> usize {
+        psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'object' \
+                 AND classid = 'pg_database'::regclass AND objid = \
+                 (SELECT oid FROM pg_database WHERE datname = '{}')",
+                db.0
+            ),
+        )
+        .trim()
+        .parse()
+        .unwrap_or(0)
+    };
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        let t = Instant::now();
+        while !done() {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "waited too long for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // A transaction that holds a lock on the database, so that dropping it waits.
+    let mut holder = Command::new("psql")
+        .args(PSQL)
+        .args(["--no-psqlrc", "--quiet", "--dbname=postgres"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut hold = holder.stdin.take().unwrap();
+    use std::io::Write;
+    writeln!(hold, "BEGIN; COMMENT ON DATABASE {} IS 'held';", db.0).unwrap();
+    let held = || {
+        psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON l.objid = d.oid \
+                 WHERE l.locktype = 'object' AND l.granted AND d.datname = '{}' \
+                 AND l.mode = 'ShareUpdateExclusiveLock'",
+                db.0
+            ),
+        )
+        .trim()
+            == "1"
+    };
+    wait_until("the lock", &held);
+
+    // The restore reaches its drop, which waits; it is killed there.
+    let mut restore = env
+        .cmd()
+        .args([
+            "app",
+            "restore",
+            "immich",
+            &snap,
+            "--replace-existing",
+            "--target",
+        ])
+        .arg(&install)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the restore's drop", &|| waiting() == 1);
+    restore.kill().unwrap();
+    restore.wait().unwrap();
+
+    // Finishing starts, and waits to look into the database behind the drop.
+    let finish = env
+        .cmd()
+        .args(["app", "restore", "immich", "--finish"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("--finish to look into the database", &|| waiting() == 2);
+    writeln!(hold, "COMMIT;").unwrap();
+    drop(hold);
+    holder.wait().unwrap();
+    let out = finish.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "--finish failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(pg_checksums(&db.0), at_snapshot);
+    assert_eq!(
+        fs::read(upload.join("IMG_0.jpg")).unwrap(),
+        pseudo_random(7, 50_000)
+    );
+    let journals = env.path(".local/state/cairn/restores");
+    let left = fs::read_dir(&journals)
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "json")
+            })
+            .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the journal is gone once finished");
+}
+
 /// A file created for the test where none was, removed at the end with the directories
 /// created for it.
 struct Placed(Vec<PathBuf>);

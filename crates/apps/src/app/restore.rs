@@ -552,12 +552,18 @@ fn restore_transaction(
             for d in &planned {
                 let name = d.db.name();
                 started_dbs.push((d.db.engine().to_string(), name.clone()));
-                if d.db.state()? != TargetState::Missing && !d.db.replaced_atomically() {
-                    say(&format!("database {name}: dropping it"));
-                    d.db.drop_database()?;
+                if opts.finish.is_some() && !d.db.replaced_atomically() {
+                    // Whatever the killed restore left, commands of its own included.
+                    say(&format!("database {name}: dropping and creating it"));
+                    d.db.recreate()?;
+                } else {
+                    if d.db.state()? != TargetState::Missing && !d.db.replaced_atomically() {
+                        say(&format!("database {name}: dropping it"));
+                        d.db.drop_database()?;
+                    }
+                    say(&format!("database {name}: creating it"));
+                    d.db.create()?;
                 }
-                say(&format!("database {name}: creating it"));
-                d.db.create()?;
                 say(&format!("database {name}: loading {}", d.m.dump.path));
                 load_from(repo, id, snap, &d.m.dump.path, &d.m.dump.format, &d.db)?;
             }
@@ -1224,8 +1230,7 @@ fn rollback_with(
                 }
                 Before::Empty => {
                     say(&format!("{what}: emptying it again"));
-                    db.drop_database()?;
-                    db.create()
+                    db.recreate()
                 }
                 Before::Tables => {
                     let rp = journal_id(jd.saved_in.as_deref().unwrap_or(""), "restore point")?;
@@ -1252,9 +1257,8 @@ fn rollback_with(
                     ));
                     let db = db.ready_for(&saved.dump);
                     if !db.replaced_atomically() {
-                        db.drop_database()?;
+                        db.recreate()?;
                     }
-                    db.create()?;
                     load_from(repo, &rp, &rsnap, &saved.dump.path, &saved.dump.format, &db)?;
                     health_check(&db, saved).map(drop)
                 }

@@ -241,6 +241,29 @@ impl Database {
         }
     }
 
+    /// Drops it if it is there and creates it empty, for the recovery of a restore cut
+    /// short. The cairn that was killed may have left a `CREATE DATABASE` or `DROP
+    /// DATABASE` of its own still running on the server; a create that finds the
+    /// database made meanwhile drops it and tries again (three times at most). A SQLite
+    /// file is removed.
+    pub fn recreate(&self) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.drop_database()?;
+            match self.create() {
+                Err(Error::Tool { stderr, .. })
+                    if attempt < 3
+                        && (stderr.contains("already exists")
+                            || stderr.contains("database exists")) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(200 * attempt));
+                }
+                done => return done,
+            }
+        }
+    }
+
     /// The same database, made ready to receive `dump`: a MariaDB database is created
     /// with the dump's character set and collation, a SQLite file restored where none
     /// is gets the owner, group and mode the dump recorded.

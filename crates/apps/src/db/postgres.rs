@@ -82,15 +82,34 @@ impl Postgres {
         if exists.is_empty() {
             return Ok(super::TargetState::Missing);
         }
-        let n: usize = self
+        // Counting connects to the database itself. A `DROP DATABASE` committed between
+        // the two queries (left running by a cairn that was killed, or anyone's) makes
+        // the connection fail: the database is then missing, not unreachable.
+        let counted = self
             .query(
                 None,
                 "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', \
                  'information_schema')",
             )
-            .output(&self.what())?
-            .parse()
-            .unwrap_or(0);
+            .output(&self.what());
+        let n: usize = match counted {
+            Ok(n) => n.parse().unwrap_or(0),
+            Err(e) => {
+                let still = self
+                    .query(
+                        Some("postgres"),
+                        &format!(
+                            "SELECT 1 FROM pg_database WHERE datname = {}",
+                            quote_literal(db)
+                        ),
+                    )
+                    .output(&self.what())?;
+                if still.is_empty() {
+                    return Ok(super::TargetState::Missing);
+                }
+                return Err(e);
+            }
+        };
         Ok(if n == 0 {
             super::TargetState::Empty
         } else {
