@@ -34,6 +34,10 @@ use std::sync::Mutex;
 const QUEUE_PER_WORKER: usize = 4;
 /// Largest buffer capacity worth recycling (twice the average file chunk).
 const RECYCLE_MAX: usize = 2 << 20;
+/// Largest capacity a worker keeps in its compression buffers between blobs. Chunks
+/// larger than this are rare (a file chunk passes 4 MiB about once in 500), and a buffer
+/// grown for one would otherwise stay at up to the largest chunk for the whole backup.
+const KEEP_BUFFER: usize = 4 << 20;
 /// Packs per index file (about 1 GiB of data with 16 MiB packs).
 pub const PACKS_PER_INDEX: usize = 64;
 
@@ -492,6 +496,11 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
         // chunks would keep its capacity (up to the largest chunk) for good.
         if job.data.capacity() <= RECYCLE_MAX {
             let _ = pool.try_send(job.data);
+        }
+        for b in [&mut compressed, &mut other, &mut frame] {
+            if b.capacity() > KEEP_BUFFER {
+                *b = Vec::new();
+            }
         }
         // Full, and not even the smallest blob fits into its padding: stored now.
         if p.len() >= pack_size && !p.fits_padding(1 + SEAL_OVERHEAD, ENTRY_LEN) {

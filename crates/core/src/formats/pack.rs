@@ -354,6 +354,10 @@ impl PackBuilder {
             out.file.append(&self.buf)?;
             out.flushed += self.buf.len() as u64;
             self.buf.clear();
+            // One of the rare large blobs grew it: back to what ordinary blobs need.
+            if self.buf.capacity() > 4 * SPILL_AT {
+                self.buf = Vec::with_capacity(2 * SPILL_AT);
+            }
         }
         Ok(())
     }

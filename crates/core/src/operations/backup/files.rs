@@ -370,6 +370,8 @@ impl Files<'_, '_> {
             .unwrap_or(seg)
             .clamp(64 << 10, seg);
         if buf.len() < limit {
+            // Exactly: grown by doubling, a 10 MiB segment would take 16.
+            buf.reserve_exact(limit - buf.len());
             buf.resize(limit, 0);
         }
         let mut filled = 0usize;
@@ -415,6 +417,7 @@ impl Files<'_, '_> {
                 // A full small buffer without a cut: the file is larger than expected.
                 limit = seg;
                 if buf.len() < limit {
+                    buf.reserve_exact(limit - buf.len());
                     buf.resize(limit, 0);
                 }
             }
