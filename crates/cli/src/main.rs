@@ -18,24 +18,25 @@ mod settings;
 use clap::Parser;
 use std::process::ExitCode;
 
-/// Serves buffers of 4 MiB and more (packs, large-file segments, the largest chunks)
-/// from their own memory maps, returned to the system when freed.
+/// Serves buffers of 1 MiB and more (packs, segments, chunks, compression buffers)
+/// from their own memory maps, returned to the system when freed (decision 0021).
 ///
 /// By default glibc raises this threshold to the size of the last such buffer freed,
-/// up to 32 MiB; backup frees 16 MiB packs and up to 8 MiB chunks from several threads,
-/// so afterwards every buffer came from the per-thread heaps, which kept tens of MiB of
+/// up to 32 MiB; backup frees packs, chunks and segments from several threads, so
+/// afterwards every buffer came from the per-thread heaps, which kept tens of MiB of
 /// freed buffers resident. Median max RSS of backups of a 1.5 GB tree: 147 MiB by
-/// default, 100 MiB with this setting; backing up the same tree again (no chunk read)
-/// is as fast. Limiting the heaps to one instead (M_ARENA_MAX) gave 121 MiB but made
-/// that second backup 50% slower (threads contending for one heap); mimalloc kept
-/// 300 MiB. Measured with `/usr/bin/time -v`; see docs/benchmarks.md.
+/// default, 100 MiB with 4 MiB; with chunks of at most 2 MiB (decision 0029), 108 MiB
+/// at 4 MiB and 92 MiB at 1 MiB for the 2 GB mixed tree, in the same time. Limiting
+/// the heaps to one instead (M_ARENA_MAX) gave 121 MiB but made a second backup of an
+/// unchanged tree 50% slower; mimalloc kept 300 MiB. Measured with `/usr/bin/time -v`;
+/// see docs/benchmarks.md.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes a malloc parameter; it is called first thing in
     // main, before any other thread exists, with a documented option and value.
     #[allow(unsafe_code)]
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 
