@@ -1393,6 +1393,48 @@ fn immich_generated_files_on_request_and_external_libraries_named() {
     );
 }
 
+/// An Immich installation in `env` whose database is `db` on the local PostgreSQL,
+/// with `images` uploaded files (`IMG_i.jpg`, 50,000 bytes of `pseudo_random(i, ..)`);
+/// gives the installation and the upload directory.
+fn immich_on_postgres(env: &Env, db: &str, images: u64) -> (PathBuf, PathBuf) {
+    let install = env.path("immich");
+    let upload = install.join("library/upload/u1");
+    fs::create_dir_all(&upload).unwrap();
+    fs::write(
+        install.join(".env"),
+        format!(
+            "UPLOAD_LOCATION=./library\nIMMICH_VERSION=v1.120.0\nDB_PASSWORD=postgres\n\
+             DB_USERNAME=postgres\nDB_DATABASE_NAME={db}\nDB_HOSTNAME=127.0.0.1\nDB_PORT=5432\n"
+        ),
+    )
+    .unwrap();
+    for i in 0..images {
+        fs::write(
+            upload.join(format!("IMG_{i}.jpg")),
+            pseudo_random(i, 50_000),
+        )
+        .unwrap();
+    }
+    (install, upload)
+}
+
+/// Restore journals left in `env`'s state directory (not the temporary file of one
+/// whose writing a kill cut short).
+fn open_journals(env: &Env) -> usize {
+    fs::read_dir(env.path(".local/state/cairn/restores"))
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "json")
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
 #[test]
 fn sigkill_at_any_moment_of_a_postgresql_restore_never_leaves_it_mixed() {
     use crate::apps::pg_checksums;
@@ -1408,25 +1450,7 @@ fn sigkill_at_any_moment_of_a_postgresql_restore_never_leaves_it_mixed() {
          INSERT INTO assets SELECT g, 1 + g % 50, repeat('library/upload/', 4) || g || '.jpg' \
              FROM generate_series(1, 200000) g;",
     );
-    let install = env.path("immich");
-    let upload = install.join("library/upload/u1");
-    fs::create_dir_all(&upload).unwrap();
-    fs::write(
-        install.join(".env"),
-        format!(
-            "UPLOAD_LOCATION=./library\nIMMICH_VERSION=v1.120.0\nDB_PASSWORD=postgres\n\
-             DB_USERNAME=postgres\nDB_DATABASE_NAME={}\nDB_HOSTNAME=127.0.0.1\nDB_PORT=5432\n",
-            db.0
-        ),
-    )
-    .unwrap();
-    for i in 0..20u64 {
-        fs::write(
-            upload.join(format!("IMG_{i}.jpg")),
-            pseudo_random(i, 50_000),
-        )
-        .unwrap();
-    }
+    let (install, upload) = immich_on_postgres(&env, &db.0, 20);
     let snap = env.app_backup("immich", &install, &[]);
     let state = || {
         let mut files = BTreeMap::new();
@@ -1467,22 +1491,7 @@ fn sigkill_at_any_moment_of_a_postgresql_restore_never_leaves_it_mixed() {
     let full = t.elapsed();
     assert!(state() == at_snapshot);
     change();
-    let journals = env.path(".local/state/cairn/restores");
-    // Journals, not the temporary file of one whose writing a kill cut short.
-    let open_journals = || {
-        fs::read_dir(&journals)
-            .map(|d| {
-                d.filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .path()
-                        .extension()
-                        .is_some_and(|x| x == "json")
-                })
-                .count()
-            })
-            .unwrap_or(0)
-    };
+    let open_journals = || open_journals(&env);
     let wait_for_clients = || {
         let t = Instant::now();
         loop {
@@ -1559,19 +1568,7 @@ fn finish_restores_a_database_that_a_killed_restore_was_still_dropping() {
         "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);
          INSERT INTO users SELECT g, 'u' || g || '@example.org' FROM generate_series(1, 500) g;",
     );
-    let install = env.path("immich");
-    let upload = install.join("library/upload/u1");
-    fs::create_dir_all(&upload).unwrap();
-    fs::write(
-        install.join(".env"),
-        format!(
-            "UPLOAD_LOCATION=./library\nIMMICH_VERSION=v1.120.0\nDB_PASSWORD=postgres\n\
-             DB_USERNAME=postgres\nDB_DATABASE_NAME={}\nDB_HOSTNAME=127.0.0.1\nDB_PORT=5432\n",
-            db.0
-        ),
-    )
-    .unwrap();
-    fs::write(upload.join("IMG_0.jpg"), pseudo_random(7, 50_000)).unwrap();
+    let (install, upload) = immich_on_postgres(&env, &db.0, 1);
     let snap = env.app_backup("immich", &install, &[]);
     let at_snapshot = pg_checksums(&db.0);
     psql(&db.0, "DELETE FROM users WHERE id % 2 = 0");
@@ -1670,22 +1667,9 @@ fn finish_restores_a_database_that_a_killed_restore_was_still_dropping() {
     assert_eq!(pg_checksums(&db.0), at_snapshot);
     assert_eq!(
         fs::read(upload.join("IMG_0.jpg")).unwrap(),
-        pseudo_random(7, 50_000)
+        pseudo_random(0, 50_000)
     );
-    let journals = env.path(".local/state/cairn/restores");
-    let left = fs::read_dir(&journals)
-        .map(|d| {
-            d.filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "json")
-            })
-            .count()
-        })
-        .unwrap_or(0);
-    assert_eq!(left, 0, "the journal is gone once finished");
+    assert_eq!(open_journals(&env), 0, "the journal is gone once finished");
 }
 
 /// A file created for the test where none was, removed at the end with the directories

@@ -70,16 +70,7 @@ impl Postgres {
         let Some(db) = self.database() else {
             return Ok(super::TargetState::Tables(usize::MAX));
         };
-        let exists = self
-            .query(
-                Some("postgres"),
-                &format!(
-                    "SELECT 1 FROM pg_database WHERE datname = {}",
-                    quote_literal(db)
-                ),
-            )
-            .output(&self.what())?;
-        if exists.is_empty() {
+        if !self.exists(db)? {
             return Ok(super::TargetState::Missing);
         }
         // Counting connects to the database itself. A `DROP DATABASE` committed between
@@ -94,27 +85,28 @@ impl Postgres {
             .output(&self.what());
         let n: usize = match counted {
             Ok(n) => n.parse().unwrap_or(0),
-            Err(e) => {
-                let still = self
-                    .query(
-                        Some("postgres"),
-                        &format!(
-                            "SELECT 1 FROM pg_database WHERE datname = {}",
-                            quote_literal(db)
-                        ),
-                    )
-                    .output(&self.what())?;
-                if still.is_empty() {
-                    return Ok(super::TargetState::Missing);
-                }
-                return Err(e);
-            }
+            Err(_) if !self.exists(db)? => return Ok(super::TargetState::Missing),
+            Err(e) => return Err(e),
         };
         Ok(if n == 0 {
             super::TargetState::Empty
         } else {
             super::TargetState::Tables(n)
         })
+    }
+
+    /// Whether the server lists the database `db`.
+    fn exists(&self, db: &str) -> Result<bool> {
+        let found = self
+            .query(
+                Some("postgres"),
+                &format!(
+                    "SELECT 1 FROM pg_database WHERE datname = {}",
+                    quote_literal(db)
+                ),
+            )
+            .output(&self.what())?;
+        Ok(!found.is_empty())
     }
 
     /// `CREATE DATABASE`.
