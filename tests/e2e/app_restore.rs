@@ -154,23 +154,8 @@ impl Idoit {
         c
     }
 
-    fn journal_dir(&self) -> PathBuf {
-        self.env.path(".local/state/cairn/restores")
-    }
-
     fn journals(&self) -> usize {
-        fs::read_dir(self.journal_dir())
-            .map(|d| {
-                d.filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .file_name()
-                        .to_string_lossy()
-                        .ends_with(".json")
-                })
-                .count()
-            })
-            .unwrap_or(0)
+        open_journals(&self.env)
     }
 
     /// Waits until no session of another process uses the two databases (a client
@@ -626,21 +611,7 @@ fn sigkill_at_any_moment_of_a_sqlite_restore_never_leaves_it_mixed() {
     let full = t.elapsed();
     assert_eq!(state(), at_snapshot);
     change();
-    let journals = env.path(".local/state/cairn/restores");
-    let open_journals = || {
-        fs::read_dir(&journals)
-            .map(|d| {
-                d.filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .path()
-                        .extension()
-                        .is_some_and(|x| x == "json")
-                })
-                .count()
-            })
-            .unwrap_or(0)
-    };
+    let open_journals = || open_journals(&env);
     let mut killer = Killer {
         full,
         x: 0x9e3779b97f4a7c15,

@@ -571,17 +571,8 @@ mod tests {
             len: u64,
         ) -> std::result::Result<Vec<u8>, BackendError> {
             let all = self.read(kind, name)?;
-            let end = offset.checked_add(len).filter(|&e| e <= all.len() as u64);
-            match end {
-                Some(end) => Ok(all[offset as usize..end as usize].to_vec()),
-                None => Err(BackendError::short_read(
-                    kind,
-                    name,
-                    offset,
-                    len,
-                    all.len() as u64,
-                )),
-            }
+            BackendError::check_range(kind, name, offset, len, all.len() as u64)?;
+            Ok(all[offset as usize..(offset + len) as usize].to_vec())
         }
         fn list(&self, kind: FileKind) -> std::result::Result<Vec<(String, u64)>, BackendError> {
             let files = self.0.lock().unwrap();
