@@ -29,7 +29,7 @@ pub use error::CryptoError;
 pub use kdf::{derive_key, KdfParams, MIN_SALT_LEN};
 pub use keys::{keyed_hash, random_bytes, Key, Password};
 pub use seal::{
-    open, open_in_place, open_in_slice, seal, seal_into, seal_parts_into, NONCE_LEN, SEAL_OVERHEAD,
-    TAG_LEN,
+    open, open_in_place, open_in_slice, seal, seal_appended, seal_into, seal_parts_into, NONCE_LEN,
+    SEAL_OVERHEAD, TAG_LEN,
 };
 pub use sealbox::{open_sealed_box, seal_to, PublicKey, SEALBOX_OVERHEAD};

@@ -53,18 +53,32 @@ pub fn seal_into(key: &Key, ad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) {
 pub fn seal_parts_into(key: &Key, ad: &[u8], parts: &[&[u8]], out: &mut Vec<u8>) {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     out.reserve(len + SEAL_OVERHEAD);
+    seal_appended(key, ad, out, |out| {
+        for p in parts {
+            out.extend_from_slice(p);
+        }
+    });
+}
+
+/// Seals, where they lie, the plaintext bytes that `fill` appends to `out`: the nonce
+/// goes before them, they are encrypted in place and the tag follows. A caller that
+/// builds its plaintext straight into `out` (a blob compressed into its pack) needs no
+/// buffer of its own and copies nothing.
+///
+/// # Panics
+/// As [`seal`].
+pub fn seal_appended(key: &Key, ad: &[u8], out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     let mut nonce = XNonce::default();
     fill_nonce(&mut nonce);
     out.extend_from_slice(&nonce);
-    for p in parts {
-        out.extend_from_slice(p);
-    }
+    fill(out);
     let region: InOutBuf<'_, '_, u8> = (&mut out[start + NONCE_LEN..]).into();
     match cipher(key).encrypt_inout_detached(&nonce, ad, region) {
         Ok(tag) => out.extend_from_slice(&tag),
         Err(_) => {
             // Never leave (partially) unencrypted bytes behind.
+            let len = out.len() - start - NONCE_LEN;
             out.truncate(start);
             panic!("cannot seal {len} bytes: over the XChaCha20-Poly1305 limit");
         }
@@ -319,6 +333,24 @@ mod tests {
             let mut buf = sealed;
             prop_assert!(matches!(open_in_place(&key(), b"ad", &mut buf), Err(CryptoError::Tampered)));
             prop_assert!(buf.is_empty());
+        }
+
+        #[test]
+        fn seal_appended_seals_what_fill_appends(
+            before in proptest::collection::vec(any::<u8>(), 0..100),
+            plaintext in proptest::collection::vec(any::<u8>(), 0..2000),
+        ) {
+            let mut out = before.clone();
+            seal_appended(&key(), b"ad", &mut out, |o| o.extend_from_slice(&plaintext));
+            prop_assert_eq!(&out[..before.len()], &before[..]);
+            prop_assert_eq!(out.len(), before.len() + plaintext.len() + SEAL_OVERHEAD);
+            let sealed = &out[before.len()..];
+            prop_assert_eq!(open(&key(), b"ad", sealed).unwrap(), plaintext.clone());
+            // The plaintext is not left readable in the output.
+            if plaintext.len() >= 16 {
+                prop_assert!(!sealed.windows(plaintext.len()).any(|w| w == &plaintext[..]));
+            }
+            prop_assert!(open(&key(), b"ae", sealed).is_err());
         }
 
         #[test]

@@ -326,7 +326,51 @@ impl PackBuilder {
         let offset = self.len();
         let start = self.buf.len();
         seal_blob(key, kind, &id, compression, payload, &mut self.buf);
-        let sealed_len = self.buf.len() - start;
+        self.add_entry(kind, id, offset, self.buf.len() - start, raw_len, base)
+    }
+
+    /// Seals into the pack the blob whose compression byte and payload (at most
+    /// `max_len` bytes in all) `fill` appends: built where it is stored, with no buffer
+    /// of the caller's and no copy. A staged pack first appends what it holds when the
+    /// blob would take it past [`SPILL_AT`], so it holds at most [`SPILL_AT`] bytes or
+    /// one blob, never both.
+    pub fn push_filled(
+        &mut self,
+        key: &Key,
+        kind: BlobKind,
+        id: Id,
+        raw_len: u32,
+        max_len: usize,
+        fill: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<usize, BackendError> {
+        let need = max_len + SEAL_OVERHEAD;
+        if self.out.is_some() {
+            if !self.buf.is_empty() && self.buf.len() + need > SPILL_AT {
+                self.flush()?;
+            }
+            let want = self.buf.len() + need;
+            if want > self.buf.capacity() {
+                // Exactly: doubling would keep up to twice the largest blob.
+                self.buf.reserve_exact(want.max(SPILL_AT) - self.buf.len());
+            }
+        } else {
+            self.buf.reserve(need);
+        }
+        let offset = self.len();
+        let start = self.buf.len();
+        cairn_crypto::seal_appended(key, &blob_ad(kind, &id), &mut self.buf, fill);
+        Ok(self.add_entry(kind, id, offset, self.buf.len() - start, raw_len, None))
+    }
+
+    fn add_entry(
+        &mut self,
+        kind: BlobKind,
+        id: Id,
+        offset: usize,
+        sealed_len: usize,
+        raw_len: u32,
+        base: Option<Id>,
+    ) -> usize {
         self.entries_len += entry_len(base.is_some());
         self.entries.push(PackEntry {
             kind,
@@ -629,6 +673,72 @@ mod tests {
             assert_eq!(&stored[1..], &data[..]);
         }
         // As long as the same blobs in one pack built in memory: padding is the same.
+        let refs: Vec<&[u8]> = blobs.iter().map(|b| &b[..]).collect();
+        let (mem, _) = pack_of(&k, &refs);
+        assert_eq!(bytes.len(), mem.len());
+    }
+
+    #[test]
+    fn blobs_filled_in_place_hold_at_most_the_spill_mark_or_one_blob() {
+        let k = Key::random();
+        let fk = fk(&k);
+        let sizes = [
+            100usize,
+            300_000,
+            900_000,
+            2 << 20,
+            50,
+            1_500_000,
+            700_000,
+            10,
+        ];
+        let blobs: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|j| (j * 31 + i) as u8).collect())
+            .collect();
+        let sink = Sink::default();
+        let mut p = PackBuilder::staged(&fk, Vec::new(), Box::new(sink.clone()));
+        for data in &blobs {
+            let id = Id::of_file(data);
+            let len = p
+                .push_filled(
+                    &fk.key,
+                    BlobKind::Data,
+                    id,
+                    data.len() as u32,
+                    1 + data.len(),
+                    |out| {
+                        out.push(0);
+                        out.extend_from_slice(data);
+                    },
+                )
+                .unwrap();
+            assert_eq!(len, 1 + data.len() + SEAL_OVERHEAD);
+            p.spill().unwrap();
+            assert!(
+                p.buf.capacity() <= SPILL_AT.max(1 + data.len() + SEAL_OVERHEAD).max(2 << 20) + 64,
+                "{} bytes kept for a blob of {}",
+                p.buf.capacity(),
+                data.len()
+            );
+        }
+        let (id, finished, entries) = p.finish(&fk).unwrap();
+        let Finished::Staged { file, .. } = finished else {
+            panic!("a staged pack finishes staged")
+        };
+        file.commit(&id.to_hex()).unwrap();
+        let bytes = sink.0.lock().unwrap().0.clone();
+        assert_eq!(id, Id::of_file(&bytes));
+        let (rfk, read) = read_entries(&bytes, &k, "p").unwrap();
+        assert_eq!(read, entries);
+        for (e, data) in read.iter().zip(&blobs) {
+            let sealed = &bytes[e.offset as usize..(e.offset + e.sealed_len) as usize];
+            let stored = open_blob(&rfk.key, e.kind, &e.id, sealed).unwrap();
+            assert_eq!(stored[0], 0);
+            assert_eq!(&stored[1..], &data[..]);
+        }
+        // The same blobs pushed the usual way give a pack as long.
         let refs: Vec<&[u8]> = blobs.iter().map(|b| &b[..]).collect();
         let (mem, _) = pack_of(&k, &refs);
         assert_eq!(bytes.len(), mem.len());
