@@ -4,9 +4,11 @@
 //! and drops those the repository or this session already has. New blobs go through a
 //! bounded channel to one worker per core; each worker compresses, seals and appends to
 //! its own pack, and stores the pack when it reaches the configured size (a full pack
-//! still takes the blobs that fit into its padding: see `pack`). The bounded
-//! channel and the recycled buffers keep memory fixed whatever the size of the input:
-//! at most `QUEUE_PER_WORKER * workers` blobs in flight plus one pack per worker.
+//! still takes the blobs that fit into its padding: see `pack`). Memory stays fixed
+//! whatever the size of the input: at most [`BYTES_PER_WORKER`] of blobs per worker in
+//! flight (and `QUEUE_PER_WORKER` blobs), spare buffers of [`SPARE_PER_WORKER`], and the
+//! unwritten end of each worker's pack, into which blobs are compressed and sealed
+//! where they will be stored.
 //!
 //! Stored packs are added to the in-memory index at once and written to an index file
 //! every [`PACKS_PER_INDEX`] packs and at the end. A crash leaves packs that no index
@@ -28,16 +30,27 @@ use cairn_crypto::SEAL_OVERHEAD;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
-/// Blobs queued per worker before the producer waits.
+/// Blobs queued per worker before the producer waits (streams' small chunks need a
+/// deep queue; file chunks are held back by [`BYTES_PER_WORKER`] first).
 const QUEUE_PER_WORKER: usize = 4;
-/// Largest buffer capacity worth recycling (twice the average file chunk).
+/// Bytes of blobs per worker handed to the workers and not yet in a pack (queued or
+/// being compressed); the producer waits for room before it copies a blob, so a
+/// waiting reader holds no copy. One blob larger than the room goes alone.
+const BYTES_PER_WORKER: usize = 2 << 20;
+/// Capacity of the buffers per worker kept for the next blobs. Fewer would have the
+/// readers map fresh pages for most blobs (twice the page faults, a tenth more system
+/// time); more costs memory for nothing.
+const SPARE_PER_WORKER: usize = 3 << 20;
+/// Largest buffer capacity worth recycling (the largest file chunk).
 const RECYCLE_MAX: usize = 2 << 20;
-/// Largest capacity a worker keeps in its compression buffers between blobs. Chunks
-/// larger than this are rare (a file chunk passes 4 MiB about once in 500), and a buffer
-/// grown for one would otherwise stay at up to the largest chunk for the whole backup.
-const KEEP_BUFFER: usize = 4 << 20;
+/// Largest capacity a worker keeps in its side buffers between blobs. They hold deltas
+/// (of stream chunks, 128 KiB at most) and the blobs offered to a full pack's padding (a
+/// file chunk among them once per pack); every other blob is compressed straight into
+/// its pack. A buffer grown for a file chunk would otherwise stay at up to the largest
+/// chunk for the whole backup.
+const KEEP_BUFFER: usize = 512 << 10;
 /// Packs per index file (about 1 GiB of data with 16 MiB packs).
 pub const PACKS_PER_INDEX: usize = 64;
 
@@ -68,6 +81,109 @@ struct Shared<'r> {
     bytes_raw: AtomicU64,
     bytes_stored: AtomicU64,
     packs: AtomicU64,
+    flight: InFlight,
+}
+
+/// The bytes of the blobs handed to the workers and not yet in a pack, and the buffers
+/// that come back from the workers for the next blobs. Memory held for blobs in flight
+/// is bounded in bytes, whatever the size of the chunks: the bytes taken, plus spare
+/// buffers of as many bytes at most.
+struct InFlight {
+    state: Mutex<Flight>,
+    room: Condvar,
+    /// Bytes in flight at most (but for one larger blob alone).
+    cap: usize,
+    /// Capacity of the spare buffers kept at most.
+    spare_cap: usize,
+}
+
+#[derive(Default)]
+struct Flight {
+    bytes: usize,
+    /// Buffers given back, reused best fit (see [`InFlight::take`]).
+    spare: Vec<Vec<u8>>,
+    spare_bytes: usize,
+}
+
+impl InFlight {
+    fn new(cap: usize, spare_cap: usize) -> InFlight {
+        InFlight {
+            state: Mutex::new(Flight::default()),
+            room: Condvar::new(),
+            cap,
+            spare_cap,
+        }
+    }
+
+    /// Waits until `n` more bytes fit (or nothing is in flight), takes them, and returns
+    /// a spare buffer for them when `buffer` is set (empty, maybe with capacity). Fails
+    /// once `failed` is set.
+    fn take(
+        &self,
+        n: usize,
+        buffer: bool,
+        failed: &AtomicBool,
+    ) -> std::result::Result<Vec<u8>, ()> {
+        let mut st = self.state.lock().unwrap();
+        loop {
+            if failed.load(Ordering::SeqCst) {
+                return Err(());
+            }
+            if st.bytes == 0 || st.bytes + n <= self.cap {
+                break;
+            }
+            // Woken when a worker gives bytes back; the timeout only re-checks `failed`.
+            st = self
+                .room
+                .wait_timeout(st, std::time::Duration::from_millis(50))
+                .unwrap()
+                .0;
+        }
+        st.bytes += n;
+        if !buffer {
+            return Ok(Vec::new());
+        }
+        // The smallest spare buffer that holds `n` bytes, else the largest: a buffer
+        // grows only when none is large enough, so the spare buffers keep the sizes the
+        // chunks have instead of all growing to the largest chunk.
+        let pick = st
+            .spare
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, b)| {
+                let c = b.capacity();
+                if c >= n {
+                    (0, c)
+                } else {
+                    (1, usize::MAX - c)
+                }
+            })
+            .map(|(i, _)| i);
+        let buf = pick.map(|i| st.spare.swap_remove(i)).unwrap_or_default();
+        st.spare_bytes -= buf.capacity();
+        Ok(buf)
+    }
+
+    /// Gives back the `n` bytes of a blob now in a pack, and its buffer.
+    fn give(&self, n: usize, mut buf: Vec<u8>) {
+        let mut st = self.state.lock().unwrap();
+        st.bytes -= n;
+        // A buffer grown for one of the rare large blobs is not kept.
+        let cap = buf.capacity();
+        if cap > 0 && cap <= RECYCLE_MAX && st.spare_bytes + cap <= self.spare_cap {
+            buf.clear();
+            st.spare_bytes += buf.capacity();
+            st.spare.push(buf);
+        }
+        drop(st);
+        self.room.notify_all();
+    }
+
+    /// Wakes every waiting producer (a worker failed or ended).
+    fn wake(&self) {
+        let _st = self.state.lock().unwrap();
+        self.room.notify_all();
+    }
 }
 
 impl Shared<'_> {
@@ -145,7 +261,6 @@ pub(crate) type PickBase<'a> = dyn FnMut(&Id, bool) -> Result<[Option<Id>; 2]> +
 pub struct BlobWriter<'r> {
     shared: &'r Shared<'r>,
     tx: Sender<Job>,
-    pool: Receiver<Vec<u8>>,
 }
 
 impl std::fmt::Debug for BlobWriter<'_> {
@@ -177,8 +292,7 @@ impl BlobWriter<'_> {
         if !new {
             return Ok((id, false));
         }
-        let mut buf = self.pool.try_recv().unwrap_or_default();
-        buf.clear();
+        let mut buf = self.take(data.len(), true)?;
         buf.extend_from_slice(data);
         self.send(Job {
             kind,
@@ -209,6 +323,7 @@ impl BlobWriter<'_> {
         if !self.shared.pending.lock().unwrap().insert(id) {
             return Ok(false);
         }
+        self.take(data.len(), false)?;
         self.send(Job {
             kind,
             id,
@@ -226,6 +341,18 @@ impl BlobWriter<'_> {
             return Ok(false);
         }
         Ok(pending.insert(*id))
+    }
+
+    /// Room for a blob of `n` bytes among those in flight, and a buffer for it when
+    /// `buffer` is set.
+    fn take(&self, n: usize, buffer: bool) -> Result<Vec<u8>> {
+        match self.shared.flight.take(n, buffer, &self.shared.failed) {
+            Ok(buf) => Ok(buf),
+            Err(()) => {
+                self.check()?;
+                Err(Error::Invalid("blob writer stopped".into()))
+            }
+        }
     }
 
     fn send(&self, job: Job) -> Result<()> {
@@ -274,22 +401,19 @@ pub fn with_writer<T>(
         bytes_raw: AtomicU64::new(0),
         bytes_stored: AtomicU64::new(0),
         packs: AtomicU64::new(0),
+        flight: InFlight::new(BYTES_PER_WORKER * workers, SPARE_PER_WORKER * workers),
     };
     let (tx, rx) = bounded::<Job>(QUEUE_PER_WORKER * workers);
-    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(QUEUE_PER_WORKER * workers + workers);
     let result = std::thread::scope(|s| {
         for _ in 0..workers {
             let rx = rx.clone();
-            let pool_tx = pool_tx.clone();
             let shared = &shared;
-            s.spawn(move || worker(shared, rx, pool_tx));
+            s.spawn(move || worker(shared, rx));
         }
         drop(rx);
-        drop(pool_tx);
         let writer = BlobWriter {
             shared: &shared,
             tx,
-            pool: pool_rx,
         };
         let out = f(&writer);
         if out.is_err() {
@@ -404,7 +528,48 @@ fn delta_payload(
     Some(base)
 }
 
-fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
+/// Whether a zstd frame of `n` bytes is worth storing for `raw_len` bytes: it must save
+/// at least 1/32, or the blob is stored raw (reading it back then costs nothing).
+fn worth_compressing(n: usize, raw_len: usize) -> bool {
+    n < raw_len - raw_len / 32
+}
+
+/// Appends a blob's compression byte and payload to `out`: a zstd frame compressed
+/// straight into `out` (grown by `compress_bound(data.len())` bytes for it, then cut to
+/// the frame), or the raw bytes when it does not pay (see [`worth_compressing`]) or
+/// there is no compressor.
+fn append_payload(c: Option<&mut zstd::bulk::Compressor<'_>>, data: &[u8], out: &mut Vec<u8>) {
+    let at = out.len();
+    if let Some(c) = c {
+        out.resize(at + 1 + zstd::zstd_safe::compress_bound(data.len()), 0);
+        out[at] = COMPRESSION_ZSTD;
+        match c.compress_to_buffer(data, &mut out[at + 1..]) {
+            Ok(n) if worth_compressing(n, data.len()) => {
+                out.truncate(at + 1 + n);
+                return;
+            }
+            _ => out.truncate(at),
+        }
+    }
+    out.push(COMPRESSION_NONE);
+    out.extend_from_slice(data);
+}
+
+/// Marks the writer failed when a worker ends by a panic, and wakes the producers that
+/// wait for room (no blob would ever give it back).
+struct WorkerExit<'a, 'r>(&'a Shared<'r>);
+
+impl Drop for WorkerExit<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.failed.store(true, Ordering::SeqCst);
+        }
+        self.0.flight.wake();
+    }
+}
+
+fn worker(shared: &Shared<'_>, rx: Receiver<Job>) {
+    let _exit = WorkerExit(shared);
     let repo = shared.repo;
     let pack_size = repo.config().pack_size as usize;
     let level = repo.config().compression_level;
@@ -420,93 +585,131 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>, pool: Sender<Vec<u8>>) {
     let mut pack: Option<PackBuilder> = None;
     let mut spare: Option<Vec<u8>> = None;
     for job in rx.iter() {
-        if shared.failed.load(Ordering::Relaxed) {
-            continue; // drain so the producer never blocks
-        }
         let raw_len = job.data.len();
-        let mut base = None;
-        for b in job.bases.into_iter().flatten().filter(|_| deltas) {
-            if base.is_some() && compressed.len() < raw_len / GOOD_DELTA_SHARE {
-                break;
+        // Stored unless the writer failed (then drained, so the producer never blocks).
+        'job: {
+            if shared.failed.load(Ordering::Relaxed) {
+                break 'job;
             }
-            if let Some(b) = delta_payload(repo, level, b, &job.data, &mut frame, &mut other) {
-                if base.is_none() || other.len() < compressed.len() {
-                    std::mem::swap(&mut compressed, &mut other);
-                    base = Some(b);
+            let mut base = None;
+            for b in job.bases.into_iter().flatten().filter(|_| deltas) {
+                if base.is_some() && compressed.len() < raw_len / GOOD_DELTA_SHARE {
+                    break;
+                }
+                if let Some(b) = delta_payload(repo, level, b, &job.data, &mut frame, &mut other) {
+                    if base.is_none() || other.len() < compressed.len() {
+                        std::mem::swap(&mut compressed, &mut other);
+                        base = Some(b);
+                    }
+                }
+            }
+            // Most blobs are compressed straight into their pack: no buffer and no copy of
+            // their own. Deltas, and blobs offered to a full pack's padding (their sealed
+            // length decides whether the pack takes them), go through `compressed`.
+            let straight = base.is_none() && pack.as_ref().is_none_or(|p| p.len() < pack_size);
+            let sealed_len = if straight {
+                let p = match pack.as_mut() {
+                    Some(p) => p,
+                    None => match shared.new_pack(spare.take().unwrap_or_default()) {
+                        Ok(p) => pack.insert(p),
+                        Err(e) => {
+                            shared.fail(e);
+                            break 'job;
+                        }
+                    },
+                };
+                let max_len = 1 + match compressor {
+                    Some(_) => zstd::zstd_safe::compress_bound(raw_len).max(raw_len),
+                    None => raw_len,
+                };
+                let (kind, id, data) = (job.kind, job.id, &job.data);
+                match p.push_filled(
+                    &shared.file_key.key,
+                    kind,
+                    id,
+                    raw_len as u32,
+                    max_len,
+                    |out| append_payload(compressor.as_mut(), data, out),
+                ) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        shared.fail(e.into());
+                        break 'job;
+                    }
+                }
+            } else {
+                // Trees always compress well; data is stored raw when zstd saves under 1/32.
+                let (flag, payload): (u8, &[u8]) = match (base, compressor.as_mut()) {
+                    (Some(_), _) => (COMPRESSION_DELTA, &compressed),
+                    (None, Some(c)) => {
+                        compressed.clear();
+                        compressed.reserve(zstd::zstd_safe::compress_bound(raw_len));
+                        match c.compress_to_buffer(&job.data, &mut compressed) {
+                            Ok(n) if worth_compressing(n, raw_len) => {
+                                (COMPRESSION_ZSTD, &compressed[..n])
+                            }
+                            _ => (COMPRESSION_NONE, &job.data),
+                        }
+                    }
+                    (None, None) => (COMPRESSION_NONE, &job.data),
+                };
+                // A full pack takes more blobs while they fit into its padding (small blobs
+                // then fill what would be padding); the first that does not starts a new pack.
+                let sealed = 1 + payload.len() + SEAL_OVERHEAD;
+                if pack.as_ref().is_some_and(|p| {
+                    p.len() >= pack_size && !p.fits_padding(sealed, entry_len(base.is_some()))
+                }) {
+                    match shared.store_pack(pack.take().unwrap()) {
+                        Ok(buf) => spare = Some(buf),
+                        Err(e) => shared.fail(e),
+                    }
+                }
+                let p = match pack.as_mut() {
+                    Some(p) => p,
+                    None => match shared.new_pack(spare.take().unwrap_or_default()) {
+                        Ok(p) => pack.insert(p),
+                        Err(e) => {
+                            shared.fail(e);
+                            break 'job;
+                        }
+                    },
+                };
+                p.push_new(
+                    &shared.file_key.key,
+                    job.kind,
+                    job.id,
+                    raw_len as u32,
+                    flag,
+                    payload,
+                    base,
+                )
+            };
+            let p = pack.as_mut().expect("the blob went into a pack");
+            if let Err(e) = p.spill() {
+                shared.fail(e.into());
+            }
+            match job.kind {
+                BlobKind::Data => shared.data_blobs.fetch_add(1, Ordering::Relaxed),
+                BlobKind::Tree => shared.tree_blobs.fetch_add(1, Ordering::Relaxed),
+            };
+            shared
+                .bytes_raw
+                .fetch_add(raw_len as u64, Ordering::Relaxed);
+            shared
+                .bytes_stored
+                .fetch_add(sealed_len as u64, Ordering::Relaxed);
+            // Full, and not even the smallest blob fits into its padding: stored now.
+            if p.len() >= pack_size && !p.fits_padding(1 + SEAL_OVERHEAD, ENTRY_LEN) {
+                match shared.store_pack(pack.take().unwrap()) {
+                    Ok(buf) => spare = Some(buf),
+                    Err(e) => shared.fail(e),
                 }
             }
         }
-        // Trees always compress well; data is stored raw when zstd saves under 1/32.
-        let (flag, payload): (u8, &[u8]) = match (base, compressor.as_mut()) {
-            (Some(_), _) => (COMPRESSION_DELTA, &compressed),
-            (None, Some(c)) => {
-                compressed.clear();
-                compressed.reserve(zstd::zstd_safe::compress_bound(raw_len));
-                match c.compress_to_buffer(&job.data, &mut compressed) {
-                    Ok(n) if n < raw_len - raw_len / 32 => (COMPRESSION_ZSTD, &compressed[..n]),
-                    _ => (COMPRESSION_NONE, &job.data),
-                }
-            }
-            (None, None) => (COMPRESSION_NONE, &job.data),
-        };
-        // A full pack takes more blobs while they fit into its padding (small blobs
-        // then fill what would be padding); the first that does not starts a new pack.
-        let sealed = 1 + payload.len() + SEAL_OVERHEAD;
-        if pack.as_ref().is_some_and(|p| {
-            p.len() >= pack_size && !p.fits_padding(sealed, entry_len(base.is_some()))
-        }) {
-            match shared.store_pack(pack.take().unwrap()) {
-                Ok(buf) => spare = Some(buf),
-                Err(e) => shared.fail(e),
-            }
-        }
-        let p = match pack.as_mut() {
-            Some(p) => p,
-            None => match shared.new_pack(spare.take().unwrap_or_default()) {
-                Ok(p) => pack.insert(p),
-                Err(e) => {
-                    shared.fail(e);
-                    continue;
-                }
-            },
-        };
-        let sealed_len = p.push_new(
-            &shared.file_key.key,
-            job.kind,
-            job.id,
-            raw_len as u32,
-            flag,
-            payload,
-            base,
-        );
-        if let Err(e) = p.spill() {
-            shared.fail(e.into());
-        }
-        match job.kind {
-            BlobKind::Data => shared.data_blobs.fetch_add(1, Ordering::Relaxed),
-            BlobKind::Tree => shared.tree_blobs.fetch_add(1, Ordering::Relaxed),
-        };
-        shared
-            .bytes_raw
-            .fetch_add(raw_len as u64, Ordering::Relaxed);
-        shared
-            .bytes_stored
-            .fetch_add(sealed_len as u64, Ordering::Relaxed);
-        // Recycle ordinary buffers only: a buffer that once held one of the rare large
-        // chunks would keep its capacity (up to the largest chunk) for good.
-        if job.data.capacity() <= RECYCLE_MAX {
-            let _ = pool.try_send(job.data);
-        }
+        shared.flight.give(raw_len, job.data);
         for b in [&mut compressed, &mut other, &mut frame] {
             if b.capacity() > KEEP_BUFFER {
                 *b = Vec::new();
-            }
-        }
-        // Full, and not even the smallest blob fits into its padding: stored now.
-        if p.len() >= pack_size && !p.fits_padding(1 + SEAL_OVERHEAD, ENTRY_LEN) {
-            match shared.store_pack(pack.take().unwrap()) {
-                Ok(buf) => spare = Some(buf),
-                Err(e) => shared.fail(e),
             }
         }
     }
@@ -591,6 +794,65 @@ mod tests {
     /// Once a worker failed, every later `add` fails naming the worker's error (the
     /// producer may have several threads, and any of their errors may be the one the
     /// user sees), and `with_writer` returns that error itself.
+
+    #[test]
+    fn blobs_in_flight_are_bounded_in_bytes_and_reuse_the_best_fitting_buffer() {
+        let flight = InFlight::new(100, 150);
+        let ok = AtomicBool::new(false);
+        // An oversized blob goes alone when nothing is in flight.
+        let big = flight.take(500, true, &ok).unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let b = flight.take(10, true, &ok).unwrap();
+                done_tx.send(b.capacity()).unwrap();
+            });
+            // The second blob waits for room...
+            assert!(done_rx
+                .recv_timeout(std::time::Duration::from_millis(200))
+                .is_err());
+            // ...which giving the first back makes; the buffer is too large to keep.
+            flight.give(500, vec![0; 500]);
+            done_rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap();
+        });
+        drop(big);
+        flight.give(10, Vec::new());
+        // Given-back buffers are kept up to the spare capacity, and the smallest that
+        // holds a blob is taken for it (else the largest).
+        for cap in [80usize, 20, 40, 30] {
+            flight.take(1, false, &ok).unwrap();
+            flight.give(1, Vec::with_capacity(cap));
+        }
+        let caps = |f: &InFlight| {
+            let mut c: Vec<usize> = f
+                .state
+                .lock()
+                .unwrap()
+                .spare
+                .iter()
+                .map(|b| b.capacity())
+                .collect();
+            c.sort_unstable();
+            c
+        };
+        assert_eq!(caps(&flight), vec![20, 40, 80], "30 more would pass 150");
+        assert_eq!(flight.take(25, true, &ok).unwrap().capacity(), 40);
+        flight.give(25, Vec::new());
+        assert_eq!(flight.take(90, true, &ok).unwrap().capacity(), 80);
+        assert_eq!(flight.state.lock().unwrap().spare_bytes, 20);
+        // A failed writer wakes and refuses a waiting producer.
+        let failed = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let h = s.spawn(|| flight.take(50, true, &failed));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            failed.store(true, Ordering::SeqCst);
+            flight.wake();
+            assert!(h.join().unwrap().is_err());
+        });
+    }
+
     #[test]
     fn every_error_after_a_failed_worker_names_its_cause() {
         let opts = InitOptions {

@@ -17,7 +17,8 @@ use std::path::Path;
 
 /// Reads files and streams in segments of this many bytes: the largest chunk (so a
 /// full buffer always holds a cut) plus 2 MiB (so each refill reads at least that much
-/// after the unfinished tail moves to the front). 10 MiB for files, 4 MiB for streams.
+/// after the unfinished tail moves to the front), and 4 MiB at least: 4 MiB for files and
+/// streams (10 MiB for files in repositories made with 8 MiB chunks).
 fn segment_len(chunker: &Chunker) -> usize {
     (chunker.params().max_size as usize + (2 << 20)).max(4 << 20)
 }
