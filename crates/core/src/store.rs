@@ -607,39 +607,11 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>) {
             // their own. Deltas, and blobs offered to a full pack's padding (their sealed
             // length decides whether the pack takes them), go through `compressed`.
             let straight = base.is_none() && pack.as_ref().is_none_or(|p| p.len() < pack_size);
-            let sealed_len = if straight {
-                let p = match pack.as_mut() {
-                    Some(p) => p,
-                    None => match shared.new_pack(spare.take().unwrap_or_default()) {
-                        Ok(p) => pack.insert(p),
-                        Err(e) => {
-                            shared.fail(e);
-                            break 'job;
-                        }
-                    },
-                };
-                let max_len = 1 + match compressor {
-                    Some(_) => zstd::zstd_safe::compress_bound(raw_len).max(raw_len),
-                    None => raw_len,
-                };
-                let (kind, id, data) = (job.kind, job.id, &job.data);
-                match p.push_filled(
-                    &shared.file_key.key,
-                    kind,
-                    id,
-                    raw_len as u32,
-                    max_len,
-                    |out| append_payload(compressor.as_mut(), data, out),
-                ) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        shared.fail(e.into());
-                        break 'job;
-                    }
-                }
+            let payload: Option<(u8, &[u8])> = if straight {
+                None
             } else {
                 // Trees always compress well; data is stored raw when zstd saves under 1/32.
-                let (flag, payload): (u8, &[u8]) = match (base, compressor.as_mut()) {
+                Some(match (base, compressor.as_mut()) {
                     (Some(_), _) => (COMPRESSION_DELTA, &compressed),
                     (None, Some(c)) => {
                         compressed.clear();
@@ -652,9 +624,11 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>) {
                         }
                     }
                     (None, None) => (COMPRESSION_NONE, &job.data),
-                };
-                // A full pack takes more blobs while they fit into its padding (small blobs
-                // then fill what would be padding); the first that does not starts a new pack.
+                })
+            };
+            // A full pack takes more blobs while they fit into its padding (small blobs
+            // then fill what would be padding); the first that does not starts a new pack.
+            if let Some((_, payload)) = payload {
                 let sealed = 1 + payload.len() + SEAL_OVERHEAD;
                 if pack.as_ref().is_some_and(|p| {
                     p.len() >= pack_size && !p.fits_padding(sealed, entry_len(base.is_some()))
@@ -664,17 +638,19 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>) {
                         Err(e) => shared.fail(e),
                     }
                 }
-                let p = match pack.as_mut() {
-                    Some(p) => p,
-                    None => match shared.new_pack(spare.take().unwrap_or_default()) {
-                        Ok(p) => pack.insert(p),
-                        Err(e) => {
-                            shared.fail(e);
-                            break 'job;
-                        }
-                    },
-                };
-                p.push_new(
+            }
+            let p = match pack.as_mut() {
+                Some(p) => p,
+                None => match shared.new_pack(spare.take().unwrap_or_default()) {
+                    Ok(p) => pack.insert(p),
+                    Err(e) => {
+                        shared.fail(e);
+                        break 'job;
+                    }
+                },
+            };
+            let sealed_len = match payload {
+                Some((flag, payload)) => p.push_new(
                     &shared.file_key.key,
                     job.kind,
                     job.id,
@@ -682,9 +658,30 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>) {
                     flag,
                     payload,
                     base,
-                )
+                ),
+                None => {
+                    let max_len = 1 + match compressor {
+                        Some(_) => zstd::zstd_safe::compress_bound(raw_len).max(raw_len),
+                        None => raw_len,
+                    };
+                    let data = &job.data;
+                    let filled = p.push_filled(
+                        &shared.file_key.key,
+                        job.kind,
+                        job.id,
+                        raw_len as u32,
+                        max_len,
+                        |out| append_payload(compressor.as_mut(), data, out),
+                    );
+                    match filled {
+                        Ok(n) => n,
+                        Err(e) => {
+                            shared.fail(e.into());
+                            break 'job;
+                        }
+                    }
+                }
             };
-            let p = pack.as_mut().expect("the blob went into a pack");
             if let Err(e) = p.spill() {
                 shared.fail(e.into());
             }
