@@ -609,22 +609,13 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Job>) {
             let straight = base.is_none() && pack.as_ref().is_none_or(|p| p.len() < pack_size);
             let payload: Option<(u8, &[u8])> = if straight {
                 None
+            } else if base.is_some() {
+                Some((COMPRESSION_DELTA, &compressed))
             } else {
-                // Trees always compress well; data is stored raw when zstd saves under 1/32.
-                Some(match (base, compressor.as_mut()) {
-                    (Some(_), _) => (COMPRESSION_DELTA, &compressed),
-                    (None, Some(c)) => {
-                        compressed.clear();
-                        compressed.reserve(zstd::zstd_safe::compress_bound(raw_len));
-                        match c.compress_to_buffer(&job.data, &mut compressed) {
-                            Ok(n) if worth_compressing(n, raw_len) => {
-                                (COMPRESSION_ZSTD, &compressed[..n])
-                            }
-                            _ => (COMPRESSION_NONE, &job.data),
-                        }
-                    }
-                    (None, None) => (COMPRESSION_NONE, &job.data),
-                })
+                // The same compression byte and payload as a blob stored straight.
+                compressed.clear();
+                append_payload(compressor.as_mut(), &job.data, &mut compressed);
+                Some((compressed[0], &compressed[1..]))
             };
             // A full pack takes more blobs while they fit into its padding (small blobs
             // then fill what would be padding); the first that does not starts a new pack.
