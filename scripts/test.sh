@@ -49,6 +49,9 @@ command -v git >/dev/null || need+=(git)
 # OpenSSH's server and client for the SFTP backend's tests (they start their own sshd).
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+# Run as root, the SFTP tests also log in an ordinary account (cairn-sftp), which they
+# make with useradd when it is missing.
+command -v useradd >/dev/null || [ -x /usr/sbin/useradd ] || need+=(passwd)
 # Shells whose completion scripts the tests check.
 command -v zsh >/dev/null || need+=(zsh)
 command -v fish >/dev/null || need+=(fish)

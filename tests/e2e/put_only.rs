@@ -221,9 +221,27 @@ fn a_put_only_key_backs_up_but_cannot_read_forget_or_prune() {
 /// finds the repository sound and restores the put-only snapshots.
 #[test]
 fn a_put_only_key_on_an_append_only_sftp_account() {
-    let server = cairn_testing::servers::SshServer::start_with_sftp_options(
-        "-u 0277 -P remove,rmdir,setstat,fsetstat,lsetstat,hardlink,symlink,copy-data",
-    );
+    append_only_sftp_account(false);
+}
+
+/// The same through an ordinary account (not root when the tests run as root), as
+/// docs/offsite.md recommends: there the modes bind, and the account cannot open a file
+/// of the repository for writing again.
+#[test]
+fn a_put_only_key_on_an_append_only_sftp_account_of_an_ordinary_user() {
+    append_only_sftp_account(true);
+}
+
+const APPEND_ONLY: &str =
+    "-u 0277 -P remove,rmdir,setstat,fsetstat,lsetstat,hardlink,symlink,copy-data";
+
+fn append_only_sftp_account(ordinary: bool) {
+    use cairn_testing::servers::SshServer;
+    let server = if ordinary {
+        SshServer::start_ordinary(APPEND_ONLY)
+    } else {
+        SshServer::start_with_sftp_options(APPEND_ONLY)
+    };
     let env = Env::new();
     let on_server = server.files().join("repo");
     // The admin creates the repository where the server keeps it, and a put-only key.
@@ -242,6 +260,16 @@ fn a_put_only_key_on_an_append_only_sftp_account() {
         "--new-password-file",
         put_pw.to_str().unwrap(),
     ]));
+    if ordinary {
+        // ...and gives it to the account (docs/offsite.md).
+        let status = std::process::Command::new("chown")
+            .arg("-R")
+            .arg(format!("{}:", server.user()))
+            .arg(&on_server)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
 
     // The web server reaches it only through the restricted account.
     let config = env.path("config.toml");
@@ -288,6 +316,51 @@ fn a_put_only_key_on_an_append_only_sftp_account() {
         let mode = fs::metadata(path).unwrap().permissions();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(mode.mode() & 0o222, 0, "{} is writable", path.display());
+    }
+
+    if ordinary {
+        // Through the account itself, not cairn: a file of the repository cannot be
+        // opened for writing again (an SFTP `put` over a pack).
+        let pack = before
+            .keys()
+            .find(|p| p.parent().and_then(Path::parent) == Some(&on_server.join("data")))
+            .expect("a pack")
+            .clone();
+        let other = env.path("other-bytes");
+        fs::write(&other, b"not what was stored").unwrap();
+        let mut sftp = std::process::Command::new("sftp")
+            .args(["-q", "-b", "-", "-P", &server.port().to_string()])
+            .arg("-i")
+            .arg(server.client_key())
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                server.known_hosts().display()
+            ))
+            .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+            .arg(format!("{}@127.0.0.1", server.user()))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(
+            sftp.stdin.take().unwrap(),
+            "put {} {}",
+            other.display(),
+            pack.display()
+        )
+        .unwrap();
+        let out = sftp.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "the account overwrote {}",
+            pack.display()
+        );
+        assert!(err.contains("ermission denied"), "{err}");
+        assert_eq!(fs::metadata(&pack).unwrap().len(), before[&pack]);
     }
 
     // Even a full key cannot remove anything through this account: forget fails, and

@@ -34,6 +34,25 @@ fn fresh_backends() -> impl Fn() -> Box<dyn Backend> {
 
 cairn_testing::backend_conformance_tests!(fresh_backends());
 
+/// The same suite through an ordinary account (not root when the tests run as root), as
+/// a real server's backup account is: the modes cairn gives its files and directories
+/// bind it, so a file it made read-only cannot be opened for writing again, and every
+/// directory it makes must stay writable to it.
+mod ordinary_account {
+    use super::*;
+
+    fn fresh_backends() -> impl Fn() -> Box<dyn Backend> {
+        let s = SshServer::start_ordinary("");
+        let count = AtomicUsize::new(0);
+        move || -> Box<dyn Backend> {
+            let i = count.fetch_add(1, Ordering::Relaxed);
+            Box::new(SftpBackend::new(&s.url(&format!("r{i}/repo")), &options(&s)).unwrap())
+        }
+    }
+
+    cairn_testing::backend_conformance_tests!(fresh_backends());
+}
+
 #[test]
 fn layout_matches_the_local_one_without_temp_files() {
     let s = &server();

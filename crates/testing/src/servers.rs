@@ -161,14 +161,60 @@ impl Drop for S3Server {
     }
 }
 
+/// The ordinary account that [`SshServer::start_ordinary`] logs in when the tests run
+/// as root: made here if it is missing (`scripts/test.sh` makes it too), no password,
+/// no home directory.
+pub const ORDINARY_ACCOUNT: &str = "cairn-sftp";
+
 /// An OpenSSH server on 127.0.0.1 with its SFTP subsystem, a fresh host key, and one
-/// client key in its authorized_keys; it logs in the user running the tests.
+/// client key in its authorized_keys; it logs in the user running the tests, or, from
+/// [`SshServer::start_ordinary`], an ordinary account whose file modes bind it.
 #[derive(Debug)]
 pub struct SshServer {
     child: Child,
     dir: tempfile::TempDir,
     port: u16,
     user: String,
+}
+
+/// Makes [`ORDINARY_ACCOUNT`] when it is missing, with no password and not locked:
+/// without PAM, sshd refuses every login, keys included, to an account whose password
+/// field starts with "!" (what `useradd` gives by default). Tests in other processes may
+/// do this at the same moment; `useradd` and `usermod` then find the account files
+/// locked or the account made, and this tries again.
+fn ensure_ordinary_account() {
+    let field = || -> Option<String> {
+        let out = Command::new("getent")
+            .args(["shadow", ORDINARY_ACCOUNT])
+            .output()
+            .expect("running getent");
+        out.status.success().then(|| {
+            let line = String::from_utf8_lossy(&out.stdout).into_owned();
+            line.split(':').nth(1).unwrap_or("").to_owned()
+        })
+    };
+    for attempt in 0..50 {
+        let out = match field() {
+            Some(pw) if !pw.starts_with('!') => return,
+            Some(_) => Command::new("usermod")
+                .args(["-p", "*", ORDINARY_ACCOUNT])
+                .output(),
+            None => Command::new("useradd")
+                .args(["--system", "--no-create-home", "--home-dir", "/nonexistent"])
+                .args(["--shell", "/bin/sh", "--password", "*", ORDINARY_ACCOUNT])
+                .output(),
+        }
+        .expect("running useradd or usermod (package passwd)");
+        if !out.status.success() {
+            assert!(
+                attempt < 49,
+                "making the account {ORDINARY_ACCOUNT}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    panic!("the account {ORDINARY_ACCOUNT} could not be made or unlocked");
 }
 
 /// Where `sshd` is: on `PATH`, else `/usr/sbin/sshd`.
@@ -194,6 +240,18 @@ impl SshServer {
     /// Starts a server whose SFTP subsystem is `internal-sftp` with these options, e.g.
     /// `-P remove,rmdir` to deny requests (an account that cannot delete).
     pub fn start_with_sftp_options(options: &str) -> SshServer {
+        SshServer::start_as(options, false)
+    }
+
+    /// Starts a server that logs in an ordinary account, as a real server's backup
+    /// account is: when the tests run as root, [`ORDINARY_ACCOUNT`] (whose file modes
+    /// bind it, where root's never do), else the user running them. [`SshServer::files`]
+    /// belongs to that account.
+    pub fn start_ordinary(options: &str) -> SshServer {
+        SshServer::start_as(options, true)
+    }
+
+    fn start_as(options: &str, ordinary: bool) -> SshServer {
         let sshd = sshd_binary();
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
@@ -203,7 +261,7 @@ impl SshServer {
                 .arg(d.join(key)));
         }
         fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
-        let user = String::from_utf8(
+        let me = String::from_utf8(
             Command::new("id")
                 .arg("-un")
                 .output()
@@ -213,11 +271,17 @@ impl SshServer {
         .unwrap()
         .trim()
         .to_owned();
-        let root = user == "root";
+        let root = me == "root";
         if root {
             // sshd refuses to start without its privilege separation directory.
             let _ = fs::create_dir_all("/run/sshd");
         }
+        let user = if ordinary && root {
+            ensure_ordinary_account();
+            ORDINARY_ACCOUNT.to_owned()
+        } else {
+            me
+        };
         let port = free_port();
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile none\n\
@@ -236,6 +300,15 @@ impl SshServer {
         )
         .unwrap();
         fs::create_dir(d.join("files")).unwrap();
+        if user == ORDINARY_ACCOUNT {
+            // The account reaches its authorized_keys and its files through the
+            // temporary directory (root's, mode 0700 until now), and owns its files.
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+            run(Command::new("chown")
+                .arg(format!("{ORDINARY_ACCOUNT}:"))
+                .arg(d.join("files")));
+        }
         let log = d.join("sshd.log");
         let mut child = Command::new(&sshd)
             .args(["-D", "-e", "-f"])
@@ -257,6 +330,11 @@ impl SshServer {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The account the server logs in.
+    pub fn user(&self) -> &str {
+        &self.user
     }
 
     /// A directory on the server (the same machine) for repositories.
