@@ -49,6 +49,8 @@ command -v git >/dev/null || need+=(git)
 # OpenSSH's server and client for the SFTP backend's tests (they start their own sshd).
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+# rclone: the rclone: repositories' tests run `rclone serve sftp` on its local backend.
+command -v rclone >/dev/null || need+=(rclone)
 # Run as root, the SFTP tests also log in an ordinary account (cairn-sftp), which they
 # make with useradd when it is missing.
 command -v useradd >/dev/null || [ -x /usr/sbin/useradd ] || need+=(passwd)

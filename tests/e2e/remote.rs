@@ -1,6 +1,7 @@
 //! The binary against remote repositories on real servers on loopback: an S3-compatible
-//! one (`s3s-fs`, options from the environment) and OpenSSH's SFTP (options from the
-//! config file). Each runs init, backup, snapshots, restore and check --read-data.
+//! one (`s3s-fs`, options from the environment), OpenSSH's SFTP (options from the
+//! config file) and rclone (`rclone serve sftp`, on its local backend). Each runs init,
+//! backup, snapshots, restore and check --read-data.
 
 use crate::common::*;
 use cairn_testing::servers::{S3Server, SshServer};
@@ -88,6 +89,50 @@ fn sftp_repository_round_trips_with_options_from_the_config_file() {
             .count(),
         256
     );
+}
+
+/// An `rclone:` repository: cairn starts rclone itself, on rclone's local backend here
+/// (`:local:`, any configured remote works the same); forget and prune run through it
+/// too, and no rclone process outlives a command.
+#[test]
+fn rclone_repository_round_trips_and_prunes() {
+    let env = Env::new();
+    let on_disk = env.path("offsite/web1");
+    let location = format!("rclone::local:{}", on_disk.display());
+    let cmd = |args: &[&str]| {
+        let mut c = env.cmd();
+        c.env("CAIRN_REPOSITORY", &location)
+            .env("CAIRN_CACHE_DIR", env.path("cache"))
+            .args(args);
+        c
+    };
+    round_trip(&env, &cmd, &location);
+    assert!(on_disk.join("config").is_file());
+    assert_eq!(fs::read_dir(on_disk.join("data")).unwrap().count(), 256);
+    let serving = |dir: &Path| {
+        let out = Command::new("pgrep")
+            .args([
+                "-f",
+                &format!("rclone serve sftp --stdio .*{}", dir.display()),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(serving(&env.path("offsite")), "", "rclone still running");
+
+    let env = Env::new();
+    let on_disk = env.path("offsite/web1");
+    let location = format!("rclone::local:{}", on_disk.display());
+    let cmd = |args: &[&str]| {
+        let mut c = env.cmd();
+        c.env("CAIRN_REPOSITORY", &location)
+            .env("CAIRN_CACHE_DIR", env.path("cache"))
+            .args(args);
+        c
+    };
+    forget_and_prune(&env, &cmd, &on_disk.join("data"));
+    assert_eq!(serving(&env.path("offsite")), "", "rclone still running");
 }
 
 /// Runs `cmd(args)` and returns its standard output; fails the test on failure.

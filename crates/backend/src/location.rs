@@ -17,6 +17,11 @@ pub fn local_path(location: &str) -> Option<PathBuf> {
     if let Some(path) = location.strip_prefix("file://") {
         return Some(PathBuf::from(path));
     }
+    // `rclone:REMOTE:PATH`, as restic names such repositories (a local directory whose
+    // name starts so is `./rclone:...`).
+    if location.starts_with("rclone:") {
+        return None;
+    }
     match location.split_once("://") {
         Some((scheme, _))
             if !scheme.is_empty()
@@ -31,8 +36,8 @@ pub fn local_path(location: &str) -> Option<PathBuf> {
 }
 
 /// The backend for a repository location: `s3://bucket/prefix`,
-/// `sftp://[user@]host[:port]/path`, or a local directory (a plain path or
-/// `file:///path`). Remote backends check their options here but connect lazily, on
+/// `sftp://[user@]host[:port]/path`, `rclone:REMOTE:PATH` (any remote rclone reaches,
+/// through `rclone serve sftp`), or a local directory (a plain path or `file:///path`). Remote backends check their options here but connect lazily, on
 /// the first operation.
 pub fn open(location: &str, options: &RemoteOptions) -> Result<Arc<dyn Backend>, BackendError> {
     if let Some(path) = local_path(location) {
@@ -44,9 +49,12 @@ pub fn open(location: &str, options: &RemoteOptions) -> Result<Arc<dyn Backend>,
     if location.starts_with("sftp://") {
         return Ok(Arc::new(SftpBackend::new(location, options)?));
     }
+    if location.starts_with("rclone:") {
+        return Ok(Arc::new(SftpBackend::rclone(location)?));
+    }
     Err(invalid_location(
         location,
-        "unsupported scheme (use a path, file://, s3:// or sftp://)",
+        "unsupported scheme (use a path, file://, s3://, sftp:// or rclone:)",
     ))
 }
 
@@ -61,6 +69,8 @@ mod tests {
         assert_eq!(local_path("file:///srv/repo"), Some("/srv/repo".into()));
         assert_eq!(local_path("s3://bucket/prefix"), None);
         assert_eq!(local_path("sftp://host/repo"), None);
+        assert_eq!(local_path("rclone:remote:repo"), None);
+        assert_eq!(local_path("./rclone:dir"), Some("./rclone:dir".into()));
         assert_eq!(local_path("/odd/dir://x"), Some("/odd/dir://x".into()));
         let err = open("ftp://host/x", &RemoteOptions::default()).unwrap_err();
         assert!(err.to_string().contains("unsupported scheme"), "{err}");

@@ -13,8 +13,9 @@
 //! 4. defaults: the local default repository, a prompt on a terminal, the catalogs
 //!    under `~/.cache/cairn`.
 //!
-//! Remote repositories (`s3://`, `sftp://`) take their options from the config file's
-//! `[repository]` (`s3-endpoint`, `s3-region`, `s3-path-style`, `s3-access-key-id`,
+//! Remote repositories (`s3://`, `sftp://`; an `rclone:` one has rclone's own config)
+//! take their options from the config file's `[repository]` (`s3-endpoint`,
+//! `s3-region`, `s3-path-style`, `s3-access-key-id`,
 //! `s3-secret-access-key-file`/`-command`/`s3-secret-access-key`, `sftp-identity-file`,
 //! `sftp-known-hosts`), each replaced by its environment variable when that is set
 //! (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,

@@ -253,7 +253,8 @@ pub struct RepositoryConfig {
     /// `name`: what `cairn status` calls it (`primary` when `[repository]` has none);
     /// required and unique in `[[offsite]]`.
     pub name: Option<String>,
-    /// `url`: where the repository is (an absolute local path, `s3://` or `sftp://`).
+    /// `url`: where the repository is (an absolute local path, `s3://`, `sftp://` or
+    /// `rclone:`).
     pub url: Option<String>,
     /// `password-file`, `password-command` or `password`.
     pub password: Option<PasswordSource>,

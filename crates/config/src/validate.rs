@@ -512,7 +512,7 @@ fn job(j: raw::Job, config: &Config, v: &mut Validator) -> Option<JobConfig> {
 fn repository(r: raw::Repository, v: &mut Validator) -> RepositoryConfig {
     let url = r.url.and_then(|u| {
         let text = v.nonempty("url", &u)?;
-        if ["s3://", "sftp://", "file://"]
+        if ["s3://", "sftp://", "file://", "rclone:"]
             .iter()
             .any(|scheme| text.starts_with(scheme))
         {
@@ -521,8 +521,8 @@ fn repository(r: raw::Repository, v: &mut Validator) -> RepositoryConfig {
         if text.contains("://") {
             v.at(
                 &u,
-                "the repository url must be an absolute path, file://, s3://bucket/prefix \
-                 or sftp://user@host/path"
+                "the repository url must be an absolute path, file://, s3://bucket/prefix, \
+                 sftp://user@host/path or rclone:remote:path"
                     .into(),
             );
             return None;
@@ -1289,6 +1289,13 @@ keep-within = "2 weeks"
         );
         let c = parse("[repository]\nurl = \"sftp://u@h/srv/r\"\n", &file(), false).unwrap();
         assert_eq!(c.repository.url.as_deref(), Some("sftp://u@h/srv/r"));
+        let c = parse(
+            "[repository]\nurl = \"rclone:b2:bucket/r\"\n",
+            &file(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.repository.url.as_deref(), Some("rclone:b2:bucket/r"));
         let c = parse("[repository]\npassword = \"s3cret\"\n", &file(), false).unwrap();
         let pw = c.repository.password.unwrap();
         assert!(matches!(pw, PasswordSource::Inline(_)));

@@ -43,7 +43,7 @@ pub fn report_retries(s: &Settings) {
     }
 }
 
-/// The backend for a repository location: a directory, `s3://` or `sftp://`.
+/// The backend for a repository location: a directory, `s3://`, `sftp://` or `rclone:`.
 pub fn backend(s: &Settings) -> Result<Arc<dyn Backend>> {
     let b = cairn_backend::open(&s.repo, &s.remote_options()?)?;
     OPENED.lock().unwrap().push(Arc::clone(&b));
