@@ -10,10 +10,12 @@
 //!   write is one PUT.
 //! - [`SftpBackend`]: a repository in a directory on an SSH server
 //!   (`sftp://user@host:port/path`), through the system `ssh`, with strict host-key
-//!   checking. Same layout; a write is a temp file renamed onto its name.
+//!   checking. Same layout; a write is a temp file renamed onto its name. The same
+//!   backend reaches any remote rclone reaches (`rclone:REMOTE:PATH`, in `rclone.rs`),
+//!   talking SFTP to `rclone serve sftp --stdio`.
 //! - [`ExportFile`]: a cairn export (one repository laid into one tar file by
 //!   [`write_export`]), read in place and read-only.
-//! - [`open`]: picks one of the three from a location string, with [`RemoteOptions`]
+//! - [`open`]: picks one of them from a location string, with [`RemoteOptions`]
 //!   (endpoint, region, credentials, identity file, known_hosts file).
 //! - [`validate_name`]: the file-name rule every backend applies before touching storage,
 //!   so no name can escape its directory.
@@ -33,6 +35,7 @@ mod export;
 mod local;
 mod location;
 mod options;
+mod rclone;
 mod s3;
 mod sftp;
 

@@ -32,9 +32,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// with `scp -r` or `rsync` opens on either side. A path in the URL is absolute;
 /// `sftp://host/~/repo` is `repo` in the login directory.
 ///
-/// [`SftpBackend::rclone`] makes one for `rclone:REMOTE:PATH` instead, whose SFTP
-/// server is `rclone serve sftp --stdio` (decision 0031); the rest of this describes
-/// `sftp://`.
+/// [`SftpBackend::rclone`] (in `rclone.rs`) makes one for `rclone:REMOTE:PATH`
+/// instead, whose SFTP server is `rclone serve sftp --stdio` (decision 0031); the rest
+/// of this describes `sftp://`.
 ///
 /// It runs the system `ssh` (through the `openssh` crate): keys, the agent and
 /// `~/.ssh/config` work as for `ssh`. The server's host key is checked strictly
@@ -142,7 +142,7 @@ async fn read_pipelined(
 }
 
 /// Why an attempt failed: on the SFTP protocol (the server answered), or before.
-enum Fail {
+pub(crate) enum Fail {
     Sftp(SftpError),
     /// Connecting failed in a way worth another try (refused, timed out).
     Connect(String),
@@ -244,108 +244,27 @@ impl SftpBackend {
         })
     }
 
-    /// A backend for `rclone:REMOTE:PATH`: a repository on any remote that rclone
-    /// reaches (a name from rclone's config, or an on-the-fly `:backend:` remote). Each
-    /// connection starts `rclone serve sftp --stdio` on the repository's parent and
-    /// speaks SFTP over its standard input and output: no port, no password, nothing
-    /// another local user could connect to. rclone must be installed (on `PATH`) and
-    /// configured (`rclone config`) for the remote.
-    pub fn rclone(location: &str) -> Result<SftpBackend, BackendError> {
-        let spec = location
-            .strip_prefix("rclone:")
-            .ok_or_else(|| invalid_location(location, "not an rclone: location"))?;
-        // The remote ends at the first ':' (after the leading one of `:backend:`).
-        let skip = usize::from(spec.starts_with(':'));
-        let colon = spec[skip..]
-            .find(':')
-            .map(|i| i + skip)
-            .ok_or_else(|| invalid_location(location, "no remote (rclone:REMOTE:PATH)"))?;
-        let (remote, path) = (&spec[..=colon], &spec[colon + 1..]);
-        if remote.len() <= 1 + skip {
-            return Err(invalid_location(location, "no remote (rclone:REMOTE:PATH)"));
-        }
-        let trimmed = path.trim_end_matches('/');
-        if trimmed.split('/').any(|p| p == "." || p == "..") {
-            return Err(invalid_location(location, "'.' and '..' in the path"));
-        }
-        let (parent, name) = match trimmed.rsplit_once('/') {
-            Some((parent, name)) => (if parent.is_empty() { "/" } else { parent }, name),
-            None => ("", trimmed),
-        };
-        if name.is_empty() {
-            return Err(invalid_location(
-                location,
-                "no repository directory in the path",
-            ));
-        }
+    /// A backend whose SFTP server is `rclone serve sftp --stdio` on `served` (see
+    /// [`crate::rclone`]), the repository being `root` there.
+    pub(crate) fn served_by_rclone(
+        location: &str,
+        served: String,
+        root: String,
+    ) -> Result<SftpBackend, BackendError> {
         Ok(SftpBackend {
             location: location.to_owned(),
             host: String::new(),
             port: None,
             user: None,
-            root: format!("/{name}"),
+            root,
             identity_file: None,
             known_hosts: None,
-            rclone: Some(format!("{remote}{parent}")),
+            rclone: Some(served),
             write_pipeline: 1,
             conn: tokio::sync::Mutex::new(None),
             retries: AtomicU64::new(0),
             runtime: runtime("cairn-rclone")?,
         })
-    }
-
-    /// Starts `rclone serve sftp --stdio` and opens the SFTP session over it. The
-    /// process ends with the session (it is killed when the session is dropped).
-    async fn connect_rclone(&self, served: &str) -> Result<Sftp, Fail> {
-        let mut command = cairn_core::command("rclone");
-        command
-            .args(["serve", "sftp", "--stdio", "--log-level", "ERROR", served])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit());
-        let mut child = tokio::process::Command::from(command)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                let hint = if e.kind() == io::ErrorKind::NotFound {
-                    " (rclone is not installed or not on PATH)"
-                } else {
-                    ""
-                };
-                Fail::Final(BackendError::io(
-                    format!("starting rclone for {}{hint}", self.location),
-                    e,
-                ))
-            })?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(Fail::Connect("rclone's standard input or output".into()));
-        };
-        let child = Arc::new(tokio::sync::Mutex::new(child));
-        let kept = openssh_sftp_client::SftpAuxiliaryData::Arced(child.clone());
-        match Sftp::new_with_auxiliary(stdin, stdout, SftpOptions::default(), kept).await {
-            Ok(sftp) => Ok(sftp),
-            Err(e) => {
-                // rclone that ended before the session began (an unknown remote, a
-                // config it cannot read) has said why on standard error: no retry. (Its
-                // output closes as it exits: it is given a moment to be reaped.)
-                let exited = tokio::time::timeout(Duration::from_secs(2), async {
-                    child.lock().await.wait().await.ok()
-                })
-                .await
-                .ok()
-                .flatten();
-                match exited {
-                    Some(status) if !status.success() => Err(Fail::Final(BackendError::io(
-                        format!("rclone could not serve {} ({status})", self.location),
-                        io::Error::other(format!(
-                            "{e}; rclone's own message is above, and `rclone lsd {served}` \
-                             shows whether the remote is configured"
-                        )),
-                    ))),
-                    _ => Err(e.into()),
-                }
-            }
-        }
     }
 
     /// The path of `dir` (relative to the repository root; empty for the root).
@@ -360,7 +279,7 @@ impl SftpBackend {
     /// Opens the SSH connection and the SFTP session.
     async fn connect(&self) -> Result<Sftp, Fail> {
         if let Some(served) = &self.rclone {
-            return self.connect_rclone(served).await;
+            return crate::rclone::session(&self.location, served).await;
         }
         let mut b = SessionBuilder::default();
         b.known_hosts_check(KnownHosts::Strict)
