@@ -99,13 +99,7 @@ fn rclone_repository_round_trips_and_prunes() {
     let env = Env::new();
     let on_disk = env.path("offsite/web1");
     let location = format!("rclone::local:{}", on_disk.display());
-    let cmd = |args: &[&str]| {
-        let mut c = env.cmd();
-        c.env("CAIRN_REPOSITORY", &location)
-            .env("CAIRN_CACHE_DIR", env.path("cache"))
-            .args(args);
-        c
-    };
+    let cmd = location_cmd(&env, &location);
     round_trip(&env, &cmd, &location);
     assert!(on_disk.join("config").is_file());
     assert_eq!(fs::read_dir(on_disk.join("data")).unwrap().count(), 256);
@@ -124,15 +118,20 @@ fn rclone_repository_round_trips_and_prunes() {
     let env = Env::new();
     let on_disk = env.path("offsite/web1");
     let location = format!("rclone::local:{}", on_disk.display());
-    let cmd = |args: &[&str]| {
+    let cmd = location_cmd(&env, &location);
+    forget_and_prune(&env, &cmd, &on_disk.join("data"));
+    assert_eq!(serving(&env.path("offsite")), "", "rclone still running");
+}
+
+/// A command line for the repository at `location`, which needs no options.
+fn location_cmd<'a>(env: &'a Env, location: &'a str) -> impl Fn(&[&str]) -> Command + 'a {
+    move |args: &[&str]| {
         let mut c = env.cmd();
-        c.env("CAIRN_REPOSITORY", &location)
+        c.env("CAIRN_REPOSITORY", location)
             .env("CAIRN_CACHE_DIR", env.path("cache"))
             .args(args);
         c
-    };
-    forget_and_prune(&env, &cmd, &on_disk.join("data"));
-    assert_eq!(serving(&env.path("offsite")), "", "rclone still running");
+    }
 }
 
 /// Runs `cmd(args)` and returns its standard output; fails the test on failure.

@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::common::db::TempPg;
 use crate::common::{cairn_with_config, files_under, kimai_sqlite_install, succeed, Env, PASSWORD};
@@ -530,22 +530,20 @@ fn every_program_is_started_without_cairns_secrets() {
     );
 }
 
-/// `rclone`, which cairn starts for an `rclone:` repository, does not get cairn's
-/// password variables: a wrapper named `rclone` first on the PATH writes its
-/// environment down and runs the real one.
-#[test]
-fn rclone_started_for_a_repository_never_sees_cairns_passwords() {
-    let env = Env::new();
+/// A wrapper named `program` in a new directory of `env`, which writes its environment
+/// to a log and runs the real one found on the PATH: returns the PATH, the wrapper's
+/// directory (to put first on it) and the log.
+fn env_logging_wrapper(env: &Env, program: &str) -> (String, PathBuf, PathBuf) {
     let path = std::env::var("PATH").unwrap_or_default();
     let real = path
         .split(':')
-        .map(|d| Path::new(d).join("rclone"))
+        .map(|d| Path::new(d).join(program))
         .find(|p| p.is_file())
-        .expect("rclone on the PATH");
+        .unwrap_or_else(|| panic!("{program} on the PATH"));
     let bin = env.path("bin");
     fs::create_dir_all(&bin).unwrap();
-    let log = env.path("rclone-env.txt");
-    let wrapper = bin.join("rclone");
+    let log = env.path(&format!("{program}-env.txt"));
+    let wrapper = bin.join(program);
     fs::write(
         &wrapper,
         format!(
@@ -556,6 +554,16 @@ fn rclone_started_for_a_repository_never_sees_cairns_passwords() {
     )
     .unwrap();
     fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    (path, bin, log)
+}
+
+/// `rclone`, which cairn starts for an `rclone:` repository, does not get cairn's
+/// password variables: a wrapper named `rclone` first on the PATH writes its
+/// environment down and runs the real one.
+#[test]
+fn rclone_started_for_a_repository_never_sees_cairns_passwords() {
+    let env = Env::new();
+    let (path, bin, log) = env_logging_wrapper(&env, "rclone");
     let location = format!("rclone::local:{}", env.path("offsite/repo").display());
     let run = |args: &[&str]| {
         let mut c = env.cmd();
@@ -580,26 +588,7 @@ fn rclone_started_for_a_repository_never_sees_cairns_passwords() {
 fn ssh_started_for_sftp_never_sees_cairns_passwords() {
     let server = cairn_testing::servers::SshServer::start();
     let env = Env::new();
-    let path = std::env::var("PATH").unwrap_or_default();
-    let real = path
-        .split(':')
-        .map(|d| Path::new(d).join("ssh"))
-        .find(|p| p.is_file())
-        .expect("ssh on the PATH");
-    let bin = env.path("bin");
-    fs::create_dir_all(&bin).unwrap();
-    let log = env.path("ssh-env.txt");
-    let wrapper = bin.join("ssh");
-    fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nenv >> '{}'\nexec '{}' \"$@\"\n",
-            log.display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let (path, bin, log) = env_logging_wrapper(&env, "ssh");
     let run = |args: &[&str]| {
         let mut c = env.cmd();
         c.env("PATH", format!("{}:{path}", bin.display()))
